@@ -1,0 +1,79 @@
+import type protobuf from "protobufjs";
+import type { Any } from "./generated/google/protobuf/Any.js";
+import type { EnvoyMessageName, EnvoyMessages } from "./messages.js";
+import { envoyProtoRoot } from "./protos.js";
+import { typeUrlOf } from "./type-urls.js";
+
+const typeCache = new Map<string, protobuf.Type>();
+
+export function messageType(name: string): protobuf.Type {
+  let type = typeCache.get(name);
+  if (type === undefined) {
+    type = envoyProtoRoot().lookupType(name);
+    typeCache.set(name, type);
+  }
+  return type;
+}
+
+/** Encodes a typed Envoy message to its protobuf bytes. */
+export function encodeMessage<N extends EnvoyMessageName>(name: N, value: EnvoyMessages[N]): Buffer {
+  const type = messageType(name);
+  assertKnownFields(type, value as Record<string, unknown>, name);
+  const bytes = type.encode(type.fromObject(value as Record<string, unknown>)).finish();
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Packs a typed message into a google.protobuf.Any, encoding it now (once). */
+export function pack<N extends EnvoyMessageName>(name: N, value: EnvoyMessages[N]): Any {
+  return { type_url: typeUrlOf(name), value: encodeMessage(name, value) };
+}
+
+export interface DecodeOptions {
+  /** Include fields left at their default value (default false: only what is set). */
+  readonly defaults?: boolean;
+}
+
+/** Decodes bytes into a plain object with snake_case names, enums as names, 64-bit ints as strings. */
+export function decodeMessage(name: string, bytes: Uint8Array, options: DecodeOptions = {}): Record<string, unknown> {
+  const type = messageType(name);
+  return type.toObject(type.decode(bytes), {
+    longs: String,
+    enums: String,
+    bytes: Buffer,
+    defaults: options.defaults ?? false,
+    arrays: options.defaults ?? false,
+    oneofs: false,
+  }) as Record<string, unknown>;
+}
+
+/**
+ * protobufjs's fromObject drops unknown field names without a word. Types catch literals at compile
+ * time; this catches what types cannot (spreads, casts, widened objects) at the one place every
+ * message passes through. A failure here is a bug in gitmesh, so it throws.
+ */
+function assertKnownFields(type: protobuf.Type, value: Record<string, unknown>, path: string): void {
+  for (const [key, fieldValue] of Object.entries(value)) {
+    if (fieldValue === undefined) continue;
+    const field = type.fields[key];
+    if (field === undefined) {
+      if (type.oneofs?.[key] !== undefined) continue; // the oneof discriminator proto-loader types allow
+      throw new Error(`bug: ${path}.${key} is not a field of ${type.fullName.slice(1)}`);
+    }
+    field.resolve();
+    const fieldType = field.resolvedType;
+    if (fieldType === null || !("fields" in fieldType) || fieldValue === null) continue;
+    const messageFieldType = fieldType as protobuf.Type;
+    if (messageFieldType.fullName === ".google.protobuf.Any") continue;
+    const children = field.map
+      ? Object.values(fieldValue as Record<string, unknown>)
+      : field.repeated
+        ? (fieldValue as unknown[])
+        : [fieldValue];
+    children.forEach((child, i) => {
+      if (child !== null && typeof child === "object" && !Buffer.isBuffer(child)) {
+        const childPath = field.repeated ? `${path}.${key}[${i}]` : `${path}.${key}`;
+        assertKnownFields(messageFieldType, child as Record<string, unknown>, childPath);
+      }
+    });
+  }
+}

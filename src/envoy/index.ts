@@ -1,0 +1,5 @@
+export { TypeUrl, typeUrlOf, messageNameOf } from "./type-urls.js";
+export { encodeMessage, decodeMessage, pack, messageType } from "./encode.js";
+export type { DecodeOptions } from "./encode.js";
+export { envoyProtoRoot } from "./protos.js";
+export type * from "./messages.js";

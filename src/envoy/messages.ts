@@ -1,0 +1,49 @@
+// The Envoy messages gitmesh builds, by fully qualified name. Each entry maps to the generated
+// input interface, so an object literal with a misspelled field fails to compile. Add a message
+// here (and its proto to protos/roots.json if it is new) before building it anywhere.
+import type { Cluster } from "./generated/envoy/config/cluster/v3/Cluster.js";
+import type { ClusterLoadAssignment } from "./generated/envoy/config/endpoint/v3/ClusterLoadAssignment.js";
+import type { Listener } from "./generated/envoy/config/listener/v3/Listener.js";
+import type { RouteConfiguration } from "./generated/envoy/config/route/v3/RouteConfiguration.js";
+import type { Secret } from "./generated/envoy/extensions/transport_sockets/tls/v3/Secret.js";
+import type { HttpConnectionManager } from "./generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager.js";
+import type { Router } from "./generated/envoy/extensions/filters/http/router/v3/Router.js";
+import type { TcpProxy } from "./generated/envoy/extensions/filters/network/tcp_proxy/v3/TcpProxy.js";
+import type { DiscoveryRequest } from "./generated/envoy/service/discovery/v3/DiscoveryRequest.js";
+import type { DeltaDiscoveryRequest } from "./generated/envoy/service/discovery/v3/DeltaDiscoveryRequest.js";
+import type { DiscoveryResponse } from "./generated/envoy/service/discovery/v3/DiscoveryResponse.js";
+import type { DeltaDiscoveryResponse } from "./generated/envoy/service/discovery/v3/DeltaDiscoveryResponse.js";
+
+export interface EnvoyMessages {
+  "envoy.config.cluster.v3.Cluster": Cluster;
+  "envoy.config.endpoint.v3.ClusterLoadAssignment": ClusterLoadAssignment;
+  "envoy.config.listener.v3.Listener": Listener;
+  "envoy.config.route.v3.RouteConfiguration": RouteConfiguration;
+  "envoy.extensions.transport_sockets.tls.v3.Secret": Secret;
+  "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager": HttpConnectionManager;
+  "envoy.extensions.filters.http.router.v3.Router": Router;
+  "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy": TcpProxy;
+  "envoy.service.discovery.v3.DiscoveryRequest": DiscoveryRequest;
+  "envoy.service.discovery.v3.DeltaDiscoveryRequest": DeltaDiscoveryRequest;
+  "envoy.service.discovery.v3.DiscoveryResponse": DiscoveryResponse;
+  "envoy.service.discovery.v3.DeltaDiscoveryResponse": DeltaDiscoveryResponse;
+}
+
+export type EnvoyMessageName = keyof EnvoyMessages;
+
+export type {
+  Cluster,
+  ClusterLoadAssignment,
+  Listener,
+  RouteConfiguration,
+  Secret,
+  HttpConnectionManager,
+  Router,
+  TcpProxy,
+  DiscoveryRequest,
+  DeltaDiscoveryRequest,
+};
+export type { DiscoveryRequest__Output } from "./generated/envoy/service/discovery/v3/DiscoveryRequest.js";
+export type { DeltaDiscoveryRequest__Output } from "./generated/envoy/service/discovery/v3/DeltaDiscoveryRequest.js";
+export type { Node__Output } from "./generated/envoy/config/core/v3/Node.js";
+export type { Any } from "./generated/google/protobuf/Any.js";

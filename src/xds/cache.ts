@@ -1,0 +1,65 @@
+import { checkConsistency, type Inconsistency } from "./references.js";
+import type { Snapshot } from "./snapshot.js";
+
+/** How the server finds a proxy's snapshots: the one thing it needs from a cache. */
+export interface SnapshotSource {
+  /**
+   * Calls listener with the proxy's current snapshot (at once, if there is one) and with every
+   * later one, until the returned function is called.
+   */
+  watch(proxy: string, listener: (snapshot: Snapshot) => void): () => void;
+}
+
+export type SetResult = { readonly ok: true } | { readonly ok: false; readonly problems: readonly Inconsistency[] };
+
+/** Snapshots keyed by proxy (the node id unless the server is told otherwise). */
+export class SnapshotCache implements SnapshotSource {
+  private readonly snapshots = new Map<string, Snapshot>();
+  private readonly watchers = new Map<string, Set<(snapshot: Snapshot) => void>>();
+
+  /**
+   * Replaces a proxy's snapshot and notifies its streams. An inconsistent snapshot is refused and
+   * the proxy keeps the one it had: a dangling reference would leave Envoy warming forever.
+   */
+  set(proxy: string, snapshot: Snapshot): SetResult {
+    const problems = checkConsistency(snapshot);
+    if (problems.length > 0) return { ok: false, problems };
+    this.snapshots.set(proxy, snapshot);
+    for (const listener of this.watchers.get(proxy) ?? []) listener(snapshot);
+    return { ok: true };
+  }
+
+  get(proxy: string): Snapshot | undefined {
+    return this.snapshots.get(proxy);
+  }
+
+  delete(proxy: string): void {
+    this.snapshots.delete(proxy);
+  }
+
+  proxies(): string[] {
+    return [...this.snapshots.keys()].sort();
+  }
+
+  watch(proxy: string, listener: (snapshot: Snapshot) => void): () => void {
+    let set = this.watchers.get(proxy);
+    if (set === undefined) {
+      set = new Set();
+      this.watchers.set(proxy, set);
+    }
+    set.add(listener);
+    const current = this.snapshots.get(proxy);
+    if (current !== undefined) listener(current);
+    return () => {
+      const listeners = this.watchers.get(proxy);
+      if (listeners === undefined) return;
+      listeners.delete(listener);
+      if (listeners.size === 0) this.watchers.delete(proxy);
+    };
+  }
+
+  /** Number of proxies with at least one open watch (for leak checks and metrics). */
+  watchedProxies(): number {
+    return this.watchers.size;
+  }
+}

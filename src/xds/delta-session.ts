@@ -1,0 +1,160 @@
+import type { DeltaDiscoveryRequest__Output, Node__Output } from "../envoy/index.js";
+import { ADS_ORDER, CDS, LDS, RDS, type ResourceKind } from "./resource-kinds.js";
+import type { EncodedResource } from "./resource.js";
+import { deltaResponse } from "./responses.js";
+import { admitRequest, type SessionAction } from "./session.js";
+import { resourcesOf, type Snapshot } from "./snapshot.js";
+
+interface TypeState {
+  readonly kind: ResourceKind;
+  wildcard: boolean;
+  readonly names: Set<string>;
+  /** What the proxy holds, name to version: from initial_resource_versions and what we sent. */
+  readonly clientHas: Map<string, string>;
+  lastNonce: string | undefined;
+  lastSystemVersion: string;
+  answered: boolean;
+}
+
+interface Diff {
+  readonly changed: readonly EncodedResource[];
+  readonly removed: readonly string[];
+  /** Names the proxy holds but no longer subscribes to: forgotten without telling it. */
+  readonly forgotten: readonly string[];
+}
+
+/**
+ * One incremental (delta) xDS stream as a state machine. Each resource has its own version (its
+ * content hash); a response carries only what changed and the names removed.
+ */
+export class DeltaSession {
+  private node: Node__Output | undefined;
+  private snapshot: Snapshot | undefined;
+  private readonly states = new Map<string, TypeState>();
+  private nonces = 0;
+  /** Cluster removals held back until the listeners and routes sent alongside are answered. */
+  private heldRemovals: ReadonlySet<string> = new Set();
+
+  constructor(
+    private readonly serves: readonly ResourceKind[],
+    private readonly ordered: boolean,
+  ) {}
+
+  get identifiedNode(): Node__Output | undefined {
+    return this.node;
+  }
+
+  onRequest(req: DeltaDiscoveryRequest__Output): SessionAction[] {
+    const admitted = admitRequest(this.node, req.node, req.type_url, this.serves);
+    if (!admitted.ok) return [admitted.action];
+    this.node = admitted.node;
+    const { kind } = admitted;
+    const actions: SessionAction[] = [];
+    let st = this.states.get(kind.typeUrl);
+    const first = st === undefined;
+    if (st === undefined) {
+      st = {
+        kind,
+        wildcard: kind.legacyWildcard && req.resource_names_subscribe.length === 0,
+        names: new Set(),
+        clientHas: new Map(Object.entries(req.initial_resource_versions ?? {})),
+        lastNonce: undefined,
+        lastSystemVersion: "",
+        answered: true,
+      };
+      this.states.set(kind.typeUrl, st);
+    } else if (req.response_nonce !== "" && req.response_nonce === st.lastNonce && !st.answered) {
+      st.answered = true;
+      const base = { kind, version: st.lastSystemVersion, nonce: req.response_nonce };
+      actions.push(
+        req.error_detail
+          ? { t: "nack", ...base, code: req.error_detail.code, message: req.error_detail.message }
+          : { t: "ack", ...base },
+      );
+    }
+    // Subscription changes count even when the nonce is stale: the proxy will not repeat them.
+    for (const name of req.resource_names_subscribe) {
+      if (name === "*") st.wildcard = true;
+      else {
+        st.names.add(name);
+        // A re-subscribe (Envoy re-creating a cluster) wants the resource again; on a new stream
+        // initial_resource_versions already says what the proxy holds.
+        if (!first) st.clientHas.delete(name);
+      }
+    }
+    for (const name of req.resource_names_unsubscribe) {
+      if (name === "*") st.wildcard = false;
+      else st.names.delete(name);
+    }
+    actions.push(...this.respond(st));
+    if (kind === LDS || kind === RDS) actions.push(...this.releaseHeldIfSettled());
+    return actions;
+  }
+
+  onSnapshot(snapshot: Snapshot): SessionAction[] {
+    this.snapshot = snapshot;
+    if (this.ordered) this.planHeldRemovals(snapshot);
+    const actions: SessionAction[] = [];
+    for (const kind of ADS_ORDER) {
+      const st = this.states.get(kind.typeUrl);
+      if (st !== undefined) actions.push(...this.respond(st));
+    }
+    actions.push(...this.releaseHeldIfSettled());
+    return actions;
+  }
+
+  private diff(st: TypeState, snapshot: Snapshot): Diff {
+    const all = resourcesOf(snapshot, st.kind.typeUrl);
+    const candidates = st.wildcard ? all.items : [...st.names].sort().flatMap((n) => all.byName.get(n) ?? []);
+    const changed = candidates.filter((r) => st.clientHas.get(r.name) !== r.version);
+    const removed: string[] = [];
+    const forgotten: string[] = [];
+    for (const name of [...st.clientHas.keys()].sort()) {
+      if (!st.wildcard && !st.names.has(name)) forgotten.push(name);
+      else if (!all.byName.has(name) && !(st.kind === CDS && this.heldRemovals.has(name))) removed.push(name);
+    }
+    return { changed, removed, forgotten };
+  }
+
+  private respond(st: TypeState): SessionAction[] {
+    if (this.snapshot === undefined) return [];
+    const { changed, removed, forgotten } = this.diff(st, this.snapshot);
+    for (const name of forgotten) st.clientHas.delete(name);
+    if (changed.length === 0 && removed.length === 0) return [];
+    for (const r of changed) st.clientHas.set(r.name, r.version);
+    for (const name of removed) st.clientHas.delete(name);
+    const nonce = String(++this.nonces);
+    const systemVersion = resourcesOf(this.snapshot, st.kind.typeUrl).version;
+    st.lastNonce = nonce;
+    st.lastSystemVersion = systemVersion;
+    st.answered = false;
+    const bytes = deltaResponse({ typeUrl: st.kind.typeUrl, systemVersion, resources: changed, removed, nonce });
+    return [{ t: "send", kind: st.kind, version: systemVersion, nonce, names: changed.map((r) => r.name), removed, bytes }];
+  }
+
+  private planHeldRemovals(snapshot: Snapshot): void {
+    const cds = this.states.get(CDS.typeUrl);
+    if (cds === undefined) {
+      this.heldRemovals = new Set();
+      return;
+    }
+    const next = resourcesOf(snapshot, CDS.typeUrl).byName;
+    const removing = [...cds.clientHas.keys()].filter((n) => !next.has(n));
+    const routesMoving = [LDS, RDS].some((k) => {
+      const st = this.states.get(k.typeUrl);
+      if (st === undefined) return false;
+      const d = this.diff(st, snapshot);
+      return !st.answered || d.changed.length > 0 || d.removed.length > 0;
+    });
+    this.heldRemovals = new Set(routesMoving ? removing : []);
+  }
+
+  private releaseHeldIfSettled(): SessionAction[] {
+    if (this.heldRemovals.size === 0) return [];
+    const settled = [LDS, RDS].every((k) => this.states.get(k.typeUrl)?.answered ?? true);
+    if (!settled) return [];
+    this.heldRemovals = new Set();
+    const cds = this.states.get(CDS.typeUrl);
+    return cds === undefined ? [] : this.respond(cds);
+  }
+}

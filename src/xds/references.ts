@@ -1,0 +1,86 @@
+import { decodeMessage, messageNameOf, TypeUrl } from "../envoy/index.js";
+import type { EncodedResource } from "./resource.js";
+import { resourcesOf, type Snapshot } from "./snapshot.js";
+
+/** A name one resource needs another resource of some type to have. */
+export interface Reference {
+  readonly typeUrl: string;
+  readonly name: string;
+}
+
+export interface Inconsistency {
+  /** The resource holding the reference. */
+  readonly from: { readonly typeUrl: string; readonly name: string };
+  readonly missing: Reference;
+}
+
+const HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+
+// References are read back from the encoded bytes, so the check sees exactly what a proxy will
+// receive. Each distinct resource is decoded at most once.
+const memo = new WeakMap<EncodedResource, readonly Reference[]>();
+
+export function referencesOf(resource: EncodedResource): readonly Reference[] {
+  let refs = memo.get(resource);
+  if (refs === undefined) {
+    refs = extract(resource);
+    memo.set(resource, refs);
+  }
+  return refs;
+}
+
+type Obj = Record<string, unknown>;
+
+function extract(resource: EncodedResource): readonly Reference[] {
+  switch (resource.typeUrl) {
+    case TypeUrl.Cluster: {
+      const c = decodeMessage(messageNameOf(TypeUrl.Cluster), resource.bytes);
+      if (c["type"] !== "EDS") return [];
+      const eds = c["eds_cluster_config"] as Obj | undefined;
+      const serviceName = eds?.["service_name"];
+      const name = typeof serviceName === "string" && serviceName !== "" ? serviceName : resource.name;
+      return [{ typeUrl: TypeUrl.ClusterLoadAssignment, name }];
+    }
+    case TypeUrl.Listener: {
+      const l = decodeMessage(messageNameOf(TypeUrl.Listener), resource.bytes);
+      const anys: Obj[] = [];
+      const api = (l["api_listener"] as Obj | undefined)?.["api_listener"];
+      if (api !== undefined) anys.push(api as Obj);
+      const chains = [...((l["filter_chains"] as Obj[] | undefined) ?? [])];
+      if (l["default_filter_chain"] !== undefined) chains.push(l["default_filter_chain"] as Obj);
+      for (const chain of chains) {
+        for (const filter of (chain["filters"] as Obj[] | undefined) ?? []) {
+          if (filter["typed_config"] !== undefined) anys.push(filter["typed_config"] as Obj);
+        }
+      }
+      return anys.flatMap((any) => {
+        if (any["type_url"] !== `type.googleapis.com/${HCM}`) return [];
+        const hcm = decodeMessage(HCM, any["value"] as Buffer);
+        const rds = hcm["rds"] as Obj | undefined;
+        const routeName = rds?.["route_config_name"];
+        return typeof routeName === "string" ? [{ typeUrl: TypeUrl.RouteConfiguration, name: routeName }] : [];
+      });
+    }
+    default:
+      return [];
+  }
+}
+
+/**
+ * go-control-plane's Consistent check: every ClusterLoadAssignment an EDS cluster needs and every
+ * RouteConfiguration a listener names over RDS is in the snapshot. A proxy given an inconsistent
+ * snapshot would wait (warm) forever for the missing piece.
+ */
+export function checkConsistency(snapshot: Snapshot): Inconsistency[] {
+  const problems: Inconsistency[] = [];
+  for (const typeUrl of [TypeUrl.Cluster, TypeUrl.Listener]) {
+    for (const r of resourcesOf(snapshot, typeUrl).items) {
+      for (const ref of referencesOf(r)) {
+        if (!resourcesOf(snapshot, ref.typeUrl).byName.has(ref.name)) {
+          problems.push({ from: { typeUrl: r.typeUrl, name: r.name }, missing: ref });
+        }
+      }
+    }
+  }
+  return problems;
+}

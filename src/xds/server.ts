@@ -1,0 +1,101 @@
+import { Server, ServerCredentials, type ServerDuplexStream } from "@grpc/grpc-js";
+import { status as grpcStatus } from "@grpc/grpc-js";
+import type { Node__Output } from "../envoy/index.js";
+import type { Logger } from "../log.js";
+import type { SnapshotSource } from "./cache.js";
+import { DeltaSession } from "./delta-session.js";
+import { serviceDefinitions, XDS_METHODS, type Decoded } from "./services.js";
+import { SotwSession } from "./sotw-session.js";
+import { XdsStatus } from "./status.js";
+import { XdsStream, type Session } from "./stream.js";
+
+export interface XdsServerOptions {
+  readonly source: SnapshotSource;
+  readonly logger: Logger;
+  /** Which snapshot a proxy gets, from its node. Default: the node id. */
+  readonly proxyKey?: (node: Node__Output) => string;
+}
+
+/**
+ * The xDS management server: ADS (state of the world and delta) and the per-type discovery
+ * services on one gRPC server, fed by a SnapshotSource.
+ */
+export class XdsServer {
+  readonly status = new XdsStatus();
+  private readonly grpc: Server;
+  private readonly streams = new Set<XdsStream>();
+  private nextStreamId = 1;
+  private stopping = false;
+
+  constructor(private readonly options: XdsServerOptions) {
+    // Proxies hold their streams open for days; keepalive finds the dead ones.
+    this.grpc = new Server({
+      "grpc.keepalive_time_ms": 30_000,
+      "grpc.keepalive_timeout_ms": 10_000,
+      "grpc.keepalive_permit_without_calls": 1,
+      "grpc.http2.min_ping_interval_without_data_ms": 10_000,
+      "grpc.max_receive_message_length": 16 * 1024 * 1024,
+      "grpc.max_send_message_length": -1,
+    });
+    const definitions = serviceDefinitions();
+    for (const [service, definition] of definitions) {
+      const handlers = Object.fromEntries(
+        XDS_METHODS.filter((m) => m.service === service).map((m) => [
+          m.method,
+          (call: ServerDuplexStream<Decoded<unknown>, Buffer>) => {
+            const session = (m.protocol === "sotw" ? new SotwSession(m.serves, m.ordered) : new DeltaSession(m.serves, m.ordered)) as Session<unknown>;
+            this.open(call, session, `${service.split(".").pop() ?? service}/${m.method}`, m.protocol);
+          },
+        ]),
+      );
+      this.grpc.addService(definition, handlers);
+    }
+  }
+
+  /** Binds and starts serving; resolves to the bound port (useful with port 0). */
+  listen(address: string, credentials: ServerCredentials = ServerCredentials.createInsecure()): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.grpc.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port)));
+    });
+  }
+
+  /** Number of open streams. */
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  /**
+   * Ends every stream with UNAVAILABLE (proxies reconnect, to another replica if there is one) and
+   * stops the server; calls still open after graceMs are cut.
+   */
+  shutdown(graceMs = 5_000): Promise<void> {
+    this.stopping = true;
+    for (const s of [...this.streams]) s.close(grpcStatus.UNAVAILABLE, "gitmesh is shutting down");
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.grpc.forceShutdown(), graceMs);
+      timer.unref();
+      this.grpc.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private open(call: ServerDuplexStream<Decoded<unknown>, Buffer>, session: Session<unknown>, method: string, protocol: "sotw" | "delta"): void {
+    if (this.stopping) {
+      call.emit("error", { code: grpcStatus.UNAVAILABLE, details: "gitmesh is shutting down" });
+      return;
+    }
+    const stream = new XdsStream(call, session, {
+      id: this.nextStreamId++,
+      method,
+      protocol,
+      source: this.options.source,
+      proxyKey: this.options.proxyKey ?? ((node) => node.id),
+      status: this.status,
+      logger: this.options.logger,
+      onClosed: (s) => this.streams.delete(s),
+    });
+    this.streams.add(stream);
+  }
+}

@@ -1,0 +1,84 @@
+import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
+import { messageType, type DeltaDiscoveryRequest__Output, type DiscoveryRequest__Output } from "../envoy/index.js";
+import { ADS_ORDER, CDS, EDS, LDS, RDS, SDS, type ResourceKind } from "./resource-kinds.js";
+
+/** A request as the stream sees it: decoded, or the reason it could not be. */
+export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
+
+/** One streaming xDS method we serve. */
+export interface XdsMethod {
+  readonly service: string;
+  readonly method: string;
+  readonly protocol: "sotw" | "delta";
+  readonly serves: readonly ResourceKind[];
+  /** ADS: one stream carries every type, so the server orders them. */
+  readonly ordered: boolean;
+}
+
+const method = (service: string, name: string, protocol: XdsMethod["protocol"], serves: readonly ResourceKind[]): XdsMethod => ({
+  service,
+  method: name,
+  protocol,
+  serves,
+  ordered: serves.length > 1,
+});
+
+const ADS = "envoy.service.discovery.v3.AggregatedDiscoveryService";
+const perType = (service: string, stream: string, delta: string, kind: ResourceKind): XdsMethod[] => [
+  method(service, stream, "sotw", [kind]),
+  method(service, delta, "delta", [kind]),
+];
+
+export const XDS_METHODS: readonly XdsMethod[] = [
+  method(ADS, "StreamAggregatedResources", "sotw", ADS_ORDER),
+  method(ADS, "DeltaAggregatedResources", "delta", ADS_ORDER),
+  ...perType("envoy.service.cluster.v3.ClusterDiscoveryService", "StreamClusters", "DeltaClusters", CDS),
+  ...perType("envoy.service.endpoint.v3.EndpointDiscoveryService", "StreamEndpoints", "DeltaEndpoints", EDS),
+  ...perType("envoy.service.listener.v3.ListenerDiscoveryService", "StreamListeners", "DeltaListeners", LDS),
+  ...perType("envoy.service.route.v3.RouteDiscoveryService", "StreamRoutes", "DeltaRoutes", RDS),
+  ...perType("envoy.service.secret.v3.SecretDiscoveryService", "StreamSecrets", "DeltaSecrets", SDS),
+];
+
+function decoder<T>(messageName: string): (bytes: Buffer) => Decoded<T> {
+  const type = messageType(messageName);
+  return (bytes) => {
+    try {
+      const value = type.toObject(type.decode(bytes), { longs: String, enums: String, defaults: true, arrays: true, objects: true });
+      return { ok: true, value: value as T };
+    } catch (e) {
+      return { ok: false, reason: `could not decode ${messageName}: ${(e as Error).message}` };
+    }
+  };
+}
+
+export type SotwMethodDefinition = MethodDefinition<Decoded<DiscoveryRequest__Output>, Buffer>;
+export type DeltaMethodDefinition = MethodDefinition<Decoded<DeltaDiscoveryRequest__Output>, Buffer>;
+
+/**
+ * gRPC service definitions, grouped by service. Requests are decoded with protobufjs (failures
+ * become data, not exceptions); responses are already bytes, assembled from pre-encoded resources.
+ */
+export function serviceDefinitions(): Map<string, ServiceDefinition> {
+  const decodeSotw = decoder<DiscoveryRequest__Output>("envoy.service.discovery.v3.DiscoveryRequest");
+  const decodeDelta = decoder<DeltaDiscoveryRequest__Output>("envoy.service.discovery.v3.DeltaDiscoveryRequest");
+  const services = new Map<string, Record<string, MethodDefinition<object, object>>>();
+  for (const m of XDS_METHODS) {
+    const common = {
+      path: `/${m.service}/${m.method}`,
+      requestStream: true,
+      responseStream: true,
+      requestSerialize: (): Buffer => {
+        throw new Error("bug: the xDS server never serializes requests");
+      },
+      responseSerialize: (bytes: Buffer) => bytes,
+      responseDeserialize: (bytes: Buffer) => bytes,
+      originalName: m.method,
+    };
+    const def: SotwMethodDefinition | DeltaMethodDefinition =
+      m.protocol === "sotw" ? { ...common, requestDeserialize: decodeSotw } : { ...common, requestDeserialize: decodeDelta };
+    const service = services.get(m.service) ?? {};
+    service[m.method] = def as MethodDefinition<object, object>;
+    services.set(m.service, service);
+  }
+  return services as Map<string, ServiceDefinition>;
+}
