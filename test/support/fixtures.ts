@@ -69,3 +69,12 @@ export function snapshot(...resources: readonly EncodedResource[]): Snapshot {
   if (!result.ok) throw new Error(`bad test snapshot: ${JSON.stringify(result.problems)}`);
   return result.snapshot;
 }
+
+/** The list with each replacement swapped in for the resource of the same type and name. */
+export function replacing(list: readonly EncodedResource[], ...replacements: readonly EncodedResource[]): EncodedResource[] {
+  const key = (r: EncodedResource) => `${r.typeUrl} ${r.name}`;
+  const byKey = new Map(replacements.map((r) => [key(r), r]));
+  const out = list.map((r) => byKey.get(key(r)) ?? r);
+  const present = new Set(list.map(key));
+  return [...out, ...replacements.filter((r) => !present.has(key(r)))];
+}
