@@ -29,7 +29,7 @@ export type SnapshotResult =
 
 /** The version of an ordered list of resources; makeSnapshot and stream views agree on it. */
 export function versionOf(items: readonly EncodedResource[]): string {
-  return contentHash(items.flatMap((r) => [r.name, r.version]));
+  return contentHash([items.map((r) => `${r.name}\0${r.version}`).join("\n")]);
 }
 
 const EMPTY: readonly EncodedResource[] = [];

@@ -1,9 +1,10 @@
 import type { DiscoveryRequest__Output, Node__Output } from "../envoy/index.js";
 import { ADS_ORDER, CDS, EDS, LDS, RDS, type ResourceKind } from "./resource-kinds.js";
 import type { EncodedResource } from "./resource.js";
-import { sotwBody, sotwFullBody, withNonce } from "./responses.js";
+import { withNonce } from "./responses.js";
 import { admitRequest, type SessionAction } from "./session.js";
-import { resourcesOf, versionOf, type Snapshot } from "./snapshot.js";
+import { resourcesOf, type Snapshot } from "./snapshot.js";
+import { fullView, listView, namedView, type View } from "./views.js";
 
 /** The last response of a type on this stream, or the version a reconnecting proxy says it holds. */
 interface Sent {
@@ -17,19 +18,16 @@ interface Sent {
 
 interface TypeState {
   readonly kind: ResourceKind;
-  names: ReadonlySet<string>;
+  /** Subscribed names, sorted, without duplicates or "*". */
+  names: readonly string[];
+  /** names joined by "\n": identifies the subscription when sharing views. */
+  namesKey: string;
   wildcard: boolean;
   /** Listener and Cluster: an empty list still means "everything" until a name is asked for. */
   legacyEligible: boolean;
   sent: Sent | undefined;
   /** Send even if unchanged: Envoy re-warms a changed Cluster and waits for its endpoints again. */
   forceResend: boolean;
-}
-
-interface View {
-  readonly version: string;
-  readonly items: readonly EncodedResource[];
-  readonly body: () => Buffer;
 }
 
 /**
@@ -65,7 +63,7 @@ export class SotwSession {
     const actions: SessionAction[] = [];
     let st = this.states.get(kind.typeUrl);
     if (st === undefined) {
-      st = { kind, names: new Set(), wildcard: false, legacyEligible: kind.legacyWildcard, sent: undefined, forceResend: false };
+      st = { kind, names: [], namesKey: "", wildcard: false, legacyEligible: kind.legacyWildcard, sent: undefined, forceResend: false };
       if (req.version_info !== "") st.sent = { version: req.version_info, nonce: "", items: [], answered: true };
       this.states.set(kind.typeUrl, st);
     } else {
@@ -132,15 +130,12 @@ export class SotwSession {
 
   private view(st: TypeState, snapshot: Snapshot): View {
     const all = resourcesOf(snapshot, st.kind.typeUrl);
-    let items = st.wildcard ? all.items : [...st.names].sort().flatMap((n) => all.byName.get(n) ?? []);
-    if (st.kind === CDS && this.retiring.length > 0) {
-      const kept = new Set(items.map((r) => r.name));
-      const extra = this.retiring.filter((r) => !kept.has(r.name) && (st.wildcard || st.names.has(r.name)));
-      if (extra.length > 0) items = [...items, ...extra].sort((a, b) => (a.name < b.name ? -1 : 1));
-    }
-    if (items === all.items) return { version: all.version, items, body: () => sotwFullBody(all) };
-    const version = versionOf(items);
-    return { version, items, body: () => sotwBody(st.kind.typeUrl, version, items) };
+    const view = st.wildcard ? fullView(all) : namedView(all, st.names, st.namesKey);
+    if (st.kind !== CDS || this.retiring.length === 0) return view;
+    const kept = new Set(view.items.map((r) => r.name));
+    const extra = this.retiring.filter((r) => !kept.has(r.name) && (st.wildcard || st.names.includes(r.name)));
+    if (extra.length === 0) return view;
+    return listView(st.kind.typeUrl, [...view.items, ...extra].sort((a, b) => (a.name < b.name ? -1 : 1)));
   }
 
   private planRetirement(): void {
@@ -176,7 +171,12 @@ export class SotwSession {
 function subscribe(st: TypeState, names: readonly string[]): void {
   if (names.length > 0) st.legacyEligible = false;
   st.wildcard = names.includes("*") || (st.legacyEligible && names.length === 0);
-  st.names = new Set(names.filter((n) => n !== "*"));
+  const sorted = [...new Set(names)].filter((n) => n !== "*").sort();
+  const key = sorted.join("\n");
+  if (key !== st.namesKey) {
+    st.names = sorted;
+    st.namesKey = key;
+  }
 }
 
 function addsOrChanges(previous: Sent | undefined, items: readonly EncodedResource[]): boolean {

@@ -11,14 +11,16 @@ export interface NackRecord {
   readonly nonce: string;
   readonly code: number;
   readonly message: string;
-  readonly at: Date;
+  /** When it was received (ms since the epoch). */
+  readonly at: number;
 }
 
 /** Where one type stands on one stream: what we sent, what the proxy accepted, what it refused. */
 export interface TypeStatus {
   sentVersion?: string;
   sentNonce?: string;
-  sentAt?: Date;
+  /** ms since the epoch. */
+  sentAt?: number;
   ackedVersion?: string;
   lastNack?: NackRecord;
 }
@@ -30,7 +32,8 @@ export interface StreamStatus {
   readonly protocol: "sotw" | "delta";
   readonly method: string;
   readonly peer: string;
-  readonly connectedAt: Date;
+  /** ms since the epoch. */
+  readonly connectedAt: number;
   readonly types: Map<string, TypeStatus>;
 }
 
@@ -63,7 +66,7 @@ export class XdsStatus {
     if (t === undefined) return;
     t.sentVersion = version;
     t.sentNonce = nonce;
-    t.sentAt = new Date();
+    t.sentAt = Date.now();
     this.counters.responses++;
   }
 

@@ -79,7 +79,7 @@ export class XdsStream {
       protocol: this.ctx.protocol,
       method: this.ctx.method,
       peer: this.call.getPeer(),
-      connectedAt: new Date(),
+      connectedAt: Date.now(),
     });
     this.ctx.logger.debug("xDS stream identified", { stream: this.ctx.id, proxy, method: this.ctx.method });
     // watch() delivers the current snapshot at once; the state must say "watching" first.
@@ -112,7 +112,7 @@ export class XdsStream {
             nonce: a.nonce,
             code: a.code,
             message: a.message,
-            at: new Date(),
+            at: Date.now(),
           });
           this.ctx.logger.warn("proxy rejected config (NACK); it keeps its last accepted config until the content changes", {
             proxy,
