@@ -10,7 +10,7 @@ export interface Harness {
   readonly cache: SnapshotCache;
   readonly server: XdsServer;
   readonly address: string;
-  /** A new channel to the server, closed when the test ends. */
+  /** A new channel with its own connection (as each proxy has), closed when the test ends. */
   client(): ScriptedClient;
 }
 
@@ -28,7 +28,8 @@ export async function startServer(t: TestContext): Promise<Harness> {
     server,
     address: `127.0.0.1:${port}`,
     client() {
-      const c = new ScriptedClient(`127.0.0.1:${port}`);
+      // grpc-js shares one connection between channels to the same target unless told not to.
+      const c = new ScriptedClient(`127.0.0.1:${port}`, { "grpc.use_local_subchannel_pool": 1 });
       clients.push(c);
       return c;
     },
