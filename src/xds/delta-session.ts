@@ -2,7 +2,7 @@ import type { DeltaDiscoveryRequest__Output, Node__Output } from "../envoy/index
 import { ADS_ORDER, CDS, LDS, RDS, type ResourceKind } from "./resource-kinds.js";
 import type { EncodedResource } from "./resource.js";
 import { deltaResponse } from "./responses.js";
-import { admitRequest, type SessionAction } from "./session.js";
+import { admitRequest, type Answer, type SessionAction } from "./session.js";
 import { resourcesOf, type Snapshot } from "./snapshot.js";
 
 interface TypeState {
@@ -13,7 +13,7 @@ interface TypeState {
   readonly clientHas: Map<string, string>;
   lastNonce: string | undefined;
   lastSystemVersion: string;
-  answered: boolean;
+  answer: Answer;
 }
 
 interface Diff {
@@ -60,11 +60,11 @@ export class DeltaSession {
         clientHas: new Map(Object.entries(req.initial_resource_versions ?? {})),
         lastNonce: undefined,
         lastSystemVersion: "",
-        answered: true,
+        answer: "ack",
       };
       this.states.set(kind.typeUrl, st);
-    } else if (req.response_nonce !== "" && req.response_nonce === st.lastNonce && !st.answered) {
-      st.answered = true;
+    } else if (req.response_nonce !== "" && req.response_nonce === st.lastNonce && st.answer === "pending") {
+      st.answer = req.error_detail ? "nack" : "ack";
       const base = { kind, version: st.lastSystemVersion, nonce: req.response_nonce };
       actions.push(
         req.error_detail
@@ -127,7 +127,7 @@ export class DeltaSession {
     const systemVersion = resourcesOf(this.snapshot, st.kind.typeUrl).version;
     st.lastNonce = nonce;
     st.lastSystemVersion = systemVersion;
-    st.answered = false;
+    st.answer = "pending";
     const bytes = deltaResponse({ typeUrl: st.kind.typeUrl, systemVersion, resources: changed, removed, nonce });
     return [{ t: "send", kind: st.kind, version: systemVersion, nonce, names: changed.map((r) => r.name), removed, bytes }];
   }
@@ -144,14 +144,15 @@ export class DeltaSession {
       const st = this.states.get(k.typeUrl);
       if (st === undefined) return false;
       const d = this.diff(st, snapshot);
-      return !st.answered || d.changed.length > 0 || d.removed.length > 0;
+      return st.answer !== "ack" || d.changed.length > 0 || d.removed.length > 0;
     });
     this.heldRemovals = new Set(routesMoving ? removing : []);
   }
 
   private releaseHeldIfSettled(): SessionAction[] {
     if (this.heldRemovals.size === 0) return [];
-    const settled = [LDS, RDS].every((k) => this.states.get(k.typeUrl)?.answered ?? true);
+    // A NACKed route means the proxy still runs its old routes, which may use the held clusters.
+    const settled = [LDS, RDS].every((k) => (this.states.get(k.typeUrl)?.answer ?? "ack") === "ack");
     if (!settled) return [];
     this.heldRemovals = new Set();
     const cds = this.states.get(CDS.typeUrl);

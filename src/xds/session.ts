@@ -24,6 +24,9 @@ export type SessionAction =
     }
   | { readonly t: "close"; readonly code: status; readonly message: string };
 
+/** How the proxy answered our latest response of a type. */
+export type Answer = "pending" | "ack" | "nack";
+
 export const close = (code: status, message: string): SessionAction => ({ t: "close", code, message });
 
 /** Checks a request's node (first request) and type URL against what this stream serves. */

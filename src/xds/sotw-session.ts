@@ -2,7 +2,7 @@ import type { DiscoveryRequest__Output, Node__Output } from "../envoy/index.js";
 import { ADS_ORDER, CDS, EDS, LDS, RDS, type ResourceKind } from "./resource-kinds.js";
 import type { EncodedResource } from "./resource.js";
 import { withNonce } from "./responses.js";
-import { admitRequest, type SessionAction } from "./session.js";
+import { admitRequest, type Answer, type SessionAction } from "./session.js";
 import { resourcesOf, type Snapshot } from "./snapshot.js";
 import { fullView, listView, namedView, type View } from "./views.js";
 
@@ -12,8 +12,7 @@ interface Sent {
   /** "" when the version came from a reconnecting proxy rather than from a response of ours. */
   readonly nonce: string;
   readonly items: readonly EncodedResource[];
-  /** The proxy has ACKed or NACKed it. */
-  answered: boolean;
+  answer: Answer;
 }
 
 interface TypeState {
@@ -64,15 +63,15 @@ export class SotwSession {
     let st = this.states.get(kind.typeUrl);
     if (st === undefined) {
       st = { kind, names: [], namesKey: "", wildcard: false, legacyEligible: kind.legacyWildcard, sent: undefined, forceResend: false };
-      if (req.version_info !== "") st.sent = { version: req.version_info, nonce: "", items: [], answered: true };
+      if (req.version_info !== "") st.sent = { version: req.version_info, nonce: "", items: [], answer: "ack" };
       this.states.set(kind.typeUrl, st);
     } else {
       // Only an answer to our latest response counts; an older nonce means the proxy has not seen
       // that response yet and will answer it next.
       if (req.response_nonce !== (st.sent?.nonce ?? "")) return [];
       const sent = st.sent;
-      if (sent !== undefined && sent.nonce !== "" && !sent.answered) {
-        sent.answered = true;
+      if (sent !== undefined && sent.nonce !== "" && sent.answer === "pending") {
+        sent.answer = req.error_detail ? "nack" : "ack";
         const base = { kind, version: sent.version, nonce: sent.nonce };
         actions.push(
           req.error_detail
@@ -107,7 +106,7 @@ export class SotwSession {
     if (!st.kind.fullState && view.items.length === 0) return [];
     const nonce = String(++this.nonces);
     const previous = st.sent;
-    st.sent = { version: view.version, nonce, items: view.items, answered: false };
+    st.sent = { version: view.version, nonce, items: view.items, answer: "pending" };
     st.forceResend = false;
     const actions: SessionAction[] = [
       {
@@ -150,16 +149,17 @@ export class SotwSession {
     const routesMoving = [LDS, RDS].some((k) => {
       const st = this.states.get(k.typeUrl);
       if (st === undefined) return false;
-      return (st.sent !== undefined && !st.sent.answered) || st.sent?.version !== this.view(st, snapshot).version;
+      return (st.sent !== undefined && st.sent.answer !== "ack") || st.sent?.version !== this.view(st, snapshot).version;
     });
     this.retiring = routesMoving ? removed : [];
   }
 
   private releaseRetiredIfSettled(): SessionAction[] {
     if (this.retiring.length === 0) return [];
+    // A NACKed route means the proxy still runs its old routes, which may use the held clusters.
     const settled = [LDS, RDS].every((k) => {
       const sent = this.states.get(k.typeUrl)?.sent;
-      return sent === undefined || sent.answered;
+      return sent === undefined || sent.answer === "ack";
     });
     if (!settled) return [];
     this.retiring = [];

@@ -265,3 +265,25 @@ test("an inconsistent snapshot is refused and proxies keep the last good one", a
   assert.ok(!result.ok && result.problems.length === 2, "missing endpoints for a and missing route");
   await barrier(s, "refused snapshot");
 });
+
+test("held clusters stay while the proxy NACKs the new route, and go once a fixed route is ACKed", async (t) => {
+  const h = await startServer(t);
+  h.cache.set("p", snapshot(...base));
+  const s = h.client().sotw();
+  await syncAll(s, "p");
+  const next = [edsCluster("b"), edsCluster("c"), endpoints("b", "10.0.0.2:80"), endpoints("c", "10.0.0.3:80"), apiListener("l1", "r1")];
+  h.cache.set("p", snapshot(...next, routeTo("r1", "c"), ...barrierSecrets));
+  const cds = await nextOf(s, CDS.typeUrl);
+  ack(s, cds);
+  const eds = await nextOf(s, EDS.typeUrl);
+  const rds = await nextOf(s, RDS.typeUrl);
+  ack(s, eds, ["a", "b", "c"]);
+  ack(s, await nextOf(s, EDS.typeUrl), ["a", "b", "c"]);
+  nack(s, rds, "", "route r1 rejected", ["r1"]);
+  await barrier(s, "the proxy still routes r1 to a: a must stay");
+  assert.deepEqual(namesOf(cds), ["a", "b", "c"]);
+
+  h.cache.set("p", snapshot(...next, routeTo("r1", { c: 100 }), ...barrierSecrets));
+  ack(s, await nextOf(s, RDS.typeUrl), ["r1"]);
+  assert.deepEqual(namesOf(await nextOf(s, CDS.typeUrl)), ["b", "c"], "a goes once a route is accepted");
+});
