@@ -54,9 +54,10 @@ export function decodeMessage(name: string, bytes: Uint8Array, options: DecodeOp
 function assertKnownFields(type: protobuf.Type, value: Record<string, unknown>, path: string): void {
   for (const [key, fieldValue] of Object.entries(value)) {
     if (fieldValue === undefined) continue;
-    const field = type.fields[key];
+    // hasOwn: a key like "toString" must not find Object.prototype's method.
+    const field = Object.hasOwn(type.fields, key) ? type.fields[key] : undefined;
     if (field === undefined) {
-      if (type.oneofs?.[key] !== undefined) continue; // the oneof discriminator proto-loader types allow
+      if (type.oneofs !== undefined && Object.hasOwn(type.oneofs, key)) continue; // the oneof discriminator proto-loader types allow
       throw new Error(`bug: ${path}.${key} is not a field of ${type.fullName.slice(1)}`);
     }
     field.resolve();

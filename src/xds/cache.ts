@@ -25,7 +25,8 @@ export class SnapshotCache implements SnapshotSource {
     const problems = checkConsistency(snapshot);
     if (problems.length > 0) return { ok: false, problems };
     this.snapshots.set(proxy, snapshot);
-    for (const listener of this.watchers.get(proxy) ?? []) listener(snapshot);
+    // A copy: a listener that starts a new watch gets the snapshot from watch() itself, once.
+    for (const listener of [...(this.watchers.get(proxy) ?? [])]) listener(snapshot);
     return { ok: true };
   }
 

@@ -1,0 +1,175 @@
+// makeSnapshot: grouping, sorting, content-hash versions, problems, and resource interning.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { encodeMessage, TypeUrl } from "../../src/envoy/index.js";
+import {
+  ADS_ORDER,
+  encodedResource,
+  makeSnapshot,
+  resourcesOf,
+  snapshotVersions,
+  versionOf,
+  type EncodedResource,
+  type Snapshot,
+  type SnapshotProblem,
+} from "../../src/xds/index.js";
+import { apiListener, edsCluster, endpoints, routeTo, secret } from "../support/fixtures.js";
+
+function ok(resources: readonly EncodedResource[]): Snapshot {
+  const result = makeSnapshot(resources);
+  assert.ok(result.ok, `expected a snapshot, got ${JSON.stringify(result)}`);
+  return result.snapshot;
+}
+
+const namesByType = (s: Snapshot): Record<string, string[]> =>
+  Object.fromEntries([...s.types].map(([url, t]) => [url, t.items.map((r) => r.name)]));
+
+const mixed = [
+  edsCluster("b"),
+  routeTo("r1", "a"),
+  edsCluster("a"),
+  endpoints("b", "10.0.0.2:80"),
+  apiListener("l1", "r1"),
+  endpoints("a", "10.0.0.1:80"),
+  edsCluster("c"),
+  secret("s"),
+];
+
+describe("makeSnapshot sorts and versions", () => {
+  const orders: { name: string; input: EncodedResource[] }[] = [
+    { name: "as given", input: mixed },
+    { name: "reversed", input: [...mixed].reverse() },
+    { name: "sorted by name first", input: [...mixed].sort((x, y) => (x.name < y.name ? -1 : 1)) },
+    { name: "rotated", input: [...mixed.slice(3), ...mixed.slice(0, 3)] },
+  ];
+  const reference = ok(mixed);
+  for (const c of orders) {
+    test(`input order ${c.name}: items sorted by name, same per-type versions`, () => {
+      const s = ok(c.input);
+      assert.deepEqual(namesByType(s), {
+        [TypeUrl.Cluster]: ["a", "b", "c"],
+        [TypeUrl.ClusterLoadAssignment]: ["a", "b"],
+        [TypeUrl.Listener]: ["l1"],
+        [TypeUrl.RouteConfiguration]: ["r1"],
+        [TypeUrl.Secret]: ["s"],
+      });
+      assert.deepEqual(snapshotVersions(s), snapshotVersions(reference));
+    });
+  }
+
+  test("every ADS type is present, empty ones included", () => {
+    const s = ok([edsCluster("a")]);
+    assert.deepEqual([...s.types.keys()], ADS_ORDER.map((k) => k.typeUrl));
+    assert.deepEqual(resourcesOf(s, TypeUrl.Listener).items, []);
+    assert.equal(resourcesOf(s, TypeUrl.Listener).version, versionOf([]));
+  });
+
+  const changes: { name: string; before: EncodedResource[]; after: EncodedResource[]; changed: string[] }[] = [
+    { name: "one cluster's content", before: [edsCluster("a"), edsCluster("b")], after: [edsCluster("a", { connectTimeoutSeconds: 9 }), edsCluster("b")], changed: ["CDS"] },
+    { name: "an added cluster", before: [edsCluster("a")], after: [edsCluster("a"), edsCluster("b")], changed: ["CDS"] },
+    { name: "a removed endpoint set", before: [endpoints("a", "10.0.0.1:80"), endpoints("b")], after: [endpoints("a", "10.0.0.1:80")], changed: ["EDS"] },
+    { name: "an endpoint address", before: [endpoints("a", "10.0.0.1:80")], after: [endpoints("a", "10.0.0.2:80")], changed: ["EDS"] },
+    { name: "a renamed route (same body otherwise)", before: [routeTo("r1", "a")], after: [routeTo("r2", "a")], changed: ["RDS"] },
+    { name: "nothing", before: [edsCluster("a"), secret("s")], after: [secret("s"), edsCluster("a")], changed: [] },
+  ];
+  for (const c of changes) {
+    test(`different content gives a different version: ${c.name}`, () => {
+      const before = snapshotVersions(ok(c.before));
+      const after = snapshotVersions(ok(c.after));
+      const changed = Object.keys(before).filter((k) => before[k] !== after[k]);
+      assert.deepEqual(changed, c.changed);
+    });
+  }
+
+  test("versionOf the full set equals TypeResources.version for every type", () => {
+    const s = ok(mixed);
+    for (const t of s.types.values()) assert.equal(versionOf(t.items), t.version, t.typeUrl);
+    assert.notEqual(versionOf(resourcesOf(s, TypeUrl.Cluster).items.slice(1)), resourcesOf(s, TypeUrl.Cluster).version);
+  });
+
+  test("byName finds every item", () => {
+    const t = resourcesOf(ok(mixed), TypeUrl.Cluster);
+    assert.deepEqual([...t.byName.keys()], ["a", "b", "c"]);
+    for (const r of t.items) assert.equal(t.byName.get(r.name), r);
+  });
+});
+
+describe("makeSnapshot problems", () => {
+  const bogusType = "type.googleapis.com/envoy.config.core.v3.Nope";
+  const cases: { name: string; input: EncodedResource[]; problems: SnapshotProblem[] | null }[] = [
+    {
+      name: "duplicate names within a type (different content)",
+      input: [edsCluster("a"), edsCluster("a", { connectTimeoutSeconds: 2 })],
+      problems: [{ t: "duplicate-name", typeUrl: TypeUrl.Cluster, name: "a" }],
+    },
+    {
+      name: "duplicate names within a type (the same resource twice)",
+      input: [endpoints("a"), endpoints("b"), endpoints("a")],
+      problems: [{ t: "duplicate-name", typeUrl: TypeUrl.ClusterLoadAssignment, name: "a" }],
+    },
+    { name: "the same name across types is fine", input: [edsCluster("x"), endpoints("x"), apiListener("x", "x"), routeTo("x", "x"), secret("x")], problems: null },
+    {
+      name: "an unknown type URL",
+      input: [edsCluster("a"), encodedResource(bogusType, "n", Buffer.alloc(0))],
+      problems: [{ t: "unknown-type", typeUrl: bogusType, name: "n" }],
+    },
+    {
+      name: "every problem is reported, in input order",
+      input: [encodedResource("", "e", Buffer.alloc(0)), secret("s"), secret("s"), encodedResource(bogusType, "n", Buffer.alloc(0))],
+      problems: [
+        { t: "unknown-type", typeUrl: "", name: "e" },
+        { t: "duplicate-name", typeUrl: TypeUrl.Secret, name: "s" },
+        { t: "unknown-type", typeUrl: bogusType, name: "n" },
+      ],
+    },
+  ];
+  for (const c of cases) {
+    test(c.name, () => {
+      const result = makeSnapshot(c.input);
+      if (c.problems === null) {
+        assert.ok(result.ok);
+        for (const t of result.snapshot.types.values()) assert.deepEqual(t.items.map((r) => r.name), ["x"]);
+      } else {
+        assert.deepEqual(result, { ok: false, problems: c.problems });
+      }
+    });
+  }
+});
+
+describe("interning", () => {
+  const cases: { name: string; build: () => EncodedResource }[] = [
+    { name: "cluster", build: () => edsCluster("a", { lbPolicy: "MAGLEV" }) },
+    { name: "endpoints", build: () => endpoints("a", "10.0.0.1:80", "10.0.0.2:80") },
+    { name: "listener", build: () => apiListener("l", "r") },
+    { name: "raw bytes", build: () => encodedResource(TypeUrl.Cluster, "raw", encodeMessage("envoy.config.cluster.v3.Cluster", { name: "raw" })) },
+  ];
+  for (const c of cases) {
+    test(`identical ${c.name} built twice is the same object and shares bytes`, () => {
+      const first = c.build();
+      const second = c.build();
+      assert.equal(second, first);
+      assert.equal(second.anyField, first.anyField);
+      assert.equal(second.bytes.buffer, first.anyField.buffer, "bytes is a view into anyField");
+    });
+  }
+
+  const distinct: { name: string; a: () => EncodedResource; b: () => EncodedResource }[] = [
+    { name: "same name, different content", a: () => edsCluster("a"), b: () => edsCluster("a", { connectTimeoutSeconds: 2 }) },
+    { name: "same bytes, different name", a: () => encodedResource(TypeUrl.Secret, "n1", Buffer.from([1])), b: () => encodedResource(TypeUrl.Secret, "n2", Buffer.from([1])) },
+    { name: "same bytes and name, different type", a: () => encodedResource(TypeUrl.Secret, "n", Buffer.from([1])), b: () => encodedResource(TypeUrl.Cluster, "n", Buffer.from([1])) },
+  ];
+  for (const c of distinct) {
+    test(`not interned together: ${c.name}`, () => {
+      const a = c.a();
+      const b = c.b();
+      assert.notEqual(a, b);
+    });
+  }
+
+  test("snapshots built separately from identical content share resource objects", () => {
+    const s1 = ok([edsCluster("a"), endpoints("a", "10.0.0.1:80")]);
+    const s2 = ok([endpoints("a", "10.0.0.1:80"), edsCluster("a")]);
+    assert.equal(resourcesOf(s1, TypeUrl.Cluster).items[0], resourcesOf(s2, TypeUrl.Cluster).items[0]);
+    assert.equal(resourcesOf(s1, TypeUrl.ClusterLoadAssignment).items[0], resourcesOf(s2, TypeUrl.ClusterLoadAssignment).items[0]);
+  });
+});
