@@ -13,7 +13,9 @@ const rank: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 
 function formatValue(value: string | number | boolean): string {
   const s = String(value);
-  return /^[^\s"=]+$/.test(s) ? s : JSON.stringify(s);
+  // Only plain printable ASCII goes unquoted; JSON quoting escapes control characters, so a
+  // proxy's error text cannot put terminal escapes or fake lines into the log.
+  return /^[\x21-\x7e]+$/.test(s) && !/["=]/.test(s) ? s : JSON.stringify(s);
 }
 
 export function createLogger(options: { level?: LogLevel; write?: (line: string) => void } = {}): Logger {

@@ -34,10 +34,6 @@ export class SnapshotCache implements SnapshotSource {
     return this.snapshots.get(proxy);
   }
 
-  delete(proxy: string): void {
-    this.snapshots.delete(proxy);
-  }
-
   proxies(): string[] {
     return [...this.snapshots.keys()].sort();
   }

@@ -1,8 +1,9 @@
 import type { DeltaDiscoveryRequest__Output, Node__Output } from "../envoy/index.js";
-import { ADS_ORDER, CDS, LDS, RDS, type ResourceKind } from "./resource-kinds.js";
+import { endpointNamesOf, routesInPlace } from "./make-before-break.js";
+import { ADS_ORDER, CDS, EDS, LDS, RDS, type ResourceKind } from "./resource-kinds.js";
 import type { EncodedResource } from "./resource.js";
 import { deltaResponse } from "./responses.js";
-import { admitRequest, type Answer, type SessionAction } from "./session.js";
+import { admitRequest, answerOf, type Answer, type Session, type SessionAction } from "./session.js";
 import { resourcesOf, type Snapshot } from "./snapshot.js";
 
 interface TypeState {
@@ -11,9 +12,8 @@ interface TypeState {
   readonly names: Set<string>;
   /** What the proxy holds, name to version: from initial_resource_versions and what we sent. */
   readonly clientHas: Map<string, string>;
-  lastNonce: string | undefined;
-  lastSystemVersion: string;
-  answer: Answer;
+  /** Our latest response of this type, once we have sent one on this stream. */
+  latest: { readonly nonce: string; readonly systemVersion: string; answer: Answer } | undefined;
 }
 
 interface Diff {
@@ -27,14 +27,15 @@ interface Diff {
  * One incremental (delta) xDS stream as a state machine. Each resource has its own version (its
  * content hash); a response carries only what changed and the names removed.
  */
-export class DeltaSession {
+export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
   private node: Node__Output | undefined;
   private snapshot: Snapshot | undefined;
   private readonly states = new Map<string, TypeState>();
   private nonces = 0;
-  /** Cluster removals held back until the listeners and routes sent alongside are answered. */
-  private heldRemovals: ReadonlySet<string> = new Set();
+  /** Clusters whose removal waits until the proxy's listeners and routes no longer need them. */
+  private retiring: ReadonlySet<string> = new Set();
 
+  /** @param ordered ADS: send types in ADS_ORDER and apply the make-before-break rules. */
   constructor(
     private readonly serves: readonly ResourceKind[],
     private readonly ordered: boolean,
@@ -46,8 +47,8 @@ export class DeltaSession {
 
   onRequest(req: DeltaDiscoveryRequest__Output): SessionAction[] {
     const admitted = admitRequest(this.node, req.node, req.type_url, this.serves);
-    if (!admitted.ok) return [admitted.action];
-    this.node = admitted.node;
+    this.node = admitted.node ?? this.node;
+    if (admitted.t !== "admitted") return admitted.actions;
     const { kind } = admitted;
     const actions: SessionAction[] = [];
     let st = this.states.get(kind.typeUrl);
@@ -58,18 +59,14 @@ export class DeltaSession {
         wildcard: kind.legacyWildcard && req.resource_names_subscribe.length === 0,
         names: new Set(),
         clientHas: new Map(Object.entries(req.initial_resource_versions ?? {})),
-        lastNonce: undefined,
-        lastSystemVersion: "",
-        answer: "ack",
+        latest: undefined,
       };
       this.states.set(kind.typeUrl, st);
-    } else if (req.response_nonce !== "" && req.response_nonce === st.lastNonce && st.answer === "pending") {
-      st.answer = req.error_detail ? "nack" : "ack";
-      const base = { kind, version: st.lastSystemVersion, nonce: req.response_nonce };
+    } else if (st.latest !== undefined && req.response_nonce === st.latest.nonce && st.latest.answer === "pending") {
+      st.latest.answer = answerOf(req.error_detail);
+      const base = { kind, version: st.latest.systemVersion, nonce: st.latest.nonce };
       actions.push(
-        req.error_detail
-          ? { t: "nack", ...base, code: req.error_detail.code, message: req.error_detail.message }
-          : { t: "ack", ...base },
+        req.error_detail ? { t: "nack", ...base, code: req.error_detail.code, message: req.error_detail.message } : { t: "ack", ...base },
       );
     }
     // Subscription changes count even when the nonce is stale: the proxy will not repeat them.
@@ -87,19 +84,19 @@ export class DeltaSession {
       else st.names.delete(name);
     }
     actions.push(...this.respond(st));
-    if (kind === LDS || kind === RDS) actions.push(...this.releaseHeldIfSettled());
+    if (kind === LDS || kind === RDS) actions.push(...this.releaseRetiredIfInPlace());
     return actions;
   }
 
   onSnapshot(snapshot: Snapshot): SessionAction[] {
     this.snapshot = snapshot;
-    if (this.ordered) this.planHeldRemovals(snapshot);
+    if (this.ordered) this.planRetirement(snapshot);
     const actions: SessionAction[] = [];
     for (const kind of ADS_ORDER) {
       const st = this.states.get(kind.typeUrl);
       if (st !== undefined) actions.push(...this.respond(st));
     }
-    actions.push(...this.releaseHeldIfSettled());
+    actions.push(...this.releaseRetiredIfInPlace());
     return actions;
   }
 
@@ -111,7 +108,7 @@ export class DeltaSession {
     const forgotten: string[] = [];
     for (const name of [...st.clientHas.keys()].sort()) {
       if (!st.wildcard && !st.names.has(name)) forgotten.push(name);
-      else if (!all.byName.has(name) && !(st.kind === CDS && this.heldRemovals.has(name))) removed.push(name);
+      else if (!all.byName.has(name) && !(st.kind === CDS && this.retiring.has(name))) removed.push(name);
     }
     return { changed, removed, forgotten };
   }
@@ -125,36 +122,58 @@ export class DeltaSession {
     for (const name of removed) st.clientHas.delete(name);
     const nonce = String(++this.nonces);
     const systemVersion = resourcesOf(this.snapshot, st.kind.typeUrl).version;
-    st.lastNonce = nonce;
-    st.lastSystemVersion = systemVersion;
-    st.answer = "pending";
+    st.latest = { nonce, systemVersion, answer: "pending" };
     const bytes = deltaResponse({ typeUrl: st.kind.typeUrl, systemVersion, resources: changed, removed, nonce });
-    return [{ t: "send", kind: st.kind, version: systemVersion, nonce, names: changed.map((r) => r.name), removed, bytes }];
+    const actions: SessionAction[] = [
+      { t: "send", kind: st.kind, version: systemVersion, nonce, names: changed.map((r) => r.name), removed, bytes },
+    ];
+    const eds = this.states.get(EDS.typeUrl);
+    // Endpoints follow a changed cluster (Envoy warms it until they arrive), unless the proxy has
+    // just rejected them.
+    if (this.ordered && st.kind === CDS && eds !== undefined && changed.length > 0 && eds.latest?.answer !== "nack") {
+      for (const name of endpointNamesOf(changed)) eds.clientHas.delete(name);
+      actions.push(...this.respond(eds));
+    }
+    return actions;
   }
 
-  private planHeldRemovals(snapshot: Snapshot): void {
+  /** Before a push: which clusters it removes must stay until routes have moved off them. */
+  private planRetirement(snapshot: Snapshot): void {
     const cds = this.states.get(CDS.typeUrl);
     if (cds === undefined) {
-      this.heldRemovals = new Set();
+      this.retiring = new Set();
       return;
     }
     const next = resourcesOf(snapshot, CDS.typeUrl).byName;
     const removing = [...cds.clientHas.keys()].filter((n) => !next.has(n));
-    const routesMoving = [LDS, RDS].some((k) => {
+    if (removing.length === 0) {
+      this.retiring = new Set();
+      return;
+    }
+    const routesChange = [LDS, RDS].some((k) => {
       const st = this.states.get(k.typeUrl);
       if (st === undefined) return false;
       const d = this.diff(st, snapshot);
-      return st.answer !== "ack" || d.changed.length > 0 || d.removed.length > 0;
+      return d.changed.length > 0 || d.removed.length > 0;
     });
-    this.heldRemovals = new Set(routesMoving ? removing : []);
+    this.retiring = new Set(routesChange || !this.routesInPlace() ? removing : []);
   }
 
-  private releaseHeldIfSettled(): SessionAction[] {
-    if (this.heldRemovals.size === 0) return [];
-    // A NACKed route means the proxy still runs its old routes, which may use the held clusters.
-    const settled = [LDS, RDS].every((k) => (this.states.get(k.typeUrl)?.answer ?? "ack") === "ack");
-    if (!settled) return [];
-    this.heldRemovals = new Set();
+  private routesInPlace(): boolean {
+    const lds = this.states.get(LDS.typeUrl);
+    const rds = this.states.get(RDS.typeUrl);
+    const listeners = this.snapshot === undefined ? undefined : resourcesOf(this.snapshot, LDS.typeUrl).byName;
+    return routesInPlace({
+      listenersAnswer: lds?.latest?.answer,
+      listeners: [...(lds?.clientHas.keys() ?? [])].flatMap((n) => listeners?.get(n) ?? []),
+      routesAnswer: rds?.latest?.answer,
+      routeNames: new Set(rds?.clientHas.keys() ?? []),
+    });
+  }
+
+  private releaseRetiredIfInPlace(): SessionAction[] {
+    if (this.retiring.size === 0 || !this.routesInPlace()) return [];
+    this.retiring = new Set();
     const cds = this.states.get(CDS.typeUrl);
     return cds === undefined ? [] : this.respond(cds);
   }

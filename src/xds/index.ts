@@ -8,3 +8,5 @@ export { ADS_ORDER, CDS, EDS, LDS, RDS, SDS, kindOf, type ResourceKind } from ".
 export { XDS_METHODS, type XdsMethod } from "./services.js";
 export type { NackRecord, StreamStatus, TypeStatus, XdsCounters } from "./status.js";
 export { XdsStatus } from "./status.js";
+export { DEFAULT_STREAM_LIMITS, type StreamLimits } from "./stream.js";
+export type { Session, SessionAction } from "./session.js";

@@ -4,16 +4,19 @@ import type { Node__Output } from "../envoy/index.js";
 import type { Logger } from "../log.js";
 import type { SnapshotSource } from "./cache.js";
 import { DeltaSession } from "./delta-session.js";
-import { serviceDefinitions, XDS_METHODS, type Decoded } from "./services.js";
+import type { Decoded } from "./requests.js";
+import { serviceDefinitions, XDS_METHODS } from "./services.js";
+import type { Session } from "./session.js";
 import { SotwSession } from "./sotw-session.js";
 import { XdsStatus } from "./status.js";
-import { XdsStream, type Session } from "./stream.js";
+import { DEFAULT_STREAM_LIMITS, XdsStream, type StreamLimits } from "./stream.js";
 
 export interface XdsServerOptions {
   readonly source: SnapshotSource;
   readonly logger: Logger;
   /** Which snapshot a proxy gets, from its node. Default: the node id. */
   readonly proxyKey?: (node: Node__Output) => string;
+  readonly limits?: Partial<StreamLimits>;
 }
 
 /**
@@ -34,8 +37,11 @@ export class XdsServer {
       "grpc.keepalive_timeout_ms": 10_000,
       "grpc.keepalive_permit_without_calls": 1,
       "grpc.http2.min_ping_interval_without_data_ms": 10_000,
-      "grpc.max_receive_message_length": 16 * 1024 * 1024,
+      // Requests are subscriptions and ACKs: 4 MB holds about 100,000 names.
+      "grpc.max_receive_message_length": 4 * 1024 * 1024,
       "grpc.max_send_message_length": -1,
+      // A proxy needs one stream (ADS) or a handful (per-type services) per connection.
+      "grpc.max_concurrent_streams": 100,
       // Per-connection channelz bookkeeping costs about 1.3 KB a proxy and nothing reads it.
       "grpc.enable_channelz": 0,
     });
@@ -45,6 +51,7 @@ export class XdsServer {
         XDS_METHODS.filter((m) => m.service === service).map((m) => [
           m.method,
           (call: ServerDuplexStream<Decoded<unknown>, Buffer>) => {
+            // The method's deserializer decides the request type, so the session matches it.
             const session = (m.protocol === "sotw" ? new SotwSession(m.serves, m.ordered) : new DeltaSession(m.serves, m.ordered)) as Session<unknown>;
             this.open(call, session, `${service.split(".").pop() ?? service}/${m.method}`, m.protocol);
           },
@@ -97,6 +104,7 @@ export class XdsServer {
       status: this.status,
       logger: this.options.logger,
       onClosed: (s) => this.streams.delete(s),
+      limits: { ...DEFAULT_STREAM_LIMITS, ...this.options.limits },
     });
     this.streams.add(stream);
   }

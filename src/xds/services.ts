@@ -1,9 +1,7 @@
 import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
-import { messageType, type DeltaDiscoveryRequest__Output, type DiscoveryRequest__Output } from "../envoy/index.js";
+import type { DeltaDiscoveryRequest__Output, DiscoveryRequest__Output } from "../envoy/index.js";
+import { requestDecoder, type Decoded } from "./requests.js";
 import { ADS_ORDER, CDS, EDS, LDS, RDS, SDS, type ResourceKind } from "./resource-kinds.js";
-
-/** A request as the stream sees it: decoded, or the reason it could not be. */
-export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
 
 /** One streaming xDS method we serve. */
 export interface XdsMethod {
@@ -39,28 +37,19 @@ export const XDS_METHODS: readonly XdsMethod[] = [
   ...perType("envoy.service.secret.v3.SecretDiscoveryService", "StreamSecrets", "DeltaSecrets", SDS),
 ];
 
-function decoder<T>(messageName: string): (bytes: Buffer) => Decoded<T> {
-  const type = messageType(messageName);
-  return (bytes) => {
-    try {
-      const value = type.toObject(type.decode(bytes), { longs: String, enums: String, defaults: true, arrays: true, objects: true });
-      return { ok: true, value: value as T };
-    } catch (e) {
-      return { ok: false, reason: `could not decode ${messageName}: ${(e as Error).message}` };
-    }
-  };
-}
-
 export type SotwMethodDefinition = MethodDefinition<Decoded<DiscoveryRequest__Output>, Buffer>;
 export type DeltaMethodDefinition = MethodDefinition<Decoded<DeltaDiscoveryRequest__Output>, Buffer>;
 
 /**
- * gRPC service definitions, grouped by service. Requests are decoded with protobufjs (failures
- * become data, not exceptions); responses are already bytes, assembled from pre-encoded resources.
+ * gRPC service definitions, grouped by service. Requests are decoded by requests.ts; responses
+ * are already bytes, assembled from pre-encoded resources.
  */
 export function serviceDefinitions(): Map<string, ServiceDefinition> {
-  const decodeSotw = decoder<DiscoveryRequest__Output>("envoy.service.discovery.v3.DiscoveryRequest");
-  const decodeDelta = decoder<DeltaDiscoveryRequest__Output>("envoy.service.discovery.v3.DeltaDiscoveryRequest");
+  const decodeSotw = requestDecoder<DiscoveryRequest__Output>("envoy.service.discovery.v3.DiscoveryRequest", (r) => r.resource_names.length);
+  const decodeDelta = requestDecoder<DeltaDiscoveryRequest__Output>(
+    "envoy.service.discovery.v3.DeltaDiscoveryRequest",
+    (r) => r.resource_names_subscribe.length + Object.keys(r.initial_resource_versions ?? {}).length,
+  );
   const services = new Map<string, Record<string, MethodDefinition<object, object>>>();
   for (const m of XDS_METHODS) {
     const common = {

@@ -1,6 +1,7 @@
 import { status } from "@grpc/grpc-js";
 import type { Node__Output } from "../envoy/index.js";
 import { kindOf, type ResourceKind } from "./resource-kinds.js";
+import type { Snapshot } from "./snapshot.js";
 
 /** What a protocol session asks its stream to do, in order. */
 export type SessionAction =
@@ -22,39 +23,60 @@ export type SessionAction =
       readonly code: number;
       readonly message: string;
     }
+  /** An ADS request for a type we do not serve: left unanswered, as the protocol allows. */
+  | { readonly t: "unserved"; readonly typeUrl: string }
   | { readonly t: "close"; readonly code: status; readonly message: string };
+
+/** The protocol logic of a stream, SotW or delta: requests and snapshots in, actions out. */
+export interface Session<Req> {
+  readonly identifiedNode: Node__Output | undefined;
+  onRequest(req: Req): SessionAction[];
+  onSnapshot(snapshot: Snapshot): SessionAction[];
+}
 
 /** How the proxy answered our latest response of a type. */
 export type Answer = "pending" | "ack" | "nack";
 
-export const close = (code: status, message: string): SessionAction => ({ t: "close", code, message });
+export function answerOf(errorDetail: unknown): Answer {
+  return errorDetail ? "nack" : "ack";
+}
 
-/** Checks a request's node (first request) and type URL against what this stream serves. */
+const close = (code: status, message: string): SessionAction => ({ t: "close", code, message });
+
+export type Admission =
+  | { readonly t: "admitted"; readonly node: Node__Output; readonly kind: ResourceKind }
+  | { readonly t: "refused"; readonly node: Node__Output | undefined; readonly actions: SessionAction[] };
+
+/**
+ * Checks a request: the stream's first request must name the node; the type must be one this
+ * stream serves. On ADS an unknown type is left unanswered (Envoy may ask for types we do not
+ * serve, such as runtime); on a single-type service it is a client error.
+ */
 export function admitRequest(
   knownNode: Node__Output | undefined,
   node: Node__Output | null,
   requestedType: string,
   serves: readonly ResourceKind[],
-): { ok: true; node: Node__Output; kind: ResourceKind } | { ok: false; action: SessionAction } {
+): Admission {
   const identified = knownNode ?? node ?? undefined;
   if (identified === undefined) {
     return {
-      ok: false,
-      action: close(status.INVALID_ARGUMENT, "the first request on an xDS stream must carry node (id and cluster, set in the proxy's bootstrap)"),
+      t: "refused",
+      node: undefined,
+      actions: [close(status.INVALID_ARGUMENT, "the first request on an xDS stream must carry node (id and cluster, set in the proxy's bootstrap)")],
     };
   }
   if (identified.id === "") {
-    return { ok: false, action: close(status.INVALID_ARGUMENT, "node.id is empty: give every proxy a unique node id in its bootstrap") };
+    return { t: "refused", node: undefined, actions: [close(status.INVALID_ARGUMENT, "node.id is empty: give every proxy a unique node id in its bootstrap")] };
   }
+  const singleType = serves.length === 1 ? serves[0] : undefined;
   // A per-type service may leave type_url empty: the service already says which type it is.
-  const typeUrl = requestedType === "" && serves.length === 1 ? (serves[0]?.typeUrl ?? "") : requestedType;
-  const kind = kindOf(typeUrl);
-  if (kind === undefined || !serves.includes(kind)) {
-    const served = serves.map((k) => k.typeUrl).join(", ");
-    return {
-      ok: false,
-      action: close(status.INVALID_ARGUMENT, `type_url "${requestedType}" is not served on this stream; it serves ${served}`),
-    };
-  }
-  return { ok: true, node: identified, kind };
+  const kind = kindOf(requestedType === "" && singleType !== undefined ? singleType.typeUrl : requestedType);
+  if (kind !== undefined && serves.includes(kind)) return { t: "admitted", node: identified, kind };
+  if (singleType === undefined) return { t: "refused", node: identified, actions: [{ t: "unserved", typeUrl: requestedType }] };
+  return {
+    t: "refused",
+    node: identified,
+    actions: [close(status.INVALID_ARGUMENT, `type_url "${requestedType}" is not served on this stream; it serves ${singleType.typeUrl}`)],
+  };
 }

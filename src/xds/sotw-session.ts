@@ -1,17 +1,19 @@
 import type { DiscoveryRequest__Output, Node__Output } from "../envoy/index.js";
+import { routesInPlace } from "./make-before-break.js";
 import { ADS_ORDER, CDS, EDS, LDS, RDS, type ResourceKind } from "./resource-kinds.js";
 import type { EncodedResource } from "./resource.js";
 import { withNonce } from "./responses.js";
-import { admitRequest, type Answer, type SessionAction } from "./session.js";
+import { admitRequest, answerOf, type Answer, type Session, type SessionAction } from "./session.js";
 import { resourcesOf, type Snapshot } from "./snapshot.js";
 import { fullView, listView, namedView, type View } from "./views.js";
 
-/** The last response of a type on this stream, or the version a reconnecting proxy says it holds. */
-interface Sent {
+/** What the proxy holds of a type, as far as this stream knows. */
+interface Held {
   readonly version: string;
-  /** "" when the version came from a reconnecting proxy rather than from a response of ours. */
-  readonly nonce: string;
   readonly items: readonly EncodedResource[];
+  /** Nonce of our latest response of this type; undefined until we send one on this stream. */
+  readonly nonce: string | undefined;
+  /** The proxy's answer to that response ("ack" when it told us on reconnect that it holds it). */
   answer: Answer;
 }
 
@@ -23,8 +25,10 @@ interface TypeState {
   namesKey: string;
   wildcard: boolean;
   /** Listener and Cluster: an empty list still means "everything" until a name is asked for. */
-  legacyEligible: boolean;
-  sent: Sent | undefined;
+  emptyMeansWildcard: boolean;
+  /** The version a reconnecting proxy says it holds, until compared with what we would send. */
+  claimed: string | undefined;
+  held: Held | undefined;
   /** Send even if unchanged: Envoy re-warms a changed Cluster and waits for its endpoints again. */
   forceResend: boolean;
 }
@@ -33,18 +37,18 @@ interface TypeState {
  * One state-of-the-world xDS stream (ADS or a single-type service) as a state machine: requests
  * and snapshots in, actions out. No I/O, so every protocol rule here is unit-testable.
  */
-export class SotwSession {
+export class SotwSession implements Session<DiscoveryRequest__Output> {
   private node: Node__Output | undefined;
   private snapshot: Snapshot | undefined;
   private readonly states = new Map<string, TypeState>();
   private nonces = 0;
   /**
-   * Clusters gone from the snapshot that this proxy keeps until the listeners and routes sent in
-   * the same push are answered, so no route points at a cluster that was already removed.
+   * Clusters gone from the snapshot that the proxy keeps until its listeners and routes no longer
+   * need them (see make-before-break.ts): a route to a removed cluster answers 503.
    */
   private retiring: readonly EncodedResource[] = [];
 
-  /** @param ordered ADS: send types in ADS_ORDER and keep clusters until routes move off them. */
+  /** @param ordered ADS: send types in ADS_ORDER and apply the make-before-break rules. */
   constructor(
     private readonly serves: readonly ResourceKind[],
     private readonly ordered: boolean,
@@ -56,57 +60,66 @@ export class SotwSession {
 
   onRequest(req: DiscoveryRequest__Output): SessionAction[] {
     const admitted = admitRequest(this.node, req.node, req.type_url, this.serves);
-    if (!admitted.ok) return [admitted.action];
-    this.node = admitted.node;
+    this.node = admitted.node ?? this.node;
+    if (admitted.t !== "admitted") return admitted.actions;
     const { kind } = admitted;
     const actions: SessionAction[] = [];
     let st = this.states.get(kind.typeUrl);
     if (st === undefined) {
-      st = { kind, names: [], namesKey: "", wildcard: false, legacyEligible: kind.legacyWildcard, sent: undefined, forceResend: false };
-      if (req.version_info !== "") st.sent = { version: req.version_info, nonce: "", items: [], answer: "ack" };
+      st = {
+        kind,
+        names: [],
+        namesKey: "",
+        wildcard: false,
+        emptyMeansWildcard: kind.legacyWildcard,
+        claimed: req.version_info === "" ? undefined : req.version_info,
+        held: undefined,
+        forceResend: false,
+      };
       this.states.set(kind.typeUrl, st);
-    } else {
+    } else if (st.held?.nonce !== undefined) {
       // Only an answer to our latest response counts; an older nonce means the proxy has not seen
-      // that response yet and will answer it next.
-      if (req.response_nonce !== (st.sent?.nonce ?? "")) return [];
-      const sent = st.sent;
-      if (sent !== undefined && sent.nonce !== "" && sent.answer === "pending") {
-        sent.answer = req.error_detail ? "nack" : "ack";
-        const base = { kind, version: sent.version, nonce: sent.nonce };
-        actions.push(
-          req.error_detail
-            ? { t: "nack", ...base, code: req.error_detail.code, message: req.error_detail.message }
-            : { t: "ack", ...base },
-        );
+      // that response yet and will answer it next. Before we have sent anything, any nonce goes
+      // (older Envoys carry their last nonce across a reconnect).
+      if (req.response_nonce !== st.held.nonce) return [];
+      if (st.held.answer === "pending") {
+        st.held.answer = answerOf(req.error_detail);
+        actions.push(answerAction(kind, st.held, req.error_detail));
       }
     }
     subscribe(st, req.resource_names);
     actions.push(...this.respond(st));
-    if (kind === LDS || kind === RDS) actions.push(...this.releaseRetiredIfSettled());
+    if (kind === LDS || kind === RDS) actions.push(...this.releaseRetiredIfInPlace());
     return actions;
   }
 
   onSnapshot(snapshot: Snapshot): SessionAction[] {
     this.snapshot = snapshot;
-    if (this.ordered) this.planRetirement();
+    if (this.ordered) this.planRetirement(snapshot);
     const actions: SessionAction[] = [];
     for (const kind of ADS_ORDER) {
       const st = this.states.get(kind.typeUrl);
       if (st !== undefined) actions.push(...this.respond(st));
     }
-    actions.push(...this.releaseRetiredIfSettled());
+    actions.push(...this.releaseRetiredIfInPlace());
     return actions;
   }
 
   private respond(st: TypeState): SessionAction[] {
     if (this.snapshot === undefined) return [];
-    const view = this.view(st, this.snapshot);
-    if (!st.forceResend && st.sent?.version === view.version) return [];
     // For RDS, EDS and SDS an empty response changes nothing on the proxy: say nothing.
+    if (!st.kind.fullState && !st.wildcard && st.names.length === 0) return [];
+    const view = this.view(st, this.snapshot);
+    if (st.claimed !== undefined) {
+      // A reconnecting proxy that holds exactly this view is not sent it again.
+      if (st.claimed === view.version) st.held = { version: view.version, items: view.items, nonce: undefined, answer: "ack" };
+      st.claimed = undefined;
+    }
+    if (!st.forceResend && st.held?.version === view.version) return [];
     if (!st.kind.fullState && view.items.length === 0) return [];
     const nonce = String(++this.nonces);
-    const previous = st.sent;
-    st.sent = { version: view.version, nonce, items: view.items, answer: "pending" };
+    const previous = st.held;
+    st.held = { version: view.version, nonce, items: view.items, answer: "pending" };
     st.forceResend = false;
     const actions: SessionAction[] = [
       {
@@ -120,7 +133,8 @@ export class SotwSession {
       },
     ];
     const eds = this.states.get(EDS.typeUrl);
-    if (this.ordered && st.kind === CDS && eds !== undefined && addsOrChanges(previous, view.items)) {
+    // Endpoints follow a changed cluster, unless they are exactly what the proxy just rejected.
+    if (this.ordered && st.kind === CDS && eds !== undefined && addsOrChanges(previous, view.items) && eds.held?.answer !== "nack") {
       eds.forceResend = true;
       actions.push(...this.respond(eds));
     }
@@ -137,40 +151,54 @@ export class SotwSession {
     return listView(st.kind.typeUrl, [...view.items, ...extra].sort((a, b) => (a.name < b.name ? -1 : 1)));
   }
 
-  private planRetirement(): void {
+  /** Before a push: which clusters it removes must stay until routes have moved off them. */
+  private planRetirement(snapshot: Snapshot): void {
     const cds = this.states.get(CDS.typeUrl);
-    if (this.snapshot === undefined || cds?.sent === undefined) {
+    if (cds?.held === undefined) {
       this.retiring = [];
       return;
     }
-    const next = resourcesOf(this.snapshot, CDS.typeUrl).byName;
-    const removed = cds.sent.items.filter((r) => !next.has(r.name));
-    const snapshot = this.snapshot;
-    const routesMoving = [LDS, RDS].some((k) => {
+    const next = resourcesOf(snapshot, CDS.typeUrl).byName;
+    const removed = cds.held.items.filter((r) => !next.has(r.name));
+    if (removed.length === 0) {
+      this.retiring = [];
+      return;
+    }
+    const routesChange = [LDS, RDS].some((k) => {
       const st = this.states.get(k.typeUrl);
-      if (st === undefined) return false;
-      return (st.sent !== undefined && st.sent.answer !== "ack") || st.sent?.version !== this.view(st, snapshot).version;
+      return st !== undefined && st.held?.version !== this.view(st, snapshot).version;
     });
-    this.retiring = routesMoving ? removed : [];
+    this.retiring = routesChange || !this.routesInPlace() ? removed : [];
   }
 
-  private releaseRetiredIfSettled(): SessionAction[] {
-    if (this.retiring.length === 0) return [];
-    // A NACKed route means the proxy still runs its old routes, which may use the held clusters.
-    const settled = [LDS, RDS].every((k) => {
-      const sent = this.states.get(k.typeUrl)?.sent;
-      return sent === undefined || sent.answer === "ack";
+  private routesInPlace(): boolean {
+    const lds = this.states.get(LDS.typeUrl)?.held;
+    const rds = this.states.get(RDS.typeUrl)?.held;
+    // A type never sent has nothing outstanding; listeners still need their routes sent.
+    return routesInPlace({
+      listenersAnswer: lds?.answer,
+      listeners: lds?.items ?? [],
+      routesAnswer: rds?.answer,
+      routeNames: new Set((rds?.items ?? []).map((r) => r.name)),
     });
-    if (!settled) return [];
+  }
+
+  private releaseRetiredIfInPlace(): SessionAction[] {
+    if (this.retiring.length === 0 || !this.routesInPlace()) return [];
     this.retiring = [];
     const cds = this.states.get(CDS.typeUrl);
     return cds === undefined ? [] : this.respond(cds);
   }
 }
 
+function answerAction(kind: ResourceKind, held: Held, error: DiscoveryRequest__Output["error_detail"]): SessionAction {
+  const base = { kind, version: held.version, nonce: held.nonce ?? "" };
+  return error ? { t: "nack", ...base, code: error.code, message: error.message } : { t: "ack", ...base };
+}
+
 function subscribe(st: TypeState, names: readonly string[]): void {
-  if (names.length > 0) st.legacyEligible = false;
-  st.wildcard = names.includes("*") || (st.legacyEligible && names.length === 0);
+  if (names.length > 0) st.emptyMeansWildcard = false;
+  st.wildcard = names.includes("*") || (st.emptyMeansWildcard && names.length === 0);
   const sorted = [...new Set(names)].filter((n) => n !== "*").sort();
   const key = sorted.join("\n");
   if (key !== st.namesKey) {
@@ -179,7 +207,7 @@ function subscribe(st: TypeState, names: readonly string[]): void {
   }
 }
 
-function addsOrChanges(previous: Sent | undefined, items: readonly EncodedResource[]): boolean {
+function addsOrChanges(previous: Held | undefined, items: readonly EncodedResource[]): boolean {
   if (previous === undefined) return true;
   const before = new Map(previous.items.map((r) => [r.name, r.version]));
   return items.some((r) => before.get(r.name) !== r.version);

@@ -72,7 +72,8 @@ export class XdsStatus {
 
   acked(id: number, kind: ResourceKind, version: string): void {
     const t = this.typeStatus(id, kind);
-    if (t !== undefined) t.ackedVersion = version;
+    if (t === undefined) return;
+    t.ackedVersion = version;
     this.counters.acks++;
   }
 

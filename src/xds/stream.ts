@@ -2,17 +2,28 @@ import { status as grpcStatus, type ServerDuplexStream } from "@grpc/grpc-js";
 import type { Node__Output } from "../envoy/index.js";
 import type { Logger } from "../log.js";
 import type { SnapshotSource } from "./cache.js";
-import type { Decoded } from "./services.js";
-import type { SessionAction } from "./session.js";
-import type { Snapshot } from "./snapshot.js";
+import type { Decoded } from "./requests.js";
+import type { Session, SessionAction } from "./session.js";
 import type { XdsStatus } from "./status.js";
 
-/** The protocol logic of a stream, SotW or delta: requests and snapshots in, actions out. */
-export interface Session<Req> {
-  readonly identifiedNode: Node__Output | undefined;
-  onRequest(req: Req): SessionAction[];
-  onSnapshot(snapshot: Snapshot): SessionAction[];
+/** Limits that keep one misbehaving client from costing the server more than its share. */
+export interface StreamLimits {
+  /** A stream that has not named its node by then is closed. */
+  readonly identifyWithinMs: number;
+  /**
+   * Bytes written to a proxy that is not reading (gRPC's buffer is full) before the stream is
+   * closed with RESOURCE_EXHAUSTED. A proxy that reads never comes near it.
+   */
+  readonly maxUnreadBytes: number;
+  /** NACK error text kept and logged (Envoy's own messages are far shorter). */
+  readonly maxNackMessageChars: number;
 }
+
+export const DEFAULT_STREAM_LIMITS: StreamLimits = {
+  identifyWithinMs: 30_000,
+  maxUnreadBytes: 64 * 1024 * 1024,
+  maxNackMessageChars: 4096,
+};
 
 export interface StreamContext {
   readonly id: number;
@@ -23,6 +34,7 @@ export interface StreamContext {
   readonly status: XdsStatus;
   readonly logger: Logger;
   readonly onClosed: (stream: XdsStream) => void;
+  readonly limits: StreamLimits;
 }
 
 type State =
@@ -33,13 +45,23 @@ type State =
 /** One open xDS stream: wires a gRPC call to its session, its proxy's snapshots and the status store. */
 export class XdsStream {
   private state: State = { t: "anonymous" };
+  /** Bytes written since gRPC's buffer last had room; see StreamLimits.maxUnreadBytes. */
+  private unreadBytes = 0;
+  private readonly unservedTypes = new Set<string>();
+  private readonly identifyTimer: NodeJS.Timeout;
 
   constructor(
     private readonly call: ServerDuplexStream<Decoded<unknown>, Buffer>,
     private readonly session: Session<unknown>,
     private readonly ctx: StreamContext,
   ) {
-    call.on("data", (req: Decoded<unknown>) => this.onData(req));
+    this.identifyTimer = setTimeout(
+      () => this.close(grpcStatus.DEADLINE_EXCEEDED, `no request naming a node within ${ctx.limits.identifyWithinMs} ms`),
+      ctx.limits.identifyWithinMs,
+    );
+    this.identifyTimer.unref();
+    call.on("data", (req: Decoded<unknown>) => this.guarded(() => this.onData(req)));
+    call.on("drain", () => (this.unreadBytes = 0));
     call.on("end", () => this.close(grpcStatus.OK, "client closed the stream"));
     call.on("cancelled", () => this.release());
     call.on("error", () => this.release());
@@ -58,6 +80,16 @@ export class XdsStream {
     else this.call.emit("error", { code, details: message });
   }
 
+  /** A bug in the protocol code costs its own stream, never the process or other streams. */
+  private guarded(work: () => void): void {
+    try {
+      work();
+    } catch (e) {
+      this.ctx.logger.error("bug: xDS stream failed; closing it", { stream: this.ctx.id, proxy: this.proxy, error: (e as Error).stack ?? String(e) });
+      this.close(grpcStatus.INTERNAL, "internal error in gitmesh; the stream was closed, reconnect");
+    }
+  }
+
   private onData(req: Decoded<unknown>): void {
     if (this.state.t === "closed") return;
     if (!req.ok) {
@@ -71,6 +103,7 @@ export class XdsStream {
   }
 
   private identify(node: Node__Output): void {
+    clearTimeout(this.identifyTimer);
     const proxy = this.ctx.proxyKey(node);
     this.ctx.status.opened({
       id: this.ctx.id,
@@ -85,7 +118,7 @@ export class XdsStream {
     // watch() delivers the current snapshot at once; the state must say "watching" first.
     let unwatch: () => void = () => {};
     this.state = { t: "watching", proxy, unwatch: () => unwatch() };
-    unwatch = this.ctx.source.watch(proxy, (snapshot) => this.apply(this.session.onSnapshot(snapshot)));
+    unwatch = this.ctx.source.watch(proxy, (snapshot) => this.guarded(() => this.apply(this.session.onSnapshot(snapshot))));
     // A snapshot delivered during watch() may have closed the stream (a bug guard, not a path).
     if ((this.state as State).t === "closed") unwatch();
   }
@@ -96,13 +129,14 @@ export class XdsStream {
       const proxy = this.proxy ?? "";
       switch (a.t) {
         case "send":
-          this.call.write(a.bytes);
+          this.write(a.bytes);
           this.ctx.status.sent(this.ctx.id, a.kind, a.version, a.nonce);
           break;
         case "ack":
           this.ctx.status.acked(this.ctx.id, a.kind, a.version);
           break;
-        case "nack":
+        case "nack": {
+          const message = truncate(a.message, this.ctx.limits.maxNackMessageChars);
           this.ctx.status.nacked({
             proxy,
             streamId: this.ctx.id,
@@ -111,15 +145,25 @@ export class XdsStream {
             version: a.version,
             nonce: a.nonce,
             code: a.code,
-            message: a.message,
+            message,
             at: Date.now(),
           });
           this.ctx.logger.warn("proxy rejected config (NACK); it keeps its last accepted config until the content changes", {
             proxy,
             type: a.kind.short,
             version: a.version,
-            error: a.message,
+            error: message,
           });
+          break;
+        }
+        case "unserved":
+          if (!this.unservedTypes.has(a.typeUrl) && this.unservedTypes.size < 16) {
+            this.unservedTypes.add(a.typeUrl);
+            this.ctx.logger.warn("proxy asked for a resource type gitmesh does not serve; it stays unanswered (check the proxy's bootstrap)", {
+              proxy,
+              type: a.typeUrl,
+            });
+          }
           break;
         case "close":
           this.ctx.logger.warn("xDS stream closed on a bad request", { stream: this.ctx.id, peer: this.call.getPeer(), reason: a.message });
@@ -129,12 +173,26 @@ export class XdsStream {
     }
   }
 
+  private write(bytes: Buffer): void {
+    this.unreadBytes += bytes.length;
+    if (this.call.write(bytes)) this.unreadBytes = 0;
+    else if (this.unreadBytes > this.ctx.limits.maxUnreadBytes) {
+      this.ctx.logger.warn("proxy is not reading its xDS responses; closing the stream", { stream: this.ctx.id, proxy: this.proxy, unreadBytes: this.unreadBytes });
+      this.close(grpcStatus.RESOURCE_EXHAUSTED, "responses are not being read");
+    }
+  }
+
   /** Drops the watch and the status entry; idempotent, called on every way a stream can end. */
   private release(): void {
     if (this.state.t === "closed") return;
+    clearTimeout(this.identifyTimer);
     if (this.state.t === "watching") this.state.unwatch();
     this.state = { t: "closed" };
     this.ctx.status.closed(this.ctx.id);
     this.ctx.onClosed(this);
   }
+}
+
+function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}... (${text.length - max} more characters)`;
 }

@@ -13,6 +13,12 @@ export interface View {
 const fullViews = new WeakMap<TypeResources, View>();
 const namedViews = new WeakMap<TypeResources, Map<string, View>>();
 
+/**
+ * Distinct subscriptions shared per snapshot type. Real fleets have a few per service; a client
+ * inventing new name lists must not grow this without bound, so past it views are not shared.
+ */
+const MAX_SHARED_VIEWS = 10_000;
+
 export function fullView(all: TypeResources): View {
   let view = fullViews.get(all);
   if (view === undefined) {
@@ -38,7 +44,7 @@ export function namedView(all: TypeResources, names: readonly string[], key: str
   if (view === undefined) {
     const items = names.flatMap((n) => all.byName.get(n) ?? []);
     view = items.length === all.items.length ? fullView(all) : listView(all.typeUrl, items);
-    byKey.set(key, view);
+    if (byKey.size < MAX_SHARED_VIEWS) byKey.set(key, view);
   }
   return view;
 }

@@ -2,7 +2,6 @@
 // pre-encoded bytes of their resources instead of being re-encoded per proxy: that is what keeps
 // a push to thousands of proxies close to the cost of writing the bytes.
 
-export const WIRE_VARINT = 0;
 export const WIRE_LEN = 2;
 
 export function varint(value: number): Buffer {
