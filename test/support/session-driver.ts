@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { decodeMessage } from "../../src/envoy/index.js";
 import type { DeltaDiscoveryRequest__Output, DiscoveryRequest__Output, Node__Output } from "../../src/envoy/index.js";
 import type { Snapshot } from "../../src/xds/index.js";
-import type { SessionAction } from "../../src/xds/session.js";
+import type { Session, SessionAction } from "../../src/xds/session.js";
 
 export function nodeOf(id: string): Node__Output {
   return {
@@ -45,12 +45,8 @@ export const nackDetail = (message: string) => ({ code: 3, message, details: [] 
 export type Expected =
   | { t: "send"; kind: string; names: string[]; removed?: string[] }
   | { t: "ack" | "nack"; kind: string; nonce: string }
-  | { t: "close"; code: number; message?: RegExp };
-
-export interface Session<Req> {
-  onRequest(req: Req): SessionAction[];
-  onSnapshot(snapshot: Snapshot): SessionAction[];
-}
+  | { t: "close"; code: number; message?: RegExp }
+  | { t: "unserved"; typeUrl: string };
 
 /** One step of a scenario: a request or a snapshot, and exactly the actions it must produce. */
 export type Step<Req> = ({ req: Req } | { snap: Snapshot }) & { expect: Expected[] };
@@ -65,6 +61,8 @@ function summary(a: SessionAction, expected: Expected | undefined): Expected {
     case "close":
       // The message is checked by regex below; carry the expected one so deepEqual compares the rest.
       return expected?.t === "close" && expected.message !== undefined ? { t: "close", code: a.code, message: expected.message } : { t: "close", code: a.code };
+    case "unserved":
+      return { t: "unserved", typeUrl: a.typeUrl };
   }
 }
 

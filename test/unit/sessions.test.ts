@@ -39,8 +39,15 @@ const first = { node };
 const sotwRows: Row<DiscoveryRequest__Output>[] = [
   { name: "first request without node closes with INVALID_ARGUMENT", steps: [{ req: sotw(CDS), expect: [close(/must carry node/)] }] },
   { name: "empty node.id closes with INVALID_ARGUMENT", steps: [{ req: sotw(CDS, [], { node: nodeOf("") }), expect: [close(/node\.id is empty/)] }] },
-  { name: "unknown type URL closes, naming it", steps: [{ req: sotw(NOPE, [], first), expect: [close(/type_url "type\.googleapis\.com\/envoy\.config\.core\.v3\.Nope" is not served/)] }] },
-  { name: "ADS does not accept an empty type_url", steps: [{ req: sotw("", [], first), expect: [close(/type_url "" is not served/)] }] },
+  {
+    name: "ADS leaves a type it does not serve unanswered and keeps the node",
+    steps: [
+      { snap: base, expect: [] },
+      { req: sotw(NOPE, [], first), expect: [{ t: "unserved", typeUrl: NOPE }] },
+      { req: sotw(CDS, []), expect: [send(CDS, ["a", "b"])] },
+    ],
+  },
+  { name: "ADS treats an empty type_url as a type it does not serve", steps: [{ req: sotw("", [], first), expect: [{ t: "unserved", typeUrl: "" }] }] },
   {
     name: "per-type session (serves [CDS]) accepts an empty type_url as CDS",
     serves: [CDS],
@@ -146,7 +153,8 @@ const delta = (kind: ResourceKind | string, subscribe: string[] = [], more: Part
 const deltaRows: Row<DeltaDiscoveryRequest__Output>[] = [
   { name: "first request without node closes with INVALID_ARGUMENT", steps: [{ req: delta(CDS), expect: [close(/must carry node/)] }] },
   { name: "empty node.id closes", steps: [{ req: delta(CDS, [], { node: nodeOf("") }), expect: [close(/node\.id is empty/)] }] },
-  { name: "unknown type URL closes, naming it", steps: [{ req: delta(NOPE, [], first), expect: [close(/"type\.googleapis\.com\/envoy\.config\.core\.v3\.Nope" is not served/)] }] },
+  { name: "ADS leaves a type it does not serve unanswered", steps: [{ req: delta(NOPE, [], first), expect: [{ t: "unserved", typeUrl: NOPE }] }] },
+  { name: "a per-type session refuses another type", serves: [CDS], ordered: false, steps: [{ req: delta(EDS, [], first), expect: [close(/"type\.googleapis\.com\/envoy\.config\.endpoint\.v3\.ClusterLoadAssignment" is not served/)] }] },
   { name: "per-type session (serves [CDS]) accepts an empty type_url", serves: [CDS], ordered: false, steps: [{ snap: base, expect: [] }, { req: delta("", [], first), expect: [send(CDS, ["a", "b"])] }] },
   { name: "no snapshot yet: nothing is sent until onSnapshot", steps: [{ req: delta(EDS, ["a"], first), expect: [] }, { snap: base, expect: [send(EDS, ["a"])] }] },
   {
