@@ -45,6 +45,13 @@ const rounds = Number(option("rounds", "5"));
 const results: ScenarioResult[] = [];
 for (const n of clients) results.push(await runOne(n, rounds));
 
+function marginalKB(r: ScenarioResult): string {
+  const i = results.indexOf(r);
+  const prev = i > 0 ? results[i - 1] : undefined;
+  if (prev === undefined || prev.n >= r.n) return "-";
+  return (((r.rssAfterMB - r.rssBeforeMB - (prev.rssAfterMB - prev.rssBeforeMB)) * 1024) / (r.n - prev.n)).toFixed(1);
+}
+
 const pick = (r: ScenarioResult, f: (x: RoundResult) => number): number => median(r.rounds.map(f));
 const columns: [string, (r: ScenarioResult) => string][] = [
   ["N", (r) => String(r.n)],
@@ -55,6 +62,9 @@ const columns: [string, (r: ScenarioResult) => string][] = [
   ["server CPU push ms", (r) => pick(r, (x) => x.pushCpuMs).toFixed(1)],
   ["server CPU floor ms", (r) => pick(r, (x) => x.floorCpuMs).toFixed(1)],
   ["RSS growth KB/client", (r) => r.rssPerClientKB.toFixed(1)],
+  // The slope from the previous N: what one more connected proxy costs, without the fixed costs
+  // (V8's young generation grows once under load, whatever the number of clients).
+  ["marginal KB/client", (r) => marginalKB(r)],
 ];
 const rows = results.map((r) => columns.map(([, cell]) => cell(r)));
 const widths = columns.map(([h], i) => Math.max(h.length, ...rows.map((row) => row[i]?.length ?? 0)));

@@ -5,6 +5,7 @@ import type { EncodedResource } from "./resource.js";
 import { withNonce } from "./responses.js";
 import { admitRequest, answerOf, type Answer, type Session, type SessionAction } from "./session.js";
 import { resourcesOf, type Snapshot } from "./snapshot.js";
+import { NO_NAMES, subscriptionOf, type Subscription } from "./subscriptions.js";
 import { fullView, listView, namedView, type View } from "./views.js";
 
 /** What the proxy holds of a type, as far as this stream knows. */
@@ -19,10 +20,8 @@ interface Held {
 
 interface TypeState {
   readonly kind: ResourceKind;
-  /** Subscribed names, sorted, without duplicates or "*". */
-  names: readonly string[];
-  /** names joined by "\n": identifies the subscription when sharing views. */
-  namesKey: string;
+  /** Subscribed names (shared with every stream that asks for the same ones). */
+  subscription: Subscription;
   wildcard: boolean;
   /** Listener and Cluster: an empty list still means "everything" until a name is asked for. */
   emptyMeansWildcard: boolean;
@@ -68,8 +67,7 @@ export class SotwSession implements Session<DiscoveryRequest__Output> {
     if (st === undefined) {
       st = {
         kind,
-        names: [],
-        namesKey: "",
+        subscription: NO_NAMES,
         wildcard: false,
         emptyMeansWildcard: kind.legacyWildcard,
         claimed: req.version_info === "" ? undefined : req.version_info,
@@ -108,7 +106,7 @@ export class SotwSession implements Session<DiscoveryRequest__Output> {
   private respond(st: TypeState): SessionAction[] {
     if (this.snapshot === undefined) return [];
     // For RDS, EDS and SDS an empty response changes nothing on the proxy: say nothing.
-    if (!st.kind.fullState && !st.wildcard && st.names.length === 0) return [];
+    if (!st.kind.fullState && !st.wildcard && st.subscription.names.length === 0) return [];
     const view = this.view(st, this.snapshot);
     if (st.claimed !== undefined) {
       // A reconnecting proxy that holds exactly this view is not sent it again.
@@ -143,10 +141,10 @@ export class SotwSession implements Session<DiscoveryRequest__Output> {
 
   private view(st: TypeState, snapshot: Snapshot): View {
     const all = resourcesOf(snapshot, st.kind.typeUrl);
-    const view = st.wildcard ? fullView(all) : namedView(all, st.names, st.namesKey);
+    const view = st.wildcard ? fullView(all) : namedView(all, st.subscription);
     if (st.kind !== CDS || this.retiring.length === 0) return view;
     const kept = new Set(view.items.map((r) => r.name));
-    const extra = this.retiring.filter((r) => !kept.has(r.name) && (st.wildcard || st.names.includes(r.name)));
+    const extra = this.retiring.filter((r) => !kept.has(r.name) && (st.wildcard || st.subscription.names.includes(r.name)));
     if (extra.length === 0) return view;
     return listView(st.kind.typeUrl, [...view.items, ...extra].sort((a, b) => (a.name < b.name ? -1 : 1)));
   }
@@ -199,12 +197,7 @@ function answerAction(kind: ResourceKind, held: Held, error: DiscoveryRequest__O
 function subscribe(st: TypeState, names: readonly string[]): void {
   if (names.length > 0) st.emptyMeansWildcard = false;
   st.wildcard = names.includes("*") || (st.emptyMeansWildcard && names.length === 0);
-  const sorted = [...new Set(names)].filter((n) => n !== "*").sort();
-  const key = sorted.join("\n");
-  if (key !== st.namesKey) {
-    st.names = sorted;
-    st.namesKey = key;
-  }
+  st.subscription = subscriptionOf(names);
 }
 
 function addsOrChanges(previous: Held | undefined, items: readonly EncodedResource[]): boolean {

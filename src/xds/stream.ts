@@ -47,7 +47,7 @@ export class XdsStream {
   private state: State = { t: "anonymous" };
   /** Bytes written since gRPC's buffer last had room; see StreamLimits.maxUnreadBytes. */
   private unreadBytes = 0;
-  private readonly unservedTypes = new Set<string>();
+  private unservedTypes: Set<string> | undefined;
   private readonly identifyTimer: NodeJS.Timeout;
 
   constructor(
@@ -157,6 +157,7 @@ export class XdsStream {
           break;
         }
         case "unserved":
+          this.unservedTypes ??= new Set();
           if (!this.unservedTypes.has(a.typeUrl) && this.unservedTypes.size < 16) {
             this.unservedTypes.add(a.typeUrl);
             this.ctx.logger.warn("proxy asked for a resource type gitmesh does not serve; it stays unanswered (check the proxy's bootstrap)", {

@@ -1,6 +1,7 @@
 import type { EncodedResource } from "./resource.js";
 import { sotwBody, sotwFullBody } from "./responses.js";
 import { versionOf, type TypeResources } from "./snapshot.js";
+import type { Subscription } from "./subscriptions.js";
 
 /** What one state-of-the-world subscription sees of a type: its resources, version and body. */
 export interface View {
@@ -32,9 +33,8 @@ export function fullView(all: TypeResources): View {
  * The view of a named subscription. Thousands of proxies subscribe to the same names (every
  * sidecar of a service asks for the same endpoints), so views are shared per snapshot type and
  * subscription rather than computed per stream.
- * @param names sorted and without duplicates; key is names joined by "\n"
  */
-export function namedView(all: TypeResources, names: readonly string[], key: string): View {
+export function namedView(all: TypeResources, { names, key }: Subscription): View {
   let byKey = namedViews.get(all);
   if (byKey === undefined) {
     byKey = new Map();
