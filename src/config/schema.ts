@@ -1,0 +1,143 @@
+// Schema validation of one config document: the kind and apiVersion it claims, its name, and then
+// every field against schemas/<kind>.schema.json (strict: fields gitmesh does not support are
+// errors). Findings are diagnostics with stable codes and the position of the offending field.
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Ajv, type AnySchemaObject, type ValidateFunction } from "ajv";
+import { sortDiagnostics, type Diagnostic, type ResourceRef } from "./diagnostics.js";
+import { diagnosticsFromAjv, PATTERN_MESSAGE_KEYWORD, SchemaCode, UNSUPPORTED_KEYWORD } from "./schema-errors.js";
+import { positionOf, type ParsedDoc } from "./source.js";
+import { API_VERSIONS, isMeshKind, MESH_KINDS, type MeshKind } from "./types.js";
+
+export { SchemaCode } from "./schema-errors.js";
+
+/** File name of a kind's schema in the schemas/ directory: virtualservice.schema.json. */
+export function schemaFileName(kind: MeshKind): string {
+  return `${kind.toLowerCase()}.schema.json`;
+}
+
+let directory: string | undefined;
+
+/** The repository's schemas/ directory (found from this module, in src/ or in dist/src/). */
+export function schemaDirectory(): string {
+  if (directory !== undefined) return directory;
+  let at = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const candidate = join(at, "schemas");
+    if (existsSync(join(candidate, schemaFileName("VirtualService")))) return (directory = candidate);
+    at = dirname(at);
+  }
+  throw new Error("gitmesh: cannot find the schemas/ directory next to the installed package");
+}
+
+/** Reads a kind's schema (parsed JSON). */
+export function loadSchema(kind: MeshKind): AnySchemaObject {
+  return JSON.parse(readFileSync(join(schemaDirectory(), schemaFileName(kind)), "utf8")) as AnySchemaObject;
+}
+
+/** An ajv instance configured the way gitmesh validates: strict, every error, with the data. */
+export function newAjv(): Ajv {
+  const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
+  ajv.addKeyword({ keyword: UNSUPPORTED_KEYWORD, schemaType: "array" });
+  ajv.addKeyword({ keyword: PATTERN_MESSAGE_KEYWORD, schemaType: "string" });
+  return ajv;
+}
+
+let ajv: Ajv | undefined;
+const compiled = new Map<MeshKind, ValidateFunction>();
+
+function validatorFor(kind: MeshKind): ValidateFunction {
+  let v = compiled.get(kind);
+  if (v === undefined) {
+    ajv ??= newAjv();
+    v = ajv.compile(loadSchema(kind));
+    compiled.set(kind, v);
+  }
+  return v;
+}
+
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/**
+ * Checks one parsed document against its kind's schema. No findings means it is well formed and
+ * can be read as MeshDocument<kind> (types.ts). Findings come sorted by line and column.
+ */
+export function validateSchema(doc: ParsedDoc): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const at = (path: (string | number)[], where: "key" | "value", code: string, message: string, resource?: ResourceRef, field?: string): void => {
+    const pos = positionOf(doc, path, where);
+    out.push({
+      code,
+      severity: "error",
+      message,
+      file: doc.file,
+      line: pos.line,
+      col: pos.col,
+      ...(field !== undefined ? { field } : {}),
+      ...(resource !== undefined ? { resource } : {}),
+    });
+  };
+
+  const value = doc.value;
+  if (!isRecord(value)) {
+    at([], "value", SchemaCode.wrongType, "a config document must be a mapping with apiVersion, kind, metadata and spec");
+    return out;
+  }
+
+  const metadata = isRecord(value.metadata) ? value.metadata : undefined;
+  const name = metadata?.name;
+  const namespace = typeof metadata?.namespace === "string" ? metadata.namespace : "default";
+  const kind = value.kind;
+  const resource: ResourceRef | undefined =
+    typeof kind === "string" && typeof name === "string" && name !== "" ? { kind, namespace, name } : undefined;
+  const supported = MESH_KINDS.join(", ");
+
+  if (!isMeshKind(kind)) {
+    if (kind === undefined) at([], "value", SchemaCode.unknownKind, `the document has no kind: set kind to one of ${supported}`, resource);
+    else if (typeof kind !== "string") at(["kind"], "value", SchemaCode.unknownKind, `kind must be a string, one of ${supported}`, resource, "kind");
+    else at(["kind"], "value", SchemaCode.unknownKind, `unknown kind ${JSON.stringify(kind)}: gitmesh supports ${supported}`, resource, "kind");
+    return out;
+  }
+
+  const accepted = API_VERSIONS[kind] as readonly string[];
+  const apiVersion = value.apiVersion;
+  if (apiVersion === undefined) {
+    at([], "value", SchemaCode.apiVersion, `${kind} has no apiVersion: set it to one of ${accepted.join(", ")}`, resource, "apiVersion");
+  } else if (typeof apiVersion !== "string" || !accepted.includes(apiVersion)) {
+    at(["apiVersion"], "value", SchemaCode.apiVersion, `apiVersion ${JSON.stringify(apiVersion)} is not supported for ${kind}: use one of ${accepted.join(", ")}`, resource, "apiVersion");
+  }
+
+  if (metadata === undefined) {
+    const where = value.metadata === undefined ? [] : ["metadata"];
+    at(where, "value", SchemaCode.name, `${kind} has no metadata.name: every resource needs a name (a DNS-1123 subdomain, e.g. "reviews")`, resource, "metadata.name");
+  } else if (name === undefined) {
+    at(["metadata"], "key", SchemaCode.name, `${kind} has no metadata.name: every resource needs a name (a DNS-1123 subdomain, e.g. "reviews")`, resource, "metadata.name");
+  } else if (typeof name !== "string" || name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
+    at(
+      ["metadata", "name"],
+      "value",
+      SchemaCode.name,
+      `metadata.name ${JSON.stringify(name)} is not a valid name: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (a DNS-1123 subdomain, at most 253 characters)`,
+      resource,
+      "metadata.name",
+    );
+  }
+
+  const validate = validatorFor(kind);
+  if (!validate(value)) {
+    const errors = (validate.errors ?? []).filter((e) => !coveredAbove(e.instancePath, e.keyword, e.params as Record<string, unknown>));
+    out.push(...diagnosticsFromAjv(errors, { doc, kind, ...(resource !== undefined ? { resource } : {}) }));
+  }
+  return sortDiagnostics(out);
+}
+
+/** Errors about apiVersion, kind and metadata.name, which the checks above already reported. */
+function coveredAbove(instancePath: string, keyword: string, params: Record<string, unknown>): boolean {
+  if (instancePath === "/apiVersion" || instancePath === "/kind" || instancePath === "/metadata/name") return true;
+  if (keyword === "required" && instancePath === "" && ["apiVersion", "kind", "metadata"].includes(String(params.missingProperty))) return true;
+  if (keyword === "required" && instancePath === "/metadata" && params.missingProperty === "name") return true;
+  return instancePath === "/metadata" && keyword === "type";
+}

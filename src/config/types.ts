@@ -1,0 +1,433 @@
+// The mesh config model: the Istio API as gitmesh supports it. Every interface here matches a
+// definition in schemas/<kind>.schema.json field for field, so a document that passes
+// validateSchema (schema.ts) can be read as the matching type. Fields Istio has and gitmesh does
+// not support are absent on purpose; the schemas reject them.
+
+/** The kinds gitmesh reads, by their Istio names. */
+export type MeshKind = (typeof MESH_KINDS)[number];
+
+export const MESH_KINDS = [
+  "ServiceEntry", "WorkloadEntry", "WorkloadGroup", "DestinationRule", "VirtualService", "Gateway", "Sidecar",
+  "PeerAuthentication", "AuthorizationPolicy",
+] as const;
+
+export type NetworkingApiVersion = "networking.istio.io/v1" | "networking.istio.io/v1beta1" | "networking.istio.io/v1alpha3";
+export type SecurityApiVersion = "security.istio.io/v1" | "security.istio.io/v1beta1";
+
+const NETWORKING: readonly NetworkingApiVersion[] = ["networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"];
+const SECURITY: readonly SecurityApiVersion[] = ["security.istio.io/v1", "security.istio.io/v1beta1"];
+
+/** The apiVersions accepted for each kind. */
+export const API_VERSIONS: { readonly [K in MeshKind]: readonly ApiVersionOf<K>[] } = {
+  ServiceEntry: NETWORKING, WorkloadEntry: NETWORKING, WorkloadGroup: NETWORKING, DestinationRule: NETWORKING,
+  VirtualService: NETWORKING, Gateway: NETWORKING, Sidecar: NETWORKING,
+  PeerAuthentication: SECURITY, AuthorizationPolicy: SECURITY,
+};
+
+export type ApiVersionOf<K extends MeshKind> = K extends "PeerAuthentication" | "AuthorizationPolicy" ? SecurityApiVersion : NetworkingApiVersion;
+
+export function isMeshKind(kind: unknown): kind is MeshKind {
+  return typeof kind === "string" && (MESH_KINDS as readonly string[]).includes(kind);
+}
+
+// ---- shared ----
+
+/** Label (or annotation) names to values. */
+export type Labels = Readonly<Record<string, string>>;
+
+/** A duration in Istio's (Go's) format: "1.5s", "100ms", "1h", "1m30s". */
+export type Duration = string;
+
+export interface ObjectMeta {
+  /** A DNS-1123 subdomain. */
+  readonly name: string;
+  /** A DNS-1123 label; "default" when omitted. */
+  readonly namespace?: string;
+  readonly labels?: Labels;
+  readonly annotations?: Labels;
+}
+
+/** A whole document as written: envelope plus the kind's spec. */
+export interface MeshDocument<K extends MeshKind = MeshKind> {
+  readonly apiVersion: ApiVersionOf<K>;
+  readonly kind: K;
+  readonly metadata: ObjectMeta;
+  readonly spec: SpecOf<K>;
+}
+
+/** Any supported document, discriminated by kind. */
+export type AnyMeshDocument = { [K in MeshKind]: MeshDocument<K> }[MeshKind];
+
+/** Each kind's spec type. */
+export interface SpecByKind {
+  readonly ServiceEntry: ServiceEntrySpec;
+  readonly WorkloadEntry: WorkloadEntrySpec;
+  readonly WorkloadGroup: WorkloadGroupSpec;
+  readonly DestinationRule: DestinationRuleSpec;
+  readonly VirtualService: VirtualServiceSpec;
+  readonly Gateway: GatewaySpec;
+  readonly Sidecar: SidecarSpec;
+  readonly PeerAuthentication: PeerAuthenticationSpec;
+  readonly AuthorizationPolicy: AuthorizationPolicySpec;
+}
+
+export type SpecOf<K extends MeshKind> = SpecByKind[K];
+
+/** value: 0.0 to 100.0. */
+export interface Percent { readonly value: number }
+
+export interface PortSelector { readonly number: number }
+
+export interface Destination {
+  readonly host: string;
+  readonly subset?: string;
+  readonly port?: PortSelector;
+}
+
+/** Exactly one of exact, prefix, regex. */
+export type StringMatch =
+  | { readonly exact: string; readonly prefix?: never; readonly regex?: never }
+  | { readonly prefix: string; readonly exact?: never; readonly regex?: never }
+  | { readonly regex: string; readonly exact?: never; readonly prefix?: never };
+
+/** At most one of exact, prefix, regex; {} matches the header's presence. */
+export type HeaderMatch = StringMatch | { readonly exact?: never; readonly prefix?: never; readonly regex?: never };
+
+/** Exactly one of exact, regex. */
+export type QueryParamMatch = { readonly exact: string; readonly regex?: never } | { readonly regex: string; readonly exact?: never };
+
+export interface HeaderOperations {
+  readonly set?: Readonly<Record<string, string>>;
+  readonly add?: Readonly<Record<string, string>>;
+  readonly remove?: readonly string[];
+}
+
+export interface Headers {
+  readonly request?: HeaderOperations;
+  readonly response?: HeaderOperations;
+}
+
+/** networking.istio.io WorkloadSelector. */
+export interface WorkloadSelector {
+  readonly labels: Labels;
+}
+
+/** security.istio.io (type.v1beta1) WorkloadSelector. */
+export interface MatchLabelsSelector {
+  readonly matchLabels?: Labels;
+}
+
+// ---- ServiceEntry, WorkloadEntry, WorkloadGroup ----
+
+export type ServiceProtocol = "HTTP" | "HTTP2" | "GRPC" | "TCP" | "TLS";
+
+export interface ServicePort {
+  readonly number: number;
+  readonly name: string;
+  readonly protocol: ServiceProtocol;
+  readonly targetPort?: number;
+}
+
+interface ServiceEntryBase {
+  readonly hosts: readonly string[];
+  readonly ports?: readonly ServicePort[];
+  readonly location?: "MESH_EXTERNAL" | "MESH_INTERNAL";
+  readonly resolution?: "STATIC" | "DNS" | "DNS_ROUND_ROBIN" | "NONE";
+}
+
+/** At most one of endpoints and workloadSelector. */
+export type ServiceEntrySpec = ServiceEntryBase &
+  (
+    | { readonly endpoints?: readonly WorkloadEntrySpec[]; readonly workloadSelector?: never }
+    | { readonly workloadSelector?: WorkloadSelector; readonly endpoints?: never }
+  );
+
+export interface WorkloadEntrySpec {
+  /** IP address, DNS name, or unix:///path. */
+  readonly address: string;
+  /** Port number by service port name. */
+  readonly ports?: Readonly<Record<string, number>>;
+  readonly labels?: Labels;
+  readonly serviceAccount?: string;
+  /** region[/zone[/subzone]]. */
+  readonly locality?: string;
+  readonly weight?: number;
+}
+
+export interface WorkloadGroupSpec {
+  readonly metadata?: { readonly labels?: Labels; readonly annotations?: Labels };
+  readonly template: {
+    readonly ports?: Readonly<Record<string, number>>;
+    readonly serviceAccount?: string;
+  };
+}
+
+// ---- DestinationRule ----
+
+export interface DestinationRuleSpec {
+  readonly host: string;
+  readonly trafficPolicy?: TrafficPolicy;
+  readonly subsets?: readonly Subset[];
+}
+
+export interface Subset {
+  readonly name: string;
+  readonly labels?: Labels;
+  readonly trafficPolicy?: TrafficPolicy;
+}
+
+export interface PortTrafficPolicy {
+  readonly port: PortSelector;
+  readonly loadBalancer?: LoadBalancerSettings;
+  readonly connectionPool?: ConnectionPoolSettings;
+  readonly outlierDetection?: OutlierDetection;
+  readonly tls?: ClientTLSSettings;
+}
+
+export interface TrafficPolicy extends Omit<PortTrafficPolicy, "port"> {
+  readonly portLevelSettings?: readonly PortTrafficPolicy[];
+}
+
+export type SimpleLB = "ROUND_ROBIN" | "LEAST_REQUEST" | "RANDOM";
+
+/** At most one of simple and consistentHash. */
+export type LoadBalancerSettings =
+  | { readonly simple: SimpleLB; readonly consistentHash?: never }
+  | { readonly consistentHash: ConsistentHashLB; readonly simple?: never }
+  | { readonly simple?: never; readonly consistentHash?: never };
+
+/** Exactly one hash key. */
+export type ConsistentHashLB =
+  | { readonly httpHeaderName: string; readonly httpCookie?: never; readonly useSourceIp?: never; readonly httpQueryParameterName?: never }
+  | { readonly httpCookie: HTTPCookie; readonly httpHeaderName?: never; readonly useSourceIp?: never; readonly httpQueryParameterName?: never }
+  | { readonly useSourceIp: boolean; readonly httpHeaderName?: never; readonly httpCookie?: never; readonly httpQueryParameterName?: never }
+  | { readonly httpQueryParameterName: string; readonly httpHeaderName?: never; readonly httpCookie?: never; readonly useSourceIp?: never };
+
+export interface HTTPCookie {
+  readonly name: string;
+  readonly path?: string;
+  readonly ttl?: Duration;
+}
+
+export interface ConnectionPoolSettings {
+  readonly tcp?: {
+    readonly maxConnections?: number;
+    readonly connectTimeout?: Duration;
+  };
+  readonly http?: {
+    readonly http1MaxPendingRequests?: number;
+    readonly http2MaxRequests?: number;
+    readonly maxRequestsPerConnection?: number;
+    readonly maxRetries?: number;
+    readonly idleTimeout?: Duration;
+  };
+}
+
+export interface OutlierDetection {
+  readonly consecutive5xxErrors?: number;
+  readonly consecutiveGatewayErrors?: number;
+  readonly interval?: Duration;
+  readonly baseEjectionTime?: Duration;
+  readonly maxEjectionPercent?: number;
+  readonly minHealthPercent?: number;
+}
+
+export type ClientTLSMode = "DISABLE" | "SIMPLE" | "MUTUAL" | "ISTIO_MUTUAL";
+
+export interface ClientTLSSettings {
+  readonly mode?: ClientTLSMode;
+  readonly clientCertificate?: string;
+  readonly privateKey?: string;
+  readonly caCertificates?: string;
+  readonly credentialName?: string;
+  readonly subjectAltNames?: readonly string[];
+  readonly sni?: string;
+}
+
+// ---- VirtualService ----
+
+export interface VirtualServiceSpec {
+  readonly hosts: readonly string[];
+  readonly gateways?: readonly string[];
+  readonly http?: readonly HTTPRoute[];
+  readonly tcp?: readonly TCPRoute[];
+}
+
+interface HTTPRouteBase {
+  readonly name?: string;
+  readonly match?: readonly HTTPMatchRequest[];
+  readonly timeout?: Duration;
+  readonly retries?: HTTPRetry;
+  readonly fault?: HTTPFaultInjection;
+  readonly mirror?: Destination;
+  readonly mirrorPercentage?: Percent;
+  readonly corsPolicy?: CorsPolicy;
+  readonly headers?: Headers;
+}
+
+/** Exactly one of route and redirect; rewrite only with route. */
+export type HTTPRoute = HTTPRouteBase &
+  (
+    | { readonly route: readonly HTTPRouteDestination[]; readonly rewrite?: HTTPRewrite; readonly redirect?: never }
+    | { readonly redirect: HTTPRedirect; readonly route?: never; readonly rewrite?: never }
+  );
+
+export interface HTTPMatchRequest {
+  readonly name?: string;
+  readonly uri?: StringMatch;
+  readonly method?: StringMatch;
+  readonly headers?: Readonly<Record<string, HeaderMatch>>;
+  readonly withoutHeaders?: Readonly<Record<string, HeaderMatch>>;
+  readonly queryParams?: Readonly<Record<string, QueryParamMatch>>;
+  readonly port?: number;
+  readonly ignoreUriCase?: boolean;
+}
+
+export interface HTTPRouteDestination {
+  readonly destination: Destination;
+  /** 0-100. */
+  readonly weight?: number;
+  readonly headers?: Headers;
+}
+
+export interface HTTPRedirect {
+  readonly uri?: string;
+  readonly authority?: string;
+  readonly redirectCode?: 301 | 302 | 303 | 307 | 308;
+  readonly port?: number;
+  readonly scheme?: "http" | "https";
+}
+
+export interface HTTPRewrite {
+  readonly uri?: string;
+  readonly authority?: string;
+}
+
+export interface HTTPRetry {
+  readonly attempts?: number;
+  readonly perTryTimeout?: Duration;
+  /** Comma-separated retry conditions, e.g. "5xx,reset,connect-failure". */
+  readonly retryOn?: string;
+}
+
+export interface FaultDelay {
+  readonly fixedDelay: Duration;
+  readonly percentage?: Percent;
+}
+
+export interface FaultAbort {
+  /** 200-599. */
+  readonly httpStatus: number;
+  readonly percentage?: Percent;
+}
+
+/** At least one of delay and abort. */
+export type HTTPFaultInjection =
+  | { readonly delay: FaultDelay; readonly abort?: FaultAbort }
+  | { readonly abort: FaultAbort; readonly delay?: FaultDelay };
+
+export interface CorsPolicy {
+  readonly allowOrigins?: readonly StringMatch[];
+  readonly allowMethods?: readonly string[];
+  readonly allowHeaders?: readonly string[];
+  readonly exposeHeaders?: readonly string[];
+  readonly maxAge?: Duration;
+  readonly allowCredentials?: boolean;
+}
+
+export interface TCPRoute {
+  readonly match?: readonly { readonly port?: number }[];
+  readonly route: readonly RouteDestination[];
+}
+
+export interface RouteDestination {
+  readonly destination: Destination;
+  /** 0-100. */
+  readonly weight?: number;
+}
+
+// ---- Gateway, Sidecar ----
+
+export interface GatewaySpec {
+  readonly selector?: Labels;
+  readonly servers: readonly Server[];
+}
+
+export interface Server {
+  readonly port: {
+    readonly number: number;
+    readonly name: string;
+    readonly protocol: "HTTP" | "HTTPS" | "HTTP2" | "GRPC" | "TCP" | "TLS";
+  };
+  /** [namespace/]dnsName. */
+  readonly hosts: readonly string[];
+  readonly tls?: ServerTLSSettings;
+  readonly name?: string;
+}
+
+export interface ServerTLSSettings {
+  readonly mode?: "SIMPLE" | "MUTUAL" | "ISTIO_MUTUAL";
+  readonly credentialName?: string;
+}
+
+export interface SidecarSpec {
+  readonly workloadSelector?: WorkloadSelector;
+  readonly egress?: readonly {
+    /** namespace/dnsName, e.g. "./*". */
+    readonly hosts: readonly string[];
+  }[];
+}
+
+// ---- PeerAuthentication, AuthorizationPolicy ----
+
+export type MutualTLSMode = "UNSET" | "DISABLE" | "PERMISSIVE" | "STRICT";
+
+export interface MutualTLS {
+  readonly mode?: MutualTLSMode;
+}
+
+export interface PeerAuthenticationSpec {
+  readonly selector?: MatchLabelsSelector;
+  readonly mtls?: MutualTLS;
+  /** By port number (as a string key, since YAML map keys are strings here). */
+  readonly portLevelMtls?: Readonly<Record<string, MutualTLS>>;
+}
+
+export interface AuthorizationPolicySpec {
+  readonly selector?: MatchLabelsSelector;
+  readonly action?: "ALLOW" | "DENY";
+  readonly rules?: readonly AuthorizationRule[];
+}
+
+export interface AuthorizationRule {
+  readonly from?: readonly { readonly source: AuthorizationSource }[];
+  readonly to?: readonly { readonly operation: AuthorizationOperation }[];
+  readonly when?: readonly AuthorizationCondition[];
+}
+
+export interface AuthorizationSource {
+  readonly principals?: readonly string[];
+  readonly notPrincipals?: readonly string[];
+  readonly namespaces?: readonly string[];
+  readonly notNamespaces?: readonly string[];
+  readonly ipBlocks?: readonly string[];
+  readonly notIpBlocks?: readonly string[];
+}
+
+export interface AuthorizationOperation {
+  readonly hosts?: readonly string[];
+  readonly notHosts?: readonly string[];
+  /** Port numbers as strings, as in Istio. */
+  readonly ports?: readonly string[];
+  readonly notPorts?: readonly string[];
+  readonly methods?: readonly string[];
+  readonly notMethods?: readonly string[];
+  readonly paths?: readonly string[];
+  readonly notPaths?: readonly string[];
+}
+
+/** At least one of values and notValues. key: request.headers[<name>] or source.ip. */
+export type AuthorizationCondition = { readonly key: string } & (
+  | { readonly values: readonly string[]; readonly notValues?: readonly string[] }
+  | { readonly notValues: readonly string[]; readonly values?: readonly string[] }
+);

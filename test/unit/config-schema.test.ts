@@ -1,0 +1,377 @@
+// validateSchema and schemas/*.schema.json: valid documents of every kind, and each diagnostic code
+// with the line and column it points at.
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { Ajv } from "ajv";
+import { stringify } from "yaml";
+import type { Diagnostic } from "../../src/config/diagnostics.js";
+import { loadSchema, newAjv, schemaDirectory, schemaFileName, validateSchema } from "../../src/config/schema.js";
+import { parseFile } from "../../src/config/source.js";
+import { API_VERSIONS, MESH_KINDS, type MeshDocument, type MeshKind } from "../../src/config/types.js";
+
+/** Strips the leading newline and the common indentation, so YAML can sit indented in the table. */
+function dedent(text: string): string {
+  const lines = text.replace(/^\n/, "").replace(/\s+$/, "").split("\n");
+  const indent = Math.min(...lines.filter((l) => l.trim() !== "").map((l) => l.length - l.trimStart().length));
+  return lines.map((l) => l.slice(indent)).join("\n") + "\n";
+}
+
+/** A document of `kind` named shop/test whose spec (dedented, then indented under spec:) starts on line 5. */
+function withSpec(kind: MeshKind, spec: string): string {
+  const body = dedent(spec).trimEnd().split("\n").map((l) => `  ${l}`).join("\n");
+  return `apiVersion: ${API_VERSIONS[kind][0] ?? ""}\nkind: ${kind}\nmetadata: { name: test, namespace: shop }\nspec:\n${body}\n`;
+}
+
+function check(text: string): Diagnostic[] {
+  const { docs, diagnostics } = parseFile({ path: "mesh/test.yaml", text });
+  assert.deepEqual(diagnostics, [], "the YAML itself parses");
+  assert.equal(docs.length, 1);
+  const [doc] = docs;
+  assert.ok(doc !== undefined);
+  return validateSchema(doc);
+}
+
+const summary = (ds: readonly Diagnostic[]): [string, number, number][] => ds.map((d) => [d.code, d.line, d.col]);
+
+/** The findings drawn under the lines they point at, for failure messages. */
+const pointed = (text: string, ds: readonly Diagnostic[]): string =>
+  ds.map((d) => `${d.code} ${d.line}:${d.col} ${d.message}\n${text.split("\n")[d.line - 1] ?? ""}\n${" ".repeat(d.col - 1)}^`).join("\n");
+
+describe("valid documents: one of every kind, with every supported field", () => {
+  const valid: { kind: MeshKind; text: string }[] = [
+    { kind: "ServiceEntry", text: dedent(`
+      apiVersion: networking.istio.io/v1
+      kind: ServiceEntry
+      metadata:
+        name: details
+        namespace: bookinfo
+        labels: { app: details, example.com/tier: backend }
+        annotations: { example.com/owner: "team a" }
+      spec:
+        hosts: [details.bookinfo.svc.cluster.local, "*.details.example.com"]
+        location: MESH_INTERNAL
+        resolution: DNS
+        ports:
+          - { number: 9080, name: http, protocol: HTTP, targetPort: 8080 }
+          - { number: 9443, name: tls, protocol: TLS }
+          - { number: 7070, name: grpc, protocol: GRPC }
+        endpoints:
+          - { address: details.internal.example, ports: { http: 9080 }, labels: { version: v1 }, serviceAccount: details, locality: eu-west/zone-a/rack-1, weight: 10 }
+          - address: 10.0.0.7
+          - address: unix:///var/run/details.sock`) },
+    { kind: "ServiceEntry", text: withSpec("ServiceEntry", `
+      hosts: [api.example.com]
+      location: MESH_EXTERNAL
+      resolution: DNS_ROUND_ROBIN
+      ports: [{ number: 443, name: https, protocol: TLS }]
+      workloadSelector: { labels: { app: api } }`) },
+    { kind: "WorkloadEntry", text: dedent(`
+      apiVersion: networking.istio.io/v1beta1
+      kind: WorkloadEntry
+      metadata: { name: reviews-v2.vm1 }
+      spec: { address: 10.0.1.21, ports: { http: 9080 }, labels: { app: reviews }, serviceAccount: reviews, locality: eu-west, weight: 2 }`) },
+    { kind: "WorkloadGroup", text: withSpec("WorkloadGroup", `
+      metadata: { labels: { app: ratings }, annotations: { note: self-registering } }
+      template: { ports: { grpc: 9080 }, serviceAccount: ratings }`) },
+    { kind: "DestinationRule", text: withSpec("DestinationRule", `
+      host: reviews
+      trafficPolicy:
+        loadBalancer: { consistentHash: { httpCookie: { name: user, path: /, ttl: 0s } } }
+        connectionPool:
+          tcp: { maxConnections: 100, connectTimeout: 2.5s }
+          http: { http1MaxPendingRequests: 10, http2MaxRequests: 1000, maxRequestsPerConnection: 1, maxRetries: 3, idleTimeout: 1h }
+        outlierDetection: { consecutive5xxErrors: 5, consecutiveGatewayErrors: 3, interval: 1m30s, baseEjectionTime: 30s, maxEjectionPercent: 50, minHealthPercent: 20 }
+        tls: { mode: MUTUAL, clientCertificate: /c.pem, privateKey: /k.pem, caCertificates: /ca.pem, subjectAltNames: [reviews], sni: reviews.example }
+        portLevelSettings:
+          - port: { number: 9080 }
+            loadBalancer: { simple: LEAST_REQUEST }
+            connectionPool: { tcp: { maxConnections: 10 } }
+            outlierDetection: { consecutive5xxErrors: 1 }
+            tls: { mode: ISTIO_MUTUAL, credentialName: reviews-cert }
+      subsets:
+        - { name: v1, labels: { version: v1 } }
+        - name: v2
+          labels: { version: v2 }
+          trafficPolicy: { loadBalancer: { consistentHash: { useSourceIp: true } } }
+        - { name: v3, trafficPolicy: { loadBalancer: { consistentHash: { httpQueryParameterName: u } } } }
+        - { name: v4, trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: x-user } } } }
+        - { name: v5, trafficPolicy: { loadBalancer: { simple: RANDOM } } }`) },
+    { kind: "VirtualService", text: withSpec("VirtualService", `
+      hosts: [reviews, reviews.example.com]
+      gateways: [mesh, istio-system/bookinfo, local-gw]
+      http:
+        - name: jason
+          match:
+            - name: by-header
+              uri: { prefix: /reviews }
+              method: { exact: GET }
+              headers: { end-user: { exact: jason }, x-present: {} }
+              withoutHeaders: { x-skip: { regex: "y.*" } }
+              queryParams: { debug: { exact: "" }, id: { regex: "\\\\d+" } }
+              port: 9080
+              ignoreUriCase: true
+          route:
+            - destination: { host: reviews, subset: v2, port: { number: 9080 } }
+              weight: 90
+              headers: { request: { set: { x-a: "1" }, add: { x-b: "2" }, remove: [x-c] }, response: { remove: [server] } }
+            - { destination: { host: reviews, subset: v1 }, weight: 10 }
+          rewrite: { uri: /, authority: reviews.internal }
+          timeout: 1.5s
+          retries: { attempts: 3, perTryTimeout: 500ms, retryOn: "5xx,reset,connect-failure,503" }
+          fault: { delay: { fixedDelay: 100ms, percentage: { value: 0.5 } }, abort: { httpStatus: 503, percentage: { value: 1 } } }
+          mirror: { host: reviews-shadow, subset: v3 }
+          mirrorPercentage: { value: 12.5 }
+          corsPolicy: { allowOrigins: [{ exact: "https://a.example" }, { regex: ".*" }], allowMethods: [GET], allowHeaders: [x-a], exposeHeaders: [x-b], maxAge: 24h, allowCredentials: false }
+          headers: { response: { set: { x-served-by: gitmesh } } }
+        - redirect: { uri: /new, authority: new.example.com, redirectCode: 308, port: 8443, scheme: https }
+      tcp:
+        - match: [{ port: 3306 }]
+          route: [{ destination: { host: mysql }, weight: 100 }]`) },
+    { kind: "Gateway", text: withSpec("Gateway", `
+      selector: { istio: ingressgateway }
+      servers:
+        - { port: { number: 80, name: http, protocol: HTTP }, hosts: [bookinfo.example.com, "./*.example.org"], name: plain }
+        - port: { number: 443, name: https, protocol: HTTPS }
+          hosts: ["*/bookinfo.example.com"]
+          tls: { mode: SIMPLE, credentialName: bookinfo-cert }`) },
+    { kind: "Sidecar", text: withSpec("Sidecar", `
+      workloadSelector: { labels: { app: reviews } }
+      egress: [{ hosts: ["./*", "istio-system/*", "~/*", "*/api.example.com"] }]`) },
+    { kind: "PeerAuthentication", text: dedent(`
+      apiVersion: security.istio.io/v1beta1
+      kind: PeerAuthentication
+      metadata: { name: strict, namespace: bookinfo }
+      spec:
+        selector: { matchLabels: { app: ratings } }
+        mtls: { mode: STRICT }
+        portLevelMtls: { "8080": { mode: PERMISSIVE }, "65535": { mode: DISABLE } }`) },
+    { kind: "AuthorizationPolicy", text: withSpec("AuthorizationPolicy", `
+      selector: { matchLabels: { app: ratings } }
+      action: DENY
+      rules:
+        - from:
+            - source: { principals: [cluster.local/ns/a/sa/b], notPrincipals: ["*"], namespaces: [a], notNamespaces: [b], ipBlocks: [10.0.0.0/8, 1.2.3.4], notIpBlocks: ["fd00::/8"] }
+          to:
+            - operation: { hosts: [a.example], notHosts: [b.example], ports: ["8080"], notPorts: ["22"], methods: [GET], notMethods: [DELETE], paths: [/api/*], notPaths: [/admin] }
+          when:
+            - { key: "request.headers[x-tenant]", values: [a], notValues: [b] }
+            - { key: source.ip, notValues: [10.0.0.1] }`) },
+  ];
+  test("every kind has a valid example", () => {
+    assert.deepEqual([...new Set(valid.map((v) => v.kind))].sort(), [...MESH_KINDS].sort());
+  });
+  for (const v of valid) {
+    test(`${v.kind}: ${v.text.split("\n").find((l) => l.includes("name:"))?.trim() ?? ""}`, () => {
+      assert.deepEqual(check(v.text), []);
+    });
+  }
+});
+
+type Expect = [code: string, line: number, col: number, field?: string];
+
+describe("invalid documents: code, line and column", () => {
+  const cases: { name: string; text: string; expect: Expect[]; message?: RegExp }[] = [
+    // GM0101 to GM0103: kind, apiVersion, name
+    { name: "unknown kind", text: "apiVersion: networking.istio.io/v1\nkind: EnvoyFilter\nmetadata: { name: x }\nspec: {}\n",
+      expect: [["GM0101", 2, 7, "kind"]], message: /unknown kind "EnvoyFilter": gitmesh supports ServiceEntry, .*AuthorizationPolicy/ },
+    { name: "missing kind", text: "apiVersion: networking.istio.io/v1\nmetadata: { name: x }\nspec: {}\n", expect: [["GM0101", 1, 1]], message: /no kind/ },
+    { name: "apiVersion of another group", text: "apiVersion: security.istio.io/v1\nkind: VirtualService\nmetadata: { name: x }\nspec: { hosts: [a] }\n",
+      expect: [["GM0102", 1, 13, "apiVersion"]], message: /use one of networking\.istio\.io\/v1, networking\.istio\.io\/v1beta1, networking\.istio\.io\/v1alpha3/ },
+    { name: "v1alpha3 is not a security version", text: "apiVersion: security.istio.io/v1alpha3\nkind: PeerAuthentication\nmetadata: { name: x }\nspec: {}\n",
+      expect: [["GM0102", 1, 13]], message: /security\.istio\.io\/v1, security\.istio\.io\/v1beta1/ },
+    { name: "missing apiVersion", text: "kind: Sidecar\nmetadata: { name: x }\nspec: {}\n", expect: [["GM0102", 1, 1]] },
+    { name: "missing metadata.name", text: "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { namespace: a }\nspec: {}\n", expect: [["GM0103", 3, 1, "metadata.name"]] },
+    { name: "invalid metadata.name", text: "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: Reviews_V1 }\nspec: {}\n",
+      expect: [["GM0103", 3, 19]], message: /DNS-1123 subdomain/ },
+    { name: "missing metadata", text: "apiVersion: networking.istio.io/v1\nkind: Sidecar\nspec: {}\n", expect: [["GM0103", 1, 1]] },
+    { name: "invalid namespace", text: "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: a, namespace: My.Ns }\nspec: {}\n",
+      expect: [["GM0204", 3, 33, "metadata.namespace"]] },
+    // GM0201: fields gitmesh does not support, and fields that do not exist
+    { name: "VirtualService spec.exportTo (Istio field)", text: withSpec("VirtualService", "hosts: [a]\nexportTo: ['.']"),
+      expect: [["GM0201", 6, 3, "spec.exportTo"]], message: /^field spec\.exportTo is not supported by gitmesh: remove it$/ },
+    { name: "DestinationRule trafficPolicy.tunnel (Istio field)", text: withSpec("DestinationRule", "host: a\ntrafficPolicy:\n  tunnel: { protocol: CONNECT }"),
+      expect: [["GM0201", 7, 5, "spec.trafficPolicy.tunnel"]], message: /not supported by gitmesh/ },
+    { name: "typo: not an Istio field", text: withSpec("VirtualService", "hostz: [a]\nhosts: [a]"),
+      expect: [["GM0201", 5, 3, "spec.hostz"]], message: /field spec\.hostz is unknown: .*did you mean "hosts"/ },
+    { name: "a misspelt required field is reported once", text: withSpec("DestinationRule", "hots: reviews"), expect: [["GM0201", 5, 3, "spec.hots"]], message: /did you mean "host"/ },
+    { name: "unknown field, no suggestion", text: withSpec("Sidecar", "frobnicate: true"), expect: [["GM0201", 5, 3]], message: /unknown.*; remove it$/ },
+    { name: "status and metadata.uid", text: "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: a, uid: x }\nspec: {}\nstatus: {}\n",
+      expect: [["GM0201", 3, 22, "metadata.uid"], ["GM0201", 5, 1, "status"]] },
+    { name: "ServiceEntry endpoint network", text: withSpec("ServiceEntry", "hosts: [a]\nendpoints: [{ address: 1.2.3.4, network: n1 }]"), expect: [["GM0201", 6, 35]] },
+    { name: "query parameter prefix (Istio has no prefix here)", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ match: [{ queryParams: { q: { prefix: x } } }], route: [{ destination: { host: a } }] }]"),
+      expect: [["GM0201", 6, 42]] },
+    { name: "AuthorizationPolicy provider", text: withSpec("AuthorizationPolicy", "provider: { name: ext }"), expect: [["GM0201", 5, 3]] },
+    // GM0202: wrong type
+    { name: "hosts as a string", text: withSpec("VirtualService", "hosts: reviews"), expect: [["GM0202", 5, 10, "spec.hosts"]], message: /must be a list, not the string "reviews"/ },
+    { name: "weight as a string", text: withSpec("VirtualService", "hosts: [a]\nhttp:\n  - route:\n      - destination: { host: a }\n        weight: \"50\""),
+      expect: [["GM0202", 9, 19, "spec.http[0].route[0].weight"]] },
+    { name: "label value as a number", text: withSpec("WorkloadEntry", "address: 1.2.3.4\nlabels: { version: 1 }"), expect: [["GM0202", 6, 22, "spec.labels.version"]] },
+    { name: "a document that is a list", text: "- a\n- b\n", expect: [["GM0202", 1, 1]] },
+    // GM0203: out of range
+    { name: "port 70000", text: withSpec("ServiceEntry", "hosts: [a]\nports: [{ number: 70000, name: http, protocol: HTTP }]"),
+      expect: [["GM0203", 6, 21, "spec.ports[0].number"]], message: /between 1 and 65535/ },
+    { name: "weight 101", text: withSpec("VirtualService", "hosts: [a]\ntcp: [{ route: [{ destination: { host: a }, weight: 101 }] }]"), expect: [["GM0203", 6, 55]] },
+    { name: "fault percentage 150 and httpStatus 600", text: withSpec("VirtualService", "hosts: [a]\nhttp:\n  - fault: { abort: { httpStatus: 600, percentage: { value: 150 } } }\n    route: [{ destination: { host: a } }]"),
+      expect: [["GM0203", 7, 37, "spec.http[0].fault.abort.httpStatus"], ["GM0203", 7, 63, "spec.http[0].fault.abort.percentage.value"]] },
+    { name: "redirectCode 250", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ redirect: { redirectCode: 250 } }]"), expect: [["GM0203", 6, 38]], message: /between 300 and 399/ },
+    { name: "negative maxEjectionPercent", text: withSpec("DestinationRule", "host: a\ntrafficPolicy: { outlierDetection: { maxEjectionPercent: -1 } }"), expect: [["GM0203", 6, 60]] },
+    { name: "empty hosts", text: withSpec("ServiceEntry", "hosts: []"), expect: [["GM0203", 5, 10]], message: /must not be empty/ },
+    // GM0204: value not allowed
+    { name: "simple PASSTHROUGH", text: withSpec("DestinationRule", "host: a\ntrafficPolicy: { loadBalancer: { simple: PASSTHROUGH } }"),
+      expect: [["GM0204", 6, 44, "spec.trafficPolicy.loadBalancer.simple"]], message: /use "ROUND_ROBIN", "LEAST_REQUEST" or "RANDOM"/ },
+    { name: "ServiceEntry protocol HTTPS", text: withSpec("ServiceEntry", "hosts: [a]\nports: [{ number: 443, name: https, protocol: HTTPS }]"), expect: [["GM0204", 6, 49]] },
+    { name: "redirectCode 304", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ redirect: { redirectCode: 304 } }]"), expect: [["GM0204", 6, 38]], message: /301, 302, 303, 307 or 308/ },
+    { name: "condition key gitmesh does not support", text: withSpec("AuthorizationPolicy", "rules: [{ when: [{ key: 'request.auth.claims[iss]', values: [a] }] }]"),
+      expect: [["GM0204", 5, 27, "spec.rules[0].when[0].key"]], message: /request\.headers\[<name>\] or source\.ip/ },
+    { name: "uppercase header name (a map key)", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ match: [{ headers: { End-User: { exact: x } } }], route: [{ destination: { host: a } }] }]"),
+      expect: [["GM0204", 6, 33, "spec.http[0].match[0].headers.End-User"]], message: /lowercase header name/ },
+    { name: "portLevelMtls port 99999", text: withSpec("PeerAuthentication", "portLevelMtls: { \"99999\": { mode: STRICT } }"), expect: [["GM0204", 5, 20, "spec.portLevelMtls.99999"]] },
+    { name: "Sidecar host without namespace", text: withSpec("Sidecar", "egress: [{ hosts: [api.example.com] }]"), expect: [["GM0204", 5, 22]], message: /namespace\/dnsName/ },
+    // GM0205: durations
+    { name: "timeout in words", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ timeout: 3 seconds, route: [{ destination: { host: a } }] }]"),
+      expect: [["GM0205", 6, 21, "spec.http[0].timeout"]], message: /not a duration.*"1\.5s"/ },
+    { name: "days are not a duration unit", text: withSpec("DestinationRule", "host: a\ntrafficPolicy: { loadBalancer: { consistentHash: { httpCookie: { name: c, ttl: 1d } } } }"), expect: [["GM0205", 6, 82]] },
+    { name: "a number where a duration goes is a wrong type", text: withSpec("DestinationRule", "host: a\ntrafficPolicy: { connectionPool: { tcp: { connectTimeout: 10 } } }"), expect: [["GM0202", 6, 61]] },
+    // GM0206: missing required fields
+    { name: "destination without host", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ route: [{ destination: { subset: v1 } }] }]"),
+      expect: [["GM0206", 6, 22, "spec.http[0].route[0].destination.host"]], message: /missing required field spec\.http\[0\]\.route\[0\]\.destination\.host/ },
+    { name: "VirtualService without hosts", text: withSpec("VirtualService", "gateways: [mesh]"), expect: [["GM0206", 4, 1, "spec.hosts"]] },
+    { name: "missing spec", text: "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: a }\n", expect: [["GM0206", 1, 1, "spec"]] },
+    { name: "empty uri match", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ match: [{ uri: {} }], route: [{ destination: { host: a } }] }]"),
+      expect: [["GM0206", 6, 22, "spec.http[0].match[0].uri"]], message: /needs exactly one of exact\/prefix\/regex/ },
+    { name: "route with neither route nor redirect", text: withSpec("VirtualService", "hosts: [a]\nhttp:\n  - name: nothing"), expect: [["GM0206", 7, 7, "spec.http[0]"]], message: /exactly one of route\/redirect/ },
+    { name: "empty fault", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ fault: {}, route: [{ destination: { host: a } }] }]"), expect: [["GM0206", 6, 12]], message: /at least one of delay\/abort/ },
+    { name: "condition without values", text: withSpec("AuthorizationPolicy", "rules: [{ when: [{ key: source.ip }] }]"), expect: [["GM0206", 5, 20]] },
+    { name: "consistentHash without a key", text: withSpec("DestinationRule", "host: a\ntrafficPolicy: { loadBalancer: { consistentHash: {} } }"), expect: [["GM0206", 6, 36]] },
+    // GM0207: only one of
+    { name: "uri exact and prefix", text: withSpec("VirtualService", "hosts: [a]\nhttp:\n  - match:\n      - uri: { exact: /a, prefix: /b }\n    route: [{ destination: { host: a } }]"),
+      expect: [["GM0207", 8, 29, "spec.http[0].match[0].uri.prefix"]], message: /only one of exact\/prefix\/regex may be set in spec\.http\[0\]\.match\[0\]\.uri: found exact and prefix/ },
+    { name: "simple and consistentHash", text: withSpec("DestinationRule", "host: a\ntrafficPolicy:\n  loadBalancer:\n    simple: RANDOM\n    consistentHash: { useSourceIp: true }"),
+      expect: [["GM0207", 9, 7]] },
+    { name: "two consistentHash keys", text: withSpec("DestinationRule", "host: a\ntrafficPolicy: { loadBalancer: { consistentHash: { useSourceIp: true, httpHeaderName: x } } }"),
+      expect: [["GM0207", 6, 73, "spec.trafficPolicy.loadBalancer.consistentHash.httpHeaderName"]], message: /found useSourceIp and httpHeaderName/ },
+    { name: "endpoints and workloadSelector", text: withSpec("ServiceEntry", "hosts: [a]\nendpoints: [{ address: 1.2.3.4 }]\nworkloadSelector: { labels: { app: a } }"), expect: [["GM0207", 7, 3]] },
+    { name: "route and redirect", text: withSpec("VirtualService", "hosts: [a]\nhttp:\n  - route: [{ destination: { host: a } }]\n    redirect: { uri: /b }"), expect: [["GM0207", 8, 7, "spec.http[0].redirect"]] },
+    { name: "redirect and rewrite", text: withSpec("VirtualService", "hosts: [a]\nhttp:\n  - redirect: { uri: /b }\n    rewrite: { uri: /c }"), expect: [["GM0207", 8, 7, "spec.http[0].rewrite"]] },
+    // GM0299: anything else
+    { name: "duplicate host", text: withSpec("VirtualService", "hosts: [a, b, a]"), expect: [["GM0299", 5, 17, "spec.hosts[2]"]], message: /lists "a" twice/ },
+    // several findings in one document, sorted
+    { name: "several problems", text: withSpec("VirtualService", "hosts: [a]\nhttp:\n  - timeout: soon\n    route: [{ destination: { host: a }, weight: 200 }]\n    retries: { attempts: many }"),
+      expect: [["GM0205", 7, 16], ["GM0203", 8, 51], ["GM0202", 9, 28]] },
+  ];
+  for (const c of cases) {
+    test(c.name, () => {
+      const ds = check(c.text);
+      assert.deepEqual(summary(ds), c.expect.map(([code, line, col]) => [code, line, col]), pointed(c.text, ds));
+      c.expect.forEach(([, , , field], i) => {
+        if (field !== undefined) assert.equal(ds[i]?.field, field);
+      });
+      if (c.message !== undefined) assert.match(ds[0]?.message ?? "", c.message);
+      for (const d of ds) {
+        assert.equal(d.file, "mesh/test.yaml");
+        assert.equal(d.severity, "error");
+      }
+    });
+  }
+
+  test("findings name the resource, in namespace default when none is given", () => {
+    const [d] = check("apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: a }\nspec: { bogus: 1 }\n");
+    assert.deepEqual(d?.resource, { kind: "Sidecar", namespace: "default", name: "a" });
+    const [e] = check(withSpec("Sidecar", "bogus: 1"));
+    assert.deepEqual(e?.resource, { kind: "Sidecar", namespace: "shop", name: "test" });
+  });
+
+  test("the second document of a file is checked on its own lines", () => {
+    const text = `${withSpec("Sidecar", "egress: [{ hosts: ['./*'] }]")}---\n${withSpec("Sidecar", "egress: [{ hosts: ['./*'], port: { number: 80 } }]")}`;
+    const { docs } = parseFile({ path: "two.yaml", text });
+    assert.deepEqual(summary(docs.flatMap((d) => validateSchema(d))), [["GM0201", 11, 30]]);
+  });
+});
+
+describe("schemas/*.schema.json", () => {
+  const dir = schemaDirectory();
+  const files = readdirSync(dir).filter((f) => f.endsWith(".json")).sort();
+  const schemas = new Map(files.map((f) => [f, JSON.parse(readFileSync(join(dir, f), "utf8")) as Record<string, unknown>]));
+
+  test("one schema per kind, and nothing else", () => {
+    assert.deepEqual(files, MESH_KINDS.map(schemaFileName).sort());
+  });
+
+  for (const f of files) {
+    test(`${f} is a valid draft-07 JSON Schema that compiles in strict mode`, () => {
+      const schema = schemas.get(f) ?? {};
+      const meta = new Ajv({ strict: false });
+      assert.equal(meta.validateSchema(schema), true, JSON.stringify(meta.errors));
+      assert.equal(schema.$schema, "http://json-schema.org/draft-07/schema#");
+      assert.doesNotThrow(() => newAjv().compile(schema));
+    });
+  }
+
+  test("each schema pins its kind and accepted apiVersions", () => {
+    for (const kind of MESH_KINDS) {
+      const props = loadSchema(kind).properties as Record<string, { const?: unknown; enum?: unknown }>;
+      assert.equal(props.kind?.const, kind);
+      assert.deepEqual(props.apiVersion?.enum, API_VERSIONS[kind]);
+    }
+  });
+
+  test("definitions shared between schemas are identical", () => {
+    const seen = new Map<string, { file: string; text: string }>();
+    for (const [f, s] of schemas) {
+      for (const [name, def] of Object.entries((s.definitions ?? {}) as Record<string, unknown>)) {
+        const text = JSON.stringify(def);
+        const first = seen.get(name);
+        if (first === undefined) seen.set(name, { file: f, text });
+        else assert.equal(text, first.text, `definitions.${name} differs between ${first.file} and ${f}`);
+      }
+    }
+  });
+
+  test("every object rejects unknown fields", () => {
+    const walk = (node: unknown, at: string): void => {
+      if (Array.isArray(node)) node.forEach((n, i) => walk(n, `${at}/${i}`));
+      else if (node !== null && typeof node === "object") {
+        const o = node as Record<string, unknown>;
+        if (o.type === "object") assert.ok("additionalProperties" in o, `${at} has no additionalProperties`);
+        for (const [k, v] of Object.entries(o)) walk(v, `${at}/${k}`);
+      }
+    };
+    for (const [f, s] of schemas) walk(s, f);
+  });
+});
+
+describe("types.ts matches the schemas", () => {
+  // Documents built as the TypeScript types allow must pass their schema.
+  const vs: MeshDocument<"VirtualService"> = {
+    apiVersion: "networking.istio.io/v1",
+    kind: "VirtualService",
+    metadata: { name: "reviews", namespace: "bookinfo" },
+    spec: {
+      hosts: ["reviews"],
+      http: [
+        { match: [{ uri: { prefix: "/" }, headers: { "x-a": {} }, queryParams: { q: { regex: "a" } } }], route: [{ destination: { host: "reviews", subset: "v1" }, weight: 100 }], rewrite: { uri: "/" } },
+        { redirect: { uri: "/b", redirectCode: 302 }, fault: { abort: { httpStatus: 500 } } },
+      ],
+      tcp: [{ route: [{ destination: { host: "db", port: { number: 5432 } } }] }],
+    },
+  };
+  const dr: MeshDocument<"DestinationRule"> = {
+    apiVersion: "networking.istio.io/v1beta1",
+    kind: "DestinationRule",
+    metadata: { name: "reviews" },
+    spec: { host: "reviews", trafficPolicy: { loadBalancer: { consistentHash: { httpCookie: { name: "u", ttl: "10s" } } } }, subsets: [{ name: "v1", labels: { version: "v1" } }] },
+  };
+  const ap: MeshDocument<"AuthorizationPolicy"> = {
+    apiVersion: "security.istio.io/v1",
+    kind: "AuthorizationPolicy",
+    metadata: { name: "a" },
+    spec: { action: "ALLOW", rules: [{ when: [{ key: "source.ip", notValues: ["1.2.3.4"] }], to: [{ operation: { ports: ["80"] } }] }] },
+  };
+  for (const d of [vs, dr, ap]) {
+    test(`a typed ${d.kind} passes its schema`, () => {
+      assert.deepEqual(check(stringify(d)), []);
+    });
+  }
+});
