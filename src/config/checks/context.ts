@@ -1,0 +1,54 @@
+import type { Diagnostic, Severity } from "../diagnostics.js";
+import { fieldPath } from "../diagnostics.js";
+import { hostMatches, qualifyHost, refOf, type AnyMeshResource, type MeshNaming, type MeshResource } from "../resources.js";
+import { positionOf } from "../source.js";
+import type { MeshKind } from "../types.js";
+
+export type Path = readonly (string | number)[];
+
+/** What every cross-resource check sees, and how it reports. */
+export interface CheckContext {
+  readonly resources: readonly AnyMeshResource[];
+  readonly naming: MeshNaming;
+  ofKind<K extends MeshKind>(kind: K): MeshResource<K>[];
+  /** The ServiceEntries declaring a host (exactly, or by a wildcard like *.example.com). */
+  servicesFor(host: string): MeshResource<"ServiceEntry">[];
+  /**
+   * Whether a resource that failed its schema declares this (host, or Kind namespace/name): its
+   * own error is reported, so references to it are not reported again.
+   */
+  declaredByInvalid(what: string): boolean;
+  /** A host as written in a resource of `namespace`, fully qualified. */
+  qualify(host: string, namespace: string): string;
+  report(resource: AnyMeshResource, path: Path, code: string, severity: Severity, message: string, at?: "key" | "value"): void;
+}
+
+export function checkContext(resources: readonly AnyMeshResource[], invalid: readonly AnyMeshResource[], naming: MeshNaming, out: Diagnostic[]): CheckContext {
+  const invalidDeclares = new Set(invalid.flatMap((r) => [`${r.kind} ${r.namespace}/${r.name}`, ...declaredHosts(r, naming)]));
+  const byKind = new Map<string, AnyMeshResource[]>();
+  for (const r of resources) byKind.set(r.kind, [...(byKind.get(r.kind) ?? []), r]);
+  const serviceEntries = (byKind.get("ServiceEntry") ?? []) as MeshResource<"ServiceEntry">[];
+  const declared = serviceEntries.flatMap((se) => (se.spec.hosts ?? []).map((h) => ({ host: qualifyHost(h, se.namespace, naming), se })));
+  return {
+    resources,
+    naming,
+    ofKind: <K extends MeshKind>(kind: K) => (byKind.get(kind) ?? []) as MeshResource<K>[],
+    servicesFor: (host) => declared.filter((d) => hostMatches(d.host, host)).map((d) => d.se),
+    declaredByInvalid: (what) => invalidDeclares.has(what) || [...invalidDeclares].some((h) => h.startsWith("*") && hostMatches(h, what)),
+    qualify: (host, namespace) => qualifyHost(host, namespace, naming),
+    report(resource, path, code, severity, message, at = "value") {
+      const pos = positionOf(resource.source, path, at);
+      out.push({ code, severity, message, file: resource.source.file, line: pos.line, col: pos.col, field: fieldPath(path), resource: refOf(resource) });
+    },
+  };
+}
+
+/** Hosts a resource that failed its schema still declares, read defensively (its spec is suspect). */
+function declaredHosts(r: AnyMeshResource, naming: MeshNaming): string[] {
+  const spec = r.spec as unknown as Record<string, unknown> | null;
+  if (spec === null || typeof spec !== "object") return [];
+  // A broken ServiceEntry declares its hosts; a broken DestinationRule "rule:HOST" (its subsets).
+  const hosts = r.kind === "ServiceEntry" ? spec["hosts"] : r.kind === "DestinationRule" ? [spec["host"]] : [];
+  const prefix = r.kind === "DestinationRule" ? "rule:" : "";
+  return Array.isArray(hosts) ? hosts.filter((h): h is string => typeof h === "string").map((h) => prefix + qualifyHost(h, r.namespace, naming)) : [];
+}

@@ -1,0 +1,22 @@
+import type { Diagnostic } from "../diagnostics.js";
+import type { AnyMeshResource, MeshNaming } from "../resources.js";
+import { checkContext } from "./context.js";
+import { checkDestinations } from "./destinations.js";
+import { checkDuplicates } from "./duplicates.js";
+import { checkRoutes } from "./routes.js";
+import { checkSelectors } from "./selectors.js";
+
+/**
+ * Every check that needs more than one resource to see the problem. Resources that failed their
+ * schema (invalid) are not checked, but what they declare still counts, so one mistake is
+ * reported once rather than at every reference to it.
+ */
+export function checkMesh(resources: readonly AnyMeshResource[], invalid: readonly AnyMeshResource[], naming: MeshNaming): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const ctx = checkContext(resources, invalid, naming, out);
+  checkDuplicates(ctx);
+  checkDestinations(ctx);
+  checkRoutes(ctx);
+  checkSelectors(ctx);
+  return out;
+}

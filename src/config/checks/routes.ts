@@ -1,0 +1,95 @@
+import type { MeshResource } from "../resources.js";
+import type { CheckContext } from "./context.js";
+
+/**
+ * GM0304 weights that do not add up to 100, GM0306 two VirtualServices claiming one host,
+ * GM0307 a match an earlier one shadows, GM0308 a gateway that does not exist.
+ */
+export function checkRoutes(ctx: CheckContext): void {
+  const claimed = new Map<string, MeshResource<"VirtualService">>();
+  const gateways = new Set(ctx.ofKind("Gateway").map((g) => `${g.namespace}/${g.name}`));
+  for (const vs of ctx.ofKind("VirtualService")) {
+    const attachedTo = (vs.spec.gateways ?? ["mesh"]).map((g) => gatewayKey(g, vs.namespace)).sort();
+    (vs.spec.gateways ?? []).forEach((g, i) => {
+      const key = gatewayKey(g, vs.namespace);
+      if (key !== "mesh" && !gateways.has(key) && !ctx.declaredByInvalid(`Gateway ${key}`)) {
+        ctx.report(vs, ["spec", "gateways", i], "GM0308", "error", `gateway ${key} does not exist; define it, fix the name, or use "mesh" for sidecars`);
+      }
+    });
+    (vs.spec.hosts ?? []).forEach((h, i) => {
+      const host = ctx.qualify(h, vs.namespace);
+      for (const gw of attachedTo) {
+        const other = claimed.get(`${gw} ${host}`);
+        if (other !== undefined && other !== vs) {
+          ctx.report(vs, ["spec", "hosts", i], "GM0306", "error", `host ${host} is already routed by VirtualService ${other.namespace}/${other.name} (${other.source.file}); merge the two into one VirtualService`);
+          break;
+        }
+        claimed.set(`${gw} ${host}`, vs);
+      }
+    });
+    checkWeights(ctx, vs);
+    checkShadowing(ctx, vs);
+  }
+}
+
+function gatewayKey(ref: string, namespace: string): string {
+  if (ref === "mesh") return "mesh";
+  return ref.includes("/") ? ref : `${namespace}/${ref}`;
+}
+
+function checkWeights(ctx: CheckContext, vs: MeshResource<"VirtualService">): void {
+  const check = (routes: readonly { readonly weight?: number }[], path: (string | number)[]) => {
+    if (routes.length === 0 || (routes.length === 1 && routes[0]?.weight === undefined)) return;
+    const total = routes.reduce((sum, r) => sum + (r.weight ?? 0), 0);
+    if (total !== 100) {
+      const weights = routes.map((r) => r.weight ?? 0).join(" + ");
+      ctx.report(vs, path, "GM0304", "error", `route weights add up to ${total} (${weights}); they must add up to 100`, "key");
+    }
+  };
+  (vs.spec.http ?? []).forEach((r, i) => check(r.route ?? [], ["spec", "http", i, "route"]));
+  (vs.spec.tcp ?? []).forEach((r, i) => check(r.route ?? [], ["spec", "tcp", i, "route"]));
+}
+
+type HttpMatch = NonNullable<NonNullable<MeshResource<"VirtualService">["spec"]["http"]>[number]["match"]>[number];
+
+/** An earlier match that catches every request whose path starts with prefix. */
+interface Shadow {
+  readonly prefix: string;
+  readonly ignoreCase: boolean;
+  readonly index: number;
+}
+
+/** The shadow a match casts: only when its one condition is a URI prefix (or it has none). */
+function shadowOf(m: HttpMatch | undefined, index: number): Shadow | undefined {
+  if (m === undefined) return { prefix: "", ignoreCase: true, index };
+  const conditions = Object.entries(m).filter(([k, v]) => v !== undefined && k !== "name" && k !== "ignoreUriCase" && k !== "uri");
+  if (conditions.length > 0) return undefined;
+  if (m.uri === undefined) return { prefix: "", ignoreCase: true, index };
+  return m.uri.prefix === undefined ? undefined : { prefix: m.uri.prefix, ignoreCase: m.ignoreUriCase === true, index };
+}
+
+/** The earlier shadow that covers this match, if any (a regex can never be proven covered). */
+function coveredBy(m: HttpMatch | undefined, shadows: readonly Shadow[]): Shadow | undefined {
+  const target = m?.uri === undefined ? "" : (m.uri.prefix ?? m.uri.exact);
+  if (target === undefined) return undefined;
+  const ignoreCase = m?.ignoreUriCase === true;
+  return shadows.find((s) =>
+    s.prefix === "" || (ignoreCase ? s.ignoreCase && target.toLowerCase().startsWith(s.prefix.toLowerCase()) : target.startsWith(s.prefix) || (s.ignoreCase && target.toLowerCase().startsWith(s.prefix.toLowerCase()))),
+  );
+}
+
+function checkShadowing(ctx: CheckContext, vs: MeshResource<"VirtualService">): void {
+  const shadows: Shadow[] = [];
+  (vs.spec.http ?? []).forEach((route, i) => {
+    const matches: readonly (HttpMatch | undefined)[] = route.match ?? [undefined];
+    const covering = matches.map((m) => coveredBy(m, shadows));
+    const first = covering[0];
+    if (first !== undefined && covering.every((c) => c !== undefined)) {
+      ctx.report(vs, ["spec", "http", i], "GM0307", "warning", `this route can never match: http[${first.index}] before it already matches every request it would; move it up or narrow the earlier match`, "key");
+    }
+    for (const m of matches) {
+      const s = shadowOf(m, i);
+      if (s !== undefined) shadows.push(s);
+    }
+  });
+}

@@ -1,0 +1,33 @@
+import { labelsMatch, type AnyMeshResource } from "../resources.js";
+import type { CheckContext, Path } from "./context.js";
+
+interface Workload {
+  readonly namespace: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/**
+ * GM0309 (warning): a policy or sidecar selector that matches no workload: neither a WorkloadEntry,
+ * a ServiceEntry's inline endpoint, nor a WorkloadGroup's template labels. Selectors in the root
+ * namespace apply mesh-wide, so they may match workloads in any namespace.
+ */
+export function checkSelectors(ctx: CheckContext): void {
+  const workloads: Workload[] = [
+    ...ctx.ofKind("WorkloadEntry").map((w) => ({ namespace: w.namespace, labels: w.spec.labels ?? {} })),
+    ...ctx.ofKind("ServiceEntry").flatMap((se) => (se.spec.endpoints ?? []).map((e) => ({ namespace: se.namespace, labels: e.labels ?? {} }))),
+    ...ctx.ofKind("WorkloadGroup").map((g) => ({ namespace: g.namespace, labels: g.spec.metadata?.labels ?? {} })),
+  ];
+  const check = (r: AnyMeshResource, selector: Readonly<Record<string, string>> | undefined, path: Path) => {
+    if (selector === undefined || Object.keys(selector).length === 0) return;
+    const inScope = (w: Workload) => r.namespace === ctx.naming.rootNamespace || w.namespace === r.namespace;
+    if (!workloads.some((w) => inScope(w) && labelsMatch(selector, w.labels))) {
+      const labels = Object.entries(selector).map(([k, v]) => `${k}=${v}`).join(",");
+      ctx.report(r, path, "GM0309", "warning", `selector ${labels} matches no workload in namespace ${r.namespace}; it has no effect until one has these labels`, "key");
+    }
+  };
+  for (const p of ctx.ofKind("PeerAuthentication")) check(p, p.spec.selector?.matchLabels, ["spec", "selector"]);
+  for (const p of ctx.ofKind("AuthorizationPolicy")) check(p, p.spec.selector?.matchLabels, ["spec", "selector"]);
+  for (const s of ctx.ofKind("Sidecar")) check(s, s.spec.workloadSelector?.labels, ["spec", "workloadSelector"]);
+  for (const se of ctx.ofKind("ServiceEntry")) check(se, se.spec.workloadSelector?.labels, ["spec", "workloadSelector"]);
+  for (const g of ctx.ofKind("Gateway")) check(g, g.spec.selector, ["spec", "selector"]);
+}

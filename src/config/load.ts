@@ -1,0 +1,65 @@
+import { checkMesh } from "./checks/index.js";
+import { isError, sortDiagnostics, type Diagnostic } from "./diagnostics.js";
+import { DEFAULT_NAMING, toResource, type AnyMeshResource, type MeshNaming } from "./resources.js";
+import { validateSchema } from "./schema.js";
+import { parseFile, type SourceFile } from "./source.js";
+
+/** Where a model's config came from. */
+export interface ModelSource {
+  /** The config directory as given. */
+  readonly dir: string;
+  /** The git commit it was read at (HEAD for a working tree, the ref's commit for --git-ref). */
+  readonly commit?: string;
+  /** The working tree had uncommitted changes under dir. */
+  readonly dirty?: boolean;
+  /** The ref asked for with --git-ref. */
+  readonly ref?: string;
+}
+
+/** The validated mesh: every resource that passed its schema, sorted by kind, namespace, name. */
+export interface MeshModel {
+  readonly resources: readonly AnyMeshResource[];
+  readonly naming: MeshNaming;
+  readonly files: number;
+}
+
+export interface LoadResult {
+  readonly model: MeshModel;
+  /** Every finding, sorted by file and position. */
+  readonly diagnostics: readonly Diagnostic[];
+  /** No errors (warnings allowed): the model may be served. */
+  readonly ok: boolean;
+}
+
+/**
+ * Parses, validates and cross-checks a set of config files. Every file is checked whatever is
+ * wrong with the others; a resource that fails its schema is left out of the model (and of the
+ * cross-resource checks, which would only repeat its problem).
+ */
+export function loadMesh(files: readonly SourceFile[], naming: MeshNaming = DEFAULT_NAMING): LoadResult {
+  const diagnostics: Diagnostic[] = [];
+  const resources: AnyMeshResource[] = [];
+  const invalid: AnyMeshResource[] = [];
+  for (const file of files) {
+    const parsed = parseFile(file);
+    diagnostics.push(...parsed.diagnostics);
+    for (const doc of parsed.docs) {
+      const found = validateSchema(doc);
+      diagnostics.push(...found);
+      if (!found.some(isError)) resources.push(toResource(doc));
+      else if (hasEnvelope(doc.value)) invalid.push(toResource(doc));
+    }
+  }
+  diagnostics.push(...checkMesh(resources, invalid, naming));
+  const key = (r: AnyMeshResource) => `${r.kind}\0${r.namespace}\0${r.name}`;
+  resources.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  const sorted = sortDiagnostics(diagnostics);
+  return { model: { resources, naming, files: files.length }, diagnostics: sorted, ok: !sorted.some(isError) };
+}
+
+/** Kind and metadata.name are there, so the resource can be named even though its spec is bad. */
+function hasEnvelope(value: unknown): boolean {
+  if (value === null || typeof value !== "object") return false;
+  const v = value as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+  return typeof v.kind === "string" && typeof v.metadata?.name === "string" && (v.metadata.namespace === undefined || typeof v.metadata.namespace === "string");
+}

@@ -1,0 +1,72 @@
+import type { ResourceRef } from "./diagnostics.js";
+import type { ParsedDoc } from "./source.js";
+import type { MeshKind, SpecOf } from "./types.js";
+
+/** Naming rules of the mesh (Istio's, on plain machines). */
+export interface MeshNaming {
+  /** The namespace holding mesh-wide policy (Istio's root namespace). */
+  readonly rootNamespace: string;
+  /** Suffix of a short host: reviews in namespace shop is reviews.shop.svc.<clusterDomain>. */
+  readonly clusterDomain: string;
+}
+
+export const DEFAULT_NAMING: MeshNaming = { rootNamespace: "istio-system", clusterDomain: "cluster.local" };
+
+/** One validated mesh resource and where it came from. */
+export interface MeshResource<K extends MeshKind = MeshKind> {
+  readonly kind: K;
+  readonly apiVersion: string;
+  readonly name: string;
+  /** metadata.namespace, "default" when absent. */
+  readonly namespace: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly spec: SpecOf<K>;
+  readonly source: ParsedDoc;
+}
+
+export type AnyMeshResource = { [K in MeshKind]: MeshResource<K> }[MeshKind];
+
+export function refOf(r: { readonly kind: string; readonly namespace: string; readonly name: string }): ResourceRef {
+  return { kind: r.kind, namespace: r.namespace, name: r.name };
+}
+
+interface Envelope {
+  readonly apiVersion: string;
+  readonly kind: MeshKind;
+  readonly metadata: { readonly name: string; readonly namespace?: string; readonly labels?: Record<string, string> };
+  readonly spec?: unknown;
+}
+
+/** A document the schema accepted, as a resource. */
+export function toResource(doc: ParsedDoc): AnyMeshResource {
+  const e = doc.value as Envelope;
+  return {
+    kind: e.kind,
+    apiVersion: e.apiVersion,
+    name: e.metadata.name,
+    namespace: e.metadata.namespace ?? "default",
+    labels: e.metadata.labels ?? {},
+    spec: (e.spec ?? {}) as never,
+    source: doc,
+  } as AnyMeshResource;
+}
+
+/**
+ * Istio's host rule for VirtualService and DestinationRule: a short name (no dot, not a
+ * wildcard) means a service in the resource's own namespace.
+ */
+export function qualifyHost(host: string, namespace: string, naming: MeshNaming): string {
+  if (host.includes(".") || host.includes("*")) return host;
+  return `${host}.${namespace}.svc.${naming.clusterDomain}`;
+}
+
+/** Does a declared host (possibly "*.example.com") cover a requested one? */
+export function hostMatches(declared: string, requested: string): boolean {
+  if (declared === requested) return true;
+  if (declared.startsWith("*")) return requested.endsWith(declared.slice(1)) && requested.length > declared.length - 1;
+  return false;
+}
+
+export function labelsMatch(selector: Readonly<Record<string, string>> | undefined, labels: Readonly<Record<string, string>>): boolean {
+  return Object.entries(selector ?? {}).every(([k, v]) => labels[k] === v);
+}
