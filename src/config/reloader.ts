@@ -1,0 +1,125 @@
+import type { Logger } from "../log.js";
+import { isError, type Diagnostic } from "./diagnostics.js";
+import { gitState, readCommitted } from "./git.js";
+import { loadMesh, type MeshModel, type ModelSource } from "./load.js";
+import type { MeshNaming } from "./resources.js";
+import { readDirectory, type SourceFile } from "./source.js";
+
+/** What one reload attempt found. */
+export interface ReloadRecord {
+  readonly at: number;
+  /** ok: served; invalid: config errors, the last good model stays; error: could not read. */
+  readonly outcome: "ok" | "invalid" | "error";
+  readonly source: ModelSource;
+  readonly diagnostics: readonly Diagnostic[];
+  readonly error?: string;
+}
+
+/** The model being served and where it came from. */
+export interface ServedModel {
+  readonly model: MeshModel;
+  readonly source: ModelSource;
+  readonly loadedAt: number;
+  /** Warnings of the load that produced it. */
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+export interface ReloaderOptions {
+  readonly dir: string;
+  /** Serve exactly this committed ref instead of the working tree. */
+  readonly gitRef?: string;
+  readonly naming?: MeshNaming;
+  readonly logger: Logger;
+  /** A new valid model: the one place the rest of gitmesh learns about config. */
+  readonly onModel: (served: ServedModel) => void;
+  readonly onReload?: (record: ReloadRecord) => void;
+}
+
+/**
+ * Loads the config directory, keeps the last good model, and records every attempt. Reloads are
+ * serialised: a request while one runs makes exactly one more run after it, so a burst of
+ * triggers never loses the last change and never runs two loads at once.
+ */
+export class ConfigReloader {
+  private served: ServedModel | undefined;
+  private lastRecord: ReloadRecord | undefined;
+  private running: Promise<ReloadRecord> | undefined;
+  /** The one reload waiting for the running one; every caller in between shares it. */
+  private queued: Promise<ReloadRecord> | undefined;
+  private queuedRef: string | undefined;
+
+  constructor(private readonly options: ReloaderOptions) {}
+
+  get current(): ServedModel | undefined {
+    return this.served;
+  }
+
+  get last(): ReloadRecord | undefined {
+    return this.lastRecord;
+  }
+
+  /** Reloads now (or right after the reload in progress); resolves with that attempt's record. */
+  reload(ref?: string): Promise<ReloadRecord> {
+    if (this.running !== undefined) {
+      this.queuedRef = ref ?? this.queuedRef;
+      this.queued ??= this.running.then(() => {
+        const next = this.queuedRef;
+        this.queued = undefined;
+        this.queuedRef = undefined;
+        return this.reload(next);
+      });
+      return this.queued;
+    }
+    this.running = this.attempt(ref).finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async attempt(ref: string | undefined): Promise<ReloadRecord> {
+    const { dir, logger } = this.options;
+    const wanted = ref ?? this.options.gitRef;
+    let files: readonly SourceFile[];
+    let source: ModelSource;
+    try {
+      ({ files, source } = await this.read(dir, wanted));
+    } catch (e) {
+      const record: ReloadRecord = { at: Date.now(), outcome: "error", source: { dir }, diagnostics: [], error: (e as Error).message };
+      logger.error("could not read the config; still serving the last good one", { dir, error: record.error });
+      return this.finish(record);
+    }
+    const result = loadMesh(files, this.options.naming);
+    const errors = result.diagnostics.filter(isError);
+    for (const d of result.diagnostics) {
+      const log = d.severity === "error" ? logger.error : logger.warn;
+      log(`${d.file}:${d.line}:${d.col}: ${d.code} ${d.message}`, { resource: d.resource && `${d.resource.kind} ${d.resource.namespace}/${d.resource.name}` });
+    }
+    if (!result.ok) {
+      logger.error("config has errors; still serving the last good config", { errors: errors.length, commit: source.commit, served: this.served?.source.commit });
+      return this.finish({ at: Date.now(), outcome: "invalid", source, diagnostics: result.diagnostics });
+    }
+    this.served = { model: result.model, source, loadedAt: Date.now(), diagnostics: result.diagnostics };
+    logger.info("config loaded", { resources: result.model.resources.length, files: result.model.files, commit: source.commit, dirty: source.dirty, warnings: result.diagnostics.length });
+    this.options.onModel(this.served);
+    return this.finish({ at: this.served.loadedAt, outcome: "ok", source, diagnostics: result.diagnostics });
+  }
+
+  private async read(dir: string, ref: string | undefined): Promise<{ files: readonly SourceFile[]; source: ModelSource }> {
+    if (ref !== undefined) {
+      const committed = await readCommitted(dir, ref);
+      if (!committed.ok) throw new Error(committed.error);
+      return { files: committed.files, source: { dir, ref, commit: committed.commit, dirty: false } };
+    }
+    // The git state is read before the files: if a commit lands in between, the model is newer
+    // than the commit it names, never older, and the next reload corrects it.
+    const git = await gitState(dir);
+    const files = await readDirectory(dir);
+    return { files, source: { dir, ...(git?.commit === undefined ? {} : { commit: git.commit }), ...(git === undefined ? {} : { dirty: git.dirty }) } };
+  }
+
+  private finish(record: ReloadRecord): ReloadRecord {
+    this.lastRecord = record;
+    this.options.onReload?.(record);
+    return record;
+  }
+}

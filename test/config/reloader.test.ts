@@ -1,0 +1,103 @@
+// The reloader against real git repositories: a bad commit never replaces the last good model.
+import assert from "node:assert/strict";
+import { after, test } from "node:test";
+import { silentLogger } from "../../src/log.js";
+import { ConfigReloader, type ReloadRecord, type ServedModel } from "../../src/config/reloader.js";
+import { commitAll, initRepo, removeTempDirs, writeFiles } from "../support/git-repo.js";
+
+after(removeTempDirs);
+
+const service = (name: string) => `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ${name}, namespace: shop }
+spec:
+  hosts: [${name}.shop.svc.cluster.local]
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+  resolution: STATIC
+`;
+const broken = service("broken").replace("resolution: STATIC", "resolution: SOMETIMES");
+
+function reloaderFor(dir: string, gitRef?: string) {
+  const served: ServedModel[] = [];
+  const records: ReloadRecord[] = [];
+  const reloader = new ConfigReloader({
+    dir,
+    ...(gitRef === undefined ? {} : { gitRef }),
+    logger: silentLogger,
+    onModel: (m) => served.push(m),
+    onReload: (r) => records.push(r),
+  });
+  return { reloader, served, records };
+}
+
+const names = (m: ServedModel | undefined) => m?.model.resources.map((r) => r.name) ?? [];
+
+test("commit, change, bad change, fix: the model follows good config and keeps the last good one", async () => {
+  const repo = await initRepo();
+  await writeFiles(repo, { "mesh/a.yaml": service("a") });
+  const first = await commitAll(repo, "a");
+  const { reloader, served, records } = reloaderFor(`${repo}/mesh`);
+
+  assert.equal((await reloader.reload()).outcome, "ok");
+  assert.deepEqual(names(reloader.current), ["a"]);
+  assert.deepEqual(reloader.current?.source, { dir: `${repo}/mesh`, commit: first, dirty: false });
+
+  await writeFiles(repo, { "mesh/b.yaml": service("b") });
+  const second = await commitAll(repo, "b");
+  await reloader.reload();
+  assert.deepEqual(names(reloader.current), ["a", "b"]);
+  assert.equal(reloader.current?.source.commit, second);
+
+  await writeFiles(repo, { "mesh/b.yaml": broken });
+  const bad = await commitAll(repo, "a bad commit");
+  const refused = await reloader.reload();
+  assert.equal(refused.outcome, "invalid");
+  assert.equal(refused.source.commit, bad);
+  assert.deepEqual(refused.diagnostics.map((d) => `${d.code} ${d.file}:${d.line}`), ["GM0204 b.yaml:7"]);
+  assert.deepEqual(names(reloader.current), ["a", "b"], "the last good model is still served");
+  assert.equal(reloader.current?.source.commit, second);
+  assert.equal(reloader.last, refused);
+
+  await writeFiles(repo, { "mesh/b.yaml": service("c") });
+  await reloader.reload();
+  assert.deepEqual(names(reloader.current), ["a", "c"]);
+  assert.equal(reloader.current?.source.dirty, true, "an uncommitted fix is served and marked dirty");
+  assert.deepEqual(served.length, 3);
+  assert.deepEqual(records.map((r) => r.outcome), ["ok", "ok", "invalid", "ok"]);
+});
+
+test("--git-ref serves exactly the committed ref, whatever the working tree holds", async () => {
+  const repo = await initRepo();
+  await writeFiles(repo, { "a.yaml": service("a") });
+  const committed = await commitAll(repo);
+  await writeFiles(repo, { "a.yaml": broken, "b.yaml": service("b") });
+  const { reloader } = reloaderFor(repo, "main");
+  const r = await reloader.reload();
+  assert.equal(r.outcome, "ok");
+  assert.deepEqual(names(reloader.current), ["a"]);
+  assert.deepEqual(reloader.current?.source, { dir: repo, ref: "main", commit: committed, dirty: false });
+
+  const missing = reloaderFor(repo, "no-such-branch");
+  const failed = await missing.reloader.reload();
+  assert.equal(failed.outcome, "error");
+  assert.match(failed.error ?? "", /no-such-branch/);
+  assert.equal(missing.reloader.current, undefined);
+});
+
+test("a burst of reload requests runs one more reload after the running one, not one each", async () => {
+  const repo = await initRepo();
+  await writeFiles(repo, { "a.yaml": service("a") });
+  await commitAll(repo);
+  const { reloader, records } = reloaderFor(repo);
+  const burst = await Promise.all(Array.from({ length: 10 }, () => reloader.reload()));
+  assert.equal(records.length, 2, "the first request runs; the other nine share one reload after it");
+  assert.equal(burst[0], records[0]);
+  for (const r of burst.slice(1)) assert.equal(r, records[1]);
+});
+
+test("a directory that does not exist is an error record, not a crash", async () => {
+  const { reloader } = reloaderFor("/nonexistent/gitmesh-config");
+  const r = await reloader.reload();
+  assert.equal(r.outcome, "error");
+  assert.match(r.error ?? "", /ENOENT|no such/);
+});
