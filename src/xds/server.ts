@@ -8,7 +8,7 @@ import type { Decoded } from "./requests.js";
 import { serviceDefinitions, XDS_METHODS } from "./services.js";
 import type { Session } from "./session.js";
 import { SotwSession } from "./sotw-session.js";
-import { XdsStatus } from "./status.js";
+import { XdsStatus, type NackRecord } from "./status.js";
 import { DEFAULT_STREAM_LIMITS, XdsStream, type StreamLimits } from "./stream.js";
 
 export interface XdsServerOptions {
@@ -17,6 +17,8 @@ export interface XdsServerOptions {
   /** Which snapshot a proxy gets, from its node. Default: the node id. */
   readonly proxyKey?: (node: Node__Output) => string;
   readonly limits?: Partial<StreamLimits>;
+  /** Called for every NACK, after it is recorded in the status store (metrics count them). */
+  readonly onNack?: (record: NackRecord) => void;
 }
 
 /**
@@ -105,6 +107,7 @@ export class XdsServer {
       logger: this.options.logger,
       onClosed: (s) => this.streams.delete(s),
       limits: { ...DEFAULT_STREAM_LIMITS, ...this.options.limits },
+      onNack: this.options.onNack ?? (() => {}),
     });
     this.streams.add(stream);
   }

@@ -4,7 +4,7 @@ import type { Logger } from "../log.js";
 import type { SnapshotSource } from "./cache.js";
 import type { Decoded } from "./requests.js";
 import type { Session, SessionAction } from "./session.js";
-import type { XdsStatus } from "./status.js";
+import type { NackRecord, XdsStatus } from "./status.js";
 
 /** Limits that keep one misbehaving client from costing the server more than its share. */
 export interface StreamLimits {
@@ -35,6 +35,7 @@ export interface StreamContext {
   readonly logger: Logger;
   readonly onClosed: (stream: XdsStream) => void;
   readonly limits: StreamLimits;
+  readonly onNack: (record: NackRecord) => void;
 }
 
 type State =
@@ -137,7 +138,7 @@ export class XdsStream {
           break;
         case "nack": {
           const message = truncate(a.message, this.ctx.limits.maxNackMessageChars);
-          this.ctx.status.nacked({
+          const record: NackRecord = {
             proxy,
             streamId: this.ctx.id,
             type: a.kind.short,
@@ -147,7 +148,9 @@ export class XdsStream {
             code: a.code,
             message,
             at: Date.now(),
-          });
+          };
+          this.ctx.status.nacked(record);
+          this.ctx.onNack(record);
           this.ctx.logger.warn("proxy rejected config (NACK); it keeps its last accepted config until the content changes", {
             proxy,
             type: a.kind.short,

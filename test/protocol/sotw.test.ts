@@ -1,7 +1,7 @@
 // State-of-the-world ADS, asserted on exactly what a scripted client receives over real gRPC.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { CDS, EDS, LDS, RDS, SDS } from "../../src/xds/index.js";
+import { CDS, EDS, LDS, RDS, SDS, type NackRecord } from "../../src/xds/index.js";
 import { apiListener, edsCluster, endpoints, replacing, routeTo, secret, snapshot } from "../support/fixtures.js";
 import { ack, barrier, barrierSecrets, nack, nextOf, startServer } from "../support/harness.js";
 import { namesOf, node, type SotwResponse, type SotwStream } from "../support/xds-client.js";
@@ -286,4 +286,21 @@ test("held clusters stay while the proxy NACKs the new route, and go once a fixe
   h.cache.set("p", snapshot(...next, routeTo("r1", { c: 100 }), ...barrierSecrets));
   ack(s, await nextOf(s, RDS.typeUrl), ["r1"]);
   assert.deepEqual(namesOf(await nextOf(s, CDS.typeUrl)), ["b", "c"], "a goes once a route is accepted");
+});
+
+test("every NACK reaches the onNack hook with its record (metrics count them)", async (t) => {
+  const seen: NackRecord[] = [];
+  const h = await startServer(t, { onNack: (r) => seen.push(r) });
+  h.cache.set("p", snapshot(...base));
+  const s = h.client().sotw();
+  const { cds } = await syncAll(s, "p");
+  h.cache.set("p", snapshot(...replacing(base, edsCluster("b", { lbPolicy: "MAGLEV" }))));
+  const bad = await nextOf(s, CDS.typeUrl);
+  ack(s, await nextOf(s, EDS.typeUrl), ["a", "b"]); // endpoints follow a changed cluster
+  nack(s, bad, cds!.version_info, "unsupported lb_policy");
+  await barrier(s, "after the NACK");
+  assert.deepEqual(
+    seen.map((r) => [r.proxy, r.type, r.version, r.message]),
+    [["p", "CDS", bad.version_info, "unsupported lb_policy"]],
+  );
 });

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import type { TestContext } from "node:test";
 import { silentLogger } from "../../src/log.js";
-import { SDS, SnapshotCache, XdsServer } from "../../src/xds/index.js";
+import { SDS, SnapshotCache, XdsServer, type XdsServerOptions } from "../../src/xds/index.js";
 import { secret } from "./fixtures.js";
 import { ScriptedClient, type SotwResponse, type SotwStream } from "./xds-client.js";
 
@@ -14,9 +14,9 @@ export interface Harness {
   client(): ScriptedClient;
 }
 
-export async function startServer(t: TestContext): Promise<Harness> {
+export async function startServer(t: TestContext, options: Partial<XdsServerOptions> = {}): Promise<Harness> {
   const cache = new SnapshotCache();
-  const server = new XdsServer({ source: cache, logger: silentLogger });
+  const server = new XdsServer({ source: cache, logger: silentLogger, ...options });
   const port = await server.listen("127.0.0.1:0");
   const clients: ScriptedClient[] = [];
   t.after(async () => {
