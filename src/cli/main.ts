@@ -1,61 +1,116 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
 import { createLogger, type LogLevel } from "../log.js";
-import { serve } from "./serve.js";
+import { REPORT_FORMATS, type ReportFormat } from "./report.js";
+import type { ServeOptions } from "./serve.js";
+import { UsageError } from "./usage.js";
 
 const USAGE = `usage: gitmesh <command> [options]
 
 commands:
-  serve     serve xDS to Envoy proxies and proxyless gRPC clients
-            --xds-address HOST:PORT   where to serve xDS (default 0.0.0.0:15010)
-            --log-level LEVEL         debug, info, warn or error (default info)
+  serve      serve xDS to Envoy proxies and proxyless gRPC clients
+             --config DIR              mesh config directory (Istio YAML), watched for changes
+             --xds-address HOST:PORT   where to serve xDS (default 0.0.0.0:15010)
+             --admin-address HOST:PORT health, readiness, metrics, debug (default 127.0.0.1:15014)
+             --git-ref REF             serve exactly this committed ref of the config repo
+             --git-poll SECONDS        fetch the remote branch every SECONDS and follow it
+             --log-level LEVEL         debug, info, warn or error (default info)
+  validate   check a config directory: every problem with its file, line and column
+             gitmesh validate DIR [--format text|json|github]
+             exit 0 when there are no errors, 1 when there are, 2 on usage errors
 
   gitmesh <command> --help shows this text.`;
 
 const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 
-/** Exit codes: 0 done, 1 failed, 2 usage error. */
+/** Exit codes: 0 done, 1 failed (or config errors), 2 usage error. */
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === "--help" || command === "-h" || command === "help") {
     console.log(USAGE);
     return command === undefined ? 2 : 0;
   }
-  if (command !== "serve") return usageError(`unknown command "${command}"`);
-
-  let values;
   try {
-    ({ values } = parseArgs({
-      args: [...rest],
-      options: {
-        "xds-address": { type: "string", default: "0.0.0.0:15010" },
-        "log-level": { type: "string", default: "info" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
+    switch (command) {
+      case "serve":
+        return await runServe(rest);
+      case "validate":
+        return await runValidate(rest);
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
   } catch (e) {
-    return usageError((e as Error).message);
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") === true) {
+      console.error(`gitmesh: ${(e as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw e;
   }
-  if (values.help === true) {
-    console.log(USAGE);
-    return 0;
-  }
-  const level = values["log-level"] as LogLevel;
-  if (!LEVELS.includes(level)) return usageError(`--log-level must be one of ${LEVELS.join(", ")}`);
-  const address = values["xds-address"];
-  if (!/^.+:\d+$/.test(address)) return usageError(`--xds-address must be HOST:PORT, got "${address}"`);
+}
 
-  const logger = createLogger({ level });
-  let serving;
+async function runValidate(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    options: { format: { type: "string", default: "text" }, help: { type: "boolean", short: "h" } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help === true) return help();
+  const format = values.format as ReportFormat;
+  if (!REPORT_FORMATS.includes(format)) throw new UsageError(`--format must be one of ${REPORT_FORMATS.join(", ")}`);
+  const [dir, ...extra] = positionals;
+  if (dir === undefined || extra.length > 0) throw new UsageError("validate takes exactly one directory");
+  // Commands load their modules when run: validate in CI should not pay for gRPC and metrics.
+  const { validate } = await import("./validate.js");
+  return validate({ dir, format, out: (line) => console.log(line) });
+}
+
+async function runServe(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    options: {
+      config: { type: "string" },
+      "xds-address": { type: "string", default: "0.0.0.0:15010" },
+      "admin-address": { type: "string", default: "127.0.0.1:15014" },
+      "git-ref": { type: "string" },
+      "git-poll": { type: "string" },
+      "log-level": { type: "string", default: "info" },
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help === true) return help();
+  if (positionals.length > 0) throw new UsageError(`serve takes no positional arguments (did you mean --config ${positionals[0]}?)`);
+  const level = values["log-level"] as LogLevel;
+  if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(", ")}`);
+  for (const flag of ["xds-address", "admin-address"] as const) {
+    if (!/^.+:\d+$/.test(values[flag])) throw new UsageError(`--${flag} must be HOST:PORT, got "${values[flag]}"`);
+  }
+  const pollSeconds = values["git-poll"] === undefined ? undefined : Number(values["git-poll"]);
+  if (pollSeconds !== undefined && !(pollSeconds > 0)) throw new UsageError("--git-poll takes a number of seconds greater than 0");
+  const options: ServeOptions = {
+    xdsAddress: values["xds-address"],
+    adminAddress: values["admin-address"],
+    logger: createLogger({ level }),
+    ...(values.config === undefined ? {} : { configDir: values.config }),
+    ...(values["git-ref"] === undefined ? {} : { gitRef: values["git-ref"] }),
+    ...(pollSeconds === undefined ? {} : { gitPollSeconds: pollSeconds }),
+  };
+  return runUntilSignal(options);
+}
+
+async function runUntilSignal(options: ServeOptions): Promise<number> {
+  const { logger } = options;
+  let running;
   try {
-    serving = await serve({ xdsAddress: address, logger });
+    const { serve } = await import("./serve.js");
+    running = await serve(options);
   } catch (e) {
     logger.error("could not start", { error: (e as Error).message });
     return 1;
   }
-  const running = serving;
+  const serving = running;
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
@@ -66,7 +121,7 @@ async function main(argv: readonly string[]): Promise<number> {
       }
       stopping = true;
       logger.info("stopping", { signal });
-      running.stop().then(
+      serving.stop().then(
         () => resolve(0),
         (e: unknown) => {
           logger.error("shutdown failed", { error: (e as Error).message });
@@ -79,9 +134,9 @@ async function main(argv: readonly string[]): Promise<number> {
   });
 }
 
-function usageError(message: string): number {
-  console.error(`gitmesh: ${message}\n\n${USAGE}`);
-  return 2;
+function help(): number {
+  console.log(USAGE);
+  return 0;
 }
 
 main(process.argv.slice(2)).then(

@@ -1,34 +1,141 @@
+import { createMetrics, startAdminServer, type Readiness } from "../admin/index.js";
+import type { Severity } from "../config/diagnostics.js";
+import { GitPoller, upstreamOf } from "../config/git.js";
+import { ConfigReloader, type ReloadRecord } from "../config/reloader.js";
+import { watchDirectory } from "../config/watch.js";
 import type { Logger } from "../log.js";
 import { ADS_ORDER, SnapshotCache, XdsServer } from "../xds/index.js";
 
 export interface ServeOptions {
   readonly xdsAddress: string;
+  readonly adminAddress: string;
   readonly logger: Logger;
+  /** The mesh config directory; without it gitmesh serves xDS with nothing in it. */
+  readonly configDir?: string;
+  /** Serve exactly this committed ref. */
+  readonly gitRef?: string;
+  /** Fetch the checkout's upstream branch every so many seconds and follow it. */
+  readonly gitPollSeconds?: number;
 }
 
-/** A running `gitmesh serve`: stop() ends every stream cleanly and closes the server. */
+/** A running `gitmesh serve`. */
 export interface Serving {
   readonly xdsPort: number;
+  readonly adminPort: number;
   stop(): Promise<void>;
 }
 
 export async function serve(options: ServeOptions): Promise<Serving> {
+  const { logger } = options;
   const cache = new SnapshotCache();
-  const server = new XdsServer({ source: cache, logger: options.logger });
-  const port = await server.listen(options.xdsAddress);
-  const host = options.xdsAddress.slice(0, options.xdsAddress.lastIndexOf(":"));
-  options.logger.info("gitmesh serving xDS", {
-    address: `${host}:${port}`,
-    protocols: "ADS (state of the world and delta), per-type discovery services",
+  // Metrics read the server's status, and the server reports NACKs to metrics.
+  const xds: XdsServer = new XdsServer({ source: cache, logger, onNack: (r) => metrics.nacked(r.type) });
+  const metrics = createMetrics(xds.status);
+  const stops: (() => Promise<void> | void)[] = [];
+
+  const reloader =
+    options.configDir === undefined
+      ? undefined
+      : new ConfigReloader({
+          dir: options.configDir,
+          ...(options.gitRef === undefined ? {} : { gitRef: options.gitRef }),
+          logger,
+          // Translating the model into what each proxy receives arrives with the translators.
+          onModel: () => {},
+          onReload: (r: ReloadRecord) => metrics.configReloaded(r.outcome, countBySeverity(r), r.source),
+        });
+  if (reloader !== undefined && options.configDir !== undefined) {
+    await reloader.reload();
+    stops.push(await follow(options.configDir, options, reloader, logger));
+  }
+
+  const xdsPort = await xds.listen(options.xdsAddress);
+  stops.push(() => xds.shutdown());
+  const admin = await startAdminServer({
+    address: options.adminAddress,
+    status: xds.status,
+    registry: metrics.registry,
+    logger,
+    readiness: (): Readiness => {
+      if (reloader !== undefined && reloader.current === undefined) return { ready: false, reasons: ["no valid config loaded yet: see /debug/config"] };
+      return { ready: true };
+    },
+    config: () => debugConfig(reloader),
+  });
+  stops.push(() => admin.close());
+
+  const served = reloader?.current;
+  logger.info("gitmesh serving", {
+    xds: `${hostOf(options.xdsAddress)}:${xdsPort}`,
+    admin: admin.address,
     types: ADS_ORDER.map((k) => k.short).join(","),
-    config: "none loaded: no mesh config source yet, proxies connect and wait",
+    config: options.configDir ?? "none",
+    commit: served?.source.commit,
+    resources: served?.model.resources.length,
   });
   return {
-    xdsPort: port,
+    xdsPort,
+    adminPort: admin.port,
     async stop() {
-      const streams = server.streamCount;
-      await server.shutdown();
-      options.logger.info("gitmesh stopped", { closedStreams: streams });
+      const streams = xds.streamCount;
+      for (const stop of stops.reverse()) await stop();
+      logger.info("gitmesh stopped", { closedStreams: streams });
     },
   };
+}
+
+/** Keeps the reloader following the config: the working tree, or the upstream branch. */
+async function follow(dir: string, options: ServeOptions, reloader: ConfigReloader, logger: Logger): Promise<() => Promise<void> | void> {
+  if (options.gitPollSeconds !== undefined) {
+    const upstream = await upstreamOf(dir);
+    if (!upstream.ok) throw new Error(`--git-poll needs a branch with an upstream: ${upstream.error}`);
+    const poller = new GitPoller({
+      dir,
+      remote: upstream.remote,
+      branch: upstream.branch,
+      intervalSeconds: options.gitPollSeconds,
+      ...(reloader.current?.source.commit === undefined ? {} : { since: reloader.current.source.commit }),
+      onCommit: async (commit) => void (await reloader.reload(commit)),
+      onError: (error) => logger.warn("git poll failed; trying again", { error }),
+    });
+    poller.start();
+    logger.info("following the upstream branch", { remote: upstream.remote, branch: upstream.branch, everySeconds: options.gitPollSeconds });
+    return () => poller.stop();
+  }
+  if (options.gitRef !== undefined) return () => {};
+  const watcher = watchDirectory(dir, { onChange: () => void reloader.reload(), logger });
+  await watcher.ready;
+  return () => watcher.close();
+}
+
+function countBySeverity(r: ReloadRecord): Partial<Record<Severity, number>> {
+  const counts: Partial<Record<Severity, number>> = {};
+  for (const d of r.diagnostics) counts[d.severity] = (counts[d.severity] ?? 0) + 1;
+  return counts;
+}
+
+function debugConfig(reloader: ConfigReloader | undefined): unknown {
+  if (reloader === undefined) return { config: "none: gitmesh serve was started without --config" };
+  const current = reloader.current;
+  const last = reloader.last;
+  return {
+    serving:
+      current === undefined
+        ? null
+        : {
+            source: current.source,
+            loadedAt: new Date(current.loadedAt).toISOString(),
+            files: current.model.files,
+            resources: current.model.resources.map((r) => `${r.kind} ${r.namespace}/${r.name} (${r.source.file})`),
+            warnings: current.diagnostics,
+          },
+    lastReload:
+      last === undefined
+        ? null
+        : { at: new Date(last.at).toISOString(), outcome: last.outcome, source: last.source, error: last.error, diagnostics: last.diagnostics },
+  };
+}
+
+function hostOf(address: string): string {
+  return address.slice(0, address.lastIndexOf(":"));
 }

@@ -85,10 +85,11 @@ test("10,000 proxy connect/disconnect cycles leave no per-stream state and a fla
 const cli = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
-  test(`gitmesh serve stops on ${signal}: streams end with UNAVAILABLE and the exit code is 0`, async () => {
-    const child = spawn(process.execPath, [cli, "serve", "--xds-address", "127.0.0.1:0", "--log-level", "debug"], {
+  test(`gitmesh serve stops on ${signal}: streams end with UNAVAILABLE and the exit code is 0`, async (t) => {
+    const child = spawn(process.execPath, [cli, "serve", "--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0", "--log-level", "debug"], {
       stdio: ["ignore", "ignore", "pipe"],
     });
+    t.after(() => child.kill("SIGKILL")); // a no-op when the test got as far as stopping it
     const lines = createInterface({ input: child.stderr });
     const log: string[] = [];
     const waitFor = (pattern: RegExp) =>
@@ -103,8 +104,8 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
         lines.on("line", onLine);
         child.once("exit", () => reject(new Error(`exited before ${pattern}: ${log.join("\n")}`)));
       });
-    const started = await waitFor(/gitmesh serving xDS/);
-    const port = /address=127\.0\.0\.1:(\d+)/.exec(started)?.[1];
+    const started = await waitFor(/gitmesh serving/);
+    const port = /xds=127\.0\.0\.1:(\d+)/.exec(started)?.[1];
     assert.ok(port, started);
 
     const client = new ScriptedClient(`127.0.0.1:${port}`);

@@ -1,0 +1,108 @@
+// `gitmesh serve --config` as a user runs it: a real process, a real git repository, the admin
+// endpoints. It follows commits and never drops its last good config on a bad one.
+import assert from "node:assert/strict";
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
+import { after, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { commitAll, initRepo, removeTempDirs, writeFiles } from "../support/git-repo.js";
+
+after(removeTempDirs);
+
+const cli = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+const service = (name: string, resolution = "STATIC") => `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ${name}, namespace: shop }
+spec:
+  hosts: [${name}.shop.svc.cluster.local]
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+  resolution: ${resolution}
+`;
+
+/** The serve process, with a way to wait for a log line matching a pattern. */
+function start(args: readonly string[]): { child: ChildProcessWithoutNullStreams; waitFor(p: RegExp): Promise<string> } {
+  const child = spawn(process.execPath, [cli, "serve", "--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0", ...args]);
+  const seen: string[] = [];
+  const waiters: { p: RegExp; resolve: (l: string) => void }[] = [];
+  createInterface({ input: child.stderr }).on("line", (line) => {
+    seen.push(line);
+    for (const w of waiters.filter((x) => x.p.test(line))) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve(line);
+    }
+  });
+  return {
+    child,
+    waitFor: (p) =>
+      new Promise((resolve, reject) => {
+        waiters.push({ p, resolve });
+        child.once("exit", () => reject(new Error(`exited before a line matching ${p}:\n${seen.join("\n")}`)));
+      }),
+  };
+}
+
+async function json(url: string): Promise<Record<string, unknown>> {
+  return (await (await fetch(url)).json()) as Record<string, unknown>;
+}
+
+test("serve follows commits to the config repo and keeps the last good config on a bad one", async (t) => {
+  const repo = await initRepo();
+  await writeFiles(repo, { "a.yaml": service("a") });
+  const first = await commitAll(repo, "a");
+  const server = start(["--config", repo]);
+  t.after(() => server.child.kill("SIGKILL"));
+  const line = await server.waitFor(/gitmesh serving/);
+  const admin = `http://${/admin=(\S+)/.exec(line)?.[1] ?? ""}`;
+  assert.match(line, new RegExp(`commit=${first}`));
+  assert.match(line, /resources=1/);
+  assert.equal((await fetch(`${admin}/readyz`)).status, 200);
+
+  // A commit: picked up by the watcher.
+  let loaded = server.waitFor(/config loaded .*resources=2/);
+  await writeFiles(repo, { "b.yaml": service("b") });
+  const second = await commitAll(repo, "b");
+  await loaded;
+
+  // A bad commit: refused, with its diagnostics at /debug/config, the last good config still served.
+  const refused = server.waitFor(/config has errors; still serving the last good config/);
+  await writeFiles(repo, { "b.yaml": service("b", "SOMETIMES") });
+  await commitAll(repo, "bad");
+  await refused;
+  const debug = await json(`${admin}/debug/config`);
+  const serving = debug["serving"] as { source: { commit: string }; resources: string[] };
+  const last = debug["lastReload"] as { outcome: string; diagnostics: { code: string; file: string; line: number }[] };
+  assert.equal(serving.source.commit, second);
+  assert.equal(serving.resources.length, 2);
+  assert.equal(last.outcome, "invalid");
+  assert.deepEqual(last.diagnostics.map((d) => `${d.code} ${d.file}:${d.line}`), ["GM0204 b.yaml:7"]);
+  assert.equal((await fetch(`${admin}/readyz`)).status, 200, "still ready: a valid config is served");
+  const metrics = await (await fetch(`${admin}/metrics`)).text();
+  assert.match(metrics, /gitmesh_config_reloads_total\{outcome="invalid"\} 1/);
+  assert.match(metrics, /gitmesh_config_reloads_total\{outcome="ok"\} 2/);
+
+  // The fix: served again.
+  loaded = server.waitFor(/config loaded .*resources=2/);
+  await writeFiles(repo, { "b.yaml": service("b2") });
+  const fixed = await commitAll(repo, "fix");
+  await loaded;
+  const after = (await json(`${admin}/debug/config`))["serving"] as { source: { commit: string; dirty: boolean } };
+  assert.deepEqual([after.source.commit, after.source.dirty], [fixed, false]);
+
+  const exited = once(server.child, "exit");
+  server.child.kill("SIGTERM");
+  assert.deepEqual((await exited)[0], 0);
+});
+
+test("serve with a config that has errors from the start is not ready, and says why", async (t) => {
+  const repo = await initRepo();
+  await writeFiles(repo, { "a.yaml": service("a", "SOMETIMES") });
+  await commitAll(repo);
+  const server = start(["--config", repo]);
+  t.after(() => server.child.kill("SIGKILL"));
+  const line = await server.waitFor(/gitmesh serving/);
+  const admin = `http://${/admin=(\S+)/.exec(line)?.[1] ?? ""}`;
+  const ready = await fetch(`${admin}/readyz`);
+  assert.equal(ready.status, 503);
+  assert.match(await ready.text(), /no valid config/);
+});
