@@ -1,0 +1,74 @@
+// `gitmesh validate` as CI runs it: the bundled examples pass, and every broken fixture is
+// rejected with the code, line and column its header comment names ("# expect: CODE LINE:COL").
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("../../../", import.meta.url));
+const cli = `${root}dist/src/cli/main.js`;
+const fixtures = `${root}test/fixtures/broken`;
+
+function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cli, ...args], { cwd: root }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), stdout, stderr });
+    });
+  });
+}
+
+test("the bundled examples pass", async () => {
+  const r = await run("validate", "config-examples");
+  assert.equal(r.code, 0, r.stdout);
+  assert.match(r.stdout, /^checked \d+ files, \d+ resources: 0 errors, 0 warnings$/m);
+});
+
+const broken = readdirSync(fixtures).filter((f) => f.endsWith(".yaml")).sort();
+
+test("every broken fixture is rejected with the right code at the right line", async () => {
+  // Each fixture alone: its findings must be exactly those its header names.
+  for (const file of broken) {
+    const expected = [...readFileSync(`${fixtures}/${file}`, "utf8").matchAll(/^# expect: (\S+) (\d+:\d+)(?: (warning))?$/gm)].map(
+      (m) => `${m[1]} ${file}:${m[2]} ${m[3] ?? "error"}`,
+    );
+    assert.ok(expected.length > 0, `${file} names what it expects`);
+    const dir = mkdtempSync(join(tmpdir(), "gitmesh-fixture-"));
+    copyFileSync(`${fixtures}/${file}`, `${dir}/${file}`);
+    const r = await run("validate", dir, "--format", "json");
+    rmSync(dir, { recursive: true, force: true });
+    const found = r.stdout
+      .trim()
+      .split("\n")
+      .filter((l) => l !== "")
+      .map((l) => JSON.parse(l) as { code: string; file: string; line: number; col: number; severity: string })
+      .map((d) => `${d.code} ${d.file.slice(dir.length + 1)}:${d.line}:${d.col} ${d.severity}`);
+    assert.deepEqual(found.sort(), expected.sort(), file);
+    assert.equal(r.code, expected.some((e) => e.endsWith("error")) ? 1 : 0, `${file}: exit code`);
+  }
+});
+
+test("output formats: text lines with a summary, JSON objects, GitHub annotations", async () => {
+  const text = await run("validate", "test/fixtures/broken");
+  assert.equal(text.code, 1);
+  assert.match(text.stdout, /^test\/fixtures\/broken\/bad-duration\.yaml:9:16: error GM0205 .+ \(VirtualService shop\/ratings\)$/m);
+  assert.match(text.stdout, /^checked 6 files, \d+ resources: \d+ errors, 1 warning$/m);
+  const github = await run("validate", "test/fixtures/broken", "--format", "github");
+  assert.match(github.stdout, /^::error file=test\/fixtures\/broken\/bad-duration\.yaml,line=9,col=16,title=GM0205::/m);
+  assert.match(github.stdout, /^::warning file=test\/fixtures\/broken\/selector-matches-nothing\.yaml,line=6,col=3,title=GM0309::/m);
+  const json = await run("validate", "test/fixtures/broken", "--format", "json");
+  for (const line of json.stdout.trim().split("\n")) {
+    const d = JSON.parse(line) as Record<string, unknown>;
+    for (const key of ["code", "severity", "message", "file", "line", "col"]) assert.ok(key in d, `${key} in ${line}`);
+  }
+});
+
+test("usage errors exit 2", async () => {
+  for (const args of [["validate"], ["validate", "a", "b"], ["validate", "config-examples", "--format", "xml"], ["validate", "/no/such/dir"], ["frobnicate"]]) {
+    const r = await run(...args);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, /usage: gitmesh/);
+  }
+});
