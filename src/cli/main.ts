@@ -14,6 +14,8 @@ commands:
              --admin-address HOST:PORT health, readiness, metrics, debug (default 127.0.0.1:15014)
              --git-ref REF             serve exactly this committed ref of the config repo
              --git-poll SECONDS        fetch the remote branch every SECONDS and follow it
+             --state-dir DIR           state kept across restarts: the last good config
+                                       (default .gitmesh-state)
              --log-level LEVEL         debug, info, warn or error (default info)
   validate   check a config directory: every problem with its file, line and column
              gitmesh validate DIR [--format text|json|github]
@@ -74,6 +76,7 @@ async function runServe(args: readonly string[]): Promise<number> {
       "admin-address": { type: "string", default: "127.0.0.1:15014" },
       "git-ref": { type: "string" },
       "git-poll": { type: "string" },
+      "state-dir": { type: "string", default: ".gitmesh-state" },
       "log-level": { type: "string", default: "info" },
       help: { type: "boolean", short: "h" },
     },
@@ -96,6 +99,7 @@ async function runServe(args: readonly string[]): Promise<number> {
     ...(values.config === undefined ? {} : { configDir: values.config }),
     ...(values["git-ref"] === undefined ? {} : { gitRef: values["git-ref"] }),
     ...(pollSeconds === undefined ? {} : { gitPollSeconds: pollSeconds }),
+    stateDir: values["state-dir"],
   };
   return runUntilSignal(options);
 }

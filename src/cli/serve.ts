@@ -16,6 +16,8 @@ export interface ServeOptions {
   readonly gitRef?: string;
   /** Fetch the checkout's upstream branch every so many seconds and follow it. */
   readonly gitPollSeconds?: number;
+  /** Where gitmesh keeps state across restarts (the last good config; later the CA). */
+  readonly stateDir?: string;
 }
 
 /** A running `gitmesh serve`. */
@@ -39,13 +41,15 @@ export async function serve(options: ServeOptions): Promise<Serving> {
       : new ConfigReloader({
           dir: options.configDir,
           ...(options.gitRef === undefined ? {} : { gitRef: options.gitRef }),
+          ...(options.stateDir === undefined ? {} : { stateDir: options.stateDir }),
           logger,
           // Translating the model into what each proxy receives arrives with the translators.
           onModel: () => {},
           onReload: (r: ReloadRecord) => metrics.configReloaded(r.outcome, countBySeverity(r), r.source),
         });
   if (reloader !== undefined && options.configDir !== undefined) {
-    await reloader.reload();
+    const first = await reloader.reload();
+    if (first.outcome !== "ok") await reloader.restoreLastGood();
     stops.push(await follow(options.configDir, options, reloader, logger));
   }
 

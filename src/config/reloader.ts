@@ -1,6 +1,7 @@
 import type { Logger } from "../log.js";
 import { isError, type Diagnostic } from "./diagnostics.js";
 import { gitState, readCommitted } from "./git.js";
+import { loadLastGood, saveLastGood } from "./last-good.js";
 import { loadMesh, type MeshModel, type ModelSource } from "./load.js";
 import type { MeshNaming } from "./resources.js";
 import { readDirectory, type SourceFile } from "./source.js";
@@ -29,6 +30,8 @@ export interface ReloaderOptions {
   /** Serve exactly this committed ref instead of the working tree. */
   readonly gitRef?: string;
   readonly naming?: MeshNaming;
+  /** Where the last good config is kept across restarts (see last-good.ts). */
+  readonly stateDir?: string;
   readonly logger: Logger;
   /** A new valid model: the one place the rest of gitmesh learns about config. */
   readonly onModel: (served: ServedModel) => void;
@@ -76,6 +79,33 @@ export class ConfigReloader {
     return this.running;
   }
 
+  /**
+   * At start, when the config cannot be served: serve the last good config from the state
+   * directory instead, if one was saved. Returns whether it did.
+   */
+  async restoreLastGood(): Promise<boolean> {
+    const { stateDir, logger } = this.options;
+    if (stateDir === undefined || this.served !== undefined) return false;
+    const saved = await loadLastGood(stateDir);
+    if (!saved.ok) {
+      logger.warn("no last good config to fall back on", { stateDir, reason: saved.reason });
+      return false;
+    }
+    const result = loadMesh(saved.value.files, this.options.naming);
+    if (!result.ok) {
+      logger.error("the saved last good config no longer validates; not serving it", { stateDir });
+      return false;
+    }
+    this.served = { model: result.model, source: saved.value.source, loadedAt: Date.now(), diagnostics: result.diagnostics };
+    logger.warn("serving the last good config saved in the state directory until the config is fixed", {
+      stateDir,
+      commit: saved.value.source.commit,
+      savedAt: saved.value.savedAt,
+    });
+    this.options.onModel(this.served);
+    return true;
+  }
+
   private async attempt(ref: string | undefined): Promise<ReloadRecord> {
     const { dir, logger } = this.options;
     const wanted = ref ?? this.options.gitRef;
@@ -99,6 +129,11 @@ export class ConfigReloader {
       return this.finish({ at: Date.now(), outcome: "invalid", source, diagnostics: result.diagnostics });
     }
     this.served = { model: result.model, source, loadedAt: Date.now(), diagnostics: result.diagnostics };
+    if (this.options.stateDir !== undefined) {
+      await saveLastGood(this.options.stateDir, source, files).catch((e: unknown) =>
+        logger.warn("could not save the last good config to the state directory", { stateDir: this.options.stateDir, error: (e as Error).message }),
+      );
+    }
     logger.info("config loaded", { resources: result.model.resources.length, files: result.model.files, commit: source.commit, dirty: source.dirty, warnings: result.diagnostics.length });
     this.options.onModel(this.served);
     return this.finish({ at: this.served.loadedAt, outcome: "ok", source, diagnostics: result.diagnostics });

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { silentLogger } from "../../src/log.js";
 import { ConfigReloader, type ReloadRecord, type ServedModel } from "../../src/config/reloader.js";
-import { commitAll, initRepo, removeTempDirs, writeFiles } from "../support/git-repo.js";
+import { commitAll, initRepo, removeTempDirs, tempDir, writeFiles } from "../support/git-repo.js";
 
 after(removeTempDirs);
 
@@ -100,4 +100,28 @@ test("a directory that does not exist is an error record, not a crash", async ()
   const r = await reloader.reload();
   assert.equal(r.outcome, "error");
   assert.match(r.error ?? "", /ENOENT|no such/);
+});
+
+test("with a state directory, a restart on a broken checkout serves the last good config", async () => {
+  const repo = await initRepo();
+  const stateDir = await tempDir("gitmesh-state-");
+  await writeFiles(repo, { "a.yaml": service("a") });
+  const good = await commitAll(repo, "good");
+  const before = new ConfigReloader({ dir: repo, stateDir, logger: silentLogger, onModel: () => {} });
+  assert.equal((await before.reload()).outcome, "ok");
+
+  await writeFiles(repo, { "a.yaml": broken });
+  await commitAll(repo, "broken");
+  const served: ServedModel[] = [];
+  const restarted = new ConfigReloader({ dir: repo, stateDir, logger: silentLogger, onModel: (m) => served.push(m) });
+  assert.equal((await restarted.reload()).outcome, "invalid");
+  const current = () => restarted.current; // read afresh: assert.equal narrows the property
+  assert.equal(current(), undefined);
+  assert.equal(await restarted.restoreLastGood(), true);
+  assert.deepEqual(names(current()), ["a"]);
+  assert.equal(current()?.source.commit, good);
+  assert.equal(served.length, 1, "the restored model is handed on like any other");
+
+  const empty = new ConfigReloader({ dir: repo, stateDir: await tempDir("gitmesh-state-"), logger: silentLogger, onModel: () => {} });
+  assert.equal(await empty.restoreLastGood(), false, "nothing saved: nothing restored");
 });

@@ -6,7 +6,7 @@ import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { commitAll, initRepo, removeTempDirs, writeFiles } from "../support/git-repo.js";
+import { commitAll, initRepo, removeTempDirs, tempDir, writeFiles } from "../support/git-repo.js";
 
 after(removeTempDirs);
 
@@ -50,7 +50,7 @@ test("serve follows commits to the config repo and keeps the last good config on
   const repo = await initRepo();
   await writeFiles(repo, { "a.yaml": service("a") });
   const first = await commitAll(repo, "a");
-  const server = start(["--config", repo]);
+  const server = start(["--config", repo, "--state-dir", await tempDir("gitmesh-state-")]);
   t.after(() => server.child.kill("SIGKILL"));
   const line = await server.waitFor(/gitmesh serving/);
   const admin = `http://${/admin=(\S+)/.exec(line)?.[1] ?? ""}`;
@@ -94,15 +94,38 @@ test("serve follows commits to the config repo and keeps the last good config on
   assert.deepEqual((await exited)[0], 0);
 });
 
-test("serve with a config that has errors from the start is not ready, and says why", async (t) => {
+test("serve with a config that has errors from the start, and nothing saved, is not ready and says why", async (t) => {
   const repo = await initRepo();
   await writeFiles(repo, { "a.yaml": service("a", "SOMETIMES") });
   await commitAll(repo);
-  const server = start(["--config", repo]);
+  const server = start(["--config", repo, "--state-dir", await tempDir("gitmesh-state-")]);
   t.after(() => server.child.kill("SIGKILL"));
   const line = await server.waitFor(/gitmesh serving/);
   const admin = `http://${/admin=(\S+)/.exec(line)?.[1] ?? ""}`;
   const ready = await fetch(`${admin}/readyz`);
   assert.equal(ready.status, 503);
   assert.match(await ready.text(), /no valid config/);
+});
+
+test("a restarted serve whose checkout is broken serves the last good config from its state directory", async (t) => {
+  const repo = await initRepo();
+  const stateDir = await tempDir("gitmesh-state-");
+  await writeFiles(repo, { "a.yaml": service("a") });
+  const good = await commitAll(repo, "good");
+  const first = start(["--config", repo, "--state-dir", stateDir]);
+  t.after(() => first.child.kill("SIGKILL"));
+  await first.waitFor(/gitmesh serving/);
+  const exited = once(first.child, "exit");
+  first.child.kill("SIGTERM");
+  await exited;
+
+  await writeFiles(repo, { "a.yaml": service("a", "SOMETIMES") });
+  await commitAll(repo, "broken while gitmesh was down");
+  const second = start(["--config", repo, "--state-dir", stateDir]);
+  t.after(() => second.child.kill("SIGKILL"));
+  await second.waitFor(/serving the last good config saved in the state directory/);
+  const line = await second.waitFor(/gitmesh serving/);
+  assert.match(line, new RegExp(`commit=${good}`));
+  const admin = `http://${/admin=(\S+)/.exec(line)?.[1] ?? ""}`;
+  assert.equal((await fetch(`${admin}/readyz`)).status, 200);
 });

@@ -1,0 +1,43 @@
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { ModelSource } from "./load.js";
+import type { SourceFile } from "./source.js";
+
+/**
+ * The files of the last config that loaded without errors, kept in the state directory so a
+ * restarted gitmesh whose checkout is broken still serves it (and never starts with nothing).
+ */
+export interface LastGood {
+  readonly source: ModelSource;
+  readonly savedAt: string;
+  readonly files: readonly SourceFile[];
+}
+
+const FILE = "last-good-config.json";
+
+/** Writes atomically (a temp file renamed over the old one): a crash never leaves half a file. */
+export async function saveLastGood(stateDir: string, source: ModelSource, files: readonly SourceFile[]): Promise<void> {
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const path = join(stateDir, FILE);
+  const tmp = `${path}.${process.pid}.tmp`;
+  const body: LastGood = { source, savedAt: new Date().toISOString(), files };
+  await writeFile(tmp, JSON.stringify(body), { mode: 0o600 });
+  await rename(tmp, path);
+}
+
+/** The saved config, or undefined when there is none or it cannot be read (reported as a reason). */
+export async function loadLastGood(stateDir: string): Promise<{ ok: true; value: LastGood } | { ok: false; reason: string }> {
+  let text: string;
+  try {
+    text = await readFile(join(stateDir, FILE), "utf8");
+  } catch (e) {
+    return { ok: false, reason: (e as NodeJS.ErrnoException).code === "ENOENT" ? "none saved yet" : (e as Error).message };
+  }
+  try {
+    const value = JSON.parse(text) as LastGood;
+    if (!Array.isArray(value.files) || typeof value.source !== "object") return { ok: false, reason: `${FILE} is not a saved config` };
+    return { ok: true, value };
+  } catch (e) {
+    return { ok: false, reason: `${FILE} is not valid JSON: ${(e as Error).message}` };
+  }
+}
