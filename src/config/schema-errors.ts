@@ -1,6 +1,7 @@
 // Turns ajv's errors for one document into gitmesh diagnostics: one clear finding per problem,
 // with a stable code, the dotted field path, and the line and column of the field in the file.
 import type { ErrorObject } from "ajv";
+import { isMap, isScalar, isSeq } from "yaml";
 import { fieldPath, type Diagnostic, type ResourceRef } from "./diagnostics.js";
 import { positionOf, type ParsedDoc } from "./source.js";
 
@@ -26,13 +27,29 @@ export interface ErrorContext {
 
 type Path = (string | number)[];
 
-/** Annotation keywords in the schemas (editors ignore them; yaml-language-server shows patternErrorMessage). */
+// Annotation keywords in the schemas (editors ignore them; yaml-language-server shows patternErrorMessage).
+
+/** Next to additionalProperties: false, the Istio fields gitmesh leaves out at that spot. */
 export const UNSUPPORTED_KEYWORD = "x-istio-unsupported";
+/** Next to an enum, the Istio values gitmesh does not support (yet) for that field. */
+export const UNSUPPORTED_VALUES_KEYWORD = "x-istio-unsupported-values";
+/** Next to additionalProperties: false, fields the Kubernetes API server writes (kubectl output). */
+export const BOOKKEEPING_KEYWORD = "x-kubernetes-bookkeeping";
 export const PATTERN_MESSAGE_KEYWORD = "patternErrorMessage";
+
+/** Every annotation keyword, with the JSON type of its value (for ajv's addKeyword). */
+export const ANNOTATION_KEYWORDS = [
+  { keyword: UNSUPPORTED_KEYWORD, schemaType: "array" },
+  { keyword: UNSUPPORTED_VALUES_KEYWORD, schemaType: "array" },
+  { keyword: BOOKKEEPING_KEYWORD, schemaType: "array" },
+  { keyword: PATTERN_MESSAGE_KEYWORD, schemaType: "string" },
+] as const;
 
 const DURATION_DEF = "/definitions/duration/";
 const RANGE = new Set(["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]);
 const SIZE = new Set(["minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties"]);
+/** Rules on one string value, most telling first: a value that breaks several is reported once. */
+const STRING_RULES = ["minLength", "pattern", "maxLength"];
 
 /** Maps ajv errors (run with allErrors and verbose) to diagnostics, dropping ajv's follow-on noise. */
 export function diagnosticsFromAjv(errors: readonly ErrorObject[], ctx: ErrorContext): Diagnostic[] {
@@ -63,7 +80,15 @@ function collapse(errors: readonly ErrorObject[]): ErrorObject[] {
   const extraField = new Set(extras.map((e) => e.instancePath));
   // { hots: a } where host is required: "did you mean host?" says it all.
   const typos = new Set(extras.map((e) => `${e.instancePath}\0${typoFix(e) ?? ""}`));
+  // "" is both too short and not the right pattern: one finding (the first rule it breaks) is enough.
+  const stringRule = new Map<string, number>();
+  for (const e of errors) {
+    const rank = STRING_RULES.indexOf(e.keyword);
+    if (rank < 0 || e.propertyName !== undefined) continue;
+    stringRule.set(e.instancePath, Math.min(rank, stringRule.get(e.instancePath) ?? rank));
+  }
   return errors.filter((e) => {
+    if (e.propertyName === undefined && STRING_RULES.includes(e.keyword) && STRING_RULES.indexOf(e.keyword) !== stringRule.get(e.instancePath)) return false;
     if (e.keyword === "propertyNames") return false;
     if (e.keyword === "required" && typos.has(`${e.instancePath}\0${String((e.params as { missingProperty?: unknown }).missingProperty)}`)) return false;
     if (combinators.includes(e) && extraField.has(e.instancePath) && !Array.isArray((e.params as { passingSchemas?: unknown }).passingSchemas)) return false;
@@ -126,23 +151,60 @@ function toDiagnostic(e: ErrorObject, ctx: ErrorContext): Diagnostic {
       const name = String(params.additionalProperty);
       const path = [...base, name];
       const field = fieldPath(path);
+      if (isBookkeeping(e)) {
+        return make(
+          SchemaCode.unsupportedField,
+          `field ${field} is a Kubernetes bookkeeping field${where}; this looks like kubectl output: delete it (it has no meaning in gitmesh config)`,
+          path,
+          "key",
+        );
+      }
+      // Dropping a field from an access policy changes whom it lets in: never advise just that.
+      const policy = ctx.kind === "AuthorizationPolicy" && base[0] === "spec";
       if (isIstioField(e)) {
-        return make(SchemaCode.unsupportedField, `field ${field} is not supported by gitmesh${where}: remove it`, path, "key");
+        const advice = policy ? `${POLICY_AS_WRITTEN}; rewrite the policy without ${name} (deleting the field alone would change what the policy allows or denies)` : "remove it";
+        return make(SchemaCode.unsupportedField, `field ${field} is not supported by gitmesh${where}: ${advice}`, path, "key");
       }
       const guess = typoFix(e);
-      const advice = guess !== undefined ? `did you mean "${guess}"? Otherwise remove it` : "remove it";
+      const advice = policy
+        ? `${guess !== undefined ? `did you mean "${guess}"? ` : ""}${POLICY_AS_WRITTEN}; fix or rewrite the field (deleting it alone would change what the policy allows or denies)`
+        : guess !== undefined
+          ? `did you mean "${guess}"? Otherwise remove it`
+          : "remove it";
       return make(SchemaCode.unsupportedField, `field ${field} is unknown${where}: it is not a field of Istio's ${ctx.kind} here; ${advice}`, path, "key");
     }
     case "required": {
       const path = [...base, String(params.missingProperty)];
       return make(SchemaCode.missingField, `missing required field ${fieldPath(path)}${where}: add it`, path, "key");
     }
-    case "type":
+    case "type": {
+      const written = sourceText(ctx.doc, base) ?? String(e.data);
+      if (e.schemaPath.includes(DURATION_DEF) && typeof e.data === "number") {
+        const example = /^[0-9]+(\.[0-9]+)?$/.test(written) ? `${written}s` : "5s";
+        return make(SchemaCode.badDuration, `field ${f} is the number ${String(e.data)}${where}: a duration needs a unit, like "${example}"`, base, "value");
+      }
+      // Not where the value must be one of a list: quoting 80 would not make it a protocol.
+      if (params.type === "string" && (typeof e.data === "number" || typeof e.data === "boolean") && parent.enum === undefined && parent.const === undefined) {
+        // version: 1.10 is the number 1.1 to YAML; say what it became and how to keep what was written.
+        return make(
+          SchemaCode.wrongType,
+          `field ${f} is the ${typeof e.data === "number" ? "number" : "boolean"} ${String(e.data)}${where}; quote it (${JSON.stringify(written)}) so YAML keeps it as the string you wrote`,
+          base,
+          "value",
+        );
+      }
       return make(SchemaCode.wrongType, `field ${f} must be ${typeName(String(params.type))}, not ${describe(e.data)}${where}`, base, "value");
+    }
     case "enum":
     case "const": {
       const allowed = e.keyword === "enum" ? (params.allowedValues as unknown[]) : [params.allowedValue];
-      return make(SchemaCode.notAllowed, `field ${f} is ${JSON.stringify(e.data)}, which is not allowed${where}: use ${list(allowed.map((v) => JSON.stringify(v)), "or")}`, base, "value");
+      const use = list(allowed.map((v) => JSON.stringify(v)), "or");
+      const istioValues = parent[UNSUPPORTED_VALUES_KEYWORD];
+      if (Array.isArray(istioValues) && istioValues.includes(e.data)) {
+        const advice = ctx.kind === "AuthorizationPolicy" && base[0] === "spec" ? `${POLICY_AS_WRITTEN}; rewrite it with ${use}` : `use ${use}`;
+        return make(SchemaCode.notAllowed, `field ${f} is ${JSON.stringify(e.data)}, which is an Istio value gitmesh does not support yet${where}: ${advice}`, base, "value");
+      }
+      return make(SchemaCode.notAllowed, `field ${f} is ${JSON.stringify(e.data)}, which is not allowed${where}: use ${use}`, base, "value");
     }
     case "pattern": {
       if (e.schemaPath.includes(DURATION_DEF)) {
@@ -181,15 +243,39 @@ function toDiagnostic(e: ErrorObject, ctx: ErrorContext): Diagnostic {
   return make(SchemaCode.other, `field ${f} is invalid${where}: ${e.message ?? e.keyword}`, base, "value");
 }
 
+/** Why an AuthorizationPolicy gitmesh cannot read in full is rejected rather than trimmed. */
+const POLICY_AS_WRITTEN = "the policy cannot be enforced as written, and gitmesh rejects it rather than silently widening access";
+
+/** An additionalProperties error about a field the schema lists under `keyword` at that spot. */
+function listedIn(e: ErrorObject, keyword: string): boolean {
+  const listed = (e.parentSchema as Record<string, unknown> | undefined)?.[keyword];
+  return Array.isArray(listed) && listed.includes((e.params as { additionalProperty?: unknown }).additionalProperty);
+}
+
 /** An additionalProperties error about a field Istio has here (listed in the schema as unsupported). */
 function isIstioField(e: ErrorObject): boolean {
-  const unsupported = (e.parentSchema as Record<string, unknown> | undefined)?.[UNSUPPORTED_KEYWORD];
-  return Array.isArray(unsupported) && unsupported.includes((e.params as { additionalProperty?: unknown }).additionalProperty);
+  return listedIn(e, UNSUPPORTED_KEYWORD);
+}
+
+/** An additionalProperties error about a field the Kubernetes API server writes (status, metadata.uid). */
+function isBookkeeping(e: ErrorObject): boolean {
+  return listedIn(e, BOOKKEEPING_KEYWORD);
+}
+
+/** The text a scalar was written as (1.10 for the number 1.1), when the path leads to one. */
+export function sourceText(doc: ParsedDoc, path: Path): string | undefined {
+  let node: unknown = doc.doc.contents;
+  for (const step of path) {
+    if (isMap(node)) node = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(step))?.value;
+    else if (isSeq(node) && typeof step === "number") node = node.items[step];
+    else return undefined;
+  }
+  return isScalar(node) ? node.source : undefined;
 }
 
 /** For an additionalProperties error about a field that is not Istio's: the supported field it probably meant. */
 function typoFix(e: ErrorObject): string | undefined {
-  if (isIstioField(e)) return undefined;
+  if (isIstioField(e) || isBookkeeping(e)) return undefined;
   const known = Object.keys(((e.parentSchema as Record<string, unknown> | undefined)?.properties ?? {}) as Record<string, unknown>);
   return closest(String((e.params as { additionalProperty?: unknown }).additionalProperty), known);
 }

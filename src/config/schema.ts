@@ -6,7 +6,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Ajv, type AnySchemaObject, type ValidateFunction } from "ajv";
 import { sortDiagnostics, type Diagnostic, type ResourceRef } from "./diagnostics.js";
-import { diagnosticsFromAjv, PATTERN_MESSAGE_KEYWORD, SchemaCode, UNSUPPORTED_KEYWORD } from "./schema-errors.js";
+import { ANNOTATION_KEYWORDS, closest, diagnosticsFromAjv, SchemaCode, sourceText } from "./schema-errors.js";
 import { positionOf, type ParsedDoc } from "./source.js";
 import { API_VERSIONS, isMeshKind, MESH_KINDS, type MeshKind } from "./types.js";
 
@@ -31,6 +31,9 @@ export function schemaDirectory(): string {
   throw new Error("gitmesh: cannot find the schemas/ directory next to the installed package");
 }
 
+/** The schema for any gitmesh document: picks the kind's schema by `kind` (for editors). */
+export const COMBINED_SCHEMA_FILE = "gitmesh.schema.json";
+
 /** Reads a kind's schema (parsed JSON). */
 export function loadSchema(kind: MeshKind): AnySchemaObject {
   return JSON.parse(readFileSync(join(schemaDirectory(), schemaFileName(kind)), "utf8")) as AnySchemaObject;
@@ -39,8 +42,7 @@ export function loadSchema(kind: MeshKind): AnySchemaObject {
 /** An ajv instance configured the way gitmesh validates: strict, every error, with the data. */
 export function newAjv(): Ajv {
   const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
-  ajv.addKeyword({ keyword: UNSUPPORTED_KEYWORD, schemaType: "array" });
-  ajv.addKeyword({ keyword: PATTERN_MESSAGE_KEYWORD, schemaType: "string" });
+  for (const k of ANNOTATION_KEYWORDS) ajv.addKeyword({ keyword: k.keyword, schemaType: k.schemaType });
   return ajv;
 }
 
@@ -98,7 +100,7 @@ export function validateSchema(doc: ParsedDoc): Diagnostic[] {
   if (!isMeshKind(kind)) {
     if (kind === undefined) at([], "value", SchemaCode.unknownKind, `the document has no kind: set kind to one of ${supported}`, resource);
     else if (typeof kind !== "string") at(["kind"], "value", SchemaCode.unknownKind, `kind must be a string, one of ${supported}`, resource, "kind");
-    else at(["kind"], "value", SchemaCode.unknownKind, `unknown kind ${JSON.stringify(kind)}: gitmesh supports ${supported}`, resource, "kind");
+    else at(["kind"], "value", SchemaCode.unknownKind, unknownKind(kind, value.items), resource, "kind");
     return out;
   }
 
@@ -115,6 +117,9 @@ export function validateSchema(doc: ParsedDoc): Diagnostic[] {
     at(where, "value", SchemaCode.name, `${kind} has no metadata.name: every resource needs a name (a DNS-1123 subdomain, e.g. "reviews")`, resource, "metadata.name");
   } else if (name === undefined) {
     at(["metadata"], "key", SchemaCode.name, `${kind} has no metadata.name: every resource needs a name (a DNS-1123 subdomain, e.g. "reviews")`, resource, "metadata.name");
+  } else if (typeof name === "number" || typeof name === "boolean") {
+    const written = sourceText(doc, ["metadata", "name"]) ?? String(name);
+    at(["metadata", "name"], "value", SchemaCode.name, `metadata.name is the ${typeof name} ${String(name)}; quote it (${JSON.stringify(written)}) so YAML keeps it as the string you wrote`, resource, "metadata.name");
   } else if (typeof name !== "string" || name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
     at(
       ["metadata", "name"],
@@ -132,6 +137,21 @@ export function validateSchema(doc: ParsedDoc): Diagnostic[] {
     out.push(...diagnosticsFromAjv(errors, { doc, kind, ...(resource !== undefined ? { resource } : {}) }));
   }
   return sortDiagnostics(out);
+}
+
+/** What to say about a kind gitmesh does not read: a kubectl List, a misspelt kind, or another kind. */
+function unknownKind(kind: string, items: unknown): string {
+  const listOf = /^(.*)List$/.exec(kind)?.[1];
+  if (listOf === "" || isMeshKind(listOf)) {
+    const n = Array.isArray(items) ? items.length : undefined;
+    const count = n === undefined ? "" : ` (${n} ${n === 1 ? "item" : "items"})`;
+    return `kind ${JSON.stringify(kind)} is a kubectl List (this looks like kubectl output): split it into one document per item${count}, separated by "---"`;
+  }
+  // virtualservice, VirtualServices, Virtualservice: compared without case, a near miss of a kind.
+  const guess = closest(kind.toLowerCase(), MESH_KINDS.map((k) => k.toLowerCase()));
+  const meant = MESH_KINDS.find((k) => k.toLowerCase() === guess);
+  if (meant !== undefined) return `unknown kind ${JSON.stringify(kind)}: did you mean "${meant}"? Kinds are case-sensitive and singular`;
+  return `unknown kind ${JSON.stringify(kind)}: gitmesh supports ${MESH_KINDS.join(", ")}`;
 }
 
 /** Errors about apiVersion, kind and metadata.name, which the checks above already reported. */

@@ -7,7 +7,8 @@ import { describe, test } from "node:test";
 import { Ajv } from "ajv";
 import { stringify } from "yaml";
 import type { Diagnostic } from "../../src/config/diagnostics.js";
-import { loadSchema, newAjv, schemaDirectory, schemaFileName, validateSchema } from "../../src/config/schema.js";
+import { COMBINED_SCHEMA_FILE, loadSchema, newAjv, schemaDirectory, schemaFileName, validateSchema } from "../../src/config/schema.js";
+import { UNSUPPORTED_VALUES_KEYWORD } from "../../src/config/schema-errors.js";
 import { parseFile } from "../../src/config/source.js";
 import { API_VERSIONS, MESH_KINDS, type MeshDocument, type MeshKind } from "../../src/config/types.js";
 
@@ -172,10 +173,25 @@ describe("valid documents: one of every kind, with every supported field", () =>
 type Expect = [code: string, line: number, col: number, field?: string];
 
 describe("invalid documents: code, line and column", () => {
-  const cases: { name: string; text: string; expect: Expect[]; message?: RegExp }[] = [
+  // message: the first finding's message; every / none: each finding's message must (not) match.
+  const cases: { name: string; text: string; expect: Expect[]; message?: RegExp; every?: RegExp; none?: RegExp }[] = [
     // GM0101 to GM0103: kind, apiVersion, name
     { name: "unknown kind", text: "apiVersion: networking.istio.io/v1\nkind: EnvoyFilter\nmetadata: { name: x }\nspec: {}\n",
       expect: [["GM0101", 2, 7, "kind"]], message: /unknown kind "EnvoyFilter": gitmesh supports ServiceEntry, .*AuthorizationPolicy/ },
+    { name: "kind in lowercase", text: "apiVersion: networking.istio.io/v1\nkind: virtualservice\nmetadata: { name: x }\nspec: { hosts: [a] }\n",
+      expect: [["GM0101", 2, 7, "kind"]], message: /^unknown kind "virtualservice": did you mean "VirtualService"\?/ },
+    { name: "kind in the plural", text: "apiVersion: networking.istio.io/v1\nkind: VirtualServices\nmetadata: { name: x }\nspec: { hosts: [a] }\n",
+      expect: [["GM0101", 2, 7]], message: /did you mean "VirtualService"\?/ },
+    { name: "kind with one letter in the wrong case", text: "apiVersion: networking.istio.io/v1\nkind: Virtualservice\nmetadata: { name: x }\nspec: { hosts: [a] }\n",
+      expect: [["GM0101", 2, 7]], message: /did you mean "VirtualService"\?/ },
+    { name: "kind: a near miss", text: "apiVersion: networking.istio.io/v1\nkind: DestinationRul\nmetadata: { name: x }\nspec: { host: a }\n",
+      expect: [["GM0101", 2, 7]], message: /did you mean "DestinationRule"\?/ },
+    { name: "kind: List (kubectl get -o yaml)", text: "apiVersion: v1\nkind: List\nitems:\n  - apiVersion: networking.istio.io/v1\n    kind: Sidecar\n    metadata: { name: a }\n    spec: {}\nmetadata: { resourceVersion: \"\" }\n",
+      expect: [["GM0101", 2, 7, "kind"]], message: /^kind "List" is a kubectl List \(this looks like kubectl output\): split it into one document per item \(1 item\), separated by "---"$/ },
+    { name: "kind: VirtualServiceList", text: "apiVersion: networking.istio.io/v1\nkind: VirtualServiceList\nitems: []\n",
+      expect: [["GM0101", 2, 7]], message: /kubectl List .*split it into one document per item/ },
+    { name: "kind: List without items", text: "apiVersion: v1\nkind: List\n", expect: [["GM0101", 2, 7]], message: /^kind "List" is a kubectl List \(this looks like kubectl output\): split it into one document per item, separated by "---"$/ },
+    { name: "a kind that is no near miss gets the list of kinds", text: "apiVersion: v1\nkind: Service\nmetadata: { name: x }\n", expect: [["GM0101", 2, 7]], message: /^unknown kind "Service": gitmesh supports ServiceEntry, / },
     { name: "missing kind", text: "apiVersion: networking.istio.io/v1\nmetadata: { name: x }\nspec: {}\n", expect: [["GM0101", 1, 1]], message: /no kind/ },
     { name: "apiVersion of another group", text: "apiVersion: security.istio.io/v1\nkind: VirtualService\nmetadata: { name: x }\nspec: { hosts: [a] }\n",
       expect: [["GM0102", 1, 13, "apiVersion"]], message: /use one of networking\.istio\.io\/v1, networking\.istio\.io\/v1beta1, networking\.istio\.io\/v1alpha3/ },
@@ -185,9 +201,15 @@ describe("invalid documents: code, line and column", () => {
     { name: "missing metadata.name", text: "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { namespace: a }\nspec: {}\n", expect: [["GM0103", 3, 1, "metadata.name"]] },
     { name: "invalid metadata.name", text: "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: Reviews_V1 }\nspec: {}\n",
       expect: [["GM0103", 3, 19]], message: /DNS-1123 subdomain/ },
+    { name: "metadata.name as a number", text: "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: 1.10 }\nspec: {}\n",
+      expect: [["GM0103", 3, 19, "metadata.name"]], message: /^metadata\.name is the number 1\.1; quote it \("1\.10"\) so YAML keeps it as the string you wrote$/ },
     { name: "missing metadata", text: "apiVersion: networking.istio.io/v1\nkind: Sidecar\nspec: {}\n", expect: [["GM0103", 1, 1]] },
     { name: "invalid namespace", text: "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: a, namespace: My.Ns }\nspec: {}\n",
       expect: [["GM0204", 3, 33, "metadata.namespace"]] },
+    { name: "empty namespace: one finding, not one per rule it breaks", text: "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: a, namespace: \"\" }\nspec: {}\n",
+      expect: [["GM0203", 3, 33, "metadata.namespace"]], message: /must not be empty/ },
+    { name: "empty subset: one finding", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ route: [{ destination: { host: a, subset: '' } }] }]"),
+      expect: [["GM0203", 6, 54, "spec.http[0].route[0].destination.subset"]] },
     // GM0201: fields gitmesh does not support, and fields that do not exist
     { name: "VirtualService spec.exportTo (Istio field)", text: withSpec("VirtualService", "hosts: [a]\nexportTo: ['.']"),
       expect: [["GM0201", 6, 3, "spec.exportTo"]], message: /^field spec\.exportTo is not supported by gitmesh: remove it$/ },
@@ -198,16 +220,56 @@ describe("invalid documents: code, line and column", () => {
     { name: "a misspelt required field is reported once", text: withSpec("DestinationRule", "hots: reviews"), expect: [["GM0201", 5, 3, "spec.hots"]], message: /did you mean "host"/ },
     { name: "unknown field, no suggestion", text: withSpec("Sidecar", "frobnicate: true"), expect: [["GM0201", 5, 3]], message: /unknown.*; remove it$/ },
     { name: "status and metadata.uid", text: "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: a, uid: x }\nspec: {}\nstatus: {}\n",
-      expect: [["GM0201", 3, 22, "metadata.uid"], ["GM0201", 5, 1, "status"]] },
+      expect: [["GM0201", 3, 22, "metadata.uid"], ["GM0201", 5, 1, "status"]],
+      message: /^field metadata\.uid is a Kubernetes bookkeeping field; this looks like kubectl output: delete it \(it has no meaning in gitmesh config\)$/,
+      every: /Kubernetes bookkeeping field; this looks like kubectl output: delete it/ },
+    { name: "metadata as kubectl writes it", text: dedent(`
+      apiVersion: networking.istio.io/v1
+      kind: Sidecar
+      metadata:
+        name: a
+        namespace: shop
+        resourceVersion: "4711"
+        generation: 3
+        creationTimestamp: "2024-05-01T10:00:00Z"
+        managedFields: [{ manager: kubectl }]
+        annotations: { kubectl.kubernetes.io/last-applied-configuration: "{}" }
+      spec: {}
+      status: { conditions: [] }`),
+      expect: [["GM0201", 6, 3, "metadata.resourceVersion"], ["GM0201", 7, 3, "metadata.generation"], ["GM0201", 8, 3, "metadata.creationTimestamp"],
+        ["GM0201", 9, 3, "metadata.managedFields"], ["GM0201", 12, 1, "status"]],
+      every: /is a Kubernetes bookkeeping field; this looks like kubectl output: delete it \(it has no meaning in gitmesh config\)$/ },
+    { name: "metadata.finalizers is not bookkeeping", text: "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: a, finalizers: [x] }\nspec: {}\n",
+      expect: [["GM0201", 3, 22, "metadata.finalizers"]], message: /not supported by gitmesh: remove it$/ },
     { name: "ServiceEntry endpoint network", text: withSpec("ServiceEntry", "hosts: [a]\nendpoints: [{ address: 1.2.3.4, network: n1 }]"), expect: [["GM0201", 6, 35]] },
     { name: "query parameter prefix (Istio has no prefix here)", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ match: [{ queryParams: { q: { prefix: x } } }], route: [{ destination: { host: a } }] }]"),
       expect: [["GM0201", 6, 42]] },
-    { name: "AuthorizationPolicy provider", text: withSpec("AuthorizationPolicy", "provider: { name: ext }"), expect: [["GM0201", 5, 3]] },
+    { name: "AuthorizationPolicy provider", text: withSpec("AuthorizationPolicy", "provider: { name: ext }"), expect: [["GM0201", 5, 3]], none: /remove it/ },
+    { name: "AuthorizationPolicy source.requestPrincipals: rewrite, never just remove", text: withSpec("AuthorizationPolicy", "rules: [{ from: [{ source: { requestPrincipals: ['*'] } }] }]"),
+      expect: [["GM0201", 5, 32, "spec.rules[0].from[0].source.requestPrincipals"]],
+      message: /^field spec\.rules\[0\]\.from\[0\]\.source\.requestPrincipals is not supported by gitmesh: the policy cannot be enforced as written, and gitmesh rejects it rather than silently widening access; rewrite the policy without requestPrincipals/,
+      none: /remove it/ },
+    { name: "AuthorizationPolicy operation and when fields", text: withSpec("AuthorizationPolicy", "rules:\n  - to: [{ operation: { hosts: [a], methods: [GET] } }]\n    when: [{ key: source.ip, values: [1.2.3.4] }]\n    from: [{ source: { remoteIpBlocks: [1.2.3.4] } }]"),
+      expect: [["GM0201", 8, 26, "spec.rules[0].from[0].source.remoteIpBlocks"]], every: /cannot be enforced as written/, none: /remove it/ },
+    { name: "AuthorizationPolicy misspelt field: no advice to remove it", text: withSpec("AuthorizationPolicy", "rules: [{ from: [{ source: { principal: [a] } }] }]"),
+      expect: [["GM0201", 5, 32, "spec.rules[0].from[0].source.principal"]], message: /did you mean "principals"\? the policy cannot be enforced as written/, none: /remove it/ },
+    { name: "AuthorizationPolicy metadata fields still say delete", text: "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: a, uid: x }\nspec: {}\n",
+      expect: [["GM0201", 3, 22, "metadata.uid"]], message: /bookkeeping field; this looks like kubectl output: delete it/ },
     // GM0202: wrong type
     { name: "hosts as a string", text: withSpec("VirtualService", "hosts: reviews"), expect: [["GM0202", 5, 10, "spec.hosts"]], message: /must be a list, not the string "reviews"/ },
     { name: "weight as a string", text: withSpec("VirtualService", "hosts: [a]\nhttp:\n  - route:\n      - destination: { host: a }\n        weight: \"50\""),
       expect: [["GM0202", 9, 19, "spec.http[0].route[0].weight"]] },
-    { name: "label value as a number", text: withSpec("WorkloadEntry", "address: 1.2.3.4\nlabels: { version: 1 }"), expect: [["GM0202", 6, 22, "spec.labels.version"]] },
+    { name: "label value as a number", text: withSpec("WorkloadEntry", "address: 1.2.3.4\nlabels: { version: 1 }"), expect: [["GM0202", 6, 22, "spec.labels.version"]],
+      message: /^field spec\.labels\.version is the number 1; quote it \("1"\) so YAML keeps it as the string you wrote$/ },
+    { name: "unquoted label version 1.10 is the number 1.1", text: withSpec("DestinationRule", "host: a\nsubsets:\n  - name: v1-10\n    labels: { version: 1.10 }"),
+      expect: [["GM0202", 8, 26, "spec.subsets[0].labels.version"]], message: /^field spec\.subsets\[0\]\.labels\.version is the number 1\.1; quote it \("1\.10"\) so YAML keeps it as the string you wrote$/ },
+    { name: "metadata label and annotation values as a number and a boolean", text: "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata:\n  name: a\n  labels: { release: 2024.10 }\n  annotations: { example.com/enabled: true }\nspec: {}\n",
+      expect: [["GM0202", 5, 22, "metadata.labels.release"], ["GM0202", 6, 39, "metadata.annotations.example.com/enabled"]],
+      message: /is the number 2024\.1; quote it \("2024\.10"\)/, every: /quote it \("(2024\.10|true)"\) so YAML keeps it as the string you wrote/ },
+    { name: "a number where one of a list of strings goes: no advice to quote it", text: withSpec("ServiceEntry", "hosts: [a]\nports: [{ number: 80, name: http, protocol: 80 }]"),
+      expect: [["GM0202", 6, 47, "spec.ports[0].protocol"]], message: /must be a string, not the number 80$/ },
+    { name: "a header match value as a number", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ match: [{ headers: { x-v: { exact: 0x1F } } }], route: [{ destination: { host: a } }] }]"),
+      expect: [["GM0202", 6, 47, "spec.http[0].match[0].headers.x-v.exact"]], message: /is the number 31; quote it \("0x1F"\)/ },
     { name: "a document that is a list", text: "- a\n- b\n", expect: [["GM0202", 1, 1]] },
     // GM0203: out of range
     { name: "port 70000", text: withSpec("ServiceEntry", "hosts: [a]\nports: [{ number: 70000, name: http, protocol: HTTP }]"),
@@ -220,20 +282,62 @@ describe("invalid documents: code, line and column", () => {
     { name: "empty hosts", text: withSpec("ServiceEntry", "hosts: []"), expect: [["GM0203", 5, 10]], message: /must not be empty/ },
     // GM0204: value not allowed
     { name: "simple PASSTHROUGH", text: withSpec("DestinationRule", "host: a\ntrafficPolicy: { loadBalancer: { simple: PASSTHROUGH } }"),
-      expect: [["GM0204", 6, 44, "spec.trafficPolicy.loadBalancer.simple"]], message: /use "ROUND_ROBIN", "LEAST_REQUEST" or "RANDOM"/ },
-    { name: "ServiceEntry protocol HTTPS", text: withSpec("ServiceEntry", "hosts: [a]\nports: [{ number: 443, name: https, protocol: HTTPS }]"), expect: [["GM0204", 6, 49]] },
+      expect: [["GM0204", 6, 44, "spec.trafficPolicy.loadBalancer.simple"]], message: /"PASSTHROUGH", which is an Istio value gitmesh does not support yet: use "ROUND_ROBIN", "LEAST_REQUEST" or "RANDOM"$/ },
+    { name: "simple LEAST_CONN", text: withSpec("DestinationRule", "host: a\ntrafficPolicy: { loadBalancer: { simple: LEAST_CONN } }"), expect: [["GM0204", 6, 44]], message: /Istio value gitmesh does not support yet/ },
+    { name: "simple: a typo is not allowed", text: withSpec("DestinationRule", "host: a\ntrafficPolicy: { loadBalancer: { simple: ROUND_ROBBIN } }"), expect: [["GM0204", 6, 44]], message: /"ROUND_ROBBIN", which is not allowed/ },
+    { name: "ServiceEntry protocol HTTPS", text: withSpec("ServiceEntry", "hosts: [a]\nports: [{ number: 443, name: https, protocol: HTTPS }]"), expect: [["GM0204", 6, 49]],
+      message: /^field spec\.ports\[0\]\.protocol is "HTTPS", which is an Istio value gitmesh does not support yet: use "HTTP", "HTTP2", "GRPC", "TCP" or "TLS"$/ },
+    { name: "a protocol that is not Istio's is a plain error", text: withSpec("ServiceEntry", "hosts: [a]\nports: [{ number: 80, name: http, protocol: HTTP3 }]"), expect: [["GM0204", 6, 47]],
+      message: /"HTTP3", which is not allowed: use/ },
+    { name: "ServiceEntry resolution DYNAMIC_DNS", text: withSpec("ServiceEntry", "hosts: ['*.example.com']\nresolution: DYNAMIC_DNS"), expect: [["GM0204", 6, 15, "spec.resolution"]],
+      message: /"DYNAMIC_DNS", which is an Istio value gitmesh does not support yet: use "STATIC", "DNS", "DNS_ROUND_ROBIN" or "NONE"/ },
+    { name: "Gateway tls PASSTHROUGH", text: withSpec("Gateway", "servers:\n  - port: { number: 443, name: tls, protocol: TLS }\n    hosts: [a.example.com]\n    tls: { mode: PASSTHROUGH }"),
+      expect: [["GM0204", 8, 20, "spec.servers[0].tls.mode"]], message: /"PASSTHROUGH", which is an Istio value gitmesh does not support yet/ },
+    { name: "Gateway tls AUTO_PASSTHROUGH and OPTIONAL_MUTUAL", text: withSpec("Gateway", "servers:\n  - { port: { number: 443, name: a, protocol: TLS }, hosts: [a.example.com], tls: { mode: AUTO_PASSTHROUGH } }\n  - { port: { number: 8443, name: b, protocol: HTTPS }, hosts: [a.example.com], tls: { mode: OPTIONAL_MUTUAL } }"),
+      expect: [["GM0204", 6, 93, "spec.servers[0].tls.mode"], ["GM0204", 7, 96, "spec.servers[1].tls.mode"]], every: /an Istio value gitmesh does not support yet: use "SIMPLE", "MUTUAL" or "ISTIO_MUTUAL"$/ },
+    { name: "Gateway protocol MONGO", text: withSpec("Gateway", "servers: [{ port: { number: 27017, name: mongo, protocol: MONGO }, hosts: [a.example.com] }]"),
+      expect: [["GM0204", 5, 61]], message: /an Istio value gitmesh does not support yet/ },
+    { name: "AuthorizationPolicy action CUSTOM", text: withSpec("AuthorizationPolicy", "action: CUSTOM"), expect: [["GM0204", 5, 11, "spec.action"]],
+      message: /^field spec\.action is "CUSTOM", which is an Istio value gitmesh does not support yet: the policy cannot be enforced as written, and gitmesh rejects it rather than silently widening access; rewrite it with "ALLOW" or "DENY"$/ },
+    { name: "AuthorizationPolicy action AUDIT", text: withSpec("AuthorizationPolicy", "action: AUDIT"), expect: [["GM0204", 5, 11]], message: /"AUDIT", which is an Istio value gitmesh does not support yet/ },
+    { name: "AuthorizationPolicy action in lowercase is a plain error", text: withSpec("AuthorizationPolicy", "action: allow"), expect: [["GM0204", 5, 11]], message: /"allow", which is not allowed: use "ALLOW" or "DENY"/ },
     { name: "redirectCode 304", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ redirect: { redirectCode: 304 } }]"), expect: [["GM0204", 6, 38]], message: /301, 302, 303, 307 or 308/ },
     { name: "condition key gitmesh does not support", text: withSpec("AuthorizationPolicy", "rules: [{ when: [{ key: 'request.auth.claims[iss]', values: [a] }] }]"),
       expect: [["GM0204", 5, 27, "spec.rules[0].when[0].key"]], message: /request\.headers\[<name>\] or source\.ip/ },
     { name: "uppercase header name (a map key)", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ match: [{ headers: { End-User: { exact: x } } }], route: [{ destination: { host: a } }] }]"),
       expect: [["GM0204", 6, 33, "spec.http[0].match[0].headers.End-User"]], message: /lowercase header name/ },
+    { name: "uppercase withoutHeaders name", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ match: [{ withoutHeaders: { X-Skip: {} } }], route: [{ destination: { host: a } }] }]"),
+      expect: [["GM0204", 6, 40, "spec.http[0].match[0].withoutHeaders.X-Skip"]], message: /lowercase header name/ },
+    { name: "header operations take names in any case, as Istio does", text: withSpec("VirtualService", dedent(`
+      hosts: [a]
+      http:
+        - route:
+            - destination: { host: a }
+              headers: { request: { set: { X-Forwarded-Proto: https }, add: { X-Request-Source: mesh }, remove: [X-Debug] } }
+          headers:
+            request: { set: { Authorization-Context: x } }
+            response:
+              set: { Strict-Transport-Security: "max-age=31536000", X-Content-Type-Options: nosniff }
+              add: { Cache-Control: no-store }
+              remove: [Server, X-Powered-By]`)), expect: [] },
+    { name: "header operations cannot set host", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ headers: { request: { set: { Host: b } } }, route: [{ destination: { host: a } }] }]"),
+      expect: [["GM0204", 6, 41, "spec.http[0].headers.request.set.Host"]], message: /must be an HTTP header name, in any case .*not host .*use rewrite\.authority/ },
+    { name: "header operations cannot touch pseudo-headers", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ headers: { response: { remove: [':status'] } }, route: [{ destination: { host: a } }] }]"),
+      expect: [["GM0204", 6, 44, "spec.http[0].headers.response.remove[0]"]], message: /is ":status", which is not allowed: it must be an HTTP header name/ },
+    { name: "a header operation name with a space", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ headers: { response: { add: { 'X Bad': b } } }, route: [{ destination: { host: a } }] }]"),
+      expect: [["GM0204", 6, 42, "spec.http[0].headers.response.add.X Bad"]] },
     { name: "portLevelMtls port 99999", text: withSpec("PeerAuthentication", "portLevelMtls: { \"99999\": { mode: STRICT } }"), expect: [["GM0204", 5, 20, "spec.portLevelMtls.99999"]] },
     { name: "Sidecar host without namespace", text: withSpec("Sidecar", "egress: [{ hosts: [api.example.com] }]"), expect: [["GM0204", 5, 22]], message: /namespace\/dnsName/ },
     // GM0205: durations
     { name: "timeout in words", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ timeout: 3 seconds, route: [{ destination: { host: a } }] }]"),
       expect: [["GM0205", 6, 21, "spec.http[0].timeout"]], message: /not a duration.*"1\.5s"/ },
     { name: "days are not a duration unit", text: withSpec("DestinationRule", "host: a\ntrafficPolicy: { loadBalancer: { consistentHash: { httpCookie: { name: c, ttl: 1d } } } }"), expect: [["GM0205", 6, 82]] },
-    { name: "a number where a duration goes is a wrong type", text: withSpec("DestinationRule", "host: a\ntrafficPolicy: { connectionPool: { tcp: { connectTimeout: 10 } } }"), expect: [["GM0202", 6, 61]] },
+    { name: "a number where a duration goes needs a unit", text: withSpec("DestinationRule", "host: a\ntrafficPolicy: { connectionPool: { tcp: { connectTimeout: 10 } } }"), expect: [["GM0205", 6, 61]],
+      message: /is the number 10: a duration needs a unit, like "10s"$/ },
+    { name: "timeout: 5", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ timeout: 5, route: [{ destination: { host: a } }] }]"),
+      expect: [["GM0205", 6, 21, "spec.http[0].timeout"]], message: /^field spec\.http\[0\]\.timeout is the number 5: a duration needs a unit, like "5s"$/ },
+    { name: "timeout: 0.5", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ timeout: 0.5, route: [{ destination: { host: a } }] }]"), expect: [["GM0205", 6, 21]], message: /like "0\.5s"$/ },
+    { name: "a list where a duration goes is a wrong type", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ timeout: [5s], route: [{ destination: { host: a } }] }]"), expect: [["GM0202", 6, 21]] },
     // GM0206: missing required fields
     { name: "destination without host", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ route: [{ destination: { subset: v1 } }] }]"),
       expect: [["GM0206", 6, 22, "spec.http[0].route[0].destination.host"]], message: /missing required field spec\.http\[0\]\.route\[0\]\.destination\.host/ },
@@ -270,6 +374,10 @@ describe("invalid documents: code, line and column", () => {
       });
       if (c.message !== undefined) assert.match(ds[0]?.message ?? "", c.message);
       for (const d of ds) {
+        if (c.every !== undefined) assert.match(d.message, c.every);
+        if (c.none !== undefined) assert.doesNotMatch(d.message, c.none);
+      }
+      for (const d of ds) {
         assert.equal(d.file, "mesh/test.yaml");
         assert.equal(d.severity, "error");
       }
@@ -292,22 +400,47 @@ describe("invalid documents: code, line and column", () => {
 
 describe("schemas/*.schema.json", () => {
   const dir = schemaDirectory();
-  const files = readdirSync(dir).filter((f) => f.endsWith(".json")).sort();
-  const schemas = new Map(files.map((f) => [f, JSON.parse(readFileSync(join(dir, f), "utf8")) as Record<string, unknown>]));
+  const all = readdirSync(dir).filter((f) => f.endsWith(".json")).sort();
+  const read = (f: string): Record<string, unknown> => JSON.parse(readFileSync(join(dir, f), "utf8")) as Record<string, unknown>;
+  // The per-kind schemas; gitmesh.schema.json only points at them.
+  const files = all.filter((f) => f !== COMBINED_SCHEMA_FILE);
+  const schemas = new Map(files.map((f) => [f, read(f)]));
 
-  test("one schema per kind, and nothing else", () => {
-    assert.deepEqual(files, MESH_KINDS.map(schemaFileName).sort());
+  test("one schema per kind, the combined schema, and nothing else", () => {
+    assert.deepEqual(all, [...MESH_KINDS.map(schemaFileName), COMBINED_SCHEMA_FILE].sort());
   });
 
-  for (const f of files) {
+  for (const f of all) {
     test(`${f} is a valid draft-07 JSON Schema that compiles in strict mode`, () => {
-      const schema = schemas.get(f) ?? {};
+      const schema = read(f);
       const meta = new Ajv({ strict: false });
       assert.equal(meta.validateSchema(schema), true, JSON.stringify(meta.errors));
       assert.equal(schema.$schema, "http://json-schema.org/draft-07/schema#");
-      assert.doesNotThrow(() => newAjv().compile(schema));
+      const ajv = newAjv();
+      // The combined schema refers to the per-kind files by relative path, as an editor resolves them.
+      if (f === COMBINED_SCHEMA_FILE) for (const k of MESH_KINDS) ajv.addSchema(loadSchema(k), schemaFileName(k));
+      assert.doesNotThrow(() => ajv.compile(schema));
     });
   }
+
+  test("Istio values gitmesh lacks sit next to an enum and are not in it", () => {
+    let found = 0;
+    const walk = (node: unknown, at: string): void => {
+      if (Array.isArray(node)) node.forEach((n, i) => walk(n, `${at}/${i}`));
+      else if (node !== null && typeof node === "object") {
+        const o = node as Record<string, unknown>;
+        const values = o[UNSUPPORTED_VALUES_KEYWORD];
+        if (values !== undefined) {
+          found++;
+          assert.ok(Array.isArray(o.enum), `${at} lists ${UNSUPPORTED_VALUES_KEYWORD} without an enum`);
+          for (const v of values as unknown[]) assert.ok(!(o.enum as unknown[]).includes(v), `${at}: ${String(v)} is both supported and unsupported`);
+        }
+        for (const [k, v] of Object.entries(o)) walk(v, `${at}/${k}`);
+      }
+    };
+    for (const [f, s] of schemas) walk(s, f);
+    assert.ok(found >= 6);
+  });
 
   test("each schema pins its kind and accepted apiVersions", () => {
     for (const kind of MESH_KINDS) {
@@ -340,6 +473,54 @@ describe("schemas/*.schema.json", () => {
     };
     for (const [f, s] of schemas) walk(s, f);
   });
+});
+
+describe("schemas/gitmesh.schema.json: one schema for every kind, for editors", () => {
+  const dir = schemaDirectory();
+  const combined = JSON.parse(readFileSync(join(dir, COMBINED_SCHEMA_FILE), "utf8")) as { allOf: { if: { properties: { kind: { const: string } } }; then: { $ref: string } }[] };
+  const ajv = newAjv();
+  for (const k of MESH_KINDS) ajv.addSchema(loadSchema(k), schemaFileName(k));
+  const validate = ajv.compile(combined);
+
+  test("picks the schema of every kind, by a path relative to itself", () => {
+    assert.deepEqual(
+      combined.allOf.map((b) => [b.if.properties.kind.const, b.then.$ref]),
+      MESH_KINDS.map((k) => [k, schemaFileName(k)]),
+    );
+    for (const b of combined.allOf) assert.ok(readdirSync(dir).includes(b.then.$ref));
+  });
+
+  const examples = join(schemaDirectory(), "..", "config-examples");
+  const yamlFiles = (at: string): string[] =>
+    readdirSync(at, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? yamlFiles(join(at, e.name)) : /\.ya?ml$/.test(e.name) ? [join(at, e.name)] : []));
+  test("accepts every document of the bundled config-examples, files mixing kinds included", () => {
+    const kinds = new Set<string>();
+    let mixed = 0;
+    for (const path of yamlFiles(examples)) {
+      const { docs, diagnostics } = parseFile({ path, text: readFileSync(path, "utf8") });
+      assert.deepEqual(diagnostics, []);
+      if (new Set(docs.map((d) => (d.value as { kind?: string }).kind)).size > 1) mixed++;
+      for (const d of docs) {
+        kinds.add(String((d.value as { kind?: unknown }).kind));
+        assert.equal(validate(d.value), true, `${path} #${d.index}: ${JSON.stringify(validate.errors)}`);
+      }
+    }
+    assert.ok(kinds.size >= 5, "the examples cover several kinds");
+    assert.ok(mixed > 0, "some example file mixes kinds");
+  });
+
+  const bad: [string, unknown][] = [
+    ["a misspelt field", { apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "a" }, spec: { hostz: ["a"] } }],
+    ["an apiVersion of another kind", { apiVersion: "security.istio.io/v1", kind: "DestinationRule", metadata: { name: "a" }, spec: { host: "a" } }],
+    ["a field of another kind", { apiVersion: "security.istio.io/v1", kind: "PeerAuthentication", metadata: { name: "a" }, spec: { host: "a" } }],
+    ["an unknown kind", { apiVersion: "networking.istio.io/v1", kind: "EnvoyFilter", metadata: { name: "a" }, spec: {} }],
+    ["no kind", { apiVersion: "networking.istio.io/v1", metadata: { name: "a" }, spec: {} }],
+  ];
+  for (const [name, doc] of bad) {
+    test(`rejects ${name}`, () => {
+      assert.equal(validate(doc), false);
+    });
+  }
 });
 
 describe("types.ts matches the schemas", () => {
