@@ -3,3 +3,5 @@ export { encodeMessage, decodeMessage, pack, messageType } from "./encode.js";
 export type { DecodeOptions } from "./encode.js";
 export { envoyProtoRoot } from "./protos.js";
 export type * from "./messages.js";
+export { validateMessage } from "./pgv.js";
+export type { PgvViolation } from "./pgv.js";
