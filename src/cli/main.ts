@@ -1,5 +1,7 @@
 #!/usr/bin/env node
+import { stat } from "node:fs/promises";
 import { parseArgs } from "node:util";
+import { DEFAULT_NAMING, type MeshNaming } from "../config/resources.js";
 import { createLogger, type LogLevel } from "../log.js";
 import { REPORT_FORMATS, type ReportFormat } from "./report.js";
 import type { ServeOptions } from "./serve.js";
@@ -16,14 +18,26 @@ commands:
              --git-poll SECONDS        fetch the remote branch every SECONDS and follow it
              --state-dir DIR           state kept across restarts: the last good config
                                        (default .gitmesh-state)
+             --root-namespace NS       namespace of mesh-wide policy (default istio-system)
+             --cluster-domain DOMAIN   short hosts expand to NAME.NS.svc.DOMAIN (default cluster.local)
              --log-level LEVEL         debug, info, warn or error (default info)
   validate   check a config directory: every problem with its file, line and column
-             gitmesh validate DIR [--format text|json|github]
+             gitmesh validate DIR [--format text|json|github] [--root-namespace NS]
+                                  [--cluster-domain DOMAIN]
              exit 0 when there are no errors, 1 when there are, 2 on usage errors
 
   gitmesh <command> --help shows this text.`;
 
 const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+
+const NAMING_OPTIONS = {
+  "root-namespace": { type: "string", default: DEFAULT_NAMING.rootNamespace },
+  "cluster-domain": { type: "string", default: DEFAULT_NAMING.clusterDomain },
+} as const;
+
+function namingFrom(values: { "root-namespace": string; "cluster-domain": string }): MeshNaming {
+  return { rootNamespace: values["root-namespace"], clusterDomain: values["cluster-domain"] };
+}
 
 /** Exit codes: 0 done, 1 failed (or config errors), 2 usage error. */
 async function main(argv: readonly string[]): Promise<number> {
@@ -53,7 +67,7 @@ async function main(argv: readonly string[]): Promise<number> {
 async function runValidate(args: readonly string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...args],
-    options: { format: { type: "string", default: "text" }, help: { type: "boolean", short: "h" } },
+    options: { format: { type: "string", default: "text" }, ...NAMING_OPTIONS, help: { type: "boolean", short: "h" } },
     allowPositionals: true,
     strict: true,
   });
@@ -64,7 +78,7 @@ async function runValidate(args: readonly string[]): Promise<number> {
   if (dir === undefined || extra.length > 0) throw new UsageError("validate takes exactly one directory");
   // Commands load their modules when run: validate in CI should not pay for gRPC and metrics.
   const { validate } = await import("./validate.js");
-  return validate({ dir, format, out: (line) => console.log(line) });
+  return validate({ dir, format, naming: namingFrom(values), out: (line) => console.log(line) });
 }
 
 async function runServe(args: readonly string[]): Promise<number> {
@@ -77,6 +91,7 @@ async function runServe(args: readonly string[]): Promise<number> {
       "git-ref": { type: "string" },
       "git-poll": { type: "string" },
       "state-dir": { type: "string", default: ".gitmesh-state" },
+      ...NAMING_OPTIONS,
       "log-level": { type: "string", default: "info" },
       help: { type: "boolean", short: "h" },
     },
@@ -91,7 +106,12 @@ async function runServe(args: readonly string[]): Promise<number> {
     if (!/^.+:\d+$/.test(values[flag])) throw new UsageError(`--${flag} must be HOST:PORT, got "${values[flag]}"`);
   }
   const pollSeconds = values["git-poll"] === undefined ? undefined : Number(values["git-poll"]);
-  if (pollSeconds !== undefined && !(pollSeconds > 0)) throw new UsageError("--git-poll takes a number of seconds greater than 0");
+  if (pollSeconds !== undefined && !(pollSeconds >= 1)) throw new UsageError("--git-poll takes a number of seconds, at least 1");
+  if (pollSeconds !== undefined && values["git-ref"] !== undefined) throw new UsageError("--git-poll follows the upstream branch; it cannot be combined with --git-ref");
+  if (values.config !== undefined) {
+    const info = await stat(values.config).catch(() => undefined);
+    if (info === undefined || !info.isDirectory()) throw new UsageError(`--config ${values.config} is not a directory`);
+  }
   const options: ServeOptions = {
     xdsAddress: values["xds-address"],
     adminAddress: values["admin-address"],
@@ -100,6 +120,7 @@ async function runServe(args: readonly string[]): Promise<number> {
     ...(values["git-ref"] === undefined ? {} : { gitRef: values["git-ref"] }),
     ...(pollSeconds === undefined ? {} : { gitPollSeconds: pollSeconds }),
     stateDir: values["state-dir"],
+    naming: namingFrom(values),
   };
   return runUntilSignal(options);
 }

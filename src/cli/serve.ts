@@ -2,6 +2,7 @@ import { createMetrics, startAdminServer, type Readiness } from "../admin/index.
 import type { Severity } from "../config/diagnostics.js";
 import { GitPoller, upstreamOf } from "../config/git.js";
 import { ConfigReloader, type ReloadRecord } from "../config/reloader.js";
+import type { MeshNaming } from "../config/resources.js";
 import { watchDirectory } from "../config/watch.js";
 import type { Logger } from "../log.js";
 import { ADS_ORDER, SnapshotCache, XdsServer } from "../xds/index.js";
@@ -18,6 +19,10 @@ export interface ServeOptions {
   readonly gitPollSeconds?: number;
   /** Where gitmesh keeps state across restarts (the last good config; later the CA). */
   readonly stateDir?: string;
+  /** Root namespace and cluster domain (Istio's defaults when absent). */
+  readonly naming?: MeshNaming;
+  /** How often to check for changes the watcher missed (default 10 s). */
+  readonly resyncSeconds?: number;
 }
 
 /** A running `gitmesh serve`. */
@@ -42,6 +47,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
           dir: options.configDir,
           ...(options.gitRef === undefined ? {} : { gitRef: options.gitRef }),
           ...(options.stateDir === undefined ? {} : { stateDir: options.stateDir }),
+          ...(options.naming === undefined ? {} : { naming: options.naming }),
           logger,
           // Translating the model into what each proxy receives arrives with the translators.
           onModel: () => {},
@@ -49,6 +55,8 @@ export async function serve(options: ServeOptions): Promise<Serving> {
         });
   if (reloader !== undefined && options.configDir !== undefined) {
     const first = await reloader.reload();
+    // A ref that cannot be read will not start working by itself: say so and stop.
+    if (first.outcome === "error" && options.gitRef !== undefined) throw new Error(first.error ?? "cannot read the config");
     if (first.outcome !== "ok") await reloader.restoreLastGood();
     stops.push(await follow(options.configDir, options, reloader, logger));
   }
@@ -107,9 +115,22 @@ async function follow(dir: string, options: ServeOptions, reloader: ConfigReload
     return () => poller.stop();
   }
   if (options.gitRef !== undefined) return () => {};
-  const watcher = watchDirectory(dir, { onChange: () => void reloader.reload(), logger });
+  const reload = () => {
+    reloader.reload().catch((e: unknown) => logger.error("bug: reload failed", { error: String(e) }));
+  };
+  const watcher = watchDirectory(dir, { onChange: reload, logger });
   await watcher.ready;
-  return () => watcher.close();
+  // Changes between the first load and the watcher being ready, and anything the watcher misses
+  // (a replaced directory, a commit that touches no file), are caught by a periodic resync.
+  const resync = setInterval(() => {
+    reloader.resync().catch((e: unknown) => logger.error("bug: resync failed", { error: String(e) }));
+  }, (options.resyncSeconds ?? 10) * 1000);
+  resync.unref();
+  void reloader.resync();
+  return async () => {
+    clearInterval(resync);
+    await watcher.close();
+  };
 }
 
 function countBySeverity(r: ReloadRecord): Partial<Record<Severity, number>> {

@@ -1,11 +1,13 @@
 import { stat } from "node:fs/promises";
 import { loadMesh } from "../config/load.js";
+import type { MeshNaming } from "../config/resources.js";
 import { readDirectory } from "../config/source.js";
 import { formatDiagnostic, summary, type ReportFormat } from "./report.js";
 import { UsageError } from "./usage.js";
 
 export interface ValidateOptions {
   readonly dir: string;
+  readonly naming?: MeshNaming;
   readonly format: ReportFormat;
   readonly out: (line: string) => void;
 }
@@ -15,7 +17,7 @@ export async function validate(options: ValidateOptions): Promise<number> {
   const info = await stat(options.dir).catch(() => undefined);
   if (info === undefined || !info.isDirectory()) throw new UsageError(`${options.dir} is not a directory`);
   const files = await readDirectory(options.dir);
-  const result = loadMesh(files);
+  const result = loadMesh(files, options.naming);
   for (const d of result.diagnostics) options.out(formatDiagnostic(d, options.format, options.dir));
   if (options.format !== "json") options.out(summary(files.length, result.model.resources.length, result.diagnostics));
   return result.ok ? 0 : 1;

@@ -8,6 +8,8 @@ import type { SourceFile } from "./source.js";
  * restarted gitmesh whose checkout is broken still serves it (and never starts with nothing).
  */
 export interface LastGood {
+  /** Which config it is the last good one of: restored only for the same directory and ref. */
+  readonly for: { readonly configDir: string; readonly ref: string | undefined };
   readonly source: ModelSource;
   readonly savedAt: string;
   readonly files: readonly SourceFile[];
@@ -16,11 +18,11 @@ export interface LastGood {
 const FILE = "last-good-config.json";
 
 /** Writes atomically (a temp file renamed over the old one): a crash never leaves half a file. */
-export async function saveLastGood(stateDir: string, source: ModelSource, files: readonly SourceFile[]): Promise<void> {
+export async function saveLastGood(stateDir: string, forConfig: LastGood["for"], source: ModelSource, files: readonly SourceFile[]): Promise<void> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const path = join(stateDir, FILE);
   const tmp = `${path}.${process.pid}.tmp`;
-  const body: LastGood = { source, savedAt: new Date().toISOString(), files };
+  const body: LastGood = { for: forConfig, source, savedAt: new Date().toISOString(), files };
   await writeFile(tmp, JSON.stringify(body), { mode: 0o600 });
   await rename(tmp, path);
 }
@@ -35,7 +37,7 @@ export async function loadLastGood(stateDir: string): Promise<{ ok: true; value:
   }
   try {
     const value = JSON.parse(text) as LastGood;
-    if (!Array.isArray(value.files) || typeof value.source !== "object") return { ok: false, reason: `${FILE} is not a saved config` };
+    if (!Array.isArray(value.files) || typeof value.source !== "object" || typeof value.for !== "object") return { ok: false, reason: `${FILE} is not a saved config` };
     return { ok: true, value };
   } catch (e) {
     return { ok: false, reason: `${FILE} is not valid JSON: ${(e as Error).message}` };

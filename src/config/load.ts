@@ -40,15 +40,30 @@ export function loadMesh(files: readonly SourceFile[], naming: MeshNaming = DEFA
   const diagnostics: Diagnostic[] = [];
   const resources: AnyMeshResource[] = [];
   const invalid: AnyMeshResource[] = [];
+  let documents = 0;
   for (const file of files) {
     const parsed = parseFile(file);
     diagnostics.push(...parsed.diagnostics);
+    documents += parsed.docs.length;
     for (const doc of parsed.docs) {
       const found = validateSchema(doc);
       diagnostics.push(...found);
       if (!found.some(isError)) resources.push(toResource(doc));
       else if (hasEnvelope(doc.value)) invalid.push(toResource(doc));
     }
+  }
+  if (documents === 0 && diagnostics.length === 0) {
+    // Serving an empty mesh would strip every proxy of its config; it is far more often a wrong
+    // path, a bad checkout or a commit that deleted everything.
+    const where = files.length === 0 ? "no *.yaml or *.yml files" : `${files.length} YAML file(s) without a single document`;
+    diagnostics.push({
+      code: "GM0003",
+      severity: "error",
+      message: `the config has no mesh resources (${where}); check the directory, or commit the config`,
+      file: ".",
+      line: 1,
+      col: 1,
+    });
   }
   diagnostics.push(...checkMesh(resources, invalid, naming));
   const key = (r: AnyMeshResource) => `${r.kind}\0${r.namespace}\0${r.name}`;

@@ -4,7 +4,8 @@ import { gitState, readCommitted } from "./git.js";
 import { loadLastGood, saveLastGood } from "./last-good.js";
 import { loadMesh, type MeshModel, type ModelSource } from "./load.js";
 import type { MeshNaming } from "./resources.js";
-import { readDirectory, type SourceFile } from "./source.js";
+import { readDirectorySettled, treeFingerprint, type SourceFile } from "./source.js";
+import { resolve } from "node:path";
 
 /** What one reload attempt found. */
 export interface ReloadRecord {
@@ -50,6 +51,8 @@ export class ConfigReloader {
   /** The one reload waiting for the running one; every caller in between shares it. */
   private queued: Promise<ReloadRecord> | undefined;
   private queuedRef: string | undefined;
+  /** The tree and git state the last attempt read (see resync). */
+  private lastFingerprint: string | undefined;
 
   constructor(private readonly options: ReloaderOptions) {}
 
@@ -91,6 +94,11 @@ export class ConfigReloader {
       logger.warn("no last good config to fall back on", { stateDir, reason: saved.reason });
       return false;
     }
+    const wanted = { configDir: resolve(this.options.dir), ref: this.options.gitRef };
+    if (saved.value.for.configDir !== wanted.configDir || saved.value.for.ref !== wanted.ref) {
+      logger.warn("the saved last good config is for another config directory or ref; not serving it", { stateDir, savedFor: saved.value.for.configDir, savedRef: saved.value.for.ref });
+      return false;
+    }
     const result = loadMesh(saved.value.files, this.options.naming);
     if (!result.ok) {
       logger.error("the saved last good config no longer validates; not serving it", { stateDir });
@@ -106,7 +114,34 @@ export class ConfigReloader {
     return true;
   }
 
+  /**
+   * A safety net under the watcher: reloads when the tree (names, sizes, times) or git's HEAD and
+   * dirtiness changed since the last attempt. It catches what file events miss: a directory
+   * replaced or re-linked, a commit that changes no file, events lost under load.
+   */
+  async resync(): Promise<ReloadRecord | undefined> {
+    if (this.options.gitRef !== undefined) return undefined;
+    const now = await this.fingerprint().catch(() => "unreadable");
+    return now === this.lastFingerprint ? undefined : this.reload();
+  }
+
+  private async fingerprint(): Promise<string> {
+    const git = await gitState(this.options.dir);
+    return `${await treeFingerprint(this.options.dir)} ${git?.commit ?? "-"} ${String(git?.dirty)}`;
+  }
+
   private async attempt(ref: string | undefined): Promise<ReloadRecord> {
+    try {
+      return await this.attemptUnguarded(ref);
+    } catch (e) {
+      // A bug (the expected failures are handled below): report it as a failed reload rather
+      // than let it end the process that is serving the last good config.
+      this.options.logger.error("bug: config reload failed; still serving what was served", { error: (e as Error).stack ?? String(e) });
+      return this.finish({ at: Date.now(), outcome: "error", source: { dir: this.options.dir }, diagnostics: [], error: String(e) });
+    }
+  }
+
+  private async attemptUnguarded(ref: string | undefined): Promise<ReloadRecord> {
     const { dir, logger } = this.options;
     const wanted = ref ?? this.options.gitRef;
     let files: readonly SourceFile[];
@@ -115,7 +150,7 @@ export class ConfigReloader {
       ({ files, source } = await this.read(dir, wanted));
     } catch (e) {
       const record: ReloadRecord = { at: Date.now(), outcome: "error", source: { dir }, diagnostics: [], error: (e as Error).message };
-      logger.error("could not read the config; still serving the last good one", { dir, error: record.error });
+      logger.error(`could not read the config; ${this.stillServing()}`, { dir, error: record.error });
       return this.finish(record);
     }
     const result = loadMesh(files, this.options.naming);
@@ -125,12 +160,12 @@ export class ConfigReloader {
       log(`${d.file}:${d.line}:${d.col}: ${d.code} ${d.message}`, { resource: d.resource && `${d.resource.kind} ${d.resource.namespace}/${d.resource.name}` });
     }
     if (!result.ok) {
-      logger.error("config has errors; still serving the last good config", { errors: errors.length, commit: source.commit, served: this.served?.source.commit });
+      logger.error(`config has errors; ${this.stillServing()}`, { errors: errors.length, commit: source.commit, served: this.served?.source.commit });
       return this.finish({ at: Date.now(), outcome: "invalid", source, diagnostics: result.diagnostics });
     }
     this.served = { model: result.model, source, loadedAt: Date.now(), diagnostics: result.diagnostics };
     if (this.options.stateDir !== undefined) {
-      await saveLastGood(this.options.stateDir, source, files).catch((e: unknown) =>
+      await saveLastGood(this.options.stateDir, { configDir: resolve(dir), ref: this.options.gitRef }, source, files).catch((e: unknown) =>
         logger.warn("could not save the last good config to the state directory", { stateDir: this.options.stateDir, error: (e as Error).message }),
       );
     }
@@ -146,10 +181,15 @@ export class ConfigReloader {
       return { files: committed.files, source: { dir, ref, commit: committed.commit, dirty: false } };
     }
     // The git state is read before the files: if a commit lands in between, the model is newer
-    // than the commit it names, never older, and the next reload corrects it.
+    // than the commit it names, never older, and the next resync corrects it.
+    this.lastFingerprint = await this.fingerprint();
     const git = await gitState(dir);
-    const files = await readDirectory(dir);
+    const files = await readDirectorySettled(dir);
     return { files, source: { dir, ...(git?.commit === undefined ? {} : { commit: git.commit }), ...(git === undefined ? {} : { dirty: git.dirty }) } };
+  }
+
+  private stillServing(): string {
+    return this.served === undefined ? "nothing is served until it is fixed" : `still serving the last good config (${this.served.source.commit ?? "working tree"})`;
   }
 
   private finish(record: ReloadRecord): ReloadRecord {

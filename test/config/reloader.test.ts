@@ -125,3 +125,19 @@ test("with a state directory, a restart on a broken checkout serves the last goo
   const empty = new ConfigReloader({ dir: repo, stateDir: await tempDir("gitmesh-state-"), logger: silentLogger, onModel: () => {} });
   assert.equal(await empty.restoreLastGood(), false, "nothing saved: nothing restored");
 });
+
+test("resync notices what file events miss: a commit that changes no file, and nothing else", async () => {
+  const repo = await initRepo();
+  await writeFiles(repo, { "a.yaml": service("a") });
+  await commitAll(repo);
+  const { reloader } = reloaderFor(repo);
+  await reloader.reload();
+  await writeFiles(repo, { "a.yaml": service("a").replace("port", "port") + "# edited\n" });
+  await reloader.reload();
+  assert.equal(reloader.current?.source.dirty, true);
+  const committed = await commitAll(repo, "commit the edit");
+  const record = await reloader.resync();
+  assert.equal(record?.outcome, "ok");
+  assert.deepEqual([reloader.current?.source.commit, reloader.current?.source.dirty], [committed, false]);
+  assert.equal(await reloader.resync(), undefined, "nothing changed: no reload");
+});

@@ -26,15 +26,29 @@ export interface CheckContext {
 export function checkContext(resources: readonly AnyMeshResource[], invalid: readonly AnyMeshResource[], naming: MeshNaming, out: Diagnostic[]): CheckContext {
   const invalidDeclares = new Set(invalid.flatMap((r) => [`${r.kind} ${r.namespace}/${r.name}`, ...declaredHosts(r, naming)]));
   const byKind = new Map<string, AnyMeshResource[]>();
-  for (const r of resources) byKind.set(r.kind, [...(byKind.get(r.kind) ?? []), r]);
+  for (const r of resources) {
+    const list = byKind.get(r.kind);
+    if (list === undefined) byKind.set(r.kind, [r]);
+    else list.push(r);
+  }
   const serviceEntries = (byKind.get("ServiceEntry") ?? []) as MeshResource<"ServiceEntry">[];
-  const declared = serviceEntries.flatMap((se) => (se.spec.hosts ?? []).map((h) => ({ host: qualifyHost(h, se.namespace, naming), se })));
+  // ServiceEntry hosts are taken literally, as Istio does (only VirtualService and
+  // DestinationRule hosts expand a short name).
+  const exact = new Map<string, MeshResource<"ServiceEntry">[]>();
+  const wildcards: { host: string; se: MeshResource<"ServiceEntry"> }[] = [];
+  for (const se of serviceEntries) {
+    for (const h of se.spec.hosts ?? []) {
+      if (h.startsWith("*")) wildcards.push({ host: h, se });
+      else exact.set(h, [...(exact.get(h) ?? []), se]);
+    }
+  }
+  const invalidWildcards = [...invalidDeclares].filter((h) => h.startsWith("*"));
   return {
     resources,
     naming,
     ofKind: <K extends MeshKind>(kind: K) => (byKind.get(kind) ?? []) as MeshResource<K>[],
-    servicesFor: (host) => declared.filter((d) => hostMatches(d.host, host)).map((d) => d.se),
-    declaredByInvalid: (what) => invalidDeclares.has(what) || [...invalidDeclares].some((h) => h.startsWith("*") && hostMatches(h, what)),
+    servicesFor: (host) => [...(exact.get(host) ?? []), ...wildcards.filter((d) => hostMatches(d.host, host)).map((d) => d.se)],
+    declaredByInvalid: (what) => invalidDeclares.has(what) || invalidWildcards.some((h) => hostMatches(h, what)),
     qualify: (host, namespace) => qualifyHost(host, namespace, naming),
     report(resource, path, code, severity, message, at = "value") {
       const pos = positionOf(resource.source, path, at);
@@ -47,8 +61,9 @@ export function checkContext(resources: readonly AnyMeshResource[], invalid: rea
 function declaredHosts(r: AnyMeshResource, naming: MeshNaming): string[] {
   const spec = r.spec as unknown as Record<string, unknown> | null;
   if (spec === null || typeof spec !== "object") return [];
-  // A broken ServiceEntry declares its hosts; a broken DestinationRule "rule:HOST" (its subsets).
-  const hosts = r.kind === "ServiceEntry" ? spec["hosts"] : r.kind === "DestinationRule" ? [spec["host"]] : [];
-  const prefix = r.kind === "DestinationRule" ? "rule:" : "";
-  return Array.isArray(hosts) ? hosts.filter((h): h is string => typeof h === "string").map((h) => prefix + qualifyHost(h, r.namespace, naming)) : [];
+  // A broken ServiceEntry declares its hosts (as written: a list, or a lone string by mistake);
+  // a broken DestinationRule declares "rule:HOST" (its subsets).
+  const raw = r.kind === "ServiceEntry" ? spec["hosts"] : r.kind === "DestinationRule" ? spec["host"] : undefined;
+  const hosts = (Array.isArray(raw) ? raw : [raw]).filter((h): h is string => typeof h === "string");
+  return r.kind === "DestinationRule" ? hosts.map((h) => `rule:${qualifyHost(h, r.namespace, naming)}`) : hosts;
 }

@@ -1,4 +1,4 @@
-import type { MeshResource } from "../resources.js";
+import { hostMatches, type MeshResource } from "../resources.js";
 import type { CheckContext, Path } from "./context.js";
 
 interface Destination {
@@ -23,6 +23,8 @@ export function checkDestinations(ctx: CheckContext): void {
   }
   for (const dr of ctx.ofKind("DestinationRule")) {
     const host = ctx.qualify(dr.spec.host, dr.namespace);
+    // A wildcard rule (*.local) sets policy for every service it covers; it need not match one.
+    if (host.startsWith("*")) continue;
     if (ctx.servicesFor(host).length === 0 && !ctx.declaredByInvalid(host)) {
       ctx.report(dr, ["spec", "host"], "GM0302", "error", `host ${host} is not declared by any ServiceEntry; declare it, or fix the host`);
     }
@@ -39,7 +41,7 @@ function checkDestination(ctx: CheckContext, vs: MeshResource<"VirtualService">,
     return;
   }
   if (d.subset !== undefined) {
-    const rules = ctx.ofKind("DestinationRule").filter((dr) => ctx.qualify(dr.spec.host, dr.namespace) === host);
+    const rules = rulesFor(ctx, host);
     const subsets = rules.flatMap((dr) => (dr.spec.subsets ?? []).map((s) => s.name));
     if (!subsets.includes(d.subset) && !rulesBroken(ctx, host)) {
       const known = subsets.length > 0 ? `it has ${subsets.join(", ")}` : "no DestinationRule for this host defines subsets";
@@ -58,4 +60,16 @@ function checkDestination(ctx: CheckContext, vs: MeshResource<"VirtualService">,
 /** A DestinationRule for the host failed its schema: its subsets are unknown, not missing. */
 function rulesBroken(ctx: CheckContext, host: string): boolean {
   return ctx.declaredByInvalid(`rule:${host}`);
+}
+
+const ruleHosts = new WeakMap<CheckContext, { host: string; dr: MeshResource<"DestinationRule"> }[]>();
+
+/** The DestinationRules for a host: its own, or a wildcard one covering it (*.local). */
+function rulesFor(ctx: CheckContext, host: string): MeshResource<"DestinationRule">[] {
+  let all = ruleHosts.get(ctx);
+  if (all === undefined) {
+    all = ctx.ofKind("DestinationRule").map((dr) => ({ host: ctx.qualify(dr.spec.host, dr.namespace), dr }));
+    ruleHosts.set(ctx, all);
+  }
+  return all.filter((r) => hostMatches(r.host, host)).map((r) => r.dr);
 }

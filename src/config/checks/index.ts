@@ -1,6 +1,7 @@
 import type { Diagnostic } from "../diagnostics.js";
 import type { AnyMeshResource, MeshNaming } from "../resources.js";
 import { checkContext } from "./context.js";
+import { checkDefinitions } from "./definitions.js";
 import { checkDestinations } from "./destinations.js";
 import { checkDuplicates } from "./duplicates.js";
 import { checkRoutes } from "./routes.js";
@@ -15,6 +16,7 @@ export function checkMesh(resources: readonly AnyMeshResource[], invalid: readon
   const out: Diagnostic[] = [];
   const ctx = checkContext(resources, invalid, naming, out);
   checkDuplicates(ctx);
+  checkDefinitions(ctx);
   checkDestinations(ctx);
   checkRoutes(ctx);
   checkSelectors(ctx);

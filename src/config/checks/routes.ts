@@ -39,7 +39,8 @@ function gatewayKey(ref: string, namespace: string): string {
 
 function checkWeights(ctx: CheckContext, vs: MeshResource<"VirtualService">): void {
   const check = (routes: readonly { readonly weight?: number }[], path: (string | number)[]) => {
-    if (routes.length === 0 || (routes.length === 1 && routes[0]?.weight === undefined)) return;
+    // One destination takes all the traffic whatever its weight (as in Istio).
+    if (routes.length <= 1) return;
     const total = routes.reduce((sum, r) => sum + (r.weight ?? 0), 0);
     if (total !== 100) {
       const weights = routes.map((r) => r.weight ?? 0).join(" + ");
@@ -55,6 +56,8 @@ type HttpMatch = NonNullable<NonNullable<MeshResource<"VirtualService">["spec"][
 /** An earlier match that catches every request whose path starts with prefix. */
 interface Shadow {
   readonly prefix: string;
+  /** An exact match shadows only the same exact path. */
+  readonly exact?: boolean;
   readonly ignoreCase: boolean;
   readonly index: number;
 }
@@ -62,20 +65,31 @@ interface Shadow {
 /** The shadow a match casts: only when its one condition is a URI prefix (or it has none). */
 function shadowOf(m: HttpMatch | undefined, index: number): Shadow | undefined {
   if (m === undefined) return { prefix: "", ignoreCase: true, index };
-  const conditions = Object.entries(m).filter(([k, v]) => v !== undefined && k !== "name" && k !== "ignoreUriCase" && k !== "uri");
+  // An empty map or list is no condition at all.
+  const isCondition = (v: unknown) => v !== undefined && !(typeof v === "object" && v !== null && Object.keys(v).length === 0);
+  const conditions = Object.entries(m).filter(([k, v]) => isCondition(v) && k !== "name" && k !== "ignoreUriCase" && k !== "uri");
   if (conditions.length > 0) return undefined;
   if (m.uri === undefined) return { prefix: "", ignoreCase: true, index };
-  return m.uri.prefix === undefined ? undefined : { prefix: m.uri.prefix, ignoreCase: m.ignoreUriCase === true, index };
+  if (m.uri.prefix !== undefined) return { prefix: m.uri.prefix, ignoreCase: m.ignoreUriCase === true, index };
+  if (m.uri.exact !== undefined) return { prefix: m.uri.exact, exact: true, ignoreCase: m.ignoreUriCase === true, index };
+  return undefined;
 }
 
 /** The earlier shadow that covers this match, if any (a regex can never be proven covered). */
 function coveredBy(m: HttpMatch | undefined, shadows: readonly Shadow[]): Shadow | undefined {
-  const target = m?.uri === undefined ? "" : (m.uri.prefix ?? m.uri.exact);
-  if (target === undefined) return undefined;
+  const catchAll = shadows.find((s) => s.prefix === "" && s.exact !== true);
+  if (catchAll !== undefined) return catchAll; // covers everything, a regex included
+  const target = m?.uri === undefined ? undefined : (m.uri.prefix ?? m.uri.exact);
+  if (target === undefined) return undefined; // no uri condition, or a regex: cannot be proven covered
+  const targetIsExact = m?.uri?.exact !== undefined;
   const ignoreCase = m?.ignoreUriCase === true;
-  return shadows.find((s) =>
-    s.prefix === "" || (ignoreCase ? s.ignoreCase && target.toLowerCase().startsWith(s.prefix.toLowerCase()) : target.startsWith(s.prefix) || (s.ignoreCase && target.toLowerCase().startsWith(s.prefix.toLowerCase()))),
-  );
+  const fold = (x: string, fold: boolean) => (fold ? x.toLowerCase() : x);
+  return shadows.find((s) => {
+    if (ignoreCase && !s.ignoreCase) return false; // the later one matches case variants the earlier does not
+    const t = fold(target, s.ignoreCase);
+    const p = fold(s.prefix, s.ignoreCase);
+    return s.exact === true ? targetIsExact && t === p : t.startsWith(p);
+  });
 }
 
 function checkShadowing(ctx: CheckContext, vs: MeshResource<"VirtualService">): void {

@@ -17,17 +17,20 @@ export function checkSelectors(ctx: CheckContext): void {
     ...ctx.ofKind("ServiceEntry").flatMap((se) => (se.spec.endpoints ?? []).map((e) => ({ namespace: se.namespace, labels: e.labels ?? {} }))),
     ...ctx.ofKind("WorkloadGroup").map((g) => ({ namespace: g.namespace, labels: g.spec.metadata?.labels ?? {} })),
   ];
-  const check = (r: AnyMeshResource, selector: Readonly<Record<string, string>> | undefined, path: Path) => {
+  const check = (r: AnyMeshResource, selector: Readonly<Record<string, string>> | undefined, path: Path, meshWide = false) => {
     if (selector === undefined || Object.keys(selector).length === 0) return;
-    const inScope = (w: Workload) => r.namespace === ctx.naming.rootNamespace || w.namespace === r.namespace;
+    const everywhere = meshWide || r.namespace === ctx.naming.rootNamespace;
+    const inScope = (w: Workload) => everywhere || w.namespace === r.namespace;
     if (!workloads.some((w) => inScope(w) && labelsMatch(selector, w.labels))) {
       const labels = Object.entries(selector).map(([k, v]) => `${k}=${v}`).join(",");
-      ctx.report(r, path, "GM0309", "warning", `selector ${labels} matches no workload in namespace ${r.namespace}; it has no effect until one has these labels`, "key");
+      const where = everywhere ? "in any namespace" : `in namespace ${r.namespace}`;
+      ctx.report(r, path, "GM0309", "warning", `selector ${labels} matches no workload ${where}; it has no effect until one has these labels`, "key");
     }
   };
   for (const p of ctx.ofKind("PeerAuthentication")) check(p, p.spec.selector?.matchLabels, ["spec", "selector"]);
   for (const p of ctx.ofKind("AuthorizationPolicy")) check(p, p.spec.selector?.matchLabels, ["spec", "selector"]);
   for (const s of ctx.ofKind("Sidecar")) check(s, s.spec.workloadSelector?.labels, ["spec", "workloadSelector"]);
   for (const se of ctx.ofKind("ServiceEntry")) check(se, se.spec.workloadSelector?.labels, ["spec", "workloadSelector"]);
-  for (const g of ctx.ofKind("Gateway")) check(g, g.spec.selector, ["spec", "selector"]);
+  // Istio picks gateway workloads in every namespace.
+  for (const g of ctx.ofKind("Gateway")) check(g, g.spec.selector, ["spec", "selector"], true);
 }

@@ -1,0 +1,54 @@
+import type { CheckContext, Path } from "./context.js";
+
+/**
+ * GM0310 a regular expression Envoy's RE2 engine would refuse, GM0311 a ServiceEntry port number
+ * or name used twice, GM0312 a DestinationRule subset name used twice. Envoy would NACK the first
+ * and quietly use one of the duplicates; both are better caught before a commit is served.
+ */
+export function checkDefinitions(ctx: CheckContext): void {
+  for (const vs of ctx.ofKind("VirtualService")) {
+    (vs.spec.http ?? []).forEach((route, i) => {
+      (route.match ?? []).forEach((m, j) => {
+        const at: Path = ["spec", "http", i, "match", j];
+        checkRegex(ctx, vs, [...at, "uri", "regex"], m.uri?.regex);
+        for (const [name, sm] of Object.entries(m.headers ?? {})) checkRegex(ctx, vs, [...at, "headers", name, "regex"], sm.regex);
+        for (const [name, sm] of Object.entries(m.queryParams ?? {})) checkRegex(ctx, vs, [...at, "queryParams", name, "regex"], sm.regex);
+      });
+      (route.corsPolicy?.allowOrigins ?? []).forEach((o, k) => checkRegex(ctx, vs, ["spec", "http", i, "corsPolicy", "allowOrigins", k, "regex"], o.regex));
+    });
+  }
+  for (const se of ctx.ofKind("ServiceEntry")) {
+    const numbers = new Set<number>();
+    const names = new Set<string>();
+    (se.spec.ports ?? []).forEach((p, i) => {
+      if (numbers.has(p.number)) ctx.report(se, ["spec", "ports", i, "number"], "GM0311", "error", `port ${p.number} is listed twice; list each port once`);
+      if (p.name !== undefined && names.has(p.name)) ctx.report(se, ["spec", "ports", i, "name"], "GM0311", "error", `port name ${p.name} is used twice; give each port its own name`);
+      numbers.add(p.number);
+      if (p.name !== undefined) names.add(p.name);
+    });
+  }
+  for (const dr of ctx.ofKind("DestinationRule")) {
+    const seen = new Set<string>();
+    (dr.spec.subsets ?? []).forEach((s, i) => {
+      if (seen.has(s.name)) ctx.report(dr, ["spec", "subsets", i, "name"], "GM0312", "error", `subset ${s.name} is defined twice; merge the two or rename one`);
+      seen.add(s.name);
+    });
+  }
+}
+
+// RE2 (Envoy's engine) has no lookaround and no backreferences; JavaScript would accept them.
+const NOT_RE2 = /\(\?<?[=!]|\\[1-9]|\\k</;
+
+function checkRegex(ctx: CheckContext, r: Parameters<CheckContext["report"]>[0], path: Path, regex: string | undefined): void {
+  if (regex === undefined) return;
+  let problem: string | undefined;
+  if (NOT_RE2.test(regex)) problem = "lookaround and backreferences are not supported by RE2, Envoy's regex engine";
+  else {
+    try {
+      new RegExp(regex.replace(/\(\?P</g, "(?<"), "u");
+    } catch (e) {
+      problem = (e as Error).message.replace(/^Invalid regular expression: /, "");
+    }
+  }
+  if (problem !== undefined) ctx.report(r, path, "GM0310", "error", `${JSON.stringify(regex)} is not a valid regular expression (${problem}); fix it (Envoy uses RE2 syntax)`);
+}
