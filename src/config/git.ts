@@ -16,9 +16,13 @@ export interface GitState {
 
 export type GitResult<T> = ({ ok: true } & T) | { ok: false; error: string };
 
-type Run = { ok: true; stdout: Buffer } | { ok: false; error: string };
+/** A failed run keeps git's stderr and exit code apart, so callers can tell expected failures from real ones. */
+type Run = { ok: true; stdout: Buffer } | { ok: false; error: string; stderr: string; code: number | string | undefined };
 
 const FETCH_TIMEOUT_MS = 60_000;
+
+/** setTimeout's longest delay: a longer poll interval would fire after 1 ms instead. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function run(cwd: string, args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<Run> {
   return new Promise((resolve) => {
@@ -38,8 +42,10 @@ function run(cwd: string, args: readonly string[], options: { input?: string; ti
         if (err === null) return resolve({ ok: true, stdout });
         const text = stderr.toString("utf8").trim();
         const timedOut = err.killed === true && options.timeoutMs !== undefined;
-        const why = timedOut ? `timed out after ${options.timeoutMs} ms` : text !== "" ? text : err.message;
-        resolve({ ok: false, error: `git ${args[0] ?? ""}: ${why}` });
+        // ENOENT from spawn is git missing from PATH or cwd missing: say which path was involved.
+        const spawnFailed = typeof err.code === "string" ? `${err.message} (in ${cwd})` : err.message;
+        const why = timedOut ? `timed out after ${options.timeoutMs} ms` : text !== "" ? text : spawnFailed;
+        resolve({ ok: false, error: `git ${args[0] ?? ""}: ${why}`, stderr: text, code: err.code ?? undefined });
       },
     );
     child.stdin?.on("error", () => {}); // git may exit before reading all of its input
@@ -49,17 +55,40 @@ function run(cwd: string, args: readonly string[], options: { input?: string; ti
 
 const text = (r: { stdout: Buffer }): string => r.stdout.toString("utf8").trim();
 
-/** dir's path inside its repository ("" at the top, else "sub/dir/"), or undefined outside a work tree. */
-async function repoPrefix(dir: string): Promise<string | undefined> {
-  const r = await run(dir, ["rev-parse", "--is-inside-work-tree", "--show-prefix"]);
-  if (!r.ok) return undefined;
-  const [inside, prefix] = r.stdout.toString("utf8").split("\n");
-  return inside === "true" ? (prefix ?? "") : undefined;
+/**
+ * Whether git failed because the directory is not in a git repository at all, the expected
+ * case for a config directory that is not under git, as opposed to git refusing or breaking
+ * (an unsafe "dubious ownership" checkout, a corrupt repository, git missing), whose message
+ * must reach the operator. Classified on git's stderr (git runs with LC_ALL=C).
+ */
+export function isNotARepository(stderr: string): boolean {
+  // "fatal: not a git repository (or any of the parent directories): .git", and
+  // "fatal: not a git repository (or any parent up to mount point /)" at a file system boundary.
+  return /^fatal: not a git repository\b/im.test(stderr);
 }
 
-export async function gitState(dir: string): Promise<GitState | undefined> {
-  const prefix = await repoPrefix(dir);
-  if (prefix === undefined) return undefined;
+/**
+ * dir's path inside its repository ("" at the top, else "sub/dir/"); undefined when dir is not
+ * inside a work tree (no repository, or inside .git or a bare repository); an error when git
+ * failed for any other reason.
+ */
+async function repoPrefix(dir: string): Promise<GitResult<{ prefix: string | undefined }>> {
+  const r = await run(dir, ["rev-parse", "--is-inside-work-tree", "--show-prefix"]);
+  if (!r.ok) return isNotARepository(r.stderr) ? { ok: true, prefix: undefined } : { ok: false, error: r.error };
+  const [inside, prefix] = r.stdout.toString("utf8").split("\n");
+  return { ok: true, prefix: inside === "true" ? (prefix ?? "") : undefined };
+}
+
+/**
+ * The working tree's git state: `state` undefined when dir is not inside a git work tree (an
+ * expected case), an error carrying git's own message when git failed for another reason, such
+ * as "detected dubious ownership in repository" for a checkout owned by another user.
+ */
+export async function gitStateOrError(dir: string): Promise<GitResult<{ state: GitState | undefined }>> {
+  const located = await repoPrefix(dir);
+  if (!located.ok) return located;
+  const { prefix } = located;
+  if (prefix === undefined) return { ok: true, state: undefined };
   const [head, branch, status] = await Promise.all([
     run(dir, ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"]),
     run(dir, ["symbolic-ref", "--quiet", "--short", "HEAD"]),
@@ -67,8 +96,23 @@ export async function gitState(dir: string): Promise<GitState | undefined> {
     // loads every YAML file whether git ignores it or not.
     run(dir, ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignored=traditional", "--", "."]),
   ]);
-  const dirty = status.ok ? statusPaths(status.stdout).some((p) => p.startsWith(prefix) && isConfigFile(p.slice(prefix.length))) : true;
-  return { commit: head.ok ? text(head) : undefined, dirty, ...(branch.ok ? { branch: text(branch) } : {}) };
+  // With --quiet, "no commits yet" (rev-parse) and "detached" (symbolic-ref) fail silently with
+  // exit code 1; anything with a message is git failing.
+  for (const r of [head, branch]) if (!r.ok && (r.stderr !== "" || r.code !== 1)) return { ok: false, error: r.error };
+  if (!status.ok) return { ok: false, error: status.error };
+  const dirty = statusPaths(status.stdout).some((p) => p.startsWith(prefix) && isConfigFile(p.slice(prefix.length)));
+  return { ok: true, state: { commit: head.ok ? text(head) : undefined, dirty, ...(branch.ok ? { branch: text(branch) } : {}) } };
+}
+
+/**
+ * gitStateOrError without the error: undefined both outside a git work tree and when git
+ * failed; onError, when given, receives git's message in the second case.
+ */
+export async function gitState(dir: string, onError?: (error: string) => void): Promise<GitState | undefined> {
+  const r = await gitStateOrError(dir);
+  if (r.ok) return r.state;
+  onError?.(r.error);
+  return undefined;
 }
 
 /** Paths (from the repository's top) in `status --porcelain -z` output, both sides of renames. */
@@ -95,7 +139,9 @@ async function resolveCommit(dir: string, ref: string): Promise<GitResult<{ comm
  * are never looked at). Only dir's subtree, paths relative to dir, in readDirectory's order.
  */
 export async function readCommitted(dir: string, ref: string): Promise<GitResult<{ commit: string; files: SourceFile[] }>> {
-  const prefix = await repoPrefix(dir);
+  const located = await repoPrefix(dir);
+  if (!located.ok) return { ok: false, error: `cannot use git in ${dir}: ${located.error}` };
+  const { prefix } = located;
   if (prefix === undefined) return { ok: false, error: `${dir} is not inside a git work tree` };
   const resolved = await resolveCommit(dir, ref);
   if (!resolved.ok) return resolved;
@@ -165,7 +211,11 @@ export async function fetchRemote(dir: string, remote: string, branch: string): 
 /** The remote and branch the checked-out branch tracks (branch.<name>.remote and .merge). */
 export async function upstreamOf(dir: string): Promise<GitResult<{ remote: string; branch: string }>> {
   const head = await run(dir, ["symbolic-ref", "--quiet", "--short", "HEAD"]);
-  if (!head.ok) return { ok: false, error: "HEAD is not on a branch (detached, or not a git repository)" };
+  if (!head.ok) {
+    if (head.stderr === "" && head.code === 1) return { ok: false, error: "HEAD is not on a branch (detached)" };
+    if (isNotARepository(head.stderr)) return { ok: false, error: `${dir} is not inside a git repository` };
+    return { ok: false, error: head.error };
+  }
   const local = text(head);
   const [remote, merge] = await Promise.all([
     run(dir, ["config", "--get", `branch.${local}.remote`]),
@@ -175,10 +225,26 @@ export async function upstreamOf(dir: string): Promise<GitResult<{ remote: strin
   return { ok: true, remote: text(remote), branch: text(merge).replace(/^refs\/heads\//, "") };
 }
 
+/**
+ * Fetches the checked-out branch's upstream and returns its commit: what `--git-poll` should
+ * serve first, read with readCommitted, rather than whatever the working tree holds.
+ */
+export async function upstreamCommit(dir: string): Promise<GitResult<{ remote: string; branch: string; commit: string }>> {
+  const upstream = await upstreamOf(dir);
+  if (!upstream.ok) return upstream;
+  const { remote, branch } = upstream;
+  const fetched = await fetchRemote(dir, remote, branch);
+  return fetched.ok ? { ok: true, remote, branch, commit: fetched.commit } : fetched;
+}
+
+/** The shortest GitPoller interval: anything shorter is a mistake (a fetch per frame), not a setting. */
+export const MIN_POLL_SECONDS = 0.05;
+
 export interface GitPollerOptions {
   readonly dir: string;
   readonly remote: string;
   readonly branch: string;
+  /** At least MIN_POLL_SECONDS (and small enough for a timer); the constructor throws otherwise. */
   readonly intervalSeconds: number;
   /** The commit already being served: onCommit is only called for a different one. */
   readonly since?: string;
@@ -198,7 +264,14 @@ export class GitPoller {
   private current: Promise<void> | undefined;
   private stopped = false;
 
+  /** @throws RangeError when intervalSeconds is not a number of seconds in [MIN_POLL_SECONDS, ~24.8 days]. */
   constructor(private readonly options: GitPollerOptions) {
+    const { intervalSeconds } = options;
+    if (!Number.isFinite(intervalSeconds) || intervalSeconds < MIN_POLL_SECONDS || intervalSeconds * 1000 > MAX_TIMER_MS) {
+      throw new RangeError(
+        `GitPoller: intervalSeconds must be between ${MIN_POLL_SECONDS} and ${Math.floor(MAX_TIMER_MS / 1000)} seconds, got ${String(intervalSeconds)}`,
+      );
+    }
     this.last = options.since;
   }
 

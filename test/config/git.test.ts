@@ -1,9 +1,20 @@
-// gitState, readCommitted, fetchRemote and GitPoller against real git repositories in temp dirs.
+// gitState, readCommitted, fetchRemote, upstreamCommit and GitPoller against real git
+// repositories in temp dirs.
 import assert from "node:assert/strict";
 import { symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { fetchRemote, gitState, GitPoller, readCommitted, upstreamOf } from "../../src/config/git.js";
+import {
+  fetchRemote,
+  gitState,
+  gitStateOrError,
+  GitPoller,
+  isNotARepository,
+  readCommitted,
+  upstreamCommit,
+  upstreamOf,
+  type GitPollerOptions,
+} from "../../src/config/git.js";
 import { readDirectory, type SourceFile } from "../../src/config/source.js";
 import { cloneRepo, commitAll, git, initBare, initRepo, removeTempDirs, tempDir, writeFiles } from "../support/git-repo.js";
 
@@ -20,9 +31,83 @@ function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
 
 const paths = (files: readonly SourceFile[]): string[] => files.map((f) => f.path);
 
+/** Runs fn with extra environment variables for the git processes started meanwhile. */
+async function withEnv<T>(vars: Readonly<Record<string, string>>, fn: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, vars);
+  try {
+    return await fn();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
+/**
+ * Makes git treat every repository as owned by another user, as a checkout bind-mounted into a
+ * container often is (git's own test suite switch), with no global or system safe.directory.
+ */
+const asAnotherOwner = <T>(fn: () => Promise<T>): Promise<T> =>
+  withEnv({ GIT_TEST_ASSUME_DIFFERENT_OWNER: "1", GIT_CONFIG_GLOBAL: "/dev/null", GIT_CONFIG_NOSYSTEM: "1" }, fn);
+
+// git's stderr for the cases that must be told apart (git 2.39, LC_ALL=C).
+const NOT_A_REPO = "fatal: not a git repository (or any of the parent directories): .git";
+const NOT_A_REPO_BOUNDARY =
+  "fatal: not a git repository (or any parent up to mount point /mnt)\nStopping at filesystem boundary (GIT_DISCOVERY_ACROSS_FILESYSTEM not set).";
+const DUBIOUS =
+  "fatal: detected dubious ownership in repository at '/srv/config'\nTo add an exception for this directory, call:\n\n\tgit config --global --add safe.directory /srv/config";
+
 describe("gitState", () => {
-  test("a directory outside any git work tree has no state", async () => {
-    assert.equal(await gitState(await tempDir()), undefined);
+  test("a directory outside any git work tree has no state, and that is not an error", async () => {
+    const dir = await tempDir();
+    const errors: string[] = [];
+    assert.equal(await gitState(dir, (e) => errors.push(e)), undefined);
+    assert.deepEqual(errors, []);
+    assert.deepEqual(await gitStateOrError(dir), { ok: true, state: undefined });
+  });
+
+  test("gitStateOrError wraps the state of a repository", async () => {
+    const repo = await initRepo();
+    await writeFiles(repo, { "a.yaml": "a: 1\n" });
+    const sha = await commitAll(repo);
+    assert.deepEqual(await gitStateOrError(repo), { ok: true, state: { commit: sha, dirty: false, branch: "main" } });
+  });
+
+  test("git's stderr: only \"not a git repository\" means no repository; anything else is git failing", () => {
+    assert.equal(isNotARepository(NOT_A_REPO), true);
+    assert.equal(isNotARepository(NOT_A_REPO_BOUNDARY), true);
+    assert.equal(isNotARepository(DUBIOUS), false, "dubious ownership is a refusal, not a missing repository");
+    assert.equal(isNotARepository("fatal: bad object HEAD"), false);
+    assert.equal(isNotARepository("error: object file .git/objects/ab/cd is empty\nfatal: loose object abcd is corrupt"), false);
+    assert.equal(isNotARepository(""), false, "no message (a signal, git missing) is not \"no repository\"");
+  });
+
+  test("a checkout owned by another user: git's dubious-ownership message is surfaced, not \"not a repository\"", async (t) => {
+    const repo = await initRepo();
+    await writeFiles(repo, { "mesh/a.yaml": "a: 1\n" });
+    await commitAll(repo);
+    const dir = join(repo, "mesh");
+    await asAnotherOwner(async () => {
+      const state = await gitStateOrError(dir);
+      if (state.ok) return t.skip("this git does not honor GIT_TEST_ASSUME_DIFFERENT_OWNER");
+      assert.match(state.error, /detected dubious ownership in repository at .*safe\.directory/s);
+
+      const errors: string[] = [];
+      assert.equal(await gitState(dir, (e) => errors.push(e)), undefined);
+      assert.equal(errors.length, 1);
+      assert.match(errors[0] ?? "", /dubious ownership/);
+
+      const read = await readCommitted(dir, "HEAD");
+      assert.equal(read.ok, false);
+      assert.match(read.ok ? "" : read.error, /^cannot use git in .*mesh: git rev-parse: fatal: detected dubious ownership/s);
+      assert.doesNotMatch(read.ok ? "" : read.error, /not inside a git work tree/);
+
+      const upstream = await upstreamOf(dir);
+      assert.match(upstream.ok ? "" : upstream.error, /dubious ownership/);
+    });
+    assert.equal((await gitStateOrError(dir)).ok, true, "the same checkout is fine for its owner");
   });
 
   test("a repository without commits has no commit but has its branch", async () => {
@@ -135,7 +220,7 @@ describe("readCommitted", () => {
     });
   });
 
-  test("hidden folders and files, non-YAML files and symlinks are excluded; order matches readDirectory", async () => {
+  test("hidden folders and files, non-YAML files and symlinks are excluded; otherwise the same as readDirectory", async () => {
     const repo = await initRepo();
     await writeFiles(repo, {
       ".github/workflows/ci.yaml": "on: push\n",
@@ -155,7 +240,10 @@ describe("readCommitted", () => {
     const read = await readCommitted(repo, "HEAD");
     assert.ok(read.ok, JSON.stringify(read));
     assert.deepEqual(paths(read.files), ["a/z.yaml", "a-b.yaml", "a.yaml", "empty.yaml", "svc/B.YML", "svc/multi.yaml"]);
-    assert.deepEqual(read.files, await readDirectory(repo), "the same files, texts and order as reading the checkout");
+    // A committed symlink is only a link in git's objects: a committed ref does not follow it,
+    // while the working tree does (docs/config.md). Everything else is the same.
+    const checkout = (await readDirectory(repo)).filter((f) => f.path !== "link.yaml");
+    assert.deepEqual(read.files, checkout, "the same files, texts and order as reading the checkout");
   });
 
   test("a ref that is not a commit is an error carrying git's message", async () => {
@@ -182,6 +270,7 @@ describe("readCommitted", () => {
     assert.match(missing.ok ? "" : missing.error, /has no directory "mesh\/"/);
     const notRepo = await readCommitted(await tempDir(), "HEAD");
     assert.equal(notRepo.ok, false);
+    assert.match(notRepo.ok ? "" : notRepo.error, /is not inside a git work tree$/);
   });
 
   test("a commit with no config files reads as an empty list", async () => {
@@ -233,10 +322,59 @@ describe("fetchRemote and GitPoller", () => {
     const { config } = await remoteSetup();
     assert.deepEqual(await upstreamOf(join(config, "mesh")), { ok: true, remote: "origin", branch: "main" });
     await git(config, "checkout", "--quiet", "-b", "local-only");
-    assert.equal((await upstreamOf(config)).ok, false, "a branch without an upstream");
+    assert.deepEqual(await upstreamOf(config), { ok: false, error: 'branch "local-only" has no upstream (git branch --set-upstream-to)' });
     await git(config, "checkout", "--quiet", "--detach");
-    assert.equal((await upstreamOf(config)).ok, false, "a detached HEAD");
-    assert.equal((await upstreamOf(await tempDir())).ok, false, "not a repository");
+    assert.deepEqual(await upstreamOf(config), { ok: false, error: "HEAD is not on a branch (detached)" });
+    const plain = await tempDir();
+    assert.deepEqual(await upstreamOf(plain), { ok: false, error: `${plain} is not inside a git repository` });
+  });
+
+  test("upstreamCommit fetches the upstream's commit, not the working tree's, and readCommitted reads exactly it", async () => {
+    const { author, config, initial } = await remoteSetup();
+    const dir = join(config, "mesh");
+    // The clone's working tree: an untracked broken file and a local edit, neither ever pushed.
+    await writeFiles(config, { "mesh/bad.yaml": "kind: [unclosed\n", "mesh/a.yaml": "a: local edit\n" });
+    assert.deepEqual(await upstreamCommit(dir), { ok: true, remote: "origin", branch: "main", commit: initial });
+
+    await writeFiles(author, { "mesh/a.yaml": "a: 2\n", "mesh/b.yaml": "b: 1\n" });
+    const pushed = await commitAll(author, "pushed");
+    await git(author, "push", "--quiet", "origin", "main");
+    const upstream = await upstreamCommit(dir);
+    assert.deepEqual(upstream, { ok: true, remote: "origin", branch: "main", commit: pushed }, "the upstream's new commit, not the clone's HEAD");
+    assert.deepEqual(await readCommitted(dir, pushed), {
+      ok: true,
+      commit: pushed,
+      files: [
+        { path: "a.yaml", text: "a: 2\n" },
+        { path: "b.yaml", text: "b: 1\n" },
+      ],
+    });
+    assert.equal(await git(config, "rev-parse", "HEAD"), initial, "HEAD did not move");
+    assert.deepEqual(paths(await readDirectory(dir)), ["a.yaml", "bad.yaml"], "the working tree is untouched");
+  });
+
+  test("upstreamCommit reports a missing upstream or an unreachable remote", async () => {
+    const { config } = await remoteSetup();
+    await git(config, "checkout", "--quiet", "-b", "local-only");
+    const none = await upstreamCommit(config);
+    assert.deepEqual(none, { ok: false, error: 'branch "local-only" has no upstream (git branch --set-upstream-to)' });
+    await git(config, "checkout", "--quiet", "main");
+    await git(config, "remote", "set-url", "origin", join(await tempDir(), "gone.git"));
+    const unreachable = await upstreamCommit(config);
+    assert.equal(unreachable.ok, false);
+    assert.match(unreachable.ok ? "" : unreachable.error, /^git fetch: .*gone\.git/s);
+  });
+
+  test("GitPoller rejects an interval under 0.05 s (or not a usable number) at construction", () => {
+    const options: GitPollerOptions = { dir: ".", remote: "origin", branch: "main", intervalSeconds: 1, onCommit() {}, onError() {} };
+    for (const intervalSeconds of [0.049, 0, -1, Number.NaN, Number.POSITIVE_INFINITY, 3e6]) {
+      assert.throws(
+        () => new GitPoller({ ...options, intervalSeconds }),
+        (e: unknown) => e instanceof RangeError && /intervalSeconds must be between 0\.05 and 2147483 seconds, got /.test(e.message),
+        String(intervalSeconds),
+      );
+    }
+    for (const intervalSeconds of [0.05, 1, 86_400]) assert.doesNotThrow(() => new GitPoller({ ...options, intervalSeconds }));
   });
 
   test("a push to the remote reaches onCommit with the new commit and its files", async () => {

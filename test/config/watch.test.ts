@@ -1,11 +1,12 @@
-// watchDirectory on a real temp directory: debouncing, maxWait, half-written files, filtering.
+// watchDirectory on a real temp directory: debouncing, maxWait, half-written files, filtering,
+// and the directory itself being replaced (moved away and back, a symlink switched).
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { mkdir, open, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, test } from "node:test";
-import { watchDirectory, type DirectoryWatch, type WatchOptions } from "../../src/config/watch.js";
+import { watchDirectory, WHOLE_TREE, type DirectoryWatch, type WatchOptions } from "../../src/config/watch.js";
 import type { Logger } from "../../src/log.js";
 import { removeTempDirs, tempDir } from "../support/git-repo.js";
 
@@ -13,39 +14,55 @@ after(removeTempDirs);
 
 const TIMEOUT_MS = 20_000;
 
-/** A watcher on a fresh temp dir that records onChange calls and lets a test wait for them. */
-async function watched(options: Partial<Omit<WatchOptions, "onChange" | "logger">> = {}, onCall?: (paths: string[]) => void) {
-  const dir = await tempDir("gitmesh-watch-");
+type WatchedOptions = Partial<Omit<WatchOptions, "onChange" | "logger">> & {
+  /** The path to watch (prepared by the test); a fresh temp dir when absent. */
+  readonly dir?: string;
+};
+
+/** A watcher that records onChange calls and warnings and lets a test wait for them. */
+async function watched(options: WatchedOptions = {}, onCall?: (paths: string[]) => void) {
+  const { dir: given, ...watchOptions } = options;
+  const dir = given ?? (await tempDir("gitmesh-watch-"));
   const calls: string[][] = [];
-  const waiters: { until: (calls: string[][]) => boolean; resolve: () => void }[] = [];
+  const warnings: string[] = [];
+  const waiters: { until: () => boolean; resolve: () => void }[] = [];
+  const wake = (): void => {
+    for (const w of [...waiters]) {
+      if (!w.until()) continue;
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
+  };
   const rawListeners = new Set<(path: string) => void>();
   const logger: Logger = {
     debug: (message, fields) => {
       if (message === "config watch event") for (const l of rawListeners) l(String(fields?.path ?? ""));
     },
     info() {},
-    warn() {},
+    warn: (message) => {
+      warnings.push(message);
+      wake();
+    },
     error: (message, fields) => assert.fail(`${message} ${JSON.stringify(fields)}`),
   };
   const watch: DirectoryWatch = watchDirectory(dir, {
-    ...options,
+    ...watchOptions,
     logger,
     onChange: (paths) => {
       onCall?.(paths);
       calls.push(paths);
-      for (const w of [...waiters]) {
-        if (!w.until(calls)) continue;
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve();
-      }
+      wake();
     },
   });
   await watch.ready;
-  /** Resolves once the calls so far satisfy the condition; fails the test after TIMEOUT_MS. */
-  const waitFor = (what: string, until: (calls: string[][]) => boolean): Promise<void> => {
-    if (until(calls)) return Promise.resolve();
+  /** Resolves once the condition holds (checked at each call and warning); fails the test after TIMEOUT_MS. */
+  const waitUntil = (what: string, until: () => boolean): Promise<void> => {
+    if (until()) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; calls: ${JSON.stringify(calls)}`)), TIMEOUT_MS);
+      const timer = setTimeout(
+        () => reject(new Error(`timed out waiting for ${what}; calls: ${JSON.stringify(calls)}; warnings: ${JSON.stringify(warnings)}`)),
+        TIMEOUT_MS,
+      );
       waiters.push({
         until,
         resolve: () => {
@@ -55,6 +72,8 @@ async function watched(options: Partial<Omit<WatchOptions, "onChange" | "logger"
       });
     });
   };
+  /** Resolves once the calls so far satisfy the condition; fails the test after TIMEOUT_MS. */
+  const waitFor = (what: string, until: (calls: string[][]) => boolean): Promise<void> => waitUntil(what, () => until(calls));
   /** Resolves at the first raw file system event whose path contains name. */
   const sawRaw = (name: string): Promise<void> =>
     new Promise((resolve, reject) => {
@@ -67,7 +86,7 @@ async function watched(options: Partial<Omit<WatchOptions, "onChange" | "logger"
       };
       rawListeners.add(l);
     });
-  return { dir, calls, waitFor, sawRaw, close: () => watch.close() };
+  return { dir, calls, warnings, waitFor, waitUntil, sawRaw, close: () => watch.close() };
 }
 
 test("a burst of 20 file writes is one onChange with every path", async () => {
@@ -159,6 +178,117 @@ test("hidden, .git and non-YAML files are ignored; directories added and removed
     await rm(join(w.dir, "sub"), { recursive: true });
     await w.waitFor("the removal of sub", (calls) => since(n)(calls).length >= 2);
     assert.deepEqual(since(n)(w.calls), ["sub", "sub/a.yaml"]);
+  } finally {
+    await w.close();
+  }
+});
+
+/** Waits until a file written after a replacement is reported, proving the new tree is watched. */
+async function reportsNewFile(w: Awaited<ReturnType<typeof watched>>, path: string): Promise<void> {
+  const n = w.calls.length;
+  await writeFile(path, "n: 1\n");
+  const name = path.split("/").pop() ?? "";
+  await w.waitFor(`${name} after the replacement`, (calls) => calls.slice(n).some((c) => c.includes(name)));
+}
+
+test("a directory moved away and back is watched again, and reported as a whole-tree change", async () => {
+  const parent = await tempDir("gitmesh-watch-parent-");
+  const dir = join(parent, "cfg");
+  await mkdir(dir);
+  // rootCheckMs 0: only the parent directory's events and the root's own events can notice.
+  const w = await watched({ dir, quietMs: 50, stabilityMs: 50, rootCheckMs: 0 });
+  try {
+    await writeFile(join(dir, "a.yaml"), "a: 1\n");
+    await w.waitFor("a.yaml", (calls) => calls.length >= 1);
+    assert.deepEqual(w.calls, [["a.yaml"]]);
+
+    let n = w.calls.length;
+    await rename(dir, join(parent, "cfg.bak"));
+    // Gone for long enough that the tree watcher has given up on it (the original bug).
+    await w.waitUntil("the directory noticed gone", () => w.warnings.includes("config directory is gone; waiting for it to come back"));
+    await writeFile(join(parent, "cfg.bak", "while-away.yaml"), "w: 1\n");
+    await rename(join(parent, "cfg.bak"), dir);
+    await w.waitFor("the whole-tree change", (calls) => calls.slice(n).some((c) => c[0] === WHOLE_TREE));
+    // The move itself may be seen as a.yaml removed before the root is; the return is one
+    // whole-tree change, and the moved-away copy's edit was not reported.
+    assert.deepEqual(w.calls[w.calls.length - 1], [WHOLE_TREE]);
+    assert.ok(!w.calls.flat().includes("while-away.yaml"), JSON.stringify(w.calls));
+
+    await reportsNewFile(w, join(dir, "b.yaml"));
+
+    // Moved away and straight back, before anything could be noticed in between.
+    n = w.calls.length;
+    await rename(dir, join(parent, "cfg.bak"));
+    await rename(join(parent, "cfg.bak"), dir);
+    await w.waitFor("a second whole-tree change", (calls) => calls.slice(n).some((c) => c[0] === WHOLE_TREE));
+    await sleep(200); // let any late events of the swap settle
+    n = w.calls.length;
+    await reportsNewFile(w, join(dir, "c.yaml"));
+    assert.deepEqual(w.calls.slice(n), [["c.yaml"]]);
+  } finally {
+    await w.close();
+  }
+});
+
+test("a symlinked directory switched to a new target (as git-sync does) is followed to it", async () => {
+  const parent = await tempDir("gitmesh-watch-parent-");
+  await mkdir(join(parent, "rev1"));
+  await mkdir(join(parent, "rev2"));
+  const dir = join(parent, "cfg");
+  await symlink("rev2", dir);
+  const w = await watched({ dir, quietMs: 50, stabilityMs: 50, rootCheckMs: 0 });
+  try {
+    await writeFile(join(parent, "rev2", "x.yaml"), "x: 1\n");
+    await w.waitFor("x.yaml in the first target", (calls) => calls.length >= 1);
+    assert.deepEqual(w.calls, [["x.yaml"]]);
+
+    // ln -sfn rev1 cfg.tmp && mv -T cfg.tmp cfg: an atomic switch of the link.
+    await symlink("rev1", join(parent, "cfg.tmp"));
+    await rename(join(parent, "cfg.tmp"), dir);
+    await w.waitFor("the whole-tree change", (calls) => calls.some((c) => c[0] === WHOLE_TREE));
+    assert.deepEqual(w.calls, [["x.yaml"], [WHOLE_TREE]]);
+
+    await reportsNewFile(w, join(parent, "rev1", "y.yaml"));
+    // The old target is no longer the config: its changes are not reported.
+    const n = w.calls.length;
+    await writeFile(join(parent, "rev2", "stale.yaml"), "s: 1\n");
+    await rm(join(parent, "rev2"), { recursive: true });
+    await reportsNewFile(w, join(parent, "rev1", "z.yaml"));
+    assert.deepEqual(w.calls.slice(n), [["z.yaml"]]);
+  } finally {
+    await w.close();
+  }
+});
+
+test("the periodic check notices a replacement the parent directory does not see (a link further along switched)", async () => {
+  const parent = await tempDir("gitmesh-watch-parent-");
+  await mkdir(join(parent, "links"));
+  await mkdir(join(parent, "rev1"));
+  await mkdir(join(parent, "rev2"));
+  await symlink(join(parent, "rev1"), join(parent, "links", "current"));
+  const dir = join(parent, "cfg");
+  await symlink(join(parent, "links", "current"), dir); // cfg -> links/current -> rev1
+  const w = await watched({ dir, quietMs: 50, stabilityMs: 50, rootCheckMs: 100 });
+  try {
+    await symlink(join(parent, "rev2"), join(parent, "links", "tmp"));
+    await rename(join(parent, "links", "tmp"), join(parent, "links", "current"));
+    await w.waitFor("the whole-tree change", (calls) => calls.some((c) => c[0] === WHOLE_TREE));
+    assert.deepEqual(w.calls, [[WHOLE_TREE]]);
+    await reportsNewFile(w, join(parent, "rev2", "a.yaml"));
+  } finally {
+    await w.close();
+  }
+});
+
+test("a directory that does not exist yet is watched once it appears", async () => {
+  const parent = await tempDir("gitmesh-watch-parent-");
+  const dir = join(parent, "cfg");
+  const w = await watched({ dir, quietMs: 50, stabilityMs: 50, rootCheckMs: 0 });
+  try {
+    assert.deepEqual(w.warnings, ["config directory does not exist; waiting for it to appear"]);
+    await mkdir(dir);
+    await w.waitFor("the whole-tree change", (calls) => calls.some((c) => c[0] === WHOLE_TREE));
+    await reportsNewFile(w, join(dir, "a.yaml"));
   } finally {
     await w.close();
   }
