@@ -106,7 +106,7 @@ async function runServe(args: readonly string[]): Promise<number> {
     if (!/^.+:\d+$/.test(values[flag])) throw new UsageError(`--${flag} must be HOST:PORT, got "${values[flag]}"`);
   }
   const pollSeconds = values["git-poll"] === undefined ? undefined : Number(values["git-poll"]);
-  if (pollSeconds !== undefined && !(pollSeconds >= 1)) throw new UsageError("--git-poll takes a number of seconds, at least 1");
+  if (pollSeconds !== undefined && !(pollSeconds >= 1 && pollSeconds <= 86_400)) throw new UsageError("--git-poll takes a number of seconds from 1 to 86400");
   if (pollSeconds !== undefined && values["git-ref"] !== undefined) throw new UsageError("--git-poll follows the upstream branch; it cannot be combined with --git-ref");
   if (values.config !== undefined) {
     const info = await stat(values.config).catch(() => undefined);

@@ -1,6 +1,6 @@
 import { createMetrics, startAdminServer, type Readiness } from "../admin/index.js";
 import type { Severity } from "../config/diagnostics.js";
-import { GitPoller, upstreamOf } from "../config/git.js";
+import { GitPoller, upstreamCommit } from "../config/git.js";
 import { ConfigReloader, type ReloadRecord } from "../config/reloader.js";
 import type { MeshNaming } from "../config/resources.js";
 import { watchDirectory } from "../config/watch.js";
@@ -54,11 +54,14 @@ export async function serve(options: ServeOptions): Promise<Serving> {
           onReload: (r: ReloadRecord) => metrics.configReloaded(r.outcome, countBySeverity(r), r.source),
         });
   if (reloader !== undefined && options.configDir !== undefined) {
-    const first = await reloader.reload();
+    // Following a branch starts from its upstream commit, not from whatever the checkout holds.
+    const upstream = options.gitPollSeconds === undefined ? undefined : await upstreamCommit(options.configDir);
+    if (upstream !== undefined && !upstream.ok) throw new Error(`--git-poll needs a branch with a reachable upstream: ${upstream.error}`);
+    const first = await reloader.reload(upstream?.commit);
     // A ref that cannot be read will not start working by itself: say so and stop.
     if (first.outcome === "error" && options.gitRef !== undefined) throw new Error(first.error ?? "cannot read the config");
     if (first.outcome !== "ok") await reloader.restoreLastGood();
-    stops.push(await follow(options.configDir, options, reloader, logger));
+    stops.push(await follow(options.configDir, options, reloader, logger, upstream));
   }
 
   const xdsPort = await xds.listen(options.xdsAddress);
@@ -97,16 +100,20 @@ export async function serve(options: ServeOptions): Promise<Serving> {
 }
 
 /** Keeps the reloader following the config: the working tree, or the upstream branch. */
-async function follow(dir: string, options: ServeOptions, reloader: ConfigReloader, logger: Logger): Promise<() => Promise<void> | void> {
-  if (options.gitPollSeconds !== undefined) {
-    const upstream = await upstreamOf(dir);
-    if (!upstream.ok) throw new Error(`--git-poll needs a branch with an upstream: ${upstream.error}`);
+async function follow(
+  dir: string,
+  options: ServeOptions,
+  reloader: ConfigReloader,
+  logger: Logger,
+  upstream: { remote: string; branch: string; commit: string } | undefined,
+): Promise<() => Promise<void> | void> {
+  if (options.gitPollSeconds !== undefined && upstream !== undefined) {
     const poller = new GitPoller({
       dir,
       remote: upstream.remote,
       branch: upstream.branch,
       intervalSeconds: options.gitPollSeconds,
-      ...(reloader.current?.source.commit === undefined ? {} : { since: reloader.current.source.commit }),
+      since: upstream.commit,
       onCommit: async (commit) => void (await reloader.reload(commit)),
       onError: (error) => logger.warn("git poll failed; trying again", { error }),
     });

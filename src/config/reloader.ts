@@ -183,7 +183,7 @@ export class ConfigReloader {
     // The git state is read before the files: if a commit lands in between, the model is newer
     // than the commit it names, never older, and the next resync corrects it.
     this.lastFingerprint = await this.fingerprint();
-    const git = await gitState(dir);
+    const git = await gitState(dir, (error) => this.options.logger.warn("cannot read the git state of the config; commit and dirtiness are unknown", { dir, error }));
     const files = await readDirectorySettled(dir);
     return { files, source: { dir, ...(git?.commit === undefined ? {} : { commit: git.commit }), ...(git === undefined ? {} : { dirty: git.dirty }) } };
   }

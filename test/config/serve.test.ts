@@ -6,7 +6,7 @@ import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { commitAll, initRepo, removeTempDirs, tempDir, writeFiles } from "../support/git-repo.js";
+import { cloneRepo, commitAll, git, initBare, initRepo, removeTempDirs, tempDir, writeFiles } from "../support/git-repo.js";
 
 after(removeTempDirs);
 
@@ -128,4 +128,24 @@ test("a restarted serve whose checkout is broken serves the last good config fro
   assert.match(line, new RegExp(`commit=${good}`));
   const admin = `http://${/admin=(\S+)/.exec(line)?.[1] ?? ""}`;
   assert.equal((await fetch(`${admin}/readyz`)).status, 200);
+});
+
+test("--git-poll serves the upstream branch and follows a pushed commit; local files are not served", async (t) => {
+  const remote = await initBare();
+  const author = await cloneRepo(remote);
+  await writeFiles(author, { "a.yaml": service("a") });
+  await commitAll(author, "a");
+  await git(author, "push", "--quiet", "origin", "HEAD:main");
+  const checkout = await cloneRepo(remote);
+  await writeFiles(checkout, { "local-draft.yaml": service("draft", "SOMETIMES") }); // never pushed
+  const server = start(["--config", checkout, "--git-poll", "1", "--state-dir", await tempDir("gitmesh-state-")]);
+  t.after(() => server.child.kill("SIGKILL"));
+  const line = await server.waitFor(/gitmesh serving/);
+  assert.match(line, /resources=1/);
+
+  const loaded = server.waitFor(/config loaded .*resources=2/);
+  await writeFiles(author, { "b.yaml": service("b") });
+  const pushed = await commitAll(author, "b");
+  await git(author, "push", "--quiet", "origin", "HEAD:main");
+  assert.match(await loaded, new RegExp(`commit=${pushed}`));
 });
