@@ -9,6 +9,10 @@ import type { Secret } from "./generated/envoy/extensions/transport_sockets/tls/
 import type { HttpConnectionManager } from "./generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager.js";
 import type { Router } from "./generated/envoy/extensions/filters/http/router/v3/Router.js";
 import type { TcpProxy } from "./generated/envoy/extensions/filters/network/tcp_proxy/v3/TcpProxy.js";
+import type { HTTPFault } from "./generated/envoy/extensions/filters/http/fault/v3/HTTPFault.js";
+import type { Cors } from "./generated/envoy/extensions/filters/http/cors/v3/Cors.js";
+import type { CorsPolicy } from "./generated/envoy/extensions/filters/http/cors/v3/CorsPolicy.js";
+import type { HttpProtocolOptions } from "./generated/envoy/extensions/upstreams/http/v3/HttpProtocolOptions.js";
 import type { DiscoveryRequest } from "./generated/envoy/service/discovery/v3/DiscoveryRequest.js";
 import type { DeltaDiscoveryRequest } from "./generated/envoy/service/discovery/v3/DeltaDiscoveryRequest.js";
 import type { DiscoveryResponse } from "./generated/envoy/service/discovery/v3/DiscoveryResponse.js";
@@ -23,6 +27,10 @@ export interface EnvoyMessages {
   "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager": HttpConnectionManager;
   "envoy.extensions.filters.http.router.v3.Router": Router;
   "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy": TcpProxy;
+  "envoy.extensions.filters.http.fault.v3.HTTPFault": HTTPFault;
+  "envoy.extensions.filters.http.cors.v3.Cors": Cors;
+  "envoy.extensions.filters.http.cors.v3.CorsPolicy": CorsPolicy;
+  "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": HttpProtocolOptions;
   "envoy.service.discovery.v3.DiscoveryRequest": DiscoveryRequest;
   "envoy.service.discovery.v3.DeltaDiscoveryRequest": DeltaDiscoveryRequest;
   "envoy.service.discovery.v3.DiscoveryResponse": DiscoveryResponse;
@@ -40,6 +48,10 @@ export type {
   HttpConnectionManager,
   Router,
   TcpProxy,
+  HTTPFault,
+  Cors,
+  CorsPolicy,
+  HttpProtocolOptions,
   DiscoveryRequest,
   DeltaDiscoveryRequest,
 };

@@ -1,0 +1,99 @@
+// The contract between a proxy and gitmesh: what its node must say about it. docs/proxies.md
+// describes it for users; this module is the only place that reads node metadata.
+
+export type ProxyKind = "sidecar" | "gateway" | "grpc";
+
+/** Who a connected proxy is, as the translators need it. */
+export interface ProxyIdentity {
+  readonly nodeId: string;
+  readonly kind: ProxyKind;
+  readonly namespace: string;
+  readonly serviceAccount: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly workloadName?: string;
+  /** A WorkloadGroup this proxy registers itself in (it becomes an endpoint while connected). */
+  readonly workloadGroup?: string;
+  readonly instanceIps: readonly string[];
+}
+
+/** The parts of an Envoy Node the contract reads (as decoded with protobufjs's toObject). */
+export interface NodeLike {
+  readonly id: string;
+  readonly user_agent_name?: string;
+  readonly metadata?: StructLike | null;
+}
+
+export interface StructLike {
+  readonly fields?: Readonly<Record<string, ValueLike>>;
+}
+
+interface ValueLike {
+  readonly string_value?: string;
+  readonly number_value?: number;
+  readonly bool_value?: boolean;
+  readonly struct_value?: StructLike;
+  readonly list_value?: { readonly values?: readonly ValueLike[] };
+}
+
+export type ProxyResult = { readonly ok: true; readonly proxy: ProxyIdentity } | { readonly ok: false; readonly problems: readonly string[] };
+
+const KINDS: readonly ProxyKind[] = ["sidecar", "gateway", "grpc"];
+
+/** Reads a node against the contract: every problem is reported, not just the first. */
+export function proxyFromNode(node: NodeLike): ProxyResult {
+  const meta = structToJson(node.metadata ?? undefined);
+  const problems: string[] = [];
+  const str = (key: string): string | undefined => {
+    const v = meta[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== "string") problems.push(`node.metadata.${key} must be a string`);
+    return typeof v === "string" ? v : undefined;
+  };
+  const namespace = str("NAMESPACE");
+  const serviceAccount = str("SERVICE_ACCOUNT");
+  const workloadName = str("WORKLOAD_NAME");
+  const workloadGroup = str("WORKLOAD_GROUP");
+  const kindText = str("PROXY_KIND");
+  const labels = meta["LABELS"] ?? {};
+  const ips = str("INSTANCE_IPS");
+  if (node.id === "") problems.push("node.id is empty: give every proxy a unique id");
+  if (namespace === undefined || namespace === "") problems.push("node.metadata.NAMESPACE is missing: the proxy's namespace");
+  if (serviceAccount === undefined || serviceAccount === "") problems.push("node.metadata.SERVICE_ACCOUNT is missing: the proxy's service account");
+  if (typeof labels !== "object" || labels === null || Array.isArray(labels) || Object.values(labels).some((v) => typeof v !== "string")) {
+    problems.push("node.metadata.LABELS must be a map of string to string");
+  }
+  const kind = kindText ?? ((node.user_agent_name ?? "").startsWith("gRPC") ? "grpc" : "sidecar");
+  if (!KINDS.includes(kind as ProxyKind)) problems.push(`node.metadata.PROXY_KIND is "${kind}"; use one of ${KINDS.join(", ")}`);
+  if (problems.length > 0) return { ok: false, problems };
+  return {
+    ok: true,
+    proxy: {
+      nodeId: node.id,
+      kind: kind as ProxyKind,
+      namespace: namespace ?? "",
+      serviceAccount: serviceAccount ?? "",
+      labels: labels as Record<string, string>,
+      ...(workloadName === undefined ? {} : { workloadName }),
+      ...(workloadGroup === undefined ? {} : { workloadGroup }),
+      instanceIps: (ips ?? "").split(",").map((s) => s.trim()).filter((s) => s !== ""),
+    },
+  };
+}
+
+type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+
+/** google.protobuf.Struct (decoded) as plain JSON. */
+export function structToJson(s: StructLike | undefined): Record<string, Json> {
+  const out: Record<string, Json> = {};
+  for (const [k, v] of Object.entries(s?.fields ?? {})) out[k] = valueToJson(v);
+  return out;
+}
+
+function valueToJson(v: ValueLike): Json {
+  if (v.string_value !== undefined) return v.string_value;
+  if (v.number_value !== undefined) return v.number_value;
+  if (v.bool_value !== undefined) return v.bool_value;
+  if (v.struct_value !== undefined) return structToJson(v.struct_value);
+  if (v.list_value !== undefined) return (v.list_value.values ?? []).map(valueToJson);
+  return null;
+}

@@ -1,0 +1,92 @@
+import type { MeshModel } from "../config/load.js";
+import { hostMatches, labelsMatch, qualifyHost, type MeshResource } from "../config/resources.js";
+import type { ServicePort } from "../config/types.js";
+
+/** One place a service's traffic can go. */
+export interface ServiceEndpoint {
+  readonly address: string;
+  /** Port by service port name (from WorkloadEntry.ports); absent: the service port's targetPort or number. */
+  readonly ports: Readonly<Record<string, number>>;
+  readonly labels: Readonly<Record<string, string>>;
+  /** region/zone/subzone, as in WorkloadEntry.locality. */
+  readonly locality?: string;
+  readonly weight?: number;
+  readonly serviceAccount?: string;
+}
+
+/** A service as the translators see it: one host of a ServiceEntry, resolved. */
+export interface MeshService {
+  readonly host: string;
+  readonly namespace: string;
+  readonly entry: MeshResource<"ServiceEntry">;
+  readonly ports: readonly ServicePort[];
+  readonly endpoints: readonly ServiceEndpoint[];
+  /** The DestinationRule for the host: its own, else the most specific wildcard one. */
+  readonly rule?: MeshResource<"DestinationRule">;
+}
+
+/** Services by host, with the VirtualServices that route them. */
+export interface ServiceIndex {
+  readonly services: readonly MeshService[];
+  service(host: string): MeshService | undefined;
+  /** The VirtualService routing host for sidecars and proxyless clients (gateway "mesh"). */
+  virtualServiceFor(host: string): MeshResource<"VirtualService"> | undefined;
+  /** A host as written in a resource of `namespace`, fully qualified. */
+  qualify(host: string, namespace: string): string;
+}
+
+/** The port a workload serves a service port on. */
+export function endpointPort(e: ServiceEndpoint, p: ServicePort): number {
+  return (p.name !== undefined ? e.ports[p.name] : undefined) ?? p.targetPort ?? p.number;
+}
+
+/** Resolves the validated model into services: pure, sorted by host. */
+export function indexServices(model: MeshModel): ServiceIndex {
+  const of = <K extends MeshResource["kind"]>(kind: K) => model.resources.filter((r): r is MeshResource<K> & typeof r => r.kind === kind) as MeshResource<K>[];
+  const workloads = of("WorkloadEntry");
+  const rules = of("DestinationRule").map((dr) => ({ host: qualifyHost(dr.spec.host, dr.namespace, model.naming), dr }));
+  const services: MeshService[] = [];
+  for (const se of of("ServiceEntry")) {
+    const selected: ServiceEndpoint[] =
+      se.spec.workloadSelector === undefined
+        ? []
+        : workloads
+            .filter((w) => w.namespace === se.namespace && labelsMatch(se.spec.workloadSelector?.labels, w.spec.labels ?? {}))
+            .map((w) => endpointOf(w.spec));
+    const inline = (se.spec.endpoints ?? []).map(endpointOf);
+    for (const host of se.spec.hosts) {
+      if (host.startsWith("*")) continue; // a wildcard entry declares no concrete service to route to
+      const own = rules.find((r) => r.host === host);
+      const wildcard = rules.filter((r) => r.host.startsWith("*") && hostMatches(r.host, host)).sort((a, b) => b.host.length - a.host.length)[0];
+      const rule = (own ?? wildcard)?.dr;
+      services.push({ host, namespace: se.namespace, entry: se, ports: se.spec.ports ?? [], endpoints: [...inline, ...selected], ...(rule === undefined ? {} : { rule }) });
+    }
+  }
+  services.sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
+  const byHost = new Map(services.map((s) => [s.host, s]));
+  const routes = new Map<string, MeshResource<"VirtualService">>();
+  for (const vs of of("VirtualService")) {
+    if (!(vs.spec.gateways ?? ["mesh"]).includes("mesh")) continue;
+    for (const h of vs.spec.hosts ?? []) {
+      const host = qualifyHost(h, vs.namespace, model.naming);
+      if (!routes.has(host)) routes.set(host, vs); // validation refuses a second claim (GM0306)
+    }
+  }
+  return {
+    services,
+    service: (host) => byHost.get(host),
+    virtualServiceFor: (host) => routes.get(host),
+    qualify: (host, namespace) => qualifyHost(host, namespace, model.naming),
+  };
+}
+
+function endpointOf(w: { readonly address?: string; readonly ports?: Readonly<Record<string, number>>; readonly labels?: Readonly<Record<string, string>>; readonly locality?: string; readonly weight?: number; readonly serviceAccount?: string }): ServiceEndpoint {
+  return {
+    address: w.address ?? "",
+    ports: w.ports ?? {},
+    labels: w.labels ?? {},
+    ...(w.locality === undefined ? {} : { locality: w.locality }),
+    ...(w.weight === undefined ? {} : { weight: w.weight }),
+    ...(w.serviceAccount === undefined ? {} : { serviceAccount: w.serviceAccount }),
+  };
+}

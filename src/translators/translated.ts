@@ -1,0 +1,26 @@
+import type { EnvoyMessageName, EnvoyMessages } from "../envoy/index.js";
+
+/**
+ * One Envoy resource a translator produced: its type, name and typed message. Translators are
+ * pure; they build each distinct resource once per model and hand the same object to every
+ * proxy that receives it, so the xDS layer encodes it once (by object identity).
+ */
+export interface Translated<N extends EnvoyMessageName = EnvoyMessageName> {
+  readonly type: N;
+  readonly name: string;
+  readonly message: EnvoyMessages[N];
+}
+
+export type TranslatedCluster = Translated<"envoy.config.cluster.v3.Cluster">;
+export type TranslatedEndpoints = Translated<"envoy.config.endpoint.v3.ClusterLoadAssignment">;
+export type TranslatedRoute = Translated<"envoy.config.route.v3.RouteConfiguration">;
+export type TranslatedListener = Translated<"envoy.config.listener.v3.Listener">;
+
+export function translated<N extends EnvoyMessageName>(type: N, name: string, message: EnvoyMessages[N]): Translated<N> {
+  return { type, name, message };
+}
+
+/** Sorted by type then name: the deterministic order every translator output has. */
+export function sortTranslated<T extends Translated>(items: readonly T[]): T[] {
+  return [...items].sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
