@@ -30,6 +30,11 @@ export class SnapshotCache implements SnapshotSource {
     return { ok: true };
   }
 
+  /** Forgets a proxy's snapshot (its streams, if any, keep what they were sent). */
+  delete(proxy: string): void {
+    this.snapshots.delete(proxy);
+  }
+
   get(proxy: string): Snapshot | undefined {
     return this.snapshots.get(proxy);
   }

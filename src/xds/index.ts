@@ -2,7 +2,7 @@ export { XdsServer, type XdsServerOptions } from "./server.js";
 export { SnapshotCache, type SnapshotSource, type SetResult } from "./cache.js";
 export { makeSnapshot, resourcesOf, snapshotVersions, versionOf } from "./snapshot.js";
 export type { Snapshot, SnapshotProblem, SnapshotResult, TypeResources } from "./snapshot.js";
-export { resource, encodedResource, type EncodedResource } from "./resource.js";
+export { resource, resourceOf, encodedResource, type EncodedResource } from "./resource.js";
 export { checkConsistency, referencesOf, type Inconsistency, type Reference } from "./references.js";
 export { ADS_ORDER, CDS, EDS, LDS, RDS, SDS, kindOf, type ResourceKind } from "./resource-kinds.js";
 export { XDS_METHODS, type XdsMethod } from "./services.js";

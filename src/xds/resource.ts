@@ -42,6 +42,22 @@ export function resource<N extends EnvoyMessageName>(messageName: N, name: strin
   return encodedResource(typeUrlOf(messageName), name, encodeMessage(messageName, value));
 }
 
+const encodedByMessage = new WeakMap<object, EncodedResource>();
+
+/**
+ * A typed resource from the translators, encoded once per message object: translators hand the
+ * same object to every proxy that receives the resource, so this is encode-once in practice.
+ */
+export function resourceOf<N extends EnvoyMessageName>(r: { readonly type: N; readonly name: string; readonly message: EnvoyMessages[N] }): EncodedResource {
+  const key = r.message as object;
+  let encoded = encodedByMessage.get(key);
+  if (encoded === undefined || encoded.name !== r.name) {
+    encoded = resource(r.type, r.name, r.message);
+    encodedByMessage.set(key, encoded);
+  }
+  return encoded;
+}
+
 // Identical resources built separately (two proxies' translations of one cluster) collapse to one
 // object, so memory grows with distinct content, not with proxies. Weak references let content no
 // snapshot holds any more be collected.

@@ -19,6 +19,15 @@ export interface XdsServerOptions {
   readonly limits?: Partial<StreamLimits>;
   /** Called for every NACK, after it is recorded in the status store (metrics count them). */
   readonly onNack?: (record: NackRecord) => void;
+  /**
+   * Checks a stream's node before it is served: a message refuses the stream with
+   * INVALID_ARGUMENT (and a log line naming the problem).
+   */
+  readonly admitNode?: (node: Node__Output) => string | undefined;
+  /** A stream of this proxy was identified; called before its snapshot is watched. */
+  readonly onProxyConnected?: (proxy: string, node: Node__Output) => void;
+  /** A stream of this proxy ended (a proxy may hold several). */
+  readonly onProxyDisconnected?: (proxy: string) => void;
 }
 
 /**
@@ -108,6 +117,9 @@ export class XdsServer {
       onClosed: (s) => this.streams.delete(s),
       limits: { ...DEFAULT_STREAM_LIMITS, ...this.options.limits },
       onNack: this.options.onNack ?? (() => {}),
+      admitNode: this.options.admitNode ?? (() => undefined),
+      onProxyConnected: this.options.onProxyConnected ?? (() => {}),
+      onProxyDisconnected: this.options.onProxyDisconnected ?? (() => {}),
     });
     this.streams.add(stream);
   }

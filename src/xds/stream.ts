@@ -36,6 +36,9 @@ export interface StreamContext {
   readonly onClosed: (stream: XdsStream) => void;
   readonly limits: StreamLimits;
   readonly onNack: (record: NackRecord) => void;
+  readonly admitNode: (node: Node__Output) => string | undefined;
+  readonly onProxyConnected: (proxy: string, node: Node__Output) => void;
+  readonly onProxyDisconnected: (proxy: string) => void;
 }
 
 type State =
@@ -105,6 +108,12 @@ export class XdsStream {
 
   private identify(node: Node__Output): void {
     clearTimeout(this.identifyTimer);
+    const refused = this.ctx.admitNode(node);
+    if (refused !== undefined) {
+      this.ctx.logger.warn("proxy refused: its node does not satisfy the proxy contract (docs/proxies.md)", { stream: this.ctx.id, node: node.id, problem: refused });
+      this.close(grpcStatus.INVALID_ARGUMENT, refused);
+      return;
+    }
     const proxy = this.ctx.proxyKey(node);
     this.ctx.status.opened({
       id: this.ctx.id,
@@ -119,6 +128,7 @@ export class XdsStream {
     // watch() delivers the current snapshot at once; the state must say "watching" first.
     let unwatch: () => void = () => {};
     this.state = { t: "watching", proxy, unwatch: () => unwatch() };
+    this.ctx.onProxyConnected(proxy, node);
     unwatch = this.ctx.source.watch(proxy, (snapshot) => this.guarded(() => this.apply(this.session.onSnapshot(snapshot))));
     // A snapshot delivered during watch() may have closed the stream (a bug guard, not a path).
     if ((this.state as State).t === "closed") unwatch();
@@ -190,7 +200,10 @@ export class XdsStream {
   private release(): void {
     if (this.state.t === "closed") return;
     clearTimeout(this.identifyTimer);
-    if (this.state.t === "watching") this.state.unwatch();
+    if (this.state.t === "watching") {
+      this.state.unwatch();
+      this.ctx.onProxyDisconnected(this.state.proxy);
+    }
     this.state = { t: "closed" };
     this.ctx.status.closed(this.ctx.id);
     this.ctx.onClosed(this);
