@@ -1,0 +1,310 @@
+// Clusters from ServiceEntries and DestinationRules, the way Istio builds them
+// (pilot/pkg/networking/core/cluster_builder.go, cluster_traffic_policy.go), except where noted.
+// One cluster per service port, and per port and subset, named outbound|PORT|SUBSET|HOST.
+// Pure and deterministic. Settings a cluster does not carry (yet) are listed by clusterNotes.
+import type { ConnectionPoolSettings, DestinationRuleSpec, LoadBalancerSettings, OutlierDetection, ServicePort, TrafficPolicy, ClientTLSSettings } from "../config/types.js";
+import { pack, type Cluster, type HttpProtocolOptions } from "../envoy/index.js";
+import {
+  clusterDiscovery,
+  clusterEndpoints,
+  localityLbEndpoints,
+  resolutionOf,
+  serviceClusterKeys,
+  type ServiceCluster,
+} from "./endpoints.js";
+import type { MeshService } from "./services.js";
+import { sortTranslated, translated, type TranslatedCluster } from "./translated.js";
+
+const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+const UINT32_MAX = 4_294_967_295;
+/** Istio's MeshConfig.connectTimeout default. */
+const DEFAULT_CONNECT_TIMEOUT_NS = 10_000_000_000n;
+/** Istio's (and Envoy's) ring size for consistent hashing when none is given. */
+const MINIMUM_RING_SIZE = 1024;
+
+type Duration = NonNullable<Cluster["connect_timeout"]>;
+type Thresholds = NonNullable<NonNullable<Cluster["circuit_breakers"]>["thresholds"]>[number];
+type EnvoyOutlierDetection = NonNullable<Cluster["outlier_detection"]>;
+type TransportSocket = NonNullable<Cluster["transport_socket"]>;
+type CommonHttpOptions = NonNullable<HttpProtocolOptions["common_http_protocol_options"]>;
+
+/** The parts of a traffic policy that shape one cluster, after port-level and subset overrides. */
+export interface EffectivePolicy {
+  readonly loadBalancer?: LoadBalancerSettings;
+  readonly connectionPool?: ConnectionPoolSettings;
+  readonly outlierDetection?: OutlierDetection;
+  readonly tls?: ClientTLSSettings;
+}
+
+/**
+ * The policy for a port (and subset) of a DestinationRule, merged as Istio merges it
+ * (util.MergeSubsetTrafficPolicy):
+ * 1. The rule's portLevelSettings entry for the port replaces the rule's trafficPolicy as a whole:
+ *    a section it leaves out falls back to the default, not to the rule-level section.
+ * 2. A subset's trafficPolicy replaces each section (loadBalancer, connectionPool,
+ *    outlierDetection, tls) it sets and keeps the others from step 1; a portLevelSettings entry
+ *    of the subset for the port replaces all four sections, as in step 1.
+ * Exported for the routes translator: a consistentHash load balancer needs a route hash policy.
+ */
+export function trafficPolicyFor(rule: DestinationRuleSpec | undefined, port: number, subset?: string): EffectivePolicy {
+  const base = portLevel(rule?.trafficPolicy, port);
+  const subsetPolicy = subset === undefined ? undefined : rule?.subsets?.find((s) => s.name === subset)?.trafficPolicy;
+  if (subsetPolicy === undefined) return base.policy;
+  const over = portLevel(subsetPolicy, port);
+  if (over.portLevel) return over.policy;
+  return {
+    ...sections(base.policy),
+    ...sections(over.policy),
+  };
+}
+
+/** The clusters of a service, sorted by name. */
+export function serviceClusters(service: MeshService): TranslatedCluster[] {
+  return sortTranslated(serviceClusterKeys(service).map((c) => translated("envoy.config.cluster.v3.Cluster", c.name, buildCluster(service, c, new Notes(c.name)))));
+}
+
+/**
+ * What the service's clusters do not carry, one line per cluster and setting, in cluster order: settings
+ * not applied yet (upstream TLS), settings Envoy would reject and gitmesh replaced, endpoints a
+ * cluster cannot use, and clusters proxyless gRPC clients reject. For `gitmesh render`.
+ */
+export function clusterNotes(service: MeshService): string[] {
+  const lines: string[] = [];
+  if (resolutionOf(service) === "NONE" && service.ports.length > 0) {
+    lines.push(
+      `${service.host}: resolution NONE is served as EDS with the endpoints the ServiceEntry lists or selects; passthrough to the original destination is not supported`,
+    );
+  }
+  for (const c of serviceClusterKeys(service)) {
+    const notes = new Notes(c.name);
+    buildCluster(service, c, notes);
+    if (c.subset === undefined && clusterDiscovery(service, c) === "EDS" && resolutionOf(service) !== "DNS_ROUND_ROBIN") {
+      // Endpoint problems are the same in every subset: say them once, on the whole-service cluster.
+      for (const s of localityLbEndpoints(clusterEndpoints(service, c), c.port, "ip").skipped) notes.add(`endpoint ${s.address} ${s.reason}`);
+    }
+    lines.push(...notes.lines);
+  }
+  return [...new Set(lines)];
+}
+
+class Notes {
+  readonly lines: string[] = [];
+  constructor(private readonly cluster: string) {}
+  add(text: string): void {
+    this.lines.push(`${this.cluster}: ${text}`);
+  }
+}
+
+function buildCluster(service: MeshService, key: ServiceCluster, notes: Notes): Cluster {
+  const policy = trafficPolicyFor(service.rule?.spec, key.port.number, key.subset?.name);
+  const cluster: Cluster = {
+    name: key.name,
+    ...discovery(service, key, notes),
+    connect_timeout: connectTimeout(policy.connectionPool, notes),
+    ...loadBalancer(policy.loadBalancer),
+    circuit_breakers: { thresholds: [thresholds(policy.connectionPool)] },
+  };
+  if (policy.outlierDetection !== undefined) {
+    cluster.outlier_detection = outlierDetection(policy.outlierDetection, notes);
+    // Istio: with outlier detection, the panic threshold is minHealthPercent, 0 (panic mode off)
+    // when unset, instead of Envoy's 50%.
+    cluster.common_lb_config = { healthy_panic_threshold: { value: policy.outlierDetection.minHealthPercent ?? 0 } };
+  }
+  const http = httpProtocolOptions(key.port, policy.connectionPool);
+  if (http !== undefined) cluster.typed_extension_protocol_options = { [HTTP_PROTOCOL_OPTIONS]: pack(HTTP_PROTOCOL_OPTIONS, http) };
+  const socket = upstreamTransportSocket(service, policy.tls, notes);
+  if (socket !== undefined) cluster.transport_socket = socket;
+  grpcCompatibility(cluster, notes);
+  return cluster;
+}
+
+function discovery(service: MeshService, key: ServiceCluster, notes: Notes): Partial<Cluster> {
+  const type = clusterDiscovery(service, key);
+  if (type === "EDS") {
+    if (resolutionOf(service) === "DNS_ROUND_ROBIN") notes.add("DNS_ROUND_ROBIN needs exactly one endpoint and this cluster has none; it is served as EDS with no endpoints");
+    // service_name is left empty: the ClusterLoadAssignment has the cluster's name.
+    return { type: "EDS", eds_cluster_config: { eds_config: { ads: {}, resource_api_version: "V3" } } };
+  }
+  const found = localityLbEndpoints(clusterEndpoints(service, key), key.port, "dns");
+  let endpoints = found.endpoints;
+  if (key.subset === undefined) for (const s of found.skipped) notes.add(`endpoint ${s.address} ${s.reason}`);
+  if (type === "LOGICAL_DNS") {
+    // Envoy takes a LOGICAL_DNS cluster with exactly one locality of one endpoint: the first, in address order.
+    const [first] = endpoints;
+    const lb = first?.lb_endpoints?.[0];
+    const count = endpoints.reduce((n, l) => n + (l.lb_endpoints?.length ?? 0), 0);
+    if (count > 1) notes.add(`DNS_ROUND_ROBIN uses one endpoint; ${count - 1} other endpoint(s) are left out`);
+    endpoints = first === undefined || lb === undefined ? [] : [{ ...first, lb_endpoints: [lb], load_balancing_weight: lb.load_balancing_weight ?? null }];
+  }
+  return {
+    type,
+    load_assignment: { cluster_name: key.name, endpoints },
+    // Istio's choice is per proxy (V4_ONLY unless dual stack); one cluster serves every proxy here,
+    // so: IPv4 when the name has an IPv4 address, else IPv6.
+    dns_lookup_family: "V4_PREFERRED",
+    respect_dns_ttl: true,
+  };
+}
+
+function connectTimeout(pool: ConnectionPoolSettings | undefined, notes: Notes): Duration {
+  const text = pool?.tcp?.connectTimeout;
+  if (text === undefined) return protoDuration(DEFAULT_CONNECT_TIMEOUT_NS);
+  const ns = parseDuration(text);
+  if (ns > 0n) return protoDuration(ns);
+  notes.add(`connectionPool.tcp.connectTimeout ${text} is not accepted by Envoy (it must be more than 0); the default 10s is used`);
+  return protoDuration(DEFAULT_CONNECT_TIMEOUT_NS);
+}
+
+/**
+ * simple → lb_policy; unset → ROUND_ROBIN. (Istio's default is LEAST_REQUEST, but these clusters
+ * also go to proxyless gRPC clients, which reject LEAST_REQUEST.) consistentHash → RING_HASH with
+ * Istio's minimum ring size. The hash key itself (header, cookie, source IP, query parameter) is a
+ * route hash_policy: the routes translator adds it, using trafficPolicyFor; without it Envoy
+ * hashes nothing and picks hosts at random.
+ */
+function loadBalancer(lb: LoadBalancerSettings | undefined): Partial<Cluster> {
+  if (lb?.consistentHash !== undefined) return { lb_policy: "RING_HASH", ring_hash_lb_config: { minimum_ring_size: { value: MINIMUM_RING_SIZE } } };
+  switch (lb?.simple) {
+    case "LEAST_REQUEST":
+      return { lb_policy: "LEAST_REQUEST" };
+    case "RANDOM":
+      return { lb_policy: "RANDOM" };
+    case "ROUND_ROBIN":
+    case undefined:
+      return { lb_policy: "ROUND_ROBIN" };
+  }
+}
+
+/**
+ * Every cluster gets Istio's defaults (no limit, remaining counts tracked): Envoy's own defaults
+ * (1024 connections, 3 retries) trip during ordinary endpoint churn. A setting of 0 keeps the
+ * default, as in Istio. http1MaxPendingRequests limits queued requests (HTTP/1.1), http2MaxRequests
+ * active requests (HTTP/2, and Envoy's max_requests for any pool).
+ */
+function thresholds(pool: ConnectionPoolSettings | undefined): Thresholds {
+  const limit = (v: number | undefined) => ({ value: v !== undefined && v > 0 ? Math.min(v, UINT32_MAX) : UINT32_MAX });
+  return {
+    max_connections: limit(pool?.tcp?.maxConnections),
+    max_pending_requests: limit(pool?.http?.http1MaxPendingRequests),
+    max_requests: limit(pool?.http?.http2MaxRequests),
+    max_retries: limit(pool?.http?.maxRetries),
+    track_remaining: true,
+  };
+}
+
+/**
+ * As Istio: success-rate ejection off; a consecutive-error count of 0 turns that detector off
+ * (enforcing 0), any other count enforces it always (100%). maxEjectionPercent 0 keeps Envoy's
+ * default, as in Istio. minHealthPercent goes to common_lb_config (buildCluster).
+ */
+function outlierDetection(od: OutlierDetection, notes: Notes): EnvoyOutlierDetection {
+  const out: EnvoyOutlierDetection = { enforcing_success_rate: { value: 0 } };
+  if (od.consecutive5xxErrors !== undefined) {
+    out.consecutive_5xx = { value: od.consecutive5xxErrors };
+    out.enforcing_consecutive_5xx = { value: od.consecutive5xxErrors > 0 ? 100 : 0 };
+  }
+  if (od.consecutiveGatewayErrors !== undefined) {
+    out.consecutive_gateway_failure = { value: od.consecutiveGatewayErrors };
+    out.enforcing_consecutive_gateway_failure = { value: od.consecutiveGatewayErrors > 0 ? 100 : 0 };
+  }
+  const positive = (field: string, text: string | undefined): Duration | undefined => {
+    if (text === undefined) return undefined;
+    const ns = parseDuration(text);
+    if (ns > 0n) return protoDuration(ns);
+    notes.add(`outlierDetection.${field} ${text} is not accepted by Envoy (it must be more than 0); Envoy's default is used`);
+    return undefined;
+  };
+  const interval = positive("interval", od.interval);
+  if (interval !== undefined) out.interval = interval;
+  const base = positive("baseEjectionTime", od.baseEjectionTime);
+  if (base !== undefined) out.base_ejection_time = base;
+  if (od.maxEjectionPercent !== undefined && od.maxEjectionPercent > 0) out.max_ejection_percent = { value: od.maxEjectionPercent };
+  return out;
+}
+
+/**
+ * The upstream HTTP options (the cluster-level http2_protocol_options, max_requests_per_connection
+ * and common_http_protocol_options fields are deprecated). HTTP2 and GRPC ports speak HTTP/2;
+ * maxRequestsPerConnection (0: unlimited) and idleTimeout go in the common options of HTTP ports.
+ * On TCP and TLS ports the HTTP settings have nothing to act on and are left out.
+ */
+function httpProtocolOptions(port: ServicePort, pool: ConnectionPoolSettings | undefined): HttpProtocolOptions | undefined {
+  const h2 = port.protocol === "HTTP2" || port.protocol === "GRPC";
+  if (!h2 && port.protocol !== "HTTP") return undefined;
+  const common: CommonHttpOptions = {};
+  const idle = pool?.http?.idleTimeout;
+  if (idle !== undefined) common.idle_timeout = protoDuration(parseDuration(idle));
+  const perConnection = pool?.http?.maxRequestsPerConnection;
+  if (perConnection !== undefined && perConnection > 0) common.max_requests_per_connection = { value: perConnection };
+  const hasCommon = Object.keys(common).length > 0;
+  if (!h2 && !hasCommon) return undefined;
+  return {
+    // The protocol is required once the options are there; Istio says HTTP/1.1 explicitly too.
+    explicit_http_config: h2 ? { http2_protocol_options: {} } : { http_protocol_options: {} },
+    ...(hasCommon ? { common_http_protocol_options: common } : {}),
+  };
+}
+
+/**
+ * Where upstream TLS goes: a DestinationRule tls setting becomes the cluster's transport_socket
+ * (an UpstreamTlsContext). TODO(CA issue): build it for SIMPLE, MUTUAL and ISTIO_MUTUAL; until
+ * then the cluster connects in plaintext and clusterNotes says so.
+ */
+function upstreamTransportSocket(service: MeshService, tls: ClientTLSSettings | undefined, notes: Notes): TransportSocket | undefined {
+  if (tls?.mode === undefined || tls.mode === "DISABLE") return undefined;
+  const rule = service.rule === undefined ? "" : ` (DestinationRule ${service.rule.namespace}/${service.rule.name})`;
+  notes.add(`tls mode ${tls.mode}${rule} is not applied yet: upstream TLS comes with the certificate authority; connections are plaintext`);
+  return undefined;
+}
+
+/** The pinned gRPC xDS client (grpc-js) takes EDS and LOGICAL_DNS clusters balanced ROUND_ROBIN or RING_HASH. */
+function grpcCompatibility(cluster: Cluster, notes: Notes): void {
+  if (cluster.lb_policy === "LEAST_REQUEST" || cluster.lb_policy === "RANDOM") {
+    notes.add(`proxyless gRPC clients reject loadBalancer ${cluster.lb_policy} (they take ROUND_ROBIN and consistentHash)`);
+  }
+  if (cluster.type === "STRICT_DNS") notes.add("proxyless gRPC clients reject resolution DNS (STRICT_DNS); they take STATIC and DNS_ROUND_ROBIN");
+}
+
+function portLevel(policy: TrafficPolicy | undefined, port: number): { policy: EffectivePolicy; portLevel: boolean } {
+  if (policy === undefined) return { policy: {}, portLevel: false };
+  const entry = policy.portLevelSettings?.find((p) => p.port.number === port);
+  return entry === undefined ? { policy: sections(policy), portLevel: false } : { policy: sections(entry), portLevel: true };
+}
+
+/** The four sections a cluster reads, without the ones left unset. */
+function sections(p: EffectivePolicy): EffectivePolicy {
+  return {
+    ...(p.loadBalancer === undefined ? {} : { loadBalancer: p.loadBalancer }),
+    ...(p.connectionPool === undefined ? {} : { connectionPool: p.connectionPool }),
+    ...(p.outlierDetection === undefined ? {} : { outlierDetection: p.outlierDetection }),
+    ...(p.tls === undefined ? {} : { tls: p.tls }),
+  };
+}
+
+const UNIT_NS: Readonly<Record<string, bigint>> = { h: 3_600_000_000_000n, m: 60_000_000_000n, s: 1_000_000_000n, ms: 1_000_000n, us: 1_000n, "µs": 1_000n, ns: 1n };
+const DURATION_PART = /(\d+)(?:\.(\d+))?(h|ms|us|µs|ns|m|s)/gy;
+
+/** A duration in Go's format, as the schema admits it ("0", "1.5s", "1m30s", "100ms"), in nanoseconds. */
+export function parseDuration(text: string): bigint {
+  if (text === "0") return 0n;
+  let total = 0n;
+  let at = 0;
+  DURATION_PART.lastIndex = 0;
+  for (let m = DURATION_PART.exec(text); m !== null; m = DURATION_PART.exec(text)) {
+    const unit = UNIT_NS[m[3] ?? ""] ?? 0n;
+    const fraction = m[2] ?? "";
+    total += BigInt(m[1] ?? "0") * unit + (fraction === "" ? 0n : (BigInt(fraction) * unit) / 10n ** BigInt(fraction.length));
+    at = DURATION_PART.lastIndex;
+  }
+  if (at !== text.length || at === 0) throw new Error(`bug: ${JSON.stringify(text)} is not a duration; the schema admits only durations`);
+  return total;
+}
+
+/** Nanoseconds as a google.protobuf.Duration, capped at Envoy's largest (about 292 years). */
+function protoDuration(ns: bigint): Duration {
+  const max = 9_223_372_036n;
+  const seconds = ns / 1_000_000_000n;
+  if (seconds > max) return { seconds: Number(max) };
+  const nanos = Number(ns % 1_000_000_000n);
+  return { ...(seconds === 0n ? {} : { seconds: Number(seconds) }), ...(nanos === 0 ? {} : { nanos }) };
+}
