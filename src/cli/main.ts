@@ -21,6 +21,9 @@ commands:
              --root-namespace NS       namespace of mesh-wide policy (default istio-system)
              --cluster-domain DOMAIN   short hosts expand to NAME.NS.svc.DOMAIN (default cluster.local)
              --log-level LEVEL         debug, info, warn or error (default info)
+  render     show what a proxy would receive, grouped by type
+             gitmesh render DIR --namespace NS --service-account SA [--labels k=v,...]
+                                [--proxy grpc|sidecar|gateway] [--format yaml|json]
   validate   check a config directory: every problem with its file, line and column
              gitmesh validate DIR [--format text|json|github] [--root-namespace NS]
                                   [--cluster-domain DOMAIN]
@@ -52,6 +55,8 @@ async function main(argv: readonly string[]): Promise<number> {
         return await runServe(rest);
       case "validate":
         return await runValidate(rest);
+      case "render":
+        return await runRender(rest);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
@@ -79,6 +84,43 @@ async function runValidate(args: readonly string[]): Promise<number> {
   // Commands load their modules when run: validate in CI should not pay for gRPC and metrics.
   const { validate } = await import("./validate.js");
   return validate({ dir, format, naming: namingFrom(values), out: (line) => console.log(line) });
+}
+
+async function runRender(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    options: {
+      namespace: { type: "string" },
+      "service-account": { type: "string" },
+      labels: { type: "string", default: "" },
+      proxy: { type: "string", default: "grpc" },
+      format: { type: "string", default: "yaml" },
+      ...NAMING_OPTIONS,
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help === true) return help();
+  const [dir, ...extra] = positionals;
+  if (dir === undefined || extra.length > 0) throw new UsageError("render takes exactly one directory");
+  if (values.namespace === undefined || values["service-account"] === undefined) throw new UsageError("render needs --namespace and --service-account");
+  if (!["grpc", "sidecar", "gateway"].includes(values.proxy)) throw new UsageError("--proxy must be grpc, sidecar or gateway");
+  if (values.format !== "yaml" && values.format !== "json") throw new UsageError("--format must be yaml or json");
+  const labels: Record<string, string> = {};
+  for (const pair of values.labels.split(",").filter((p) => p !== "")) {
+    const [k, v, ...more] = pair.split("=");
+    if (k === undefined || k === "" || v === undefined || more.length > 0) throw new UsageError(`--labels takes k=v,k=v; got "${pair}"`);
+    labels[k] = v;
+  }
+  const { render } = await import("./render.js");
+  return render({
+    dir,
+    format: values.format,
+    naming: namingFrom(values),
+    proxy: { nodeId: "render", kind: values.proxy as "grpc", namespace: values.namespace, serviceAccount: values["service-account"], labels, instanceIps: [] },
+    out: (text) => console.log(text),
+  });
 }
 
 async function runServe(args: readonly string[]): Promise<number> {

@@ -5,6 +5,7 @@ import { ConfigReloader, type ReloadRecord } from "../config/reloader.js";
 import type { MeshNaming } from "../config/resources.js";
 import { watchDirectory } from "../config/watch.js";
 import type { Logger } from "../log.js";
+import { MeshPusher } from "./push.js";
 import { ADS_ORDER, SnapshotCache, XdsServer } from "../xds/index.js";
 
 export interface ServeOptions {
@@ -35,8 +36,16 @@ export interface Serving {
 export async function serve(options: ServeOptions): Promise<Serving> {
   const { logger } = options;
   const cache = new SnapshotCache();
+  const pusher = new MeshPusher(cache, logger);
   // Metrics read the server's status, and the server reports NACKs to metrics.
-  const xds: XdsServer = new XdsServer({ source: cache, logger, onNack: (r) => metrics.nacked(r.type) });
+  const xds: XdsServer = new XdsServer({
+    source: cache,
+    logger,
+    onNack: (r) => metrics.nacked(r.type),
+    admitNode: (node) => pusher.admit(node),
+    onProxyConnected: (key, node) => pusher.connected(key, node),
+    onProxyDisconnected: (key) => pusher.disconnected(key),
+  });
   const metrics = createMetrics(xds.status);
   const stops: (() => Promise<void> | void)[] = [];
 
@@ -49,8 +58,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
           ...(options.stateDir === undefined ? {} : { stateDir: options.stateDir }),
           ...(options.naming === undefined ? {} : { naming: options.naming }),
           logger,
-          // Translating the model into what each proxy receives arrives with the translators.
-          onModel: () => {},
+          onModel: (served) => pusher.setModel(served.model),
           onReload: (r: ReloadRecord) => metrics.configReloaded(r.outcome, countBySeverity(r), r.source),
         });
   if (reloader !== undefined && options.configDir !== undefined) {

@@ -5,3 +5,4 @@ export { envoyProtoRoot } from "./protos.js";
 export type * from "./messages.js";
 export { validateMessage } from "./pgv.js";
 export type { PgvViolation } from "./pgv.js";
+export { describeMessage } from "./describe.js";

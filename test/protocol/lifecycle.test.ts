@@ -111,7 +111,9 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     const client = new ScriptedClient(`127.0.0.1:${port}`);
     const stream = client.sotw();
     const identified = waitFor(/xDS stream identified/);
-    stream.send({ node: node("p"), type_url: CDS.typeUrl });
+    // A node that satisfies the proxy contract (docs/proxies.md): serve refuses any other.
+    const metadata = { fields: { NAMESPACE: { stringValue: "default" }, SERVICE_ACCOUNT: { stringValue: "test" } } };
+    stream.send({ node: { ...node("p"), metadata }, type_url: CDS.typeUrl });
     await identified;
 
     const exited = once(child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;

@@ -1,6 +1,6 @@
 // gRPC test backends that answer one unary method with their own identity, and a client for it
 // that can dial any target (xds:///NAME included).
-import { Client, credentials, Server, ServerCredentials, type ChannelOptions, type ServiceDefinition } from "@grpc/grpc-js";
+import { Client, credentials, Metadata, Server, ServerCredentials, type ChannelOptions, type ServiceDefinition } from "@grpc/grpc-js";
 
 export interface Identity {
   readonly backend: string;
@@ -55,14 +55,17 @@ export class IdentityClient {
     this.client = new Client(target, credentials.createInsecure(), options);
   }
 
-  /** Which backend answered one call. */
-  whoAnswers(timeoutMs = 10_000): Promise<string> {
+  /** Which backend answered one call (sent with these request headers). */
+  whoAnswers(timeoutMs = 10_000, headers: Readonly<Record<string, string>> = {}): Promise<string> {
+    const metadata = new Metadata();
+    for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
     return new Promise((resolve, reject) => {
       this.client.makeUnaryRequest<object, Identity>(
         WHO_AM_I,
         json.serialize,
         (bytes) => json.deserialize<Identity>(bytes),
         {},
+        metadata,
         { deadline: Date.now() + timeoutMs },
         (err, value) => (err || value === undefined ? reject(err ?? new Error("no response")) : resolve(value.backend)),
       );
@@ -70,10 +73,10 @@ export class IdentityClient {
   }
 
   /** How many of `calls` calls each backend answered; calls run a batch at a time. */
-  async tally(calls: number, batch = 50): Promise<Map<string, number>> {
+  async tally(calls: number, batch = 50, headers: Readonly<Record<string, string>> = {}): Promise<Map<string, number>> {
     const counts = new Map<string, number>();
     for (let done = 0; done < calls; done += batch) {
-      const names = await Promise.all(Array.from({ length: Math.min(batch, calls - done) }, () => this.whoAnswers()));
+      const names = await Promise.all(Array.from({ length: Math.min(batch, calls - done) }, () => this.whoAnswers(10_000, headers)));
       for (const n of names) counts.set(n, (counts.get(n) ?? 0) + 1);
     }
     return counts;

@@ -1,0 +1,71 @@
+// Golden files: each case's config, translated for a proxy, rendered to test/golden/CASE/*.yaml.
+// `npm run golden:update` rewrites them (and deletes stale ones); review the diff like code.
+// Every resource must also pass Envoy's protoc-gen-validate rules, and the snapshot must be
+// consistent (every EDS and RDS name it references present).
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { stringify } from "yaml";
+import { describeResources } from "../../src/cli/render.js";
+import { loadMesh } from "../../src/config/load.js";
+import { readDirectory } from "../../src/config/source.js";
+import { encodeMessage, validateMessage } from "../../src/envoy/index.js";
+import { resourcesForProxy, translateMesh } from "../../src/translators/mesh.js";
+import type { ProxyIdentity } from "../../src/translators/proxy.js";
+import { checkConsistency, makeSnapshot, resourceOf } from "../../src/xds/index.js";
+
+const root = fileURLToPath(new URL("../../../", import.meta.url));
+const update = process.env["GOLDEN_UPDATE"] === "1";
+
+interface Case {
+  readonly name: string;
+  readonly config: string;
+  readonly proxies: Readonly<Record<string, ProxyIdentity>>;
+}
+
+const grpcClient = (namespace: string, serviceAccount: string): ProxyIdentity => ({ nodeId: "golden", kind: "grpc", namespace, serviceAccount, labels: {}, instanceIps: [] });
+
+const cases: readonly Case[] = [
+  { name: "bookinfo", config: "config-examples", proxies: { grpc: grpcClient("bookinfo", "productpage") } },
+  ...readdirSync(join(root, "test/golden"), { withFileTypes: true })
+    .filter((d) => d.isDirectory() && existsSync(join(root, "test/golden", d.name, "config")))
+    .map((d) => ({ name: d.name, config: `test/golden/${d.name}/config`, proxies: { grpc: grpcClient("default", "client") } })),
+];
+
+for (const c of cases) {
+  test(`golden: ${c.name}`, async () => {
+    const loaded = loadMesh(await readDirectory(join(root, c.config)));
+    assert.ok(loaded.ok, loaded.diagnostics.map((d) => `${d.file}:${d.line} ${d.code} ${d.message}`).join("\n"));
+    const translation = translateMesh(loaded.model);
+    const outDir = join(root, "test/golden", c.name, "out");
+    const written = new Set<string>();
+    for (const [proxyName, proxy] of Object.entries(c.proxies)) {
+      const resources = resourcesForProxy(translation, proxy);
+      for (const r of resources) {
+        const violations = validateMessage(r.type, encodeMessage(r.type, r.message as never));
+        assert.deepEqual(violations, [], `${r.type} ${r.name} breaks Envoy's validation rules`);
+      }
+      const snapshot = makeSnapshot(resources.map(resourceOf));
+      assert.ok(snapshot.ok, JSON.stringify(!snapshot.ok && snapshot.problems));
+      assert.deepEqual(checkConsistency(snapshot.snapshot), [], "every EDS and RDS name referenced is present");
+      for (const [group, items] of Object.entries(describeResources(resources))) {
+        const file = `${proxyName}.${group}.yaml`;
+        written.add(file);
+        const text = stringify(items, { lineWidth: 0 });
+        const path = join(outDir, file);
+        if (update) {
+          mkdirSync(outDir, { recursive: true });
+          writeFileSync(path, text);
+        } else {
+          assert.ok(existsSync(path), `missing golden file ${path}: run npm run golden:update`);
+          assert.equal(text, readFileSync(path, "utf8"), `${path} differs: run npm run golden:update and review the diff`);
+        }
+      }
+    }
+    const stale = existsSync(outDir) ? readdirSync(outDir).filter((f) => !written.has(f)) : [];
+    if (update) for (const f of stale) rmSync(join(outDir, f));
+    else assert.deepEqual(stale, [], "golden files no case produces any more: run npm run golden:update");
+  });
+}
