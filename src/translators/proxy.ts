@@ -24,15 +24,16 @@ export interface NodeLike {
 }
 
 export interface StructLike {
-  readonly fields?: Readonly<Record<string, ValueLike>>;
+  readonly fields?: Readonly<Record<string, ValueLike>> | null;
 }
 
+/** google.protobuf.Value as decoded: protobufjs's bundled well-known types use camelCase names. */
 interface ValueLike {
-  readonly string_value?: string;
-  readonly number_value?: number;
-  readonly bool_value?: boolean;
-  readonly struct_value?: StructLike;
-  readonly list_value?: { readonly values?: readonly ValueLike[] };
+  readonly stringValue?: string;
+  readonly numberValue?: number;
+  readonly boolValue?: boolean;
+  readonly structValue?: StructLike | null;
+  readonly listValue?: { readonly values?: readonly ValueLike[] } | null;
 }
 
 export type ProxyResult = { readonly ok: true; readonly proxy: ProxyIdentity } | { readonly ok: false; readonly problems: readonly string[] };
@@ -90,10 +91,10 @@ export function structToJson(s: StructLike | undefined): Record<string, Json> {
 }
 
 function valueToJson(v: ValueLike): Json {
-  if (v.string_value !== undefined) return v.string_value;
-  if (v.number_value !== undefined) return v.number_value;
-  if (v.bool_value !== undefined) return v.bool_value;
-  if (v.struct_value !== undefined) return structToJson(v.struct_value);
-  if (v.list_value !== undefined) return (v.list_value.values ?? []).map(valueToJson);
+  if (v.stringValue !== undefined && v.stringValue !== null) return v.stringValue;
+  if (v.numberValue !== undefined && v.numberValue !== null) return v.numberValue;
+  if (v.boolValue !== undefined && v.boolValue !== null) return v.boolValue;
+  if (v.structValue !== undefined && v.structValue !== null) return structToJson(v.structValue);
+  if (v.listValue !== undefined && v.listValue !== null) return (v.listValue.values ?? []).map(valueToJson);
   return null;
 }
