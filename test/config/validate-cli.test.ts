@@ -72,3 +72,19 @@ test("usage errors exit 2", async () => {
     assert.match(r.stderr, /usage: gitmesh/);
   }
 });
+
+test("render shows what a proxyless client would receive, and refuses a config with errors", async () => {
+  const ok = await run("render", "config-examples", "--namespace", "bookinfo", "--service-account", "productpage", "--format", "json");
+  assert.equal(ok.code, 0, ok.stderr);
+  const out = JSON.parse(ok.stdout) as Record<string, { name?: string; cluster_name?: string }[]>;
+  assert.deepEqual(Object.keys(out), ["listeners", "routes", "clusters", "endpoints"]);
+  assert.ok(out["listeners"]?.some((l) => l.name === "reviews.bookinfo.svc.cluster.local:9080"));
+  assert.ok(out["clusters"]?.some((c) => c.name === "outbound|9080|v2|reviews.bookinfo.svc.cluster.local"));
+  const yaml = await run("render", "config-examples", "--namespace", "bookinfo", "--service-account", "productpage");
+  assert.match(yaml.stdout, /^listeners:\n/);
+  const broken = await run("render", "test/fixtures/broken", "--namespace", "shop", "--service-account", "x");
+  assert.equal(broken.code, 1);
+  assert.match(broken.stdout, /the config has errors/);
+  const usage = await run("render", "config-examples", "--namespace", "bookinfo");
+  assert.equal(usage.code, 2);
+});
