@@ -3,7 +3,7 @@ import type { Node__Output } from "../envoy/index.js";
 import type { Logger } from "../log.js";
 import { resourcesForProxy, translateMesh, type MeshTranslation } from "../translators/mesh.js";
 import { proxyFromNode, type ProxyIdentity } from "../translators/proxy.js";
-import { makeSnapshot, resourceOf, type SnapshotCache } from "../xds/index.js";
+import { makeSnapshot, resourceOf, type Snapshot, type SnapshotCache } from "../xds/index.js";
 
 /**
  * Keeps every connected proxy's snapshot in step with the served model: translates once per
@@ -12,6 +12,11 @@ import { makeSnapshot, resourceOf, type SnapshotCache } from "../xds/index.js";
 export class MeshPusher {
   private translation: MeshTranslation | undefined;
   private readonly proxies = new Map<string, { identity: ProxyIdentity; streams: number }>();
+  /**
+   * Snapshots by what decides a proxy's resources (today its kind): every proxyless client gets
+   * the same resources, so they share one snapshot instead of building one each.
+   */
+  private shared = new Map<string, Snapshot>();
 
   constructor(
     private readonly cache: SnapshotCache,
@@ -27,20 +32,18 @@ export class MeshPusher {
   setModel(model: MeshModel): void {
     const started = performance.now();
     this.translation = translateMesh(model);
+    this.shared = new Map();
     for (const key of this.proxies.keys()) this.push(key);
     this.logger.info("config translated and pushed", { proxies: this.proxies.size, ms: Math.round(performance.now() - started) });
   }
 
   connected(key: string, node: Node__Output): void {
-    const existing = this.proxies.get(key);
-    if (existing !== undefined) {
-      existing.streams++;
-      return;
-    }
     const r = proxyFromNode(node);
     if (!r.ok) return; // admit() refused it already
-    this.proxies.set(key, { identity: r.proxy, streams: 1 });
-    this.push(key);
+    const existing = this.proxies.get(key);
+    // The newest stream's node wins: a restarted proxy may reuse its id as something else.
+    this.proxies.set(key, { identity: r.proxy, streams: (existing?.streams ?? 0) + 1 });
+    if (existing === undefined || JSON.stringify(existing.identity) !== JSON.stringify(r.proxy)) this.push(key);
   }
 
   disconnected(key: string): void {
@@ -54,12 +57,28 @@ export class MeshPusher {
   private push(key: string): void {
     const p = this.proxies.get(key);
     if (p === undefined || this.translation === undefined) return;
-    const built = makeSnapshot(resourcesForProxy(this.translation, p.identity).map(resourceOf));
-    if (!built.ok) {
-      this.logger.error("bug: translation produced an invalid snapshot", { proxy: key, problems: JSON.stringify(built.problems) });
-      return;
+    try {
+      const snapshot = this.snapshotFor(p.identity);
+      if (snapshot === undefined) return;
+      const set = this.cache.set(key, snapshot);
+      if (!set.ok) this.logger.error("bug: translation produced an inconsistent snapshot", { proxy: key, problems: JSON.stringify(set.problems) });
+    } catch (e) {
+      // One proxy's failure must not keep the others on old config.
+      this.logger.error("bug: could not build a proxy's snapshot", { proxy: key, error: (e as Error).stack ?? String(e) });
     }
-    const set = this.cache.set(key, built.snapshot);
-    if (!set.ok) this.logger.error("bug: translation produced an inconsistent snapshot", { proxy: key, problems: JSON.stringify(set.problems) });
+  }
+
+  private snapshotFor(identity: ProxyIdentity): Snapshot | undefined {
+    if (this.translation === undefined) return undefined;
+    const shareKey = identity.kind;
+    const cached = this.shared.get(shareKey);
+    if (cached !== undefined) return cached;
+    const built = makeSnapshot(resourcesForProxy(this.translation, identity).map(resourceOf));
+    if (!built.ok) {
+      this.logger.error("bug: translation produced an invalid snapshot", { kind: identity.kind, problems: JSON.stringify(built.problems) });
+      return undefined;
+    }
+    this.shared.set(shareKey, built.snapshot);
+    return built.snapshot;
   }
 }

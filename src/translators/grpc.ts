@@ -1,6 +1,7 @@
 import { pack } from "../envoy/index.js";
 import { grpcListenerName, grpcRouteName } from "./names.js";
 import type { MeshService, ServiceIndex } from "./services.js";
+import { grpcRoutes } from "./grpc-compat.js";
 import { httpRoutes, routeConfiguration } from "./routes.js";
 import { translated, type TranslatedListener, type TranslatedRoute } from "./translated.js";
 
@@ -22,10 +23,8 @@ export function grpcClientResources(service: MeshService, index: ServiceIndex): 
     if (service.ports.length === 1) names.push(grpcListenerName(service.host, undefined));
     for (const name of names) listeners.push(apiListener(name, routeName));
     const domains = [service.host, `${service.host}:${port.number}`];
-    // A redirect means nothing to an RPC, and gRPC's xDS client refuses a whole route
-    // configuration that holds one: proxyless clients get the forwarding routes only.
-    const forwarding = httpRoutes(vs, { host: service.host, port: port.number }, index).filter((r) => r.redirect === undefined);
-    routes.push(routeConfiguration(routeName, [{ name: routeName, domains, routes: forwarding }]));
+    const forGrpc = grpcRoutes(httpRoutes(vs, { host: service.host, port: port.number }, index));
+    routes.push(routeConfiguration(routeName, [{ name: routeName, domains, routes: forGrpc }]));
   }
   return { listeners, routes };
 }

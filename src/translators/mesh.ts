@@ -1,10 +1,11 @@
 import type { MeshModel } from "../config/load.js";
 import { serviceClusters } from "./clusters.js";
 import { serviceEndpoints } from "./endpoints.js";
+import { grpcCluster } from "./grpc-compat.js";
 import { grpcClientResources } from "./grpc.js";
 import type { ProxyIdentity } from "./proxy.js";
 import { indexServices } from "./services.js";
-import { sortTranslated, type Translated } from "./translated.js";
+import { sortTranslated, type Translated, type TranslatedCluster } from "./translated.js";
 
 /**
  * Everything the mesh translates to, computed once per model and shared by every proxy: a
@@ -12,6 +13,8 @@ import { sortTranslated, type Translated } from "./translated.js";
  */
 export interface MeshTranslation {
   readonly clusters: readonly Translated[];
+  /** The same clusters as proxyless gRPC clients take them (see grpc-compat.ts). */
+  readonly grpcClusters: readonly Translated[];
   readonly endpoints: readonly Translated[];
   /** Proxyless gRPC client listeners and their routes. */
   readonly grpcListeners: readonly Translated[];
@@ -20,7 +23,7 @@ export interface MeshTranslation {
 
 export function translateMesh(model: MeshModel): MeshTranslation {
   const index = indexServices(model);
-  const clusters: Translated[] = [];
+  const clusters: TranslatedCluster[] = [];
   const endpoints: Translated[] = [];
   const grpcListeners: Translated[] = [];
   const grpcRoutes: Translated[] = [];
@@ -31,8 +34,10 @@ export function translateMesh(model: MeshModel): MeshTranslation {
     grpcListeners.push(...grpc.listeners);
     grpcRoutes.push(...grpc.routes);
   }
+  const sortedClusters = sortTranslated(clusters);
   return {
-    clusters: sortTranslated(clusters),
+    clusters: sortedClusters,
+    grpcClusters: sortedClusters.map(grpcCluster),
     endpoints: sortTranslated(endpoints),
     grpcListeners: sortTranslated(grpcListeners),
     grpcRoutes: sortTranslated(grpcRoutes),
@@ -46,5 +51,5 @@ export function translateMesh(model: MeshModel): MeshTranslation {
  */
 export function resourcesForProxy(t: MeshTranslation, proxy: ProxyIdentity): readonly Translated[] {
   if (proxy.kind !== "grpc") return [];
-  return [...t.clusters, ...t.endpoints, ...t.grpcListeners, ...t.grpcRoutes];
+  return [...t.grpcClusters, ...t.endpoints, ...t.grpcListeners, ...t.grpcRoutes];
 }

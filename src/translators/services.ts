@@ -65,17 +65,22 @@ export function indexServices(model: MeshModel): ServiceIndex {
   services.sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
   const byHost = new Map(services.map((s) => [s.host, s]));
   const routes = new Map<string, MeshResource<"VirtualService">>();
+  const wildcardRoutes: { host: string; vs: MeshResource<"VirtualService"> }[] = [];
   for (const vs of of("VirtualService")) {
     if (!(vs.spec.gateways ?? ["mesh"]).includes("mesh")) continue;
     for (const h of vs.spec.hosts ?? []) {
       const host = qualifyHost(h, vs.namespace, model.naming);
-      if (!routes.has(host)) routes.set(host, vs); // validation refuses a second claim (GM0306)
+      if (host.startsWith("*")) wildcardRoutes.push({ host, vs });
+      else if (!routes.has(host)) routes.set(host, vs); // validation refuses a second claim (GM0306)
     }
   }
+  // A host without its own VirtualService takes the most specific wildcard one (*.example.com).
+  wildcardRoutes.sort((a, b) => b.host.length - a.host.length || (a.host < b.host ? -1 : 1));
+  const routeFor = (host: string) => routes.get(host) ?? wildcardRoutes.find((w) => hostMatches(w.host, host))?.vs;
   return {
     services,
     service: (host) => byHost.get(host),
-    virtualServiceFor: (host) => routes.get(host),
+    virtualServiceFor: routeFor,
     qualify: (host, namespace) => qualifyHost(host, namespace, model.naming),
   };
 }

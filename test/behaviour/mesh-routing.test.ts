@@ -134,3 +134,35 @@ test("a proxy whose node breaks the contract is refused with a message naming wh
   assert.equal(end.code, 3);
   assert.match(end.details, /NAMESPACE is missing.*SERVICE_ACCOUNT is missing/);
 });
+
+test("for gRPC, a route needing a query parameter or another method never matches; a POST condition always does", async (t) => {
+  const { client, pusher, v1, v2 } = await start(t);
+  pusher.setModel(
+    mesh(
+      v1,
+      v2,
+      `    - match:
+        - queryParams: { debug: { exact: "1" } }
+      route: [{ destination: { host: ratings, subset: v2 } }]
+    - match:
+        - method: { exact: GET }
+      route: [{ destination: { host: ratings, subset: v2 } }]
+    - match:
+        - method: { exact: POST }
+          headers: { x-user: { exact: jason } }
+      route: [{ destination: { host: ratings, subset: v2 } }]
+    - route: [{ destination: { host: ratings, subset: v1 } }]
+`,
+    ),
+  );
+  // The switch from the canary config is in force once plain calls stop reaching v2.
+  const deadline = Date.now() + 15_000;
+  let run = 0;
+  while (run < 20) {
+    assert.ok(Date.now() < deadline, "the new routes did not take effect within 15 s");
+    run = (await client.whoAnswers()) === "v1" ? run + 1 : 0;
+    await nextTurn();
+  }
+  assert.deepEqual([...(await client.tally(100))], [["v1", 100]], "query-parameter and GET routes never match an RPC");
+  for (let i = 0; i < 10; i++) assert.equal(await client.whoAnswers(10_000, { "x-user": "jason" }), "v2", "POST always holds for an RPC");
+});

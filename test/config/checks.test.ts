@@ -313,6 +313,33 @@ spec:
     },
     expect: ["GM0202@se.yaml:5:10"],
   },
+  {
+    name: "GM0313 one host in two ServiceEntries; GM0314 two DestinationRules for one host; GM0315 no port on a multi-port destination",
+    files: {
+      "se.yaml": reviews + "---\n" + se("reviews-copy", "reviews.shop.svc.cluster.local"),
+      "multi.yaml": se("ratings", "ratings.shop.svc.cluster.local", "[{ number: 80, name: http, protocol: HTTP }, { number: 9090, name: grpc, protocol: GRPC }]"),
+      "dr.yaml": dr + "---\n" + dr.replace("name: reviews", "name: reviews-too"),
+      "vs.yaml": `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: r, namespace: shop }
+spec:
+  hosts: [reviews]
+  http:
+    - route:
+        - destination: { host: ratings }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: same-service, namespace: shop }
+spec:
+  hosts: [ratings]
+  http:
+    - route:
+        - destination: { host: ratings }
+`,
+    },
+    expect: ["GM0314@dr.yaml:13:9", "GM0313@se.yaml:13:11", "GM0315@vs.yaml:8:11"],
+  },
 ];
 
 for (const c of cases) {

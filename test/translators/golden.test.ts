@@ -15,6 +15,7 @@ import { encodeMessage, validateMessage } from "../../src/envoy/index.js";
 import { resourcesForProxy, translateMesh } from "../../src/translators/mesh.js";
 import type { ProxyIdentity } from "../../src/translators/proxy.js";
 import { checkConsistency, makeSnapshot, resourceOf } from "../../src/xds/index.js";
+import { grpcClientRejects } from "../support/grpc-client-validate.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const update = process.env["GOLDEN_UPDATE"] === "1";
@@ -46,6 +47,12 @@ for (const c of cases) {
       for (const r of resources) {
         const violations = validateMessage(r.type, encodeMessage(r.type, r.message as never));
         assert.deepEqual(violations, [], `${r.type} ${r.name} breaks Envoy's validation rules`);
+      }
+      if (proxy.kind === "grpc") {
+        for (const r of resources) {
+          const encoded = resourceOf(r);
+          assert.equal(grpcClientRejects(encoded.typeUrl, encoded.bytes), undefined, `the gRPC xDS client rejects ${r.type} ${r.name}`);
+        }
       }
       const snapshot = makeSnapshot(resources.map(resourceOf));
       assert.ok(snapshot.ok, JSON.stringify(!snapshot.ok && snapshot.problems));

@@ -2,8 +2,9 @@ import type { CheckContext, Path } from "./context.js";
 
 /**
  * GM0310 a regular expression Envoy's RE2 engine would refuse, GM0311 a ServiceEntry port number
- * or name used twice, GM0312 a DestinationRule subset name used twice. Envoy would NACK the first
- * and quietly use one of the duplicates; both are better caught before a commit is served.
+ * or name used twice, GM0312 a DestinationRule subset name used twice, GM0313 a host two
+ * ServiceEntries declare, GM0314 a host with two DestinationRules. Envoy would NACK the first and
+ * quietly pick one of the duplicates; all are better caught before a commit is served.
  */
 export function checkDefinitions(ctx: CheckContext): void {
   for (const vs of ctx.ofKind("VirtualService")) {
@@ -26,6 +27,24 @@ export function checkDefinitions(ctx: CheckContext): void {
       numbers.add(p.number);
       if (p.name !== undefined) names.add(p.name);
     });
+  }
+  // GM0313 / GM0314: one host, one ServiceEntry and one DestinationRule. Istio merges duplicates
+  // by rules operators rarely know; gitmesh asks for one place instead.
+  const seHosts = new Map<string, string>();
+  for (const se of ctx.ofKind("ServiceEntry")) {
+    se.spec.hosts.forEach((h, i) => {
+      const first = seHosts.get(h);
+      if (first !== undefined && first !== `${se.namespace}/${se.name}`) {
+        ctx.report(se, ["spec", "hosts", i], "GM0313", "error", `host ${h} is already declared by ServiceEntry ${first}; declare each host in one ServiceEntry`);
+      } else seHosts.set(h, `${se.namespace}/${se.name}`);
+    });
+  }
+  const drHosts = new Map<string, string>();
+  for (const dr of ctx.ofKind("DestinationRule")) {
+    const host = ctx.qualify(dr.spec.host, dr.namespace);
+    const first = drHosts.get(host);
+    if (first !== undefined) ctx.report(dr, ["spec", "host"], "GM0314", "error", `${host} already has DestinationRule ${first}; merge the two into one`);
+    else drHosts.set(host, `${dr.namespace}/${dr.name}`);
   }
   for (const dr of ctx.ofKind("DestinationRule")) {
     const seen = new Set<string>();

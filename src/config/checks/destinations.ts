@@ -49,6 +49,16 @@ function checkDestination(ctx: CheckContext, vs: MeshResource<"VirtualService">,
     }
   }
   const port = d.port?.number;
+  const servicePorts = services.flatMap((se) => (se.spec.ports ?? []).map((p) => p.number));
+  if (port === undefined && !serviceBroken && new Set(servicePorts).size > 1) {
+    // Without a port, traffic keeps the port it arrived on (as in Istio): fine unless the
+    // destination lacks one of the ports the VirtualService's own hosts are reached on.
+    const routedPorts = (vs.spec.hosts ?? []).flatMap((h) => ctx.servicesFor(ctx.qualify(h, vs.namespace))).flatMap((se) => (se.spec.ports ?? []).map((p) => p.number));
+    const missing = [...new Set(routedPorts)].filter((p) => !servicePorts.includes(p));
+    if (missing.length > 0) {
+      ctx.report(vs, path, "GM0315", "error", `${host} has several ports (${servicePorts.join(", ")}) but not ${missing.join(", ")}, where this route's traffic arrives; say which with port: { number: N }`, "key");
+    }
+  }
   if (port !== undefined && !serviceBroken) {
     const ports = services.flatMap((se) => (se.spec.ports ?? []).map((p) => p.number));
     if (!ports.includes(port)) {

@@ -1,0 +1,61 @@
+// What proxyless gRPC clients can use differs from Envoy. The mesh's clusters and routes are
+// translated for Envoy; these functions derive the gRPC variant of each (memoised per source
+// object, so a variant is still one object shared by every gRPC proxy and encoded once).
+import type { Route } from "../envoy/generated/envoy/config/route/v3/Route.js";
+import type { TranslatedCluster } from "./translated.js";
+
+/** Load balancers gRPC's xDS client implements (others are NACKed). */
+const GRPC_LB_POLICIES = new Set(["ROUND_ROBIN", "RING_HASH"]);
+
+const clusterVariants = new WeakMap<TranslatedCluster, TranslatedCluster>();
+
+/**
+ * The cluster as a gRPC client takes it: an unsupported load balancer falls back to round robin
+ * (as Istio's proxyless gRPC does), and DNS resolution becomes LOGICAL_DNS on the first address,
+ * the one DNS cluster type gRPC implements.
+ */
+export function grpcCluster(c: TranslatedCluster): TranslatedCluster {
+  let variant = clusterVariants.get(c);
+  if (variant !== undefined) return variant;
+  const m = c.message;
+  const lb = m.lb_policy === undefined || GRPC_LB_POLICIES.has(String(m.lb_policy)) ? {} : { lb_policy: "ROUND_ROBIN" as const, least_request_lb_config: null };
+  let dns = {};
+  if (m.type === "STRICT_DNS") {
+    const first = m.load_assignment?.endpoints?.[0];
+    const endpoint = first?.lb_endpoints?.[0];
+    dns = {
+      type: "LOGICAL_DNS" as const,
+      ...(m.load_assignment === undefined || m.load_assignment === null || first === undefined || endpoint === undefined
+        ? {}
+        : { load_assignment: { ...m.load_assignment, endpoints: [{ ...first, lb_endpoints: [endpoint] }] } }),
+    };
+  }
+  variant = Object.keys(lb).length === 0 && Object.keys(dns).length === 0 ? c : { ...c, message: { ...m, ...lb, ...dns } };
+  clusterVariants.set(c, variant);
+  return variant;
+}
+
+/**
+ * The routes as a gRPC client can honour them. An RPC is always a POST without a query string:
+ * a route that needs another method or a query parameter can never match one (gRPC's client would
+ * ignore those conditions and match too much), and a POST condition is always true (gRPC's client
+ * cannot read :method, so it is dropped). A redirect means nothing to an RPC, and gRPC refuses a
+ * route configuration holding one.
+ */
+export function grpcRoutes(routes: readonly Route[]): Route[] {
+  const out: Route[] = [];
+  for (const r of routes) {
+    if (r.redirect !== undefined && r.redirect !== null) continue;
+    const match = r.match;
+    if ((match?.query_parameters ?? []).length > 0) continue;
+    const headers = match?.headers ?? [];
+    const method = headers.find((h) => h.name === ":method");
+    if (method === undefined) {
+      out.push(r);
+      continue;
+    }
+    if (method.string_match?.exact !== "POST" || method.invert_match === true) continue;
+    out.push({ ...r, match: { ...match, headers: headers.filter((h) => h !== method) } });
+  }
+  return out;
+}
