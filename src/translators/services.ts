@@ -43,22 +43,22 @@ export function endpointPort(e: ServiceEndpoint, p: ServicePort): number {
 /** Resolves the validated model into services: pure, sorted by host. */
 export function indexServices(model: MeshModel): ServiceIndex {
   const of = <K extends MeshResource["kind"]>(kind: K) => model.resources.filter((r): r is MeshResource<K> & typeof r => r.kind === kind) as MeshResource<K>[];
-  const workloads = of("WorkloadEntry");
-  const rules = of("DestinationRule").map((dr) => ({ host: qualifyHost(dr.spec.host, dr.namespace, model.naming), dr }));
+  const selectWorkloads = workloadSelector(of("WorkloadEntry"));
+  const exactRules = new Map<string, MeshResource<"DestinationRule">>();
+  const wildcardRules: { host: string; dr: MeshResource<"DestinationRule"> }[] = [];
+  for (const dr of of("DestinationRule")) {
+    const host = qualifyHost(dr.spec.host, dr.namespace, model.naming);
+    if (host.startsWith("*")) wildcardRules.push({ host, dr });
+    else if (!exactRules.has(host)) exactRules.set(host, dr); // validation refuses a second (GM0314)
+  }
+  wildcardRules.sort((a, b) => b.host.length - a.host.length || (a.host < b.host ? -1 : 1));
   const services: MeshService[] = [];
   for (const se of of("ServiceEntry")) {
-    const selected: ServiceEndpoint[] =
-      se.spec.workloadSelector === undefined
-        ? []
-        : workloads
-            .filter((w) => w.namespace === se.namespace && labelsMatch(se.spec.workloadSelector?.labels, w.spec.labels ?? {}))
-            .map((w) => endpointOf(w.spec));
+    const selected: ServiceEndpoint[] = se.spec.workloadSelector === undefined ? [] : selectWorkloads(se.namespace, se.spec.workloadSelector.labels ?? {}).map((w) => endpointOf(w.spec));
     const inline = (se.spec.endpoints ?? []).map(endpointOf);
     for (const host of se.spec.hosts) {
       if (host.startsWith("*")) continue; // a wildcard entry declares no concrete service to route to
-      const own = rules.find((r) => r.host === host);
-      const wildcard = rules.filter((r) => r.host.startsWith("*") && hostMatches(r.host, host)).sort((a, b) => b.host.length - a.host.length)[0];
-      const rule = (own ?? wildcard)?.dr;
+      const rule = exactRules.get(host) ?? wildcardRules.find((r) => hostMatches(r.host, host))?.dr;
       services.push({ host, namespace: se.namespace, entry: se, ports: se.spec.ports ?? [], endpoints: [...inline, ...selected], ...(rule === undefined ? {} : { rule }) });
     }
   }
@@ -82,6 +82,29 @@ export function indexServices(model: MeshModel): ServiceIndex {
     service: (host) => byHost.get(host),
     virtualServiceFor: routeFor,
     qualify: (host, namespace) => qualifyHost(host, namespace, model.naming),
+  };
+}
+
+/**
+ * Workloads matching a selector in a namespace, without scanning every workload for every
+ * selector: candidates come from the smallest list of one of the selector's label pairs.
+ */
+function workloadSelector(workloads: readonly MeshResource<"WorkloadEntry">[]) {
+  const byPair = new Map<string, MeshResource<"WorkloadEntry">[]>();
+  const byNamespace = new Map<string, MeshResource<"WorkloadEntry">[]>();
+  for (const w of workloads) {
+    byNamespace.set(w.namespace, [...(byNamespace.get(w.namespace) ?? []), w]);
+    for (const [k, v] of Object.entries(w.spec.labels ?? {})) {
+      const key = `${w.namespace}\0${k}\0${v}`;
+      const list = byPair.get(key);
+      if (list === undefined) byPair.set(key, [w]);
+      else list.push(w);
+    }
+  }
+  return (namespace: string, selector: Readonly<Record<string, string>>): MeshResource<"WorkloadEntry">[] => {
+    const lists = Object.entries(selector).map(([k, v]) => byPair.get(`${namespace}\0${k}\0${v}`) ?? []);
+    const candidates = lists.length === 0 ? (byNamespace.get(namespace) ?? []) : lists.reduce((a, b) => (b.length < a.length ? b : a));
+    return candidates.filter((w) => labelsMatch(selector, w.spec.labels ?? {}));
   };
 }
 

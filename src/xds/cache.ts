@@ -13,6 +13,18 @@ export interface SnapshotSource {
 export type SetResult = { readonly ok: true } | { readonly ok: false; readonly problems: readonly Inconsistency[] };
 
 /** Snapshots keyed by proxy (the node id unless the server is told otherwise). */
+// A snapshot is immutable, and one snapshot is often shared by thousands of proxies: check it once.
+const checked = new WeakMap<Snapshot, readonly Inconsistency[]>();
+
+function consistencyOf(snapshot: Snapshot): readonly Inconsistency[] {
+  let problems = checked.get(snapshot);
+  if (problems === undefined) {
+    problems = checkConsistency(snapshot);
+    checked.set(snapshot, problems);
+  }
+  return problems;
+}
+
 export class SnapshotCache implements SnapshotSource {
   private readonly snapshots = new Map<string, Snapshot>();
   private readonly watchers = new Map<string, Set<(snapshot: Snapshot) => void>>();
@@ -22,7 +34,7 @@ export class SnapshotCache implements SnapshotSource {
    * the proxy keeps the one it had: a dangling reference would leave Envoy warming forever.
    */
   set(proxy: string, snapshot: Snapshot): SetResult {
-    const problems = checkConsistency(snapshot);
+    const problems = consistencyOf(snapshot);
     if (problems.length > 0) return { ok: false, problems };
     this.snapshots.set(proxy, snapshot);
     // A copy: a listener that starts a new watch gets the snapshot from watch() itself, once.

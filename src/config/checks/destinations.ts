@@ -72,14 +72,24 @@ function rulesBroken(ctx: CheckContext, host: string): boolean {
   return ctx.declaredByInvalid(`rule:${host}`);
 }
 
-const ruleHosts = new WeakMap<CheckContext, { host: string; dr: MeshResource<"DestinationRule"> }[]>();
+interface RuleIndex {
+  readonly exact: Map<string, MeshResource<"DestinationRule">[]>;
+  readonly wildcards: { host: string; dr: MeshResource<"DestinationRule"> }[];
+}
+
+const ruleIndexes = new WeakMap<CheckContext, RuleIndex>();
 
 /** The DestinationRules for a host: its own, or a wildcard one covering it (*.local). */
 function rulesFor(ctx: CheckContext, host: string): MeshResource<"DestinationRule">[] {
-  let all = ruleHosts.get(ctx);
-  if (all === undefined) {
-    all = ctx.ofKind("DestinationRule").map((dr) => ({ host: ctx.qualify(dr.spec.host, dr.namespace), dr }));
-    ruleHosts.set(ctx, all);
+  let index = ruleIndexes.get(ctx);
+  if (index === undefined) {
+    index = { exact: new Map(), wildcards: [] };
+    for (const dr of ctx.ofKind("DestinationRule")) {
+      const h = ctx.qualify(dr.spec.host, dr.namespace);
+      if (h.startsWith("*")) index.wildcards.push({ host: h, dr });
+      else index.exact.set(h, [...(index.exact.get(h) ?? []), dr]);
+    }
+    ruleIndexes.set(ctx, index);
   }
-  return all.filter((r) => hostMatches(r.host, host)).map((r) => r.dr);
+  return [...(index.exact.get(host) ?? []), ...index.wildcards.filter((r) => hostMatches(r.host, host)).map((r) => r.dr)];
 }

@@ -1,0 +1,69 @@
+// Translation and push cost as the mesh grows (issue 4): load + validate, translate the whole
+// model, build the snapshot proxyless clients share, push to N connected proxies, and the time
+// from a one-file change to new snapshots. Proxies are registered with the pusher directly (no
+// sockets): this measures gitmesh's own work, not the network.
+//
+//   node --expose-gc dist/bench/translate.js [--services 100,1000,10000] [--proxies 2000]
+import { MeshPusher } from "../src/cli/push.js";
+import { loadMesh } from "../src/config/load.js";
+import type { Node__Output } from "../src/envoy/index.js";
+import { silentLogger } from "../src/log.js";
+import { resourcesForProxy, translateMesh } from "../src/translators/mesh.js";
+import { makeSnapshot, resourceOf, SnapshotCache } from "../src/xds/index.js";
+import { meshFiles } from "./mesh-gen.js";
+
+function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
+}
+
+const time = <T>(f: () => T): [T, number] => {
+  const t0 = performance.now();
+  const v = f();
+  return [v, performance.now() - t0];
+};
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
+const rssMB = () => {
+  gc();
+  return process.memoryUsage().rss / 2 ** 20;
+};
+
+function node(i: number): Node__Output {
+  const s = (v: string) => ({ stringValue: v, kind: "stringValue" as const });
+  return {
+    id: `client-${i}`,
+    cluster: "bench",
+    user_agent_name: "gRPC Node",
+    metadata: { fields: { NAMESPACE: s(`team-${i % 20}`), SERVICE_ACCOUNT: s("client"), PROXY_KIND: s("grpc") } },
+  } as unknown as Node__Output;
+}
+
+const proxies = Number(option("proxies", "2000"));
+console.log(`services | files | load+validate ms | translate ms | resources | shared snapshot ms | push to ${proxies} proxies ms | one-file change to snapshots ms | RSS MB`);
+for (const n of option("services", "100,1000,10000").split(",").map(Number)) {
+  const files = meshFiles(n);
+  const base = rssMB();
+  const [loaded, loadMs] = time(() => loadMesh(files));
+  if (!loaded.ok) throw new Error("generated mesh has errors");
+  const [translation, translateMs] = time(() => translateMesh(loaded.model));
+  const grpc = { nodeId: "x", kind: "grpc" as const, namespace: "team-0", serviceAccount: "client", labels: {}, instanceIps: [] };
+  const resources = resourcesForProxy(translation, grpc);
+  const [, snapshotMs] = time(() => makeSnapshot(resources.map(resourceOf)));
+  const cache = new SnapshotCache();
+  const pusher = new MeshPusher(cache, silentLogger);
+  pusher.setModel(loaded.model);
+  const [, connectMs] = time(() => {
+    for (let i = 0; i < proxies; i++) pusher.connected(`client-${i}`, node(i));
+  });
+  // One file changes (a VirtualService's split): reload and validate everything, translate, push.
+  const changed = files.map((f) => (f.path.endsWith("svc-0/virtual-service.yaml") ? { ...f, text: f.text.replace("weight: 90", "weight: 80").replace("weight: 10", "weight: 20") } : f));
+  const [, changeMs] = time(() => {
+    const next = loadMesh(changed);
+    if (!next.ok) throw new Error("changed mesh has errors");
+    pusher.setModel(next.model);
+  });
+  const rss = rssMB() - base;
+  console.log(
+    [n, files.length, loadMs.toFixed(0), translateMs.toFixed(0), resources.length, snapshotMs.toFixed(0), connectMs.toFixed(0), changeMs.toFixed(0), rss.toFixed(0)].join(" | "),
+  );
+}
