@@ -31,31 +31,74 @@ export interface LoadResult {
   readonly ok: boolean;
 }
 
+/** What one file yields on its own: depends only on its path and text, so it can be reused. */
+interface FileResult {
+  readonly text: string;
+  readonly documents: number;
+  readonly diagnostics: readonly Diagnostic[];
+  readonly resources: readonly AnyMeshResource[];
+  readonly invalid: readonly AnyMeshResource[];
+}
+
+function loadFile(file: SourceFile): FileResult {
+  const diagnostics: Diagnostic[] = [];
+  const resources: AnyMeshResource[] = [];
+  const invalid: AnyMeshResource[] = [];
+  const parsed = parseFile(file);
+  diagnostics.push(...parsed.diagnostics);
+  for (const doc of parsed.docs) {
+    const found = validateSchema(doc);
+    diagnostics.push(...found);
+    if (!found.some(isError)) resources.push(toResource(doc));
+    else if (hasEnvelope(doc.value)) invalid.push(toResource(doc));
+  }
+  return { text: file.text, documents: parsed.docs.length, diagnostics, resources, invalid };
+}
+
+/** Loads config, reusing each file's parse and schema results while its text is unchanged. */
+export interface MeshLoader {
+  load(files: readonly SourceFile[], naming?: MeshNaming): LoadResult;
+}
+
+/**
+ * A loader that remembers each file's results: a one-file change re-parses one file. Only the
+ * cross-resource checks, which need every resource, run over the whole tree again.
+ */
+export function createMeshLoader(): MeshLoader {
+  let cache = new Map<string, FileResult>();
+  return {
+    load(files, naming = DEFAULT_NAMING) {
+      const next = new Map<string, FileResult>();
+      const results = files.map((f) => {
+        const cached = cache.get(f.path);
+        const result = cached !== undefined && cached.text === f.text ? cached : loadFile(f);
+        next.set(f.path, result);
+        return result;
+      });
+      cache = next; // files that are gone are forgotten
+      return combine(results, files.length, naming);
+    },
+  };
+}
+
 /**
  * Parses, validates and cross-checks a set of config files. Every file is checked whatever is
  * wrong with the others; a resource that fails its schema is left out of the model (and of the
  * cross-resource checks, which would only repeat its problem).
  */
 export function loadMesh(files: readonly SourceFile[], naming: MeshNaming = DEFAULT_NAMING): LoadResult {
-  const diagnostics: Diagnostic[] = [];
-  const resources: AnyMeshResource[] = [];
-  const invalid: AnyMeshResource[] = [];
-  let documents = 0;
-  for (const file of files) {
-    const parsed = parseFile(file);
-    diagnostics.push(...parsed.diagnostics);
-    documents += parsed.docs.length;
-    for (const doc of parsed.docs) {
-      const found = validateSchema(doc);
-      diagnostics.push(...found);
-      if (!found.some(isError)) resources.push(toResource(doc));
-      else if (hasEnvelope(doc.value)) invalid.push(toResource(doc));
-    }
-  }
+  return combine(files.map(loadFile), files.length, naming);
+}
+
+function combine(results: readonly FileResult[], fileCount: number, naming: MeshNaming): LoadResult {
+  const diagnostics: Diagnostic[] = results.flatMap((r) => r.diagnostics);
+  const resources: AnyMeshResource[] = results.flatMap((r) => r.resources);
+  const invalid: AnyMeshResource[] = results.flatMap((r) => r.invalid);
+  const documents = results.reduce((n, r) => n + r.documents, 0);
   if (documents === 0 && diagnostics.length === 0) {
     // Serving an empty mesh would strip every proxy of its config; it is far more often a wrong
     // path, a bad checkout or a commit that deleted everything.
-    const where = files.length === 0 ? "no *.yaml or *.yml files" : `${files.length} YAML file(s) without a single document`;
+    const where = fileCount === 0 ? "no *.yaml or *.yml files" : `${fileCount} YAML file(s) without a single document`;
     diagnostics.push({
       code: "GM0003",
       severity: "error",
@@ -69,7 +112,7 @@ export function loadMesh(files: readonly SourceFile[], naming: MeshNaming = DEFA
   const key = (r: AnyMeshResource) => `${r.kind}\0${r.namespace}\0${r.name}`;
   resources.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
   const sorted = sortDiagnostics(diagnostics);
-  return { model: { resources, naming, files: files.length }, diagnostics: sorted, ok: !sorted.some(isError) };
+  return { model: { resources, naming, files: fileCount }, diagnostics: sorted, ok: !sorted.some(isError) };
 }
 
 /** Kind and metadata.name are there, so the resource can be named even though its spec is bad. */

@@ -2,7 +2,7 @@ import type { Logger } from "../log.js";
 import { isError, type Diagnostic } from "./diagnostics.js";
 import { gitState, readCommitted } from "./git.js";
 import { loadLastGood, saveLastGood } from "./last-good.js";
-import { loadMesh, type MeshModel, type ModelSource } from "./load.js";
+import { createMeshLoader, loadMesh, type MeshModel, type ModelSource } from "./load.js";
 import type { MeshNaming } from "./resources.js";
 import { readDirectorySettled, treeFingerprint, type SourceFile } from "./source.js";
 import { resolve } from "node:path";
@@ -53,6 +53,8 @@ export class ConfigReloader {
   private queuedRef: string | undefined;
   /** The tree and git state the last attempt read (see resync). */
   private lastFingerprint: string | undefined;
+  /** Remembers each file's parse and schema results: a one-file change re-parses one file. */
+  private readonly loader = createMeshLoader();
 
   constructor(private readonly options: ReloaderOptions) {}
 
@@ -153,7 +155,7 @@ export class ConfigReloader {
       logger.error(`could not read the config; ${this.stillServing()}`, { dir, error: record.error });
       return this.finish(record);
     }
-    const result = loadMesh(files, this.options.naming);
+    const result = this.loader.load(files, this.options.naming);
     const errors = result.diagnostics.filter(isError);
     for (const d of result.diagnostics) {
       const log = d.severity === "error" ? logger.error : logger.warn;
