@@ -1,7 +1,7 @@
 import type { MeshModel } from "../config/load.js";
 import type { Node__Output } from "../envoy/index.js";
 import type { Logger } from "../log.js";
-import { resourcesForProxy, translateMesh, type MeshTranslation } from "../translators/mesh.js";
+import { createTranslationMemo, resourcesForProxy, translateMesh, type MeshTranslation } from "../translators/mesh.js";
 import { proxyFromNode, type ProxyIdentity } from "../translators/proxy.js";
 import { makeSnapshot, resourceOf, type Snapshot, type SnapshotCache } from "../xds/index.js";
 
@@ -17,6 +17,8 @@ export class MeshPusher {
    * the same resources, so they share one snapshot instead of building one each.
    */
   private shared = new Map<string, Snapshot>();
+  /** Unchanged services keep their resource objects across models, so they are not re-encoded. */
+  private readonly memo = createTranslationMemo();
 
   constructor(
     private readonly cache: SnapshotCache,
@@ -31,7 +33,7 @@ export class MeshPusher {
 
   setModel(model: MeshModel): void {
     const started = performance.now();
-    this.translation = translateMesh(model);
+    this.translation = translateMesh(model, this.memo);
     this.shared = new Map();
     for (const key of this.proxies.keys()) this.push(key);
     this.logger.info("config translated and pushed", { proxies: this.proxies.size, ms: Math.round(performance.now() - started) });

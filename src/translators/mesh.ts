@@ -4,7 +4,7 @@ import { serviceEndpoints } from "./endpoints.js";
 import { grpcCluster } from "./grpc-compat.js";
 import { grpcClientResources } from "./grpc.js";
 import type { ProxyIdentity } from "./proxy.js";
-import { indexServices } from "./services.js";
+import { indexServices, type MeshService, type ServiceIndex } from "./services.js";
 import { sortTranslated, type Translated, type TranslatedCluster } from "./translated.js";
 
 /**
@@ -21,19 +21,82 @@ export interface MeshTranslation {
   readonly grpcRoutes: readonly Translated[];
 }
 
-export function translateMesh(model: MeshModel): MeshTranslation {
+/** A service's clusters and endpoints: they depend on the service and its DestinationRule only. */
+interface ServiceBackends {
+  readonly clusters: readonly TranslatedCluster[];
+  readonly endpoints: readonly Translated[];
+}
+
+/** A service's proxyless listeners and routes: they depend on its routing as well. */
+interface ServiceRouting {
+  readonly grpcListeners: readonly Translated[];
+  readonly grpcRoutes: readonly Translated[];
+}
+
+/**
+ * The previous translation of each service, by a key of everything its resources depend on. A
+ * service whose key is unchanged keeps its objects, so a one-file change re-encodes only what it
+ * changed. Holds one generation: services gone from the model are dropped.
+ */
+export interface TranslationMemo {
+  backends: Map<string, ServiceBackends>;
+  routing: Map<string, ServiceRouting>;
+}
+
+export function createTranslationMemo(): TranslationMemo {
+  return { backends: new Map(), routing: new Map() };
+}
+
+function backendsKey(service: MeshService, model: MeshModel): string {
+  return JSON.stringify([model.naming, service.host, service.namespace, service.entry.spec, service.endpoints, service.rule?.namespace, service.rule?.spec]);
+}
+
+/**
+ * What a service's routes are built from: the service's ports and DestinationRule (for its
+ * default route), its VirtualService, and what those routes read of the services they send to
+ * (their ports and rules).
+ */
+function routingKey(service: MeshService, index: ServiceIndex, model: MeshModel): string {
+  const vs = index.virtualServiceFor(service.host);
+  const destinations = new Set<string>();
+  for (const http of vs?.spec.http ?? []) {
+    for (const d of http.route ?? []) destinations.add(index.qualify(d.destination.host, vs?.namespace ?? ""));
+    if (http.mirror !== undefined) destinations.add(index.qualify(http.mirror.host, vs?.namespace ?? ""));
+  }
+  const dependsOn = [...destinations].sort().map((h) => {
+    const s = index.service(h);
+    return [h, s?.ports, s?.rule?.namespace, s?.rule?.spec];
+  });
+  return JSON.stringify([model.naming, service.host, service.ports, service.rule?.namespace, service.rule?.spec, vs?.namespace, vs?.spec, dependsOn]);
+}
+
+export function translateMesh(model: MeshModel, memo: TranslationMemo = createTranslationMemo()): MeshTranslation {
   const index = indexServices(model);
   const clusters: TranslatedCluster[] = [];
   const endpoints: Translated[] = [];
   const grpcListeners: Translated[] = [];
   const grpcRoutes: Translated[] = [];
+  const nextBackends = new Map<string, ServiceBackends>();
+  const nextRouting = new Map<string, ServiceRouting>();
   for (const service of index.services) {
-    clusters.push(...serviceClusters(service));
-    endpoints.push(...serviceEndpoints(service));
-    const grpc = grpcClientResources(service, index);
-    grpcListeners.push(...grpc.listeners);
-    grpcRoutes.push(...grpc.routes);
+    const bKey = backendsKey(service, model);
+    const b = memo.backends.get(bKey) ?? { clusters: serviceClusters(service), endpoints: serviceEndpoints(service) };
+    nextBackends.set(bKey, b);
+    const rKey = routingKey(service, index, model);
+    const r =
+      memo.routing.get(rKey) ??
+      (() => {
+        const g = grpcClientResources(service, index);
+        return { grpcListeners: g.listeners, grpcRoutes: g.routes };
+      })();
+    nextRouting.set(rKey, r);
+    clusters.push(...b.clusters);
+    endpoints.push(...b.endpoints);
+    grpcListeners.push(...r.grpcListeners);
+    grpcRoutes.push(...r.grpcRoutes);
   }
+  memo.backends = nextBackends;
+  memo.routing = nextRouting;
   const sortedClusters = sortTranslated(clusters);
   return {
     clusters: sortedClusters,

@@ -1,0 +1,34 @@
+// Translating with a memo gives exactly a fresh translation, reusing the objects of services
+// whose inputs did not change (so they are not encoded again).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { loadMesh } from "../../src/config/load.js";
+import { createTranslationMemo, translateMesh } from "../../src/translators/mesh.js";
+import { meshFiles } from "../../bench/mesh-gen.js";
+
+test("a memoised translation equals a fresh one and reuses unchanged services", () => {
+  const files = meshFiles(10);
+  const memo = createTranslationMemo();
+  const before = translateMesh(loadMesh(files).model, memo);
+  // svc-1 routes change: its routes must be rebuilt; its clusters and every other service's
+  // resources are the same objects.
+  const changed = files.map((f) => (f.path.endsWith("svc-1/virtual-service.yaml") ? { ...f, text: f.text.replace("weight: 90", "weight: 70").replace("weight: 10", "weight: 30") } : f));
+  const model = loadMesh(changed).model;
+  const after = translateMesh(model, memo);
+  assert.deepEqual(after, translateMesh(model), "same as a fresh translation");
+  const route = (t: typeof after, host: string) => t.grpcRoutes.find((r) => r.name.startsWith(host));
+  assert.notEqual(route(after, "svc-1."), route(before, "svc-1."), "the changed service's routes are new");
+  assert.equal(route(after, "svc-2."), route(before, "svc-2."), "an unchanged service's routes are the same object");
+  assert.equal(after.clusters.find((c) => c.name.includes("svc-1.")), before.clusters.find((c) => c.name.includes("svc-1.")), "svc-1's clusters do not depend on its routes");
+  const reused = after.clusters.filter((c, i) => c === before.clusters[i]).length;
+  assert.equal(reused, after.clusters.length);
+});
+
+test("a change to a destination's DestinationRule rebuilds the routes that send to it", () => {
+  const files = meshFiles(3);
+  const memo = createTranslationMemo();
+  translateMesh(loadMesh(files).model, memo);
+  const changed = files.map((f) => (f.path.endsWith("svc-1/destination-rule.yaml") ? { ...f, text: f.text.replace("simple: LEAST_REQUEST", "consistentHash: { httpHeaderName: x-user }") } : f));
+  const model = loadMesh(changed).model;
+  assert.deepEqual(translateMesh(model, memo), translateMesh(model), "the hash policy on svc-1's routes is not served stale");
+});
