@@ -13,8 +13,8 @@ export class MeshPusher {
   private translation: MeshTranslation | undefined;
   private readonly proxies = new Map<string, { identity: ProxyIdentity; streams: number }>();
   /**
-   * Snapshots by what decides a proxy's resources (today its kind): every proxyless client gets
-   * the same resources, so they share one snapshot instead of building one each.
+   * Snapshots by what decides a proxy's resources (kind, namespace, labels): proxies alike share
+   * one snapshot instead of building one each.
    */
   private shared = new Map<string, Snapshot>();
   /** Unchanged services keep their resource objects across models, so they are not re-encoded. */
@@ -72,7 +72,10 @@ export class MeshPusher {
 
   private snapshotFor(identity: ProxyIdentity): Snapshot | undefined {
     if (this.translation === undefined) return undefined;
-    const shareKey = identity.kind;
+    // Everything a proxy's resources depend on: its kind, and (for the policies and inbound
+    // listeners of a gRPC server) its namespace and labels.
+    const labels = Object.entries(identity.labels).sort(([a], [b]) => (a < b ? -1 : 1));
+    const shareKey = JSON.stringify([identity.kind, identity.namespace, labels]);
     const cached = this.shared.get(shareKey);
     if (cached !== undefined) return cached;
     const built = makeSnapshot(resourcesForProxy(this.translation, identity).map(resourceOf));

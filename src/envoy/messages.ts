@@ -13,6 +13,7 @@ import type { HTTPFault } from "./generated/envoy/extensions/filters/http/fault/
 import type { Cors } from "./generated/envoy/extensions/filters/http/cors/v3/Cors.js";
 import type { CorsPolicy } from "./generated/envoy/extensions/filters/http/cors/v3/CorsPolicy.js";
 import type { HttpProtocolOptions } from "./generated/envoy/extensions/upstreams/http/v3/HttpProtocolOptions.js";
+import type { RBAC } from "./generated/envoy/extensions/filters/http/rbac/v3/RBAC.js";
 import type { DiscoveryRequest } from "./generated/envoy/service/discovery/v3/DiscoveryRequest.js";
 import type { DeltaDiscoveryRequest } from "./generated/envoy/service/discovery/v3/DeltaDiscoveryRequest.js";
 import type { DiscoveryResponse } from "./generated/envoy/service/discovery/v3/DiscoveryResponse.js";
@@ -31,6 +32,7 @@ export interface EnvoyMessages {
   "envoy.extensions.filters.http.cors.v3.Cors": Cors;
   "envoy.extensions.filters.http.cors.v3.CorsPolicy": CorsPolicy;
   "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": HttpProtocolOptions;
+  "envoy.extensions.filters.http.rbac.v3.RBAC": RBAC;
   "envoy.service.discovery.v3.DiscoveryRequest": DiscoveryRequest;
   "envoy.service.discovery.v3.DeltaDiscoveryRequest": DeltaDiscoveryRequest;
   "envoy.service.discovery.v3.DiscoveryResponse": DiscoveryResponse;
@@ -52,6 +54,7 @@ export type {
   Cors,
   CorsPolicy,
   HttpProtocolOptions,
+  RBAC,
   DiscoveryRequest,
   DeltaDiscoveryRequest,
 };

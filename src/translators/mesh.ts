@@ -3,7 +3,11 @@ import { serviceClusters } from "./clusters.js";
 import { serviceEndpoints } from "./endpoints.js";
 import { grpcCluster } from "./grpc-compat.js";
 import { grpcClientResources } from "./grpc.js";
+import type { MeshResource } from "../config/resources.js";
+import { labelsMatch } from "../config/resources.js";
+import { grpcServerListener, grpcServerListenerName } from "./grpc-server.js";
 import type { ProxyIdentity } from "./proxy.js";
+import { policiesForWorkload } from "./rbac.js";
 import { indexServices, type MeshService, type ServiceIndex } from "./services.js";
 import { sortTranslated, type Translated, type TranslatedCluster } from "./translated.js";
 
@@ -19,6 +23,13 @@ export interface MeshTranslation {
   /** Proxyless gRPC client listeners and their routes. */
   readonly grpcListeners: readonly Translated[];
   readonly grpcRoutes: readonly Translated[];
+  /** What a proxyless gRPC server's inbound listeners are built from (see serverListeners). */
+  readonly servers: {
+    readonly policies: readonly MeshResource<"AuthorizationPolicy">[];
+    readonly rootNamespace: string;
+    /** ServiceEntries that select workloads by labels: a server they select serves their ports. */
+    readonly selecting: readonly MeshResource<"ServiceEntry">[];
+  };
 }
 
 /** A service's clusters and endpoints: they depend on the service and its DestinationRule only. */
@@ -104,15 +115,40 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
     endpoints: sortTranslated(endpoints),
     grpcListeners: sortTranslated(grpcListeners),
     grpcRoutes: sortTranslated(grpcRoutes),
+    servers: {
+      policies: model.resources.filter((r): r is MeshResource<"AuthorizationPolicy"> => r.kind === "AuthorizationPolicy"),
+      rootNamespace: model.naming.rootNamespace,
+      selecting: model.resources.filter((r): r is MeshResource<"ServiceEntry"> => r.kind === "ServiceEntry" && r.spec.workloadSelector !== undefined),
+    },
   };
 }
 
 /**
- * What one proxy receives. Proxyless gRPC clients get every service's listeners, routes,
- * clusters and endpoints (they ask only for what they use, by name). Envoy sidecars and gateways
- * are translated in a later step and get nothing yet.
+ * A proxyless gRPC server's inbound listeners: for every port of a service that selects it, the
+ * Listener its XdsServer asks for (under both forms of "any address"), enforcing the
+ * AuthorizationPolicies that apply to it. Built per server identity: policies select by labels.
+ */
+export function serverListeners(t: MeshTranslation, proxy: ProxyIdentity): Translated[] {
+  const ports = new Set<number>();
+  for (const se of t.servers.selecting) {
+    if (se.namespace !== proxy.namespace || !labelsMatch(se.spec.workloadSelector?.labels, proxy.labels)) continue;
+    for (const p of se.spec.ports ?? []) ports.add(p.targetPort ?? p.number);
+  }
+  const policies = policiesForWorkload(t.servers.policies, proxy, t.servers.rootNamespace);
+  return [...ports]
+    .sort((a, b) => a - b)
+    .flatMap((port) => [
+      grpcServerListener(grpcServerListenerName(`0.0.0.0:${port}`), port, policies),
+      grpcServerListener(grpcServerListenerName(`[::]:${port}`), port, policies, "::"),
+    ]);
+}
+
+/**
+ * What one proxy receives. A proxyless gRPC application gets every service's listeners, routes,
+ * clusters and endpoints (it asks only for what it uses, by name), and, if it serves, its inbound
+ * listeners. Envoy sidecars and gateways are translated in a later step and get nothing yet.
  */
 export function resourcesForProxy(t: MeshTranslation, proxy: ProxyIdentity): readonly Translated[] {
   if (proxy.kind !== "grpc") return [];
-  return [...t.grpcClusters, ...t.endpoints, ...t.grpcListeners, ...t.grpcRoutes];
+  return [...t.grpcClusters, ...t.endpoints, ...t.grpcListeners, ...serverListeners(t, proxy), ...t.grpcRoutes];
 }

@@ -1,7 +1,11 @@
 // The pinned gRPC xDS client's own resource validators, run on what we send: whatever it would
 // NACK fails a test here, without the 15 s a real client takes to give up on a resource.
 import { createRequire } from "node:module";
-import * as xds from "@grpc/grpc-js-xds";
+
+// gitmesh serves the RBAC filter to gRPC servers; grpc-js-xds only knows it when this is set
+// before the package first loads (as a server deploying gitmesh's policies must set it too).
+process.env["GRPC_XDS_EXPERIMENTAL_RBAC"] = "true";
+const xds = await import("@grpc/grpc-js-xds");
 
 interface Decoder {
   decode(context: object, resource: { type_url: string; value: Buffer }): { error?: string };

@@ -29,7 +29,15 @@ interface Case {
 const grpcClient = (namespace: string, serviceAccount: string): ProxyIdentity => ({ nodeId: "golden", kind: "grpc", namespace, serviceAccount, labels: {}, instanceIps: [] });
 
 const cases: readonly Case[] = [
-  { name: "bookinfo", config: "config-examples", proxies: { grpc: grpcClient("bookinfo", "productpage") } },
+  {
+    name: "bookinfo",
+    config: "config-examples",
+    proxies: {
+      grpc: grpcClient("bookinfo", "productpage"),
+      // The ratings service as a proxyless gRPC server: its inbound listeners carry ratings-callers.
+      "grpc-ratings-server": { ...grpcClient("bookinfo", "ratings"), labels: { app: "ratings", version: "v1" } },
+    },
+  },
   ...readdirSync(join(root, "test/golden"), { withFileTypes: true })
     .filter((d) => d.isDirectory() && existsSync(join(root, "test/golden", d.name, "config")))
     .map((d) => ({ name: d.name, config: `test/golden/${d.name}/config`, proxies: { grpc: grpcClient("default", "client") } })),
