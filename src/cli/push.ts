@@ -1,7 +1,7 @@
 import type { MeshModel } from "../config/load.js";
 import type { Node__Output } from "../envoy/index.js";
 import type { Logger } from "../log.js";
-import { createTranslationMemo, resourcesForProxy, translateMesh, type MeshTranslation } from "../translators/mesh.js";
+import { createTranslationMemo, proxyShareKey, resourcesForProxy, translateMesh, type MeshTranslation } from "../translators/mesh.js";
 import { proxyFromNode, type ProxyIdentity } from "../translators/proxy.js";
 import { makeSnapshot, resourceOf, type Snapshot, type SnapshotCache } from "../xds/index.js";
 
@@ -13,8 +13,8 @@ export class MeshPusher {
   private translation: MeshTranslation | undefined;
   private readonly proxies = new Map<string, { identity: ProxyIdentity; streams: number }>();
   /**
-   * Snapshots by what decides a proxy's resources (kind, namespace, labels): proxies alike share
-   * one snapshot instead of building one each.
+   * Snapshots by what decides a proxy's resources (proxyShareKey): proxies alike share one
+   * snapshot instead of building one each.
    */
   private shared = new Map<string, Snapshot>();
   /** Unchanged services keep their resource objects across models, so they are not re-encoded. */
@@ -72,10 +72,7 @@ export class MeshPusher {
 
   private snapshotFor(identity: ProxyIdentity): Snapshot | undefined {
     if (this.translation === undefined) return undefined;
-    // Everything a proxy's resources depend on: its kind, and (for the policies and inbound
-    // listeners of a gRPC server) its namespace and labels.
-    const labels = Object.entries(identity.labels).sort(([a], [b]) => (a < b ? -1 : 1));
-    const shareKey = JSON.stringify([identity.kind, identity.namespace, labels]);
+    const shareKey = proxyShareKey(this.translation, identity);
     const cached = this.shared.get(shareKey);
     if (cached !== undefined) return cached;
     const built = makeSnapshot(resourcesForProxy(this.translation, identity).map(resourceOf));

@@ -27,8 +27,12 @@ export interface MeshTranslation {
   readonly servers: {
     readonly policies: readonly MeshResource<"AuthorizationPolicy">[];
     readonly rootNamespace: string;
-    /** ServiceEntries that select workloads by labels: a server they select serves their ports. */
-    readonly selecting: readonly MeshResource<"ServiceEntry">[];
+    /**
+     * ServiceEntries that select workloads by labels (a server they select serves their ports),
+     * by "namespace, one label pair of their selector" ("*" for an empty selector): a server's
+     * candidates are found from its own label pairs, not by scanning every ServiceEntry.
+     */
+    readonly selecting: ReadonlyMap<string, readonly MeshResource<"ServiceEntry">[]>;
   };
 }
 
@@ -118,7 +122,7 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
     servers: {
       policies: model.resources.filter((r): r is MeshResource<"AuthorizationPolicy"> => r.kind === "AuthorizationPolicy"),
       rootNamespace: model.naming.rootNamespace,
-      selecting: model.resources.filter((r): r is MeshResource<"ServiceEntry"> => r.kind === "ServiceEntry" && r.spec.workloadSelector !== undefined),
+      selecting: selectingIndex(model),
     },
   };
 }
@@ -129,18 +133,51 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
  * AuthorizationPolicies that apply to it. Built per server identity: policies select by labels.
  */
 export function serverListeners(t: MeshTranslation, proxy: ProxyIdentity): Translated[] {
-  const ports = new Set<number>();
-  for (const se of t.servers.selecting) {
-    if (se.namespace !== proxy.namespace || !labelsMatch(se.spec.workloadSelector?.labels, proxy.labels)) continue;
-    for (const p of se.spec.ports ?? []) ports.add(p.targetPort ?? p.number);
-  }
-  const policies = policiesForWorkload(t.servers.policies, proxy, t.servers.rootNamespace);
-  return [...ports]
-    .sort((a, b) => a - b)
-    .flatMap((port) => [
+  const { ports, policies } = serverInputs(t, proxy);
+  return ports.flatMap((port) => [
       grpcServerListener(grpcServerListenerName(`0.0.0.0:${port}`), port, policies),
       grpcServerListener(grpcServerListenerName(`[::]:${port}`), port, policies, "::"),
     ]);
+}
+
+/** The ports a gRPC proxy serves (as the services selecting it say) and the policies applying. */
+function serverInputs(t: MeshTranslation, proxy: ProxyIdentity): { ports: number[]; policies: MeshResource<"AuthorizationPolicy">[] } {
+  const ports = new Set<number>();
+  const keys = [selectorKey(proxy.namespace, undefined), ...Object.entries(proxy.labels).map(([k, v]) => selectorKey(proxy.namespace, [k, v]))];
+  for (const key of keys) {
+    for (const se of t.servers.selecting.get(key) ?? []) {
+      if (!labelsMatch(se.spec.workloadSelector?.labels, proxy.labels)) continue;
+      for (const p of se.spec.ports ?? []) ports.add(p.targetPort ?? p.number);
+    }
+  }
+  if (ports.size === 0) return { ports: [], policies: [] };
+  return { ports: [...ports].sort((a, b) => a - b), policies: policiesForWorkload(t.servers.policies, proxy, t.servers.rootNamespace) };
+}
+
+function selectorKey(namespace: string, pair: readonly [string, string] | undefined): string {
+  return pair === undefined ? `${namespace}\0*` : `${namespace}\0${pair[0]}\0${pair[1]}`;
+}
+
+function selectingIndex(model: MeshModel): Map<string, MeshResource<"ServiceEntry">[]> {
+  const index = new Map<string, MeshResource<"ServiceEntry">[]>();
+  for (const r of model.resources) {
+    if (r.kind !== "ServiceEntry" || r.spec.workloadSelector === undefined) continue;
+    const first = Object.entries(r.spec.workloadSelector.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))[0];
+    const key = selectorKey(r.namespace, first);
+    index.set(key, [...(index.get(key) ?? []), r]);
+  }
+  return index;
+}
+
+/**
+ * What a proxy's resources depend on, as a key: proxies with equal keys receive the same
+ * resources and can share one snapshot. A gRPC client's depend only on its kind; a gRPC server's
+ * also on the ports it serves and the policies that apply to it.
+ */
+export function proxyShareKey(t: MeshTranslation, proxy: ProxyIdentity): string {
+  if (proxy.kind !== "grpc") return proxy.kind;
+  const { ports, policies } = serverInputs(t, proxy);
+  return JSON.stringify([proxy.kind, ports, policies.map((p) => `${p.namespace}/${p.name}`)]);
 }
 
 /**
