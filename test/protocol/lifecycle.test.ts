@@ -90,6 +90,8 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
       stdio: ["ignore", "ignore", "pipe"],
     });
     t.after(() => child.kill("SIGKILL")); // a no-op when the test got as far as stopping it
+    // A test that times out may not reach its after hooks: never leave a server running.
+    process.once("exit", () => child.kill("SIGKILL"));
     const lines = createInterface({ input: child.stderr });
     const log: string[] = [];
     const waitFor = (pattern: RegExp) =>
