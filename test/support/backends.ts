@@ -1,6 +1,6 @@
 // gRPC test backends that answer one unary method with their own identity, and a client for it
 // that can dial any target (xds:///NAME included).
-import { Client, credentials, Metadata, Server, ServerCredentials, type ChannelOptions, type ServiceDefinition } from "@grpc/grpc-js";
+import { Client, credentials, Metadata, Server, status, ServerCredentials, type ChannelOptions, type ServiceDefinition } from "@grpc/grpc-js";
 
 export interface Identity {
   readonly backend: string;
@@ -32,17 +32,26 @@ export interface Backend {
   close(): Promise<void>;
 }
 
-/** Starts a backend on 127.0.0.1 (a free port) that answers every call with its name. */
-export async function startBackend(name: string): Promise<Backend> {
+/**
+ * Starts a backend on 127.0.0.1 (a free port) that answers every call with its name; with
+ * failFirst, the first calls fail with UNAVAILABLE (a backend a retry policy must get past).
+ */
+export async function startBackend(name: string, options: { failFirst?: number } = {}): Promise<Backend & { readonly calls: () => number }> {
   const server = new Server();
+  let calls = 0;
   server.addService(identityService, {
-    whoAmI: (_call: unknown, callback: (err: null, value: Identity) => void) => callback(null, { backend: name }),
+    whoAmI: (_call: unknown, callback: (err: { code: number; details: string } | null, value?: Identity) => void) => {
+      calls++;
+      if (calls <= (options.failFirst ?? 0)) callback({ code: status.UNAVAILABLE, details: `${name} fails call ${calls} on purpose` });
+      else callback(null, { backend: name });
+    },
   });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
   return {
     name,
+    calls: () => calls,
     address: `127.0.0.1:${port}`,
     close: () => new Promise((resolve) => server.tryShutdown(() => resolve())),
   };
