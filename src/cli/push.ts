@@ -3,7 +3,7 @@ import type { Node__Output } from "../envoy/index.js";
 import type { Logger } from "../log.js";
 import { createTranslationMemo, proxyShareKey, resourcesForProxy, translateMesh, type MeshTranslation } from "../translators/mesh.js";
 import { proxyFromNode, type ProxyIdentity } from "../translators/proxy.js";
-import { makeSnapshot, resourceOf, type Snapshot, type SnapshotCache } from "../xds/index.js";
+import { makeSnapshot, resourceOf, type Snapshot, type SnapshotCache, type XdsServerOptions } from "../xds/index.js";
 
 /**
  * Keeps every connected proxy's snapshot in step with the served model: translates once per
@@ -24,6 +24,15 @@ export class MeshPusher {
     private readonly cache: SnapshotCache,
     private readonly logger: Logger,
   ) {}
+
+  /** The XdsServer options that connect it to this pusher: node admission and proxy lifecycle. */
+  serverHooks(): Pick<XdsServerOptions, "admitNode" | "onProxyConnected" | "onProxyDisconnected"> {
+    return {
+      admitNode: (node) => this.admit(node),
+      onProxyConnected: (key, node) => this.connected(key, node),
+      onProxyDisconnected: (key) => this.disconnected(key),
+    };
+  }
 
   /** The node contract check for XdsServer.admitNode: a message when the node breaks it. */
   admit(node: Node__Output): string | undefined {

@@ -42,9 +42,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     source: cache,
     logger,
     onNack: (r) => metrics.nacked(r.type),
-    admitNode: (node) => pusher.admit(node),
-    onProxyConnected: (key, node) => pusher.connected(key, node),
-    onProxyDisconnected: (key) => pusher.disconnected(key),
+    ...pusher.serverHooks(),
   });
   const metrics = createMetrics(xds.status);
   const stops: (() => Promise<void> | void)[] = [];

@@ -1,6 +1,6 @@
 import type { Logger } from "../log.js";
 import { isError, type Diagnostic } from "./diagnostics.js";
-import { gitState, readCommitted } from "./git.js";
+import { gitState, readCommitted, type GitState } from "./git.js";
 import { loadLastGood, saveLastGood } from "./last-good.js";
 import { createMeshLoader, loadMesh, type MeshModel, type ModelSource } from "./load.js";
 import type { MeshNaming } from "./resources.js";
@@ -127,9 +127,9 @@ export class ConfigReloader {
     return now === this.lastFingerprint ? undefined : this.reload();
   }
 
-  private async fingerprint(): Promise<string> {
-    const git = await gitState(this.options.dir);
-    return `${await treeFingerprint(this.options.dir)} ${git?.commit ?? "-"} ${String(git?.dirty)}`;
+  private async fingerprint(git?: GitState): Promise<string> {
+    const state = git ?? (await gitState(this.options.dir));
+    return `${await treeFingerprint(this.options.dir)} ${state?.commit ?? "-"} ${String(state?.dirty)}`;
   }
 
   private async attempt(ref: string | undefined): Promise<ReloadRecord> {
@@ -184,8 +184,8 @@ export class ConfigReloader {
     }
     // The git state is read before the files: if a commit lands in between, the model is newer
     // than the commit it names, never older, and the next resync corrects it.
-    this.lastFingerprint = await this.fingerprint();
     const git = await gitState(dir, (error) => this.options.logger.warn("cannot read the git state of the config; commit and dirtiness are unknown", { dir, error }));
+    this.lastFingerprint = await this.fingerprint(git);
     const files = await readDirectorySettled(dir);
     return { files, source: { dir, ...(git?.commit === undefined ? {} : { commit: git.commit }), ...(git === undefined ? {} : { dirty: git.dirty }) } };
   }

@@ -60,7 +60,10 @@ async function findConfigFiles(dir: string): Promise<FoundFile[]> {
 
 /** Reads every config file under dir. */
 export async function readDirectory(dir: string): Promise<SourceFile[]> {
-  const found = await findConfigFiles(dir);
+  return readFound(await findConfigFiles(dir));
+}
+
+function readFound(found: readonly FoundFile[]): Promise<SourceFile[]> {
   return Promise.all(found.map(async (f) => ({ path: f.path, text: decode(f.path, await readFile(f.full)) })));
 }
 
@@ -71,9 +74,10 @@ export async function readDirectory(dir: string): Promise<SourceFile[]> {
 export async function readDirectorySettled(dir: string, settleMs = 300, maxWaitMs = 10_000): Promise<SourceFile[]> {
   const deadline = Date.now() + maxWaitMs;
   for (;;) {
-    const newest = Math.max(0, ...(await findConfigFiles(dir)).map((f) => f.mtimeMs));
+    const found = await findConfigFiles(dir);
+    const newest = found.reduce((max, f) => Math.max(max, f.mtimeMs), 0);
     const quietFor = Date.now() - newest;
-    if (quietFor >= settleMs || Date.now() >= deadline) return readDirectory(dir);
+    if (quietFor >= settleMs || Date.now() >= deadline) return readFound(found);
     await new Promise((resolve) => setTimeout(resolve, Math.min(settleMs - quietFor, Math.max(0, deadline - Date.now()))));
   }
 }

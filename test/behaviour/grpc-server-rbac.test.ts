@@ -176,9 +176,7 @@ test("through gitmesh's pusher: a gRPC server gets its listener from the mesh, a
   const controlPlane = new XdsServer({
     source: cache,
     logger: silentLogger,
-    admitNode: (n) => pusher.admit(n),
-    onProxyConnected: (k, n) => pusher.connected(k, n),
-    onProxyDisconnected: (k) => pusher.disconnected(k),
+    ...pusher.serverHooks(),
   });
   const xdsPort = await controlPlane.listen("127.0.0.1:0");
   t.after(() => controlPlane.shutdown(1_000));

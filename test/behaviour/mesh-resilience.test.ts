@@ -44,9 +44,7 @@ ${http}`,
   const server = new XdsServer({
     source: cache,
     logger: silentLogger,
-    admitNode: (n) => pusher.admit(n),
-    onProxyConnected: (k, n) => pusher.connected(k, n),
-    onProxyDisconnected: (k) => pusher.disconnected(k),
+    ...pusher.serverHooks(),
   });
   const xdsPort = await server.listen("127.0.0.1:0");
   pusher.setModel(loaded.model);

@@ -80,9 +80,7 @@ async function start(t: TestContext) {
   const server = new XdsServer({
     source: cache,
     logger: silentLogger,
-    admitNode: (n) => pusher.admit(n),
-    onProxyConnected: (k, n) => pusher.connected(k, n),
-    onProxyDisconnected: (k) => pusher.disconnected(k),
+    ...pusher.serverHooks(),
   });
   const port = await server.listen("127.0.0.1:0");
   pusher.setModel(mesh(v1, v2, CANARY));
