@@ -19,7 +19,11 @@ const checked = new WeakMap<Snapshot, readonly Inconsistency[]>();
 function consistencyOf(snapshot: Snapshot): readonly Inconsistency[] {
   let problems = checked.get(snapshot);
   if (problems === undefined) {
-    problems = checkConsistency(snapshot);
+    // Composing only adds resources, so layers that are each consistent make a consistent whole:
+    // a sidecar's snapshot is checked through its shared layers, not resource by resource.
+    const layers = snapshot.layers;
+    const layered = layers !== undefined && layers.length > 0 && layers.every((l) => consistencyOf(l).length === 0);
+    problems = layered ? [] : checkConsistency(snapshot);
     checked.set(snapshot, problems);
   }
   return problems;

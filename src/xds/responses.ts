@@ -19,6 +19,7 @@ export function sotwBody(typeUrl: string, version: string, items: readonly Encod
 const fullBodies = new WeakMap<TypeResources, Buffer>();
 
 export function sotwFullBody(resources: TypeResources): Buffer {
+  if (resources.composed === true) return sotwBody(resources.typeUrl, resources.version, resources.items);
   let body = fullBodies.get(resources);
   if (body === undefined) {
     body = sotwBody(resources.typeUrl, resources.version, resources.items);

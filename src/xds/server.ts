@@ -25,7 +25,7 @@ export interface XdsServerOptions {
    */
   readonly admitNode?: (node: Node__Output) => string | undefined;
   /** A stream of this proxy was identified; called before its snapshot is watched. */
-  readonly onProxyConnected?: (proxy: string, node: Node__Output) => void;
+  readonly onProxyConnected?: (proxy: string, node: Node__Output, peer: string) => void;
   /** A stream of this proxy ended (a proxy may hold several). */
   readonly onProxyDisconnected?: (proxy: string) => void;
 }

@@ -9,6 +9,12 @@ export interface TypeResources {
   readonly version: string;
   readonly items: readonly EncodedResource[];
   readonly byName: ReadonlyMap<string, EncodedResource>;
+  /**
+   * Merged by composeSnapshot for a proxy's own combination of layers, which few streams share:
+   * its response body is built per send, not kept (a sidecar's listeners would otherwise pin
+   * hundreds of KB per proxy).
+   */
+  readonly composed?: true;
 }
 
 /**
@@ -17,6 +23,8 @@ export interface TypeResources {
  */
 export interface Snapshot {
   readonly types: ReadonlyMap<string, TypeResources>;
+  /** The shared snapshots this one was composed of (composeSnapshot), if any. */
+  readonly layers?: readonly Snapshot[];
 }
 
 export type SnapshotProblem =
@@ -69,4 +77,82 @@ export function resourcesOf(snapshot: Snapshot, typeUrl: string): TypeResources 
 /** The per-type versions, in ADS order: what a status page shows for a snapshot. */
 export function snapshotVersions(snapshot: Snapshot): Record<string, string> {
   return Object.fromEntries(ADS_ORDER.map((k) => [k.short, resourcesOf(snapshot, k.typeUrl).version]));
+}
+
+/**
+ * A proxy's snapshot made of layers: snapshots shared by many proxies (the outbound side every
+ * sidecar in a Sidecar scope gets) and one of its own (its inbound listeners). A type only one
+ * layer has is taken as that layer's object, so its bodies and views stay shared; a type several
+ * layers have is merged without copying the resources. The merged version is a hash of the
+ * layers' versions, so the same layers give the same version on every replica and restart.
+ */
+export function composeSnapshot(layers: readonly Snapshot[]): SnapshotResult {
+  if (layers.length === 1 && layers[0] !== undefined) return { ok: true, snapshot: layers[0] };
+  const problems: SnapshotProblem[] = [];
+  const types = new Map<string, TypeResources>();
+  for (const { typeUrl } of ADS_ORDER) {
+    const parts = layers.map((l) => resourcesOf(l, typeUrl)).filter((t) => t.items.length > 0);
+    const [first] = parts;
+    if (first === undefined) types.set(typeUrl, typeResources(typeUrl, EMPTY));
+    else if (parts.length === 1) types.set(typeUrl, first);
+    else {
+      const merged = mergeSorted(parts.map((p) => p.items));
+      for (let i = 1; i < merged.length; i++) {
+        if (merged[i]?.name === merged[i - 1]?.name) problems.push({ t: "duplicate-name", typeUrl, name: merged[i]?.name ?? "" });
+      }
+      types.set(typeUrl, { typeUrl, version: contentHash(parts.map((p) => p.version)), items: merged, byName: new LayeredMap(parts.map((p) => p.byName)), composed: true });
+    }
+  }
+  if (problems.length > 0) return { ok: false, problems };
+  return { ok: true, snapshot: { types, layers } };
+}
+
+function mergeSorted(lists: readonly (readonly EncodedResource[])[]): EncodedResource[] {
+  const out: EncodedResource[] = [];
+  const at = lists.map(() => 0);
+  for (;;) {
+    let best = -1;
+    for (let i = 0; i < lists.length; i++) {
+      const candidate = lists[i]?.[at[i] ?? 0];
+      const current = best < 0 ? undefined : lists[best]?.[at[best] ?? 0];
+      if (candidate !== undefined && (current === undefined || candidate.name < current.name)) best = i;
+    }
+    if (best < 0) return out;
+    const item = lists[best]?.[at[best] ?? 0];
+    if (item !== undefined) out.push(item);
+    at[best] = (at[best] ?? 0) + 1;
+  }
+}
+
+/** Several disjoint maps read as one, without copying them. */
+class LayeredMap implements ReadonlyMap<string, EncodedResource> {
+  constructor(private readonly maps: readonly ReadonlyMap<string, EncodedResource>[]) {}
+  get size(): number {
+    return this.maps.reduce((n, m) => n + m.size, 0);
+  }
+  get(key: string): EncodedResource | undefined {
+    for (const m of this.maps) {
+      const v = m.get(key);
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  }
+  has(key: string): boolean {
+    return this.maps.some((m) => m.has(key));
+  }
+  *entries(): MapIterator<[string, EncodedResource]> {
+    for (const m of this.maps) yield* m.entries();
+  }
+  *keys(): MapIterator<string> {
+    for (const m of this.maps) yield* m.keys();
+  }
+  *values(): MapIterator<EncodedResource> {
+    for (const m of this.maps) yield* m.values();
+  }
+  [Symbol.iterator](): MapIterator<[string, EncodedResource]> {
+    return this.entries();
+  }
+  forEach(fn: (value: EncodedResource, key: string, map: ReadonlyMap<string, EncodedResource>) => void): void {
+    for (const [k, v] of this.entries()) fn(v, k, this);
+  }
 }

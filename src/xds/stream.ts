@@ -37,7 +37,7 @@ export interface StreamContext {
   readonly limits: StreamLimits;
   readonly onNack: (record: NackRecord) => void;
   readonly admitNode: (node: Node__Output) => string | undefined;
-  readonly onProxyConnected: (proxy: string, node: Node__Output) => void;
+  readonly onProxyConnected: (proxy: string, node: Node__Output, peer: string) => void;
   readonly onProxyDisconnected: (proxy: string) => void;
 }
 
@@ -128,7 +128,7 @@ export class XdsStream {
     // watch() delivers the current snapshot at once; the state must say "watching" first.
     let unwatch: () => void = () => {};
     this.state = { t: "watching", proxy, unwatch: () => unwatch() };
-    this.ctx.onProxyConnected(proxy, node);
+    this.ctx.onProxyConnected(proxy, node, this.call.getPeer());
     unwatch = this.ctx.source.watch(proxy, (snapshot) => this.guarded(() => this.apply(this.session.onSnapshot(snapshot))));
     // A snapshot delivered during watch() may have closed the stream (a bug guard, not a path).
     if ((this.state as State).t === "closed") unwatch();
