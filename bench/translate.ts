@@ -8,7 +8,8 @@ import { MeshPusher } from "../src/cli/push.js";
 import { createMeshLoader } from "../src/config/load.js";
 import type { Node__Output } from "../src/envoy/index.js";
 import { silentLogger } from "../src/log.js";
-import { resourcesForProxy, translateMesh } from "../src/translators/mesh.js";
+import { translateMesh } from "../src/translators/mesh.js";
+import { resourcesForProxy } from "../src/translators/proxy-resources.js";
 import { makeSnapshot, resourceOf, SnapshotCache } from "../src/xds/index.js";
 import { meshFiles } from "./mesh-gen.js";
 

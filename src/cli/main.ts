@@ -24,6 +24,8 @@ commands:
   render     show what a proxy would receive, grouped by type
              gitmesh render DIR --namespace NS --service-account SA [--labels k=v,...]
                                 [--proxy grpc|sidecar|gateway] [--format yaml|json]
+                                [--workload-name NAME] [--instance-ip IP]
+                                [--credentials-dir DIR]
   validate   check a config directory: every problem with its file, line and column
              gitmesh validate DIR [--format text|json|github] [--root-namespace NS]
                                   [--cluster-domain DOMAIN]
@@ -93,6 +95,9 @@ async function runRender(args: readonly string[]): Promise<number> {
       namespace: { type: "string" },
       "service-account": { type: "string" },
       labels: { type: "string", default: "" },
+      "workload-name": { type: "string" },
+      "instance-ip": { type: "string" },
+      "credentials-dir": { type: "string" },
       proxy: { type: "string", default: "grpc" },
       format: { type: "string", default: "yaml" },
       ...NAMING_OPTIONS,
@@ -118,7 +123,16 @@ async function runRender(args: readonly string[]): Promise<number> {
     dir,
     format: values.format,
     naming: namingFrom(values),
-    proxy: { nodeId: "render", kind: values.proxy as "grpc", namespace: values.namespace, serviceAccount: values["service-account"], labels, instanceIps: [] },
+    ...(values["credentials-dir"] === undefined ? {} : { credentialsDir: values["credentials-dir"] }),
+    proxy: {
+      nodeId: "render",
+      kind: values.proxy as "grpc",
+      namespace: values.namespace,
+      serviceAccount: values["service-account"],
+      labels,
+      ...(values["workload-name"] === undefined ? {} : { workloadName: values["workload-name"] }),
+      instanceIps: values["instance-ip"] === undefined ? [] : [values["instance-ip"]],
+    },
     out: (text) => console.log(text),
   });
 }

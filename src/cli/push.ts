@@ -1,9 +1,10 @@
 import type { MeshModel } from "../config/load.js";
 import type { Node__Output } from "../envoy/index.js";
 import type { Logger } from "../log.js";
-import { createTranslationMemo, proxyShareKey, resourcesForProxy, translateMesh, type MeshTranslation } from "../translators/mesh.js";
-import { proxyFromNode, type ProxyIdentity } from "../translators/proxy.js";
-import { makeSnapshot, resourceOf, type Snapshot, type SnapshotCache, type XdsServerOptions } from "../xds/index.js";
+import { createTranslationMemo, translateMesh, type MeshTranslation } from "../translators/mesh.js";
+import { proxyLayers } from "../translators/proxy-resources.js";
+import { peerHost, proxyFromNode, type ProxyIdentity } from "../translators/proxy.js";
+import { composeSnapshot, makeSnapshot, resourceOf, type Snapshot, type SnapshotCache, type XdsServerOptions } from "../xds/index.js";
 
 /**
  * Keeps every connected proxy's snapshot in step with the served model: translates once per
@@ -13,8 +14,8 @@ export class MeshPusher {
   private translation: MeshTranslation | undefined;
   private readonly proxies = new Map<string, { identity: ProxyIdentity; streams: number }>();
   /**
-   * Snapshots by what decides a proxy's resources (proxyShareKey): proxies alike share one
-   * snapshot instead of building one each.
+   * Snapshots of layers (proxyLayers) and of whole proxies, by their layer keys: proxies alike
+   * share one snapshot, and a sidecar's own snapshot shares its scope's layer with its peers.
    */
   private shared = new Map<string, Snapshot>();
   /** Unchanged services keep their resource objects across models, so they are not re-encoded. */
@@ -29,7 +30,7 @@ export class MeshPusher {
   serverHooks(): Pick<XdsServerOptions, "admitNode" | "onProxyConnected" | "onProxyDisconnected"> {
     return {
       admitNode: (node) => this.admit(node),
-      onProxyConnected: (key, node) => this.connected(key, node),
+      onProxyConnected: (key, node, peer) => this.connected(key, node, peer),
       onProxyDisconnected: (key) => this.disconnected(key),
     };
   }
@@ -48,13 +49,15 @@ export class MeshPusher {
     this.logger.info("config translated and pushed", { proxies: this.proxies.size, ms: Math.round(performance.now() - started) });
   }
 
-  connected(key: string, node: Node__Output): void {
+  connected(key: string, node: Node__Output, peer = ""): void {
     const r = proxyFromNode(node);
     if (!r.ok) return; // admit() refused it already
+    const address = peerHost(peer);
+    const identity: ProxyIdentity = address === undefined ? r.proxy : { ...r.proxy, peerAddress: address };
     const existing = this.proxies.get(key);
     // The newest stream's node wins: a restarted proxy may reuse its id as something else.
-    this.proxies.set(key, { identity: r.proxy, streams: (existing?.streams ?? 0) + 1 });
-    if (existing === undefined || JSON.stringify(existing.identity) !== JSON.stringify(r.proxy)) this.push(key);
+    this.proxies.set(key, { identity, streams: (existing?.streams ?? 0) + 1 });
+    if (existing === undefined || JSON.stringify(existing.identity) !== JSON.stringify(identity)) this.push(key);
   }
 
   disconnected(key: string): void {
@@ -81,15 +84,30 @@ export class MeshPusher {
 
   private snapshotFor(identity: ProxyIdentity): Snapshot | undefined {
     if (this.translation === undefined) return undefined;
-    const shareKey = proxyShareKey(this.translation, identity);
-    const cached = this.shared.get(shareKey);
+    const layers = proxyLayers(this.translation, identity);
+    const key = JSON.stringify(layers.map((l) => l.key));
+    const cached = this.shared.get(key);
     if (cached !== undefined) return cached;
-    const built = makeSnapshot(resourcesForProxy(this.translation, identity).map(resourceOf));
-    if (!built.ok) {
-      this.logger.error("bug: translation produced an invalid snapshot", { kind: identity.kind, problems: JSON.stringify(built.problems) });
+    const parts: Snapshot[] = [];
+    for (const layer of layers) {
+      let part = this.shared.get(layer.key);
+      if (part === undefined) {
+        const built = makeSnapshot(layer.resources().map(resourceOf));
+        if (!built.ok) {
+          this.logger.error("bug: translation produced an invalid snapshot", { kind: identity.kind, layer: layer.key, problems: JSON.stringify(built.problems) });
+          return undefined;
+        }
+        part = built.snapshot;
+        this.shared.set(layer.key, part);
+      }
+      parts.push(part);
+    }
+    const composed = composeSnapshot(parts);
+    if (!composed.ok) {
+      this.logger.error("bug: a proxy's layers overlap", { kind: identity.kind, problems: JSON.stringify(composed.problems) });
       return undefined;
     }
-    this.shared.set(shareKey, built.snapshot);
-    return built.snapshot;
+    this.shared.set(key, composed.snapshot);
+    return composed.snapshot;
   }
 }

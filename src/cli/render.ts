@@ -3,7 +3,9 @@ import { loadMesh } from "../config/load.js";
 import type { MeshNaming } from "../config/resources.js";
 import { readDirectory } from "../config/source.js";
 import { describeMessage, encodeMessage } from "../envoy/index.js";
-import { resourcesForProxy, translateMesh } from "../translators/mesh.js";
+import { translateMesh } from "../translators/mesh.js";
+import { proxyNotes, resourcesForProxy } from "../translators/proxy-resources.js";
+import { readCredentials } from "../config/credentials.js";
 import type { ProxyIdentity } from "../translators/proxy.js";
 import type { Translated } from "../translators/translated.js";
 import { formatDiagnostic } from "./report.js";
@@ -13,6 +15,8 @@ export interface RenderOptions {
   readonly proxy: ProxyIdentity;
   readonly format: "yaml" | "json";
   readonly naming?: MeshNaming;
+  /** Gateway certificates by credentialName (see config/credentials.ts). */
+  readonly credentialsDir?: string;
   readonly out: (text: string) => void;
 }
 
@@ -21,14 +25,22 @@ const GROUPS: readonly [string, string][] = [
   ["envoy.config.route.v3.RouteConfiguration", "routes"],
   ["envoy.config.cluster.v3.Cluster", "clusters"],
   ["envoy.config.endpoint.v3.ClusterLoadAssignment", "endpoints"],
+  ["envoy.extensions.transport_sockets.tls.v3.Secret", "secrets"],
 ];
+
+/** A private key is never printed: render output ends up in CI logs and pull requests. */
+function redacted(described: unknown): unknown {
+  if (Array.isArray(described)) return described.map(redacted);
+  if (typeof described !== "object" || described === null) return described;
+  return Object.fromEntries(Object.entries(described).map(([k, v]) => (k === "private_key" ? [k, "(redacted)"] : [k, redacted(v)])));
+}
 
 /** What a proxy receives, grouped by type, each resource decoded from the bytes it is sent as. */
 export function describeResources(resources: readonly Translated[]): Record<string, unknown[]> {
   const out: Record<string, unknown[]> = {};
   for (const [type, group] of GROUPS) {
     const items = resources.filter((r) => r.type === type);
-    if (items.length > 0) out[group] = items.map((r) => describeMessage(r.type, encodeMessage(r.type, r.message as never)));
+    if (items.length > 0) out[group] = items.map((r) => redacted(describeMessage(r.type, encodeMessage(r.type, r.message as never))));
   }
   return out;
 }
@@ -41,7 +53,11 @@ export async function render(options: RenderOptions): Promise<number> {
     options.out("the config has errors: fix them to see what proxies would receive");
     return 1;
   }
-  const described = describeResources(resourcesForProxy(translateMesh(result.model), options.proxy));
+  const credentials = options.credentialsDir === undefined ? undefined : await readCredentials(options.credentialsDir);
+  const translation = translateMesh(result.model, undefined, credentials === undefined ? {} : { credentials: credentials.credentials });
+  const described: Record<string, unknown> = describeResources(resourcesForProxy(translation, options.proxy));
+  const notes = [...(credentials?.problems ?? []), ...proxyNotes(translation, options.proxy)];
+  if (notes.length > 0) described["notes"] = notes;
   options.out(options.format === "json" ? JSON.stringify(described, null, 2) : stringify(described, { lineWidth: 0 }).trimEnd());
   return 0;
 }

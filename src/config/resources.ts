@@ -70,3 +70,9 @@ export function hostMatches(declared: string, requested: string): boolean {
 export function labelsMatch(selector: Readonly<Record<string, string>> | undefined, labels: Readonly<Record<string, string>>): boolean {
   return Object.entries(selector ?? {}).every(([k, v]) => labels[k] === v);
 }
+
+/** A VirtualService's gateways entry as "namespace/name" (a bare name is in the VirtualService's namespace), or "mesh". */
+export function gatewayRef(ref: string, namespace: string): string {
+  if (ref === "mesh") return "mesh";
+  return ref.includes("/") ? ref : `${namespace}/${ref}`;
+}

@@ -6,6 +6,8 @@ import type { ClusterLoadAssignment } from "./generated/envoy/config/endpoint/v3
 import type { Listener } from "./generated/envoy/config/listener/v3/Listener.js";
 import type { RouteConfiguration } from "./generated/envoy/config/route/v3/RouteConfiguration.js";
 import type { Secret } from "./generated/envoy/extensions/transport_sockets/tls/v3/Secret.js";
+import type { DownstreamTlsContext } from "./generated/envoy/extensions/transport_sockets/tls/v3/DownstreamTlsContext.js";
+import type { TlsInspector } from "./generated/envoy/extensions/filters/listener/tls_inspector/v3/TlsInspector.js";
 import type { HttpConnectionManager } from "./generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager.js";
 import type { Router } from "./generated/envoy/extensions/filters/http/router/v3/Router.js";
 import type { TcpProxy } from "./generated/envoy/extensions/filters/network/tcp_proxy/v3/TcpProxy.js";
@@ -14,6 +16,8 @@ import type { Cors } from "./generated/envoy/extensions/filters/http/cors/v3/Cor
 import type { CorsPolicy } from "./generated/envoy/extensions/filters/http/cors/v3/CorsPolicy.js";
 import type { HttpProtocolOptions } from "./generated/envoy/extensions/upstreams/http/v3/HttpProtocolOptions.js";
 import type { RBAC } from "./generated/envoy/extensions/filters/http/rbac/v3/RBAC.js";
+import type { RBAC as NetworkRBAC } from "./generated/envoy/extensions/filters/network/rbac/v3/RBAC.js";
+import type { Bootstrap } from "./generated/envoy/config/bootstrap/v3/Bootstrap.js";
 import type { DiscoveryRequest } from "./generated/envoy/service/discovery/v3/DiscoveryRequest.js";
 import type { DeltaDiscoveryRequest } from "./generated/envoy/service/discovery/v3/DeltaDiscoveryRequest.js";
 import type { DiscoveryResponse } from "./generated/envoy/service/discovery/v3/DiscoveryResponse.js";
@@ -25,6 +29,8 @@ export interface EnvoyMessages {
   "envoy.config.listener.v3.Listener": Listener;
   "envoy.config.route.v3.RouteConfiguration": RouteConfiguration;
   "envoy.extensions.transport_sockets.tls.v3.Secret": Secret;
+  "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext": DownstreamTlsContext;
+  "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector": TlsInspector;
   "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager": HttpConnectionManager;
   "envoy.extensions.filters.http.router.v3.Router": Router;
   "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy": TcpProxy;
@@ -33,6 +39,8 @@ export interface EnvoyMessages {
   "envoy.extensions.filters.http.cors.v3.CorsPolicy": CorsPolicy;
   "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": HttpProtocolOptions;
   "envoy.extensions.filters.http.rbac.v3.RBAC": RBAC;
+  "envoy.extensions.filters.network.rbac.v3.RBAC": NetworkRBAC;
+  "envoy.config.bootstrap.v3.Bootstrap": Bootstrap;
   "envoy.service.discovery.v3.DiscoveryRequest": DiscoveryRequest;
   "envoy.service.discovery.v3.DeltaDiscoveryRequest": DeltaDiscoveryRequest;
   "envoy.service.discovery.v3.DiscoveryResponse": DiscoveryResponse;
@@ -47,6 +55,8 @@ export type {
   Listener,
   RouteConfiguration,
   Secret,
+  DownstreamTlsContext,
+  TlsInspector,
   HttpConnectionManager,
   Router,
   TcpProxy,
@@ -55,6 +65,8 @@ export type {
   CorsPolicy,
   HttpProtocolOptions,
   RBAC,
+  NetworkRBAC,
+  Bootstrap,
   DiscoveryRequest,
   DeltaDiscoveryRequest,
 };

@@ -26,3 +26,42 @@ export function grpcListenerName(host: string, port: number | undefined): string
 export function grpcRouteName(host: string, port: number): string {
   return `${host}:${port}`;
 }
+
+/**
+ * An Envoy sidecar's outbound listener for one service port: Istio's ADDRESS_PORT form, where the
+ * address is the service's loopback address (see addresses.ts).
+ */
+export function outboundListenerName(address: string, port: number): string {
+  return `${address}_${port}`;
+}
+
+/** The RouteConfiguration of a service port for Envoy sidecars: the host and port, as gRPC's. */
+export function outboundRouteName(host: string, port: number): string {
+  return `${host}:${port}`;
+}
+
+/**
+ * An Envoy sidecar's inbound listener and the cluster that reaches the local application, for
+ * the port the workload serves: Istio's inbound|PORT|| cluster form.
+ */
+export function inboundListenerName(port: number): string {
+  return `inbound|${port}`;
+}
+
+export function inboundClusterName(port: number): string {
+  return `inbound|${port}||`;
+}
+
+/** A gateway's listener on a port (all addresses) and the RouteConfiguration of its plaintext HTTP servers. */
+export function gatewayListenerName(port: number): string {
+  return `0.0.0.0_${port}`;
+}
+
+export function gatewayRouteName(port: number): string {
+  return `http.${port}`;
+}
+
+/** The RouteConfiguration of one HTTPS server of a Gateway (each has its own TLS filter chain). */
+export function gatewayServerRouteName(port: number, gateway: { namespace: string; name: string }, index: number): string {
+  return `https.${port}.${gateway.namespace}.${gateway.name}.${index}`;
+}

@@ -14,6 +14,11 @@ export interface ProxyIdentity {
   /** A WorkloadGroup this proxy registers itself in (it becomes an endpoint while connected). */
   readonly workloadGroup?: string;
   readonly instanceIps: readonly string[];
+  /**
+   * The address the proxy's xDS stream comes from, as gitmesh sees it: where a self-registering
+   * workload is reached when its node gives no INSTANCE_IPS. Not from the node: set on connect.
+   */
+  readonly peerAddress?: string;
 }
 
 /** The parts of an Envoy Node the contract reads (as decoded with protobufjs's toObject). */
@@ -97,4 +102,25 @@ function valueToJson(v: ValueLike): Json {
   if (v.structValue !== undefined && v.structValue !== null) return structToJson(v.structValue);
   if (v.listValue !== undefined && v.listValue !== null) return (v.listValue.values ?? []).map(valueToJson);
   return null;
+}
+
+/**
+ * The host part of a gRPC peer string ("1.2.3.4:5678", "[::1]:5678", "ipv4:..."), with an
+ * IPv4-mapped IPv6 address given as IPv4. Undefined for a peer that is not an IP address.
+ */
+export function peerHost(peer: string): string | undefined {
+  const bare = peer.replace(/^ipv[46]:/, "");
+  const host = bare.startsWith("[") ? bare.slice(1, bare.indexOf("]")) : bare.slice(0, bare.lastIndexOf(":"));
+  const v4 = host.replace(/^::ffff:/i, "");
+  if (/^[0-9]{1,3}(\.[0-9]{1,3}){3}$/.test(v4)) return v4;
+  return host.includes(":") ? host : undefined;
+}
+
+/**
+ * The address a sidecar's inbound listeners bind and a self-registered workload is reached at:
+ * the first INSTANCE_IPS entry, else the workload's registered address (its WorkloadEntry), else
+ * the stream's peer address.
+ */
+export function workloadAddress(proxy: ProxyIdentity, registered: string | undefined): string | undefined {
+  return proxy.instanceIps[0] ?? (registered === undefined || registered === "" ? undefined : registered) ?? proxy.peerAddress;
 }

@@ -26,8 +26,8 @@ import type { StringMatcher } from "../envoy/generated/envoy/type/matcher/v3/Str
 import type { HeaderMatcher } from "../envoy/generated/envoy/config/route/v3/HeaderMatcher.js";
 import type { HttpFilter } from "../envoy/generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpFilter.js";
 import type { MeshResource } from "../config/resources.js";
-import type { AuthorizationCondition, AuthorizationOperation, AuthorizationSource, Labels } from "../config/types.js";
-import { pack } from "../envoy/index.js";
+import type { AuthorizationCondition, AuthorizationOperation, AuthorizationRule, AuthorizationSource, Labels } from "../config/types.js";
+import { pack, type Any } from "../envoy/index.js";
 
 export type { HttpRbac };
 
@@ -55,14 +55,14 @@ const RBAC_MESSAGE = "envoy.extensions.filters.http.rbac.v3.RBAC" as const;
  * The RBAC configs for the policies that apply to one workload (see policiesForWorkload).
  * Pure: the same policies give the same configs, whatever their order.
  */
-export function rbacFilterConfig(policies: readonly AuthorizationPolicy[]): RbacFilterConfigs {
+export function rbacFilterConfig(policies: readonly AuthorizationPolicy[], traffic: Traffic = "http"): RbacFilterConfigs {
   const problems: string[] = [];
   const sorted = [...policies].sort((a, b) => (a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const deny = sorted.filter((p) => p.spec.action === "DENY");
   const allow = sorted.filter((p) => (p.spec.action ?? "ALLOW") === "ALLOW");
   return {
-    ...(deny.length > 0 ? { deny: { rules: rulesOf("DENY", deny, problems) } } : {}),
-    ...(allow.length > 0 ? { allow: { rules: rulesOf("ALLOW", allow, problems) } } : {}),
+    ...(deny.length > 0 ? { deny: { rules: rulesOf("DENY", deny, traffic, problems) } } : {}),
+    ...(allow.length > 0 ? { allow: { rules: rulesOf("ALLOW", allow, traffic, problems) } } : {}),
     problems,
   };
 }
@@ -74,6 +74,15 @@ export function rbacHttpFilters(configs: RbacFilterConfigs): HttpFilter[] {
   // without it.
   if (configs.deny !== undefined) filters.push({ name: RBAC_DENY_FILTER, typed_config: packRbac(configs.deny) });
   if (configs.allow !== undefined) filters.push({ name: RBAC_ALLOW_FILTER, typed_config: packRbac(configs.allow) });
+  return filters;
+}
+
+/** The configs as network filters for a TCP port, DENY first; tcp_proxy goes after them. */
+export function rbacNetworkFilters(configs: RbacFilterConfigs, statPrefix: string): { name: string; typed_config: Any }[] {
+  const filters: { name: string; typed_config: Any }[] = [];
+  const packed = (rules: NonNullable<HttpRbac["rules"]>) => pack("envoy.extensions.filters.network.rbac.v3.RBAC", { rules, stat_prefix: statPrefix });
+  if (configs.deny?.rules !== undefined && configs.deny.rules !== null) filters.push({ name: "envoy.filters.network.rbac.deny", typed_config: packed(configs.deny.rules) });
+  if (configs.allow?.rules !== undefined && configs.allow.rules !== null) filters.push({ name: "envoy.filters.network.rbac.allow", typed_config: packed(configs.allow.rules) });
   return filters;
 }
 
@@ -98,14 +107,27 @@ export function policiesForWorkload(
   });
 }
 
-function rulesOf(action: "ALLOW" | "DENY", policies: readonly AuthorizationPolicy[], problems: string[]): RbacRules {
+/**
+ * The traffic a filter sees: a TCP port's network filter sees no requests, so the HTTP-only
+ * fields (hosts, methods, paths, request headers) cannot be checked there. Istio's rule for them
+ * applies: an ALLOW rule that has one matches nothing, a DENY rule is kept without them (it
+ * denies more rather than less).
+ */
+export type Traffic = "http" | "tcp";
+
+function rulesOf(action: "ALLOW" | "DENY", policies: readonly AuthorizationPolicy[], traffic: Traffic, problems: string[]): RbacRules {
   const out: Record<string, Policy> = {};
   for (const p of policies) {
-    (p.spec.rules ?? []).forEach((rule, i) => {
+    (p.spec.rules ?? []).forEach((original, i) => {
       const where = `AuthorizationPolicy ${p.namespace}/${p.name} rule ${i}`;
+      const rule = traffic === "tcp" ? withoutHttpFields(original) : { rule: original, dropped: [] };
+      if (rule.dropped.length > 0) {
+        problems.push(`${where}: ${rule.dropped.join(", ")} cannot be checked on a TCP port; ${action === "ALLOW" ? "the rule matches nothing there" : "they are ignored there (the rule denies more)"}`);
+        if (action === "ALLOW") return;
+      }
       const unsupported: string[] = [];
       const conditions: Principal[] = [];
-      for (const c of rule.when ?? []) {
+      for (const c of rule.rule.when ?? []) {
         const principal = conditionPrincipal(c);
         if (principal === undefined) unsupported.push(`when key ${JSON.stringify(c.key)} is not supported`);
         else conditions.push(principal);
@@ -116,8 +138,8 @@ function rulesOf(action: "ALLOW" | "DENY", policies: readonly AuthorizationPolic
         problems.push(...unsupported.map((u) => `${where}: ${u}; ${action === "ALLOW" ? "the rule matches nothing" : "the condition is ignored (the rule denies more)"}`));
         if (action === "ALLOW") return;
       }
-      const tos = (rule.to ?? []).map((t) => operationPermission(t.operation));
-      const froms = (rule.from ?? []).map((f) => sourcePrincipal(f.source));
+      const tos = (rule.rule.to ?? []).map((t) => operationPermission(t.operation));
+      const froms = (rule.rule.from ?? []).map((f) => sourcePrincipal(f.source));
       const principals = (froms.length > 0 ? froms : [ANY_ID]).map((s) => andIds([s, ...conditions]));
       out[`ns[${p.namespace}]-policy[${p.name}]-rule[${i}]`] = {
         permissions: tos.length > 0 ? tos : [ANY_RULE],
@@ -126,6 +148,29 @@ function rulesOf(action: "ALLOW" | "DENY", policies: readonly AuthorizationPolic
     });
   }
   return { action, policies: out };
+}
+
+const HTTP_OPERATION_FIELDS = ["hosts", "notHosts", "methods", "notMethods", "paths", "notPaths"] as const;
+
+/** A rule without the fields only HTTP traffic has, and the names of those it had. */
+function withoutHttpFields(rule: AuthorizationRule): { rule: AuthorizationRule; dropped: string[] } {
+  const dropped = new Set<string>();
+  const to = (rule.to ?? []).map(({ operation }) => {
+    const kept: Record<string, unknown> = { ...operation };
+    for (const f of HTTP_OPERATION_FIELDS) {
+      if (operation[f] === undefined) continue;
+      dropped.add(f);
+      delete kept[f];
+    }
+    return { operation: kept as AuthorizationOperation };
+  });
+  const when = (rule.when ?? []).filter((c) => {
+    if (!HEADER_KEY.test(c.key)) return true;
+    dropped.add(c.key);
+    return false;
+  });
+  const out: AuthorizationRule = { ...rule, ...(rule.to === undefined ? {} : { to }), ...(rule.when === undefined ? {} : { when }) };
+  return { rule: out, dropped: [...dropped] };
 }
 
 const ANY_RULE: Permission = { any: true };

@@ -7,12 +7,14 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { stringify } from "yaml";
+import { parse, stringify } from "yaml";
+import { readCredentials } from "../../src/config/credentials.js";
 import { describeResources } from "../../src/cli/render.js";
 import { loadMesh } from "../../src/config/load.js";
 import { readDirectory } from "../../src/config/source.js";
 import { encodeMessage, validateMessage } from "../../src/envoy/index.js";
-import { resourcesForProxy, translateMesh } from "../../src/translators/mesh.js";
+import { translateMesh } from "../../src/translators/mesh.js";
+import { proxyNotes, resourcesForProxy } from "../../src/translators/proxy-resources.js";
 import type { ProxyIdentity } from "../../src/translators/proxy.js";
 import { checkConsistency, makeSnapshot, resourceOf } from "../../src/xds/index.js";
 import { grpcClientRejects } from "../support/grpc-client-validate.js";
@@ -24,6 +26,16 @@ interface Case {
   readonly name: string;
   readonly config: string;
   readonly proxies: Readonly<Record<string, ProxyIdentity>>;
+  /** Gateway certificates (NAME/tls.crt, tls.key, ca.crt), when the case has them. */
+  readonly credentials?: string;
+}
+
+/** A case's proxies.yaml: name -> identity, with the node contract's optional parts defaulted. */
+function proxiesOf(dir: string): Record<string, ProxyIdentity> | undefined {
+  const path = join(dir, "proxies.yaml");
+  if (!existsSync(path)) return undefined;
+  const raw = parse(readFileSync(path, "utf8")) as Record<string, Partial<ProxyIdentity>>;
+  return Object.fromEntries(Object.entries(raw).map(([name, p]) => [name, { nodeId: name, labels: {}, instanceIps: [], ...p } as ProxyIdentity]));
 }
 
 const grpcClient = (namespace: string, serviceAccount: string): ProxyIdentity => ({ nodeId: "golden", kind: "grpc", namespace, serviceAccount, labels: {}, instanceIps: [] });
@@ -36,18 +48,30 @@ const cases: readonly Case[] = [
       grpc: grpcClient("bookinfo", "productpage"),
       // The ratings service as a proxyless gRPC server: its inbound listeners carry ratings-callers.
       "grpc-ratings-server": { ...grpcClient("bookinfo", "ratings"), labels: { app: "ratings", version: "v1" } },
+      "reviews-sidecar": { nodeId: "reviews-v2-1", kind: "sidecar", namespace: "bookinfo", serviceAccount: "reviews", labels: { app: "reviews", version: "v2" }, workloadName: "reviews-v2-1", instanceIps: [] },
+      gateway: { nodeId: "ingress-1", kind: "gateway", namespace: "istio-system", serviceAccount: "ingress", labels: { istio: "ingressgateway" }, instanceIps: [] },
     },
   },
   ...readdirSync(join(root, "test/golden"), { withFileTypes: true })
     .filter((d) => d.isDirectory() && existsSync(join(root, "test/golden", d.name, "config")))
-    .map((d) => ({ name: d.name, config: `test/golden/${d.name}/config`, proxies: { grpc: grpcClient("default", "client") } })),
+    .map((d) => {
+      const dir = join(root, "test/golden", d.name);
+      return {
+        name: d.name,
+        config: `test/golden/${d.name}/config`,
+        proxies: proxiesOf(dir) ?? { grpc: grpcClient("default", "client") },
+        ...(existsSync(join(dir, "credentials")) ? { credentials: join(dir, "credentials") } : {}),
+      };
+    }),
 ];
 
 for (const c of cases) {
   test(`golden: ${c.name}`, async () => {
     const loaded = loadMesh(await readDirectory(join(root, c.config)));
     assert.ok(loaded.ok, loaded.diagnostics.map((d) => `${d.file}:${d.line} ${d.code} ${d.message}`).join("\n"));
-    const translation = translateMesh(loaded.model);
+    const credentials = c.credentials === undefined ? undefined : await readCredentials(c.credentials);
+    assert.deepEqual(credentials?.problems ?? [], []);
+    const translation = translateMesh(loaded.model, undefined, credentials === undefined ? {} : { credentials: credentials.credentials });
     const outDir = join(root, "test/golden", c.name, "out");
     const written = new Set<string>();
     for (const [proxyName, proxy] of Object.entries(c.proxies)) {
@@ -65,7 +89,9 @@ for (const c of cases) {
       const snapshot = makeSnapshot(resources.map(resourceOf));
       assert.ok(snapshot.ok, JSON.stringify(!snapshot.ok && snapshot.problems));
       assert.deepEqual(checkConsistency(snapshot.snapshot), [], "every EDS and RDS name referenced is present");
-      for (const [group, items] of Object.entries(describeResources(resources))) {
+      const notes = proxyNotes(translation, proxy);
+      const groups: Record<string, unknown> = { ...describeResources(resources), ...(notes.length > 0 ? { notes } : {}) };
+      for (const [group, items] of Object.entries(groups)) {
         const file = `${proxyName}.${group}.yaml`;
         written.add(file);
         const text = stringify(items, { lineWidth: 0 });

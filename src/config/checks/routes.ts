@@ -1,4 +1,4 @@
-import type { MeshResource } from "../resources.js";
+import { gatewayRef, type MeshResource } from "../resources.js";
 import type { CheckContext } from "./context.js";
 
 /**
@@ -9,9 +9,9 @@ export function checkRoutes(ctx: CheckContext): void {
   const claimed = new Map<string, MeshResource<"VirtualService">>();
   const gateways = new Set(ctx.ofKind("Gateway").map((g) => `${g.namespace}/${g.name}`));
   for (const vs of ctx.ofKind("VirtualService")) {
-    const attachedTo = (vs.spec.gateways ?? ["mesh"]).map((g) => gatewayKey(g, vs.namespace)).sort();
+    const attachedTo = (vs.spec.gateways ?? ["mesh"]).map((g) => gatewayRef(g, vs.namespace)).sort();
     (vs.spec.gateways ?? []).forEach((g, i) => {
-      const key = gatewayKey(g, vs.namespace);
+      const key = gatewayRef(g, vs.namespace);
       if (key !== "mesh" && !gateways.has(key) && !ctx.declaredByInvalid(`Gateway ${key}`)) {
         ctx.report(vs, ["spec", "gateways", i], "GM0308", "error", `gateway ${key} does not exist; define it, fix the name, or use "mesh" for sidecars`);
       }
@@ -30,11 +30,6 @@ export function checkRoutes(ctx: CheckContext): void {
     checkWeights(ctx, vs);
     checkShadowing(ctx, vs);
   }
-}
-
-function gatewayKey(ref: string, namespace: string): string {
-  if (ref === "mesh") return "mesh";
-  return ref.includes("/") ? ref : `${namespace}/${ref}`;
 }
 
 function checkWeights(ctx: CheckContext, vs: MeshResource<"VirtualService">): void {

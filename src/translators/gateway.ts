@@ -1,0 +1,247 @@
+// An ingress gateway: an Envoy proxy that a Gateway's selector matches gets, for each server
+// port, one listener on all addresses. Plaintext HTTP servers share the port's RouteConfiguration
+// (http.PORT); each HTTPS server terminates TLS in a filter chain of its own, chosen by SNI, with
+// its certificate served over SDS (credentialName, read from the credentials directory) and its
+// own RouteConfiguration. Virtual hosts are the server hosts that VirtualServices bound to the
+// gateway claim; their routes are the VirtualServices' routes. TCP servers go through tcp_proxy.
+import type { TlsCredential } from "../config/credentials.js";
+import { gatewayRef, hostMatches, labelsMatch, type MeshResource } from "../config/resources.js";
+import type { Server } from "../config/types.js";
+import { pack, type Any } from "../envoy/index.js";
+import type { FilterChain } from "../envoy/generated/envoy/config/listener/v3/FilterChain.js";
+import type { DownstreamTlsContext } from "../envoy/index.js";
+import { gatewayListenerName, gatewayRouteName, gatewayServerRouteName } from "./names.js";
+import { rdsConnectionManager, tcpProxy } from "./outbound.js";
+import { httpRoutes, routeConfiguration, type VirtualHostRoutes } from "./routes.js";
+import type { ServiceIndex } from "./services.js";
+import { sortTranslated, translated, type Translated } from "./translated.js";
+
+/** TLS certificates by the credentialName Gateway servers use (PEM text; ca: MUTUAL's client CA). */
+export type Credentials = ReadonlyMap<string, TlsCredential>;
+
+type Gateway = MeshResource<"Gateway">;
+type VirtualService = MeshResource<"VirtualService">;
+
+export interface GatewayTranslation {
+  readonly resources: readonly Translated[];
+  /** What was left out and why (a server without its certificate, a host claimed twice...). */
+  readonly notes: readonly string[];
+}
+
+/** The Gateways whose selector matches a proxy's labels (in any namespace, as Istio's default), sorted. */
+export function gatewaysFor(gateways: readonly Gateway[], labels: Readonly<Record<string, string>>): Gateway[] {
+  return gateways.filter((g) => labelsMatch(g.spec.selector, labels)).sort((a, b) => compare(id(a), id(b)));
+}
+
+const HTTP = new Set<Server["port"]["protocol"]>(["HTTP", "HTTP2", "GRPC"]);
+const SDS_ADS = { ads: {}, resource_api_version: "V3" } as const;
+
+interface PlacedServer {
+  readonly gateway: Gateway;
+  readonly server: Server;
+  readonly index: number;
+}
+
+export function gatewayResources(gateways: readonly Gateway[], virtualServices: readonly VirtualService[], index: ServiceIndex, credentials: Credentials): GatewayTranslation {
+  const notes: string[] = [];
+  const resources: Translated[] = [];
+  const byPort = new Map<number, PlacedServer[]>();
+  for (const gateway of gateways) {
+    gateway.spec.servers.forEach((server, i) => {
+      const list = byPort.get(server.port.number) ?? [];
+      list.push({ gateway, server, index: i });
+      byPort.set(server.port.number, list);
+    });
+  }
+  const bound = boundVirtualServices(virtualServices);
+  const secrets = new Map<string, Translated>();
+  for (const port of [...byPort.keys()].sort((a, b) => a - b)) {
+    const servers = byPort.get(port) ?? [];
+    const chains: FilterChain[] = [];
+    const tlsChains: FilterChain[] = [];
+    const plainHttp = servers.filter((s) => HTTP.has(s.server.port.protocol));
+    const plainTcp = servers.filter((s) => s.server.port.protocol === "TCP");
+    if (plainHttp.length > 0) {
+      const routeName = gatewayRouteName(port);
+      resources.push(routeConfiguration(routeName, virtualHosts(plainHttp, port, bound, index, notes)));
+      chains.push({ name: routeName, filters: [{ name: "envoy.filters.network.http_connection_manager", typed_config: rdsConnectionManager(`gateway_${port}`, routeName) }] });
+      for (const s of plainTcp) notes.push(`${where(s)}: port ${port} already serves HTTP; a TCP server cannot share it, so it is left out`);
+    } else {
+      const tcp = plainTcp.map((s) => tcpFilter(s, port, bound, index, notes)).find((f) => f !== undefined);
+      if (tcp !== undefined) chains.push({ name: `tcp.${port}`, filters: [tcp] });
+    }
+    const sniTaken = new Set<string>();
+    for (const s of servers.filter((x) => x.server.port.protocol === "HTTPS" || x.server.port.protocol === "TLS")) {
+      const tls = downstreamTls(s, credentials, secrets, notes);
+      if (tls === undefined) continue;
+      const names = s.server.hosts.map(dnsName).filter((h) => h !== "*").sort();
+      const sniKey = names.join(",");
+      if (sniTaken.has(sniKey)) {
+        notes.push(`${where(s)}: another TLS server on port ${port} already answers for ${names.length === 0 ? "every name" : names.join(", ")}; this one is left out`);
+        continue;
+      }
+      sniTaken.add(sniKey);
+      let filter: { name: string; typed_config: Any } | undefined;
+      const chainName = gatewayServerRouteName(port, s.gateway, s.index);
+      if (s.server.port.protocol === "HTTPS") {
+        resources.push(routeConfiguration(chainName, virtualHosts([s], port, bound, index, notes)));
+        filter = { name: "envoy.filters.network.http_connection_manager", typed_config: rdsConnectionManager(`gateway_${port}`, chainName) };
+      } else {
+        filter = tcpFilter(s, port, bound, index, notes);
+      }
+      if (filter === undefined) continue;
+      tlsChains.push({
+        name: chainName,
+        filter_chain_match: { transport_protocol: "tls", ...(names.length > 0 ? { server_names: names } : {}) },
+        transport_socket: { name: "envoy.transport_sockets.tls", typed_config: pack("envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext", tls) },
+        filters: [filter],
+      });
+    }
+    if (chains.length === 0 && tlsChains.length === 0) {
+      notes.push(`port ${port}: no server on it could be configured; no listener`);
+      continue;
+    }
+    // With TLS chains on the port, plaintext must say so: the TLS inspector tells them apart.
+    const plain = tlsChains.length > 0 ? chains.map((c) => ({ ...c, filter_chain_match: { transport_protocol: "raw_buffer" } })) : chains;
+    const name = gatewayListenerName(port);
+    resources.push(
+      translated("envoy.config.listener.v3.Listener", name, {
+        name,
+        address: { socket_address: { address: "0.0.0.0", port_value: port } },
+        traffic_direction: "OUTBOUND",
+        ...(tlsChains.length > 0
+          ? { listener_filters: [{ name: "envoy.filters.listener.tls_inspector", typed_config: pack("envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector", {}) }] }
+          : {}),
+        filter_chains: [...plain, ...tlsChains],
+      }),
+    );
+  }
+  return { resources: sortTranslated([...resources, ...secrets.values()]), notes };
+}
+
+/** VirtualServices by the gateway ("ns/name") they are bound to, sorted by namespace and name. */
+function boundVirtualServices(virtualServices: readonly VirtualService[]): Map<string, VirtualService[]> {
+  const out = new Map<string, VirtualService[]>();
+  for (const vs of [...virtualServices].sort((a, b) => compare(id(a), id(b)))) {
+    for (const g of vs.spec.gateways ?? []) {
+      const ref = gatewayRef(g, vs.namespace);
+      if (ref === "mesh") continue;
+      out.set(ref, [...(out.get(ref) ?? []), vs]);
+    }
+  }
+  return out;
+}
+
+/**
+ * The virtual hosts of some servers on a port: every server host a bound VirtualService claims
+ * (the more specific of the two names), the first claim winning.
+ */
+function virtualHosts(servers: readonly PlacedServer[], port: number, bound: Map<string, VirtualService[]>, index: ServiceIndex, notes: string[]): VirtualHostRoutes[] {
+  const claimed = new Map<string, string>();
+  const out: VirtualHostRoutes[] = [];
+  for (const s of servers) {
+    for (const vs of bound.get(id(s.gateway)) ?? []) {
+      if ((vs.spec.http ?? []).length === 0) continue; // a tcp-only VirtualService claims no HTTP host
+      for (const serverHost of s.server.hosts) {
+        if (!namespaceAllowed(serverHost, s.gateway, vs)) continue;
+        for (const vsHost of vs.spec.hosts) {
+          const host = intersect(dnsName(serverHost), index.qualify(vsHost, vs.namespace));
+          if (host === undefined) continue;
+          const owner = claimed.get(host);
+          if (owner !== undefined) {
+            if (owner !== id(vs)) notes.push(`${where(s)}: host ${host} on port ${port} is routed by VirtualService ${owner}; ${id(vs)} is ignored for it`);
+            continue;
+          }
+          claimed.set(host, id(vs));
+          out.push({
+            name: `${host}:${port}`,
+            domains: host === "*" ? ["*"] : [host, `${host}:${port}`],
+            routes: httpRoutes(vs, { host, port }, index),
+          });
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function tcpFilter(s: PlacedServer, port: number, bound: Map<string, VirtualService[]>, index: ServiceIndex, notes: string[]): { name: string; typed_config: Any } | undefined {
+  const vs = (bound.get(id(s.gateway)) ?? []).find(
+    (v) => s.server.hosts.some((h) => namespaceAllowed(h, s.gateway, v)) && (v.spec.tcp ?? []).some((r) => (r.match ?? []).length === 0 || (r.match ?? []).some((m) => m.port === undefined || m.port === port)),
+  );
+  if (vs === undefined) {
+    notes.push(`${where(s)}: no VirtualService bound to the gateway has a tcp route for port ${port}; the server is left out`);
+    return undefined;
+  }
+  const host = index.qualify(vs.spec.hosts[0] ?? "*", vs.namespace);
+  return {
+    name: "envoy.filters.network.tcp_proxy",
+    typed_config: pack("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", tcpProxy(`gateway_${port}`, vs.spec.tcp, { host, port, namespace: vs.namespace, index })),
+  };
+}
+
+/** The server's TLS context, adding the secrets it names; undefined (with a note) when it cannot be served. */
+function downstreamTls(s: PlacedServer, credentials: Credentials, secrets: Map<string, Translated>, notes: string[]): DownstreamTlsContext | undefined {
+  const tls = s.server.tls;
+  const mode = tls?.mode;
+  if (mode === undefined || mode === "ISTIO_MUTUAL") {
+    notes.push(`${where(s)}: tls.mode ${mode ?? "(missing)"} is not served yet; use SIMPLE or MUTUAL with a credentialName`);
+    return undefined;
+  }
+  const name = tls?.credentialName;
+  const credential = name === undefined ? undefined : credentials.get(name);
+  if (name === undefined || credential === undefined) {
+    notes.push(`${where(s)}: credential ${name ?? "(no credentialName)"} is not in the credentials directory (NAME/tls.crt and NAME/tls.key); the server is left out`);
+    return undefined;
+  }
+  if (mode === "MUTUAL" && credential.ca === undefined) {
+    notes.push(`${where(s)}: MUTUAL needs the client CA as ${name}/ca.crt in the credentials directory; the server is left out`);
+    return undefined;
+  }
+  secrets.set(name, translated("envoy.extensions.transport_sockets.tls.v3.Secret", name, { name, tls_certificate: { certificate_chain: { inline_string: credential.cert }, private_key: { inline_string: credential.key } } }));
+  const caName = `${name}-cacert`;
+  if (mode === "MUTUAL" && credential.ca !== undefined) {
+    secrets.set(caName, translated("envoy.extensions.transport_sockets.tls.v3.Secret", caName, { name: caName, validation_context: { trusted_ca: { inline_string: credential.ca } } }));
+  }
+  return {
+    common_tls_context: {
+      tls_certificate_sds_secret_configs: [{ name, sds_config: SDS_ADS }],
+      ...(s.server.port.protocol === "HTTPS" ? { alpn_protocols: ["h2", "http/1.1"] } : {}),
+      ...(mode === "MUTUAL" ? { validation_context_sds_secret_config: { name: caName, sds_config: SDS_ADS } } : {}),
+    },
+    ...(mode === "MUTUAL" ? { require_client_certificate: { value: true } } : {}),
+  };
+}
+
+/** A server host "ns/name": which VirtualServices may bind it ("." the gateway's namespace, "*" any). */
+function namespaceAllowed(serverHost: string, gateway: Gateway, vs: VirtualService): boolean {
+  const slash = serverHost.indexOf("/");
+  if (slash < 0) return true;
+  const ns = serverHost.slice(0, slash);
+  return ns === "*" || (ns === "." ? vs.namespace === gateway.namespace : vs.namespace === ns);
+}
+
+function dnsName(serverHost: string): string {
+  return serverHost.slice(serverHost.indexOf("/") + 1);
+}
+
+/** The name both a server host and a VirtualService host cover, the more specific one. */
+function intersect(serverHost: string, vsHost: string): string | undefined {
+  if (serverHost === "*") return vsHost;
+  if (vsHost === "*") return serverHost;
+  if (hostMatches(serverHost, vsHost)) return vsHost;
+  if (hostMatches(vsHost, serverHost)) return serverHost;
+  return undefined;
+}
+
+function id(r: { readonly namespace: string; readonly name: string }): string {
+  return `${r.namespace}/${r.name}`;
+}
+
+function where(s: PlacedServer): string {
+  return `Gateway ${id(s.gateway)} server ${s.server.name ?? s.index} (port ${s.server.port.number} ${s.server.port.protocol})`;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,115 @@
+// An Envoy sidecar's inbound side: per port the workload serves, a listener on the workload's own
+// address that enforces its AuthorizationPolicies and hands the traffic to the application on
+// 127.0.0.1 at the same port. The application therefore listens on 127.0.0.1 only; the sidecar
+// takes the port on the address peers dial (docs/proxies.md, "How traffic reaches the sidecar").
+import type { MeshResource } from "../config/resources.js";
+import type { ServicePort } from "../config/types.js";
+import { pack, type Any } from "../envoy/index.js";
+import type { FilterChain } from "../envoy/generated/envoy/config/listener/v3/FilterChain.js";
+import { inboundClusterName, inboundListenerName } from "./names.js";
+import { isHttpProtocol } from "./outbound.js";
+import { rbacFilterConfig, rbacHttpFilters, rbacNetworkFilters } from "./rbac.js";
+import { ZERO_DURATION } from "./routes-values.js";
+import { translated, type TranslatedCluster, type TranslatedListener } from "./translated.js";
+
+/** A port the workload serves, and how (its protocol decides HTTP or TCP handling). */
+export interface InboundPort {
+  readonly port: number;
+  readonly protocol: ServicePort["protocol"];
+}
+
+/**
+ * How connections arrive on an inbound port. Plaintext only until the mesh has a CA; mutual TLS
+ * (STRICT, and PERMISSIVE beside plaintext) is another variant whose filter chains wrap the
+ * same filters in a TLS transport socket.
+ */
+export type InboundTransport = { readonly t: "plaintext" };
+
+const LOCAL_APP = "127.0.0.1";
+
+/** The inbound listener for one port, bound to the workload's address. */
+export function inboundListener(
+  bindAddress: string,
+  port: InboundPort,
+  policies: readonly MeshResource<"AuthorizationPolicy">[],
+  transport: InboundTransport = { t: "plaintext" },
+): TranslatedListener {
+  const name = inboundListenerName(port.port);
+  return translated("envoy.config.listener.v3.Listener", name, {
+    name,
+    address: { socket_address: { address: bindAddress, port_value: port.port } },
+    traffic_direction: "INBOUND",
+    filter_chains: filterChains(port, policies, transport),
+  });
+}
+
+function filterChains(port: InboundPort, policies: readonly MeshResource<"AuthorizationPolicy">[], transport: InboundTransport): FilterChain[] {
+  const filters = isHttpProtocol(port.protocol) ? httpFilters(port.port, policies) : tcpFilters(port.port, policies);
+  switch (transport.t) {
+    case "plaintext":
+      return [{ name: inboundClusterName(port.port), filters }];
+  }
+}
+
+function httpFilters(port: number, policies: readonly MeshResource<"AuthorizationPolicy">[]): { name: string; typed_config: Any }[] {
+  const name = inboundClusterName(port);
+  return [
+    {
+      name: "envoy.filters.network.http_connection_manager",
+      typed_config: pack("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", {
+        stat_prefix: `inbound_${port}`,
+        codec_type: "AUTO",
+        route_config: {
+          name,
+          virtual_hosts: [
+            {
+              name,
+              domains: ["*"],
+              // Inbound has no timeout of its own: the caller's route decides (Istio's choice).
+              routes: [{ name: "default", match: { prefix: "/" }, route: { cluster: name, timeout: ZERO_DURATION, max_stream_duration: { grpc_timeout_header_max: ZERO_DURATION } } }],
+            },
+          ],
+          validate_clusters: { value: false },
+        },
+        http_filters: [
+          ...rbacHttpFilters(rbacFilterConfig(policies)),
+          { name: "envoy.filters.http.router", typed_config: pack("envoy.extensions.filters.http.router.v3.Router", {}) },
+        ],
+      }),
+    },
+  ];
+}
+
+function tcpFilters(port: number, policies: readonly MeshResource<"AuthorizationPolicy">[]): { name: string; typed_config: Any }[] {
+  const statPrefix = `inbound_${port}`;
+  return [
+    ...rbacNetworkFilters(rbacFilterConfig(policies, "tcp"), statPrefix),
+    { name: "envoy.filters.network.tcp_proxy", typed_config: pack("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", { stat_prefix: statPrefix, cluster: inboundClusterName(port) }) },
+  ];
+}
+
+/**
+ * The cluster that reaches the application on 127.0.0.1:port. HTTP keeps the protocol the caller
+ * used (HTTP/1.1 or HTTP/2, so gRPC works), as Istio's inbound clusters do.
+ */
+export function inboundCluster(port: InboundPort): TranslatedCluster {
+  const name = inboundClusterName(port.port);
+  return translated("envoy.config.cluster.v3.Cluster", name, {
+    name,
+    type: "STATIC",
+    connect_timeout: { seconds: 10, nanos: 0 },
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: LOCAL_APP, port_value: port.port } } } }] }],
+    },
+    ...(isHttpProtocol(port.protocol)
+      ? {
+          typed_extension_protocol_options: {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": pack("envoy.extensions.upstreams.http.v3.HttpProtocolOptions", {
+              use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} },
+            }),
+          },
+        }
+      : {}),
+  });
+}

@@ -1,0 +1,88 @@
+// An Envoy sidecar's outbound side for one service: per service port, a listener on the service's
+// loopback address (addresses.ts). HTTP-family ports go through the HTTP connection manager with
+// the service port's routes over RDS; TCP and TLS ports through tcp_proxy, to the VirtualService's
+// tcp route for the port or to the service port's cluster.
+import type { ServicePort, TCPRoute } from "../config/types.js";
+import { pack, type Any } from "../envoy/index.js";
+import type { TcpProxy } from "../envoy/index.js";
+import type { HttpFilter } from "../envoy/generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpFilter.js";
+import { destinationCluster, type RouteContext } from "./routes-action.js";
+import { clusterName, outboundListenerName, outboundRouteName } from "./names.js";
+import { httpRoutes, routeConfiguration } from "./routes.js";
+import { CORS_FILTER, FAULT_FILTER } from "./routes-values.js";
+import type { MeshService, ServiceIndex } from "./services.js";
+import { translated, type TranslatedListener, type TranslatedRoute } from "./translated.js";
+
+const HTTP_PROTOCOLS = new Set<ServicePort["protocol"]>(["HTTP", "HTTP2", "GRPC"]);
+
+export function isHttpProtocol(protocol: ServicePort["protocol"]): boolean {
+  return HTTP_PROTOCOLS.has(protocol);
+}
+
+/**
+ * The HTTP filters of a sidecar's or gateway's outbound connection manager. The fault and CORS
+ * filters must be in the chain for a route's per-filter config to apply; with no config of their
+ * own they do nothing to other routes. The router is always last.
+ */
+export function outboundHttpFilters(): HttpFilter[] {
+  return [
+    { name: FAULT_FILTER, typed_config: pack("envoy.extensions.filters.http.fault.v3.HTTPFault", {}) },
+    { name: CORS_FILTER, typed_config: pack("envoy.extensions.filters.http.cors.v3.Cors", {}) },
+    { name: "envoy.filters.http.router", typed_config: pack("envoy.extensions.filters.http.router.v3.Router", {}) },
+  ];
+}
+
+/** An HTTP connection manager taking its routes over ADS. */
+export function rdsConnectionManager(statPrefix: string, routeName: string): Any {
+  return pack("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", {
+    stat_prefix: statPrefix,
+    codec_type: "AUTO",
+    rds: { route_config_name: routeName, config_source: { ads: {}, resource_api_version: "V3" } },
+    http_filters: outboundHttpFilters(),
+  });
+}
+
+/** A service's outbound listeners (one per port) and the routes of its HTTP-family ports. */
+export function outboundResources(service: MeshService, index: ServiceIndex, address: string): { listeners: TranslatedListener[]; routes: TranslatedRoute[] } {
+  const listeners: TranslatedListener[] = [];
+  const routes: TranslatedRoute[] = [];
+  const vs = index.virtualServiceFor(service.host);
+  for (const port of service.ports) {
+    const name = outboundListenerName(address, port.number);
+    let filter: { name: string; typed_config: Any };
+    if (isHttpProtocol(port.protocol)) {
+      const routeName = outboundRouteName(service.host, port.number);
+      // The listener is the service's own, so its one virtual host takes any Host header.
+      routes.push(routeConfiguration(routeName, [{ name: routeName, domains: ["*"], routes: httpRoutes(vs, { host: service.host, port: port.number }, index) }]));
+      filter = { name: "envoy.filters.network.http_connection_manager", typed_config: rdsConnectionManager(`outbound_${name}`, routeName) };
+    } else {
+      const ctx: RouteContext = { host: service.host, port: port.number, namespace: vs?.namespace ?? service.namespace, index };
+      filter = { name: "envoy.filters.network.tcp_proxy", typed_config: pack("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", tcpProxy(`outbound_${name}`, vs?.spec.tcp, ctx)) };
+    }
+    listeners.push(
+      translated("envoy.config.listener.v3.Listener", name, {
+        name,
+        address: { socket_address: { address, port_value: port.number } },
+        traffic_direction: "OUTBOUND",
+        filter_chains: [{ filters: [filter] }],
+      }),
+    );
+  }
+  return { listeners, routes };
+}
+
+/**
+ * tcp_proxy to the first tcp route for this port (a route without a port match applies to every
+ * port), split by weight when it has several destinations; without one, the service port's cluster.
+ */
+export function tcpProxy(statPrefix: string, tcp: readonly TCPRoute[] | undefined, ctx: RouteContext): TcpProxy {
+  const route = (tcp ?? []).find((r) => (r.match ?? []).length === 0 || (r.match ?? []).some((m) => m.port === undefined || m.port === ctx.port));
+  const destinations = (route?.route ?? []).filter((d) => route?.route.length === 1 || (d.weight ?? 0) > 0);
+  const [single] = destinations;
+  if (route === undefined || single === undefined) return { stat_prefix: statPrefix, cluster: clusterName(ctx.host, ctx.port) };
+  if (destinations.length === 1) return { stat_prefix: statPrefix, cluster: destinationCluster(single.destination, ctx).cluster };
+  return {
+    stat_prefix: statPrefix,
+    weighted_clusters: { clusters: destinations.map((d) => ({ name: destinationCluster(d.destination, ctx).cluster, weight: d.weight ?? 0 })) },
+  };
+}
