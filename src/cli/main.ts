@@ -18,6 +18,10 @@ commands:
              --git-poll SECONDS        fetch the remote branch every SECONDS and follow it
              --state-dir DIR           state kept across restarts: the last good config
                                        (default .gitmesh-state)
+             --credentials-dir DIR     gateway TLS certificates, NAME/tls.crt and NAME/tls.key
+                                       (and NAME/ca.crt for MUTUAL), served over SDS
+             --registration-grace S    seconds a self-registered workload (WORKLOAD_GROUP)
+                                       stays an endpoint after its stream ends (default 10)
              --root-namespace NS       namespace of mesh-wide policy (default istio-system)
              --cluster-domain DOMAIN   short hosts expand to NAME.NS.svc.DOMAIN (default cluster.local)
              --log-level LEVEL         debug, info, warn or error (default info)
@@ -147,6 +151,8 @@ async function runServe(args: readonly string[]): Promise<number> {
       "git-ref": { type: "string" },
       "git-poll": { type: "string" },
       "state-dir": { type: "string", default: ".gitmesh-state" },
+      "credentials-dir": { type: "string" },
+      "registration-grace": { type: "string", default: "10" },
       ...NAMING_OPTIONS,
       "log-level": { type: "string", default: "info" },
       help: { type: "boolean", short: "h" },
@@ -164,6 +170,8 @@ async function runServe(args: readonly string[]): Promise<number> {
   const pollSeconds = values["git-poll"] === undefined ? undefined : Number(values["git-poll"]);
   if (pollSeconds !== undefined && !(pollSeconds >= 1 && pollSeconds <= 86_400)) throw new UsageError("--git-poll takes a number of seconds from 1 to 86400");
   if (pollSeconds !== undefined && values["git-ref"] !== undefined) throw new UsageError("--git-poll follows the upstream branch; it cannot be combined with --git-ref");
+  const grace = Number(values["registration-grace"]);
+  if (!(grace >= 0 && grace <= 3600)) throw new UsageError("--registration-grace takes a number of seconds from 0 to 3600");
   if (values.config !== undefined) {
     const info = await stat(values.config).catch(() => undefined);
     if (info === undefined || !info.isDirectory()) throw new UsageError(`--config ${values.config} is not a directory`);
@@ -177,6 +185,8 @@ async function runServe(args: readonly string[]): Promise<number> {
     ...(pollSeconds === undefined ? {} : { gitPollSeconds: pollSeconds }),
     stateDir: values["state-dir"],
     naming: namingFrom(values),
+    ...(values["credentials-dir"] === undefined ? {} : { credentialsDir: values["credentials-dir"] }),
+    registrationGraceSeconds: grace,
   };
   return runUntilSignal(options);
 }

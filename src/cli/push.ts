@@ -2,16 +2,36 @@ import type { MeshModel } from "../config/load.js";
 import type { Node__Output } from "../envoy/index.js";
 import type { Logger } from "../log.js";
 import { createTranslationMemo, translateMesh, type MeshTranslation } from "../translators/mesh.js";
+import type { Credentials } from "../translators/gateway.js";
 import { proxyLayers } from "../translators/proxy-resources.js";
+import { withRegistrations } from "../translators/registration.js";
 import { peerHost, proxyFromNode, type ProxyIdentity } from "../translators/proxy.js";
 import { composeSnapshot, makeSnapshot, resourceOf, type Snapshot, type SnapshotCache, type XdsServerOptions } from "../xds/index.js";
 
+export interface PusherOptions {
+  /** How long a self-registered workload stays an endpoint after its stream ends (default 10 s). */
+  readonly registrationGraceMs?: number;
+  /**
+   * How long registrations are gathered before the mesh is translated again (default 50 ms):
+   * a fleet starting at once costs one translation, not one per proxy.
+   */
+  readonly registrationBatchMs?: number;
+}
+
 /**
- * Keeps every connected proxy's snapshot in step with the served model: translates once per
- * model, and sets a proxy's snapshot when it connects and when the model changes.
+ * Keeps every connected proxy's snapshot in step with what it is served from: the config model,
+ * the gateway credentials and the workloads registered by their proxies. Translates once per
+ * change, and sets a proxy's snapshot when it connects and when its resources change.
  */
 export class MeshPusher {
   private translation: MeshTranslation | undefined;
+  private model: MeshModel | undefined;
+  private credentials: Credentials = new Map();
+  /** Proxies registered as endpoints (WORKLOAD_GROUP), by proxy key. */
+  private readonly registered = new Map<string, ProxyIdentity>();
+  private readonly expiring = new Map<string, NodeJS.Timeout>();
+  private batch: NodeJS.Timeout | undefined;
+  private lastProblems = "";
   private readonly proxies = new Map<string, { identity: ProxyIdentity; streams: number }>();
   /**
    * Snapshots of layers (proxyLayers) and of whole proxies, by their layer keys: proxies alike
@@ -24,6 +44,7 @@ export class MeshPusher {
   constructor(
     private readonly cache: SnapshotCache,
     private readonly logger: Logger,
+    private readonly options: PusherOptions = {},
   ) {}
 
   /** The XdsServer options that connect it to this pusher: node admission and proxy lifecycle. */
@@ -42,11 +63,40 @@ export class MeshPusher {
   }
 
   setModel(model: MeshModel): void {
+    this.model = model;
+    this.translate("config");
+  }
+
+  /** Gateway certificates changed (the credentials directory was read again). */
+  setCredentials(credentials: Credentials): void {
+    this.credentials = credentials;
+    this.translate("credentials");
+  }
+
+  /** Registered workloads now (for debug pages). */
+  get registrations(): readonly ProxyIdentity[] {
+    return [...this.registered.values()];
+  }
+
+  private translate(reason: string): void {
+    if (this.model === undefined) return;
+    if (this.batch !== undefined) clearTimeout(this.batch);
+    this.batch = undefined;
     const started = performance.now();
-    this.translation = translateMesh(model, this.memo);
+    const { model, problems } = withRegistrations(this.model, [...this.registered.values()]);
+    const said = problems.join("\n");
+    if (said !== this.lastProblems && problems.length > 0) for (const p of problems) this.logger.warn("workload not registered", { problem: p });
+    this.lastProblems = said;
+    this.translation = translateMesh(model, this.memo, { credentials: this.credentials });
     this.shared = new Map();
     for (const key of this.proxies.keys()) this.push(key);
-    this.logger.info("config translated and pushed", { proxies: this.proxies.size, ms: Math.round(performance.now() - started) });
+    this.logger.info("mesh translated and pushed", { reason, proxies: this.proxies.size, registered: this.registered.size, ms: Math.round(performance.now() - started) });
+  }
+
+  private translateSoon(): void {
+    if (this.batch !== undefined) return;
+    this.batch = setTimeout(() => this.translate("registrations"), this.options.registrationBatchMs ?? 50);
+    this.batch.unref();
   }
 
   connected(key: string, node: Node__Output, peer = ""): void {
@@ -57,6 +107,13 @@ export class MeshPusher {
     const existing = this.proxies.get(key);
     // The newest stream's node wins: a restarted proxy may reuse its id as something else.
     this.proxies.set(key, { identity, streams: (existing?.streams ?? 0) + 1 });
+    const expiring = this.expiring.get(key);
+    if (expiring !== undefined) clearTimeout(expiring);
+    this.expiring.delete(key);
+    const wasRegistered = this.registered.get(key);
+    if (identity.workloadGroup !== undefined) this.registered.set(key, identity);
+    else this.registered.delete(key);
+    if (JSON.stringify(wasRegistered) !== JSON.stringify(this.registered.get(key))) this.translateSoon();
     if (existing === undefined || JSON.stringify(existing.identity) !== JSON.stringify(identity)) this.push(key);
   }
 
@@ -66,6 +123,22 @@ export class MeshPusher {
     if (--p.streams > 0) return;
     this.proxies.delete(key);
     this.cache.delete(key);
+    if (!this.registered.has(key)) return;
+    // A proxy restarting or reconnecting keeps its place; one that is gone leaves after the grace.
+    const timer = setTimeout(() => {
+      this.expiring.delete(key);
+      if (this.proxies.has(key) || !this.registered.delete(key)) return;
+      this.translateSoon();
+    }, this.options.registrationGraceMs ?? 10_000);
+    timer.unref();
+    this.expiring.set(key, timer);
+  }
+
+  /** Stops the timers (the server is shutting down). */
+  close(): void {
+    if (this.batch !== undefined) clearTimeout(this.batch);
+    for (const t of this.expiring.values()) clearTimeout(t);
+    this.expiring.clear();
   }
 
   private push(key: string): void {

@@ -1,5 +1,6 @@
 import { createMetrics, startAdminServer, type Readiness } from "../admin/index.js";
 import type { Severity } from "../config/diagnostics.js";
+import { readCredentials } from "../config/credentials.js";
 import { GitPoller, upstreamCommit } from "../config/git.js";
 import { ConfigReloader, type ReloadRecord } from "../config/reloader.js";
 import type { MeshNaming } from "../config/resources.js";
@@ -24,6 +25,10 @@ export interface ServeOptions {
   readonly naming?: MeshNaming;
   /** How often to check for changes the watcher missed (default 10 s). */
   readonly resyncSeconds?: number;
+  /** Gateway certificates: NAME/tls.crt, NAME/tls.key (and ca.crt), read again at every resync. */
+  readonly credentialsDir?: string;
+  /** How long a self-registered workload stays an endpoint after its stream ends (default 10 s). */
+  readonly registrationGraceSeconds?: number;
 }
 
 /** A running `gitmesh serve`. */
@@ -36,7 +41,7 @@ export interface Serving {
 export async function serve(options: ServeOptions): Promise<Serving> {
   const { logger } = options;
   const cache = new SnapshotCache();
-  const pusher = new MeshPusher(cache, logger);
+  const pusher = new MeshPusher(cache, logger, options.registrationGraceSeconds === undefined ? {} : { registrationGraceMs: options.registrationGraceSeconds * 1000 });
   // Metrics read the server's status, and the server reports NACKs to metrics.
   const xds: XdsServer = new XdsServer({
     source: cache,
@@ -45,7 +50,8 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     ...pusher.serverHooks(),
   });
   const metrics = createMetrics(xds.status);
-  const stops: (() => Promise<void> | void)[] = [];
+  const stops: (() => Promise<void> | void)[] = [() => pusher.close()];
+  if (options.credentialsDir !== undefined) stops.push(await followCredentials(options.credentialsDir, pusher, logger, options.resyncSeconds ?? 10));
 
   const reloader =
     options.configDir === undefined
@@ -103,6 +109,29 @@ export async function serve(options: ServeOptions): Promise<Serving> {
       logger.info("gitmesh stopped", { closedStreams: streams });
     },
   };
+}
+
+/** Reads the credentials directory now and at every resync; pushes when what it holds changed. */
+async function followCredentials(dir: string, pusher: MeshPusher, logger: Logger, everySeconds: number): Promise<() => void> {
+  let last = "";
+  let lastProblems = "";
+  const refresh = async () => {
+    const read = await readCredentials(dir);
+    const problems = read.problems.join("\n");
+    if (problems !== lastProblems) for (const p of read.problems) logger.warn("gateway credential not served", { problem: p });
+    lastProblems = problems;
+    const fingerprint = JSON.stringify([...read.credentials]);
+    if (fingerprint === last) return;
+    last = fingerprint;
+    logger.info("gateway credentials read", { dir, credentials: [...read.credentials.keys()].join(",") });
+    pusher.setCredentials(read.credentials);
+  };
+  await refresh();
+  const timer = setInterval(() => {
+    refresh().catch((e: unknown) => logger.error("bug: reading credentials failed", { error: String(e) }));
+  }, everySeconds * 1000);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** Keeps the reloader following the config: the working tree, or the upstream branch. */

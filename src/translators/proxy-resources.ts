@@ -8,6 +8,7 @@ import { inboundCluster, inboundListener, type InboundPort } from "./inbound.js"
 import { selectorKey, type MeshTranslation } from "./mesh.js";
 import { workloadAddress, type ProxyIdentity } from "./proxy.js";
 import { policiesForWorkload } from "./rbac.js";
+import { registeredEntryName } from "./registration.js";
 import { sidecarScope, type SidecarScope } from "./scope.js";
 import { sortTranslated, type Translated } from "./translated.js";
 
@@ -46,7 +47,8 @@ export interface WorkloadSide {
 }
 
 export function workloadSide(t: MeshTranslation, proxy: ProxyIdentity): WorkloadSide {
-  const entry = proxy.workloadName === undefined ? undefined : t.of.workloads.get(`${proxy.namespace}/${proxy.workloadName}`);
+  const name = proxy.workloadName ?? (proxy.workloadGroup === undefined ? undefined : registeredEntryName(proxy));
+  const entry = name === undefined ? undefined : t.of.workloads.get(`${proxy.namespace}/${name}`);
   const ports = new Map<number, ServicePort["protocol"]>();
   const keys = [selectorKey(proxy.namespace, undefined), ...Object.entries(proxy.labels).map(([k, v]) => selectorKey(proxy.namespace, [k, v]))];
   const entries = keys.flatMap((key) => t.of.selecting.get(key) ?? []).filter((se) => labelsMatch(se.spec.workloadSelector?.labels, proxy.labels));

@@ -33,10 +33,11 @@ export interface Backend {
 }
 
 /**
- * Starts a backend on 127.0.0.1 (a free port) that answers every call with its name; with
- * failFirst, the first calls fail with UNAVAILABLE (a backend a retry policy must get past).
+ * Starts a backend on 127.0.0.1 (or host; a free port unless told) that answers every call with
+ * its name; with failFirst, the first calls fail with UNAVAILABLE (a backend a retry policy must
+ * get past).
  */
-export async function startBackend(name: string, options: { failFirst?: number } = {}): Promise<Backend & { readonly calls: () => number }> {
+export async function startBackend(name: string, options: { failFirst?: number; host?: string; port?: number } = {}): Promise<Backend & { readonly calls: () => number }> {
   const server = new Server();
   let calls = 0;
   server.addService(identityService, {
@@ -47,12 +48,12 @@ export async function startBackend(name: string, options: { failFirst?: number }
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(`${options.host ?? "127.0.0.1"}:${options.port ?? 0}`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
   return {
     name,
     calls: () => calls,
-    address: `127.0.0.1:${port}`,
+    address: `${options.host ?? "127.0.0.1"}:${port}`,
     close: () => new Promise((resolve) => server.tryShutdown(() => resolve())),
   };
 }
