@@ -24,8 +24,16 @@ export function authorityId(cert: X509Certificate): string {
   return cert.fingerprint256.replace(/:/g, "").slice(0, 16).toLowerCase();
 }
 
+/**
+ * Whether `parent` signed `child`: names chain and the signature verifies. Unlike checkIssued,
+ * it does not look at the parent's key usage, which validation reports on its own.
+ */
+export function signedBy(child: X509Certificate, parent: X509Certificate): boolean {
+  return child.issuer === parent.subject && child.verify(parent.publicKey);
+}
+
 export function isSelfSigned(cert: X509Certificate): boolean {
-  return cert.checkIssued(cert) && cert.verify(cert.publicKey);
+  return signedBy(cert, cert);
 }
 
 /** The certificates an issued leaf is sent with: the signing CA and those above it, root excluded. */

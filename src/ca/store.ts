@@ -6,7 +6,7 @@
 //   STATE_DIR/ca/token-key                      the token signing key (0600)
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { Authority } from "./authority.js";
+import { issuingChain, type Authority } from "./authority.js";
 import { writeFileAtomic } from "./files.js";
 import { privateKeyPem } from "./keys.js";
 import { parseRotation, type RotationState } from "./rotation.js";
@@ -20,7 +20,7 @@ export async function saveAuthority(stateDir: string, a: Authority): Promise<voi
   const dir = authorityDir(stateDir, a.id);
   await writeFileAtomic(join(dir, "ca-key.pem"), privateKeyPem(a.key), 0o600);
   await writeFileAtomic(join(dir, "ca-cert.pem"), a.cert.toString());
-  if (a.cert !== a.root) await writeFileAtomic(join(dir, "chain.pem"), [...a.intermediates, a.root].map((c) => c.toString()).join(""));
+  if (issuingChain(a).length > 0) await writeFileAtomic(join(dir, "chain.pem"), [...a.intermediates, a.root].map((c) => c.toString()).join(""));
 }
 
 export async function removeAuthority(stateDir: string, id: string): Promise<void> {

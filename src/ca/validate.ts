@@ -1,7 +1,7 @@
 // Checking CA files a user hands us (an organisation's root, or an intermediate with its chain)
 // and the ones the state directory holds. Every problem is data naming the file and the fix.
 import { createPrivateKey, X509Certificate, type KeyObject } from "node:crypto";
-import { authorityId, isSelfSigned, type Authority } from "./authority.js";
+import { authorityId, isSelfSigned, signedBy, type Authority } from "./authority.js";
 import { inspect } from "./inspect.js";
 import { KeyUsage, signatureScheme } from "./x509.js";
 
@@ -70,7 +70,7 @@ function privateKey(f: NamedText, problems: CaFileProblem[]): KeyObject | undefi
 }
 
 function describe(cert: X509Certificate): string {
-  return cert.subject.replace(/\n/g, ", ") || "(empty subject)";
+  return (cert.subject ?? "").replace(/\n/g, ", ") || "(empty subject)";
 }
 
 /** The checks every CA certificate in the chain must pass. */
@@ -123,12 +123,12 @@ export function validateCaFiles(files: CaFiles, now: Date = new Date()): CaLoadR
   if (chainFile === undefined || above.length === 0) {
     if (!isSelfSigned(cert)) {
       const file = chainFile?.file ?? files.cert.file;
-      problems.push({ code: "CA_NOT_A_ROOT", file, message: `"${describe(cert)}" is issued by "${cert.issuer.replace(/\n/g, ", ")}", not self-signed: import it as an intermediate with its chain up to the root` });
+      problems.push({ code: "CA_NOT_A_ROOT", file, message: `"${describe(cert)}" is issued by "${(cert.issuer ?? "").replace(/\n/g, ", ")}", not self-signed: import it as an intermediate with its chain up to the root` });
     }
   } else {
     let below = cert;
     for (const [i, c] of above.entries()) {
-      if (!below.checkIssued(c) || !below.verify(c.publicKey)) {
+      if (!signedBy(below, c)) {
         problems.push({ code: "CA_CHAIN_BROKEN", file: chainFile.file, message: `certificate ${i + 1} ("${describe(c)}") did not issue "${describe(below)}": order the chain from the intermediate's issuer up to the root` });
         break;
       }

@@ -12,6 +12,7 @@ import {
   initCa,
   issueToken,
   issuer,
+  issuingChain,
   issueWorkloadCertificate,
   KEY_TYPES,
   loadCaFiles,
@@ -182,12 +183,14 @@ async function caShow(args: string[], io: CommandIo): Promise<number> {
   return 0;
 }
 
+const dn = (name: string | undefined): string => (name ?? "").replace(/\n/g, ", ") || "(empty)";
+
 function describeCert(c: X509Certificate, indent: string): string[] {
   const daysLeft = Math.floor((Date.parse(c.validTo) - Date.now()) / 86_400_000);
   const key = c.publicKey.asymmetricKeyDetails;
   return [
-    `${indent}subject:  ${c.subject.replace(/\n/g, ", ") || "(empty)"}`,
-    `${indent}issuer:   ${c.issuer.replace(/\n/g, ", ")}`,
+    `${indent}subject:  ${dn(c.subject)}`,
+    `${indent}issuer:   ${dn(c.issuer)}`,
     `${indent}valid:    ${new Date(c.validFrom).toISOString()} to ${new Date(c.validTo).toISOString()} (${daysLeft} days left)`,
     `${indent}key:      ${c.publicKey.asymmetricKeyType ?? "?"} ${key?.modulusLength ?? key?.namedCurve ?? ""}`.trimEnd(),
     `${indent}sha256:   ${c.fingerprint256}`,
@@ -198,7 +201,7 @@ function describeCert(c: X509Certificate, indent: string): string[] {
 export function describeCa(ca: MeshCa): string[] {
   const issuing = issuer(ca);
   const lines = [`rotation: ${ca.rotation.phase} (trusted: ${trustedIds(ca.rotation).join(", ")})`, `issuing CA ${issuing.id}:`, ...describeCert(issuing.cert, "  ")];
-  if (issuing.cert !== issuing.root) lines.push(`  chain:    ${issuing.intermediates.length} intermediate(s), then the root ${issuing.root.subject.replace(/\n/g, ", ")}`);
+  if (issuingChain(issuing).length > 0) lines.push(`  chain:    ${issuing.intermediates.length} intermediate(s), then the root ${dn(issuing.root.subject)}`);
   const roots = trustBundlePem(ca).match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0;
   lines.push(`trust bundle: ${roots} root(s)`);
   const seen = new Set<string>();
@@ -206,7 +209,7 @@ export function describeCa(ca: MeshCa): string[] {
     const root = ca.authorities.get(id)?.root;
     if (root === undefined || seen.has(root.fingerprint256)) continue;
     seen.add(root.fingerprint256);
-    lines.push(`  - ${root.subject.replace(/\n/g, ", ")}, until ${new Date(root.validTo).toISOString()}, sha256 ${root.fingerprint256}`);
+    lines.push(`  - ${dn(root.subject)}, until ${new Date(root.validTo).toISOString()}, sha256 ${root.fingerprint256}`);
   }
   return lines;
 }
