@@ -16,8 +16,8 @@ export async function loadOrCreateTokenKey(stateDir: string): Promise<Buffer> {
   const existing = await readKey(path);
   if (existing !== undefined) return existing;
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, randomBytes(TOKEN_KEY_BYTES).toString("base64") + "\n", { mode: 0o600, flag: "w" });
+  const tmp = `${path}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
+  await writeFile(tmp, randomBytes(TOKEN_KEY_BYTES).toString("base64") + "\n", { mode: 0o600, flag: "wx" });
   try {
     await link(tmp, path);
   } catch (e) {
