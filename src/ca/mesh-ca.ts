@@ -1,0 +1,96 @@
+// The mesh CA as the rest of gitmesh sees it: the authorities trusted now, the one that issues,
+// and the steps of a rotation, each saved to the state directory before it takes effect.
+import { createRootAuthority, type Authority, type RootOptions } from "./authority.js";
+import { abandon, dropPrevious, introduce, issuingId, switchIssuer, trustedIds, type RotationState, type Transition } from "./rotation.js";
+import { loadAuthority, loadRotation, removeAuthority, saveAuthority, saveRotation } from "./store.js";
+import type { CaFileProblem } from "./validate.js";
+
+export interface MeshCa {
+  readonly stateDir: string;
+  readonly rotation: RotationState;
+  /** Every trusted authority by id, with its key. */
+  readonly authorities: ReadonlyMap<string, Authority>;
+}
+
+export type OpenResult<C> = { readonly ok: true; readonly ca: C } | { readonly ok: false; readonly problems: readonly CaFileProblem[] };
+
+/** Loads the CA saved in the state directory; `ca: undefined` when there is none yet. */
+export async function openCa(stateDir: string, now: Date = new Date()): Promise<OpenResult<MeshCa | undefined>> {
+  const saved = await loadRotation(stateDir);
+  if (!saved.ok) return { ok: false, problems: [saved.problem] };
+  if (saved.state === undefined) return { ok: true, ca: undefined };
+  const authorities = new Map<string, Authority>();
+  const problems: CaFileProblem[] = [];
+  for (const id of trustedIds(saved.state)) {
+    const loaded = await loadAuthority(stateDir, id, now);
+    if (loaded.ok) authorities.set(id, loaded.authority);
+    else problems.push(...loaded.problems);
+  }
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, ca: { stateDir, rotation: saved.state, authorities } };
+}
+
+/** Starts a CA with the given authority (imported, or a new root when omitted). */
+export async function initCa(stateDir: string, authority: Authority): Promise<MeshCa> {
+  await saveAuthority(stateDir, authority);
+  const rotation: RotationState = { phase: "steady", current: authority.id };
+  await saveRotation(stateDir, rotation);
+  return { stateDir, rotation, authorities: new Map([[authority.id, authority]]) };
+}
+
+/** What `gitmesh serve` does on start: the saved CA, or a new self-signed root the first time. */
+export async function openOrCreateCa(stateDir: string, root: RootOptions): Promise<OpenResult<MeshCa> & { readonly created?: boolean }> {
+  const opened = await openCa(stateDir, root.now);
+  if (!opened.ok) return opened;
+  if (opened.ca !== undefined) return { ok: true, ca: opened.ca, created: false };
+  return { ok: true, ca: await initCa(stateDir, await createRootAuthority(root)), created: true };
+}
+
+/** The authority new certificates are issued under. */
+export function issuer(ca: MeshCa): Authority {
+  const a = ca.authorities.get(issuingId(ca.rotation));
+  if (a === undefined) throw new Error(`bug: issuing authority ${issuingId(ca.rotation)} not loaded`);
+  return a;
+}
+
+/** Every trusted root, in PEM, each once (two intermediates may share an organisation root). */
+export function trustBundlePem(ca: MeshCa): string {
+  const roots = new Map<string, string>();
+  for (const id of trustedIds(ca.rotation)) {
+    const root = ca.authorities.get(id)?.root;
+    if (root !== undefined) roots.set(root.fingerprint256, root.toString());
+  }
+  return [...roots.values()].join("");
+}
+
+export type RotationStep =
+  | { readonly t: "introduce"; readonly authority: Authority }
+  | { readonly t: "switch" }
+  | { readonly t: "drop"; readonly maxLifetimeMs: number; readonly force?: boolean }
+  | { readonly t: "abandon" };
+
+export type RotationResult = { readonly ok: true; readonly ca: MeshCa } | { readonly ok: false; readonly reason: string };
+
+/** Takes one step of a root rotation and saves it; the returned CA is what to serve from now on. */
+export async function rotate(ca: MeshCa, step: RotationStep, now: Date = new Date()): Promise<RotationResult> {
+  const next: Transition =
+    step.t === "introduce"
+      ? introduce(ca.rotation, step.authority.id, now)
+      : step.t === "switch"
+        ? switchIssuer(ca.rotation, now)
+        : step.t === "drop"
+          ? dropPrevious(ca.rotation, now, step.maxLifetimeMs, step.force ?? false)
+          : abandon(ca.rotation);
+  if (!next.ok) return next;
+  const authorities = new Map(ca.authorities);
+  if (step.t === "introduce") {
+    await saveAuthority(ca.stateDir, step.authority);
+    authorities.set(step.authority.id, step.authority);
+  }
+  await saveRotation(ca.stateDir, next.state);
+  const kept = new Set(trustedIds(next.state));
+  for (const id of [...authorities.keys()].filter((id) => !kept.has(id))) {
+    authorities.delete(id);
+    await removeAuthority(ca.stateDir, id);
+  }
+  return { ok: true, ca: { stateDir: ca.stateDir, rotation: next.state, authorities } };
+}

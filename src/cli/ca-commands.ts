@@ -1,0 +1,255 @@
+// `gitmesh ca init|show`, `gitmesh token issue` and `gitmesh cert issue`. Usage mistakes throw
+// UsageError (exit 2, as main.ts does); failures print what is wrong and return 1.
+import type { X509Certificate } from "node:crypto";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import {
+  caDir,
+  createRootAuthority,
+  DEFAULT_TOKEN_TTL_MS,
+  DEFAULT_TRUST_DOMAIN,
+  identityProblems,
+  initCa,
+  issueToken,
+  issuer,
+  issuingChain,
+  issueWorkloadCertificate,
+  KEY_TYPES,
+  loadCaFiles,
+  loadOrCreateTokenKey,
+  openCa,
+  trustBundlePem,
+  trustedIds,
+  WORKLOAD_LIFETIME_MS,
+  type Authority,
+  type CaFileProblem,
+  type KeyType,
+  type MeshCa,
+  type WorkloadIdentity,
+} from "../ca/index.js";
+import { writeFileAtomic } from "../ca/files.js";
+import { UsageError } from "./usage.js";
+
+/** Where output goes; console by default, captured in tests. */
+export interface CommandIo {
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+}
+const consoleIo: CommandIo = { out: (l) => console.log(l), err: (l) => console.error(l) };
+
+/** The file names gRPC's file_watcher certificate provider is configured with. */
+export const CERT_FILES = { chain: "certificates.pem", key: "private_key.pem", bundle: "ca_certificates.pem" } as const;
+
+export const CA_USAGE = `  ca         the mesh certificate authority (kept in STATE_DIR/ca)
+             gitmesh ca init [--key-type rsa|ecdsa]      a new self-signed root (10 years)
+             gitmesh ca init --root-cert F --root-key F  import an organisation's root
+             gitmesh ca init --intermediate-cert F --intermediate-key F --chain F
+                                                         import an intermediate and its chain to the root
+             gitmesh ca show                             issuing CA, validity, fingerprints, trust bundle
+  token      gitmesh token issue --namespace NS --service-account SA [--ttl 720h]
+             prints a proxy credential, sent as gRPC metadata "authorization: Bearer TOKEN"
+  cert       gitmesh cert issue --namespace NS --service-account SA --out DIR
+                                [--key-type rsa|ecdsa] [--ttl 24h]
+             writes ${CERT_FILES.chain}, ${CERT_FILES.key} and ${CERT_FILES.bundle} for gRPC's file_watcher
+             ca, token and cert take --state-dir DIR (default .gitmesh-state) and
+             --trust-domain DOMAIN (default ${DEFAULT_TRUST_DOMAIN})`;
+
+const COMMON = {
+  "state-dir": { type: "string", default: ".gitmesh-state" },
+  "trust-domain": { type: "string", default: DEFAULT_TRUST_DOMAIN },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+const IDENTITY = { namespace: { type: "string" }, "service-account": { type: "string" }, ttl: { type: "string" } } as const;
+
+function subcommand(args: readonly string[], command: string, known: readonly string[]): [string, string[]] {
+  const [sub, ...rest] = args;
+  if (sub === undefined || !known.includes(sub)) throw new UsageError(`${command} takes a subcommand: ${known.join(" or ")}${sub === undefined ? "" : `, not "${sub}"`}`);
+  return [sub, rest];
+}
+
+/** Durations as 90s, 30m, 24h, 30d or combined (1h30m). */
+export function parseDuration(text: string): number | undefined {
+  if (!/^(\d+(d|h|m|s))+$/.test(text)) return undefined;
+  const unit = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 } as const;
+  let ms = 0;
+  for (const [, n, u] of text.matchAll(/(\d+)(d|h|m|s)/g)) ms += Number(n) * unit[u as keyof typeof unit];
+  return ms > 0 ? ms : undefined;
+}
+
+function ttlOf(text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const ms = parseDuration(text);
+  if (ms === undefined) throw new UsageError(`--ttl takes a duration such as 24h, 30m or 7d, not "${text}"`);
+  return ms;
+}
+
+function keyTypeOf(text: string | undefined): KeyType {
+  if (text === undefined) return "rsa";
+  if (!KEY_TYPES.includes(text as KeyType)) throw new UsageError(`--key-type must be ${KEY_TYPES.join(" or ")}`);
+  return text as KeyType;
+}
+
+function identityOf(values: { namespace?: string | undefined; "service-account"?: string | undefined; "trust-domain": string }, command: string): WorkloadIdentity {
+  if (values.namespace === undefined || values["service-account"] === undefined) throw new UsageError(`${command} needs --namespace and --service-account`);
+  const id = { trustDomain: values["trust-domain"], namespace: values.namespace, serviceAccount: values["service-account"] };
+  const problems = identityProblems(id);
+  if (problems.length > 0) throw new UsageError(problems.join("; "));
+  return id;
+}
+
+function reportProblems(problems: readonly CaFileProblem[], io: CommandIo): number {
+  for (const p of problems) io.err(`${p.file}: ${p.message} [${p.code}]`);
+  return 1;
+}
+
+/** The CA in the state directory, or 1 with the reason printed. */
+async function existingCa(stateDir: string, io: CommandIo): Promise<MeshCa | number> {
+  const opened = await openCa(stateDir);
+  if (!opened.ok) return reportProblems(opened.problems, io);
+  if (opened.ca === undefined) {
+    io.err(`gitmesh: no CA in ${caDir(stateDir)}: run gitmesh ca init --state-dir ${stateDir} first`);
+    return 1;
+  }
+  return opened.ca;
+}
+
+// ---- ca ---------------------------------------------------------------------------------------
+
+export async function runCa(args: readonly string[], io: CommandIo = consoleIo): Promise<number> {
+  const [sub, rest] = subcommand(args, "ca", ["init", "show"]);
+  return sub === "init" ? caInit(rest, io) : caShow(rest, io);
+}
+
+async function caInit(args: string[], io: CommandIo): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      ...COMMON,
+      "key-type": { type: "string" },
+      "root-cert": { type: "string" },
+      "root-key": { type: "string" },
+      "intermediate-cert": { type: "string" },
+      "intermediate-key": { type: "string" },
+      chain: { type: "string" },
+    },
+    strict: true,
+  });
+  if (values.help === true) return help(io);
+  const root = [values["root-cert"], values["root-key"]];
+  const inter = [values["intermediate-cert"], values["intermediate-key"], values.chain];
+  const rootGiven = root.some((v) => v !== undefined);
+  const interGiven = inter.some((v) => v !== undefined);
+  if (rootGiven && interGiven) throw new UsageError("import either a root (--root-cert, --root-key) or an intermediate (--intermediate-cert, --intermediate-key, --chain), not both");
+  if (rootGiven && root.includes(undefined)) throw new UsageError("--root-cert and --root-key go together");
+  if (interGiven && inter.includes(undefined)) throw new UsageError("--intermediate-cert, --intermediate-key and --chain go together");
+  if ((rootGiven || interGiven) && values["key-type"] !== undefined) throw new UsageError("--key-type is for a new root; an imported CA keeps its key");
+  const keyType = keyTypeOf(values["key-type"]);
+  const stateDir = values["state-dir"];
+
+  const opened = await openCa(stateDir);
+  if (!opened.ok) return reportProblems(opened.problems, io);
+  if (opened.ca !== undefined) {
+    if (rootGiven || interGiven) {
+      io.err(`gitmesh: a CA already exists in ${caDir(stateDir)} (issuing: ${issuer(opened.ca).id}); importing would cut every workload off: rotate to the new CA, or remove ${caDir(stateDir)} to start over`);
+      return 1;
+    }
+    io.out(`a CA already exists in ${caDir(stateDir)}; nothing changed`);
+    return 0;
+  }
+  let authority: Authority;
+  if (rootGiven || interGiven) {
+    const now = new Date();
+    const loaded = rootGiven
+      ? await loadCaFiles({ cert: values["root-cert"]!, key: values["root-key"]! }, now)
+      : await loadCaFiles({ cert: values["intermediate-cert"]!, key: values["intermediate-key"]!, chain: values.chain! }, now);
+    if (!loaded.ok) return reportProblems(loaded.problems, io);
+    authority = loaded.authority;
+  } else {
+    authority = await createRootAuthority({ trustDomain: values["trust-domain"], keyType });
+  }
+  const ca = await initCa(stateDir, authority);
+  io.out(`${rootGiven ? "imported the root" : interGiven ? "imported the intermediate" : "created a new root"} into ${caDir(stateDir)}`);
+  for (const line of describeCa(ca)) io.out(line);
+  return 0;
+}
+
+async function caShow(args: string[], io: CommandIo): Promise<number> {
+  const { values } = parseArgs({ args, options: COMMON, strict: true });
+  if (values.help === true) return help(io);
+  const ca = await existingCa(values["state-dir"], io);
+  if (typeof ca === "number") return ca;
+  for (const line of describeCa(ca)) io.out(line);
+  return 0;
+}
+
+const dn = (name: string | undefined): string => (name ?? "").replace(/\n/g, ", ") || "(empty)";
+
+function describeCert(c: X509Certificate, indent: string): string[] {
+  const daysLeft = Math.floor((Date.parse(c.validTo) - Date.now()) / 86_400_000);
+  const key = c.publicKey.asymmetricKeyDetails;
+  return [
+    `${indent}subject:  ${dn(c.subject)}`,
+    `${indent}issuer:   ${dn(c.issuer)}`,
+    `${indent}valid:    ${new Date(c.validFrom).toISOString()} to ${new Date(c.validTo).toISOString()} (${daysLeft} days left)`,
+    `${indent}key:      ${c.publicKey.asymmetricKeyType ?? "?"} ${key?.modulusLength ?? key?.namedCurve ?? ""}`.trimEnd(),
+    `${indent}sha256:   ${c.fingerprint256}`,
+  ];
+}
+
+/** Public facts only: the key is never printed. */
+export function describeCa(ca: MeshCa): string[] {
+  const issuing = issuer(ca);
+  const lines = [`rotation: ${ca.rotation.phase} (trusted: ${trustedIds(ca.rotation).join(", ")})`, `issuing CA ${issuing.id}:`, ...describeCert(issuing.cert, "  ")];
+  if (issuingChain(issuing).length > 0) lines.push(`  chain:    ${issuing.intermediates.length} intermediate(s), then the root ${dn(issuing.root.subject)}`);
+  const roots = trustBundlePem(ca).match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0;
+  lines.push(`trust bundle: ${roots} root(s)`);
+  const seen = new Set<string>();
+  for (const id of trustedIds(ca.rotation)) {
+    const root = ca.authorities.get(id)?.root;
+    if (root === undefined || seen.has(root.fingerprint256)) continue;
+    seen.add(root.fingerprint256);
+    lines.push(`  - ${dn(root.subject)}, until ${new Date(root.validTo).toISOString()}, sha256 ${root.fingerprint256}`);
+  }
+  return lines;
+}
+
+// ---- token ------------------------------------------------------------------------------------
+
+export async function runToken(args: readonly string[], io: CommandIo = consoleIo): Promise<number> {
+  const [, rest] = subcommand(args, "token", ["issue"]);
+  const { values } = parseArgs({ args: rest, options: { ...COMMON, ...IDENTITY }, strict: true });
+  if (values.help === true) return help(io);
+  const id = identityOf(values, "token issue");
+  const ttl = ttlOf(values.ttl, DEFAULT_TOKEN_TTL_MS);
+  const key = await loadOrCreateTokenKey(values["state-dir"]);
+  io.out(issueToken(key, id.namespace, id.serviceAccount, ttl));
+  return 0;
+}
+
+// ---- cert -------------------------------------------------------------------------------------
+
+export async function runCert(args: readonly string[], io: CommandIo = consoleIo): Promise<number> {
+  const [, rest] = subcommand(args, "cert", ["issue"]);
+  const { values } = parseArgs({ args: rest, options: { ...COMMON, ...IDENTITY, out: { type: "string" }, "key-type": { type: "string" } }, strict: true });
+  if (values.help === true) return help(io);
+  const id = identityOf(values, "cert issue");
+  if (values.out === undefined) throw new UsageError("cert issue needs --out DIR");
+  const keyType = keyTypeOf(values["key-type"]);
+  const lifetimeMs = ttlOf(values.ttl, WORKLOAD_LIFETIME_MS);
+  const ca = await existingCa(values["state-dir"], io);
+  if (typeof ca === "number") return ca;
+  const issued = await issueWorkloadCertificate(issuer(ca), id, { keyType, lifetimeMs });
+  // Each file is replaced whole; gRPC's watcher keeps its old pair until chain and key match.
+  await writeFileAtomic(join(values.out, CERT_FILES.key), issued.keyPem, 0o600);
+  await writeFileAtomic(join(values.out, CERT_FILES.chain), issued.chainPem);
+  await writeFileAtomic(join(values.out, CERT_FILES.bundle), trustBundlePem(ca));
+  io.out(`issued ${issued.spiffeId}, valid until ${issued.notAfter.toISOString()}, into ${values.out}:`);
+  io.out(`  ${CERT_FILES.chain} (certificate chain), ${CERT_FILES.key} (key, mode 0600), ${CERT_FILES.bundle} (trust bundle)`);
+  return 0;
+}
+
+function help(io: CommandIo): number {
+  io.out(CA_USAGE);
+  return 0;
+}

@@ -1,0 +1,125 @@
+// `gitmesh ca|token|cert` as separate processes: exit codes, files and what is printed.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { createPrivateKey } from "node:crypto";
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { inspect, loadOrCreateTokenKey, verifyToken } from "../../src/ca/index.js";
+import { chainVerifies, makeCa, pemCerts, tempFiles } from "../support/pki.js";
+
+const script = fileURLToPath(new URL("../support/ca-cli.js", import.meta.url));
+
+function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [script, ...args], (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), stdout, stderr });
+    });
+  });
+}
+
+test("ca init makes a root once; ca show describes it and never prints a key", async () => {
+  const state = tempFiles();
+  const init = await run("ca", "init", "--state-dir", state, "--trust-domain", "example.org", "--key-type", "ecdsa");
+  assert.equal(init.code, 0, init.stderr);
+  assert.match(init.stdout, /created a new root/);
+  const again = await run("ca", "init", "--state-dir", state);
+  assert.equal(again.code, 0);
+  assert.match(again.stdout, /already exists in .*; nothing changed/);
+
+  const show = await run("ca", "show", "--state-dir", state);
+  assert.equal(show.code, 0, show.stderr);
+  assert.match(show.stdout, /subject: +O=example\.org, CN=gitmesh root CA/);
+  assert.match(show.stdout, /valid: +\S+ to \S+ \(36\d\d days left\)/);
+  assert.match(show.stdout, /sha256: +([0-9A-F]{2}:){31}[0-9A-F]{2}/);
+  assert.match(show.stdout, /trust bundle: 1 root\(s\)/);
+  assert.doesNotMatch(show.stdout + init.stdout, /PRIVATE KEY/);
+});
+
+test("cert issue writes what gRPC's file_watcher reads: chain, key 0600, trust bundle", async () => {
+  const state = tempFiles();
+  assert.equal((await run("ca", "init", "--state-dir", state)).code, 0);
+  const out = join(tempFiles(), "certs");
+  const r = await run("cert", "issue", "--state-dir", state, "--namespace", "shop", "--service-account", "cart", "--out", out, "--key-type", "ecdsa", "--ttl", "2h");
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /issued spiffe:\/\/cluster\.local\/ns\/shop\/sa\/cart/);
+  assert.equal(statSync(join(out, "private_key.pem")).mode & 0o777, 0o600);
+  const chain = pemCerts(readFileSync(join(out, "certificates.pem"), "utf8"));
+  const roots = pemCerts(readFileSync(join(out, "ca_certificates.pem"), "utf8"));
+  assert.equal(chain.length, 1);
+  assert.equal(roots.length, 1);
+  assert.ok(chainVerifies(chain, roots));
+  assert.deepEqual(inspect(chain[0]!).uriSans, ["spiffe://cluster.local/ns/shop/sa/cart"]);
+  assert.ok(chain[0]!.checkPrivateKey(createPrivateKey(readFileSync(join(out, "private_key.pem")))));
+  const hours = (Date.parse(chain[0]!.validTo) - Date.now()) / 3_600_000;
+  assert.ok(hours > 1.99 && hours <= 2);
+});
+
+test("ca init imports an organisation's intermediate; issued chains carry it, bundles its root", async () => {
+  const orgRoot = makeCa({ cn: "Example Root" });
+  const inter = makeCa({ cn: "Mesh CA", parent: orgRoot });
+  const files = tempFiles({ "inter.pem": inter.certPem, "inter-key.pem": inter.keyPem, "chain.pem": orgRoot.certPem });
+  const state = tempFiles();
+  const init = await run("ca", "init", "--state-dir", state, "--intermediate-cert", join(files, "inter.pem"), "--intermediate-key", join(files, "inter-key.pem"), "--chain", join(files, "chain.pem"));
+  assert.equal(init.code, 0, init.stderr);
+  assert.match(init.stdout, /imported the intermediate/);
+  const out = tempFiles();
+  assert.equal((await run("cert", "issue", "--state-dir", state, "--namespace", "default", "--service-account", "frontend", "--out", out)).code, 0);
+  const chain = pemCerts(readFileSync(join(out, "certificates.pem"), "utf8"));
+  const roots = pemCerts(readFileSync(join(out, "ca_certificates.pem"), "utf8"));
+  assert.deepEqual(
+    chain.slice(1).map((c) => c.fingerprint256),
+    [inter.cert.fingerprint256],
+  );
+  assert.deepEqual(
+    roots.map((c) => c.fingerprint256),
+    [orgRoot.cert.fingerprint256],
+  );
+  assert.ok(chainVerifies(chain, roots));
+  assert.equal(chain[0]!.publicKey.asymmetricKeyType, "rsa", "RSA by default");
+
+  const reimport = await run("ca", "init", "--state-dir", state, "--root-cert", join(files, "inter.pem"), "--root-key", join(files, "inter-key.pem"));
+  assert.equal(reimport.code, 1);
+  assert.match(reimport.stderr, /already exists/);
+});
+
+test("ca init with bad files exits 1 naming the file and the fix", async () => {
+  const leaf = makeCa({ cn: "leaf", ca: false });
+  const files = tempFiles({ "cert.pem": leaf.certPem, "key.pem": leaf.keyPem });
+  const state = tempFiles();
+  const r = await run("ca", "init", "--state-dir", state, "--root-cert", join(files, "cert.pem"), "--root-key", join(files, "key.pem"));
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, new RegExp(`${join(files, "cert.pem")}: "O=Example Org, CN=leaf" is not a CA certificate .*: give .* \\[CA_NOT_A_CA\\]`));
+  const show = await run("ca", "show", "--state-dir", state);
+  assert.equal(show.code, 1, "nothing was saved");
+  assert.match(show.stderr, /no CA in .*: run gitmesh ca init/);
+});
+
+test("token issue prints a token the state directory's key verifies", async () => {
+  const state = tempFiles();
+  const r = await run("token", "issue", "--state-dir", state, "--namespace", "default", "--service-account", "frontend", "--ttl", "1h");
+  assert.equal(r.code, 0, r.stderr);
+  const v = verifyToken(await loadOrCreateTokenKey(state), r.stdout.trim());
+  assert.ok(v.ok && v.namespace === "default" && v.serviceAccount === "frontend");
+  assert.ok(Math.abs(v.expiresAt.getTime() - Date.now() - 3_600_000) < 5000);
+});
+
+for (const [name, args] of [
+  ["no subcommand", ["ca"]],
+  ["an unknown subcommand", ["token", "revoke"]],
+  ["an unknown option", ["ca", "show", "--verbose"]],
+  ["a missing service account", ["token", "issue", "--namespace", "default"]],
+  ["an invalid namespace", ["token", "issue", "--namespace", "Default", "--service-account", "x"]],
+  ["a bad ttl", ["token", "issue", "--namespace", "a", "--service-account", "b", "--ttl", "soon"]],
+  ["a bad key type", ["cert", "issue", "--namespace", "a", "--service-account", "b", "--out", "x", "--key-type", "dsa"]],
+  ["no --out", ["cert", "issue", "--namespace", "a", "--service-account", "b"]],
+  ["half a root import", ["ca", "init", "--root-cert", "x.pem"]],
+  ["root and intermediate together", ["ca", "init", "--root-cert", "a", "--root-key", "b", "--intermediate-cert", "c", "--intermediate-key", "d", "--chain", "e"]],
+] as const) {
+  test(`usage error (exit 2): ${name}`, async () => {
+    const r = await run(...args, "--state-dir", tempFiles());
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /^gitmesh: /);
+  });
+}
