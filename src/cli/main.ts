@@ -30,10 +30,31 @@ commands:
                                 [--proxy grpc|sidecar|gateway] [--format yaml|json]
                                 [--workload-name NAME] [--instance-ip IP]
                                 [--credentials-dir DIR]
+  bootstrap  write what a workload's proxy starts with: an Envoy bootstrap (sidecar, gateway)
+             or a gRPC xDS bootstrap (grpc), carrying the node contract of docs/proxies.md
+             gitmesh bootstrap --namespace NS --service-account SA [--proxy sidecar|gateway|grpc]
+                               [--labels k=v,...] [--workload-name NAME | --workload-group NAME]
+                               [--instance-ip IP] [--node-id ID] [--xds-address HOST:PORT]
+                               [--admin-port PORT] [--token TOKEN] [--out FILE]
+  hosts      the names applications dial, at each service's loopback address (/etc/hosts lines)
+             gitmesh hosts DIR [--namespace NS] [--format hosts|compose]
   validate   check a config directory: every problem with its file, line and column
              gitmesh validate DIR [--format text|json|github] [--root-namespace NS]
                                   [--cluster-domain DOMAIN]
              exit 0 when there are no errors, 1 when there are, 2 on usage errors
+  ca         the mesh certificate authority (kept in STATE_DIR/ca)
+             gitmesh ca init [--key-type rsa|ecdsa]      a new self-signed root (10 years)
+             gitmesh ca init --root-cert F --root-key F  import an organisation's root
+             gitmesh ca init --intermediate-cert F --intermediate-key F --chain F
+                                                         import an intermediate and its chain to the root
+             gitmesh ca show                             issuing CA, validity, fingerprints, trust bundle
+  token      gitmesh token issue --namespace NS --service-account SA [--ttl 720h]
+             prints a proxy credential, sent as gRPC metadata "authorization: Bearer TOKEN"
+  cert       gitmesh cert issue --namespace NS --service-account SA --out DIR
+                                [--key-type rsa|ecdsa] [--ttl 24h]
+             writes certificates.pem, private_key.pem and ca_certificates.pem for gRPC's file_watcher
+             ca, token and cert take --state-dir DIR (default .gitmesh-state) and
+             --trust-domain DOMAIN (default cluster.local)
 
   gitmesh <command> --help shows this text.`;
 
@@ -63,6 +84,16 @@ async function main(argv: readonly string[]): Promise<number> {
         return await runValidate(rest);
       case "render":
         return await runRender(rest);
+      case "bootstrap":
+        return await runBootstrap(rest);
+      case "hosts":
+        return await runHosts(rest);
+      case "ca":
+        return await (await import("./ca-commands.js")).runCa(rest);
+      case "token":
+        return await (await import("./ca-commands.js")).runToken(rest);
+      case "cert":
+        return await (await import("./ca-commands.js")).runCert(rest);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
@@ -116,12 +147,7 @@ async function runRender(args: readonly string[]): Promise<number> {
   if (values.namespace === undefined || values["service-account"] === undefined) throw new UsageError("render needs --namespace and --service-account");
   if (!["grpc", "sidecar", "gateway"].includes(values.proxy)) throw new UsageError("--proxy must be grpc, sidecar or gateway");
   if (values.format !== "yaml" && values.format !== "json") throw new UsageError("--format must be yaml or json");
-  const labels: Record<string, string> = {};
-  for (const pair of values.labels.split(",").filter((p) => p !== "")) {
-    const [k, v, ...more] = pair.split("=");
-    if (k === undefined || k === "" || v === undefined || more.length > 0) throw new UsageError(`--labels takes k=v,k=v; got "${pair}"`);
-    labels[k] = v;
-  }
+  const labels = parseLabels(values.labels);
   const { render } = await import("./render.js");
   return render({
     dir,
@@ -139,6 +165,86 @@ async function runRender(args: readonly string[]): Promise<number> {
     },
     out: (text) => console.log(text),
   });
+}
+
+function parseLabels(text: string): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const pair of text.split(",").filter((p) => p !== "")) {
+    const [k, v, ...more] = pair.split("=");
+    if (k === undefined || k === "" || v === undefined || more.length > 0) throw new UsageError(`--labels takes k=v,k=v; got "${pair}"`);
+    labels[k] = v;
+  }
+  return labels;
+}
+
+async function runBootstrap(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    options: {
+      namespace: { type: "string" },
+      "service-account": { type: "string" },
+      proxy: { type: "string", default: "sidecar" },
+      labels: { type: "string", default: "" },
+      "workload-name": { type: "string" },
+      "workload-group": { type: "string" },
+      "instance-ip": { type: "string" },
+      "node-id": { type: "string" },
+      "xds-address": { type: "string", default: "gitmesh:15010" },
+      "admin-port": { type: "string", default: "15000" },
+      token: { type: "string" },
+      out: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: false,
+    strict: true,
+  });
+  if (values.help === true) return help();
+  void positionals;
+  const namespace = values.namespace;
+  const serviceAccount = values["service-account"];
+  if (namespace === undefined || serviceAccount === undefined) throw new UsageError("bootstrap needs --namespace and --service-account");
+  if (!["grpc", "sidecar", "gateway"].includes(values.proxy)) throw new UsageError("--proxy must be sidecar, gateway or grpc");
+  if (!/^.+:\d+$/.test(values["xds-address"])) throw new UsageError(`--xds-address must be HOST:PORT, got "${values["xds-address"]}"`);
+  const adminPort = Number(values["admin-port"]);
+  if (!(Number.isInteger(adminPort) && adminPort > 0 && adminPort < 65536)) throw new UsageError("--admin-port takes a port number");
+  if (values["workload-name"] !== undefined && values["workload-group"] !== undefined) throw new UsageError("give --workload-name (a WorkloadEntry) or --workload-group (self-registration), not both");
+  const workload = values["workload-name"] ?? values["workload-group"] ?? serviceAccount;
+  const { bootstrapText } = await import("./bootstrap.js");
+  const text = bootstrapText({
+    kind: values.proxy as "sidecar",
+    // Replicas started from one file set their own id (Envoy: --service-node "$(hostname)").
+    nodeId: values["node-id"] ?? `${values.proxy}~${workload}.${namespace}`,
+    namespace,
+    serviceAccount,
+    labels: parseLabels(values.labels),
+    ...(values["workload-name"] === undefined ? {} : { workloadName: values["workload-name"] }),
+    ...(values["workload-group"] === undefined ? {} : { workloadGroup: values["workload-group"] }),
+    ...(values["instance-ip"] === undefined ? {} : { instanceIps: [values["instance-ip"]] }),
+    xdsAddress: values["xds-address"],
+    adminPort,
+    ...(values.token === undefined ? {} : { token: values.token }),
+  });
+  if (values.out === undefined) process.stdout.write(text);
+  else {
+    const { writeFile } = await import("node:fs/promises");
+    await writeFile(values.out, text);
+  }
+  return 0;
+}
+
+async function runHosts(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    options: { namespace: { type: "string" }, format: { type: "string", default: "hosts" }, ...NAMING_OPTIONS, help: { type: "boolean", short: "h" } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help === true) return help();
+  const [dir, ...extra] = positionals;
+  if (dir === undefined || extra.length > 0) throw new UsageError("hosts takes exactly one directory");
+  if (values.format !== "hosts" && values.format !== "compose") throw new UsageError("--format must be hosts or compose");
+  const { hosts } = await import("./hosts.js");
+  return hosts({ dir, format: values.format, naming: namingFrom(values), ...(values.namespace === undefined ? {} : { namespace: values.namespace }), out: (l) => console.log(l) });
 }
 
 async function runServe(args: readonly string[]): Promise<number> {

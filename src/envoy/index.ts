@@ -6,3 +6,4 @@ export type * from "./messages.js";
 export { validateMessage } from "./pgv.js";
 export type { PgvViolation } from "./pgv.js";
 export { describeMessage } from "./describe.js";
+export { protoJson } from "./json.js";

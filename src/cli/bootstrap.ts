@@ -1,0 +1,112 @@
+// `gitmesh bootstrap`: what a workload's proxy starts with. An Envoy sidecar or gateway gets an
+// Envoy bootstrap (built as the typed Bootstrap message, so a misspelled field fails to compile,
+// and checked against Envoy's validation rules); a proxyless gRPC application gets the gRPC xDS
+// bootstrap its client and XdsServer read. Both carry the node contract of docs/proxies.md.
+import { encodeMessage, pack, protoJson, validateMessage } from "../envoy/index.js";
+import type { Bootstrap } from "../envoy/index.js";
+import type { Struct } from "../envoy/generated/google/protobuf/Struct.js";
+import { GRPC_SERVER_LISTENER_TEMPLATE } from "../translators/grpc-server.js";
+import type { ProxyKind } from "../translators/proxy.js";
+
+export interface BootstrapOptions {
+  readonly kind: ProxyKind;
+  readonly nodeId: string;
+  readonly namespace: string;
+  readonly serviceAccount: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly workloadName?: string;
+  readonly workloadGroup?: string;
+  readonly instanceIps?: readonly string[];
+  /** gitmesh's xDS address as the proxy reaches it (host:port). */
+  readonly xdsAddress: string;
+  /** Envoy's admin interface port, on 127.0.0.1. */
+  readonly adminPort: number;
+  /** A gitmesh token (`gitmesh token issue`), sent as "authorization: Bearer TOKEN" on the xDS stream. */
+  readonly token?: string;
+}
+
+export const XDS_CLUSTER = "gitmesh-xds";
+
+/** The node metadata of the contract, as plain JSON (gRPC's bootstrap form). */
+export function nodeMetadata(o: BootstrapOptions): Record<string, unknown> {
+  return {
+    NAMESPACE: o.namespace,
+    SERVICE_ACCOUNT: o.serviceAccount,
+    LABELS: { ...o.labels },
+    PROXY_KIND: o.kind,
+    ...(o.workloadName === undefined ? {} : { WORKLOAD_NAME: o.workloadName }),
+    ...(o.workloadGroup === undefined ? {} : { WORKLOAD_GROUP: o.workloadGroup }),
+    ...(o.instanceIps === undefined || o.instanceIps.length === 0 ? {} : { INSTANCE_IPS: o.instanceIps.join(",") }),
+  };
+}
+
+function struct(json: Record<string, unknown>): Struct {
+  const value = (v: unknown): NonNullable<Struct["fields"]>[string] =>
+    typeof v === "string" ? { stringValue: v } : { structValue: struct(v as Record<string, unknown>) };
+  return { fields: Object.fromEntries(Object.entries(json).map(([k, v]) => [k, value(v)])) };
+}
+
+export function envoyBootstrap(o: BootstrapOptions): Bootstrap {
+  const colon = o.xdsAddress.lastIndexOf(":");
+  const host = o.xdsAddress.slice(0, colon);
+  const port = Number(o.xdsAddress.slice(colon + 1));
+  return {
+    node: { id: o.nodeId, cluster: `${o.serviceAccount}.${o.namespace}`, metadata: struct(nodeMetadata(o)) },
+    dynamic_resources: {
+      ads_config: {
+        api_type: "DELTA_GRPC",
+        transport_api_version: "V3",
+        set_node_on_first_message_only: true,
+        grpc_services: [
+          {
+            envoy_grpc: { cluster_name: XDS_CLUSTER },
+            ...(o.token === undefined ? {} : { initial_metadata: [{ key: "authorization", value: `Bearer ${o.token}` }] }),
+          },
+        ],
+      },
+      cds_config: { ads: {}, resource_api_version: "V3" },
+      lds_config: { ads: {}, resource_api_version: "V3" },
+    },
+    static_resources: {
+      clusters: [
+        {
+          name: XDS_CLUSTER,
+          // A name (compose's "gitmesh") is resolved and re-resolved; an address works as well.
+          type: "STRICT_DNS",
+          connect_timeout: { seconds: 5, nanos: 0 },
+          load_assignment: {
+            cluster_name: XDS_CLUSTER,
+            endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: host, port_value: port } } } }] }],
+          },
+          typed_extension_protocol_options: {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": pack("envoy.extensions.upstreams.http.v3.HttpProtocolOptions", {
+              explicit_http_config: { http2_protocol_options: {} },
+            }),
+          },
+        },
+      ],
+    },
+    admin: { address: { socket_address: { address: "127.0.0.1", port_value: o.adminPort } } },
+  };
+}
+
+/** The gRPC xDS bootstrap (GRPC_XDS_BOOTSTRAP) of a proxyless client or server. */
+export function grpcBootstrap(o: BootstrapOptions): Record<string, unknown> {
+  return {
+    xds_servers: [{ server_uri: o.xdsAddress, channel_creds: [{ type: "insecure" }], server_features: ["xds_v3"] }],
+    node: { id: o.nodeId, cluster: `${o.serviceAccount}.${o.namespace}`, locality: {}, metadata: nodeMetadata(o) },
+    server_listener_resource_name_template: GRPC_SERVER_LISTENER_TEMPLATE,
+  };
+}
+
+/**
+ * The bootstrap as JSON text, or the Envoy validation rules it breaks (a bug: the inputs are
+ * checked before this is called).
+ */
+export function bootstrapText(o: BootstrapOptions): string {
+  if (o.kind === "grpc") return `${JSON.stringify(grpcBootstrap(o), null, 2)}\n`;
+  const bytes = encodeMessage("envoy.config.bootstrap.v3.Bootstrap", envoyBootstrap(o));
+  const violations = validateMessage("envoy.config.bootstrap.v3.Bootstrap", bytes);
+  if (violations.length > 0) throw new Error(`bug: the bootstrap breaks Envoy's rules: ${JSON.stringify(violations)}`);
+  return `${JSON.stringify(protoJson("envoy.config.bootstrap.v3.Bootstrap", bytes), null, 2)}\n`;
+}
