@@ -23,7 +23,7 @@ const bootstraps: Readonly<Record<string, BootstrapOptions>> = {
   "frontend.json": { ...common, kind: "sidecar", nodeId: "sidecar~frontend.demo", serviceAccount: "frontend", labels: { app: "frontend", version: "v1" }, workloadGroup: "frontend" },
   "api-v1.json": { ...common, kind: "sidecar", nodeId: "sidecar~api-v1.demo", serviceAccount: "api", labels: { app: "api", version: "v1" }, workloadGroup: "api-v1" },
   "api-v2.json": { ...common, kind: "sidecar", nodeId: "sidecar~api-v2.demo", serviceAccount: "api", labels: { app: "api", version: "v2" }, workloadGroup: "api-v2" },
-  "ingress.json": { ...common, kind: "gateway", nodeId: "gateway~ingress.demo", serviceAccount: "ingress", labels: { istio: "ingressgateway" } },
+  "ingress.json": { ...common, kind: "gateway", nodeId: "gateway~ingress.demo", serviceAccount: "ingress", labels: { istio: "ingressgateway" }, workloadGroup: "ingressgateway" },
 };
 
 test("envoy-bootstrap/ holds what gitmesh bootstrap writes", () => {

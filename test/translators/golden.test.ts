@@ -43,7 +43,7 @@ const grpcClient = (namespace: string, serviceAccount: string): ProxyIdentity =>
 const cases: readonly Case[] = [
   {
     name: "bookinfo",
-    config: "config-examples",
+    config: "config-examples/bookinfo",
     proxies: {
       grpc: grpcClient("bookinfo", "productpage"),
       // The ratings service as a proxyless gRPC server: its inbound listeners carry ratings-callers.
