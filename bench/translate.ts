@@ -3,7 +3,11 @@
 // from a one-file change to new snapshots. Proxies are registered with the pusher directly (no
 // sockets): this measures gitmesh's own work, not the network.
 //
-//   node --expose-gc dist/bench/translate.js [--services 100,1000,10000] [--proxies 2000]
+//   node --expose-gc dist/bench/translate.js [--services 100,1000,10000] [--proxies 2000] [--kind grpc|sidecar]
+//
+// --kind sidecar connects Envoy sidecars instead of proxyless clients: each is a workload of one
+// of the services (with its own address, so its own inbound listeners) and, with no Sidecar
+// resource, sees every service: the heaviest case.
 import { MeshPusher } from "../src/cli/push.js";
 import { createMeshLoader } from "../src/config/load.js";
 import type { Node__Output } from "../src/envoy/index.js";
@@ -29,8 +33,26 @@ const rssMB = () => {
   return process.memoryUsage().rss / 2 ** 20;
 };
 
-function node(i: number): Node__Output {
+const kind = option("kind", "grpc");
+
+function node(i: number, services: number): Node__Output {
   const s = (v: string) => ({ stringValue: v, kind: "stringValue" as const });
+  if (kind === "sidecar") {
+    const svc = i % services;
+    return {
+      id: `sidecar-${i}`,
+      cluster: "bench",
+      metadata: {
+        fields: {
+          NAMESPACE: s(`team-${svc % 20}`),
+          SERVICE_ACCOUNT: s(`svc-${svc}`),
+          PROXY_KIND: s("sidecar"),
+          INSTANCE_IPS: s(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`),
+          LABELS: { structValue: { fields: { app: s(`svc-${svc}`), version: s("v1") } }, kind: "structValue" as const },
+        },
+      },
+    } as unknown as Node__Output;
+  }
   return {
     id: `client-${i}`,
     cluster: "bench",
@@ -40,6 +62,7 @@ function node(i: number): Node__Output {
 }
 
 const proxies = Number(option("proxies", "2000"));
+console.log(`${kind} proxies`);
 console.log(`services | files | load+validate ms | translate ms | resources | shared snapshot ms | push to ${proxies} proxies ms | one-file change to snapshots ms | RSS MB`);
 for (const n of option("services", "100,1000,10000").split(",").map(Number)) {
   const files = meshFiles(n);
@@ -55,7 +78,7 @@ for (const n of option("services", "100,1000,10000").split(",").map(Number)) {
   const pusher = new MeshPusher(cache, silentLogger);
   pusher.setModel(loaded.model);
   const [, connectMs] = time(() => {
-    for (let i = 0; i < proxies; i++) pusher.connected(`client-${i}`, node(i));
+    for (let i = 0; i < proxies; i++) pusher.connected(`proxy-${i}`, node(i, n));
   });
   // One file changes (a VirtualService's split): the loader re-parses that file, the cross checks
   // run over everything, the model is translated and pushed.
