@@ -108,20 +108,29 @@ export function composeSnapshot(layers: readonly Snapshot[]): SnapshotResult {
 }
 
 function mergeSorted(lists: readonly (readonly EncodedResource[])[]): EncodedResource[] {
-  const out: EncodedResource[] = [];
-  const at = lists.map(() => 0);
-  for (;;) {
-    let best = -1;
-    for (let i = 0; i < lists.length; i++) {
-      const candidate = lists[i]?.[at[i] ?? 0];
-      const current = best < 0 ? undefined : lists[best]?.[at[best] ?? 0];
-      if (candidate !== undefined && (current === undefined || candidate.name < current.name)) best = i;
+  return lists.reduce<EncodedResource[]>((merged, list) => mergeTwo(merged, list), []);
+}
+
+/** Two sorted lists as one (a sidecar's thousand outbound listeners and its few inbound ones). */
+function mergeTwo(a: readonly EncodedResource[], b: readonly EncodedResource[]): EncodedResource[] {
+  const out = new Array<EncodedResource>(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let k = 0;
+  while (i < a.length && j < b.length) {
+    const x = a[i] as EncodedResource;
+    const y = b[j] as EncodedResource;
+    if (y.name < x.name) {
+      out[k++] = y;
+      j++;
+    } else {
+      out[k++] = x;
+      i++;
     }
-    if (best < 0) return out;
-    const item = lists[best]?.[at[best] ?? 0];
-    if (item !== undefined) out.push(item);
-    at[best] = (at[best] ?? 0) + 1;
   }
+  while (i < a.length) out[k++] = a[i++] as EncodedResource;
+  while (j < b.length) out[k++] = b[j++] as EncodedResource;
+  return out;
 }
 
 /** Several disjoint maps read as one, without copying them. */
