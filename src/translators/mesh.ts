@@ -92,8 +92,27 @@ export function createTranslationMemo(): TranslationMemo {
   return { backends: new Map(), routing: new Map() };
 }
 
+/**
+ * Memo keys are made of the identities of the resources a service's output is built from: the
+ * loader hands back the same resource object for a file that did not change, so an unchanged
+ * service's key is unchanged without serialising its specs (which cost more than the rest of a
+ * one-file change). Identities are numbers for this process only; they never reach the output.
+ */
+const identities = new WeakMap<object, number>();
+let lastIdentity = 0;
+
+function id(resource: object | undefined): string {
+  if (resource === undefined) return "-";
+  let n = identities.get(resource);
+  if (n === undefined) {
+    n = ++lastIdentity;
+    identities.set(resource, n);
+  }
+  return n.toString(36);
+}
+
 function backendsKey(service: MeshService, model: MeshModel): string {
-  return JSON.stringify([model.naming, service.host, service.namespace, service.entry.spec, service.endpoints, service.rule?.namespace, service.rule?.spec]);
+  return `${model.naming.clusterDomain}|${service.host}|${id(service.entry)}|${id(service.rule)}|${service.workloads.map(id).join(",")}`;
 }
 
 /**
@@ -109,11 +128,12 @@ function routingKey(service: MeshService, address: string, index: ServiceIndex, 
     if (http.mirror !== undefined) destinations.add(index.qualify(http.mirror.host, vs?.namespace ?? ""));
   }
   for (const tcp of vs?.spec.tcp ?? []) for (const d of tcp.route) destinations.add(index.qualify(d.destination.host, vs?.namespace ?? ""));
-  const dependsOn = [...destinations].sort().map((h) => {
+  let dependsOn = "";
+  for (const h of [...destinations].sort()) {
     const s = index.service(h);
-    return [h, s?.ports, s?.rule?.namespace, s?.rule?.spec];
-  });
-  return JSON.stringify([model.naming, service.host, address, service.namespace, service.ports, service.rule?.namespace, service.rule?.spec, vs?.namespace, vs?.spec, dependsOn]);
+    dependsOn += `;${h}:${id(s?.entry)}:${id(s?.rule)}`;
+  }
+  return `${model.naming.clusterDomain}|${service.host}|${address}|${id(service.entry)}|${id(service.rule)}|${id(vs)}${dependsOn}`;
 }
 
 export interface TranslationInputs {

@@ -21,6 +21,8 @@ export interface MeshService {
   readonly entry: MeshResource<"ServiceEntry">;
   readonly ports: readonly ServicePort[];
   readonly endpoints: readonly ServiceEndpoint[];
+  /** The WorkloadEntries its endpoints come from (inline endpoints come from entry). */
+  readonly workloads: readonly MeshResource<"WorkloadEntry">[];
   /** The DestinationRule for the host: its own, else the most specific wildcard one. */
   readonly rule?: MeshResource<"DestinationRule">;
 }
@@ -54,12 +56,13 @@ export function indexServices(model: MeshModel): ServiceIndex {
   wildcardRules.sort((a, b) => b.host.length - a.host.length || (a.host < b.host ? -1 : 1));
   const services: MeshService[] = [];
   for (const se of of("ServiceEntry")) {
-    const selected: ServiceEndpoint[] = se.spec.workloadSelector === undefined ? [] : selectWorkloads(se.namespace, se.spec.workloadSelector.labels ?? {}).map((w) => endpointOf(w.spec));
+    const workloads = se.spec.workloadSelector === undefined ? [] : selectWorkloads(se.namespace, se.spec.workloadSelector.labels ?? {});
+    const selected: ServiceEndpoint[] = workloads.map((w) => endpointOf(w.spec));
     const inline = (se.spec.endpoints ?? []).map(endpointOf);
     for (const host of se.spec.hosts) {
       if (host.startsWith("*")) continue; // a wildcard entry declares no concrete service to route to
       const rule = exactRules.get(host) ?? wildcardRules.find((r) => hostMatches(r.host, host))?.dr;
-      services.push({ host, namespace: se.namespace, entry: se, ports: se.spec.ports ?? [], endpoints: [...inline, ...selected], ...(rule === undefined ? {} : { rule }) });
+      services.push({ host, namespace: se.namespace, entry: se, ports: se.spec.ports ?? [], endpoints: [...inline, ...selected], workloads, ...(rule === undefined ? {} : { rule }) });
     }
   }
   services.sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));

@@ -2,7 +2,7 @@
 // whose inputs did not change (so they are not encoded again).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { loadMesh } from "../../src/config/load.js";
+import { createMeshLoader } from "../../src/config/load.js";
 import { createTranslationMemo, translateMesh, type MeshTranslation } from "../../src/translators/mesh.js";
 import { meshFiles } from "../../bench/mesh-gen.js";
 
@@ -14,11 +14,13 @@ function output(t: MeshTranslation) {
 test("a memoised translation equals a fresh one and reuses unchanged services", () => {
   const files = meshFiles(10);
   const memo = createTranslationMemo();
-  const before = translateMesh(loadMesh(files).model, memo);
+  // As serve's reloader does: one loader, which keeps the resources of unchanged files.
+  const loader = createMeshLoader();
+  const before = translateMesh(loader.load(files).model, memo);
   // svc-1 routes change: its routes must be rebuilt; its clusters and every other service's
   // resources are the same objects.
   const changed = files.map((f) => (f.path.endsWith("svc-1/virtual-service.yaml") ? { ...f, text: f.text.replace("weight: 90", "weight: 70").replace("weight: 10", "weight: 30") } : f));
-  const model = loadMesh(changed).model;
+  const model = loader.load(changed).model;
   const after = translateMesh(model, memo);
   assert.deepEqual(output(after), output(translateMesh(model)), "same as a fresh translation");
   const listener = (t: typeof after, host: string) => t.services.find((s) => s.host.startsWith(host))?.outboundListeners;
@@ -34,8 +36,9 @@ test("a memoised translation equals a fresh one and reuses unchanged services", 
 test("a change to a destination's DestinationRule rebuilds the routes that send to it", () => {
   const files = meshFiles(3);
   const memo = createTranslationMemo();
-  translateMesh(loadMesh(files).model, memo);
+  const loader = createMeshLoader();
+  translateMesh(loader.load(files).model, memo);
   const changed = files.map((f) => (f.path.endsWith("svc-1/destination-rule.yaml") ? { ...f, text: f.text.replace("simple: LEAST_REQUEST", "consistentHash: { httpHeaderName: x-user }") } : f));
-  const model = loadMesh(changed).model;
+  const model = loader.load(changed).model;
   assert.deepEqual(output(translateMesh(model, memo)), output(translateMesh(model)), "the hash policy on svc-1's routes is not served stale");
 });
