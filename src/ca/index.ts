@@ -10,4 +10,5 @@ export { caDir, loadCaFiles } from "./store.js";
 export { DEFAULT_TOKEN_TTL_MS, issueToken, tokens, verifyBearer, verifyToken, type TokenRefusal, type Tokens, type TokenVerdict } from "./token.js";
 export { loadOrCreateTokenKey } from "./token-key.js";
 export { validateCaFiles, type CaFileProblem, type CaFiles, type CaLoadResult } from "./validate.js";
+export { issueServingCertificate, SERVING_LIFETIME_MS, type ServingCertificate } from "./serving.js";
 export { issueWorkloadCertificate, signWorkloadCertificate, WORKLOAD_LIFETIME_MS, type IssuedCertificate, type WorkloadOptions } from "./workload.js";

@@ -124,6 +124,10 @@ export const ext = {
   uriSubjectAltName(uris: readonly string[], critical: boolean): Extension {
     return { oid: OID.subjectAltName, critical, value: seq(uris.map((u) => implicit(6, u))) };
   },
+  /** DNS names and IP addresses (a server's names, for the TLS xDS port); critical with an empty subject. */
+  serverSubjectAltName(dnsNames: readonly string[], ipAddresses: readonly Buffer[], critical: boolean): Extension {
+    return { oid: OID.subjectAltName, critical, value: seq([...dnsNames.map((d) => implicit(2, d)), ...ipAddresses.map((ip) => implicit(7, ip.toString("binary")))]) };
+  },
   subjectKeyIdentifier(id: Buffer): Extension {
     return { oid: OID.subjectKeyIdentifier, critical: false, value: octets(id) };
   },

@@ -13,6 +13,15 @@ commands:
   serve      serve xDS to Envoy proxies and proxyless gRPC clients
              --config DIR              mesh config directory (Istio YAML), watched for changes
              --xds-address HOST:PORT   where to serve xDS (default 0.0.0.0:15010)
+             --xds-tls-address HOST:PORT
+                                       xDS and SDS over TLS with the mesh CA's certificate; every
+                                       stream must present a gitmesh token (default 0.0.0.0:15012;
+                                       off to disable). The plaintext port never serves secrets.
+             --xds-tls-name NAME       a name or address proxies dial the TLS port by (repeat;
+                                       default gitmesh, localhost, 127.0.0.1, ::1 and the hostname)
+             --trust-domain DOMAIN     SPIFFE trust domain (default cluster.local)
+             --workload-key-type T     rsa (default) or ecdsa keys for workload certificates
+             --workload-cert-ttl HOURS workload certificate lifetime (default 24)
              --admin-address HOST:PORT health, readiness, metrics, debug (default 127.0.0.1:15014)
              --git-ref REF             serve exactly this committed ref of the config repo
              --git-poll SECONDS        fetch the remote branch every SECONDS and follow it
@@ -253,6 +262,11 @@ async function runServe(args: readonly string[]): Promise<number> {
     options: {
       config: { type: "string" },
       "xds-address": { type: "string", default: "0.0.0.0:15010" },
+      "xds-tls-address": { type: "string", default: "0.0.0.0:15012" },
+      "xds-tls-name": { type: "string", multiple: true },
+      "trust-domain": { type: "string", default: "cluster.local" },
+      "workload-key-type": { type: "string", default: "rsa" },
+      "workload-cert-ttl": { type: "string", default: "24" },
       "admin-address": { type: "string", default: "127.0.0.1:15014" },
       "git-ref": { type: "string" },
       "git-poll": { type: "string" },
@@ -273,6 +287,11 @@ async function runServe(args: readonly string[]): Promise<number> {
   for (const flag of ["xds-address", "admin-address"] as const) {
     if (!/^.+:\d+$/.test(values[flag])) throw new UsageError(`--${flag} must be HOST:PORT, got "${values[flag]}"`);
   }
+  const tlsAddress = values["xds-tls-address"];
+  if (tlsAddress !== "off" && !/^.+:\d+$/.test(tlsAddress)) throw new UsageError(`--xds-tls-address must be HOST:PORT or off, got "${tlsAddress}"`);
+  if (values["workload-key-type"] !== "rsa" && values["workload-key-type"] !== "ecdsa") throw new UsageError("--workload-key-type must be rsa or ecdsa");
+  const certHours = Number(values["workload-cert-ttl"]);
+  if (!(certHours >= 1 / 60 && certHours <= 24 * 90)) throw new UsageError("--workload-cert-ttl takes hours, from 0.0167 (one minute) to 2160");
   const pollSeconds = values["git-poll"] === undefined ? undefined : Number(values["git-poll"]);
   if (pollSeconds !== undefined && !(pollSeconds >= 1 && pollSeconds <= 86_400)) throw new UsageError("--git-poll takes a number of seconds from 1 to 86400");
   if (pollSeconds !== undefined && values["git-ref"] !== undefined) throw new UsageError("--git-poll follows the upstream branch; it cannot be combined with --git-ref");
@@ -293,6 +312,11 @@ async function runServe(args: readonly string[]): Promise<number> {
     naming: namingFrom(values),
     ...(values["credentials-dir"] === undefined ? {} : { credentialsDir: values["credentials-dir"] }),
     registrationGraceSeconds: grace,
+    ...(tlsAddress === "off" ? {} : { xdsTlsAddress: tlsAddress }),
+    trustDomain: values["trust-domain"],
+    workloadKeyType: values["workload-key-type"],
+    workloadCertLifetimeMs: certHours * 3600_000,
+    ...(values["xds-tls-name"] === undefined ? {} : { xdsTlsNames: values["xds-tls-name"] }),
   };
   return runUntilSignal(options);
 }

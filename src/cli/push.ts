@@ -6,9 +6,18 @@ import type { Credentials } from "../translators/gateway.js";
 import { proxyLayers } from "../translators/proxy-resources.js";
 import { withRegistrations } from "../translators/registration.js";
 import { peerHost, proxyFromNode, type ProxyIdentity } from "../translators/proxy.js";
-import { composeSnapshot, makeSnapshot, resourceOf, type Snapshot, type SnapshotCache, type XdsServerOptions } from "../xds/index.js";
+import type { Translated } from "../translators/translated.js";
+import { composeSnapshot, makeSnapshot, resourceOf, type Snapshot, type SnapshotCache, type StreamIdentity, type XdsServerOptions } from "../xds/index.js";
+
+/** Per-proxy secrets for proxies that authenticated (workload-secrets.ts). */
+export interface SecretSource {
+  secretsFor(proxy: string, identity: StreamIdentity): readonly Translated[];
+  forget(proxy: string): void;
+}
 
 export interface PusherOptions {
+  /** Secrets for authenticated proxies; without it no proxy gets workload certificates. */
+  readonly secrets?: SecretSource;
   /** How long a self-registered workload stays an endpoint after its stream ends (default 10 s). */
   readonly registrationGraceMs?: number;
   /**
@@ -32,7 +41,7 @@ export class MeshPusher {
   private readonly expiring = new Map<string, NodeJS.Timeout>();
   private batch: NodeJS.Timeout | undefined;
   private lastProblems = "";
-  private readonly proxies = new Map<string, { identity: ProxyIdentity; streams: number }>();
+  private readonly proxies = new Map<string, { identity: ProxyIdentity; streams: number; credential: StreamIdentity | undefined }>();
   /**
    * Snapshots of layers (proxyLayers) and of whole proxies, by their layer keys: proxies alike
    * share one snapshot, and a sidecar's own snapshot shares its scope's layer with its peers.
@@ -51,7 +60,7 @@ export class MeshPusher {
   serverHooks(): Pick<XdsServerOptions, "admitNode" | "onProxyConnected" | "onProxyDisconnected"> {
     return {
       admitNode: (node) => this.admit(node),
-      onProxyConnected: (key, node, peer) => this.connected(key, node, peer),
+      onProxyConnected: (key, node, peer, credential) => this.connected(key, node, peer, credential),
       onProxyDisconnected: (key) => this.disconnected(key),
     };
   }
@@ -99,14 +108,15 @@ export class MeshPusher {
     this.batch.unref();
   }
 
-  connected(key: string, node: Node__Output, peer = ""): void {
+  connected(key: string, node: Node__Output, peer = "", credential?: StreamIdentity): void {
     const r = proxyFromNode(node);
     if (!r.ok) return; // admit() refused it already
     const address = peerHost(peer);
     const identity: ProxyIdentity = address === undefined ? r.proxy : { ...r.proxy, peerAddress: address };
     const existing = this.proxies.get(key);
     // The newest stream's node wins: a restarted proxy may reuse its id as something else.
-    this.proxies.set(key, { identity, streams: (existing?.streams ?? 0) + 1 });
+    // A credential, once shown on any of the proxy's streams, holds while one of them is open.
+    this.proxies.set(key, { identity, streams: (existing?.streams ?? 0) + 1, credential: credential ?? existing?.credential });
     const expiring = this.expiring.get(key);
     if (expiring !== undefined) clearTimeout(expiring);
     this.expiring.delete(key);
@@ -114,7 +124,7 @@ export class MeshPusher {
     if (identity.workloadGroup !== undefined) this.registered.set(key, identity);
     else this.registered.delete(key);
     if (JSON.stringify(wasRegistered) !== JSON.stringify(this.registered.get(key))) this.translateSoon();
-    if (existing === undefined || JSON.stringify(existing.identity) !== JSON.stringify(identity)) this.push(key);
+    if (existing === undefined || JSON.stringify(existing.identity) !== JSON.stringify(identity) || existing.credential !== this.proxies.get(key)?.credential) this.push(key);
   }
 
   disconnected(key: string): void {
@@ -123,6 +133,7 @@ export class MeshPusher {
     if (--p.streams > 0) return;
     this.proxies.delete(key);
     this.cache.delete(key);
+    this.options.secrets?.forget(key);
     if (!this.registered.has(key)) return;
     // A proxy restarting or reconnecting keeps its place; one that is gone leaves after the grace.
     const timer = setTimeout(() => {
@@ -141,11 +152,16 @@ export class MeshPusher {
     this.expiring.clear();
   }
 
+  /** Sets one proxy's snapshot again (its secrets changed). */
+  refresh(key: string): void {
+    this.push(key);
+  }
+
   private push(key: string): void {
     const p = this.proxies.get(key);
     if (p === undefined || this.translation === undefined) return;
     try {
-      const snapshot = this.snapshotFor(p.identity);
+      const snapshot = this.withSecrets(key, p.credential, this.snapshotFor(p.identity));
       if (snapshot === undefined) return;
       const set = this.cache.set(key, snapshot);
       if (!set.ok) this.logger.error("bug: translation produced an inconsistent snapshot", { proxy: key, problems: JSON.stringify(set.problems) });
@@ -153,6 +169,20 @@ export class MeshPusher {
       // One proxy's failure must not keep the others on old config.
       this.logger.error("bug: could not build a proxy's snapshot", { proxy: key, error: (e as Error).stack ?? String(e) });
     }
+  }
+
+  /** An authenticated proxy's snapshot gains a layer of its own secrets (never shared). */
+  private withSecrets(key: string, credential: StreamIdentity | undefined, snapshot: Snapshot | undefined): Snapshot | undefined {
+    const secrets = this.options.secrets;
+    if (snapshot === undefined || credential === undefined || secrets === undefined) return snapshot;
+    const own = makeSnapshot(secrets.secretsFor(key, credential).map(resourceOf));
+    const composed = own.ok ? composeSnapshot([snapshot, own.snapshot]) : own;
+    if (!composed.ok) {
+      // A gateway credential named "default" or "ROOTCA" would collide: never guess which key is meant.
+      this.logger.error("a proxy's secrets collide with its config; serving it without them", { proxy: key, problems: JSON.stringify(composed.problems) });
+      return snapshot;
+    }
+    return composed.snapshot;
   }
 
   private snapshotFor(identity: ProxyIdentity): Snapshot | undefined {

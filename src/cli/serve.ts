@@ -6,7 +6,10 @@ import { ConfigReloader, type ReloadRecord } from "../config/reloader.js";
 import type { MeshNaming } from "../config/resources.js";
 import { watchDirectory } from "../config/watch.js";
 import type { Logger } from "../log.js";
+import { DEFAULT_TRUST_DOMAIN, type KeyType } from "../ca/index.js";
 import { MeshPusher } from "./push.js";
+import { openSecure } from "./secure.js";
+import { WorkloadSecrets } from "./workload-secrets.js";
 import { ADS_ORDER, SnapshotCache, XdsServer } from "../xds/index.js";
 
 export interface ServeOptions {
@@ -29,11 +32,25 @@ export interface ServeOptions {
   readonly credentialsDir?: string;
   /** How long a self-registered workload stays an endpoint after its stream ends (default 10 s). */
   readonly registrationGraceSeconds?: number;
+  /**
+   * The TLS xDS port, where streams authenticate and secrets are served (needs stateDir, which
+   * holds the mesh CA). Without it only the plaintext port runs, and no secret is served.
+   */
+  readonly xdsTlsAddress?: string;
+  /** SPIFFE trust domain of workload identities (default cluster.local). */
+  readonly trustDomain?: string;
+  /** Workload keys: rsa (default) or ecdsa. */
+  readonly workloadKeyType?: KeyType;
+  readonly workloadCertLifetimeMs?: number;
+  /** Names and addresses proxies use for the TLS port (its certificate's SANs). */
+  readonly xdsTlsNames?: readonly string[];
 }
 
 /** A running `gitmesh serve`. */
 export interface Serving {
   readonly xdsPort: number;
+  /** The TLS xDS port, when it runs. */
+  readonly xdsTlsPort?: number;
   readonly adminPort: number;
   stop(): Promise<void>;
 }
@@ -41,7 +58,25 @@ export interface Serving {
 export async function serve(options: ServeOptions): Promise<Serving> {
   const { logger } = options;
   const cache = new SnapshotCache();
-  const pusher = new MeshPusher(cache, logger, options.registrationGraceSeconds === undefined ? {} : { registrationGraceMs: options.registrationGraceSeconds * 1000 });
+  const secure =
+    options.xdsTlsAddress === undefined || options.stateDir === undefined
+      ? undefined
+      : await openSecure({ stateDir: options.stateDir, trustDomain: options.trustDomain ?? DEFAULT_TRUST_DOMAIN, logger, ...(options.xdsTlsNames === undefined ? {} : { serverNames: options.xdsTlsNames }) });
+  const secrets =
+    secure === undefined
+      ? undefined
+      : new WorkloadSecrets({
+          ca: secure.ca,
+          trustDomain: options.trustDomain ?? DEFAULT_TRUST_DOMAIN,
+          keyType: options.workloadKeyType ?? "rsa",
+          ...(options.workloadCertLifetimeMs === undefined ? {} : { lifetimeMs: options.workloadCertLifetimeMs }),
+          logger,
+          onChange: (proxy) => pusher.refresh(proxy),
+        });
+  const pusher: MeshPusher = new MeshPusher(cache, logger, {
+    ...(options.registrationGraceSeconds === undefined ? {} : { registrationGraceMs: options.registrationGraceSeconds * 1000 }),
+    ...(secrets === undefined ? {} : { secrets }),
+  });
   // Metrics read the server's status, and the server reports NACKs to metrics.
   const xds: XdsServer = new XdsServer({
     source: cache,
@@ -50,7 +85,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     ...pusher.serverHooks(),
   });
   const metrics = createMetrics(xds.status);
-  const stops: (() => Promise<void> | void)[] = [() => pusher.close()];
+  const stops: (() => Promise<void> | void)[] = [() => pusher.close(), () => secrets?.close()];
   if (options.credentialsDir !== undefined) stops.push(await followCredentials(options.credentialsDir, pusher, logger, options.resyncSeconds ?? 10));
 
   const reloader =
@@ -77,6 +112,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
   }
 
   const xdsPort = await xds.listen(options.xdsAddress);
+  const xdsTlsPort = secure === undefined || options.xdsTlsAddress === undefined ? undefined : await xds.listen(options.xdsTlsAddress, secure.credentials, secure.policy);
   stops.push(() => xds.shutdown());
   const admin = await startAdminServer({
     address: options.adminAddress,
@@ -94,6 +130,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
   const served = reloader?.current;
   logger.info("gitmesh serving", {
     xds: `${hostOf(options.xdsAddress)}:${xdsPort}`,
+    xdsTls: xdsTlsPort === undefined || options.xdsTlsAddress === undefined ? "off" : `${hostOf(options.xdsTlsAddress)}:${xdsTlsPort}`,
     admin: admin.address,
     types: ADS_ORDER.map((k) => k.short).join(","),
     config: options.configDir ?? "none",
@@ -102,6 +139,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
   });
   return {
     xdsPort,
+    ...(xdsTlsPort === undefined ? {} : { xdsTlsPort }),
     adminPort: admin.port,
     async stop() {
       const streams = xds.streamCount;

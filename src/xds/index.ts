@@ -1,6 +1,7 @@
 export { XdsServer, type XdsServerOptions } from "./server.js";
+export { PLAINTEXT, type AuthDecision, type Authenticate, type EndpointPolicy, type StreamIdentity } from "./endpoint.js";
 export { SnapshotCache, type SnapshotSource, type SetResult } from "./cache.js";
-export { composeSnapshot, makeSnapshot, resourcesOf, snapshotVersions, versionOf } from "./snapshot.js";
+export { composeSnapshot, makeSnapshot, resourcesOf, snapshotVersions, versionOf, withoutSecrets } from "./snapshot.js";
 export type { Snapshot, SnapshotProblem, SnapshotResult, TypeResources } from "./snapshot.js";
 export { resource, resourceOf, encodedResource, type EncodedResource } from "./resource.js";
 export { checkConsistency, referencesOf, type Inconsistency, type Reference } from "./references.js";

@@ -8,6 +8,7 @@ import type { Decoded } from "./requests.js";
 import { serviceDefinitions, XDS_METHODS } from "./services.js";
 import type { Session } from "./session.js";
 import { SotwSession } from "./sotw-session.js";
+import { PLAINTEXT, type EndpointPolicy, type StreamIdentity } from "./endpoint.js";
 import { XdsStatus, type NackRecord } from "./status.js";
 import { DEFAULT_STREAM_LIMITS, XdsStream, type StreamLimits } from "./stream.js";
 
@@ -24,8 +25,11 @@ export interface XdsServerOptions {
    * INVALID_ARGUMENT (and a log line naming the problem).
    */
   readonly admitNode?: (node: Node__Output) => string | undefined;
-  /** A stream of this proxy was identified; called before its snapshot is watched. */
-  readonly onProxyConnected?: (proxy: string, node: Node__Output, peer: string) => void;
+  /**
+   * A stream of this proxy was identified (and, on an authenticated endpoint, its credential
+   * checked: identity is what the credential names); called before its snapshot is watched.
+   */
+  readonly onProxyConnected?: (proxy: string, node: Node__Output, peer: string, identity: StreamIdentity | undefined) => void;
   /** A stream of this proxy ended (a proxy may hold several). */
   readonly onProxyDisconnected?: (proxy: string) => void;
 }
@@ -36,14 +40,17 @@ export interface XdsServerOptions {
  */
 export class XdsServer {
   readonly status = new XdsStatus();
-  private readonly grpc: Server;
+  /** One gRPC server per listening address: the handlers know which endpoint a call came in on. */
+  private readonly servers: Server[] = [];
   private readonly streams = new Set<XdsStream>();
   private nextStreamId = 1;
   private stopping = false;
 
-  constructor(private readonly options: XdsServerOptions) {
+  constructor(private readonly options: XdsServerOptions) {}
+
+  private grpcServer(policy: EndpointPolicy): Server {
     // Proxies hold their streams open for days; keepalive finds the dead ones.
-    this.grpc = new Server({
+    const server = new Server({
       "grpc.keepalive_time_ms": 30_000,
       "grpc.keepalive_timeout_ms": 10_000,
       "grpc.keepalive_permit_without_calls": 1,
@@ -64,18 +71,24 @@ export class XdsServer {
           (call: ServerDuplexStream<Decoded<unknown>, Buffer>) => {
             // The method's deserializer decides the request type, so the session matches it.
             const session = (m.protocol === "sotw" ? new SotwSession(m.serves, m.ordered) : new DeltaSession(m.serves, m.ordered)) as Session<unknown>;
-            this.open(call, session, `${service.split(".").pop() ?? service}/${m.method}`, m.protocol);
+            this.open(call, session, `${service.split(".").pop() ?? service}/${m.method}`, m.protocol, policy);
           },
         ]),
       );
-      this.grpc.addService(definition, handlers);
+      server.addService(definition, handlers);
     }
+    return server;
   }
 
-  /** Binds and starts serving; resolves to the bound port (useful with port 0). */
-  listen(address: string, credentials: ServerCredentials = ServerCredentials.createInsecure()): Promise<number> {
+  /**
+   * Binds an address and starts serving it; resolves to the bound port (useful with port 0).
+   * The policy says whether streams must authenticate and may receive secrets (see endpoint.ts).
+   */
+  listen(address: string, credentials: ServerCredentials = ServerCredentials.createInsecure(), policy: EndpointPolicy = PLAINTEXT): Promise<number> {
+    const server = this.grpcServer(policy);
+    this.servers.push(server);
     return new Promise((resolve, reject) => {
-      this.grpc.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port)));
+      server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port)));
     });
   }
 
@@ -91,17 +104,22 @@ export class XdsServer {
   shutdown(graceMs = 5_000): Promise<void> {
     this.stopping = true;
     for (const s of [...this.streams]) s.close(grpcStatus.UNAVAILABLE, "gitmesh is shutting down");
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => this.grpc.forceShutdown(), graceMs);
-      timer.unref();
-      this.grpc.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    return Promise.all(
+      this.servers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => server.forceShutdown(), graceMs);
+            timer.unref();
+            server.tryShutdown(() => {
+              clearTimeout(timer);
+              resolve();
+            });
+          }),
+      ),
+    ).then(() => undefined);
   }
 
-  private open(call: ServerDuplexStream<Decoded<unknown>, Buffer>, session: Session<unknown>, method: string, protocol: "sotw" | "delta"): void {
+  private open(call: ServerDuplexStream<Decoded<unknown>, Buffer>, session: Session<unknown>, method: string, protocol: "sotw" | "delta", policy: EndpointPolicy): void {
     if (this.stopping) {
       call.emit("error", { code: grpcStatus.UNAVAILABLE, details: "gitmesh is shutting down" });
       return;
@@ -110,6 +128,7 @@ export class XdsServer {
       id: this.nextStreamId++,
       method,
       protocol,
+      policy,
       source: this.options.source,
       proxyKey: this.options.proxyKey ?? ((node) => node.id),
       status: this.status,

@@ -1,3 +1,4 @@
+import { TypeUrl } from "../envoy/index.js";
 import { ADS_ORDER, kindOf } from "./resource-kinds.js";
 import { contentHash } from "./hash.js";
 import type { EncodedResource } from "./resource.js";
@@ -164,4 +165,22 @@ class LayeredMap implements ReadonlyMap<string, EncodedResource> {
   forEach(fn: (value: EncodedResource, key: string, map: ReadonlyMap<string, EncodedResource>) => void): void {
     for (const [k, v] of this.entries()) fn(v, k, this);
   }
+}
+
+const stripped = new WeakMap<Snapshot, Snapshot>();
+
+/**
+ * The snapshot without its secrets: what a stream on the plaintext endpoint may see. The same
+ * object for the same snapshot, so views and bodies stay shared between such streams.
+ */
+export function withoutSecrets(snapshot: Snapshot): Snapshot {
+  if (resourcesOf(snapshot, TypeUrl.Secret).items.length === 0) return snapshot;
+  let out = stripped.get(snapshot);
+  if (out === undefined) {
+    const types = new Map(snapshot.types);
+    types.set(TypeUrl.Secret, typeResources(TypeUrl.Secret, EMPTY));
+    out = { types };
+    stripped.set(snapshot, out);
+  }
+  return out;
 }

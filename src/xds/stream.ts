@@ -2,7 +2,9 @@ import { status as grpcStatus, type ServerDuplexStream } from "@grpc/grpc-js";
 import type { Node__Output } from "../envoy/index.js";
 import type { Logger } from "../log.js";
 import type { SnapshotSource } from "./cache.js";
+import { servesSecrets, type EndpointPolicy, type StreamIdentity } from "./endpoint.js";
 import type { Decoded } from "./requests.js";
+import { withoutSecrets } from "./snapshot.js";
 import type { Session, SessionAction } from "./session.js";
 import type { NackRecord, XdsStatus } from "./status.js";
 
@@ -29,6 +31,7 @@ export interface StreamContext {
   readonly id: number;
   readonly method: string;
   readonly protocol: "sotw" | "delta";
+  readonly policy: EndpointPolicy;
   readonly source: SnapshotSource;
   readonly proxyKey: (node: Node__Output) => string;
   readonly status: XdsStatus;
@@ -37,7 +40,7 @@ export interface StreamContext {
   readonly limits: StreamLimits;
   readonly onNack: (record: NackRecord) => void;
   readonly admitNode: (node: Node__Output) => string | undefined;
-  readonly onProxyConnected: (proxy: string, node: Node__Output, peer: string) => void;
+  readonly onProxyConnected: (proxy: string, node: Node__Output, peer: string, identity: StreamIdentity | undefined) => void;
   readonly onProxyDisconnected: (proxy: string) => void;
 }
 
@@ -114,6 +117,17 @@ export class XdsStream {
       this.close(grpcStatus.INVALID_ARGUMENT, refused);
       return;
     }
+    let identity: StreamIdentity | undefined;
+    if (this.ctx.policy.t === "authenticated") {
+      const decision = this.ctx.policy.authenticate(this.call.metadata, node);
+      if (!decision.ok) {
+        // Said to the proxy and to the operator; nothing more is sent on this stream.
+        this.ctx.logger.warn("proxy refused: credential", { stream: this.ctx.id, node: node.id, peer: this.call.getPeer(), code: decision.code, reason: decision.message });
+        this.close(grpcStatus[decision.code], decision.message);
+        return;
+      }
+      identity = decision.identity;
+    }
     const proxy = this.ctx.proxyKey(node);
     this.ctx.status.opened({
       id: this.ctx.id,
@@ -128,8 +142,9 @@ export class XdsStream {
     // watch() delivers the current snapshot at once; the state must say "watching" first.
     let unwatch: () => void = () => {};
     this.state = { t: "watching", proxy, unwatch: () => unwatch() };
-    this.ctx.onProxyConnected(proxy, node, this.call.getPeer());
-    unwatch = this.ctx.source.watch(proxy, (snapshot) => this.guarded(() => this.apply(this.session.onSnapshot(snapshot))));
+    this.ctx.onProxyConnected(proxy, node, this.call.getPeer(), identity);
+    const secrets = servesSecrets(this.ctx.policy);
+    unwatch = this.ctx.source.watch(proxy, (snapshot) => this.guarded(() => this.apply(this.session.onSnapshot(secrets ? snapshot : withoutSecrets(snapshot)))));
     // A snapshot delivered during watch() may have closed the stream (a bug guard, not a path).
     if ((this.state as State).t === "closed") unwatch();
   }

@@ -22,7 +22,7 @@ spec:
 
 /** The serve process, with a way to wait for a log line matching a pattern. */
 function start(args: readonly string[]): { child: ChildProcessWithoutNullStreams; waitFor(p: RegExp): Promise<string> } {
-  const child = spawn(process.execPath, [cli, "serve", "--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0", ...args]);
+  const child = spawn(process.execPath, [cli, "serve", "--xds-address", "127.0.0.1:0", "--xds-tls-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0", ...args]);
   // A test that times out may not reach its after hooks: never leave a server running.
   process.once("exit", () => child.kill("SIGKILL"));
   const seen: string[] = [];

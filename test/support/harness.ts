@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import type { TestContext } from "node:test";
 import { silentLogger } from "../../src/log.js";
-import { SDS, SnapshotCache, XdsServer, type XdsServerOptions } from "../../src/xds/index.js";
+import { SDS, SnapshotCache, XdsServer, type EndpointPolicy, type XdsServerOptions } from "../../src/xds/index.js";
 import { secret } from "./fixtures.js";
 import { ScriptedClient, type SotwResponse, type SotwStream } from "./xds-client.js";
 
@@ -14,10 +14,14 @@ export interface Harness {
   client(): ScriptedClient;
 }
 
+const ACCEPT_EVERY_STREAM: EndpointPolicy = { t: "authenticated", authenticate: () => ({ ok: true, identity: { namespace: "test", serviceAccount: "test" } }) };
+
 export async function startServer(t: TestContext, options: Partial<XdsServerOptions> = {}): Promise<Harness> {
   const cache = new SnapshotCache();
   const server = new XdsServer({ source: cache, logger: silentLogger, ...options });
-  const port = await server.listen("127.0.0.1:0");
+  // Protocol tests use secrets as barriers, and only an authenticated endpoint sends secrets: this
+  // one lets every stream in (the credential checks have their own tests, sds-auth.test.ts).
+  const port = await server.listen("127.0.0.1:0", undefined, ACCEPT_EVERY_STREAM);
   const clients: ScriptedClient[] = [];
   t.after(async () => {
     for (const c of clients) c.close();

@@ -1,6 +1,6 @@
 // A scripted xDS client over real gRPC: it sends exactly the requests a test writes and records
 // exactly what the server answers, so tests can assert on versions, nonces, names and order.
-import { Client, credentials, Metadata, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
+import { Client, credentials, Metadata, type ChannelCredentials, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
 import { decodeMessage, messageNameOf, messageType } from "../../src/envoy/index.js";
 import type { DeltaDiscoveryRequest, DiscoveryRequest } from "../../src/envoy/index.js";
 
@@ -123,8 +123,8 @@ const decodeDelta = decoder<DeltaResponse>("envoy.service.discovery.v3.DeltaDisc
 export class ScriptedClient {
   readonly client: Client;
 
-  constructor(address: string, options: Record<string, string | number> = {}) {
-    this.client = new Client(address, credentials.createInsecure(), options);
+  constructor(address: string, options: Record<string, string | number> = {}, channelCredentials: ChannelCredentials = credentials.createInsecure()) {
+    this.client = new Client(address, channelCredentials, options);
   }
 
   sotw(path: string = ADS_SOTW, metadata: Metadata = new Metadata()): SotwStream {

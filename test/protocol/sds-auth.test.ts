@@ -1,0 +1,180 @@
+// Secrets over SDS on the TLS endpoint: an authenticated proxy gets its own identity and the
+// trust bundle; every way of asking without the right credential is refused before anything is
+// sent, and the plaintext endpoint never sends a secret. A scripted client over real gRPC+TLS.
+import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test, type TestContext } from "node:test";
+import { credentials, Metadata, status } from "@grpc/grpc-js";
+import { issueToken, loadOrCreateTokenKey, trustBundlePem } from "../../src/ca/index.js";
+import { MeshPusher } from "../../src/cli/push.js";
+import { openSecure } from "../../src/cli/secure.js";
+import { WorkloadSecrets } from "../../src/cli/workload-secrets.js";
+import { loadMesh } from "../../src/config/load.js";
+import { decodeMessage, TypeUrl } from "../../src/envoy/index.js";
+import { silentLogger } from "../../src/log.js";
+import { CDS, SDS, SnapshotCache, XdsServer } from "../../src/xds/index.js";
+import { ScriptedClient, type SotwResponse, type SotwStream } from "../support/xds-client.js";
+
+const MESH = loadMesh([
+  {
+    path: "mesh.yaml",
+    text: `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: api, namespace: default }
+spec:
+  hosts: [api.default.svc.cluster.local]
+  resolution: STATIC
+  ports: [{ number: 8080, name: http, protocol: HTTP }]
+  endpoints: [{ address: 10.0.0.1 }]
+`,
+  },
+]);
+
+async function start(t: TestContext, lifetimeMs = 3600_000) {
+  const stateDir = mkdtempSync(join(tmpdir(), "gitmesh-sds-"));
+  const secure = await openSecure({ stateDir, trustDomain: "cluster.local", logger: silentLogger });
+  const cache = new SnapshotCache();
+  const secrets = new WorkloadSecrets({ ca: secure.ca, trustDomain: "cluster.local", keyType: "ecdsa", lifetimeMs, logger: silentLogger, onChange: (p) => pusher.refresh(p) });
+  const pusher: MeshPusher = new MeshPusher(cache, silentLogger, { secrets });
+  const server = new XdsServer({ source: cache, logger: silentLogger, ...pusher.serverHooks() });
+  const plainPort = await server.listen("127.0.0.1:0");
+  const tlsPort = await server.listen("127.0.0.1:0", secure.credentials, secure.policy);
+  assert.ok(MESH.ok);
+  pusher.setModel(MESH.model);
+  const key = await loadOrCreateTokenKey(stateDir);
+  const bundle = trustBundlePem(secure.ca);
+  const clients: ScriptedClient[] = [];
+  t.after(async () => {
+    for (const c of clients) c.close();
+    secrets.close();
+    pusher.close();
+    await server.shutdown(1_000);
+  });
+  const connect = (tls: boolean) => {
+    const c = tls ? new ScriptedClient(`localhost:${tlsPort}`, {}, credentials.createSsl(Buffer.from(bundle))) : new ScriptedClient(`127.0.0.1:${plainPort}`);
+    clients.push(c);
+    return c;
+  };
+  return { key, bundle, connect, stateDir };
+}
+
+function proxyNode(id: string, namespace: string, serviceAccount: string) {
+  const str = (v: string) => ({ stringValue: v });
+  return { id, cluster: "test", metadata: { fields: { NAMESPACE: str(namespace), SERVICE_ACCOUNT: str(serviceAccount), PROXY_KIND: str("sidecar") } } };
+}
+
+function basic(): Metadata {
+  const m = new Metadata();
+  m.set("authorization", "Basic Zm9vOmJhcg==");
+  return m;
+}
+
+function bearer(token: string): Metadata {
+  const m = new Metadata();
+  m.set("authorization", `Bearer ${token}`);
+  return m;
+}
+
+/** Secrets in a response, by name, decoded. */
+function secretsIn(res: SotwResponse): Map<string, Record<string, unknown>> {
+  return new Map(res.resources.map((r) => {
+    const s = decodeMessage("envoy.extensions.transport_sockets.tls.v3.Secret", r.value);
+    return [String(s["name"]), s];
+  }));
+}
+
+async function nextSecrets(s: SotwStream): Promise<{ res: SotwResponse; secrets: Map<string, Record<string, unknown>> }> {
+  for (;;) {
+    const res = await s.next();
+    if (res.type_url === TypeUrl.Secret) return { res, secrets: secretsIn(res) };
+  }
+}
+
+function askForSecrets(s: SotwStream, node: object, versionInfo = "", nonce = ""): void {
+  s.send({ node, type_url: SDS.typeUrl, resource_names: ["default", "ROOTCA"], version_info: versionInfo, response_nonce: nonce });
+}
+
+test("an authenticated proxy gets its own SPIFFE identity and the trust bundle", async (t) => {
+  const { key, bundle, connect } = await start(t);
+  const s = connect(true).sotw(undefined, bearer(issueToken(key, "default", "frontend")));
+  askForSecrets(s, proxyNode("frontend-1", "default", "frontend"));
+  // The bundle may come first, alone, while the certificate is being issued.
+  let got = await nextSecrets(s);
+  while (!got.secrets.has("default")) {
+    askForSecrets(s, proxyNode("frontend-1", "default", "frontend"), got.res.version_info, got.res.nonce);
+    got = await nextSecrets(s);
+  }
+  const chain = String((got.secrets.get("default")?.["tls_certificate"] as { certificate_chain: { inline_string: string } }).certificate_chain.inline_string);
+  const cert = new X509Certificate(chain);
+  assert.equal(cert.subjectAltName, "URI:spiffe://cluster.local/ns/default/sa/frontend");
+  const root = new X509Certificate(bundle);
+  assert.ok(cert.checkIssued(root) && cert.verify(root.publicKey), "signed by the mesh root");
+  const ca = (got.secrets.get("ROOTCA")?.["validation_context"] as { trusted_ca: { inline_string: string } }).trusted_ca.inline_string;
+  assert.equal(ca, bundle, "ROOTCA is the trust bundle");
+});
+
+const refusals: { name: string; metadata: (key: Buffer) => Metadata; node: object; code: number; details: RegExp }[] = [
+  { name: "no credential", metadata: () => new Metadata(), node: proxyNode("p", "default", "frontend"), code: status.UNAUTHENTICATED, details: /missing/ },
+  { name: "not a bearer token", metadata: () => basic(), node: proxyNode("p", "default", "frontend"), code: status.UNAUTHENTICATED, details: /malformed/ },
+  { name: "a forged signature", metadata: (key) => bearer(issueToken(key, "default", "frontend").replace(/.$/, (c) => (c === "A" ? "B" : "A"))), node: proxyNode("p", "default", "frontend"), code: status.UNAUTHENTICATED, details: /bad-signature/ },
+  { name: "a token signed with another key", metadata: () => bearer(issueToken(Buffer.alloc(32, 7), "default", "frontend")), node: proxyNode("p", "default", "frontend"), code: status.UNAUTHENTICATED, details: /bad-signature/ },
+  { name: "an expired token", metadata: (key) => bearer(issueToken(key, "default", "frontend", 60_000, new Date(Date.now() - 3600_000))), node: proxyNode("p", "default", "frontend"), code: status.UNAUTHENTICATED, details: /expired/ },
+  { name: "a token for another identity", metadata: (key) => bearer(issueToken(key, "default", "payments")), node: proxyNode("p", "default", "frontend"), code: status.PERMISSION_DENIED, details: /for default\/payments, but the node says it is default\/frontend/ },
+  { name: "a token for another namespace", metadata: (key) => bearer(issueToken(key, "prod", "frontend")), node: proxyNode("p", "default", "frontend"), code: status.PERMISSION_DENIED, details: /prod\/frontend/ },
+];
+
+test("every way of asking without the right credential is refused and gets nothing", async (t) => {
+  const { key, connect } = await start(t);
+  for (const r of refusals) {
+    const s = connect(true).sotw(undefined, r.metadata(key));
+    askForSecrets(s, r.node);
+    const end = await s.ended();
+    assert.equal(end.code, r.code, `${r.name}: ${end.details}`);
+    assert.match(end.details, r.details, r.name);
+    assert.deepEqual(s.received, [], `${r.name}: nothing was sent`);
+  }
+});
+
+test("the plaintext endpoint never sends a secret, even to a proxy holding one", async (t) => {
+  const { key, connect } = await start(t);
+  // The proxy holds its certificate through an authenticated stream...
+  const tls = connect(true).sotw(undefined, bearer(issueToken(key, "default", "frontend")));
+  askForSecrets(tls, proxyNode("frontend-1", "default", "frontend"));
+  let got = await nextSecrets(tls);
+  while (!got.secrets.has("default")) {
+    askForSecrets(tls, proxyNode("frontend-1", "default", "frontend"), got.res.version_info, got.res.nonce);
+    got = await nextSecrets(tls);
+  }
+  // ...and the same node on the plaintext port, token and all, asks for it then for clusters.
+  const plain = connect(false).sotw(undefined, bearer(issueToken(key, "default", "frontend")));
+  askForSecrets(plain, proxyNode("frontend-1", "default", "frontend"));
+  plain.send({ type_url: CDS.typeUrl });
+  const first = await plain.next();
+  assert.equal(first.type_url, CDS.typeUrl, "requests are answered in order: no secret came before the clusters");
+  assert.ok(plain.received.every((r) => r.type_url !== TypeUrl.Secret));
+});
+
+test("a certificate is renewed and pushed before it expires", async (t) => {
+  const { key, connect } = await start(t, 3_000);
+  const s = connect(true).sotw(undefined, bearer(issueToken(key, "default", "frontend")));
+  const node = proxyNode("frontend-1", "default", "frontend");
+  askForSecrets(s, node);
+  const serials: string[] = [];
+  let expiresAt = 0;
+  let got = await nextSecrets(s);
+  while (serials.length < 2) {
+    const d = got.secrets.get("default");
+    if (d !== undefined) {
+      const cert = new X509Certificate(String((d["tls_certificate"] as { certificate_chain: { inline_string: string } }).certificate_chain.inline_string));
+      if (serials.length === 0) expiresAt = Date.parse(cert.validTo);
+      else assert.ok(Date.now() < expiresAt, "the new certificate arrived before the old one expired");
+      if (!serials.includes(cert.serialNumber)) serials.push(cert.serialNumber);
+    }
+    askForSecrets(s, node, got.res.version_info, got.res.nonce);
+    if (serials.length < 2) got = await nextSecrets(s);
+  }
+  assert.notEqual(serials[0], serials[1]);
+});
