@@ -6,6 +6,8 @@ import { encodeMessage, pack, protoJson, validateMessage } from "../envoy/index.
 import type { Bootstrap } from "../envoy/index.js";
 import type { Struct } from "../envoy/generated/google/protobuf/Struct.js";
 import { GRPC_SERVER_LISTENER_TEMPLATE } from "../translators/grpc-server.js";
+import { GRPC_CERT_PROVIDER } from "../translators/tls-contexts.js";
+import { CERT_FILES } from "./ca-commands.js";
 import type { ProxyKind } from "../translators/proxy.js";
 
 export interface BootstrapOptions {
@@ -23,7 +25,16 @@ export interface BootstrapOptions {
   readonly adminPort: number;
   /** A gitmesh token (`gitmesh token issue`), sent as "authorization: Bearer TOKEN" on the xDS stream. */
   readonly token?: string;
+  /**
+   * gRPC only: the directory `gitmesh cert issue --out DIR` writes to, read by gRPC's file_watcher
+   * certificate provider for mutual TLS (docs/mtls.md). Without it the application has no
+   * certificate provider and NACKs clusters and listeners that use one.
+   */
+  readonly certDir?: string;
 }
+
+/** How often gRPC's file_watcher re-reads the certificate files (renewal replaces them). */
+export const CERT_REFRESH_INTERVAL = "60s";
 
 export const XDS_CLUSTER = "gitmesh-xds";
 
@@ -96,6 +107,27 @@ export function grpcBootstrap(o: BootstrapOptions): Record<string, unknown> {
     xds_servers: [{ server_uri: o.xdsAddress, channel_creds: [{ type: "insecure" }], server_features: ["xds_v3"] }],
     node: { id: o.nodeId, cluster: `${o.serviceAccount}.${o.namespace}`, locality: {}, metadata: nodeMetadata(o) },
     server_listener_resource_name_template: GRPC_SERVER_LISTENER_TEMPLATE,
+    ...(o.certDir === undefined ? {} : { certificate_providers: grpcCertificateProviders(o.certDir) }),
+  };
+}
+
+/**
+ * The certificate provider instance the translators name for proxyless mutual TLS ("default"):
+ * file_watcher over the chain, key and trust bundle in dir. Paths are joined with "/" as written,
+ * so a relative dir stays relative to the application's working directory.
+ */
+export function grpcCertificateProviders(dir: string): Record<string, unknown> {
+  const path = (file: string) => `${dir.replace(/\/+$/, "")}/${file}`;
+  return {
+    [GRPC_CERT_PROVIDER]: {
+      plugin_name: "file_watcher",
+      config: {
+        certificate_file: path(CERT_FILES.chain),
+        private_key_file: path(CERT_FILES.key),
+        ca_certificate_file: path(CERT_FILES.bundle),
+        refresh_interval: CERT_REFRESH_INTERVAL,
+      },
+    },
   };
 }
 

@@ -7,6 +7,7 @@ import type { Listener } from "./generated/envoy/config/listener/v3/Listener.js"
 import type { RouteConfiguration } from "./generated/envoy/config/route/v3/RouteConfiguration.js";
 import type { Secret } from "./generated/envoy/extensions/transport_sockets/tls/v3/Secret.js";
 import type { DownstreamTlsContext } from "./generated/envoy/extensions/transport_sockets/tls/v3/DownstreamTlsContext.js";
+import type { UpstreamTlsContext } from "./generated/envoy/extensions/transport_sockets/tls/v3/UpstreamTlsContext.js";
 import type { TlsInspector } from "./generated/envoy/extensions/filters/listener/tls_inspector/v3/TlsInspector.js";
 import type { HttpConnectionManager } from "./generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager.js";
 import type { Router } from "./generated/envoy/extensions/filters/http/router/v3/Router.js";
@@ -30,6 +31,7 @@ export interface EnvoyMessages {
   "envoy.config.route.v3.RouteConfiguration": RouteConfiguration;
   "envoy.extensions.transport_sockets.tls.v3.Secret": Secret;
   "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext": DownstreamTlsContext;
+  "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext": UpstreamTlsContext;
   "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector": TlsInspector;
   "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager": HttpConnectionManager;
   "envoy.extensions.filters.http.router.v3.Router": Router;
@@ -56,6 +58,7 @@ export type {
   RouteConfiguration,
   Secret,
   DownstreamTlsContext,
+  UpstreamTlsContext,
   TlsInspector,
   HttpConnectionManager,
   Router,

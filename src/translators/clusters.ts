@@ -12,7 +12,9 @@ import {
   serviceClusterKeys,
   type ServiceCluster,
 } from "./endpoints.js";
+import { DEFAULT_MESH_MTLS, recordUpstreamSecurity, type MeshMtls, type UpstreamSecurity } from "./mtls.js";
 import type { MeshService } from "./services.js";
+import { envoyFileTls, envoyIstioMutual } from "./tls-contexts.js";
 import { sortTranslated, translated, type TranslatedCluster } from "./translated.js";
 
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
@@ -58,17 +60,17 @@ export function trafficPolicyFor(rule: DestinationRuleSpec | undefined, port: nu
   };
 }
 
-/** The clusters of a service, sorted by name. */
-export function serviceClusters(service: MeshService): TranslatedCluster[] {
-  return sortTranslated(serviceClusterKeys(service).map((c) => translated("envoy.config.cluster.v3.Cluster", c.name, buildCluster(service, c, new Notes(c.name)))));
+/** The clusters of a service, sorted by name; mtls decides their upstream TLS (mtls.ts). */
+export function serviceClusters(service: MeshService, mtls: MeshMtls = DEFAULT_MESH_MTLS): TranslatedCluster[] {
+  return sortTranslated(serviceClusterKeys(service).map((c) => translated("envoy.config.cluster.v3.Cluster", c.name, buildCluster(service, c, new Notes(c.name), mtls))));
 }
 
 /**
- * What the service's clusters do not carry, one line per cluster and setting, in cluster order: settings
- * not applied yet (upstream TLS), settings Envoy would reject and gitmesh replaced, endpoints a
+ * What the service's clusters do not carry, one line per cluster and setting, in cluster order: TLS
+ * settings not honoured (or not by proxyless gRPC), settings Envoy would reject and gitmesh replaced, endpoints a
  * cluster cannot use, and clusters proxyless gRPC clients reject. For `gitmesh render`.
  */
-export function clusterNotes(service: MeshService): string[] {
+export function clusterNotes(service: MeshService, mtls: MeshMtls = DEFAULT_MESH_MTLS): string[] {
   const lines: string[] = [];
   if (resolutionOf(service) === "NONE" && service.ports.length > 0) {
     lines.push(
@@ -77,7 +79,7 @@ export function clusterNotes(service: MeshService): string[] {
   }
   for (const c of serviceClusterKeys(service)) {
     const notes = new Notes(c.name);
-    buildCluster(service, c, notes);
+    buildCluster(service, c, notes, mtls);
     if (c.subset === undefined && clusterDiscovery(service, c) === "EDS" && resolutionOf(service) !== "DNS_ROUND_ROBIN") {
       // Endpoint problems are the same in every subset: say them once, on the whole-service cluster.
       for (const s of localityLbEndpoints(clusterEndpoints(service, c), c.port, "ip").skipped) notes.add(`endpoint ${s.address} ${s.reason}`);
@@ -95,7 +97,7 @@ class Notes {
   }
 }
 
-function buildCluster(service: MeshService, key: ServiceCluster, notes: Notes): Cluster {
+function buildCluster(service: MeshService, key: ServiceCluster, notes: Notes, mtls: MeshMtls): Cluster {
   const policy = trafficPolicyFor(service.rule?.spec, key.port.number, key.subset?.name);
   const cluster: Cluster = {
     name: key.name,
@@ -112,9 +114,12 @@ function buildCluster(service: MeshService, key: ServiceCluster, notes: Notes): 
   }
   const http = httpProtocolOptions(key.port, policy.connectionPool);
   if (http !== undefined) cluster.typed_extension_protocol_options = { [HTTP_PROTOCOL_OPTIONS]: pack(HTTP_PROTOCOL_OPTIONS, http) };
-  const socket = upstreamTransportSocket(service, policy.tls, notes);
+  const upstream = mtls.upstream(service, key.port, policy.tls);
+  for (const n of upstream.notes) notes.add(n);
+  const socket = upstreamTransportSocket(upstream.security);
   if (socket !== undefined) cluster.transport_socket = socket;
   grpcCompatibility(cluster, notes);
+  recordUpstreamSecurity(cluster, upstream.security);
   return cluster;
 }
 
@@ -245,16 +250,16 @@ function httpProtocolOptions(port: ServicePort, pool: ConnectionPoolSettings | u
   };
 }
 
-/**
- * Where upstream TLS goes: a DestinationRule tls setting becomes the cluster's transport_socket
- * (an UpstreamTlsContext). TODO(CA issue): build it for SIMPLE, MUTUAL and ISTIO_MUTUAL; until
- * then the cluster connects in plaintext and clusterNotes says so.
- */
-function upstreamTransportSocket(service: MeshService, tls: ClientTLSSettings | undefined, notes: Notes): TransportSocket | undefined {
-  if (tls?.mode === undefined || tls.mode === "DISABLE") return undefined;
-  const rule = service.rule === undefined ? "" : ` (DestinationRule ${service.rule.namespace}/${service.rule.name})`;
-  notes.add(`tls mode ${tls.mode}${rule} is not applied yet: upstream TLS comes with the certificate authority; connections are plaintext`);
-  return undefined;
+/** The cluster's transport_socket (an UpstreamTlsContext), as mtls.ts decided; none for plaintext. */
+function upstreamTransportSocket(security: UpstreamSecurity): TransportSocket | undefined {
+  switch (security.t) {
+    case "plaintext":
+      return undefined;
+    case "istio-mutual":
+      return envoyIstioMutual(security.sans, security.sni);
+    case "files":
+      return envoyFileTls(security.tls);
+  }
 }
 
 /** The pinned gRPC xDS client (grpc-js) takes EDS and LOGICAL_DNS clusters balanced ROUND_ROBIN or RING_HASH. */

@@ -2,6 +2,8 @@
 // translated for Envoy; these functions derive the gRPC variant of each (memoised per source
 // object, so a variant is still one object shared by every gRPC proxy and encoded once).
 import type { Route } from "../envoy/generated/envoy/config/route/v3/Route.js";
+import { upstreamSecurityOf } from "./mtls.js";
+import { grpcIstioMutual, withTransportSocket, type TransportSocket } from "./tls-contexts.js";
 import type { TranslatedCluster } from "./translated.js";
 
 /** Load balancers gRPC's xDS client implements (others are NACKed). */
@@ -12,7 +14,10 @@ const clusterVariants = new WeakMap<TranslatedCluster, TranslatedCluster>();
 /**
  * The cluster as a gRPC client takes it: an unsupported load balancer falls back to round robin
  * (as Istio's proxyless gRPC does), and DNS resolution becomes LOGICAL_DNS on the first address,
- * the one DNS cluster type gRPC implements.
+ * the one DNS cluster type gRPC implements. A DestinationRule's ISTIO_MUTUAL becomes the
+ * certificate provider form gRPC reads (tls-contexts.ts); automatic mTLS and file-based TLS are
+ * left out, so the client uses its fallback credentials (Istio's proxyless gRPC does the same:
+ * it cannot tell whether the client was built with xDS credentials, nor the server).
  */
 export function grpcCluster(c: TranslatedCluster): TranslatedCluster {
   let variant = clusterVariants.get(c);
@@ -30,7 +35,10 @@ export function grpcCluster(c: TranslatedCluster): TranslatedCluster {
         : { load_assignment: { ...m.load_assignment, endpoints: [{ ...first, lb_endpoints: [endpoint] }] } }),
     };
   }
-  variant = Object.keys(lb).length === 0 && Object.keys(dns).length === 0 ? c : { ...c, message: { ...m, ...lb, ...dns } };
+  const security = upstreamSecurityOf(m);
+  const tls: TransportSocket | undefined = security?.t === "istio-mutual" && !security.auto ? grpcIstioMutual(security.sans) : undefined;
+  const sameTls = tls === undefined && m.transport_socket === undefined;
+  variant = Object.keys(lb).length === 0 && Object.keys(dns).length === 0 && sameTls ? c : { ...c, message: withTransportSocket({ ...m, ...lb, ...dns }, tls) };
   clusterVariants.set(c, variant);
   return variant;
 }

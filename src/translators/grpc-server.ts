@@ -3,10 +3,16 @@
 // with %s replaced by the address it binds ("0.0.0.0:50051", "[::]:50051"). The Listener's
 // socket_address must equal that address, and its filter chain holds an HttpConnectionManager
 // whose routes all use non_forwarding_action (anything else makes the server fail those RPCs),
-// with the RBAC filters (the mesh's AuthorizationPolicies) before the router.
+// with the RBAC filters (the mesh's AuthorizationPolicies) before the router. Under a STRICT
+// PeerAuthentication the chain has a TLS transport socket with certificate provider instances
+// (the server must be built with XdsServerCredentials). gRPC's server picks filter chains only by
+// addresses and ports (transport_protocol must be raw_buffer, and it takes no listener filters),
+// so it cannot serve TLS and plaintext on one port: PERMISSIVE is served as plaintext, as Istio does.
 import type { MeshResource } from "../config/resources.js";
 import { pack } from "../envoy/index.js";
+import type { MtlsMode } from "./mtls.js";
 import { rbacFilterConfig, rbacHttpFilters } from "./rbac.js";
+import { grpcServerTls } from "./tls-contexts.js";
 import { translated, type TranslatedListener } from "./translated.js";
 
 /** What a proxyless gRPC server's bootstrap must set as server_listener_resource_name_template. */
@@ -20,13 +26,14 @@ export function grpcServerListenerName(address: string): string {
 /**
  * The inbound Listener of a proxyless gRPC server listening on host:port (0.0.0.0 unless told),
  * enforcing the AuthorizationPolicies that apply to it (see policiesForWorkload in rbac.ts).
- * Without policies it allows every RPC.
+ * Without policies it allows every RPC. mtls: what its PeerAuthentication says for the port.
  */
 export function grpcServerListener(
   name: string,
   port: number,
   policies: readonly MeshResource<"AuthorizationPolicy">[],
   host = "0.0.0.0",
+  mtls: MtlsMode = "DISABLE",
 ): TranslatedListener {
   const routeName = `inbound|${port}`;
   return translated("envoy.config.listener.v3.Listener", name, {
@@ -36,6 +43,7 @@ export function grpcServerListener(
     filter_chains: [
       {
         name: routeName,
+        ...(mtls === "STRICT" ? { transport_socket: grpcServerTls() } : {}),
         filters: [
           {
             name: "envoy.filters.network.http_connection_manager",

@@ -6,24 +6,40 @@ import type { MeshResource } from "../config/resources.js";
 import type { ServicePort } from "../config/types.js";
 import { pack, type Any } from "../envoy/index.js";
 import type { FilterChain } from "../envoy/generated/envoy/config/listener/v3/FilterChain.js";
+import type { MtlsMode } from "./mtls.js";
 import { inboundClusterName, inboundListenerName } from "./names.js";
 import { isHttpProtocol } from "./outbound.js";
 import { rbacFilterConfig, rbacHttpFilters, rbacNetworkFilters } from "./rbac.js";
 import { ZERO_DURATION } from "./routes-values.js";
+import { envoyInboundTls, HTTP_ALPN } from "./tls-contexts.js";
 import { translated, type TranslatedCluster, type TranslatedListener } from "./translated.js";
 
 /** A port the workload serves, and how (its protocol decides HTTP or TCP handling). */
 export interface InboundPort {
   readonly port: number;
   readonly protocol: ServicePort["protocol"];
+  /** What the port accepts (PeerAuthentication, mtls.ts); absent: plaintext only. */
+  readonly mtls?: MtlsMode;
 }
 
 /**
- * How connections arrive on an inbound port. Plaintext only until the mesh has a CA; mutual TLS
- * (STRICT, and PERMISSIVE beside plaintext) is another variant whose filter chains wrap the
- * same filters in a TLS transport socket.
+ * How connections arrive on an inbound port: plaintext (DISABLE), or mutual TLS, alone (STRICT)
+ * or beside plaintext (PERMISSIVE), told apart by the TLS inspector. Both chains carry the same
+ * filters; on the TLS one the RBAC filters see the peer certificate's SPIFFE identity.
  */
-export type InboundTransport = { readonly t: "plaintext" };
+export type InboundTransport = { readonly t: "plaintext" } | { readonly t: "mtls"; readonly alsoPlaintext: boolean };
+
+export function inboundTransport(mode: MtlsMode | undefined): InboundTransport {
+  switch (mode) {
+    case "STRICT":
+      return { t: "mtls", alsoPlaintext: false };
+    case "PERMISSIVE":
+      return { t: "mtls", alsoPlaintext: true };
+    case "DISABLE":
+    case undefined:
+      return { t: "plaintext" };
+  }
+}
 
 const LOCAL_APP = "127.0.0.1";
 
@@ -32,22 +48,36 @@ export function inboundListener(
   bindAddress: string,
   port: InboundPort,
   policies: readonly MeshResource<"AuthorizationPolicy">[],
-  transport: InboundTransport = { t: "plaintext" },
+  transport: InboundTransport = inboundTransport(port.mtls),
 ): TranslatedListener {
   const name = inboundListenerName(port.port);
   return translated("envoy.config.listener.v3.Listener", name, {
     name,
     address: { socket_address: { address: bindAddress, port_value: port.port } },
     traffic_direction: "INBOUND",
+    ...(transport.t === "mtls" ? { listener_filters: [TLS_INSPECTOR] } : {}),
     filter_chains: filterChains(port, policies, transport),
   });
 }
 
+const TLS_INSPECTOR = { name: "envoy.filters.listener.tls_inspector", typed_config: pack("envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector", {}) };
+
 function filterChains(port: InboundPort, policies: readonly MeshResource<"AuthorizationPolicy">[], transport: InboundTransport): FilterChain[] {
-  const filters = isHttpProtocol(port.protocol) ? httpFilters(port.port, policies) : tcpFilters(port.port, policies);
+  const http = isHttpProtocol(port.protocol);
+  const filters = http ? httpFilters(port.port, policies) : tcpFilters(port.port, policies);
+  const plaintext = { name: inboundClusterName(port.port), filters };
   switch (transport.t) {
     case "plaintext":
-      return [{ name: inboundClusterName(port.port), filters }];
+      return [plaintext];
+    case "mtls": {
+      const tls: FilterChain = {
+        name: `inbound|${port.port}|mtls`,
+        filter_chain_match: { transport_protocol: "tls" },
+        transport_socket: envoyInboundTls(http ? HTTP_ALPN : []),
+        filters,
+      };
+      return transport.alsoPlaintext ? [tls, { ...plaintext, filter_chain_match: { transport_protocol: "raw_buffer" } }] : [tls];
+    }
   }
 }
 

@@ -6,6 +6,7 @@ import { serviceEndpoints } from "./endpoints.js";
 import type { Credentials } from "./gateway.js";
 import { grpcCluster } from "./grpc-compat.js";
 import { grpcClientResources } from "./grpc.js";
+import { meshMtls } from "./mtls.js";
 import { outboundResources } from "./outbound.js";
 import { indexServices, type MeshService, type ServiceIndex } from "./services.js";
 import { sortTranslated, type Translated, type TranslatedCluster } from "./translated.js";
@@ -149,11 +150,11 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
   const services: ServiceTranslation[] = [];
   for (const service of index.services) {
     const address = addresses.get(service.host) ?? "";
-    const bKey = backendsKey(service, model);
+    const bKey = backendsKey(service, model) + meshMtls(model).key(service);
     const b =
       memo.backends.get(bKey) ??
       (() => {
-        const clusters = serviceClusters(service);
+        const clusters = serviceClusters(service, meshMtls(model));
         return { clusters, grpcClusters: clusters.map(grpcCluster), endpoints: serviceEndpoints(service) };
       })();
     nextBackends.set(bKey, b);

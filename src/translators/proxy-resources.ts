@@ -6,6 +6,7 @@ import { gatewayResources, gatewaysFor, type GatewayTranslation } from "./gatewa
 import { grpcServerListener, grpcServerListenerName } from "./grpc-server.js";
 import { inboundCluster, inboundListener, type InboundPort } from "./inbound.js";
 import { selectorKey, type MeshTranslation } from "./mesh.js";
+import { meshMtls } from "./mtls.js";
 import { workloadAddress, type ProxyIdentity } from "./proxy.js";
 import { policiesForWorkload } from "./rbac.js";
 import { registeredEntryName } from "./registration.js";
@@ -60,8 +61,9 @@ export function workloadSide(t: MeshTranslation, proxy: ProxyIdentity): Workload
   }
   const address = workloadAddress(proxy, entry?.spec.address) ?? "0.0.0.0";
   if (ports.size === 0) return { ports: [], policies: [], address };
+  const peers = meshMtls(t.model).peers;
   return {
-    ports: [...ports].sort(([a], [b]) => a - b).map(([port, protocol]) => ({ port, protocol })),
+    ports: [...ports].sort(([a], [b]) => a - b).map(([port, protocol]) => ({ port, protocol, mtls: peers.mode(proxy, port) })),
     policies: policiesForWorkload(t.of.policies, proxy, t.model.naming.rootNamespace),
     address,
   };
@@ -74,9 +76,9 @@ export function workloadSide(t: MeshTranslation, proxy: ProxyIdentity): Workload
  */
 export function serverListeners(t: MeshTranslation, proxy: ProxyIdentity): Translated[] {
   const { ports, policies } = workloadSide(t, proxy);
-  return ports.flatMap(({ port }) => [
-    grpcServerListener(grpcServerListenerName(`0.0.0.0:${port}`), port, policies),
-    grpcServerListener(grpcServerListenerName(`[::]:${port}`), port, policies, "::"),
+  return ports.flatMap(({ port, mtls }) => [
+    grpcServerListener(grpcServerListenerName(`0.0.0.0:${port}`), port, policies, "0.0.0.0", mtls),
+    grpcServerListener(grpcServerListenerName(`[::]:${port}`), port, policies, "::", mtls),
   ]);
 }
 
@@ -147,7 +149,7 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
       const side = workloadSide(t, proxy);
       const client: ProxyLayer = { key: "grpc", resources: () => [...t.grpcClusters, ...t.endpoints, ...t.grpcListeners, ...t.grpcRoutes] };
       if (side.ports.length === 0) return [client];
-      return [client, { key: JSON.stringify(["grpc-server", side.ports.map((p) => p.port), ids(side.policies)]), resources: () => serverListeners(t, proxy) }];
+      return [client, { key: JSON.stringify(["grpc-server", side.ports.map((p) => [p.port, p.mtls]), ids(side.policies)]), resources: () => serverListeners(t, proxy) }];
     }
     case "sidecar": {
       const scope = sidecarScope(t.of.sidecars, proxy, t.model.naming.rootNamespace);

@@ -220,10 +220,10 @@ function operationPermission(op: AuthorizationOperation): Permission {
 }
 
 function sourcePrincipal(src: AuthorizationSource): Principal {
-  // principals and namespaces name mTLS peer identities (SPIFFE URIs in the peer certificate).
-  // gitmesh has no CA yet, so over plaintext they never match: an ALLOW on a principal denies
-  // everyone, a DENY on one denies no one. That is Istio's behaviour without mTLS, and it is
-  // safe; they start to match once workloads get certificates.
+  // principals and namespaces name mTLS peer identities: the SPIFFE URI SAN of the peer's
+  // certificate, which the mesh CA issues and the inbound TLS chains require (mtls.ts). Over
+  // plaintext (PERMISSIVE's plaintext chain, DISABLE) there is no peer certificate and they never
+  // match: an ALLOW on a principal denies, a DENY on one does not deny. That is Istio's behaviour.
   return andIds([
     ...fieldIds(src.principals, src.notPrincipals, (p) => ({ authenticated: { principal_name: principalMatcher(p) } })),
     ...fieldIds(src.namespaces, src.notNamespaces, (n) => ({ authenticated: { principal_name: { safe_regex: { regex: namespaceRegex(n) } } } })),

@@ -23,9 +23,15 @@ const decoders: Record<string, Decoder> = {
   "type.googleapis.com/envoy.config.route.v3.RouteConfiguration": (require(`${base}route-config-resource-type.js`) as ResourceTypeModule)["RouteConfigurationResourceType"]!.get(),
 };
 
+/**
+ * The certificate provider instances a proxyless bootstrap made with `gitmesh bootstrap --cert-dir`
+ * has: the validators only check that a TLS context's instance names are among them.
+ */
+const CERTIFICATE_PROVIDERS = { default: {} };
+
 /** The gRPC client's complaint about a resource, or undefined when it would accept it. */
 export function grpcClientRejects(typeUrl: string, bytes: Buffer): string | undefined {
   const decoder = decoders[typeUrl];
   if (decoder === undefined) return `no gRPC decoder for ${typeUrl}`;
-  return decoder.decode({ bootstrap: { certificateProviders: {} }, server: {} }, { type_url: typeUrl, value: bytes }).error;
+  return decoder.decode({ bootstrap: { certificateProviders: CERTIFICATE_PROVIDERS }, server: {} }, { type_url: typeUrl, value: bytes }).error;
 }

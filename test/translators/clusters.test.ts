@@ -438,15 +438,21 @@ const cases: readonly Case[] = [
   },
   // ---- tls ----
   {
-    name: "tls other than DISABLE is not applied yet: no transport_socket, and a note per cluster",
+    name: "tls SIMPLE with files: an UpstreamTlsContext with its SNI; a subset's DISABLE keeps that subset plaintext; notes say what is not verified",
     docs: withRule({
       trafficPolicy: { tls: { mode: "SIMPLE", sni: "svc.example.com" } },
       subsets: [{ name: "v1", labels: { version: "v1" }, trafficPolicy: { tls: { mode: "DISABLE" } } }, { name: "v2", labels: { version: "v2" } }],
     }),
     check: (out) => {
-      for (const c of out.clusters.values()) assert.equal(c.transport_socket, undefined);
-      const tail = "tls mode SIMPLE (DestinationRule shop/svc) is not applied yet: upstream TLS comes with the certificate authority; connections are plaintext";
-      assert.deepEqual(out.notes, [`outbound|80|v2|${HOST}: ${tail}`, `outbound|80||${HOST}: ${tail}`], "in cluster (name) order");
+      assert.equal(out.clusters.get(`outbound|80|v1|${HOST}`)?.transport_socket, undefined);
+      for (const name of [`outbound|80||${HOST}`, `outbound|80|v2|${HOST}`]) {
+        const socket = out.clusters.get(name)?.transport_socket;
+        assert.equal(socket?.name, "envoy.transport_sockets.tls");
+        const tls = decodeMessage("envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", (socket?.typed_config as { value: Uint8Array }).value);
+        assert.equal(tls["sni"], "svc.example.com");
+      }
+      const tails = ["tls mode SIMPLE without caCertificates: the server's certificate is not verified", "proxyless gRPC clients cannot use tls mode SIMPLE with files; they connect with their fallback credentials"];
+      assert.deepEqual(out.notes, [...tails.map((t) => `outbound|80|v2|${HOST}: ${t}`), ...tails.map((t) => `outbound|80||${HOST}: ${t}`)], "in cluster (name) order");
     },
   },
   // ---- endpoints ----

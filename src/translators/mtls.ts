@@ -1,0 +1,182 @@
+// Mutual TLS in the mesh: which mode a workload's port accepts (PeerAuthentication, in Istio's
+// precedence), and what a client uses to reach a service (DestinationRule tls, else automatic
+// mutual TLS to workloads that have proxies). Pure: decisions only; tls-contexts.ts builds the
+// transport sockets and docs/mtls.md explains the rules.
+import type { MeshModel } from "../config/load.js";
+import { labelsMatch, type MeshResource } from "../config/resources.js";
+import type { ClientTLSSettings, Labels, MutualTLS, ServicePort } from "../config/types.js";
+import type { Cluster } from "../envoy/index.js";
+import { endpointPort, type MeshService } from "./services.js";
+
+/** What a workload's port accepts. UNSET in a policy inherits; PERMISSIVE is Istio's default. */
+export type MtlsMode = "STRICT" | "PERMISSIVE" | "DISABLE";
+export const DEFAULT_MTLS_MODE: MtlsMode = "PERMISSIVE";
+
+/**
+ * A workload label that says whether it has a proxy, as Istio labels its pods: a workload whose
+ * value is anything but "istio" (Istio uses "disabled") is reached in plaintext by automatic mTLS.
+ */
+export const TLS_MODE_LABEL = "security.istio.io/tlsMode";
+
+type PeerAuthentication = MeshResource<"PeerAuthentication">;
+
+/** The PeerAuthentications of a mesh, resolved for one workload at a time. */
+export interface PeerAuthentications {
+  /** The mode on the workload's port (the port the workload itself listens on). */
+  mode(workload: { readonly namespace: string; readonly labels: Labels }, port: number): MtlsMode;
+}
+
+/**
+ * Istio's precedence (ComposePeerAuthentication): start from PERMISSIVE; the mesh policy (root
+ * namespace, no selector) sets the mode unless UNSET; then the namespace policy (no selector);
+ * then the workload policy (a selector matching the workload's labels, in its namespace), whose
+ * portLevelMtls entry for the port overrides it (UNSET there keeps the workload's mode). Among
+ * policies of the same level the first by name wins (Istio takes the oldest; gitmesh's files
+ * have no creation time). portLevelMtls on a policy without a selector is ignored, as in Istio.
+ */
+export function peerAuthentications(policies: readonly PeerAuthentication[], rootNamespace: string): PeerAuthentications {
+  const byName = [...policies].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : 0));
+  const hasSelector = (p: PeerAuthentication) => Object.keys(p.spec.selector?.matchLabels ?? {}).length > 0;
+  const namespaceLevel = new Map<string, PeerAuthentication>();
+  const workloadLevel = new Map<string, PeerAuthentication[]>();
+  for (const p of byName) {
+    if (!hasSelector(p)) {
+      if (!namespaceLevel.has(p.namespace)) namespaceLevel.set(p.namespace, p);
+    } else workloadLevel.set(p.namespace, [...(workloadLevel.get(p.namespace) ?? []), p]);
+  }
+  const mesh = namespaceLevel.get(rootNamespace);
+  return {
+    mode(workload, port) {
+      let mode = DEFAULT_MTLS_MODE;
+      const apply = (m: MutualTLS | undefined) => {
+        if (m?.mode !== undefined && m.mode !== "UNSET") mode = m.mode;
+      };
+      apply(mesh?.spec.mtls);
+      apply(namespaceLevel.get(workload.namespace)?.spec.mtls);
+      const own = workloadLevel.get(workload.namespace)?.find((p) => labelsMatch(p.spec.selector?.matchLabels, workload.labels));
+      apply(own?.spec.mtls);
+      apply(own?.spec.portLevelMtls?.[String(port)]);
+      return mode;
+    },
+  };
+}
+
+/** How a cluster reaches its endpoints. */
+export type UpstreamSecurity =
+  | { readonly t: "plaintext" }
+  /**
+   * Mesh mutual TLS: the client's workload certificate, the server verified against the mesh
+   * roots and against sans (SPIFFE IDs, any of them). auto: chosen by automatic mTLS rather than
+   * by a DestinationRule (proxyless gRPC clients take only the latter).
+   */
+  | { readonly t: "istio-mutual"; readonly sans: readonly string[]; readonly sni?: string; readonly auto: boolean }
+  /** A DestinationRule's SIMPLE or MUTUAL TLS with files on the proxy (Envoy only). */
+  | { readonly t: "files"; readonly tls: ClientTLSSettings };
+
+/** The mesh's mTLS decisions, made once per model. */
+export interface MeshMtls {
+  readonly trustDomain: string;
+  readonly peers: PeerAuthentications;
+  /**
+   * The security of the service's clusters for a port, given the DestinationRule tls that
+   * applies to it (after port-level and subset merging), and notes on what it could not honour.
+   */
+  upstream(service: MeshService, port: ServicePort, tls: ClientTLSSettings | undefined): { security: UpstreamSecurity; notes: string[] };
+  /** What the service's clusters depend on beyond the service and its DestinationRule (memo key). */
+  key(service: MeshService): string;
+}
+
+/** The SPIFFE identity of a service account. */
+export function spiffeUri(trustDomain: string, namespace: string, serviceAccount: string): string {
+  return `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
+}
+
+/** The identities a client of the service accepts: its endpoints' service accounts ("default" when unnamed). */
+export function serviceIdentities(service: MeshService, trustDomain: string): string[] {
+  return [...new Set(service.endpoints.map((e) => spiffeUri(trustDomain, service.namespace, e.serviceAccount ?? "default")))].sort();
+}
+
+/**
+ * Automatic mutual TLS (Istio's default): a client uses ISTIO_MUTUAL to a service port, without a
+ * DestinationRule saying so, when every endpoint behind it is a workload with a proxy that accepts
+ * mutual TLS there. gitmesh's rule: the ServiceEntry is MESH_INTERNAL and selects its endpoints by
+ * workloadSelector (WorkloadEntries and registered workloads are mesh members) with no inline
+ * endpoints; there is at least one; none is labelled security.istio.io/tlsMode other than
+ * "istio"; and no endpoint's PeerAuthentication is DISABLE on the port it serves. Otherwise
+ * plaintext (a STRICT endpoint behind such a service then refuses the client: say ISTIO_MUTUAL in
+ * a DestinationRule).
+ */
+function autoMtls(service: MeshService, port: ServicePort, peers: PeerAuthentications): boolean {
+  const spec = service.entry.spec;
+  if (spec.location !== "MESH_INTERNAL" || spec.workloadSelector === undefined || (spec.endpoints ?? []).length > 0) return false;
+  if (service.endpoints.length === 0) return false;
+  return service.endpoints.every((e) => {
+    const tlsMode = e.labels[TLS_MODE_LABEL];
+    if (tlsMode !== undefined && tlsMode !== "istio") return false;
+    return peers.mode({ namespace: service.namespace, labels: e.labels }, endpointPort(e, port)) !== "DISABLE";
+  });
+}
+
+function upstreamFor(service: MeshService, port: ServicePort, tls: ClientTLSSettings | undefined, peers: PeerAuthentications, trustDomain: string): { security: UpstreamSecurity; notes: string[] } {
+  const notes: string[] = [];
+  if (tls === undefined) {
+    const security: UpstreamSecurity = autoMtls(service, port, peers) ? { t: "istio-mutual", sans: serviceIdentities(service, trustDomain), auto: true } : { t: "plaintext" };
+    return { security, notes };
+  }
+  const mode = tls.mode;
+  if (mode === undefined || mode === "DISABLE") return { security: { t: "plaintext" }, notes };
+  if (mode === "ISTIO_MUTUAL") {
+    const sans = tls.subjectAltNames ?? serviceIdentities(service, trustDomain);
+    return { security: { t: "istio-mutual", sans, ...(tls.sni === undefined ? {} : { sni: tls.sni }), auto: false }, notes };
+  }
+  // SIMPLE or MUTUAL
+  if (tls.credentialName !== undefined) notes.push(`tls credentialName ${tls.credentialName} is served to gateways only; sidecars use clientCertificate, privateKey and caCertificates files`);
+  if (mode === "MUTUAL" && (tls.clientCertificate === undefined || tls.privateKey === undefined)) notes.push("tls mode MUTUAL without clientCertificate and privateKey: no client certificate is presented");
+  if (tls.caCertificates === undefined) notes.push(`tls mode ${mode} without caCertificates: the server's certificate is not verified`);
+  notes.push(`proxyless gRPC clients cannot use tls mode ${mode} with files; they connect with their fallback credentials`);
+  return { security: { t: "files", tls }, notes };
+}
+
+/** The mTLS decisions for explicit inputs (tests, and models through meshMtls). */
+export function createMeshMtls(policies: readonly PeerAuthentication[], rootNamespace: string, trustDomain: string): MeshMtls {
+  const peers = peerAuthentications(policies, rootNamespace);
+  return {
+    trustDomain,
+    peers,
+    upstream: (service, port, tls) => upstreamFor(service, port, tls, peers, trustDomain),
+    key(service) {
+      return JSON.stringify([trustDomain, service.ports.map((p) => autoMtls(service, p, peers))]);
+    },
+  };
+}
+
+const byModel = new WeakMap<MeshModel, MeshMtls>();
+
+/**
+ * The mesh's mTLS decisions, once per model. The trust domain is the cluster domain
+ * ("cluster.local" by default), as in Istio, whose trust domain defaults to it: pass the same one
+ * to `gitmesh ca init` and `cert issue` (--trust-domain).
+ */
+export function meshMtls(model: MeshModel): MeshMtls {
+  let m = byModel.get(model);
+  if (m === undefined) {
+    const policies = model.resources.filter((r): r is PeerAuthentication => r.kind === "PeerAuthentication");
+    m = createMeshMtls(policies, model.naming.rootNamespace, model.naming.clusterDomain);
+    byModel.set(model, m);
+  }
+  return m;
+}
+
+/** The decisions of a mesh without PeerAuthentications, in the default trust domain. */
+export const DEFAULT_MESH_MTLS = createMeshMtls([], "istio-system", "cluster.local");
+
+const clusterSecurity = new WeakMap<Cluster, UpstreamSecurity>();
+
+/** Remembers how a cluster message reaches its endpoints, for its proxyless gRPC variant. */
+export function recordUpstreamSecurity(cluster: Cluster, security: UpstreamSecurity): void {
+  clusterSecurity.set(cluster, security);
+}
+
+export function upstreamSecurityOf(cluster: Cluster): UpstreamSecurity | undefined {
+  return clusterSecurity.get(cluster);
+}
