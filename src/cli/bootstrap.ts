@@ -31,6 +31,11 @@ export interface BootstrapOptions {
    * certificate provider and NACKs clusters and listeners that use one.
    */
   readonly certDir?: string;
+  /**
+   * The mesh trust bundle on the proxy's disk: the xDS connection uses TLS and verifies gitmesh
+   * against it (the TLS port, 15012, which is where secrets are served).
+   */
+  readonly xdsCaFile?: string;
 }
 
 /** How often gRPC's file_watcher re-reads the certificate files (renewal replaces them). */
@@ -94,6 +99,17 @@ export function envoyBootstrap(o: BootstrapOptions): Bootstrap {
               explicit_http_config: { http2_protocol_options: {} },
             }),
           },
+          ...(o.xdsCaFile === undefined
+            ? {}
+            : {
+                transport_socket: {
+                  name: "envoy.transport_sockets.tls",
+                  typed_config: pack("envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", {
+                    sni: host,
+                    common_tls_context: { alpn_protocols: ["h2"], validation_context: { trusted_ca: { filename: o.xdsCaFile } } },
+                  }),
+                },
+              }),
         },
       ],
     },

@@ -44,7 +44,10 @@ commands:
              gitmesh bootstrap --namespace NS --service-account SA [--proxy sidecar|gateway|grpc]
                                [--labels k=v,...] [--workload-name NAME | --workload-group NAME]
                                [--instance-ip IP] [--node-id ID] [--xds-address HOST:PORT]
-                               [--admin-port PORT] [--token TOKEN] [--out FILE]
+                               [--admin-port PORT] [--token TOKEN --xds-ca-file FILE]
+                               [--cert-dir DIR (grpc: gitmesh cert issue's files)] [--out FILE]
+             with --xds-ca-file the proxy verifies gitmesh's TLS port (default gitmesh:15012)
+             against the mesh trust bundle and, with --token, gets its certificates over SDS
   hosts      the names applications dial, at each service's loopback address (/etc/hosts lines)
              gitmesh hosts DIR [--namespace NS] [--format hosts|compose]
   validate   check a config directory: every problem with its file, line and column
@@ -198,9 +201,11 @@ async function runBootstrap(args: readonly string[]): Promise<number> {
       "workload-group": { type: "string" },
       "instance-ip": { type: "string" },
       "node-id": { type: "string" },
-      "xds-address": { type: "string", default: "gitmesh:15010" },
+      "xds-address": { type: "string" },
       "admin-port": { type: "string", default: "15000" },
       token: { type: "string" },
+      "xds-ca-file": { type: "string" },
+      "cert-dir": { type: "string" },
       out: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -213,7 +218,12 @@ async function runBootstrap(args: readonly string[]): Promise<number> {
   const serviceAccount = values["service-account"];
   if (namespace === undefined || serviceAccount === undefined) throw new UsageError("bootstrap needs --namespace and --service-account");
   if (!["grpc", "sidecar", "gateway"].includes(values.proxy)) throw new UsageError("--proxy must be sidecar, gateway or grpc");
-  if (!/^.+:\d+$/.test(values["xds-address"])) throw new UsageError(`--xds-address must be HOST:PORT, got "${values["xds-address"]}"`);
+  // The TLS port when the proxy can verify gitmesh (and so may be sent secrets), else plaintext.
+  const xdsAddress = values["xds-address"] ?? (values["xds-ca-file"] === undefined ? "gitmesh:15010" : "gitmesh:15012");
+  if (!/^.+:\d+$/.test(xdsAddress)) throw new UsageError(`--xds-address must be HOST:PORT, got "${xdsAddress}"`);
+  if (values.token !== undefined && values["xds-ca-file"] === undefined && values.proxy !== "grpc") {
+    throw new UsageError("--token needs --xds-ca-file: a credential must not travel over a plaintext connection");
+  }
   const adminPort = Number(values["admin-port"]);
   if (!(Number.isInteger(adminPort) && adminPort > 0 && adminPort < 65536)) throw new UsageError("--admin-port takes a port number");
   if (values["workload-name"] !== undefined && values["workload-group"] !== undefined) throw new UsageError("give --workload-name (a WorkloadEntry) or --workload-group (self-registration), not both");
@@ -229,8 +239,10 @@ async function runBootstrap(args: readonly string[]): Promise<number> {
     ...(values["workload-name"] === undefined ? {} : { workloadName: values["workload-name"] }),
     ...(values["workload-group"] === undefined ? {} : { workloadGroup: values["workload-group"] }),
     ...(values["instance-ip"] === undefined ? {} : { instanceIps: [values["instance-ip"]] }),
-    xdsAddress: values["xds-address"],
+    xdsAddress,
     adminPort,
+    ...(values["xds-ca-file"] === undefined ? {} : { xdsCaFile: values["xds-ca-file"] }),
+    ...(values["cert-dir"] === undefined ? {} : { certDir: values["cert-dir"] }),
     ...(values.token === undefined ? {} : { token: values.token }),
   });
   if (values.out === undefined) process.stdout.write(text);

@@ -1,9 +1,11 @@
 // The TLS xDS endpoint: the mesh CA opened (or created) in the state directory, a serving
 // certificate from it, and every stream's credential checked before anything is sent. This is
 // where the CA meets the xDS server; neither knows the other.
+import { writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
+import { join } from "node:path";
 import { ServerCredentials, type Metadata } from "@grpc/grpc-js";
-import { issuer, issueServingCertificate, loadOrCreateTokenKey, openOrCreateCa, tokens, type KeyType, type MeshCa, type Tokens } from "../ca/index.js";
+import { issuer, issueServingCertificate, loadOrCreateTokenKey, openOrCreateCa, tokens, trustBundlePem, type KeyType, type MeshCa, type Tokens } from "../ca/index.js";
 import type { Node__Output } from "../envoy/index.js";
 import type { Logger } from "../log.js";
 import { proxyFromNode } from "../translators/proxy.js";
@@ -29,6 +31,8 @@ export async function openSecure(options: SecureOptions): Promise<Secure> {
   const opened = await openOrCreateCa(options.stateDir, { trustDomain: options.trustDomain });
   if (!opened.ok) throw new Error(`the mesh CA in ${options.stateDir} cannot be used: ${opened.problems.map((p) => p.message).join("; ")}`);
   if (opened.created === true) options.logger.info("created the mesh CA (a new self-signed root)", { stateDir: options.stateDir, trustDomain: options.trustDomain });
+  // Public: what proxies are given to verify gitmesh and each other (compose copies it to them).
+  await writeFile(join(options.stateDir, "trust-bundle.pem"), trustBundlePem(opened.ca), { mode: 0o644 });
   const names = [...new Set([...(options.serverNames ?? DEFAULT_SERVER_NAMES), hostname()])];
   const serving = await issueServingCertificate(issuer(opened.ca), names, { keyType: "ecdsa" as KeyType });
   const t = tokens(await loadOrCreateTokenKey(options.stateDir));

@@ -131,8 +131,11 @@ async function start(t: TestContext, policy: string, tls = "{ mode: ISTIO_MUTUAL
   const controlPlane = new XdsServer({ source: cache, logger: silentLogger, ...pusher.serverHooks() });
   const xdsPort = await controlPlane.listen("127.0.0.1:0");
   pusher.setModel(mesh(port, policy, tls));
-  // Everything that holds an xDS stream closes before the control plane (t.after runs in reverse).
+  // Everything that holds an xDS stream closes before the control plane: an xDS client whose
+  // server went first keeps retrying and the process alive. One hook, in that order.
+  const closers: (() => void)[] = [];
   t.after(async () => {
+    for (const close of closers.reverse()) close();
     pusher.close();
     await controlPlane.shutdown(1_000);
   });
@@ -153,7 +156,7 @@ async function start(t: TestContext, policy: string, tls = "{ mode: ISTIO_MUTUAL
 
   const server = new xds.XdsServer({ "grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config": await bootstrap("orders", { app: "orders" }) });
   server.addService(identityService, { whoAmI: (_call: unknown, callback: (err: null, value: object) => void) => callback(null, { backend: "orders" }) });
-  t.after(() => server.forceShutdown());
+  closers.push(() => server.forceShutdown());
   await new Promise<void>((resolve, reject) => server.bindAsync(`0.0.0.0:${port}`, new xds.XdsServerCredentials(ServerCredentials.createInsecure()), (err) => (err ? reject(err) : resolve())));
 
   const call = (client: Client) =>
@@ -165,12 +168,12 @@ async function start(t: TestContext, policy: string, tls = "{ mode: ISTIO_MUTUAL
       const client = new Client(`xds:///${HOST}:${port}`, new xds.XdsChannelCredentials(credentials.createInsecure()), {
         "grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config": await bootstrap(serviceAccount, { app: serviceAccount }),
       });
-      t.after(() => client.close());
+      closers.push(() => client.close());
       return call(client);
     },
     callPlaintext: async () => {
       const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
-      t.after(() => client.close());
+      closers.push(() => client.close());
       return call(client);
     },
   };
