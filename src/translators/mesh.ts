@@ -102,7 +102,7 @@ export function createTranslationMemo(): TranslationMemo {
 const identities = new WeakMap<object, number>();
 let lastIdentity = 0;
 
-function id(resource: object | undefined): string {
+export function id(resource: object | undefined): string {
   if (resource === undefined) return "-";
   let n = identities.get(resource);
   if (n === undefined) {

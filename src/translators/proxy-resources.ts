@@ -5,7 +5,7 @@ import type { ServicePort } from "../config/types.js";
 import { gatewayResources, gatewaysFor, type GatewayTranslation } from "./gateway.js";
 import { grpcServerListener, grpcServerListenerName } from "./grpc-server.js";
 import { inboundCluster, inboundListener, type InboundPort } from "./inbound.js";
-import { selectorKey, type MeshTranslation } from "./mesh.js";
+import { id, selectorKey, type MeshTranslation } from "./mesh.js";
 import { meshMtls } from "./mtls.js";
 import { workloadAddress, type ProxyIdentity } from "./proxy.js";
 import { policiesForWorkload } from "./rbac.js";
@@ -112,8 +112,17 @@ function gatewayTranslation(t: MeshTranslation, gateways: readonly MeshResource<
   return built;
 }
 
+/**
+ * Inbound listeners kept across translations by everything they are built from (the policies by
+ * identity: the loader keeps unchanged files' objects), so a config change re-encodes only the
+ * sidecars it concerns. Bounded: past the limit it starts again, which costs only re-encoding.
+ */
+const inboundListeners = new Map<string, Translated>();
+const MAX_INBOUND_LISTENERS = 100_000;
+
 function sidecarInbound(t: MeshTranslation, side: WorkloadSide): Translated[] {
   const clusters = shared(t).inboundClusters;
+  const policies = side.policies.map(id).join(",");
   return side.ports.flatMap((p) => {
     const key = `${p.port}/${p.protocol}`;
     let cluster = clusters.get(key);
@@ -121,7 +130,14 @@ function sidecarInbound(t: MeshTranslation, side: WorkloadSide): Translated[] {
       cluster = inboundCluster(p);
       clusters.set(key, cluster);
     }
-    return [inboundListener(side.address, p, side.policies), cluster];
+    const listenerKey = `${t.model.naming.rootNamespace}|${t.model.naming.clusterDomain}|${side.address}|${p.port}|${p.protocol}|${p.mtls ?? ""}|${policies}`;
+    let listener = inboundListeners.get(listenerKey);
+    if (listener === undefined) {
+      if (inboundListeners.size >= MAX_INBOUND_LISTENERS) inboundListeners.clear();
+      listener = inboundListener(side.address, p, side.policies);
+      inboundListeners.set(listenerKey, listener);
+    }
+    return [listener, cluster];
   });
 }
 
