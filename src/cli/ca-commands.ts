@@ -18,6 +18,7 @@ import {
   loadCaFiles,
   loadOrCreateTokenKey,
   openCa,
+  rotate,
   trustBundlePem,
   trustedIds,
   WORKLOAD_LIFETIME_MS,
@@ -25,6 +26,7 @@ import {
   type CaFileProblem,
   type KeyType,
   type MeshCa,
+  type RotationStep,
   type WorkloadIdentity,
 } from "../ca/index.js";
 import { writeFileAtomic } from "../ca/files.js";
@@ -46,6 +48,9 @@ export const CA_USAGE = `  ca         the mesh certificate authority (kept in ST
              gitmesh ca init --intermediate-cert F --intermediate-key F --chain F
                                                          import an intermediate and its chain to the root
              gitmesh ca show                             issuing CA, validity, fingerprints, trust bundle
+             gitmesh ca rotate introduce|switch|drop|abandon [--force]
+                                                         one step of a root rotation; serve applies it
+                                                         at its next resync (see docs/ca.md)
   token      gitmesh token issue --namespace NS --service-account SA [--ttl 720h]
              prints a proxy credential, sent as gRPC metadata "authorization: Bearer TOKEN"
   cert       gitmesh cert issue --namespace NS --service-account SA --out DIR
@@ -117,8 +122,8 @@ async function existingCa(stateDir: string, io: CommandIo): Promise<MeshCa | num
 // ---- ca ---------------------------------------------------------------------------------------
 
 export async function runCa(args: readonly string[], io: CommandIo = consoleIo): Promise<number> {
-  const [sub, rest] = subcommand(args, "ca", ["init", "show"]);
-  return sub === "init" ? caInit(rest, io) : caShow(rest, io);
+  const [sub, rest] = subcommand(args, "ca", ["init", "show", "rotate"]);
+  return sub === "init" ? caInit(rest, io) : sub === "rotate" ? caRotate(rest, io) : caShow(rest, io);
 }
 
 async function caInit(args: string[], io: CommandIo): Promise<number> {
@@ -171,6 +176,53 @@ async function caInit(args: string[], io: CommandIo): Promise<number> {
   const ca = await initCa(stateDir, authority);
   io.out(`${rootGiven ? "imported the root" : interGiven ? "imported the intermediate" : "created a new root"} into ${caDir(stateDir)}`);
   for (const line of describeCa(ca)) io.out(line);
+  return 0;
+}
+
+/**
+ * One step of a root rotation, saved to the state directory; a running `gitmesh serve` picks it up
+ * within its resync period and pushes the new trust bundle and certificates:
+ *   introduce  a new root (or an imported one) is trusted beside the current one
+ *   switch     workloads are issued certificates by the new one (both still trusted)
+ *   drop       the old root is no longer trusted (once every certificate it signed has expired)
+ *   abandon    back out of an introduced root before switching
+ */
+async function caRotate(args: string[], io: CommandIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { ...COMMON, "key-type": { type: "string" }, "root-cert": { type: "string" }, "root-key": { type: "string" }, force: { type: "boolean" } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help === true) return help(io);
+  const [step, ...extra] = positionals;
+  if (step === undefined || extra.length > 0 || !["introduce", "switch", "drop", "abandon"].includes(step)) throw new UsageError("gitmesh ca rotate takes one step: introduce, switch, drop or abandon");
+  const ca = await existingCa(values["state-dir"], io);
+  if (typeof ca === "number") return ca;
+  let rotation: RotationStep;
+  if (step === "introduce") {
+    let authority: Authority;
+    if (values["root-cert"] !== undefined || values["root-key"] !== undefined) {
+      if (values["root-cert"] === undefined || values["root-key"] === undefined) throw new UsageError("--root-cert and --root-key go together");
+      const loaded = await loadCaFiles({ cert: values["root-cert"], key: values["root-key"] }, new Date());
+      if (!loaded.ok) return reportProblems(loaded.problems, io);
+      authority = loaded.authority;
+    } else {
+      authority = await createRootAuthority({ trustDomain: values["trust-domain"], keyType: keyTypeOf(values["key-type"]) });
+    }
+    rotation = { t: "introduce", authority };
+  } else if (step === "drop") {
+    rotation = { t: "drop", maxLifetimeMs: WORKLOAD_LIFETIME_MS, force: values.force === true };
+  } else {
+    rotation = { t: step as "switch" | "abandon" };
+  }
+  const result = await rotate(ca, rotation);
+  if (!result.ok) {
+    io.err(`gitmesh: cannot ${step}: ${result.reason}`);
+    return 1;
+  }
+  io.out(`rotation step ${step} saved in ${caDir(values["state-dir"])}; gitmesh serve applies it at its next resync`);
+  for (const line of describeCa(result.ca)) io.out(line);
   return 0;
 }
 

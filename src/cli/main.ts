@@ -60,6 +60,9 @@ commands:
              gitmesh ca init --intermediate-cert F --intermediate-key F --chain F
                                                          import an intermediate and its chain to the root
              gitmesh ca show                             issuing CA, validity, fingerprints, trust bundle
+             gitmesh ca rotate introduce|switch|drop|abandon [--force]
+                                                         one step of a root rotation; serve applies it
+                                                         at its next resync (see docs/ca.md)
   token      gitmesh token issue --namespace NS --service-account SA [--ttl 720h]
              prints a proxy credential, sent as gRPC metadata "authorization: Bearer TOKEN"
   cert       gitmesh cert issue --namespace NS --service-account SA --out DIR

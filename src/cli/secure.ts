@@ -31,8 +31,7 @@ export async function openSecure(options: SecureOptions): Promise<Secure> {
   const opened = await openOrCreateCa(options.stateDir, { trustDomain: options.trustDomain });
   if (!opened.ok) throw new Error(`the mesh CA in ${options.stateDir} cannot be used: ${opened.problems.map((p) => p.message).join("; ")}`);
   if (opened.created === true) options.logger.info("created the mesh CA (a new self-signed root)", { stateDir: options.stateDir, trustDomain: options.trustDomain });
-  // Public: what proxies are given to verify gitmesh and each other (compose copies it to them).
-  await writeFile(join(options.stateDir, "trust-bundle.pem"), trustBundlePem(opened.ca), { mode: 0o644 });
+  await writeTrustBundle(options.stateDir, opened.ca);
   const names = [...new Set([...(options.serverNames ?? DEFAULT_SERVER_NAMES), hostname()])];
   const serving = await issueServingCertificate(issuer(opened.ca), names, { keyType: "ecdsa" as KeyType });
   const t = tokens(await loadOrCreateTokenKey(options.stateDir));
@@ -64,4 +63,9 @@ export function authenticate(t: Tokens, metadata: Metadata, node: Node__Output):
     };
   }
   return { ok: true, identity: { namespace, serviceAccount } };
+}
+
+/** Public: what proxies are given to verify gitmesh and each other (compose copies it to them). */
+export async function writeTrustBundle(stateDir: string, ca: MeshCa): Promise<void> {
+  await writeFile(join(stateDir, "trust-bundle.pem"), trustBundlePem(ca), { mode: 0o644 });
 }

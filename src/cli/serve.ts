@@ -6,9 +6,9 @@ import { ConfigReloader, type ReloadRecord } from "../config/reloader.js";
 import type { MeshNaming } from "../config/resources.js";
 import { watchDirectory } from "../config/watch.js";
 import type { Logger } from "../log.js";
-import { DEFAULT_TRUST_DOMAIN, type KeyType } from "../ca/index.js";
+import { DEFAULT_TRUST_DOMAIN, openCa, type KeyType, type MeshCa } from "../ca/index.js";
 import { MeshPusher } from "./push.js";
-import { openSecure } from "./secure.js";
+import { openSecure, writeTrustBundle } from "./secure.js";
 import { WorkloadSecrets } from "./workload-secrets.js";
 import { ADS_ORDER, SnapshotCache, XdsServer } from "../xds/index.js";
 
@@ -62,6 +62,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     options.xdsTlsAddress === undefined || options.stateDir === undefined
       ? undefined
       : await openSecure({ stateDir: options.stateDir, trustDomain: options.trustDomain ?? DEFAULT_TRUST_DOMAIN, logger, ...(options.xdsTlsNames === undefined ? {} : { serverNames: options.xdsTlsNames }) });
+  const stops: (() => Promise<void> | void)[] = [];
   const secrets =
     secure === undefined
       ? undefined
@@ -84,8 +85,9 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     onNack: (r) => metrics.nacked(r.type),
     ...pusher.serverHooks(),
   });
+  if (secrets !== undefined && secure !== undefined && options.stateDir !== undefined) stops.push(followCa(options.stateDir, secure.ca, secrets, logger, options.resyncSeconds ?? 10));
   const metrics = createMetrics(xds.status);
-  const stops: (() => Promise<void> | void)[] = [() => pusher.close(), () => secrets?.close()];
+  stops.push(() => pusher.close(), () => secrets?.close());
   if (options.credentialsDir !== undefined) stops.push(await followCredentials(options.credentialsDir, pusher, logger, options.resyncSeconds ?? 10));
 
   const reloader =
@@ -147,6 +149,32 @@ export async function serve(options: ServeOptions): Promise<Serving> {
       logger.info("gitmesh stopped", { closedStreams: streams });
     },
   };
+}
+
+/**
+ * Picks up root rotation steps (gitmesh ca rotate writes them to the state directory): at every
+ * resync the saved CA is read again, and a changed rotation is handed to the workload secrets.
+ */
+function followCa(stateDir: string, first: MeshCa, secrets: WorkloadSecrets, logger: Logger, everySeconds: number): () => void {
+  let seen = JSON.stringify(first.rotation);
+  const check = async () => {
+    const opened = await openCa(stateDir);
+    if (!opened.ok || opened.ca === undefined) {
+      logger.error("cannot read the mesh CA; keeping the one in use", { stateDir, problems: opened.ok ? "none saved" : opened.problems.map((p) => p.message).join("; ") });
+      return;
+    }
+    const now = JSON.stringify(opened.ca.rotation);
+    if (now === seen) return;
+    seen = now;
+    await writeTrustBundle(stateDir, opened.ca);
+    logger.info("mesh CA rotation step applied", { rotation: now });
+    secrets.setCa(opened.ca);
+  };
+  const timer = setInterval(() => {
+    check().catch((e: unknown) => logger.error("bug: reading the mesh CA failed", { error: String(e) }));
+  }, everySeconds * 1000);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** Reads the credentials directory now and at every resync; pushes when what it holds changed. */

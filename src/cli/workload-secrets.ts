@@ -33,9 +33,29 @@ export class WorkloadSecrets {
   private readonly held = new Map<string, Held>();
   private rootSecret: Translated;
   private generations = 0;
+  private ca: MeshCa;
 
   constructor(private readonly options: WorkloadSecretsOptions) {
+    this.ca = options.ca;
     this.rootSecret = rootSecret(trustBundlePem(options.ca));
+  }
+
+  /**
+   * A step of a root rotation was taken (gitmesh ca rotate): every proxy gets the new trust
+   * bundle, and, when the issuing authority changed, a certificate from the new one. Certificates
+   * from the old root keep working while both are trusted, so no connection fails meanwhile.
+   */
+  setCa(ca: MeshCa): void {
+    const issuerChanged = issuer(ca).id !== issuer(this.ca).id;
+    this.ca = ca;
+    this.rootSecret = rootSecret(trustBundlePem(ca));
+    for (const [proxy, h] of this.held) {
+      if (issuerChanged) {
+        if (h.timer !== undefined) clearTimeout(h.timer);
+        this.issue(proxy, h);
+      }
+      this.options.onChange(proxy);
+    }
   }
 
   /**
@@ -76,8 +96,8 @@ export class WorkloadSecrets {
 
   private issue(proxy: string, h: Held): void {
     const generation = h.generation;
-    const { ca, trustDomain, keyType, lifetimeMs } = this.options;
-    issueWorkloadCertificate(issuer(ca), { trustDomain, ...h.identity }, { keyType, ...(lifetimeMs === undefined ? {} : { lifetimeMs }) }).then(
+    const { trustDomain, keyType, lifetimeMs } = this.options;
+    issueWorkloadCertificate(issuer(this.ca), { trustDomain, ...h.identity }, { keyType, ...(lifetimeMs === undefined ? {} : { lifetimeMs }) }).then(
       (issued) => {
         if (h.generation !== generation) return;
         h.issued = issued;

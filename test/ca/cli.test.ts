@@ -123,3 +123,22 @@ for (const [name, args] of [
     assert.match(r.stderr, /^gitmesh: /);
   });
 }
+
+test("ca rotate takes the steps in order and refuses them out of order", async () => {
+  const state = tempFiles();
+  assert.equal((await run("ca", "init", "--state-dir", state, "--key-type", "ecdsa")).code, 0);
+  const early = await run("ca", "rotate", "switch", "--state-dir", state);
+  assert.equal(early.code, 1, "nothing to switch to yet");
+  assert.match(early.stderr, /cannot switch/);
+  const introduce = await run("ca", "rotate", "introduce", "--state-dir", state, "--key-type", "ecdsa");
+  assert.equal(introduce.code, 0, introduce.stderr);
+  assert.match(introduce.stdout, /trust bundle: 2 root\(s\)/);
+  assert.equal((await run("ca", "rotate", "switch", "--state-dir", state)).code, 0);
+  const tooSoon = await run("ca", "rotate", "drop", "--state-dir", state);
+  assert.equal(tooSoon.code, 1, "certificates from the old root may still be in use");
+  const dropped = await run("ca", "rotate", "drop", "--force", "--state-dir", state);
+  assert.equal(dropped.code, 0, dropped.stderr);
+  assert.match(dropped.stdout, /trust bundle: 1 root\(s\)/);
+  const usage = await run("ca", "rotate", "sideways", "--state-dir", state);
+  assert.equal(usage.code, 2);
+});

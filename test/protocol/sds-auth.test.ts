@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { credentials, Metadata, status } from "@grpc/grpc-js";
-import { issueToken, loadOrCreateTokenKey, trustBundlePem } from "../../src/ca/index.js";
+import { createRootAuthority, issueToken, loadOrCreateTokenKey, rotate, trustBundlePem } from "../../src/ca/index.js";
 import { MeshPusher } from "../../src/cli/push.js";
 import { openSecure } from "../../src/cli/secure.js";
 import { WorkloadSecrets } from "../../src/cli/workload-secrets.js";
@@ -58,7 +58,7 @@ async function start(t: TestContext, lifetimeMs = 3600_000) {
     clients.push(c);
     return c;
   };
-  return { key, bundle, connect, stateDir };
+  return { key, bundle, connect, stateDir, secrets, ca: secure.ca };
 }
 
 function proxyNode(id: string, namespace: string, serviceAccount: string) {
@@ -177,4 +177,56 @@ test("a certificate is renewed and pushed before it expires", async (t) => {
     if (serials.length < 2) got = await nextSecrets(s);
   }
   assert.notEqual(serials[0], serials[1]);
+});
+
+/** The certificates of a PEM bundle. */
+function roots(bundlePem: string): X509Certificate[] {
+  return (bundlePem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p));
+}
+
+function trustedBy(cert: X509Certificate, bundlePem: string): boolean {
+  return roots(bundlePem).some((r) => cert.checkIssued(r) && cert.verify(r.publicKey));
+}
+
+test("a root rotation reaches the proxy step by step, and every certificate in use stays trusted by every bundle in use", async (t) => {
+  const { key, connect, ca, secrets } = await start(t);
+  const s = connect(true).sotw(undefined, bearer(issueToken(key, "default", "frontend")));
+  const node = proxyNode("frontend-1", "default", "frontend");
+  askForSecrets(s, node);
+  let last = await nextSecrets(s);
+  /** Waits for secrets satisfying `done`, ACKing what comes before. */
+  const until = async (done: (cert: X509Certificate | undefined, bundle: string) => boolean) => {
+    for (;;) {
+      const d = last.secrets.get("default");
+      const cert = d === undefined ? undefined : new X509Certificate(String((d["tls_certificate"] as { certificate_chain: { inline_string: string } }).certificate_chain.inline_string));
+      const bundle = String((last.secrets.get("ROOTCA")?.["validation_context"] as { trusted_ca: { inline_string: string } }).trusted_ca.inline_string);
+      if (done(cert, bundle)) return { cert: cert ?? assert.fail("no certificate"), bundle };
+      askForSecrets(s, node, last.res.version_info, last.res.nonce);
+      last = await nextSecrets(s);
+    }
+  };
+  const before = await until((c) => c !== undefined);
+  assert.equal(roots(before.bundle).length, 1);
+
+  const introduced = await rotate(ca, { t: "introduce", authority: await createRootAuthority({ trustDomain: "cluster.local", keyType: "ecdsa" }) });
+  assert.ok(introduced.ok);
+  secrets.setCa(introduced.ca); // what serve does when it reads the saved step
+  const both = await until((_c, b) => roots(b).length === 2);
+  assert.equal(both.cert.serialNumber, before.cert.serialNumber, "introducing a root re-issues nothing");
+  assert.ok(trustedBy(before.cert, before.bundle) && trustedBy(before.cert, both.bundle), "the old certificate is trusted by the old and the new bundle");
+
+  const switched = await rotate(introduced.ca, { t: "switch" });
+  assert.ok(switched.ok);
+  secrets.setCa(switched.ca);
+  const renewed = await until((c) => c !== undefined && c.serialNumber !== before.cert.serialNumber);
+  assert.ok(!trustedBy(renewed.cert, before.bundle), "the new certificate comes from the new root");
+  assert.ok(trustedBy(renewed.cert, renewed.bundle) && trustedBy(before.cert, renewed.bundle), "while both roots are trusted, old and new certificates are accepted");
+
+  const dropped = await rotate(switched.ca, { t: "drop", maxLifetimeMs: 0, force: true });
+  assert.ok(dropped.ok);
+  secrets.setCa(dropped.ca);
+  const after = await until((_c, b) => roots(b).length === 1);
+  assert.equal(after.cert.serialNumber, renewed.cert.serialNumber, "dropping the old root re-issues nothing");
+  assert.ok(trustedBy(after.cert, after.bundle) && trustedBy(after.cert, renewed.bundle), "the certificate in use is trusted by the bundles before and after the drop");
+  assert.ok(!trustedBy(before.cert, after.bundle), "the old root is no longer trusted");
 });
