@@ -230,3 +230,49 @@ test("a root rotation reaches the proxy step by step, and every certificate in u
   assert.ok(trustedBy(after.cert, after.bundle) && trustedBy(after.cert, renewed.bundle), "the certificate in use is trusted by the bundles before and after the drop");
   assert.ok(!trustedBy(before.cert, after.bundle), "the old root is no longer trusted");
 });
+
+const SDS_DELTA = "/envoy.service.secret.v3.SecretDiscoveryService/DeltaSecrets";
+const SDS_SOTW = "/envoy.service.secret.v3.SecretDiscoveryService/StreamSecrets";
+
+test("delta ADS and the SecretDiscoveryService serve the same secrets, and refuse the same way", async (t) => {
+  const { key, connect } = await start(t);
+  const node = proxyNode("frontend-2", "default", "frontend");
+  // Delta (on ADS and on the SDS service): the certificate arrives by name, with its version.
+  for (const path of [undefined, SDS_DELTA]) {
+    const d = connect(true).delta(path, bearer(issueToken(key, "default", "frontend")));
+    d.send({ node, type_url: SDS.typeUrl, resource_names_subscribe: ["default", "ROOTCA"] });
+    const names = new Set<string>();
+    while (!names.has("default")) {
+      const res = await d.next();
+      assert.equal(res.type_url, TypeUrl.Secret);
+      for (const r of res.resources) {
+        names.add(r.name);
+        if (r.name === "default") {
+          const s = decodeMessage("envoy.extensions.transport_sockets.tls.v3.Secret", r.resource.value);
+          const cert = new X509Certificate(String((s["tls_certificate"] as { certificate_chain: { inline_string: string } }).certificate_chain.inline_string));
+          assert.equal(cert.subjectAltName, "URI:spiffe://cluster.local/ns/default/sa/frontend", `${path ?? "delta ADS"}`);
+        }
+      }
+      d.send({ type_url: SDS.typeUrl, response_nonce: res.nonce });
+    }
+    assert.ok(names.has("ROOTCA"));
+  }
+  // State of the world on the SDS service itself.
+  const s = connect(true).sotw(SDS_SOTW, bearer(issueToken(key, "default", "frontend")));
+  askForSecrets(s, node);
+  let got = await nextSecrets(s);
+  while (!got.secrets.has("default")) {
+    askForSecrets(s, node, got.res.version_info, got.res.nonce);
+    got = await nextSecrets(s);
+  }
+  // And every service refuses a stream without a credential.
+  const deltas = [connect(true).delta(SDS_DELTA), connect(true).delta()];
+  for (const d of deltas) d.send({ node, type_url: SDS.typeUrl, resource_names_subscribe: ["default"] });
+  const sotw = connect(true).sotw(SDS_SOTW);
+  askForSecrets(sotw, node);
+  for (const stream of [...deltas, sotw]) {
+    const end = await stream.ended();
+    assert.equal(end.code, status.UNAUTHENTICATED);
+    assert.deepEqual(stream.received, []);
+  }
+});
