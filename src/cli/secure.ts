@@ -4,8 +4,8 @@
 import { writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { ServerCredentials, type Metadata } from "@grpc/grpc-js";
-import { issuer, issueServingCertificate, loadOrCreateTokenKey, openOrCreateCa, tokens, trustBundlePem, type KeyType, type MeshCa, type Tokens } from "../ca/index.js";
+import { experimental, type Metadata, type ServerCredentials } from "@grpc/grpc-js";
+import { issuer, issueServingCertificate, loadOrCreateTokenKey, openOrCreateCa, renewalTime, tokens, trustBundlePem, type KeyType, type MeshCa, type Tokens } from "../ca/index.js";
 import type { Node__Output } from "../envoy/index.js";
 import type { Logger } from "../log.js";
 import { proxyFromNode } from "../translators/proxy.js";
@@ -23,6 +23,37 @@ export interface Secure {
   readonly ca: MeshCa;
   readonly credentials: ServerCredentials;
   readonly policy: EndpointPolicy;
+  /**
+   * Issues the TLS port a new certificate from this CA's issuer (after a rotation switch); new
+   * handshakes use it at once, open connections keep theirs. Renewal before expiry is automatic.
+   */
+  reissue(ca: MeshCa): Promise<void>;
+  close(): void;
+}
+
+/**
+ * The TLS port's certificate as a gRPC certificate provider: replaced while the server runs, at
+ * renewal and at a root switch, without rebinding the port.
+ */
+class ServingIdentity implements experimental.CertificateProvider {
+  private latest: experimental.IdentityCertificateUpdate | null = null;
+  private readonly listeners = new Set<experimental.IdentityCertificateUpdateListener>();
+
+  set(chainPem: string, keyPem: string): void {
+    this.latest = { certificate: Buffer.from(chainPem), privateKey: Buffer.from(keyPem) };
+    for (const l of this.listeners) l(this.latest);
+  }
+  addIdentityCertificateListener(listener: experimental.IdentityCertificateUpdateListener): void {
+    this.listeners.add(listener);
+    // Later, as a file watcher would: grpc-js registers its watcher only after adding the listener.
+    const latest = this.latest;
+    if (latest !== null) queueMicrotask(() => this.listeners.has(listener) && listener(latest));
+  }
+  removeIdentityCertificateListener(listener: experimental.IdentityCertificateUpdateListener): void {
+    this.listeners.delete(listener);
+  }
+  addCaCertificateListener(): void {}
+  removeCaCertificateListener(): void {}
 }
 
 export const DEFAULT_SERVER_NAMES = ["gitmesh", "localhost", "127.0.0.1", "::1"];
@@ -33,12 +64,31 @@ export async function openSecure(options: SecureOptions): Promise<Secure> {
   if (opened.created === true) options.logger.info("created the mesh CA (a new self-signed root)", { stateDir: options.stateDir, trustDomain: options.trustDomain });
   await writeTrustBundle(options.stateDir, opened.ca);
   const names = [...new Set([...(options.serverNames ?? DEFAULT_SERVER_NAMES), hostname()])];
-  const serving = await issueServingCertificate(issuer(opened.ca), names, { keyType: "ecdsa" as KeyType });
+  const identity = new ServingIdentity();
+  let timer: NodeJS.Timeout | undefined;
+  const reissue = async (ca: MeshCa): Promise<void> => {
+    const serving = await issueServingCertificate(issuer(ca), names, { keyType: "ecdsa" as KeyType });
+    identity.set(serving.chainPem, serving.keyPem);
+    if (timer !== undefined) clearTimeout(timer);
+    const at = renewalTime(new Date(), serving.notAfter);
+    timer = setTimeout(() => {
+      reissue(ca).catch((e: unknown) => options.logger.error("could not renew the TLS port's certificate", { error: String(e) }));
+    }, Math.min(Math.max(0, at.getTime() - Date.now()), 2 ** 31 - 1));
+    timer.unref();
+    options.logger.info("TLS xDS certificate issued", { names: names.join(","), notAfter: serving.notAfter.toISOString(), renewAt: at.toISOString() });
+  };
+  await reissue(opened.ca);
   const t = tokens(await loadOrCreateTokenKey(options.stateDir));
   return {
     ca: opened.ca,
-    credentials: ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(serving.chainPem), private_key: Buffer.from(serving.keyPem) }], false),
+    // grpc-js 1.14 names this function's first parameter caCertificateProvider but hands it to the
+    // credentials as the identity provider (server-credentials.js): the identity goes first.
+    credentials: experimental.createCertificateProviderServerCredentials(identity, null, false),
     policy: { t: "authenticated", authenticate: (metadata, node) => authenticate(t, metadata, node) },
+    reissue,
+    close: () => {
+      if (timer !== undefined) clearTimeout(timer);
+    },
   };
 }
 

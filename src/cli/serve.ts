@@ -6,9 +6,9 @@ import { ConfigReloader, type ReloadRecord } from "../config/reloader.js";
 import type { MeshNaming } from "../config/resources.js";
 import { watchDirectory } from "../config/watch.js";
 import type { Logger } from "../log.js";
-import { DEFAULT_TRUST_DOMAIN, openCa, type KeyType, type MeshCa } from "../ca/index.js";
+import { DEFAULT_TRUST_DOMAIN, issuer, openCa, type KeyType } from "../ca/index.js";
 import { MeshPusher } from "./push.js";
-import { openSecure, writeTrustBundle } from "./secure.js";
+import { openSecure, writeTrustBundle, type Secure } from "./secure.js";
 import { WorkloadSecrets } from "./workload-secrets.js";
 import { ADS_ORDER, SnapshotCache, XdsServer } from "../xds/index.js";
 
@@ -85,7 +85,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     onNack: (r) => metrics.nacked(r.type),
     ...pusher.serverHooks(),
   });
-  if (secrets !== undefined && secure !== undefined && options.stateDir !== undefined) stops.push(followCa(options.stateDir, secure.ca, secrets, logger, options.resyncSeconds ?? 10));
+  if (secrets !== undefined && secure !== undefined && options.stateDir !== undefined) stops.push(followCa(options.stateDir, secure, secrets, logger, options.resyncSeconds ?? 10), () => secure.close());
   const metrics = createMetrics(xds.status);
   stops.push(() => pusher.close(), () => secrets?.close());
   if (options.credentialsDir !== undefined) stops.push(await followCredentials(options.credentialsDir, pusher, logger, options.resyncSeconds ?? 10));
@@ -155,8 +155,9 @@ export async function serve(options: ServeOptions): Promise<Serving> {
  * Picks up root rotation steps (gitmesh ca rotate writes them to the state directory): at every
  * resync the saved CA is read again, and a changed rotation is handed to the workload secrets.
  */
-function followCa(stateDir: string, first: MeshCa, secrets: WorkloadSecrets, logger: Logger, everySeconds: number): () => void {
-  let seen = JSON.stringify(first.rotation);
+function followCa(stateDir: string, secure: Secure, secrets: WorkloadSecrets, logger: Logger, everySeconds: number): () => void {
+  let current = secure.ca;
+  let seen = JSON.stringify(current.rotation);
   const check = async () => {
     const opened = await openCa(stateDir);
     if (!opened.ok || opened.ca === undefined) {
@@ -169,6 +170,9 @@ function followCa(stateDir: string, first: MeshCa, secrets: WorkloadSecrets, log
     await writeTrustBundle(stateDir, opened.ca);
     logger.info("mesh CA rotation step applied", { rotation: now });
     secrets.setCa(opened.ca);
+    // The TLS port moves to the new issuer with the workloads, before the old root is dropped.
+    if (issuer(opened.ca).id !== issuer(current).id) await secure.reissue(opened.ca);
+    current = opened.ca;
   };
   const timer = setInterval(() => {
     check().catch((e: unknown) => logger.error("bug: reading the mesh CA failed", { error: String(e) }));

@@ -3,6 +3,7 @@
 // sent, and the plaintext endpoint never sends a secret. A scripted client over real gRPC+TLS.
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
+import { connect as connectTls } from "node:tls";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -58,7 +59,8 @@ async function start(t: TestContext, lifetimeMs = 3600_000) {
     clients.push(c);
     return c;
   };
-  return { key, bundle, connect, stateDir, secrets, ca: secure.ca };
+  t.after(() => secure.close());
+  return { key, bundle, connect, stateDir, secrets, ca: secure.ca, secure, tlsPort };
 }
 
 function proxyNode(id: string, namespace: string, serviceAccount: string) {
@@ -275,4 +277,35 @@ test("delta ADS and the SecretDiscoveryService serve the same secrets, and refus
     assert.equal(end.code, status.UNAUTHENTICATED);
     assert.deepEqual(stream.received, []);
   }
+});
+
+/** The certificate the TLS port presents to a new connection. */
+function servedCertificate(port: number, ca: string): Promise<X509Certificate> {
+  return new Promise((resolve, reject) => {
+    const socket = connectTls({ host: "127.0.0.1", port, servername: "localhost", ca, ALPNProtocols: ["h2"] }, () => {
+      const cert = socket.getPeerX509Certificate();
+      socket.destroy();
+      if (cert === undefined) reject(new Error("no certificate"));
+      else resolve(cert);
+    });
+    socket.once("error", reject);
+  });
+}
+
+test("the TLS port's certificate is replaced without rebinding, and moves to the new root at a switch", async (t) => {
+  const { secure, tlsPort, ca } = await start(t);
+  const first = await servedCertificate(tlsPort, trustBundlePem(ca));
+  assert.match(first.subjectAltName ?? "", /DNS:localhost/);
+  const introduced = await rotate(ca, { t: "introduce", authority: await createRootAuthority({ trustDomain: "cluster.local", keyType: "ecdsa" }) });
+  assert.ok(introduced.ok);
+  const switched = await rotate(introduced.ca, { t: "switch" });
+  assert.ok(switched.ok);
+  await secure.reissue(switched.ca);
+  const bundle = trustBundlePem(switched.ca);
+  const second = await servedCertificate(tlsPort, bundle);
+  assert.notEqual(second.serialNumber, first.serialNumber);
+  const [oldRoot] = roots(trustBundlePem(ca));
+  const newRoot = roots(bundle).find((r) => r.fingerprint256 !== oldRoot?.fingerprint256);
+  assert.ok(newRoot !== undefined && second.verify(newRoot.publicKey), "signed by the new root");
+  assert.ok(oldRoot !== undefined && first.verify(oldRoot.publicKey) && !second.verify(oldRoot.publicKey), "no longer by the old one");
 });
