@@ -114,6 +114,10 @@ function mergeSorted(lists: readonly (readonly EncodedResource[])[]): EncodedRes
 
 /** Two sorted lists as one (a sidecar's thousand outbound listeners and its few inbound ones). */
 function mergeTwo(a: readonly EncodedResource[], b: readonly EncodedResource[]): EncodedResource[] {
+  // A few into many (the usual case): copy the long list whole and place the few by binary
+  // search, rather than comparing names all the way along.
+  if (b.length <= 8 && a.length > 64) return insertFew(a, b);
+  if (a.length <= 8 && b.length > 64) return insertFew(b, a);
   const out = new Array<EncodedResource>(a.length + b.length);
   let i = 0;
   let j = 0;
@@ -131,6 +135,21 @@ function mergeTwo(a: readonly EncodedResource[], b: readonly EncodedResource[]):
   }
   while (i < a.length) out[k++] = a[i++] as EncodedResource;
   while (j < b.length) out[k++] = b[j++] as EncodedResource;
+  return out;
+}
+
+function insertFew(many: readonly EncodedResource[], few: readonly EncodedResource[]): EncodedResource[] {
+  const out = many.slice();
+  for (const item of few) {
+    let lo = 0;
+    let hi = out.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((out[mid] as EncodedResource).name <= item.name) lo = mid + 1;
+      else hi = mid;
+    }
+    out.splice(lo, 0, item);
+  }
   return out;
 }
 

@@ -41,3 +41,18 @@ test("the cache checks a composed snapshot through its layers, and refuses an in
   assert.equal(set.ok, false, "a missing ClusterLoadAssignment and RouteConfiguration are still found");
   assert.equal(!set.ok && set.problems.length, 2);
 });
+
+test("a few resources merged into many land in name order (the sidecar case)", () => {
+  const many = snapshot(...Array.from({ length: 100 }, (_, i) => apiListener(`l-${String(i).padStart(3, "0")}`, "r")));
+  const few = snapshot(apiListener("a-first", "r"), apiListener("l-050x", "r"), apiListener("z-last", "r"));
+  for (const layers of [[many, few], [few, many]]) {
+    const composed = composeSnapshot(layers);
+    assert.ok(composed.ok);
+    const names = resourcesOf(composed.snapshot, TypeUrl.Listener).items.map((r) => r.name);
+    assert.equal(names.length, 103);
+    assert.deepEqual(names, [...names].sort(), "sorted by name");
+    assert.equal(names[0], "a-first");
+    assert.equal(names[52], "l-050x");
+    assert.equal(names[102], "z-last");
+  }
+});
