@@ -15,8 +15,12 @@ import { DEFAULT_STREAM_LIMITS, XdsStream, type StreamLimits } from "./stream.js
 export interface XdsServerOptions {
   readonly source: SnapshotSource;
   readonly logger: Logger;
-  /** Which snapshot a proxy gets, from its node. Default: the node id. */
-  readonly proxyKey?: (node: Node__Output) => string;
+  /**
+   * Which snapshot a proxy gets, from its node and, on an authenticated endpoint, the identity its
+   * credential names. Default: the node id, and the identity with it, so that two streams sharing
+   * a node id under different identities never share a snapshot (one would get the other's key).
+   */
+  readonly proxyKey?: (node: Node__Output, identity: StreamIdentity | undefined) => string;
   readonly limits?: Partial<StreamLimits>;
   /** Called for every NACK, after it is recorded in the status store (metrics count them). */
   readonly onNack?: (record: NackRecord) => void;
@@ -32,6 +36,10 @@ export interface XdsServerOptions {
   readonly onProxyConnected?: (proxy: string, node: Node__Output, peer: string, identity: StreamIdentity | undefined) => void;
   /** A stream of this proxy ended (a proxy may hold several). */
   readonly onProxyDisconnected?: (proxy: string) => void;
+}
+
+export function defaultProxyKey(node: Node__Output, identity: StreamIdentity | undefined): string {
+  return identity === undefined ? node.id : `${node.id}@${identity.namespace}/${identity.serviceAccount}`;
 }
 
 /**
@@ -130,7 +138,7 @@ export class XdsServer {
       protocol,
       policy,
       source: this.options.source,
-      proxyKey: this.options.proxyKey ?? ((node) => node.id),
+      proxyKey: this.options.proxyKey ?? defaultProxyKey,
       status: this.status,
       logger: this.options.logger,
       onClosed: (s) => this.streams.delete(s),

@@ -33,7 +33,7 @@ export interface StreamContext {
   readonly protocol: "sotw" | "delta";
   readonly policy: EndpointPolicy;
   readonly source: SnapshotSource;
-  readonly proxyKey: (node: Node__Output) => string;
+  readonly proxyKey: (node: Node__Output, identity: StreamIdentity | undefined) => string;
   readonly status: XdsStatus;
   readonly logger: Logger;
   readonly onClosed: (stream: XdsStream) => void;
@@ -128,7 +128,7 @@ export class XdsStream {
       }
       identity = decision.identity;
     }
-    const proxy = this.ctx.proxyKey(node);
+    const proxy = this.ctx.proxyKey(node, identity);
     this.ctx.status.opened({
       id: this.ctx.id,
       proxy,

@@ -60,7 +60,7 @@ async function start(t: TestContext, lifetimeMs = 3600_000) {
     return c;
   };
   t.after(() => secure.close());
-  return { key, bundle, connect, stateDir, secrets, ca: secure.ca, secure, tlsPort };
+  return { key, bundle, connect, stateDir, secrets, ca: secure.ca, secure, tlsPort, server };
 }
 
 function proxyNode(id: string, namespace: string, serviceAccount: string) {
@@ -308,4 +308,39 @@ test("the TLS port's certificate is replaced without rebinding, and moves to the
   const newRoot = roots(bundle).find((r) => r.fingerprint256 !== oldRoot?.fingerprint256);
   assert.ok(newRoot !== undefined && second.verify(newRoot.publicKey), "signed by the new root");
   assert.ok(oldRoot !== undefined && first.verify(oldRoot.publicKey) && !second.verify(oldRoot.publicKey), "no longer by the old one");
+});
+
+test("a stream that takes another proxy's node id never receives that proxy's key", async (t) => {
+  const { key, connect, server } = await start(t);
+  // The attacker holds a valid token for its own identity and claims the victim's node id first.
+  const attacker = connect(true).sotw(undefined, bearer(issueToken(key, "default", "attacker")));
+  askForSecrets(attacker, proxyNode("shared-id", "default", "attacker"));
+  const victim = connect(true).sotw(undefined, bearer(issueToken(key, "default", "frontend")));
+  const node = proxyNode("shared-id", "default", "frontend");
+  askForSecrets(victim, node);
+  let got = await nextSecrets(victim);
+  while (!got.secrets.has("default")) {
+    askForSecrets(victim, node, got.res.version_info, got.res.nonce);
+    got = await nextSecrets(victim);
+  }
+  const victimCert = new X509Certificate(String((got.secrets.get("default")?.["tls_certificate"] as { certificate_chain: { inline_string: string } }).certificate_chain.inline_string));
+  assert.equal(victimCert.subjectAltName, "URI:spiffe://cluster.local/ns/default/sa/frontend");
+  // The two streams are two proxies to gitmesh, whatever their nodes say: they never share a
+  // snapshot, so what is issued to one is never sent on the other.
+  const watched = server.status.list().filter((st) => st.nodeId === "shared-id").map((st) => st.proxy);
+  assert.equal(watched.length, 2);
+  assert.notEqual(watched[0], watched[1], "each identity is its own proxy");
+  // The attacker's own certificate arrives on its stream (an event to wait on); nothing it got
+  // names the victim's identity.
+  let mine = await nextSecrets(attacker);
+  while (!mine.secrets.has("default")) {
+    askForSecrets(attacker, proxyNode("shared-id", "default", "attacker"), mine.res.version_info, mine.res.nonce);
+    mine = await nextSecrets(attacker);
+  }
+  for (const res of attacker.received.filter((r) => r.type_url === TypeUrl.Secret)) {
+    for (const [, secret] of secretsIn(res)) {
+      const chain = (secret["tls_certificate"] as { certificate_chain?: { inline_string?: string } } | undefined)?.certificate_chain?.inline_string;
+      if (chain !== undefined) assert.equal(new X509Certificate(chain).subjectAltName, "URI:spiffe://cluster.local/ns/default/sa/attacker");
+    }
+  }
 });

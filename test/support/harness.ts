@@ -18,7 +18,8 @@ const ACCEPT_EVERY_STREAM: EndpointPolicy = { t: "authenticated", authenticate: 
 
 export async function startServer(t: TestContext, options: Partial<XdsServerOptions> = {}): Promise<Harness> {
   const cache = new SnapshotCache();
-  const server = new XdsServer({ source: cache, logger: silentLogger, ...options });
+  // Snapshots are set by node id here, whatever the (test) identity.
+  const server = new XdsServer({ source: cache, logger: silentLogger, proxyKey: (node) => node.id, ...options });
   // Protocol tests use secrets as barriers, and only an authenticated endpoint sends secrets: this
   // one lets every stream in (the credential checks have their own tests, sds-auth.test.ts).
   const port = await server.listen("127.0.0.1:0", undefined, ACCEPT_EVERY_STREAM);
