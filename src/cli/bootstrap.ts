@@ -7,7 +7,7 @@ import type { Bootstrap } from "../envoy/index.js";
 import type { Struct } from "../envoy/generated/google/protobuf/Struct.js";
 import { GRPC_SERVER_LISTENER_TEMPLATE } from "../translators/grpc-server.js";
 import { GRPC_CERT_PROVIDER } from "../translators/tls-contexts.js";
-import { CERT_FILES } from "./ca-commands.js";
+import { CERT_FILES } from "./ca-usage.js";
 import type { ProxyKind } from "../translators/proxy.js";
 
 export interface BootstrapOptions {

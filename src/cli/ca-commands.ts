@@ -30,6 +30,7 @@ import {
   type WorkloadIdentity,
 } from "../ca/index.js";
 import { writeFileAtomic } from "../ca/files.js";
+import { CA_USAGE, CERT_FILES } from "./ca-usage.js";
 import { UsageError } from "./usage.js";
 
 /** Where output goes; console by default, captured in tests. */
@@ -38,26 +39,6 @@ export interface CommandIo {
   readonly err: (line: string) => void;
 }
 const consoleIo: CommandIo = { out: (l) => console.log(l), err: (l) => console.error(l) };
-
-/** The file names gRPC's file_watcher certificate provider is configured with. */
-export const CERT_FILES = { chain: "certificates.pem", key: "private_key.pem", bundle: "ca_certificates.pem" } as const;
-
-export const CA_USAGE = `  ca         the mesh certificate authority (kept in STATE_DIR/ca)
-             gitmesh ca init [--key-type rsa|ecdsa]      a new self-signed root (10 years)
-             gitmesh ca init --root-cert F --root-key F  import an organisation's root
-             gitmesh ca init --intermediate-cert F --intermediate-key F --chain F
-                                                         import an intermediate and its chain to the root
-             gitmesh ca show                             issuing CA, validity, fingerprints, trust bundle
-             gitmesh ca rotate introduce|switch|drop|abandon [--force]
-                                                         one step of a root rotation; serve applies it
-                                                         at its next resync (see docs/ca.md)
-  token      gitmesh token issue --namespace NS --service-account SA [--ttl 720h]
-             prints a proxy credential, sent as gRPC metadata "authorization: Bearer TOKEN"
-  cert       gitmesh cert issue --namespace NS --service-account SA --out DIR
-                                [--key-type rsa|ecdsa] [--ttl 24h]
-             writes ${CERT_FILES.chain}, ${CERT_FILES.key} and ${CERT_FILES.bundle} for gRPC's file_watcher
-             ca, token and cert take --state-dir DIR (default .gitmesh-state) and
-             --trust-domain DOMAIN (default ${DEFAULT_TRUST_DOMAIN})`;
 
 const COMMON = {
   "state-dir": { type: "string", default: ".gitmesh-state" },

@@ -3,6 +3,7 @@ import { stat } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { DEFAULT_NAMING, type MeshNaming } from "../config/resources.js";
 import { createLogger, type LogLevel } from "../log.js";
+import { CA_USAGE } from "./ca-usage.js";
 import { REPORT_FORMATS, type ReportFormat } from "./report.js";
 import type { ServeOptions } from "./serve.js";
 import { UsageError } from "./usage.js";
@@ -54,22 +55,7 @@ commands:
              gitmesh validate DIR [--format text|json|github] [--root-namespace NS]
                                   [--cluster-domain DOMAIN]
              exit 0 when there are no errors, 1 when there are, 2 on usage errors
-  ca         the mesh certificate authority (kept in STATE_DIR/ca)
-             gitmesh ca init [--key-type rsa|ecdsa]      a new self-signed root (10 years)
-             gitmesh ca init --root-cert F --root-key F  import an organisation's root
-             gitmesh ca init --intermediate-cert F --intermediate-key F --chain F
-                                                         import an intermediate and its chain to the root
-             gitmesh ca show                             issuing CA, validity, fingerprints, trust bundle
-             gitmesh ca rotate introduce|switch|drop|abandon [--force]
-                                                         one step of a root rotation; serve applies it
-                                                         at its next resync (see docs/ca.md)
-  token      gitmesh token issue --namespace NS --service-account SA [--ttl 720h]
-             prints a proxy credential, sent as gRPC metadata "authorization: Bearer TOKEN"
-  cert       gitmesh cert issue --namespace NS --service-account SA --out DIR
-                                [--key-type rsa|ecdsa] [--ttl 24h]
-             writes certificates.pem, private_key.pem and ca_certificates.pem for gRPC's file_watcher
-             ca, token and cert take --state-dir DIR (default .gitmesh-state) and
-             --trust-domain DOMAIN (default cluster.local)
+${CA_USAGE}
 
   gitmesh <command> --help shows this text.`;
 

@@ -2,7 +2,6 @@
 // our xDS server -> @grpc/grpc-js-xds's XdsServer (which fetches its inbound Listener and runs
 // the RBAC filters) <- a plain, non-xDS gRPC client.
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import { test, type TestContext } from "node:test";
 import { Client, credentials, Metadata, ServerCredentials, status, type ServiceDefinition } from "@grpc/grpc-js";
 import { MeshPusher } from "../../src/cli/push.js";
@@ -11,6 +10,7 @@ import type { MeshResource } from "../../src/config/resources.js";
 import { silentLogger } from "../../src/log.js";
 import { GRPC_SERVER_LISTENER_TEMPLATE, grpcServerListener, grpcServerListenerName } from "../../src/translators/grpc-server.js";
 import { makeSnapshot, resourceOf, SnapshotCache, XdsServer } from "../../src/xds/index.js";
+import { freePort } from "../support/ports.js";
 
 // gRPC registers its RBAC filter only with this set, and reads it when first loaded: so set it
 // before the first import of @grpc/grpc-js-xds.
@@ -56,18 +56,6 @@ ${spec
   .map((l) => `  ${l}`)
   .join("\n")}
 `;
-
-/** A free TCP port: the xDS server must bind an explicit, non-zero port (it names its Listener). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "0.0.0.0", () => {
-      const address = s.address();
-      s.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
 
 interface Served {
   /** The status code of one call to path (0 for OK), sent with these headers. */

@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
@@ -18,6 +17,7 @@ import { MeshPusher } from "../../src/cli/push.js";
 import { loadMesh } from "../../src/config/load.js";
 import { silentLogger } from "../../src/log.js";
 import { SnapshotCache, XdsServer } from "../../src/xds/index.js";
+import { freePort } from "../support/ports.js";
 
 // gRPC registers its RBAC filter only with this set, read when the package first loads.
 process.env["GRPC_XDS_EXPERIMENTAL_RBAC"] = "true";
@@ -36,17 +36,6 @@ const json = {
 const identityService: ServiceDefinition = {
   whoAmI: { path: WHO_AM_I, requestStream: false, responseStream: false, requestSerialize: json.serialize, requestDeserialize: json.deserialize, responseSerialize: json.serialize, responseDeserialize: json.deserialize },
 };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "0.0.0.0", () => {
-      const address = s.address();
-      s.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
 
 /** One CA in a temporary state directory; certificates issued into DIR/SA by `gitmesh cert issue`. */
 async function pki(t: TestContext): Promise<(serviceAccount: string) => Promise<string>> {

@@ -2,7 +2,6 @@
 // up, and leave a grace period after it ends: the real gRPC xDS client is routed to them with no
 // config change.
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { test, type TestContext } from "node:test";
 import { ServerCredentials, type ServiceDefinition } from "@grpc/grpc-js";
@@ -14,6 +13,7 @@ import { GRPC_SERVER_LISTENER_TEMPLATE } from "../../src/translators/grpc-server
 import { CDS, SnapshotCache, XdsServer } from "../../src/xds/index.js";
 import { IdentityClient, startBackend } from "../support/backends.js";
 import { ScriptedClient } from "../support/xds-client.js";
+import { freePort } from "../support/ports.js";
 
 xds.register();
 
@@ -52,17 +52,6 @@ spec:
   ]);
   assert.ok(loaded.ok, loaded.diagnostics.map((d) => `${d.line}:${d.col} ${d.code} ${d.message}`).join("\n"));
   return loaded.model;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "0.0.0.0", () => {
-      const address = s.address();
-      s.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
 }
 
 async function controlPlane(t: TestContext, port: number) {
