@@ -3,7 +3,7 @@
 // apps dial map to the addresses their sidecars listen on, and Envoy accepts the bootstraps where
 // an Envoy binary is.
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +18,7 @@ import { loadMesh } from "../../src/config/load.js";
 import { readDirectory } from "../../src/config/source.js";
 import { translateMesh } from "../../src/translators/mesh.js";
 import { resourcesForProxy } from "../../src/translators/proxy-resources.js";
+import { needEnvoy } from "../support/peers.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 /** The identities envoy-bootstrap/generate.sh writes bootstraps for (its WORKLOADS table). */
@@ -94,17 +95,14 @@ test("compose workloads dial service names that resolve to where their sidecars 
 });
 
 test("Envoy accepts the bootstraps (envoy --mode validate)", async (t) => {
-  const envoy = process.env["ENVOY_BIN"] ?? "envoy";
-  if (spawnSync(envoy, ["--version"]).error !== undefined) {
-    t.skip(`no Envoy binary (set ENVOY_BIN or put envoy on PATH): bootstraps not checked by Envoy itself`);
-    return;
-  }
+  const envoy = needEnvoy(t);
+  if (envoy === undefined) return;
   const { dir } = await generated();
   for (const file of Object.keys(bootstraps)) {
     // --mode validate reads the trust bundle at the path the bootstrap names: point it here.
     const text = readFileSync(join(dir, file), "utf8").replaceAll("/etc/gitmesh/trust-bundle.pem", join(dir, "trust-bundle.pem"));
     writeFileSync(join(dir, `local-${file}`), text);
-    const r = spawnSync(envoy, ["--mode", "validate", "-c", join(dir, `local-${file}`)], { encoding: "utf8" });
+    const r: SpawnSyncReturns<string> = spawnSync(envoy, ["--mode", "validate", "-c", join(dir, `local-${file}`)], { encoding: "utf8" });
     assert.equal(r.status, 0, `${file}: ${r.stdout}${r.stderr}`);
   }
 });
