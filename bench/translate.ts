@@ -8,7 +8,7 @@
 // --kind sidecar connects Envoy sidecars instead of proxyless clients: each is a workload of one
 // of the services (with its own address, so its own inbound listeners) and, with no Sidecar
 // resource, sees every service: the heaviest case.
-import { MeshPusher } from "../src/cli/push.js";
+import { MeshPusher } from "../src/runtime/index.js";
 import { createMeshLoader } from "../src/config/load.js";
 import type { Node__Output } from "../src/envoy/index.js";
 import { silentLogger } from "../src/log.js";

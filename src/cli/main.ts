@@ -5,7 +5,7 @@ import { DEFAULT_NAMING, type MeshNaming } from "../config/resources.js";
 import { createLogger, type LogLevel } from "../log.js";
 import { CA_USAGE } from "./ca-usage.js";
 import { REPORT_FORMATS, type ReportFormat } from "./report.js";
-import type { ServeOptions } from "./serve.js";
+import type { ServeOptions } from "../runtime/index.js";
 import { UsageError } from "./usage.js";
 
 const USAGE = `usage: gitmesh <command> [options]
@@ -326,7 +326,7 @@ async function runUntilSignal(options: ServeOptions): Promise<number> {
   const { logger } = options;
   let running;
   try {
-    const { serve } = await import("./serve.js");
+    const { serve } = await import("../runtime/index.js");
     running = await serve(options);
   } catch (e) {
     logger.error("could not start", { error: (e as Error).message });

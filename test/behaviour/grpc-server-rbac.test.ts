@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
 import { Client, credentials, Metadata, ServerCredentials, status, type ServiceDefinition } from "@grpc/grpc-js";
-import { MeshPusher } from "../../src/cli/push.js";
+import { MeshPusher } from "../../src/runtime/index.js";
 import { loadMesh } from "../../src/config/load.js";
 import type { MeshResource } from "../../src/config/resources.js";
 import { silentLogger } from "../../src/log.js";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
 import { status } from "@grpc/grpc-js";
 import * as xds from "@grpc/grpc-js-xds";
-import { MeshPusher } from "../../src/cli/push.js";
+import { MeshPusher } from "../../src/runtime/index.js";
 import { loadMesh } from "../../src/config/load.js";
 import { silentLogger } from "../../src/log.js";
 import { SnapshotCache, XdsServer } from "../../src/xds/index.js";

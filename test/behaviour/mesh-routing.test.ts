@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { test, type TestContext } from "node:test";
 import * as xds from "@grpc/grpc-js-xds";
-import { MeshPusher } from "../../src/cli/push.js";
+import { MeshPusher } from "../../src/runtime/index.js";
 import { loadMesh, type MeshModel } from "../../src/config/load.js";
 import { silentLogger } from "../../src/log.js";
 import { CDS, SnapshotCache, XdsServer } from "../../src/xds/index.js";

@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { Client, credentials, Metadata, ServerCredentials, status, type ServiceDefinition } from "@grpc/grpc-js";
 import { grpcBootstrap } from "../../src/cli/bootstrap.js";
-import { MeshPusher } from "../../src/cli/push.js";
+import { MeshPusher } from "../../src/runtime/index.js";
 import { loadMesh } from "../../src/config/load.js";
 import { silentLogger } from "../../src/log.js";
 import { SnapshotCache, XdsServer } from "../../src/xds/index.js";

@@ -6,7 +6,7 @@ import { setImmediate as nextTurn } from "node:timers/promises";
 import { test, type TestContext } from "node:test";
 import { ServerCredentials, type ServiceDefinition } from "@grpc/grpc-js";
 import * as xds from "@grpc/grpc-js-xds";
-import { MeshPusher } from "../../src/cli/push.js";
+import { MeshPusher } from "../../src/runtime/index.js";
 import { loadMesh, type MeshModel } from "../../src/config/load.js";
 import { silentLogger } from "../../src/log.js";
 import { GRPC_SERVER_LISTENER_TEMPLATE } from "../../src/translators/grpc-server.js";

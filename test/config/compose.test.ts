@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 import { loadOrCreateTokenKey, verifyBearer } from "../../src/ca/index.js";
 import { bootstrapText, type BootstrapOptions } from "../../src/cli/bootstrap.js";
-import { openSecure } from "../../src/cli/secure.js";
+import { openSecure } from "../../src/runtime/index.js";
 import { silentLogger } from "../../src/log.js";
 import { loadMesh } from "../../src/config/load.js";
 import { readDirectory } from "../../src/config/source.js";
