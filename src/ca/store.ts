@@ -7,7 +7,7 @@
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { issuingChain, type Authority } from "./authority.js";
-import { writeFileAtomic } from "./files.js";
+import { writeFileAtomic } from "../common/files.js";
 import { privateKeyPem } from "./keys.js";
 import { parseRotation, type RotationState } from "./rotation.js";
 import { validateCaFiles, type CaFileProblem, type CaLoadResult, type NamedText } from "./validate.js";

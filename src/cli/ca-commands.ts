@@ -29,7 +29,7 @@ import {
   type RotationStep,
   type WorkloadIdentity,
 } from "../ca/index.js";
-import { writeFileAtomic } from "../ca/files.js";
+import { writeFileAtomic } from "../common/files.js";
 import { CA_USAGE, CERT_FILES } from "./ca-usage.js";
 import { UsageError } from "./usage.js";
 

@@ -5,7 +5,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { caDir, openCa, openOrCreateCa, issuer } from "../../src/ca/index.js";
-import { writeFileAtomic } from "../../src/ca/files.js";
+import { writeFileAtomic } from "../../src/common/files.js";
 import { makeCa, tempFiles } from "../support/pki.js";
 
 const mode = (path: string) => statSync(path).mode & 0o777;
