@@ -12,23 +12,21 @@ export interface SnapshotSource {
 
 export type SetResult = { readonly ok: true } | { readonly ok: false; readonly problems: readonly Inconsistency[] };
 
-/** Snapshots keyed by proxy (the node id unless the server is told otherwise). */
-// A snapshot is immutable, and one snapshot is often shared by thousands of proxies: check it once.
-const checked = new WeakMap<Snapshot, readonly Inconsistency[]>();
-
+/**
+ * A snapshot's consistency problems. A snapshot is immutable, and one snapshot is often shared by
+ * thousands of proxies: it is checked once, and the answer is kept by the snapshot.
+ */
 function consistencyOf(snapshot: Snapshot): readonly Inconsistency[] {
-  let problems = checked.get(snapshot);
-  if (problems === undefined) {
+  return snapshot.memo.get("problems", () => {
     // Composing only adds resources, so layers that are each consistent make a consistent whole:
     // a sidecar's snapshot is checked through its shared layers, not resource by resource.
     const layers = snapshot.layers;
     const layered = layers !== undefined && layers.length > 0 && layers.every((l) => consistencyOf(l).length === 0);
-    problems = layered ? [] : checkConsistency(snapshot);
-    checked.set(snapshot, problems);
-  }
-  return problems;
+    return layered ? [] : checkConsistency(snapshot);
+  });
 }
 
+/** Snapshots keyed by proxy (the node id unless the server is told otherwise). */
 export class SnapshotCache implements SnapshotSource {
   private readonly snapshots = new Map<string, Snapshot>();
   private readonly watchers = new Map<string, Set<(snapshot: Snapshot) => void>>();

@@ -3,7 +3,8 @@ import { endpointNamesOf, routesInPlace } from "./make-before-break.js";
 import { ADS_ORDER, CDS, EDS, LDS, RDS, type ResourceKind } from "./resource-kinds.js";
 import type { EncodedResource } from "./resource.js";
 import { deltaResponse } from "./responses.js";
-import { admitRequest, answerOf, type Answer, type Session, type SessionAction } from "./session.js";
+import { charsOf, type NameAllowance } from "./allowance.js";
+import { admitRequest, answerOf, exhausted, respondOwed, unsharedHolds, type Answer, type Session, type SessionAction } from "./session.js";
 import { resourcesOf, type Snapshot } from "./snapshot.js";
 
 interface TypeState {
@@ -14,6 +15,8 @@ interface TypeState {
   readonly clientHas: Map<string, string>;
   /** Our latest response of this type, once we have sent one on this stream. */
   latest: { readonly nonce: string; readonly systemVersion: string; answer: Answer } | undefined;
+  /** A response is due but the session is holding (see Session.hold). */
+  owed: boolean;
 }
 
 interface Diff {
@@ -34,11 +37,17 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
   private nonces = 0;
   /** Clusters whose removal waits until the proxy's listeners and routes no longer need them. */
   private retiring: ReadonlySet<string> = new Set();
+  private holding = false;
 
-  /** @param ordered ADS: send types in ADS_ORDER and apply the make-before-break rules. */
+  /**
+   * @param ordered ADS: send types in ADS_ORDER and apply the make-before-break rules.
+   * @param allowance what this stream may hold: its subscribed names and the names of its
+   *   initial_resource_versions are counted against it (delta names are the stream's own).
+   */
   constructor(
     private readonly serves: readonly ResourceKind[],
     private readonly ordered: boolean,
+    private readonly allowance: NameAllowance = unsharedHolds().allowance,
   ) {}
 
   get identifiedNode(): Node__Output | undefined {
@@ -54,12 +63,18 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
     let st = this.states.get(kind.typeUrl);
     const first = st === undefined;
     if (st === undefined) {
+      // What the proxy says it holds is kept until compared with the snapshot; it counts against
+      // the stream's allowance for as long as the stream lives.
+      const initial = Object.keys(req.initial_resource_versions ?? {});
+      const refused = this.allowance.take(initial.length, charsOf(initial));
+      if (refused !== undefined) return [exhausted(refused)];
       st = {
         kind,
         wildcard: kind.legacyWildcard && req.resource_names_subscribe.length === 0,
         names: new Set(),
         clientHas: new Map(Object.entries(req.initial_resource_versions ?? {})),
         latest: undefined,
+        owed: false,
       };
       this.states.set(kind.typeUrl, st);
     } else if (st.latest !== undefined && req.response_nonce === st.latest.nonce && st.latest.answer === "pending") {
@@ -70,6 +85,8 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
       );
     }
     // Subscription changes count even when the nonce is stale: the proxy will not repeat them.
+    const refused = this.takeAllowance(st, req);
+    if (refused !== undefined) return [...actions, exhausted(refused)];
     for (const name of req.resource_names_subscribe) {
       if (name === "*") st.wildcard = true;
       else {
@@ -87,6 +104,33 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
     if (kind === LDS || kind === RDS) actions.push(...this.releaseRetiredIfInPlace());
     return actions;
   }
+
+  /** Counts what a request's subscription changes add to (or take from) the stream's names. */
+  private takeAllowance(st: TypeState, req: DeltaDiscoveryRequest__Output): string | undefined {
+    const unsubscribe = new Set(req.resource_names_unsubscribe);
+    const added = new Set<string>();
+    for (const name of req.resource_names_subscribe) if (name !== "*" && !st.names.has(name) && !unsubscribe.has(name)) added.add(name);
+    let dropped = 0;
+    let droppedChars = 0;
+    for (const name of unsubscribe) {
+      if (name === "*" || !st.names.has(name)) continue;
+      dropped++;
+      droppedChars += name.length;
+    }
+    return added.size === 0 && dropped === 0 ? undefined : this.allowance.take(added.size - dropped, charsOf(added) - droppedChars);
+  }
+
+  hold(): void {
+    this.holding = true;
+  }
+
+  resume(): SessionAction[] {
+    this.holding = false;
+    return respondOwed(this.states, (st) => this.respond(st));
+  }
+
+  /** Delta names belong to the stream alone: nothing is shared to give back. */
+  close(): void {}
 
   onSnapshot(snapshot: Snapshot): SessionAction[] {
     this.snapshot = snapshot;
@@ -115,6 +159,10 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
 
   private respond(st: TypeState): SessionAction[] {
     if (this.snapshot === undefined) return [];
+    if (this.holding) {
+      st.owed = true;
+      return [];
+    }
     const { changed, removed, forgotten } = this.diff(st, this.snapshot);
     for (const name of forgotten) st.clientHas.delete(name);
     if (changed.length === 0 && removed.length === 0) return [];

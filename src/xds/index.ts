@@ -1,4 +1,4 @@
-export { XdsServer, type XdsServerOptions } from "./server.js";
+export { XdsServer, type XdsHoldings, type XdsServerOptions } from "./server.js";
 export { PLAINTEXT, type AuthDecision, type Authenticate, type EndpointPolicy, type StreamIdentity } from "./endpoint.js";
 export { SnapshotCache, type SnapshotSource, type SetResult } from "./cache.js";
 export { composeSnapshot, makeSnapshot, resourcesOf, snapshotVersions, versionOf, withoutSecrets } from "./snapshot.js";
@@ -9,5 +9,6 @@ export { ADS_ORDER, CDS, EDS, LDS, RDS, SDS, kindOf, type ResourceKind } from ".
 export { XDS_METHODS, type XdsMethod } from "./services.js";
 export type { NackRecord, StreamStatus, TypeStatus, XdsCounters } from "./status.js";
 export { XdsStatus } from "./status.js";
-export { DEFAULT_STREAM_LIMITS, type StreamLimits } from "./stream.js";
+export { DEFAULT_LIMITS, DESCRIPTOR_RESERVE, type XdsLimits } from "./limits.js";
+export { descriptorLimit } from "./connections.js";
 export type { Session, SessionAction } from "./session.js";

@@ -1,6 +1,6 @@
 import type { EncodedResource } from "./resource.js";
 import type { TypeResources } from "./snapshot.js";
-import { lengthDelimited, stringField } from "./wire.js";
+import { fieldHeader, lengthDelimited, stringField, WIRE_LEN } from "./wire.js";
 
 // Field numbers from envoy/service/discovery/v3/discovery.proto.
 const CONTROL_PLANE = lengthDelimited(1, Buffer.from("gitmesh")); // ControlPlane.identifier
@@ -15,17 +15,13 @@ export function sotwBody(typeUrl: string, version: string, items: readonly Encod
   ]);
 }
 
-// The full set of a type is what every wildcard subscriber gets: build its body once per snapshot.
-const fullBodies = new WeakMap<TypeResources, Buffer>();
-
+/**
+ * The full set of a type is what every wildcard subscriber gets: its body is built once per
+ * snapshot type and kept by it (except a proxy's own composed type, which few streams share).
+ */
 export function sotwFullBody(resources: TypeResources): Buffer {
-  if (resources.composed === true) return sotwBody(resources.typeUrl, resources.version, resources.items);
-  let body = fullBodies.get(resources);
-  if (body === undefined) {
-    body = sotwBody(resources.typeUrl, resources.version, resources.items);
-    fullBodies.set(resources, body);
-  }
-  return body;
+  const build = () => sotwBody(resources.typeUrl, resources.version, resources.items);
+  return resources.composed === true ? build() : resources.memo.get("fullBody", build);
 }
 
 /** Appends the per-stream nonce (field 5). Field order does not matter on the wire. */
@@ -34,16 +30,12 @@ export function withNonce(body: Buffer, nonce: string): Buffer {
 }
 
 // A delta Resource{version=1, resource=2, name=3}: resource is field 2 like DiscoveryResponse's
-// resources, so the pre-framed Any is reused as is.
-const deltaFields = new WeakMap<EncodedResource, Buffer>();
-
-function deltaResourceField(r: EncodedResource): Buffer {
-  let field = deltaFields.get(r);
-  if (field === undefined) {
-    field = lengthDelimited(2, Buffer.concat([stringField(1, r.version), r.anyField, stringField(3, r.name)]));
-    deltaFields.set(r, field);
-  }
-  return field;
+// resources, so the pre-framed Any is reused as is. The small fields around it are framed per
+// response rather than kept: a kept copy would double the memory of every resource sent.
+function deltaResourceParts(r: EncodedResource): Buffer[] {
+  const version = stringField(1, r.version);
+  const name = stringField(3, r.name);
+  return [fieldHeader(2, WIRE_LEN, version.length + r.anyField.length + name.length), version, r.anyField, name];
 }
 
 export interface DeltaResponseParts {
@@ -57,7 +49,7 @@ export interface DeltaResponseParts {
 export function deltaResponse(parts: DeltaResponseParts): Buffer {
   return Buffer.concat([
     stringField(1, parts.systemVersion),
-    ...parts.resources.map(deltaResourceField),
+    ...parts.resources.flatMap(deltaResourceParts),
     stringField(4, parts.typeUrl),
     stringField(5, parts.nonce),
     ...parts.removed.map((name) => lengthDelimited(6, Buffer.from(name, "utf8"))),

@@ -44,11 +44,12 @@ export type DeltaMethodDefinition = MethodDefinition<Decoded<DeltaDiscoveryReque
  * gRPC service definitions, grouped by service. Requests are decoded by requests.ts; responses
  * are already bytes, assembled from pre-encoded resources.
  */
-export function serviceDefinitions(): Map<string, ServiceDefinition> {
-  const decodeSotw = requestDecoder<DiscoveryRequest__Output>("envoy.service.discovery.v3.DiscoveryRequest", (r) => r.resource_names.length);
+export function serviceDefinitions(maxNamesPerStream: number): Map<string, ServiceDefinition> {
+  const decodeSotw = requestDecoder<DiscoveryRequest__Output>("envoy.service.discovery.v3.DiscoveryRequest", (r) => r.resource_names.length, maxNamesPerStream);
   const decodeDelta = requestDecoder<DeltaDiscoveryRequest__Output>(
     "envoy.service.discovery.v3.DeltaDiscoveryRequest",
     (r) => r.resource_names_subscribe.length + Object.keys(r.initial_resource_versions ?? {}).length,
+    maxNamesPerStream,
   );
   const services = new Map<string, Record<string, MethodDefinition<object, object>>>();
   for (const m of XDS_METHODS) {

@@ -1,7 +1,9 @@
 import { status } from "@grpc/grpc-js";
 import type { Node__Output } from "../envoy/index.js";
-import { kindOf, type ResourceKind } from "./resource-kinds.js";
+import { unboundedAllowance, type NameAllowance } from "./allowance.js";
+import { ADS_ORDER, kindOf, type ResourceKind } from "./resource-kinds.js";
 import type { Snapshot } from "./snapshot.js";
+import { SubscriptionPool } from "./subscriptions.js";
 
 /** What a protocol session asks its stream to do, in order. */
 export type SessionAction =
@@ -32,6 +34,44 @@ export interface Session<Req> {
   readonly identifiedNode: Node__Output | undefined;
   onRequest(req: Req): SessionAction[];
   onSnapshot(snapshot: Snapshot): SessionAction[];
+  /**
+   * The proxy is not taking what it was sent: from now on responses are owed rather than sent
+   * (requests are still handled), so a client that does not read cannot make the server queue
+   * more and more for it.
+   */
+  hold(): void;
+  /** Ends a hold: sends the latest state of every type owed, once. */
+  resume(): SessionAction[];
+  /** The stream ended: gives back what it shares with other streams (subscriptions, views). */
+  close(): void;
+}
+
+/** What a session shares with its server and is counted against: see SubscriptionPool, NameAllowance. */
+export interface SessionHolds {
+  readonly pool: SubscriptionPool;
+  readonly allowance: NameAllowance;
+}
+
+/** Holds for a session driven on its own (unit tests): a private pool, no bounds. */
+export function unsharedHolds(): SessionHolds {
+  return { pool: new SubscriptionPool(), allowance: unboundedAllowance() };
+}
+
+/** After a hold: responds, in ADS order, for every type owed a response, once each. */
+export function respondOwed<S extends { owed: boolean }>(states: ReadonlyMap<string, S>, respond: (st: S) => SessionAction[]): SessionAction[] {
+  const actions: SessionAction[] = [];
+  for (const kind of ADS_ORDER) {
+    const st = states.get(kind.typeUrl);
+    if (st?.owed !== true) continue;
+    st.owed = false;
+    actions.push(...respond(st));
+  }
+  return actions;
+}
+
+/** The action that ends a stream that asked to hold more than its allowance gives. */
+export function exhausted(message: string): SessionAction {
+  return { t: "close", code: status.RESOURCE_EXHAUSTED, message };
 }
 
 /** How the proxy answered our latest response of a type. */

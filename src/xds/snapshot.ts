@@ -1,7 +1,10 @@
 import { TypeUrl } from "../envoy/index.js";
 import { ADS_ORDER, kindOf } from "./resource-kinds.js";
 import { contentHash } from "./hash.js";
+import { Memo } from "./memo.js";
+import type { Inconsistency } from "./references.js";
 import type { EncodedResource } from "./resource.js";
+import type { View } from "./views.js";
 
 /** The resources of one type in a snapshot, sorted by name. */
 export interface TypeResources {
@@ -16,6 +19,8 @@ export interface TypeResources {
    * hundreds of KB per proxy).
    */
   readonly composed?: true;
+  /** Its full-set view and response body, built once and shared by every wildcard subscriber. */
+  readonly memo: Memo<{ fullView: View; fullBody: Buffer }>;
 }
 
 /**
@@ -26,6 +31,8 @@ export interface Snapshot {
   readonly types: ReadonlyMap<string, TypeResources>;
   /** The shared snapshots this one was composed of (composeSnapshot), if any. */
   readonly layers?: readonly Snapshot[];
+  /** Its consistency problems (checked once), and its copy without secrets (plaintext streams). */
+  readonly memo: Memo<{ problems: readonly Inconsistency[]; withoutSecrets: Snapshot }>;
 }
 
 export type SnapshotProblem =
@@ -44,7 +51,7 @@ export function versionOf(items: readonly EncodedResource[]): string {
 const EMPTY: readonly EncodedResource[] = [];
 
 export function typeResources(typeUrl: string, items: readonly EncodedResource[]): TypeResources {
-  return { typeUrl, version: versionOf(items), items, byName: new Map(items.map((r) => [r.name, r])) };
+  return { typeUrl, version: versionOf(items), items, byName: new Map(items.map((r) => [r.name, r])), memo: new Memo() };
 }
 
 /** Groups resources by type, sorts them by name and computes versions. */
@@ -67,7 +74,7 @@ export function makeSnapshot(resources: Iterable<EncodedResource>): SnapshotResu
     const items = [...group.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     types.set(typeUrl, typeResources(typeUrl, items.length === 0 ? EMPTY : items));
   }
-  return { ok: true, snapshot: { types } };
+  return { ok: true, snapshot: { types, memo: new Memo() } };
 }
 
 /** The resources of a type (an empty set for a type the snapshot has none of). */
@@ -101,11 +108,11 @@ export function composeSnapshot(layers: readonly Snapshot[]): SnapshotResult {
       for (let i = 1; i < merged.length; i++) {
         if (merged[i]?.name === merged[i - 1]?.name) problems.push({ t: "duplicate-name", typeUrl, name: merged[i]?.name ?? "" });
       }
-      types.set(typeUrl, { typeUrl, version: contentHash(parts.map((p) => p.version)), items: merged, byName: new LayeredMap(parts.map((p) => p.byName)), composed: true });
+      types.set(typeUrl, { typeUrl, version: contentHash(parts.map((p) => p.version)), items: merged, byName: new LayeredMap(parts.map((p) => p.byName)), composed: true, memo: new Memo() });
     }
   }
   if (problems.length > 0) return { ok: false, problems };
-  return { ok: true, snapshot: { types, layers } };
+  return { ok: true, snapshot: { types, layers, memo: new Memo() } };
 }
 
 function mergeSorted(lists: readonly (readonly EncodedResource[])[]): EncodedResource[] {
@@ -186,20 +193,15 @@ class LayeredMap implements ReadonlyMap<string, EncodedResource> {
   }
 }
 
-const stripped = new WeakMap<Snapshot, Snapshot>();
-
 /**
  * The snapshot without its secrets: what a stream on the plaintext endpoint may see. The same
- * object for the same snapshot, so views and bodies stay shared between such streams.
+ * object for the same snapshot (kept by it), so views and bodies stay shared between such streams.
  */
 export function withoutSecrets(snapshot: Snapshot): Snapshot {
   if (resourcesOf(snapshot, TypeUrl.Secret).items.length === 0) return snapshot;
-  let out = stripped.get(snapshot);
-  if (out === undefined) {
+  return snapshot.memo.get("withoutSecrets", () => {
     const types = new Map(snapshot.types);
     types.set(TypeUrl.Secret, typeResources(TypeUrl.Secret, EMPTY));
-    out = { types };
-    stripped.set(snapshot, out);
-  }
-  return out;
+    return { types, memo: new Memo() };
+  });
 }

@@ -3,10 +3,10 @@ import { routesInPlace } from "./make-before-break.js";
 import { ADS_ORDER, CDS, EDS, LDS, RDS, type ResourceKind } from "./resource-kinds.js";
 import type { EncodedResource } from "./resource.js";
 import { withNonce } from "./responses.js";
-import { admitRequest, answerOf, type Answer, type Session, type SessionAction } from "./session.js";
-import { resourcesOf, type Snapshot } from "./snapshot.js";
-import { NO_NAMES, subscriptionOf, type Subscription } from "./subscriptions.js";
-import { fullView, listView, namedView, type View } from "./views.js";
+import { admitRequest, answerOf, exhausted, respondOwed, unsharedHolds, type Answer, type Session, type SessionAction, type SessionHolds } from "./session.js";
+import { resourcesOf, type Snapshot, type TypeResources } from "./snapshot.js";
+import { NO_NAMES, type Subscription } from "./subscriptions.js";
+import { fullView, listView, type View } from "./views.js";
 
 /** What the proxy holds of a type, as far as this stream knows. */
 interface Held {
@@ -20,8 +20,10 @@ interface Held {
 
 interface TypeState {
   readonly kind: ResourceKind;
-  /** Subscribed names (shared with every stream that asks for the same ones). */
+  /** Subscribed names (shared with every stream that asks for the same ones, from the pool). */
   subscription: Subscription;
+  /** The shared view of the subscription this stream holds now (from the pool), if any. */
+  view: { readonly subscription: Subscription; readonly all: TypeResources; readonly view: View } | undefined;
   wildcard: boolean;
   /** Listener and Cluster: an empty list still means "everything" until a name is asked for. */
   emptyMeansWildcard: boolean;
@@ -30,6 +32,8 @@ interface TypeState {
   held: Held | undefined;
   /** Send even if unchanged: Envoy re-warms a changed Cluster and waits for its endpoints again. */
   forceResend: boolean;
+  /** A response is due but the session is holding (see Session.hold). */
+  owed: boolean;
 }
 
 /**
@@ -46,11 +50,16 @@ export class SotwSession implements Session<DiscoveryRequest__Output> {
    * need them (see make-before-break.ts): a route to a removed cluster answers 503.
    */
   private retiring: readonly EncodedResource[] = [];
+  private holding = false;
 
-  /** @param ordered ADS: send types in ADS_ORDER and apply the make-before-break rules. */
+  /**
+   * @param ordered ADS: send types in ADS_ORDER and apply the make-before-break rules.
+   * @param holds the server's subscription pool and this stream's name allowance.
+   */
   constructor(
     private readonly serves: readonly ResourceKind[],
     private readonly ordered: boolean,
+    private readonly holds: SessionHolds = unsharedHolds(),
   ) {}
 
   get identifiedNode(): Node__Output | undefined {
@@ -68,11 +77,13 @@ export class SotwSession implements Session<DiscoveryRequest__Output> {
       st = {
         kind,
         subscription: NO_NAMES,
+        view: undefined,
         wildcard: false,
         emptyMeansWildcard: kind.legacyWildcard,
         claimed: req.version_info === "" ? undefined : req.version_info,
         held: undefined,
         forceResend: false,
+        owed: false,
       };
       this.states.set(kind.typeUrl, st);
     } else if (st.held?.nonce !== undefined) {
@@ -85,7 +96,8 @@ export class SotwSession implements Session<DiscoveryRequest__Output> {
         actions.push(answerAction(kind, st.held, req.error_detail));
       }
     }
-    subscribe(st, req.resource_names);
+    const refused = this.subscribe(st, req.resource_names);
+    if (refused !== undefined) return [...actions, exhausted(refused)];
     actions.push(...this.respond(st));
     if (kind === LDS || kind === RDS) actions.push(...this.releaseRetiredIfInPlace());
     return actions;
@@ -103,8 +115,29 @@ export class SotwSession implements Session<DiscoveryRequest__Output> {
     return actions;
   }
 
+  hold(): void {
+    this.holding = true;
+  }
+
+  resume(): SessionAction[] {
+    this.holding = false;
+    return respondOwed(this.states, (st) => this.respond(st));
+  }
+
+  close(): void {
+    for (const st of this.states.values()) {
+      this.releaseView(st);
+      this.holds.pool.release(st.subscription);
+      st.subscription = NO_NAMES;
+    }
+  }
+
   private respond(st: TypeState): SessionAction[] {
     if (this.snapshot === undefined) return [];
+    if (this.holding) {
+      st.owed = true;
+      return [];
+    }
     // For RDS, EDS and SDS an empty response changes nothing on the proxy: say nothing.
     if (!st.kind.fullState && !st.wildcard && st.subscription.names.length === 0) return [];
     const view = this.view(st, this.snapshot);
@@ -141,12 +174,52 @@ export class SotwSession implements Session<DiscoveryRequest__Output> {
 
   private view(st: TypeState, snapshot: Snapshot): View {
     const all = resourcesOf(snapshot, st.kind.typeUrl);
-    const view = st.wildcard ? fullView(all) : namedView(all, st.subscription);
+    const view = st.wildcard ? fullView(all) : this.namedView(st, all);
     if (st.kind !== CDS || this.retiring.length === 0) return view;
     const kept = new Set(view.items.map((r) => r.name));
     const extra = this.retiring.filter((r) => !kept.has(r.name) && (st.wildcard || st.subscription.names.includes(r.name)));
     if (extra.length === 0) return view;
     return listView(st.kind.typeUrl, [...view.items, ...extra].sort((a, b) => (a.name < b.name ? -1 : 1)));
+  }
+
+  /** The subscription's view over a snapshot type: shared through the pool, held while in use. */
+  private namedView(st: TypeState, all: TypeResources): View {
+    if (st.subscription === NO_NAMES) return all.items.length === 0 ? fullView(all) : listView(all.typeUrl, []);
+    const current = st.view;
+    if (current?.all === all && current.subscription === st.subscription) return current.view;
+    const view = this.holds.pool.view(st.subscription, all);
+    this.releaseView(st);
+    st.view = { subscription: st.subscription, all, view };
+    return view;
+  }
+
+  private releaseView(st: TypeState): void {
+    if (st.view === undefined) return;
+    this.holds.pool.releaseView(st.view.subscription, st.view.all);
+    st.view = undefined;
+  }
+
+  /**
+   * Takes a request's names as the type's subscription, if the stream's allowance has room for
+   * them; otherwise changes nothing and says why.
+   */
+  private subscribe(st: TypeState, names: readonly string[]): string | undefined {
+    const next = this.holds.pool.acquire(names);
+    const previous = st.subscription;
+    if (next !== previous) {
+      const refused = this.holds.allowance.take(next.names.length - previous.names.length, next.chars - previous.chars);
+      if (refused !== undefined) {
+        this.holds.pool.release(next);
+        return refused;
+      }
+      this.releaseView(st);
+    }
+    // A repeated list is acquired again by the same stream: give back the extra hold.
+    this.holds.pool.release(previous);
+    if (names.length > 0) st.emptyMeansWildcard = false;
+    st.wildcard = names.includes("*") || (st.emptyMeansWildcard && names.length === 0);
+    st.subscription = next;
+    return undefined;
   }
 
   /** Before a push: which clusters it removes must stay until routes have moved off them. */
@@ -192,12 +265,6 @@ export class SotwSession implements Session<DiscoveryRequest__Output> {
 function answerAction(kind: ResourceKind, held: Held, error: DiscoveryRequest__Output["error_detail"]): SessionAction {
   const base = { kind, version: held.version, nonce: held.nonce ?? "" };
   return error ? { t: "nack", ...base, code: error.code, message: error.message } : { t: "ack", ...base };
-}
-
-function subscribe(st: TypeState, names: readonly string[]): void {
-  if (names.length > 0) st.emptyMeansWildcard = false;
-  st.wildcard = names.includes("*") || (st.emptyMeansWildcard && names.length === 0);
-  st.subscription = subscriptionOf(names);
 }
 
 function addsOrChanges(previous: Held | undefined, items: readonly EncodedResource[]): boolean {

@@ -1,31 +1,22 @@
 import { status as grpcStatus, type ServerDuplexStream } from "@grpc/grpc-js";
 import type { Node__Output } from "../envoy/index.js";
-import type { Logger } from "../log.js";
+import type { Logger, LogThrottle } from "../log.js";
+import type { HeldTotals, NameAllowance } from "./allowance.js";
 import type { SnapshotSource } from "./cache.js";
 import { servesSecrets, type EndpointPolicy, type StreamIdentity } from "./endpoint.js";
+import type { XdsLimits } from "./limits.js";
 import type { Decoded } from "./requests.js";
 import { withoutSecrets } from "./snapshot.js";
 import type { Session, SessionAction } from "./session.js";
 import type { NackRecord, XdsStatus } from "./status.js";
 
-/** Limits that keep one misbehaving client from costing the server more than its share. */
-export interface StreamLimits {
-  /** A stream that has not named its node by then is closed. */
-  readonly identifyWithinMs: number;
-  /**
-   * Bytes written to a proxy that is not reading (gRPC's buffer is full) before the stream is
-   * closed with RESOURCE_EXHAUSTED. A proxy that reads never comes near it.
-   */
-  readonly maxUnreadBytes: number;
-  /** NACK error text kept and logged (Envoy's own messages are far shorter). */
-  readonly maxNackMessageChars: number;
+/** The connection a stream arrived on, as far as the stream needs it. */
+export interface StreamConnection {
+  /** The stream named its node (and passed its credential check): the connection is a proxy's. */
+  identified(peer: string): void;
+  /** Closes the connection at once: the only way to free what HTTP/2 holds for a stuck stream. */
+  cut(peer: string): void;
 }
-
-export const DEFAULT_STREAM_LIMITS: StreamLimits = {
-  identifyWithinMs: 30_000,
-  maxUnreadBytes: 64 * 1024 * 1024,
-  maxNackMessageChars: 4096,
-};
 
 export interface StreamContext {
   readonly id: number;
@@ -36,8 +27,17 @@ export interface StreamContext {
   readonly proxyKey: (node: Node__Output, identity: StreamIdentity | undefined) => string;
   readonly status: XdsStatus;
   readonly logger: Logger;
+  /** Repeated lines per proxy or address are summarised (NACKs, refusals). */
+  readonly throttle: LogThrottle;
+  readonly limits: XdsLimits;
+  /** The names this stream may hold (its session counts subscriptions against it). */
+  readonly allowance: NameAllowance;
+  /** The server's totals; the stream adds its unread bytes to them. */
+  readonly totals: HeldTotals;
+  readonly connection: StreamConnection;
+  /** The stream has unread bytes now (true) or none (false): the server sweeps such streams. */
+  readonly onUnread: (stream: XdsStream, unread: boolean) => void;
   readonly onClosed: (stream: XdsStream) => void;
-  readonly limits: StreamLimits;
   readonly onNack: (record: NackRecord) => void;
   readonly admitNode: (node: Node__Output) => string | undefined;
   readonly onProxyConnected: (proxy: string, node: Node__Output, peer: string, identity: StreamIdentity | undefined) => void;
@@ -52,8 +52,17 @@ type State =
 /** One open xDS stream: wires a gRPC call to its session, its proxy's snapshots and the status store. */
 export class XdsStream {
   private state: State = { t: "anonymous" };
-  /** Bytes written since gRPC's buffer last had room; see StreamLimits.maxUnreadBytes. */
-  private unreadBytes = 0;
+  readonly peer: string;
+  /**
+   * Bytes written whose write gRPC has not completed: HTTP/2 flow control holds them until the
+   * proxy reads. Counted until the call is over or its connection is cut.
+   */
+  private unread = 0;
+  /** When the proxy last took some of what it was sent (or when it was first owed anything). */
+  private progressAt = 0;
+  private unreadCounted = true;
+  /** The session is holding its responses because the proxy is not taking them. */
+  private holding = false;
   private unservedTypes: Set<string> | undefined;
   private readonly identifyTimer: NodeJS.Timeout;
 
@@ -62,21 +71,36 @@ export class XdsStream {
     private readonly session: Session<unknown>,
     private readonly ctx: StreamContext,
   ) {
+    this.peer = call.getPeer();
     this.identifyTimer = setTimeout(
       () => this.close(grpcStatus.DEADLINE_EXCEEDED, `no request naming a node within ${ctx.limits.identifyWithinMs} ms`),
       ctx.limits.identifyWithinMs,
     );
     this.identifyTimer.unref();
     call.on("data", (req: Decoded<unknown>) => this.guarded(() => this.onData(req)));
-    call.on("drain", () => (this.unreadBytes = 0));
     call.on("end", () => this.close(grpcStatus.OK, "client closed the stream"));
-    call.on("cancelled", () => this.release());
+    // The call is over for gRPC too (status sent, or the stream reset): what it held is freed.
+    call.on("cancelled", () => this.ended());
     call.on("error", () => this.release());
-    call.on("close", () => this.release());
+    call.on("close", () => this.ended());
   }
 
   get proxy(): string | undefined {
     return this.state.t === "watching" ? this.state.proxy : undefined;
+  }
+
+  get closed(): boolean {
+    return this.state.t === "closed";
+  }
+
+  /** Bytes the proxy has not taken yet. */
+  get unreadBytes(): number {
+    return this.unread;
+  }
+
+  /** ms since the proxy last took some of its bytes (0 when it owes nothing). */
+  stalledFor(now: number): number {
+    return this.unread === 0 ? 0 : now - this.progressAt;
   }
 
   /** Ends the stream with a status (OK ends it cleanly), freeing everything it holds. */
@@ -85,6 +109,28 @@ export class XdsStream {
     this.release();
     if (code === grpcStatus.OK) this.call.end();
     else this.call.emit("error", { code, details: message });
+    // gRPC sends the status after the bytes the proxy has not taken. A proxy that does not read
+    // never gets there, and HTTP/2 would hold those bytes as long as the connection lives.
+    if (this.unread > 0) {
+      setTimeout(() => {
+        if (!this.unreadCounted || this.unread === 0) return;
+        this.ctx.connection.cut(this.peer);
+        this.forgetUnread();
+      }, this.ctx.limits.unreadGraceMs).unref();
+    }
+  }
+
+  /** Closes a stream whose proxy is not reading (see XdsLimits: unreadStallMs, maxUnreadBytesTotal). */
+  closeUnread(why: string): void {
+    if (this.state.t === "closed") return;
+    if (this.ctx.throttle.allow("xDS stream closed: the proxy is not reading its responses", this.proxy ?? this.host)) {
+      this.ctx.logger.warn("xDS stream closed: the proxy is not reading its responses", { stream: this.ctx.id, proxy: this.proxy, peer: this.peer, unreadBytes: this.unread, why });
+    }
+    this.close(grpcStatus.RESOURCE_EXHAUSTED, `responses are not being read: ${why}`);
+  }
+
+  private get host(): string {
+    return this.peer.slice(0, this.peer.lastIndexOf(":"));
   }
 
   /** A bug in the protocol code costs its own stream, never the process or other streams. */
@@ -100,8 +146,7 @@ export class XdsStream {
   private onData(req: Decoded<unknown>): void {
     if (this.state.t === "closed") return;
     if (!req.ok) {
-      this.ctx.logger.warn("xDS request rejected", { stream: this.ctx.id, peer: this.call.getPeer(), reason: req.reason });
-      this.close(grpcStatus.INVALID_ARGUMENT, req.reason);
+      this.refuse("xDS request rejected", req.code, req.reason);
       return;
     }
     this.apply(this.session.onRequest(req.value));
@@ -109,12 +154,31 @@ export class XdsStream {
     if (this.state.t === "anonymous" && node !== undefined) this.identify(node);
   }
 
+  /** Closes the stream on a client's mistake, with a log line (summarised per address). */
+  private refuse(what: string, code: grpcStatus, reason: string, fields: Record<string, string | undefined> = {}): void {
+    if (this.ctx.throttle.allow(what, this.host)) {
+      this.ctx.logger.warn(what, { stream: this.ctx.id, peer: this.peer, ...fields, code: grpcStatus[code], reason });
+    }
+    this.close(code, reason);
+  }
+
   private identify(node: Node__Output): void {
     clearTimeout(this.identifyTimer);
+    const { limits } = this.ctx;
+    if (node.id.length > limits.maxNodeIdChars) {
+      this.refuse("proxy refused: node id too long", grpcStatus.INVALID_ARGUMENT, `node.id is ${node.id.length} characters; at most ${limits.maxNodeIdChars}`, { node: node.id });
+      return;
+    }
+    // The node is kept for the stream's life: it counts against the stream's allowance.
+    const nodeChars = JSON.stringify(node).length;
+    const tooBig = nodeChars > limits.maxNodeChars ? `the node is ${nodeChars} characters as JSON; at most ${limits.maxNodeChars}` : this.ctx.allowance.take(0, nodeChars);
+    if (tooBig !== undefined) {
+      this.refuse("proxy refused: node too large", grpcStatus.RESOURCE_EXHAUSTED, tooBig, { node: node.id });
+      return;
+    }
     const refused = this.ctx.admitNode(node);
     if (refused !== undefined) {
-      this.ctx.logger.warn("proxy refused: its node does not satisfy the proxy contract (docs/proxies.md)", { stream: this.ctx.id, node: node.id, problem: refused });
-      this.close(grpcStatus.INVALID_ARGUMENT, refused);
+      this.refuse("proxy refused: its node does not satisfy the proxy contract (docs/proxies.md)", grpcStatus.INVALID_ARGUMENT, refused, { node: node.id });
       return;
     }
     let identity: StreamIdentity | undefined;
@@ -122,27 +186,27 @@ export class XdsStream {
       const decision = this.ctx.policy.authenticate(this.call.metadata, node);
       if (!decision.ok) {
         // Said to the proxy and to the operator; nothing more is sent on this stream.
-        this.ctx.logger.warn("proxy refused: credential", { stream: this.ctx.id, node: node.id, peer: this.call.getPeer(), code: decision.code, reason: decision.message });
-        this.close(grpcStatus[decision.code], decision.message);
+        this.refuse("proxy refused: credential", grpcStatus[decision.code], decision.message, { node: node.id });
         return;
       }
       identity = decision.identity;
     }
     const proxy = this.ctx.proxyKey(node, identity);
+    this.ctx.connection.identified(this.peer);
     this.ctx.status.opened({
       id: this.ctx.id,
       proxy,
       nodeId: node.id,
       protocol: this.ctx.protocol,
       method: this.ctx.method,
-      peer: this.call.getPeer(),
+      peer: this.peer,
       connectedAt: Date.now(),
     });
     this.ctx.logger.debug("xDS stream identified", { stream: this.ctx.id, proxy, method: this.ctx.method });
     // watch() delivers the current snapshot at once; the state must say "watching" first.
     let unwatch: () => void = () => {};
     this.state = { t: "watching", proxy, unwatch: () => unwatch() };
-    this.ctx.onProxyConnected(proxy, node, this.call.getPeer(), identity);
+    this.ctx.onProxyConnected(proxy, node, this.peer, identity);
     const secrets = servesSecrets(this.ctx.policy);
     unwatch = this.ctx.source.watch(proxy, (snapshot) => this.guarded(() => this.apply(this.session.onSnapshot(secrets ? snapshot : withoutSecrets(snapshot)))));
     // A snapshot delivered during watch() may have closed the stream (a bug guard, not a path).
@@ -176,42 +240,68 @@ export class XdsStream {
           };
           this.ctx.status.nacked(record);
           this.ctx.onNack(record);
-          this.ctx.logger.warn("proxy rejected config (NACK); it keeps its last accepted config until the content changes", {
-            proxy,
-            type: a.kind.short,
-            version: a.version,
-            error: message,
-          });
+          const line = "proxy rejected config (NACK); it keeps its last accepted config until the content changes";
+          if (this.ctx.throttle.allow(line, proxy)) this.ctx.logger.warn(line, { proxy, type: a.kind.short, version: a.version, error: message });
           break;
         }
         case "unserved":
           this.unservedTypes ??= new Set();
           if (!this.unservedTypes.has(a.typeUrl) && this.unservedTypes.size < 16) {
             this.unservedTypes.add(a.typeUrl);
-            this.ctx.logger.warn("proxy asked for a resource type gitmesh does not serve; it stays unanswered (check the proxy's bootstrap)", {
-              proxy,
-              type: a.typeUrl,
-            });
+            const line = "proxy asked for a resource type gitmesh does not serve; it stays unanswered (check the proxy's bootstrap)";
+            if (this.ctx.throttle.allow(line, proxy)) this.ctx.logger.warn(line, { proxy, type: a.typeUrl });
           }
           break;
         case "close":
-          this.ctx.logger.warn("xDS stream closed on a bad request", { stream: this.ctx.id, peer: this.call.getPeer(), reason: a.message });
-          this.close(a.code, a.message);
+          this.refuse("xDS stream closed on a bad request", a.code, a.message, { proxy: this.proxy });
           break;
       }
     }
   }
 
   private write(bytes: Buffer): void {
-    this.unreadBytes += bytes.length;
-    if (this.call.write(bytes)) this.unreadBytes = 0;
-    else if (this.unreadBytes > this.ctx.limits.maxUnreadBytes) {
-      this.ctx.logger.warn("proxy is not reading its xDS responses; closing the stream", { stream: this.ctx.id, proxy: this.proxy, unreadBytes: this.unreadBytes });
-      this.close(grpcStatus.RESOURCE_EXHAUSTED, "responses are not being read");
+    const n = bytes.length;
+    if (this.unread === 0) {
+      this.progressAt = Date.now();
+      this.ctx.onUnread(this, true);
+    }
+    this.unread += n;
+    this.ctx.totals.unreadBytes += n;
+    this.call.write(bytes, () => this.taken(n));
+    if (!this.holding && this.unread >= this.ctx.limits.maxUnreadBytesPerStream) {
+      this.holding = true;
+      this.session.hold();
     }
   }
 
-  /** Drops the watch and the status entry; idempotent, called on every way a stream can end. */
+  /** gRPC completed a write: the proxy took those bytes. */
+  private taken(n: number): void {
+    if (!this.unreadCounted) return;
+    this.unread -= n;
+    this.ctx.totals.unreadBytes -= n;
+    this.progressAt = Date.now();
+    if (this.unread === 0) this.ctx.onUnread(this, false);
+    if (this.holding && this.unread <= this.ctx.limits.maxUnreadBytesPerStream / 2) {
+      this.holding = false;
+      if (this.state.t !== "closed") this.guarded(() => this.apply(this.session.resume()));
+    }
+  }
+
+  /** The call is over (or its connection cut): gRPC no longer holds anything for it. */
+  private ended(): void {
+    this.release();
+    this.forgetUnread();
+  }
+
+  private forgetUnread(): void {
+    if (!this.unreadCounted) return;
+    this.unreadCounted = false;
+    this.ctx.totals.unreadBytes -= this.unread;
+    if (this.unread > 0) this.ctx.onUnread(this, false);
+    this.unread = 0;
+  }
+
+  /** Drops the watch, the status entry and what the stream holds; idempotent, called on every way a stream can end. */
   private release(): void {
     if (this.state.t === "closed") return;
     clearTimeout(this.identifyTimer);
@@ -220,6 +310,8 @@ export class XdsStream {
       this.ctx.onProxyDisconnected(this.state.proxy);
     }
     this.state = { t: "closed" };
+    this.session.close();
+    this.ctx.allowance.release();
     this.ctx.status.closed(this.ctx.id);
     this.ctx.onClosed(this);
   }

@@ -48,8 +48,11 @@ export type Expected =
   | { t: "close"; code: number; message?: RegExp }
   | { t: "unserved"; typeUrl: string };
 
-/** One step of a scenario: a request or a snapshot, and exactly the actions it must produce. */
-export type Step<Req> = ({ req: Req } | { snap: Snapshot }) & { expect: Expected[] };
+/**
+ * One step of a scenario: a request, a snapshot, or the stream holding its responses (the proxy
+ * is not reading) and resuming, and exactly the actions it must produce.
+ */
+export type Step<Req> = ({ req: Req } | { snap: Snapshot } | { hold: true } | { resume: true }) & { expect: Expected[] };
 
 function summary(a: SessionAction, expected: Expected | undefined): Expected {
   switch (a.t) {
@@ -92,8 +95,8 @@ function checkBytes(a: SessionAction, delta: boolean): void {
 /** Runs the steps in order, asserting each step's actions. */
 export function drive<Req>(session: Session<Req>, steps: readonly Step<Req>[], delta: boolean): void {
   steps.forEach((step, i) => {
-    const actions = "req" in step ? session.onRequest(step.req) : session.onSnapshot(step.snap);
-    const label = `step ${i} (${"req" in step ? "request" : "snapshot"})`;
+    const actions = "req" in step ? session.onRequest(step.req) : "snap" in step ? session.onSnapshot(step.snap) : "hold" in step ? (session.hold(), []) : session.resume();
+    const label = `step ${i} (${"req" in step ? "request" : "snap" in step ? "snapshot" : "hold" in step ? "hold" : "resume"})`;
     assert.deepEqual(
       actions.map((a, j) => summary(a, step.expect[j])),
       step.expect.map(normalise),

@@ -1,0 +1,50 @@
+// A raw HTTP/2 xDS client whose reading the test controls: it can stop reading its responses
+// (as a proxy that is stuck, or an attacker, does) and look at the final status when it resumes.
+import { once } from "node:events";
+import { connect, type ClientHttp2Session, type ClientHttp2Stream } from "node:http2";
+import { connect as connectTls } from "node:tls";
+import { messageType } from "../../src/envoy/index.js";
+import type { Target } from "./endpoints.js";
+
+export interface RawStream {
+  readonly session: ClientHttp2Session;
+  readonly stream: ClientHttp2Stream;
+  /** Sends one request (a DiscoveryRequest or DeltaDiscoveryRequest as an object). */
+  send(request: object): void;
+  /** The gRPC status in the trailers (the stream must be reading to get them). */
+  readonly trailers: Promise<{ code: number; message: string }>;
+}
+
+/** Opens a stream on its own connection; it does not read until stream.resume(). */
+export function rawStream(target: Pick<Target, "port" | "ca">, path: string, messageName: string): RawStream {
+  const authority = `${target.ca === undefined ? "http" : "https"}://localhost:${target.port}`;
+  const session =
+    target.ca === undefined
+      ? connect(authority)
+      : connect(authority, { createConnection: () => connectTls({ host: "127.0.0.1", port: target.port, servername: "localhost", ca: target.ca, ALPNProtocols: ["h2"] }) });
+  session.on("error", () => {});
+  const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" });
+  stream.on("error", () => {});
+  stream.pause();
+  const type = messageType(messageName);
+  const trailers = (once(stream, "trailers") as Promise<[Record<string, string>]>).then(([h]) => ({
+    code: Number(h["grpc-status"]),
+    message: decodeURIComponent(h["grpc-message"] ?? ""),
+  }));
+  trailers.catch(() => {});
+  return {
+    session,
+    stream,
+    trailers,
+    send(request) {
+      const body = Buffer.from(type.encode(type.fromObject(request)).finish());
+      const frame = Buffer.alloc(5 + body.length);
+      frame.writeUInt32BE(body.length, 1);
+      body.copy(frame, 5);
+      stream.write(frame);
+    },
+  };
+}
+
+export const DELTA_REQUEST = "envoy.service.discovery.v3.DeltaDiscoveryRequest";
+export const SOTW_REQUEST = "envoy.service.discovery.v3.DiscoveryRequest";
