@@ -84,6 +84,8 @@ export interface ThrottleOptions {
   readonly maxKeys: number;
 }
 
+const OTHER = "other";
+
 export const DEFAULT_THROTTLE: ThrottleOptions = { burst: 5, intervalMs: 60_000, maxKeys: 10_000 };
 
 interface Window {
@@ -114,8 +116,8 @@ export class LogThrottle {
     const id = `${kind}\0${key}`;
     let w = this.windows.get(id);
     if (w === undefined) {
-      const full = this.windows.size >= this.options.maxKeys;
-      if (full) return this.allow(kind, "other");
+      // A full table counts further keys together (one "other" per kind past the limit).
+      if (this.windows.size >= this.options.maxKeys && key !== OTHER) return this.allow(kind, OTHER);
       w = { kind, key, passed: 0, held: 0, startedAt: Date.now() };
       this.windows.set(id, w);
       this.timer ??= setInterval(() => this.flush(), this.options.intervalMs).unref();

@@ -110,12 +110,11 @@ export class XdsStream {
     if (code === grpcStatus.OK) this.call.end();
     else this.call.emit("error", { code, details: message });
     // gRPC sends the status after the bytes the proxy has not taken. A proxy that does not read
-    // never gets there, and HTTP/2 would hold those bytes as long as the connection lives.
+    // never gets there, and HTTP/2 would hold those bytes as long as the connection lives: the
+    // connection is cut, and the bytes stop counting when gRPC reports the call over.
     if (this.unread > 0) {
       setTimeout(() => {
-        if (!this.unreadCounted || this.unread === 0) return;
-        this.ctx.connection.cut(this.peer);
-        this.forgetUnread();
+        if (this.unreadCounted && this.unread > 0) this.ctx.connection.cut(this.peer);
       }, this.ctx.limits.unreadGraceMs).unref();
     }
   }

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { status } from "@grpc/grpc-js";
 import { CDS, EDS } from "../../src/xds/index.js";
+import { waitFor } from "../support/wait.js";
 import { ENDPOINTS, serveOn } from "../support/endpoints.js";
 import { edsCluster, endpoints, snapshot } from "../support/fixtures.js";
 import { heapAfterGc } from "../support/gc.js";
@@ -118,10 +119,3 @@ test("a stream whose names pass its own character bound is refused, and gives ba
   assert.deepEqual({ streams, names, nameChars, subscriptions, views }, { streams: 0, names: 0, nameChars: 0, subscriptions: 0, views: 0 });
 });
 
-/** Resolves once check() holds, checking after every turn of the event loop. */
-function waitFor(check: () => boolean): Promise<void> {
-  return new Promise((resolve) => {
-    const poll = () => (check() ? resolve() : setImmediate(poll));
-    poll();
-  });
-}

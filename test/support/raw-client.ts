@@ -3,7 +3,7 @@
 import { once } from "node:events";
 import { connect, type ClientHttp2Session, type ClientHttp2Stream } from "node:http2";
 import { connect as connectTls } from "node:tls";
-import { messageType } from "../../src/envoy/index.js";
+import { decodeMessage, messageType } from "../../src/envoy/index.js";
 import type { Target } from "./endpoints.js";
 
 export interface RawStream {
@@ -13,10 +13,12 @@ export interface RawStream {
   send(request: object): void;
   /** The gRPC status in the trailers (the stream must be reading to get them). */
   readonly trailers: Promise<{ code: number; message: string }>;
+  /** Responses received so far, decoded (only while the stream reads). */
+  readonly responses: Record<string, unknown>[];
 }
 
 /** Opens a stream on its own connection; it does not read until stream.resume(). */
-export function rawStream(target: Pick<Target, "port" | "ca">, path: string, messageName: string): RawStream {
+export function rawStream(target: Pick<Target, "port" | "ca">, path: string, messageName: string, responseName = messageName.replace("Request", "Response")): RawStream {
   const authority = `${target.ca === undefined ? "http" : "https"}://localhost:${target.port}`;
   const session =
     target.ca === undefined
@@ -32,10 +34,21 @@ export function rawStream(target: Pick<Target, "port" | "ca">, path: string, mes
     message: decodeURIComponent(h["grpc-message"] ?? ""),
   }));
   trailers.catch(() => {});
+  const responses: Record<string, unknown>[] = [];
+  let pending = Buffer.alloc(0);
+  stream.on("data", (chunk: Buffer) => {
+    pending = Buffer.concat([pending, chunk]);
+    while (pending.length >= 5 && pending.length >= 5 + pending.readUInt32BE(1)) {
+      const length = pending.readUInt32BE(1);
+      responses.push(decodeMessage(responseName, pending.subarray(5, 5 + length), { defaults: true }));
+      pending = pending.subarray(5 + length);
+    }
+  });
   return {
     session,
     stream,
     trailers,
+    responses,
     send(request) {
       const body = Buffer.from(type.encode(type.fromObject(request)).finish());
       const frame = Buffer.alloc(5 + body.length);

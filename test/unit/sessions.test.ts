@@ -3,6 +3,8 @@ import { describe, test } from "node:test";
 import { ADS_ORDER, CDS, EDS, LDS, RDS, resourcesOf, type ResourceKind } from "../../src/xds/index.js";
 import { DeltaSession } from "../../src/xds/delta-session.js";
 import { SotwSession } from "../../src/xds/sotw-session.js";
+import { HeldTotals, NameAllowance } from "../../src/xds/allowance.js";
+import { SubscriptionPool } from "../../src/xds/subscriptions.js";
 import type { DeltaDiscoveryRequest__Output, DiscoveryRequest__Output } from "../../src/envoy/index.js";
 import { apiListener, edsCluster, endpoints, routeTo, snapshot } from "../support/fixtures.js";
 import { deltaReq, drive, nackDetail, nodeOf, sotwReq, type Step } from "../support/session-driver.js";
@@ -10,6 +12,7 @@ import { deltaReq, drive, nackDetail, nodeOf, sotwReq, type Step } from "../supp
 const node = nodeOf("proxy-1");
 const NOPE = "type.googleapis.com/envoy.config.core.v3.Nope";
 const INVALID_ARGUMENT = 3;
+const RESOURCE_EXHAUSTED = 8;
 
 const a = edsCluster("a");
 const b = edsCluster("b");
@@ -24,7 +27,8 @@ const clustersOnly = snapshot(a, b);
 const withX = snapshot(a, b, epA, epB, endpoints("x", "10.0.0.9:80"));
 const noEndpointsA = snapshot(a, b, epB);
 
-type Row<Req> = { name: string; serves?: ResourceKind[]; ordered?: boolean; steps: Step<Req>[] };
+/** maxNames: the stream's name allowance (unbounded when absent). */
+type Row<Req> = { name: string; serves?: ResourceKind[]; ordered?: boolean; maxNames?: number; steps: Step<Req>[] };
 
 const send = (kind: ResourceKind, names: string[], removed: string[] = []) => ({ t: "send" as const, kind: kind.short, names, removed });
 const ack = (kind: ResourceKind, nonce: string) => ({ t: "ack" as const, kind: kind.short, nonce });
@@ -145,6 +149,29 @@ const sotwRows: Row<DiscoveryRequest__Output>[] = [
       { req: sotw(RDS, ["r1"], { response_nonce: ordered ? "4" : "5" }), expect: ordered ? [ack(RDS, "4"), send(CDS, ["a"])] : [ack(RDS, "5")] },
     ],
   })),
+  {
+    name: "while holding (the proxy is not reading), responses are owed; on resume the latest state of each type goes once, in ADS order",
+    steps: [
+      { snap: base, expect: [] },
+      { req: sotw(CDS, [], first), expect: [send(CDS, ["a", "b"])] },
+      { hold: true, expect: [] },
+      { req: sotw(EDS, ["a"]), expect: [] },
+      { snap: aChanged, expect: [] },
+      { snap: withoutB, expect: [] },
+      { req: sotw(CDS, [], { response_nonce: "1", version_info: "" }), expect: [ack(CDS, "1")] },
+      { resume: true, expect: [send(CDS, ["a"]), send(EDS, ["a"])] },
+      { resume: true, expect: [] },
+    ],
+  },
+  {
+    name: "a request past the stream's name allowance closes it with RESOURCE_EXHAUSTED and keeps what it held",
+    steps: [
+      { snap: base, expect: [] },
+      { req: sotw(EDS, ["a"], first), expect: [send(EDS, ["a"])] },
+      { req: sotw(EDS, ["a", "b", "c"], { response_nonce: "1" }), expect: [ack(EDS, "1"), { t: "close", code: RESOURCE_EXHAUSTED, message: /would hold 3 resource names; at most 2 per stream/ }] },
+    ],
+    maxNames: 2,
+  },
 ];
 
 const delta = (kind: ResourceKind | string, subscribe: string[] = [], more: Partial<DeltaDiscoveryRequest__Output> = {}) =>
@@ -210,16 +237,44 @@ const deltaRows: Row<DeltaDiscoveryRequest__Output>[] = [
       { req: delta(RDS, [], { response_nonce: ordered ? "4" : "5" }), expect: ordered ? [ack(RDS, "4"), send(CDS, [], ["b"])] : [ack(RDS, "5")] },
     ],
   })),
+  {
+    name: "while holding, changes are owed; on resume only the latest differences go, once",
+    steps: [
+      { snap: base, expect: [] },
+      { req: delta(CDS, [], first), expect: [send(CDS, ["a", "b"])] },
+      { hold: true, expect: [] },
+      { req: delta(EDS, ["a"]), expect: [] },
+      { snap: aChanged, expect: [] },
+      { snap: withoutB, expect: [] },
+      { resume: true, expect: [send(CDS, [], ["b"]), send(EDS, ["a"])] },
+      { resume: true, expect: [] },
+    ],
+  },
+  {
+    name: "subscriptions and initial versions past the stream's allowance close it with RESOURCE_EXHAUSTED",
+    steps: [
+      { snap: base, expect: [] },
+      { req: delta(EDS, ["a"], { ...first, initial_resource_versions: { x: "1" } }), expect: [send(EDS, ["a"])] },
+      { req: delta(EDS, ["b"], { resource_names_unsubscribe: ["a"] }), expect: [send(EDS, ["b"])] },
+      { req: delta(EDS, ["c"]), expect: [{ t: "close", code: RESOURCE_EXHAUSTED, message: /would hold 3 resource names; at most 2 per stream/ }] },
+    ],
+    maxNames: 2,
+  },
 ];
+
+function allowanceOf(row: { maxNames?: number }): NameAllowance {
+  const max = row.maxNames ?? Number.POSITIVE_INFINITY;
+  return new NameAllowance(new HeldTotals(), { maxNamesPerStream: max, maxNameCharsPerStream: Number.POSITIVE_INFINITY, maxNamesTotal: Number.POSITIVE_INFINITY, maxNameCharsTotal: Number.POSITIVE_INFINITY });
+}
 
 describe("SotwSession", () => {
   for (const row of sotwRows) {
-    test(row.name, () => drive(new SotwSession(row.serves ?? ADS_ORDER, row.ordered ?? true), row.steps, false));
+    test(row.name, () => drive(new SotwSession(row.serves ?? ADS_ORDER, row.ordered ?? true, { pool: new SubscriptionPool(), allowance: allowanceOf(row) }), row.steps, false));
   }
 });
 
 describe("DeltaSession", () => {
   for (const row of deltaRows) {
-    test(row.name, () => drive(new DeltaSession(row.serves ?? ADS_ORDER, row.ordered ?? true), row.steps, true));
+    test(row.name, () => drive(new DeltaSession(row.serves ?? ADS_ORDER, row.ordered ?? true, allowanceOf(row)), row.steps, true));
   }
 });
