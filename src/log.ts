@@ -23,9 +23,17 @@ export const MAX_MESSAGE_CHARS = 1024;
 
 // Control characters, DEL and the C1 set, and the format characters that reorder or hide text
 // (bidi overrides, zero-width, line and paragraph separators, BOM): none may reach a log line raw.
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/g;
+const UNSAFE_CHARS = "\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u061c\\u180e\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u206f\\ufeff";
+const UNSAFE = new RegExp(`[${UNSAFE_CHARS}]`, "g");
+const HAS_UNSAFE = new RegExp(`[${UNSAFE_CHARS}]`);
 
-function escapeUnsafe(s: string): string {
+/** True when text holds a control or format character (see escapeUnsafe). */
+export function hasUnsafe(s: string): boolean {
+  return HAS_UNSAFE.test(s);
+}
+
+/** Text with every control and format character written as an escape (\n, \u202e): one visible line. */
+export function escapeUnsafe(s: string): string {
   return s.replace(UNSAFE, (c) => {
     switch (c) {
       case "\n":

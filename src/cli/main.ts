@@ -53,7 +53,7 @@ commands:
              gitmesh hosts DIR [--namespace NS] [--format hosts|compose]
   validate   check a config directory: every problem with its file, line and column
              gitmesh validate DIR [--format text|json|github] [--root-namespace NS]
-                                  [--cluster-domain DOMAIN]
+                                  [--cluster-domain DOMAIN] [--follow-external-links]
              exit 0 when there are no errors, 1 when there are, 2 on usage errors
 ${CA_USAGE}
 
@@ -110,7 +110,7 @@ async function main(argv: readonly string[]): Promise<number> {
 async function runValidate(args: readonly string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...args],
-    options: { format: { type: "string", default: "text" }, ...NAMING_OPTIONS, help: { type: "boolean", short: "h" } },
+    options: { format: { type: "string", default: "text" }, "follow-external-links": { type: "boolean" }, ...NAMING_OPTIONS, help: { type: "boolean", short: "h" } },
     allowPositionals: true,
     strict: true,
   });
@@ -121,7 +121,7 @@ async function runValidate(args: readonly string[]): Promise<number> {
   if (dir === undefined || extra.length > 0) throw new UsageError("validate takes exactly one directory");
   // Commands load their modules when run: validate in CI should not pay for gRPC and metrics.
   const { validate } = await import("./validate.js");
-  return validate({ dir, format, naming: namingFrom(values), out: (line) => console.log(line) });
+  return validate({ dir, format, naming: namingFrom(values), followExternalLinks: values["follow-external-links"] === true, out: (line) => console.log(line) });
 }
 
 async function runRender(args: readonly string[]): Promise<number> {

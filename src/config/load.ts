@@ -1,8 +1,9 @@
 import { checkMesh } from "./checks/index.js";
-import { isError, sortDiagnostics, type Diagnostic } from "./diagnostics.js";
+import { bounded, isError, sortDiagnostics, type Diagnostic } from "./diagnostics.js";
 import { DEFAULT_NAMING, toResource, type AnyMeshResource, type MeshNaming } from "./resources.js";
 import { validateSchema } from "./schema.js";
-import { parseFile, type SourceFile } from "./source.js";
+import { DEFAULT_CONFIG_LIMITS, type ConfigLimits } from "./limits.js";
+import { parseSteps, runSteps, type SourceFile } from "./source.js";
 
 /** Where a model's config came from. */
 export interface ModelSource {
@@ -34,50 +35,64 @@ export interface LoadResult {
 /** What one file yields on its own: depends only on its path and text, so it can be reused. */
 interface FileResult {
   readonly text: string;
+  /** The file was not read (SourceFile.refused). */
+  readonly refused: boolean;
   readonly documents: number;
   readonly diagnostics: readonly Diagnostic[];
   readonly resources: readonly AnyMeshResource[];
   readonly invalid: readonly AnyMeshResource[];
 }
 
-function loadFile(file: SourceFile): FileResult {
+/** One file's parse and schema checks, as steps (see parseSteps): it may pause at each "tick". */
+function* loadFileSteps(file: SourceFile, limits: ConfigLimits): Generator<"tick", FileResult> {
   const diagnostics: Diagnostic[] = [];
   const resources: AnyMeshResource[] = [];
   const invalid: AnyMeshResource[] = [];
-  const parsed = parseFile(file);
+  const parsed = yield* parseSteps(file, limits);
   diagnostics.push(...parsed.diagnostics);
   for (const doc of parsed.docs) {
     const found = validateSchema(doc);
     diagnostics.push(...found);
     if (!found.some(isError)) resources.push(toResource(doc));
     else if (hasEnvelope(doc.value)) invalid.push(toResource(doc));
+    yield "tick";
   }
-  return { text: file.text, documents: parsed.docs.length, diagnostics, resources, invalid };
+  return { text: file.text, refused: file.refused !== undefined, documents: parsed.docs.length, diagnostics, resources, invalid };
 }
 
 /** Loads config, reusing each file's parse and schema results while its text is unchanged. */
 export interface MeshLoader {
   load(files: readonly SourceFile[], naming?: MeshNaming): LoadResult;
+  /**
+   * The same result as load, but the parsing and schema checks pause every few milliseconds to
+   * let the event loop turn: a server loading a large config keeps answering /healthz and its
+   * proxies meanwhile. (The cross-resource checks at the end run in one go.)
+   */
+  loadAsync(files: readonly SourceFile[], naming?: MeshNaming): Promise<LoadResult>;
 }
 
 /**
  * A loader that remembers each file's results: a one-file change re-parses one file. Only the
  * cross-resource checks, which need every resource, run over the whole tree again.
  */
-export function createMeshLoader(): MeshLoader {
+export function createMeshLoader(limits: ConfigLimits = DEFAULT_CONFIG_LIMITS): MeshLoader {
   let cache = new Map<string, FileResult>();
+  function* steps(files: readonly SourceFile[], naming: MeshNaming): Generator<"tick", LoadResult> {
+    const next = new Map<string, FileResult>();
+    const results: FileResult[] = [];
+    for (const f of files) {
+      const cached = cache.get(f.path);
+      // A refused file has no text: a refusal is not reused (the file may be fixed to empty).
+      const result = cached !== undefined && cached.text === f.text && !cached.refused && f.refused === undefined ? cached : yield* loadFileSteps(f, limits);
+      next.set(f.path, result);
+      results.push(result);
+    }
+    cache = next; // files that are gone are forgotten
+    return combine(results, files.length, naming);
+  }
   return {
-    load(files, naming = DEFAULT_NAMING) {
-      const next = new Map<string, FileResult>();
-      const results = files.map((f) => {
-        const cached = cache.get(f.path);
-        const result = cached !== undefined && cached.text === f.text ? cached : loadFile(f);
-        next.set(f.path, result);
-        return result;
-      });
-      cache = next; // files that are gone are forgotten
-      return combine(results, files.length, naming);
-    },
+    load: (files, naming = DEFAULT_NAMING) => runSteps(steps(files, naming)),
+    loadAsync: (files, naming = DEFAULT_NAMING) => runStepsAsync(steps(files, naming)),
   };
 }
 
@@ -86,8 +101,27 @@ export function createMeshLoader(): MeshLoader {
  * wrong with the others; a resource that fails its schema is left out of the model (and of the
  * cross-resource checks, which would only repeat its problem).
  */
-export function loadMesh(files: readonly SourceFile[], naming: MeshNaming = DEFAULT_NAMING): LoadResult {
-  return combine(files.map(loadFile), files.length, naming);
+export function loadMesh(files: readonly SourceFile[], naming: MeshNaming = DEFAULT_NAMING, limits: ConfigLimits = DEFAULT_CONFIG_LIMITS): LoadResult {
+  return combine(
+    files.map((f) => runSteps(loadFileSteps(f, limits))),
+    files.length,
+    naming,
+  );
+}
+
+/** Longest stretch of loading between two turns of the event loop. */
+const SLICE_MS = 10;
+
+/** Runs steps to their end, letting the event loop turn whenever a slice of SLICE_MS has passed. */
+async function runStepsAsync<T>(steps: Generator<"tick", T>): Promise<T> {
+  let sliceEnds = performance.now() + SLICE_MS;
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+    if (performance.now() < sliceEnds) continue;
+    await new Promise((resolve) => setImmediate(resolve));
+    sliceEnds = performance.now() + SLICE_MS;
+  }
 }
 
 function combine(results: readonly FileResult[], fileCount: number, naming: MeshNaming): LoadResult {
@@ -111,7 +145,7 @@ function combine(results: readonly FileResult[], fileCount: number, naming: Mesh
   diagnostics.push(...checkMesh(resources, invalid, naming));
   const key = (r: AnyMeshResource) => `${r.kind}\0${r.namespace}\0${r.name}`;
   resources.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
-  const sorted = sortDiagnostics(diagnostics);
+  const sorted = sortDiagnostics(diagnostics.map(bounded));
   return { model: { resources, naming, files: fileCount }, diagnostics: sorted, ok: !sorted.some(isError) };
 }
 

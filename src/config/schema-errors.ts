@@ -2,7 +2,7 @@
 // with a stable code, the dotted field path, and the line and column of the field in the file.
 import type { ErrorObject } from "ajv";
 import { isMap, isScalar, isSeq } from "yaml";
-import { fieldPath, type Diagnostic, type ResourceRef } from "./diagnostics.js";
+import { excerpt, fieldPath, type Diagnostic, type ResourceRef } from "./diagnostics.js";
 import { positionOf, type ParsedDoc } from "./source.js";
 
 export const SchemaCode = {
@@ -143,7 +143,7 @@ function toDiagnostic(e: ErrorObject, ctx: ErrorContext): Diagnostic {
     // A map key that is not allowed (label names, header names, port numbers).
     const path = [...base, e.propertyName];
     const hint = typeof parent[PATTERN_MESSAGE_KEYWORD] === "string" ? `: it ${String(parent[PATTERN_MESSAGE_KEYWORD])}` : `: ${e.message ?? "invalid"}`;
-    return make(SchemaCode.notAllowed, `key ${JSON.stringify(e.propertyName)} is not allowed in ${f}${where}${hint}`, path, "key");
+    return make(SchemaCode.notAllowed, `key ${excerpt(e.propertyName)} is not allowed in ${f}${where}${hint}`, path, "key");
   }
 
   switch (e.keyword) {
@@ -188,7 +188,7 @@ function toDiagnostic(e: ErrorObject, ctx: ErrorContext): Diagnostic {
         // version: 1.10 is the number 1.1 to YAML; say what it became and how to keep what was written.
         return make(
           SchemaCode.wrongType,
-          `field ${f} is the ${typeof e.data === "number" ? "number" : "boolean"} ${String(e.data)}${where}; quote it (${JSON.stringify(written)}) so YAML keeps it as the string you wrote`,
+          `field ${f} is the ${typeof e.data === "number" ? "number" : "boolean"} ${String(e.data)}${where}; quote it (${excerpt(written)}) so YAML keeps it as the string you wrote`,
           base,
           "value",
         );
@@ -202,16 +202,16 @@ function toDiagnostic(e: ErrorObject, ctx: ErrorContext): Diagnostic {
       const istioValues = parent[UNSUPPORTED_VALUES_KEYWORD];
       if (Array.isArray(istioValues) && istioValues.includes(e.data)) {
         const advice = ctx.kind === "AuthorizationPolicy" && base[0] === "spec" ? `${POLICY_AS_WRITTEN}; rewrite it with ${use}` : `use ${use}`;
-        return make(SchemaCode.notAllowed, `field ${f} is ${JSON.stringify(e.data)}, which is an Istio value gitmesh does not support yet${where}: ${advice}`, base, "value");
+        return make(SchemaCode.notAllowed, `field ${f} is ${excerpt(e.data)}, which is an Istio value gitmesh does not support yet${where}: ${advice}`, base, "value");
       }
-      return make(SchemaCode.notAllowed, `field ${f} is ${JSON.stringify(e.data)}, which is not allowed${where}: use ${use}`, base, "value");
+      return make(SchemaCode.notAllowed, `field ${f} is ${excerpt(e.data)}, which is not allowed${where}: use ${use}`, base, "value");
     }
     case "pattern": {
       if (e.schemaPath.includes(DURATION_DEF)) {
-        return make(SchemaCode.badDuration, `field ${f} is ${JSON.stringify(e.data)}, which is not a duration${where}: write it like "1.5s", "100ms" or "1h"`, base, "value");
+        return make(SchemaCode.badDuration, `field ${f} is ${excerpt(e.data)}, which is not a duration${where}: write it like "1.5s", "100ms" or "1h"`, base, "value");
       }
       const hint = typeof parent[PATTERN_MESSAGE_KEYWORD] === "string" ? String(parent[PATTERN_MESSAGE_KEYWORD]) : `must match ${String(params.pattern)}`;
-      return make(SchemaCode.notAllowed, `field ${f} is ${JSON.stringify(e.data)}, which is not allowed${where}: it ${hint}`, base, "value");
+      return make(SchemaCode.notAllowed, `field ${f} is ${excerpt(e.data)}, which is not allowed${where}: it ${hint}`, base, "value");
     }
     case "oneOf":
     case "anyOf":
@@ -221,7 +221,7 @@ function toDiagnostic(e: ErrorObject, ctx: ErrorContext): Diagnostic {
     const min = parent.minimum ?? parent.exclusiveMinimum;
     const max = parent.maximum ?? parent.exclusiveMaximum;
     const range = min !== undefined && max !== undefined ? `between ${String(min)} and ${String(max)}` : (e.message ?? "in range");
-    return make(SchemaCode.outOfRange, `field ${f} is ${JSON.stringify(e.data)}, out of range${where}: it must be ${range.replace(/^must be /, "")}`, base, "value");
+    return make(SchemaCode.outOfRange, `field ${f} is ${excerpt(e.data)}, out of range${where}: it must be ${range.replace(/^must be /, "")}`, base, "value");
   }
   if (SIZE.has(e.keyword)) {
     const limit = Number(params.limit);
@@ -238,7 +238,7 @@ function toDiagnostic(e: ErrorObject, ctx: ErrorContext): Diagnostic {
     const { i, j } = params as { i: number; j: number };
     const later = Math.max(i, j);
     const item = Array.isArray(e.data) ? (e.data as unknown[])[later] : undefined;
-    return make(SchemaCode.other, `field ${f} lists ${JSON.stringify(item)} twice (items ${Math.min(i, j)} and ${later})${where}: remove the duplicate`, [...base, later], "value");
+    return make(SchemaCode.other, `field ${f} lists ${excerpt(item)} twice (items ${Math.min(i, j)} and ${later})${where}: remove the duplicate`, [...base, later], "value");
   }
   return make(SchemaCode.other, `field ${f} is invalid${where}: ${e.message ?? e.keyword}`, base, "value");
 }
@@ -323,7 +323,7 @@ function describe(v: unknown): string {
   if (Array.isArray(v)) return "a list";
   if (typeof v === "object") return "a mapping";
   if (typeof v === "number") return `the number ${v}`;
-  if (typeof v === "string") return `the string ${JSON.stringify(v)}`;
+  if (typeof v === "string") return `the string ${excerpt(v)}`;
   return String(v);
 }
 

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Ajv, type AnySchemaObject, type ValidateFunction } from "ajv";
-import { sortDiagnostics, type Diagnostic, type ResourceRef } from "./diagnostics.js";
+import { excerpt, sortDiagnostics, type Diagnostic, type ResourceRef } from "./diagnostics.js";
 import { ANNOTATION_KEYWORDS, closest, diagnosticsFromAjv, SchemaCode, sourceText } from "./schema-errors.js";
 import { positionOf, type ParsedDoc } from "./source.js";
 import { API_VERSIONS, isMeshKind, MESH_KINDS, type MeshKind } from "./types.js";
@@ -109,7 +109,7 @@ export function validateSchema(doc: ParsedDoc): Diagnostic[] {
   if (apiVersion === undefined) {
     at([], "value", SchemaCode.apiVersion, `${kind} has no apiVersion: set it to one of ${accepted.join(", ")}`, resource, "apiVersion");
   } else if (typeof apiVersion !== "string" || !accepted.includes(apiVersion)) {
-    at(["apiVersion"], "value", SchemaCode.apiVersion, `apiVersion ${JSON.stringify(apiVersion)} is not supported for ${kind}: use one of ${accepted.join(", ")}`, resource, "apiVersion");
+    at(["apiVersion"], "value", SchemaCode.apiVersion, `apiVersion ${excerpt(apiVersion)} is not supported for ${kind}: use one of ${accepted.join(", ")}`, resource, "apiVersion");
   }
 
   if (metadata === undefined) {
@@ -119,13 +119,13 @@ export function validateSchema(doc: ParsedDoc): Diagnostic[] {
     at(["metadata"], "key", SchemaCode.name, `${kind} has no metadata.name: every resource needs a name (a DNS-1123 subdomain, e.g. "reviews")`, resource, "metadata.name");
   } else if (typeof name === "number" || typeof name === "boolean") {
     const written = sourceText(doc, ["metadata", "name"]) ?? String(name);
-    at(["metadata", "name"], "value", SchemaCode.name, `metadata.name is the ${typeof name} ${String(name)}; quote it (${JSON.stringify(written)}) so YAML keeps it as the string you wrote`, resource, "metadata.name");
+    at(["metadata", "name"], "value", SchemaCode.name, `metadata.name is the ${typeof name} ${String(name)}; quote it (${excerpt(written)}) so YAML keeps it as the string you wrote`, resource, "metadata.name");
   } else if (typeof name !== "string" || name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
     at(
       ["metadata", "name"],
       "value",
       SchemaCode.name,
-      `metadata.name ${JSON.stringify(name)} is not a valid name: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (a DNS-1123 subdomain, at most 253 characters)`,
+      `metadata.name ${excerpt(name)} is not a valid name: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (a DNS-1123 subdomain, at most 253 characters)`,
       resource,
       "metadata.name",
     );
@@ -145,13 +145,13 @@ function unknownKind(kind: string, items: unknown): string {
   if (listOf === "" || isMeshKind(listOf)) {
     const n = Array.isArray(items) ? items.length : undefined;
     const count = n === undefined ? "" : ` (${n} ${n === 1 ? "item" : "items"})`;
-    return `kind ${JSON.stringify(kind)} is a kubectl List (this looks like kubectl output): split it into one document per item${count}, separated by "---"`;
+    return `kind ${excerpt(kind)} is a kubectl List (this looks like kubectl output): split it into one document per item${count}, separated by "---"`;
   }
   // virtualservice, VirtualServices, Virtualservice: compared without case, a near miss of a kind.
   const guess = closest(kind.toLowerCase(), MESH_KINDS.map((k) => k.toLowerCase()));
   const meant = MESH_KINDS.find((k) => k.toLowerCase() === guess);
-  if (meant !== undefined) return `unknown kind ${JSON.stringify(kind)}: did you mean "${meant}"? Kinds are case-sensitive and singular`;
-  return `unknown kind ${JSON.stringify(kind)}: gitmesh supports ${MESH_KINDS.join(", ")}`;
+  if (meant !== undefined) return `unknown kind ${excerpt(kind)}: did you mean "${meant}"? Kinds are case-sensitive and singular`;
+  return `unknown kind ${excerpt(kind)}: gitmesh supports ${MESH_KINDS.join(", ")}`;
 }
 
 /** Errors about apiVersion, kind and metadata.name, which the checks above already reported. */

@@ -47,15 +47,37 @@ test("an empty directory, or YAML without documents, is an error (GM0003), not a
   assert.match(r.diagnostics[0]?.message ?? "", /1 YAML file\(s\) without a single document/);
 });
 
-test("symbolic links to files and folders are followed, a link cycle is not", async () => {
+test("symbolic links inside the directory are followed (a cycle once); links leading outside are errors, followed only when asked", async () => {
   const dir = await tempDir();
   const shared = await tempDir();
   await writeFile(join(shared, "a.yaml"), sidecar("a"));
   await mkdir(join(shared, "more"));
   await writeFile(join(shared, "more", "b.yaml"), sidecar("b"));
+  await mkdir(join(dir, "own"));
+  await writeFile(join(dir, "own", "c.yaml"), sidecar("c"));
   await symlink(join(shared, "a.yaml"), join(dir, "a.yaml"));
   await symlink(join(shared, "more"), join(dir, "more"));
+  await symlink(join(dir, "own", "c.yaml"), join(dir, "c-link.yaml"));
   await symlink(dir, join(dir, "loop"));
   const files = await readDirectory(dir);
-  assert.deepEqual(files.map((f) => f.path), ["a.yaml", "more/b.yaml"]);
+  assert.deepEqual(
+    files.map((f) => [f.path, f.refused?.code ?? "read"]),
+    [
+      ["a.yaml", "GM0006"],
+      ["c-link.yaml", "read"],
+      ["more", "GM0006"],
+      ["own/c.yaml", "read"],
+    ],
+  );
+  assert.equal(files[0]?.text, "", "the file behind a link leading out is not read");
+  const { diagnostics, ok } = loadMesh(files);
+  assert.equal(ok, false, "a link leading out is an error: the resources behind it would be missing");
+  assert.match(diagnostics[0]?.message ?? "", new RegExp(`^a symbolic link to "${shared}/a.yaml", outside the config directory: not followed; copy the file into the directory, or .*--follow-external-links`));
+  const followed = await readDirectory(dir, { followExternalLinks: true });
+  assert.deepEqual(followed.map((f) => [f.path, f.refused?.code ?? "read"]), [
+    ["a.yaml", "read"],
+    ["c-link.yaml", "read"],
+    ["more/b.yaml", "read"],
+    ["own/c.yaml", "read"],
+  ]);
 });
