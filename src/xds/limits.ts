@@ -89,7 +89,7 @@ export const DEFAULT_LIMITS: XdsLimits = {
   maxNodeChars: 64 * 1024,
   maxNamesPerStream: 50_000,
   maxNameCharsPerStream: 4 * MiB,
-  maxUnreadBytesPerStream: 4 * MiB,
+  maxUnreadBytesPerStream: 1 * MiB,
   unreadStallMs: 30_000,
   unreadGraceMs: 2_000,
   maxNackMessageChars: 4096,

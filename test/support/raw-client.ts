@@ -1,6 +1,5 @@
 // A raw HTTP/2 xDS client whose reading the test controls: it can stop reading its responses
 // (as a proxy that is stuck, or an attacker, does) and look at the final status when it resumes.
-import { once } from "node:events";
 import { connect, type ClientHttp2Session, type ClientHttp2Stream } from "node:http2";
 import { connect as connectTls } from "node:tls";
 import { decodeMessage, messageType } from "../../src/envoy/index.js";
@@ -29,10 +28,15 @@ export function rawStream(target: Pick<Target, "port" | "ca">, path: string, mes
   stream.on("error", () => {});
   stream.pause();
   const type = messageType(messageName);
-  const trailers = (once(stream, "trailers") as Promise<[Record<string, string>]>).then(([h]) => ({
-    code: Number(h["grpc-status"]),
-    message: decodeURIComponent(h["grpc-message"] ?? ""),
-  }));
+  // The status comes in trailers, or in the response headers when nothing was sent before it.
+  const trailers = new Promise<{ code: number; message: string }>((resolve) => {
+    const take = (h: Record<string, string | string[] | undefined>) => {
+      const code = h["grpc-status"];
+      if (code !== undefined) resolve({ code: Number(code), message: decodeURIComponent(String(h["grpc-message"] ?? "")) });
+    };
+    stream.on("response", take);
+    stream.on("trailers", take);
+  });
   trailers.catch(() => {});
   const responses: Record<string, unknown>[] = [];
   let pending = Buffer.alloc(0);
