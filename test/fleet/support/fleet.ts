@@ -85,7 +85,8 @@ export class Fleet {
   readonly stateDir: string;
   readonly bootstrapDir: string;
   readonly credentialsDir: string;
-  private keep = false;
+  /** Keep the fleet's files (logs, bootstraps, config) after close: on failure, or with GMF_KEEP=1. */
+  private keep = process.env["GMF_KEEP"] === "1";
   private gitmeshStarts = 0;
 
   private constructor(
@@ -153,8 +154,13 @@ export class Fleet {
 
   /** Runs the gitmesh CLI (not serve) and returns its output. */
   async cli(...args: string[]): Promise<string> {
-    const { stdout } = await run(process.execPath, [GITMESH_CLI, ...args], { encoding: "utf8" });
-    return stdout;
+    try {
+      const { stdout } = await run(process.execPath, [GITMESH_CLI, ...args], { encoding: "utf8" });
+      return stdout;
+    } catch (e) {
+      const { stderr, stdout } = e as { stderr?: string; stdout?: string };
+      throw new Error(`gitmesh ${args[0] ?? ""} failed:\n${stdout ?? ""}${stderr ?? ""}`, { cause: e });
+    }
   }
 
   /** Every host's /etc/hosts: gitmesh, the names `gitmesh hosts` prints for its namespace, and the spec's extra lines. */
