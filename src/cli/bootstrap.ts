@@ -2,6 +2,7 @@
 // Envoy bootstrap (built as the typed Bootstrap message, so a misspelled field fails to compile,
 // and checked against Envoy's validation rules); a proxyless gRPC application gets the gRPC xDS
 // bootstrap its client and XdsServer read. Both carry the node contract of docs/proxies.md.
+import { isIP } from "node:net";
 import { encodeMessage, pack, protoJson, validateMessage } from "../envoy/index.js";
 import type { Bootstrap } from "../envoy/index.js";
 import type { Struct } from "../envoy/generated/google/protobuf/Struct.js";
@@ -106,7 +107,16 @@ export function envoyBootstrap(o: BootstrapOptions): Bootstrap {
                   name: "envoy.transport_sockets.tls",
                   typed_config: pack("envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", {
                     sni: host,
-                    common_tls_context: { alpn_protocols: ["h2"], validation_context: { trusted_ca: { filename: o.xdsCaFile } } },
+                    common_tls_context: {
+                      alpn_protocols: ["h2"],
+                      validation_context: {
+                        trusted_ca: { filename: o.xdsCaFile },
+                        // The mesh CA also signs every workload's certificate: without a name
+                        // check Envoy would take any workload for gitmesh. gitmesh's TLS port
+                        // carries the names it is dialled by (serve --xds-tls-name).
+                        match_typed_subject_alt_names: [{ san_type: isIP(host) === 0 ? "DNS" : "IP_ADDRESS", matcher: { exact: host } }],
+                      },
+                    },
                   }),
                 },
               }),
