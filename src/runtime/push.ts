@@ -7,6 +7,7 @@ import { proxyLayers } from "../translators/proxy-resources.js";
 import { withRegistrations } from "../translators/registration.js";
 import { peerHost, proxyFromNode, type ProxyIdentity } from "../translators/proxy.js";
 import type { Translated } from "../translators/translated.js";
+import type { Registration } from "./registrations.js";
 import { composeSnapshot, makeSnapshot, resourceOf, type Snapshot, type SnapshotCache, type StreamIdentity, type XdsServerOptions } from "../xds/index.js";
 
 /** Per-proxy secrets for proxies that authenticated (workload-secrets.ts). */
@@ -25,6 +26,13 @@ export interface PusherOptions {
    * a fleet starting at once costs one translation, not one per proxy.
    */
   readonly registrationBatchMs?: number;
+  /**
+   * Registrations of a previous run (registrations.ts): endpoints again at once, each leaving after
+   * the grace period unless its proxy reconnects.
+   */
+  readonly restored?: readonly Registration[];
+  /** Called with every registration held, whenever they changed (to keep them across restarts). */
+  readonly onRegistrations?: (registrations: readonly Registration[]) => void;
 }
 
 /**
@@ -54,7 +62,12 @@ export class MeshPusher {
     private readonly cache: SnapshotCache,
     private readonly logger: Logger,
     private readonly options: PusherOptions = {},
-  ) {}
+  ) {
+    for (const r of options.restored ?? []) {
+      this.registered.set(r.key, r.identity);
+      this.expireLater(r.key);
+    }
+  }
 
   /** The XdsServer options that connect it to this pusher: node admission and proxy lifecycle. */
   serverHooks(): Pick<XdsServerOptions, "admitNode" | "onProxyConnected" | "onProxyDisconnected"> {
@@ -96,6 +109,7 @@ export class MeshPusher {
     const said = problems.join("\n");
     if (said !== this.lastProblems && problems.length > 0) for (const p of problems) this.logger.warn("workload not registered", { problem: p });
     this.lastProblems = said;
+    this.options.onRegistrations?.([...this.registered].map(([key, identity]) => ({ key, identity })));
     this.translation = translateMesh(model, this.memo, { credentials: this.credentials });
     this.shared = new Map();
     for (const key of this.proxies.keys()) this.push(key);
@@ -135,7 +149,11 @@ export class MeshPusher {
     this.cache.delete(key);
     this.options.secrets?.forget(key);
     if (!this.registered.has(key)) return;
-    // A proxy restarting or reconnecting keeps its place; one that is gone leaves after the grace.
+    this.expireLater(key);
+  }
+
+  /** A proxy restarting or reconnecting keeps its place; one that is gone leaves after the grace. */
+  private expireLater(key: string): void {
     const timer = setTimeout(() => {
       this.expiring.delete(key);
       if (this.proxies.has(key) || !this.registered.delete(key)) return;

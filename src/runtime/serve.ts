@@ -8,6 +8,7 @@ import { watchDirectory } from "../config/watch.js";
 import type { Logger } from "../log.js";
 import { DEFAULT_TRUST_DOMAIN, issuer, openCa, type KeyType } from "../ca/index.js";
 import { MeshPusher } from "./push.js";
+import { openRegistrations } from "./registrations.js";
 import { openSecure, writeTrustBundle, type Secure } from "./secure.js";
 import { WorkloadSecrets } from "./workload-secrets.js";
 import { ADS_ORDER, SnapshotCache, XdsServer } from "../xds/index.js";
@@ -74,9 +75,11 @@ export async function serve(options: ServeOptions): Promise<Serving> {
           logger,
           onChange: (proxy) => pusher.refresh(proxy),
         });
+  const registrations = options.stateDir === undefined ? undefined : await openRegistrations(options.stateDir, logger);
   const pusher: MeshPusher = new MeshPusher(cache, logger, {
     ...(options.registrationGraceSeconds === undefined ? {} : { registrationGraceMs: options.registrationGraceSeconds * 1000 }),
     ...(secrets === undefined ? {} : { secrets }),
+    ...(registrations === undefined ? {} : { restored: registrations.restored, onRegistrations: (r) => registrations.save(r) }),
   });
   // Metrics read the server's status, and the server reports NACKs to metrics.
   const xds: XdsServer = new XdsServer({
