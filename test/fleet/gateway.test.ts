@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { request } from "node:https";
 import { connect as tcpConnect } from "node:net";
 import { after, test } from "node:test";
-import { connect as tlsConnect, type PeerCertificate } from "node:tls";
+import { connect as tlsConnect, type PeerCertificate, type TLSSocket } from "node:tls";
 import type { EchoAnswer } from "./support/agent.js";
 import { issueLeaf, organisationCa, type Leaf } from "./support/certs.js";
 import { sharedFleet, type FleetSpec } from "./support/fleet.js";
@@ -88,7 +88,7 @@ function https(address: string, port: number, servername: string, client?: Leaf)
       (res) => {
         let body = "";
         res.on("data", (c: Buffer) => (body += c.toString("utf8")));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body, peer: (res.socket as import("node:tls").TLSSocket).getPeerCertificate() }));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body, peer: (res.socket as TLSSocket).getPeerCertificate() }));
       },
     );
     req.on("error", reject);

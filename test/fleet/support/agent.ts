@@ -61,6 +61,8 @@ export interface Behaviour {
 
 export interface HttpCall {
   readonly url: string;
+  /** The load generator only: its workers take these URLs in turn (worker i the i-th, cycling). */
+  readonly urls?: readonly string[];
   readonly method?: string;
   readonly headers?: Readonly<Record<string, string>>;
   readonly body?: string;
@@ -86,6 +88,8 @@ export interface Summary {
   readonly byStatus: Record<string, number>;
   readonly byName: Record<string, number>;
   readonly errors: Record<string, number>;
+  /** The first failures (any answer but 2xx, and errors), with when they happened (ms since the epoch). */
+  readonly failures: readonly { readonly at: number; readonly status?: number; readonly error?: string; readonly body?: unknown }[];
 }
 
 export interface GrpcCall {
@@ -315,36 +319,50 @@ async function httpCalls(call: HttpCall): Promise<HttpResult[] | Summary> {
   return call.summary === true ? summarise(results) : results;
 }
 
+type Counts = { total: number; byStatus: Record<string, number>; byName: Record<string, number>; errors: Record<string, number>; failures: Summary["failures"][number][] };
+
+function counts(): Counts {
+  return { total: 0, byStatus: {}, byName: {}, errors: {}, failures: [] };
+}
+
 function summarise(results: readonly HttpResult[]): Summary {
-  const s = { total: 0, byStatus: {} as Record<string, number>, byName: {} as Record<string, number>, errors: {} as Record<string, number> };
+  const s = counts();
   for (const r of results) add(s, r);
   return s;
 }
 
-function add(s: { total: number; byStatus: Record<string, number>; byName: Record<string, number>; errors: Record<string, number> }, r: HttpResult): void {
+const KEPT_FAILURES = 20;
+
+function add(s: Counts, r: HttpResult): void {
   s.total++;
   if (r.error !== undefined) s.errors[r.error] = (s.errors[r.error] ?? 0) + 1;
   else s.byStatus[String(r.status)] = (s.byStatus[String(r.status)] ?? 0) + 1;
   const name = (r.body as { name?: unknown } | undefined)?.name;
   if (typeof name === "string") s.byName[name] = (s.byName[name] ?? 0) + 1;
+  const failed = r.error !== undefined || r.status === undefined || r.status >= 300;
+  if (failed && s.failures.length < KEPT_FAILURES) {
+    s.failures.push({ at: Date.now(), ...(r.status === undefined ? {} : { status: r.status }), ...(r.error === undefined ? {} : { error: r.error }), body: r.body });
+  }
 }
 
 /** Requests without pause from `concurrency` workers, every answer counted, until stopped. */
 class LoadGenerator {
   private running = false;
   private workers: Promise<void>[] = [];
-  private stats = { total: 0, byStatus: {} as Record<string, number>, byName: {} as Record<string, number>, errors: {} as Record<string, number> };
+  private stats = counts();
   private agent: Agent | undefined;
 
   start(call: HttpCall): void {
     if (this.running) throw new Error("load is already running");
     this.running = true;
-    this.stats = { total: 0, byStatus: {}, byName: {}, errors: {} };
+    this.stats = counts();
     this.agent = new Agent({ keepAlive: true, maxSockets: call.concurrency ?? 4 });
-    const worker = async () => {
-      while (this.running) add(this.stats, await oneRequest(call, this.agent));
+    const worker = async (i: number) => {
+      const urls = call.urls ?? [call.url];
+      const mine = { ...call, url: urls[i % urls.length] ?? call.url };
+      while (this.running) add(this.stats, await oneRequest(mine, this.agent));
     };
-    this.workers = Array.from({ length: call.concurrency ?? 4 }, worker);
+    this.workers = Array.from({ length: call.concurrency ?? 4 }, (_, i) => worker(i));
   }
 
   summary(): Summary {

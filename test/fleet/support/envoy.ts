@@ -1,6 +1,7 @@
 // What a real Envoy says about the config it was sent: its /ready page, the resources it holds
 // (config_dump: warming, or in error), its rejection counters (stats *.update_rejected, one per
 // NACK), and its log lines that reject config. The fleet fails a test on any of them.
+import { X509Certificate } from "node:crypto";
 import type { AgentClient } from "./agent-client.js";
 
 /** Log lines in which Envoy refuses config or warns about what it was given. */
@@ -97,4 +98,20 @@ export async function configSummary(agent: AgentClient): Promise<string> {
     if (type === "SecretsConfigDump") lines.push(`secrets: ${names("dynamic_active_secrets", "secret").join(" ")}`, `warming secrets: ${names("dynamic_warming_secrets", "secret").join(" ")}`);
   }
   return lines.join("\n");
+}
+
+/** The workload certificate chain ("default") and the trust bundle ("ROOTCA") an Envoy holds. */
+export async function meshSecrets(agent: AgentClient): Promise<{ chain: X509Certificate[]; roots: X509Certificate[] }> {
+  const dump = JSON.parse((await agent.envoy("/config_dump?resource=dynamic_active_secrets")).text) as ConfigDump;
+  const out = { chain: [] as X509Certificate[], roots: [] as X509Certificate[] };
+  for (const c of dump.configs) {
+    const secret = c["secret"] as { name?: string; tls_certificate?: { certificate_chain?: { inline_string?: string } }; validation_context?: { trusted_ca?: { inline_string?: string } } } | undefined;
+    if (secret?.name === "default") out.chain = pemCertificates(secret.tls_certificate?.certificate_chain?.inline_string ?? "");
+    if (secret?.name === "ROOTCA") out.roots = pemCertificates(secret.validation_context?.trusted_ca?.inline_string ?? "");
+  }
+  return out;
+}
+
+function pemCertificates(pem: string): X509Certificate[] {
+  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((b) => new X509Certificate(b));
 }

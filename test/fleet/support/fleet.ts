@@ -212,6 +212,23 @@ export class Fleet {
     await this.gitmesh?.stop();
   }
 
+  /**
+   * Cuts a host off from gitmesh (a blackhole route to gitmesh's address in its namespace) or
+   * restores it: its Envoy cannot reach the control plane, while its traffic with the other hosts
+   * goes on.
+   */
+  async cutOffFromGitmesh(name: string, cut: boolean): Promise<void> {
+    await run("ip", ["-n", this.workload(name).host.netns, "route", cut ? "add" : "del", "blackhole", `${this.gitmeshHost.address}/32`]);
+  }
+
+  /** Stops gitmesh, runs whileDown, starts it again from the same state, and waits until every Envoy is back in sync. */
+  async restartGitmesh(whileDown: () => Promise<void> = async () => {}): Promise<void> {
+    await this.stopGitmesh();
+    await whileDown();
+    await this.startGitmesh();
+    await this.synced(60_000);
+  }
+
   get adminBase(): string {
     return `http://${this.gitmeshHost.address}:${ADMIN_PORT}`;
   }
@@ -320,10 +337,10 @@ export class Fleet {
    * Waits until every running Envoy is ready, holds nothing warming, and has ACKed everything
    * gitmesh sent it; a NACK, a rejected update or a listener in error fails at once.
    */
-  async synced(timeoutMs = 30_000): Promise<void> {
-    await waitFor("every Envoy synced", async () => {
+  async synced(timeoutMs = 30_000, except: readonly string[] = []): Promise<void> {
+    await waitFor(`every Envoy${except.length === 0 ? "" : ` but ${except.join(", ")}`} synced`, async () => {
       const view = await this.debugXds();
-      for (const w of this.envoys()) {
+      for (const w of this.envoys().filter((e) => !except.includes(e.spec.name))) {
         const streams = view.streams.filter((s) => s.nodeId === w.spec.name);
         if (streams.length === 0) return { ok: false, why: `${w.spec.name} has no xDS stream` };
         for (const s of streams) {
