@@ -27,12 +27,13 @@ export class Proc {
     argv: readonly string[],
     logFile: string,
     env: NodeJS.ProcessEnv = process.env,
+    cwd?: string,
   ) {
     const [command, ...args] = argv;
     if (command === undefined) throw new Error("bug: empty argv");
     this.log = createWriteStream(logFile, { flags: "a" });
     // stdin is a pipe the process may watch: when the test dies, it closes.
-    this.child = spawn(command, args, { env, stdio: ["pipe", "pipe", "pipe"] });
+    this.child = spawn(command, args, { env, stdio: ["pipe", "pipe", "pipe"], ...(cwd === undefined ? {} : { cwd }) });
     this.child.stdout?.on("data", (c: Buffer) => this.take(c));
     this.child.stderr?.on("data", (c: Buffer) => this.take(c));
     this.child.stdin?.on("error", () => {});
