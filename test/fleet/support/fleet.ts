@@ -45,6 +45,10 @@ export interface WorkloadSpec {
   readonly https?: readonly { readonly port: number; readonly cert: string; readonly key: string }[];
   /** Start this workload's Envoy later, with startEnvoy (default: at fleet start). */
   readonly deferEnvoy?: boolean;
+  /** The bootstrap file to start its Envoy with, instead of one written by gitmesh bootstrap. */
+  readonly bootstrap?: (fleet: Fleet) => string;
+  /** Programs the host runs beside its agent (the compose demo app), each ready once it prints `ready`. */
+  readonly programs?: readonly { readonly argv: readonly string[]; readonly env?: Readonly<Record<string, string>>; readonly ready: RegExp }[];
 }
 
 export interface FleetSpec {
@@ -57,6 +61,8 @@ export interface FleetSpec {
   readonly credentials?: Readonly<Record<string, Readonly<Record<string, string>>>>;
   readonly registrationGraceSeconds?: number;
   readonly serveArgs?: readonly string[];
+  /** Runs once gitmesh serves, before any Envoy starts (compose's gitmesh-init). */
+  readonly beforeEnvoys?: (fleet: Fleet) => Promise<void>;
 }
 
 export interface Workload {
@@ -66,6 +72,7 @@ export interface Workload {
   readonly namespace: string;
   readonly serviceAccount: string;
   agentProc?: Proc;
+  programs?: Proc[];
   envoy?: Proc;
   bootstrap?: string;
 }
@@ -131,6 +138,7 @@ export class Fleet {
     await this.writeHosts();
     await this.startGitmesh();
     await Promise.all([...this.workloads.values()].map((w) => this.startAgent(w)));
+    await this.spec.beforeEnvoys?.(this);
     await Promise.all([...this.workloads.values()].filter((w) => w.spec.proxy !== "none" && w.spec.deferEnvoy !== true).map((w) => this.startEnvoy(w.spec.name)));
     await this.synced();
   }
@@ -255,6 +263,8 @@ export class Fleet {
     };
     w.agentProc = new Proc(`agent ${w.spec.name}`, w.host.exec([process.execPath, AGENT]), join(this.dir, `agent-${w.spec.name}.log`), { ...process.env, GMF_AGENT: JSON.stringify(config) });
     await w.agentProc.waitForLine(/^agent .* ready$/, 30_000);
+    w.programs = (w.spec.programs ?? []).map((p, i) => new Proc(`${w.spec.name} program ${i}`, w.host.exec(p.argv), join(this.dir, `program-${w.spec.name}-${i}.log`), { PATH: process.env["PATH"] ?? "", ...p.env }));
+    await Promise.all((w.spec.programs ?? []).map((p, i) => w.programs?.[i]?.waitForLine(p.ready, 30_000)));
   }
 
   /** A token for the workload's identity and its bootstrap, both from the gitmesh CLI. */
@@ -292,7 +302,7 @@ export class Fleet {
   async startEnvoy(name: string): Promise<void> {
     const w = this.workload(name);
     if (w.envoy?.running === true) throw new Error(`bug: ${name}'s Envoy is running`);
-    w.bootstrap ??= await this.writeBootstrap(w);
+    w.bootstrap ??= w.spec.bootstrap?.(this) ?? (await this.writeBootstrap(w));
     const argv = w.host.exec([this.envoyBin, "-c", w.bootstrap, "--use-dynamic-base-id", "--concurrency", "1", "--service-node", name, "--log-level", "info", "--drain-time-s", "1"]);
     w.envoy = new Proc(`envoy ${name}`, argv, join(this.dir, `envoy-${name}.log`));
     await waitFor(`${name}'s Envoy /ready`, async () => {
@@ -415,7 +425,7 @@ export class Fleet {
 
   /** Stops every process and removes the hosts; the files stay when a report was made. */
   async close(): Promise<void> {
-    const procs = [...this.workloads.values()].flatMap((w) => [w.envoy, w.agentProc]).filter((p): p is Proc => p !== undefined);
+    const procs = [...this.workloads.values()].flatMap((w) => [w.envoy, w.agentProc, ...(w.programs ?? [])]).filter((p): p is Proc => p !== undefined);
     await Promise.all(procs.map((p) => p.stop("SIGTERM", 3_000)));
     await this.gitmesh?.stop("SIGTERM", 5_000);
     await this.network.close();
