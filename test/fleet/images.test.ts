@@ -99,6 +99,17 @@ test("the demo image's Node runs demo/app.mjs: a service answers, and one that c
   assert.deepEqual([answer.upstream.status, answer.upstream.body.service, answer.upstream.body.version, answer.upstream.body.path], [200, "api", "v2", "/api/"]);
 });
 
+test("the GitHub workflow runs .ci/run and the compose fleet, with requests to the ports compose publishes", () => {
+  const workflow = parse(read(".github/workflows/ci.yml")) as { jobs: Record<string, { steps: { run?: string }[] }> };
+  const runs = Object.values(workflow.jobs).map((j) => j.steps.map((s) => s.run ?? "").join("\n"));
+  assert.ok(runs.some((r) => /\.ci\/run\b/.test(r)), "a job runs .ci/run");
+  const composeJob = runs.find((r) => /docker compose up .*--build/.test(r));
+  assert.ok(composeJob !== undefined, "a job builds and starts compose.yaml's fleet");
+  const published = Object.values(compose.services).flatMap((s) => s.ports ?? []).map((p) => p.split(":")[0]);
+  for (const port of composeJob.match(/localhost:(\d+)/g) ?? []) assert.ok(published.includes(port.split(":")[1] ?? ""), `${port} is a port compose publishes`);
+  assert.match(composeJob, /docker compose down/);
+});
+
 let network: Network | undefined;
 after(() => network?.close());
 
