@@ -1,8 +1,22 @@
 // What a real Envoy says about the config it was sent: its /ready page, the resources it holds
 // (config_dump: warming, or in error), its rejection counters (stats *.update_rejected, one per
-// NACK), and its log lines that reject config. The fleet fails a test on any of them.
+// NACK; runtime.deprecated_feature_use), and its log lines that reject config. The fleet fails a
+// test on any of them.
 import { X509Certificate } from "node:crypto";
-import type { AgentClient } from "./agent-client.js";
+/** An Envoy admin page: through a host's agent (AgentClient), or directly. */
+export interface EnvoyAdmin {
+  envoy(path: string): Promise<{ status: number; text: string }>;
+}
+
+/** The admin page at a local address (an Envoy the test runs in its own namespace). */
+export function directAdmin(base: string): EnvoyAdmin {
+  return {
+    async envoy(path) {
+      const res = await fetch(`${base}${path}`);
+      return { status: res.status, text: await res.text() };
+    },
+  };
+}
 
 /** Log lines in which Envoy refuses config or warns about what it was given. */
 const REJECTING = [
@@ -30,7 +44,7 @@ export interface EnvoyState {
   readonly warming: readonly string[];
   /** Resources Envoy refused (listeners in error_state). */
   readonly errors: readonly string[];
-  /** Non-zero *.update_rejected counters. */
+  /** Non-zero *.update_rejected counters, and runtime.deprecated_feature_use (config using a deprecated field). */
   readonly rejected: Readonly<Record<string, number>>;
 }
 
@@ -39,7 +53,7 @@ interface ConfigDump {
 }
 
 /** Envoy's own view of the config it holds, read through the host's agent. */
-export async function envoyState(agent: AgentClient): Promise<EnvoyState> {
+export async function envoyState(agent: EnvoyAdmin): Promise<EnvoyState> {
   const ready = (await agent.envoy("/ready")).status === 200;
   const dump = JSON.parse((await agent.envoy("/config_dump")).text) as ConfigDump;
   const warming: string[] = [];
@@ -60,18 +74,18 @@ export async function envoyState(agent: AgentClient): Promise<EnvoyState> {
   return { ready, warming, errors, rejected: await rejectedCounters(agent) };
 }
 
-export async function rejectedCounters(agent: AgentClient): Promise<Record<string, number>> {
-  const text = (await agent.envoy("/stats?filter=update_rejected")).text;
+export async function rejectedCounters(agent: EnvoyAdmin): Promise<Record<string, number>> {
+  const text = (await agent.envoy("/stats?filter=(update_rejected|deprecated_feature_use)$")).text;
   const out: Record<string, number> = {};
   for (const line of text.split("\n")) {
-    const m = /^(\S+update_rejected): (\d+)$/.exec(line.trim());
+    const m = /^(\S+(?:update_rejected|deprecated_feature_use)): (\d+)$/.exec(line.trim());
     if (m !== null && Number(m[2]) > 0) out[m[1] ?? ""] = Number(m[2]);
   }
   return out;
 }
 
 /** A short view of what an Envoy holds, for failure reports. */
-export async function configSummary(agent: AgentClient): Promise<string> {
+export async function configSummary(agent: EnvoyAdmin): Promise<string> {
   const dump = JSON.parse((await agent.envoy("/config_dump")).text) as ConfigDump;
   const lines: string[] = [];
   for (const c of dump.configs) {
@@ -101,7 +115,7 @@ export async function configSummary(agent: AgentClient): Promise<string> {
 }
 
 /** The workload certificate chain ("default") and the trust bundle ("ROOTCA") an Envoy holds. */
-export async function meshSecrets(agent: AgentClient): Promise<{ chain: X509Certificate[]; roots: X509Certificate[] }> {
+export async function meshSecrets(agent: EnvoyAdmin): Promise<{ chain: X509Certificate[]; roots: X509Certificate[] }> {
   const dump = JSON.parse((await agent.envoy("/config_dump?resource=dynamic_active_secrets")).text) as ConfigDump;
   const out = { chain: [] as X509Certificate[], roots: [] as X509Certificate[] };
   for (const c of dump.configs) {
