@@ -28,12 +28,21 @@ export interface PusherOptions {
   readonly registrationBatchMs?: number;
   /**
    * Registrations of a previous run (registrations.ts): endpoints again at once, each leaving after
-   * the grace period unless its proxy reconnects.
+   * restoredGraceMs unless its proxy reconnects.
    */
   readonly restored?: readonly Registration[];
+  /**
+   * How long a restored registration waits for its proxy (default: the grace period plus 30 s,
+   * Envoy's longest back-off between two attempts to reach its control plane, so a proxy that
+   * kept retrying while gitmesh was down has time to come back).
+   */
+  readonly restoredGraceMs?: number;
   /** Called with every registration held, whenever they changed (to keep them across restarts). */
   readonly onRegistrations?: (registrations: readonly Registration[]) => void;
 }
+
+/** Envoy's longest wait between two attempts to open its xDS stream (its back-off is 0.5 s to 30 s). */
+const ENVOY_MAX_BACKOFF_MS = 30_000;
 
 /**
  * Keeps every connected proxy's snapshot in step with what it is served from: the config model,
@@ -65,7 +74,7 @@ export class MeshPusher {
   ) {
     for (const r of options.restored ?? []) {
       this.registered.set(r.key, r.identity);
-      this.expireLater(r.key);
+      this.expireLater(r.key, options.restoredGraceMs ?? (options.registrationGraceMs ?? 10_000) + ENVOY_MAX_BACKOFF_MS);
     }
   }
 
@@ -153,12 +162,12 @@ export class MeshPusher {
   }
 
   /** A proxy restarting or reconnecting keeps its place; one that is gone leaves after the grace. */
-  private expireLater(key: string): void {
+  private expireLater(key: string, afterMs = this.options.registrationGraceMs ?? 10_000): void {
     const timer = setTimeout(() => {
       this.expiring.delete(key);
       if (this.proxies.has(key) || !this.registered.delete(key)) return;
       this.translateSoon();
-    }, this.options.registrationGraceMs ?? 10_000);
+    }, afterMs);
     timer.unref();
     this.expiring.set(key, timer);
   }
