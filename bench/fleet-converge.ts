@@ -16,7 +16,7 @@ import { commitAll, writeFiles } from "../test/support/git-repo.js";
 import { findPeer } from "../test/support/peers.js";
 import { ScriptedClient, type DeltaStream } from "../test/support/xds-client.js";
 import { Fleet, type FleetSpec, type XdsView } from "../test/fleet/support/fleet.js";
-import { docs, serviceEntry, workloadEntry } from "../test/fleet/support/mesh-yaml.js";
+import { destinationRule, docs, serviceEntry, workloadEntry } from "../test/fleet/support/mesh-yaml.js";
 import { waitFor } from "../test/fleet/support/wait.js";
 
 const { values } = parseArgs({ options: { sidecars: { type: "string", default: "24" }, scripted: { type: "string", default: "24" }, commits: { type: "string", default: "10" } } });
@@ -55,13 +55,7 @@ const spec: FleetSpec = {
       ...Array.from({ length: SERVICES }, (_, s) =>
         docs(
           serviceEntry(`svc-${s}`, NS, [{ number: 8080, name: "http", protocol: "HTTP" }], { app: `svc-${s}` }),
-          `apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: svc-${s}, namespace: ${NS} }
-spec:
-  host: svc-${s}
-  subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]
-`,
+          destinationRule(`svc-${s}`, NS, "subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]"),
         ),
       ),
     ),

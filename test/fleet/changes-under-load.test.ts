@@ -9,7 +9,7 @@ import type { EchoAnswer, Summary } from "./support/agent.js";
 import type { AgentClient } from "./support/agent-client.js";
 import { meshSecrets } from "./support/envoy.js";
 import { sharedFleet, type Fleet, type FleetSpec } from "./support/fleet.js";
-import { docs, serviceEntry, workloadEntry } from "./support/mesh-yaml.js";
+import { destinationRule, docs, serviceEntry, workloadEntry } from "./support/mesh-yaml.js";
 import { waitFor } from "./support/wait.js";
 
 const NS = "demo";
@@ -28,14 +28,7 @@ const registered = [1, 2].map((i) => ({ name: `reg-${i}`, namespace: NS, labels:
 const REG = "http://reg.demo.svc.cluster.local:8080/load";
 
 function rule(subsets: readonly string[]): string {
-  return `apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: api, namespace: demo }
-spec:
-  host: api
-  subsets:
-${subsets.map((s) => `    - { name: ${s}, labels: { version: ${s} } }`).join("\n")}
-`;
+  return destinationRule("api", NS, `subsets:\n${subsets.map((s) => `  - { name: ${s}, labels: { version: ${s} } }`).join("\n")}`);
 }
 
 function routes(weights: Readonly<Record<string, number>>): string {

@@ -8,7 +8,7 @@ import { after, test } from "node:test";
 import type { EchoAnswer } from "./support/agent.js";
 import { issueLeaf, organisationCa } from "./support/certs.js";
 import { sharedFleet, type FleetSpec } from "./support/fleet.js";
-import { docs, serviceEntry, workloadEntry } from "./support/mesh-yaml.js";
+import { destinationRule, docs, serviceEntry, workloadEntry } from "./support/mesh-yaml.js";
 import { waitFor } from "./support/wait.js";
 
 const NS = "demo";
@@ -32,17 +32,7 @@ const workloads = [
 
 /** A service over the lb-N workloads with its own load balancer. */
 function lbService(name: string, loadBalancer: string): string {
-  return docs(
-    serviceEntry(name, NS, HTTP, { app: "lb" }),
-    `apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: ${name}, namespace: ${NS} }
-spec:
-  host: ${name}
-  trafficPolicy:
-    loadBalancer: ${loadBalancer}
-`,
-  );
+  return docs(serviceEntry(name, NS, HTTP, { app: "lb" }), destinationRule(name, NS, `trafficPolicy:\n  loadBalancer: ${loadBalancer}`));
 }
 
 /** A TLS service outside the mesh at the secure host, reached as plain HTTP on port 80 and originated as TLS by the sidecar. */
@@ -83,25 +73,11 @@ function spec(): FleetSpec {
       ),
       "outlier.yaml": docs(
         serviceEntry("od", NS, HTTP, { app: "od" }),
-        `apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: od, namespace: ${NS} }
-spec:
-  host: od
-  trafficPolicy:
-    outlierDetection: { consecutive5xxErrors: 3, interval: 1s, baseEjectionTime: 60s, maxEjectionPercent: 100 }
-`,
+        destinationRule("od", NS, "trafficPolicy:\n  outlierDetection: { consecutive5xxErrors: 3, interval: 1s, baseEjectionTime: 60s, maxEjectionPercent: 100 }"),
       ),
       "pool.yaml": docs(
         serviceEntry("pool", NS, HTTP, { app: "pool" }),
-        `apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: pool, namespace: ${NS} }
-spec:
-  host: pool
-  trafficPolicy:
-    connectionPool: { tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 1 } }
-`,
+        destinationRule("pool", NS, "trafficPolicy:\n  connectionPool: { tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 1 } }"),
       ),
       "external.yaml": docs(
         external("secure.example.com", address("secure"), join(certDir, "external-ca.pem")),

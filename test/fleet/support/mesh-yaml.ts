@@ -41,3 +41,14 @@ export function flow(map: Readonly<Record<string, string>>): string {
 export function docs(...parts: readonly string[]): string {
   return parts.map((p) => p.trimEnd()).join("\n---\n") + "\n";
 }
+
+/** A DestinationRule for a host; `spec` is the rest of its spec, indented as YAML under `spec:`. */
+export function destinationRule(name: string, namespace: string, spec: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: ${name}, namespace: ${namespace} }
+spec:
+  host: ${name}
+${spec.replace(/^/gm, "  ").trimEnd()}
+`;
+}
