@@ -389,7 +389,10 @@ export class Fleet {
       const lines = rejectingLines(w.envoy?.linesSince(mark.lines.get(w.spec.name) ?? 0) ?? []);
       for (const l of lines) problems.push(`${w.spec.name}'s Envoy: ${l}`);
       const before = mark.rejected.get(w.spec.name) ?? {};
-      for (const [k, v] of Object.entries(await rejectedCounters(w.agent))) if (v > (before[k] ?? 0)) problems.push(`${w.spec.name}'s Envoy rejected updates: ${k} ${before[k] ?? 0} -> ${v}`);
+      const state = await envoyState(w.agent);
+      for (const [k, v] of Object.entries(state.rejected)) if (v > (before[k] ?? 0)) problems.push(`${w.spec.name}'s Envoy rejected updates: ${k} ${before[k] ?? 0} -> ${v}`);
+      for (const e of state.errors) problems.push(`${w.spec.name}'s Envoy holds config in error: ${e}`);
+      for (const r of state.warming) problems.push(`${w.spec.name}'s Envoy is left warming ${r}`);
     }
     if (problems.length > 0) throw new Error(`real Envoy refused config:\n${problems.join("\n")}`);
   }
