@@ -19,6 +19,7 @@ const workloads = [
   { name: "permissive-1", namespace: "demo", labels: { app: "permissive" }, serviceAccount: "permissive", http: [8080] },
   { name: "disabled-1", namespace: "demo", labels: { app: "disabled" }, serviceAccount: "disabled", http: [8080] },
   { name: "authz-1", namespace: "demo", labels: { app: "authz" }, serviceAccount: "authz", http: [8080] },
+  { name: "store-1", namespace: "demo", labels: { app: "store" }, serviceAccount: "store", tcp: [5432] },
 ] as const;
 
 const POLICIES = `apiVersion: security.istio.io/v1
@@ -64,6 +65,15 @@ spec:
       to: [{ operation: { paths: ["/ns/*"] } }]
     - to: [{ operation: { paths: [/public] } }]
       when: [{ key: "request.headers[x-token]", values: [letmein] }]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: store, namespace: demo }
+spec:
+  selector: { matchLabels: { app: store } }
+  action: ALLOW
+  rules:
+    - from: [{ source: { principals: [cluster.local/ns/demo/sa/client] } }]
 `;
 
 function spec(): FleetSpec {
@@ -75,6 +85,7 @@ function spec(): FleetSpec {
         serviceEntry("permissive", "demo", HTTP, { app: "permissive" }),
         serviceEntry("disabled", "demo", HTTP, { app: "disabled" }),
         serviceEntry("authz", "demo", HTTP, { app: "authz" }),
+        serviceEntry("store", "demo", [{ number: 5432, name: "tcp", protocol: "TCP" }], { app: "store" }),
       ),
       "workloads.yaml": docs(...workloads.map((w) => workloadEntry(w.name, w.namespace, address(w.name), w.labels, "serviceAccount" in w ? w.serviceAccount : w.name))),
       "security.yaml": POLICIES,
@@ -146,5 +157,16 @@ test("AuthorizationPolicy: ALLOW and DENY by principal, namespace, path, method 
       if (status === 403) assert.equal(r.body, "RBAC: access denied");
     }
     const stats = (await f.agent("authz-1").envoy(`/stats?filter=${encodeURIComponent("rbac")}`)).text;
+    assert.match(stats, /rbac\.denied: [1-9]/, stats);
+  }));
+
+test("AuthorizationPolicy on a TCP port: the network RBAC filter lets the allowed principal in and closes on the other", (t) =>
+  fleet.row(t, async (f) => {
+    const call = { host: "store.demo.svc.cluster.local", port: 5432, payload: "select 1" };
+    const [allowed] = await f.agent("client").tcp(call);
+    assert.equal(allowed?.reply, "store-1:5432:select 1");
+    const [refused] = await f.agent("intruder").tcp(call);
+    assert.equal(refused?.reply, undefined, `refused: ${JSON.stringify(refused)}`);
+    const stats = (await f.agent("store-1").envoy(`/stats?filter=${encodeURIComponent("inbound_5432.rbac")}`)).text;
     assert.match(stats, /rbac\.denied: [1-9]/, stats);
   }));
