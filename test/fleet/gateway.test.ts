@@ -16,6 +16,7 @@ const serverCa = organisationCa("edge CA");
 const clientCa = organisationCa("partner CA");
 const webCert = issueLeaf(serverCa, "web.example.com", { server: ["web.example.com"] });
 const mutualCert = issueLeaf(serverCa, "mutual.example.com", { server: ["mutual.example.com"] });
+const dbCert = issueLeaf(serverCa, "db.example.com", { server: ["db.example.com"] });
 const partner = issueLeaf(clientCa, "partner", { client: true });
 const stranger = issueLeaf(organisationCa("stranger CA"), "stranger", { client: true });
 
@@ -42,6 +43,9 @@ spec:
       tls: { mode: MUTUAL, credentialName: mutual-cert }
     - port: { number: 5432, name: tcp, protocol: TCP }
       hosts: ["*"]
+    - port: { number: 6432, name: tls, protocol: TLS }
+      hosts: [db.example.com]
+      tls: { mode: SIMPLE, credentialName: db-cert }
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -54,6 +58,8 @@ spec:
   tcp:
     - match: [{ port: 5432 }]
       route: [{ destination: { host: db, port: { number: 5432 } } }]
+    - match: [{ port: 6432 }]
+      route: [{ destination: { host: db, port: { number: 5432 } } }]
 `;
 
 function spec(): FleetSpec {
@@ -62,6 +68,7 @@ function spec(): FleetSpec {
     credentials: {
       "web-cert": { "tls.crt": webCert.certPem, "tls.key": webCert.keyPem },
       "mutual-cert": { "tls.crt": mutualCert.certPem, "tls.key": mutualCert.keyPem, "ca.crt": clientCa.certPem },
+      "db-cert": { "tls.crt": dbCert.certPem, "tls.key": dbCert.keyPem },
     },
     config: (address) => ({
       "services.yaml": docs(serviceEntry("web", NS, [{ number: 8080, name: "http", protocol: "HTTP" }], { app: "web" }), serviceEntry("db", NS, [{ number: 5432, name: "tcp", protocol: "TCP" }], { app: "db" })),
@@ -134,6 +141,18 @@ test("ingress gateway: TCP to a mesh service", (t) =>
       s.on("error", reject);
     });
     assert.equal(reply, "db-1:5432:select 1");
+  }));
+
+test("ingress gateway: a TLS server terminates TLS and passes the stream to a mesh service over TCP", (t) =>
+  fleet.row(t, async (f) => {
+    const reply = await new Promise<string>((resolve, reject) => {
+      const s = tlsConnect({ host: f.address("ingress"), port: 6432, servername: "db.example.com", ca: serverCa.certPem }, () => s.write("select 2"));
+      let text = "";
+      s.on("data", (d: Buffer) => (text += d.toString("utf8")));
+      s.on("end", () => resolve(text));
+      s.on("error", reject);
+    });
+    assert.equal(reply, "db-1:5432:select 2");
   }));
 
 test("ingress gateway: a TLS client for a name no server has gets no certificate", (t) =>

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import type { EchoAnswer } from "./support/agent.js";
 import { sharedFleet, type FleetSpec } from "./support/fleet.js";
-import { docs, serviceEntry, workloadEntry } from "./support/mesh-yaml.js";
+import { destinationRule, docs, serviceEntry, workloadEntry } from "./support/mesh-yaml.js";
 
 const HTTP = [{ number: 8080, name: "http", protocol: "HTTP" }];
 const SPIFFE = "spiffe://cluster.local";
@@ -86,6 +86,11 @@ function spec(): FleetSpec {
         serviceEntry("disabled", "demo", HTTP, { app: "disabled" }),
         serviceEntry("authz", "demo", HTTP, { app: "authz" }),
         serviceEntry("store", "demo", [{ number: 5432, name: "tcp", protocol: "TCP" }], { app: "store" }),
+        // The strict workload under two more names, each with an explicit ISTIO_MUTUAL.
+        serviceEntry("strict-checked", "demo", HTTP, { app: "strict" }),
+        destinationRule("strict-checked", "demo", "trafficPolicy:\n  tls: { mode: ISTIO_MUTUAL, subjectAltNames: [spiffe://cluster.local/ns/demo/sa/strict] }"),
+        serviceEntry("strict-impostor", "demo", HTTP, { app: "strict" }),
+        destinationRule("strict-impostor", "demo", "trafficPolicy:\n  tls: { mode: ISTIO_MUTUAL, subjectAltNames: [spiffe://cluster.local/ns/demo/sa/payments] }"),
       ),
       "workloads.yaml": docs(...workloads.map((w) => workloadEntry(w.name, w.namespace, address(w.name), w.labels, "serviceAccount" in w ? w.serviceAccount : w.name))),
       "security.yaml": POLICIES,
@@ -169,4 +174,15 @@ test("AuthorizationPolicy on a TCP port: the network RBAC filter lets the allowe
     assert.equal(refused?.reply, undefined, `refused: ${JSON.stringify(refused)}`);
     const stats = (await f.agent("store-1").envoy(`/stats?filter=${encodeURIComponent("inbound_5432.rbac")}`)).text;
     assert.match(stats, /rbac\.denied: [1-9]/, stats);
+  }));
+
+test("DestinationRule ISTIO_MUTUAL checks the server's identity: the expected one answers, any other is refused", (t) =>
+  fleet.row(t, async (f) => {
+    const client = f.agent("client");
+    const checked = await client.get(url("strict-checked"));
+    assert.equal(checked.status, 200, JSON.stringify(checked));
+    const impostor = await client.get(url("strict-impostor"));
+    assert.equal(impostor.status, 503, "the server is not spiffe://cluster.local/ns/demo/sa/payments");
+    const stats = (await client.envoy(`/stats?filter=${encodeURIComponent("strict-impostor.demo.svc.cluster.local.ssl.fail_verify_san")}`)).text;
+    assert.match(stats, /fail_verify_san: [1-9]/, stats);
   }));

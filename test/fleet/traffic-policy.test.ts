@@ -20,8 +20,12 @@ const certDir = mkdtempSync(join(tmpdir(), `gmf-${process.pid}-certs-`));
 const externalCa = organisationCa("external CA");
 const strangerCa = organisationCa("another CA");
 const secure = issueLeaf(externalCa, "secure.example.com", { server: ["secure.example.com"] });
+// The client certificate the external service asks the mesh for (DestinationRule MUTUAL).
+const meshClient = issueLeaf(externalCa, "mesh-client", { client: true });
 writeFileSync(join(certDir, "external-ca.pem"), externalCa.certPem);
 writeFileSync(join(certDir, "stranger-ca.pem"), strangerCa.certPem);
+writeFileSync(join(certDir, "client.pem"), meshClient.certPem);
+writeFileSync(join(certDir, "client-key.pem"), meshClient.keyPem);
 
 const workloads = [
   { name: "client", labels: { app: "client" } },
@@ -36,7 +40,7 @@ function lbService(name: string, loadBalancer: string): string {
 }
 
 /** A TLS service outside the mesh at the secure host, reached as plain HTTP on port 80 and originated as TLS by the sidecar. */
-function external(host: string, address: string, caFile: string): string {
+function external(host: string, address: string, caFile: string, mutual?: { port: number }): string {
   return `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: ${host.split(".")[0]}, namespace: ${NS} }
@@ -44,7 +48,7 @@ spec:
   hosts: [${host}]
   location: MESH_EXTERNAL
   resolution: STATIC
-  ports: [{ number: 80, name: http, protocol: HTTP, targetPort: 8443 }]
+  ports: [{ number: 80, name: http, protocol: HTTP, targetPort: ${mutual?.port ?? 8443} }]
   endpoints: [{ address: ${address} }]
 ---
 apiVersion: networking.istio.io/v1
@@ -53,7 +57,7 @@ metadata: { name: ${host.split(".")[0]}, namespace: ${NS} }
 spec:
   host: ${host}
   trafficPolicy:
-    tls: { mode: SIMPLE, caCertificates: ${caFile}, sni: secure.example.com, subjectAltNames: [secure.example.com] }
+    tls: { mode: ${mutual === undefined ? "SIMPLE" : `MUTUAL, clientCertificate: ${join(certDir, "client.pem")}, privateKey: ${join(certDir, "client-key.pem")}`}, caCertificates: ${caFile}, sni: secure.example.com, subjectAltNames: [secure.example.com] }
 `;
 }
 
@@ -61,7 +65,15 @@ function spec(): FleetSpec {
   return {
     workloads: [
       ...workloads.map((w) => ({ ...w, namespace: NS })),
-      { name: "secure", proxy: "none", http: [8080], https: [{ port: 8443, cert: secure.certPem, key: secure.keyPem }] },
+      {
+        name: "secure",
+        proxy: "none",
+        http: [8080],
+        https: [
+          { port: 8443, cert: secure.certPem, key: secure.keyPem },
+          { port: 9443, cert: secure.certPem, key: secure.keyPem, ca: externalCa.certPem },
+        ],
+      },
     ],
     // The name a DNS-resolved service's endpoint has, as DNS would answer it.
     extraHosts: (address) => [`${address("secure")} backend.example.com`],
@@ -92,10 +104,21 @@ spec:
   ports: [{ number: 80, name: http, protocol: HTTP, targetPort: 8080 }]
   endpoints: [{ address: backend.example.com }]
 `,
+        `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: logical, namespace: ${NS} }
+spec:
+  hosts: [logical.example.com]
+  location: MESH_EXTERNAL
+  resolution: DNS_ROUND_ROBIN
+  ports: [{ number: 80, name: http, protocol: HTTP, targetPort: 8080 }]
+  endpoints: [{ address: backend.example.com }]
+`,
       ),
       "external.yaml": docs(
         external("secure.example.com", address("secure"), join(certDir, "external-ca.pem")),
         external("stranger.example.com", address("secure"), join(certDir, "stranger-ca.pem")),
+        external("mutual.example.com", address("secure"), join(certDir, "external-ca.pem"), { port: 9443 }),
       ),
     }),
   };
@@ -223,11 +246,21 @@ test("DestinationRule: TLS origination to an external server, verified against i
 // A DNS service that lists no endpoints has its own host resolved; in a sidecar's host that name
 // maps to the sidecar itself (gitmesh hosts), so the endpoint is listed by another name here, as
 // gitmesh render's note on such a service says.
-test("ServiceEntry resolution DNS: the sidecar resolves the endpoint's name (STRICT_DNS) and routes to it", (t) =>
+test("ServiceEntry resolution DNS and DNS_ROUND_ROBIN: the sidecar resolves the endpoint's name (STRICT_DNS, LOGICAL_DNS) and routes to it", (t) =>
   fleet.row(t, async (f) => {
     const client = f.agent("client");
     const named = await client.httpSummary({ url: "http://named.example.com/x", count: 20 });
     assert.deepEqual([named.byStatus, named.byName], [{ "200": 20 }, { secure: 20 }], JSON.stringify(named));
     const clusters = (await client.envoy("/clusters")).text.split("\n").filter((l) => l.startsWith("outbound|80||named.example.com::") && l.includes("::health_flags::"));
     assert.deepEqual(clusters.map((l) => l.split("::")[1]), [`${f.address("secure")}:8080`], "resolved to the backend's address only");
+    const logical = await client.httpSummary({ url: "http://logical.example.com/z", count: 10 });
+    assert.deepEqual([logical.byStatus, logical.byName], [{ "200": 10 }, { secure: 10 }], JSON.stringify(logical));
+  }));
+
+test("DestinationRule: TLS origination MUTUAL presents the client certificate from files on the proxy", (t) =>
+  fleet.row(t, async (f) => {
+    const r = await f.agent("client").get("http://mutual.example.com/m");
+    assert.equal(r.status, 200, JSON.stringify(r));
+    const echo = r.body as EchoAnswer;
+    assert.deepEqual([echo.name, echo.port, echo.clientCn, echo.servername], ["secure", 9443, "mesh-client", "secure.example.com"]);
   }));

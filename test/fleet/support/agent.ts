@@ -23,7 +23,8 @@ export interface AgentConfig {
   readonly http?: readonly number[];
   readonly grpc?: readonly number[];
   readonly tcp?: readonly number[];
-  readonly https?: readonly { readonly port: number; readonly cert: string; readonly key: string }[];
+  /** HTTPS servers; with `ca`, one that requires a client certificate from that CA. */
+  readonly https?: readonly { readonly port: number; readonly cert: string; readonly key: string; readonly ca?: string }[];
   /** The host's Envoy admin port on 127.0.0.1, relayed at /envoy/. */
   readonly envoyAdmin?: number;
 }
@@ -38,6 +39,8 @@ export interface EchoAnswer {
   readonly headers: IncomingHttpHeaders;
   /** The TLS server name the client sent (HTTPS servers only). */
   readonly servername?: string | false | null;
+  /** The common name of the client's certificate (HTTPS servers that ask for one). */
+  readonly clientCn?: string;
 }
 
 export interface Received {
@@ -144,13 +147,17 @@ function main(): void {
       httpVersion: req.httpVersion,
       headers: req.headers,
       ...(tls ? { servername: (req.socket as TLSSocket).servername } : {}),
+      ...(tls ? clientCn(req.socket as TLSSocket) : {}),
     };
     res.writeHead(status, { "content-type": "application/json", "x-echo-name": config.name });
     res.end(JSON.stringify(answer));
   };
 
   for (const port of config.http ?? []) pending.push(listen(createHttpServer(echo(port, false)), port, config.bind));
-  for (const s of config.https ?? []) pending.push(listen(createHttpsServer({ cert: s.cert, key: s.key }, echo(s.port, true)), s.port, config.bind));
+  for (const s of config.https ?? []) {
+    const mutual = s.ca === undefined ? {} : { ca: s.ca, requestCert: true, rejectUnauthorized: true };
+    pending.push(listen(createHttpsServer({ cert: s.cert, key: s.key, ...mutual }, echo(s.port, true)), s.port, config.bind));
+  }
   for (const port of config.tcp ?? []) {
     const server = createTcpServer((socket) => {
       socket.on("error", () => {});
@@ -227,6 +234,11 @@ function main(): void {
   process.stdin.on("end", () => process.exit(0));
   process.stdin.on("close", () => process.exit(0));
   process.stdin.resume();
+}
+
+function clientCn(socket: TLSSocket): { clientCn?: string } {
+  const cn = socket.getPeerCertificate().subject?.CN;
+  return typeof cn === "string" ? { clientCn: cn } : {};
 }
 
 function sleep(ms: number): Promise<void> {

@@ -42,7 +42,7 @@ export interface WorkloadSpec {
   readonly http?: readonly number[];
   readonly grpc?: readonly number[];
   readonly tcp?: readonly number[];
-  readonly https?: readonly { readonly port: number; readonly cert: string; readonly key: string }[];
+  readonly https?: readonly { readonly port: number; readonly cert: string; readonly key: string; readonly ca?: string }[];
   /** Start this workload's Envoy later, with startEnvoy (default: at fleet start). */
   readonly deferEnvoy?: boolean;
   /** The bootstrap file to start its Envoy with, instead of one written by gitmesh bootstrap. */
