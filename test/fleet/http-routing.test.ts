@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import type { EchoAnswer } from "./support/agent.js";
 import { sharedFleet, type FleetSpec } from "./support/fleet.js";
-import { docs, serviceEntry, workloadEntry } from "./support/mesh-yaml.js";
+import { destinationRule, docs, serviceEntry, workloadEntry } from "./support/mesh-yaml.js";
 
 const NS = "demo";
 const API = "http://api.demo.svc.cluster.local:8080";
@@ -93,15 +93,9 @@ spec:
       route: [{ destination: { host: api, subset: v1 } }]
 `;
 
-const OTHERS = `apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: api, namespace: demo }
-spec:
-  host: api
-  subsets:
-    - { name: v1, labels: { version: v1 } }
-    - { name: v2, labels: { version: v2 } }
----
+const SUBSETS = "subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]";
+
+const OTHERS = `${destinationRule("api", NS, SUBSETS)}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: flaky, namespace: demo }
@@ -111,15 +105,7 @@ spec:
     - route: [{ destination: { host: flaky } }]
       retries: { attempts: 3, retryOn: 5xx }
 ---
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: tcp-echo, namespace: demo }
-spec:
-  host: tcp-echo
-  subsets:
-    - { name: v1, labels: { version: v1 } }
-    - { name: v2, labels: { version: v2 } }
----
+${destinationRule("tcp-echo", NS, SUBSETS)}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: tcp-echo, namespace: demo }

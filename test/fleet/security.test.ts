@@ -22,28 +22,19 @@ const workloads = [
   { name: "store-1", namespace: "demo", labels: { app: "store" }, serviceAccount: "store", tcp: [5432] },
 ] as const;
 
-const POLICIES = `apiVersion: security.istio.io/v1
+/** A workload PeerAuthentication in demo for the workloads labelled app=APP. */
+function peerAuthentication(app: string, mode: string): string {
+  return `apiVersion: security.istio.io/v1
 kind: PeerAuthentication
-metadata: { name: strict, namespace: demo }
+metadata: { name: ${app}, namespace: demo }
 spec:
-  selector: { matchLabels: { app: strict } }
-  mtls: { mode: STRICT }
+  selector: { matchLabels: { app: ${app} } }
+  mtls: { mode: ${mode} }
 ---
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: { name: disabled, namespace: demo }
-spec:
-  selector: { matchLabels: { app: disabled } }
-  mtls: { mode: DISABLE }
----
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: { name: authz, namespace: demo }
-spec:
-  selector: { matchLabels: { app: authz } }
-  mtls: { mode: STRICT }
----
-apiVersion: security.istio.io/v1
+`;
+}
+
+const POLICIES = `${peerAuthentication("strict", "STRICT")}${peerAuthentication("disabled", "DISABLE")}${peerAuthentication("authz", "STRICT")}apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: { name: deny-intruder, namespace: demo }
 spec:
