@@ -20,7 +20,9 @@ commands:
                                        off to disable). The plaintext port never serves secrets.
              --xds-tls-name NAME       a name or address proxies dial the TLS port by (repeat;
                                        default gitmesh, localhost, 127.0.0.1, ::1 and the hostname)
-             --trust-domain DOMAIN     SPIFFE trust domain (default cluster.local)
+             --trust-domain DOMAIN     SPIFFE trust domain of workload identities: what the CA
+                                       issues and what SAN checks and principals compare with
+                                       (default cluster.local; recorded in the state directory)
              --workload-key-type T     rsa (default) or ecdsa keys for workload certificates
              --workload-cert-ttl HOURS workload certificate lifetime (default 24)
              --admin-address HOST:PORT health, readiness, metrics, debug (default 127.0.0.1:15014)
@@ -64,10 +66,11 @@ const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 const NAMING_OPTIONS = {
   "root-namespace": { type: "string", default: DEFAULT_NAMING.rootNamespace },
   "cluster-domain": { type: "string", default: DEFAULT_NAMING.clusterDomain },
+  "trust-domain": { type: "string", default: DEFAULT_NAMING.trustDomain },
 } as const;
 
-function namingFrom(values: { "root-namespace": string; "cluster-domain": string }): MeshNaming {
-  return { rootNamespace: values["root-namespace"], clusterDomain: values["cluster-domain"] };
+function namingFrom(values: { "root-namespace": string; "cluster-domain": string; "trust-domain": string }): MeshNaming {
+  return { rootNamespace: values["root-namespace"], clusterDomain: values["cluster-domain"], trustDomain: values["trust-domain"] };
 }
 
 /** Exit codes: 0 done, 1 failed (or config errors), 2 usage error. */
@@ -265,7 +268,6 @@ async function runServe(args: readonly string[]): Promise<number> {
       "xds-address": { type: "string", default: "0.0.0.0:15010" },
       "xds-tls-address": { type: "string", default: "0.0.0.0:15012" },
       "xds-tls-name": { type: "string", multiple: true },
-      "trust-domain": { type: "string", default: "cluster.local" },
       "workload-key-type": { type: "string", default: "rsa" },
       "workload-cert-ttl": { type: "string", default: "24" },
       "admin-address": { type: "string", default: "127.0.0.1:15014" },
@@ -314,7 +316,6 @@ async function runServe(args: readonly string[]): Promise<number> {
     ...(values["credentials-dir"] === undefined ? {} : { credentialsDir: values["credentials-dir"] }),
     registrationGraceSeconds: grace,
     ...(tlsAddress === "off" ? {} : { xdsTlsAddress: tlsAddress }),
-    trustDomain: values["trust-domain"],
     workloadKeyType: values["workload-key-type"],
     workloadCertLifetimeMs: certHours * 3600_000,
     ...(values["xds-tls-name"] === undefined ? {} : { xdsTlsNames: values["xds-tls-name"] }),
