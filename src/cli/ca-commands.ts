@@ -1,4 +1,4 @@
-// `gitmesh ca init|show`, `gitmesh token issue` and `gitmesh cert issue`. Usage mistakes throw
+// `gitmesh ca init|show|bundle|rotate`, `gitmesh token issue` and `gitmesh cert issue`. Usage mistakes throw
 // UsageError (exit 2, as main.ts does); failures print what is wrong and return 1.
 import type { X509Certificate } from "node:crypto";
 import { join } from "node:path";
@@ -15,13 +15,17 @@ import {
   issuingChain,
   issueWorkloadCertificate,
   KEY_TYPES,
+  formatProblem,
   loadCaFiles,
-  loadOrCreateTokenKey,
   openCa,
+  openTokenKey,
   rotate,
+  setAsideCa,
+  trustBundleFile,
   trustBundlePem,
   trustedIds,
   WORKLOAD_LIFETIME_MS,
+  writeTrustBundle,
   type Authority,
   type CaFileProblem,
   type KeyType,
@@ -85,7 +89,7 @@ function identityOf(values: { namespace?: string | undefined; "service-account"?
 }
 
 function reportProblems(problems: readonly CaFileProblem[], io: CommandIo): number {
-  for (const p of problems) io.err(`${p.file}: ${p.message} [${p.code}]`);
+  for (const p of problems) io.err(formatProblem(p));
   return 1;
 }
 
@@ -103,8 +107,8 @@ async function existingCa(stateDir: string, io: CommandIo): Promise<MeshCa | num
 // ---- ca ---------------------------------------------------------------------------------------
 
 export async function runCa(args: readonly string[], io: CommandIo = consoleIo): Promise<number> {
-  const [sub, rest] = subcommand(args, "ca", ["init", "show", "rotate"]);
-  return sub === "init" ? caInit(rest, io) : sub === "rotate" ? caRotate(rest, io) : caShow(rest, io);
+  const [sub, rest] = subcommand(args, "ca", ["init", "show", "bundle", "rotate"]);
+  return sub === "init" ? caInit(rest, io) : sub === "rotate" ? caRotate(rest, io) : sub === "bundle" ? caBundle(rest, io) : caShow(rest, io);
 }
 
 async function caInit(args: string[], io: CommandIo): Promise<number> {
@@ -118,6 +122,7 @@ async function caInit(args: string[], io: CommandIo): Promise<number> {
       "intermediate-cert": { type: "string" },
       "intermediate-key": { type: "string" },
       chain: { type: "string" },
+      force: { type: "boolean" },
     },
     strict: true,
   });
@@ -132,16 +137,19 @@ async function caInit(args: string[], io: CommandIo): Promise<number> {
   if ((rootGiven || interGiven) && values["key-type"] !== undefined) throw new UsageError("--key-type is for a new root; an imported CA keeps its key");
   const keyType = keyTypeOf(values["key-type"]);
   const stateDir = values["state-dir"];
+  const force = values.force === true;
 
-  const opened = await openCa(stateDir);
-  if (!opened.ok) return reportProblems(opened.problems, io);
-  if (opened.ca !== undefined) {
-    if (rootGiven || interGiven) {
-      io.err(`gitmesh: a CA already exists in ${caDir(stateDir)} (issuing: ${issuer(opened.ca).id}); importing would cut every workload off: rotate to the new CA, or remove ${caDir(stateDir)} to start over`);
-      return 1;
+  if (!force) {
+    const opened = await openCa(stateDir);
+    if (!opened.ok) return reportProblems(opened.problems, io);
+    if (opened.ca !== undefined) {
+      if (rootGiven || interGiven) {
+        io.err(`gitmesh: a CA already exists in ${caDir(stateDir)} (issuing: ${issuer(opened.ca).id}); importing would cut every workload off: rotate to the new CA (gitmesh ca rotate), or replace it on purpose with --force`);
+        return 1;
+      }
+      io.out(`a CA already exists in ${caDir(stateDir)}; nothing changed`);
+      return 0;
     }
-    io.out(`a CA already exists in ${caDir(stateDir)}; nothing changed`);
-    return 0;
   }
   let authority: Authority;
   if (rootGiven || interGiven) {
@@ -154,9 +162,33 @@ async function caInit(args: string[], io: CommandIo): Promise<number> {
   } else {
     authority = await createRootAuthority({ trustDomain: values["trust-domain"], keyType });
   }
-  const ca = await initCa(stateDir, authority);
+  // Only now, with the new authority in hand: a refused import leaves the old state in place.
+  const setAside = force ? await setAsideCa(stateDir) : undefined;
+  const made = await initCa(stateDir, authority);
+  if (!made.ok) return reportProblems(made.problems, io);
+  await writeTrustBundle(stateDir, made.ca);
+  if (made.created !== true) {
+    io.out(`a CA already exists in ${caDir(stateDir)} (another gitmesh made it at the same time); nothing changed`);
+    for (const line of describeCa(made.ca)) io.out(line);
+    return 0;
+  }
   io.out(`${rootGiven ? "imported the root" : interGiven ? "imported the intermediate" : "created a new root"} into ${caDir(stateDir)}`);
-  for (const line of describeCa(ca)) io.out(line);
+  if (setAside !== undefined) {
+    io.out(`the previous CA state was moved to ${setAside} (its keys are kept there: remove them when no longer needed)`);
+    io.out(`every proxy needs the new trust bundle: give them ${trustBundleFile(stateDir)} and restart them`);
+  }
+  for (const line of describeCa(made.ca)) io.out(line);
+  io.out(`trust bundle written to ${trustBundleFile(stateDir)} (gitmesh ca bundle prints it)`);
+  return 0;
+}
+
+/** `gitmesh ca bundle`: the trust bundle (every trusted root, PEM) on stdout, for proxies. */
+async function caBundle(args: string[], io: CommandIo): Promise<number> {
+  const { values } = parseArgs({ args, options: COMMON, strict: true });
+  if (values.help === true) return help(io);
+  const ca = await existingCa(values["state-dir"], io);
+  if (typeof ca === "number") return ca;
+  io.out(trustBundlePem(ca).trimEnd());
   return 0;
 }
 
@@ -202,6 +234,7 @@ async function caRotate(args: string[], io: CommandIo): Promise<number> {
     io.err(`gitmesh: cannot ${step}: ${result.reason}`);
     return 1;
   }
+  await writeTrustBundle(values["state-dir"], result.ca);
   io.out(`rotation step ${step} saved in ${caDir(values["state-dir"])}; gitmesh serve applies it at its next resync`);
   for (const line of describeCa(result.ca)) io.out(line);
   return 0;
@@ -255,8 +288,9 @@ export async function runToken(args: readonly string[], io: CommandIo = consoleI
   if (values.help === true) return help(io);
   const id = identityOf(values, "token issue");
   const ttl = ttlOf(values.ttl, DEFAULT_TOKEN_TTL_MS);
-  const key = await loadOrCreateTokenKey(values["state-dir"]);
-  io.out(issueToken(key, id.namespace, id.serviceAccount, ttl));
+  const key = await openTokenKey(values["state-dir"]);
+  if (!key.ok) return reportProblems([key.problem], io);
+  io.out(issueToken(key.key, id.namespace, id.serviceAccount, ttl));
   return 0;
 }
 

@@ -64,14 +64,20 @@ export async function syncDir(dir: string): Promise<void> {
 }
 
 /**
- * Crash tests: with GITMESH_PAUSE_AT=STEP in the environment, the process stops at that step,
- * says so on stderr and waits, so that a test can kill it there with SIGKILL (test/ca/crash.test.ts).
- * Steps are named where they are: write:FILE:opened, write:FILE:written, ca:... (src/ca).
+ * Crash tests: with GITMESH_PAUSE_AT=STEP in the environment, the process stops at that step and
+ * says so on stderr, so that a test can kill it there with SIGKILL, or let it go on with SIGUSR2
+ * (test/ca/crash.test.ts). Steps: write:FILE:opened and write:FILE:written here, ca:... in src/ca.
  */
 export async function pausePoint(step: string): Promise<void> {
   if (process.env["GITMESH_PAUSE_AT"] !== step) return;
-  process.stderr.write(`gitmesh: paused at ${step} (GITMESH_PAUSE_AT)\n`);
-  await new Promise<never>(() => setInterval(() => {}, 1 << 30));
+  await new Promise<void>((resolve) => {
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    process.once("SIGUSR2", () => {
+      clearInterval(keepAlive);
+      resolve();
+    });
+    process.stderr.write(`gitmesh: paused at ${step} (GITMESH_PAUSE_AT)\n`);
+  });
 }
 
 // ---- what a killed writer leaves --------------------------------------------------------------

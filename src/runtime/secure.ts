@@ -1,11 +1,9 @@
 // The TLS xDS endpoint: the mesh CA opened (or created) in the state directory, a serving
 // certificate from it, and every stream's credential checked before anything is sent. This is
 // where the CA meets the xDS server; neither knows the other.
-import { writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
-import { join } from "node:path";
 import { experimental, type Metadata, type ServerCredentials } from "@grpc/grpc-js";
-import { issuer, issueServingCertificate, loadOrCreateTokenKey, openOrCreateCa, renewalTime, tokens, trustBundlePem, type KeyType, type MeshCa, type Tokens } from "../ca/index.js";
+import { formatProblem, issuer, issueServingCertificate, loadOrCreateTokenKey, openOrCreateCa, renewalTime, tokens, writeTrustBundle, type KeyType, type MeshCa, type Tokens } from "../ca/index.js";
 import type { Node__Output } from "../envoy/index.js";
 import type { Logger } from "../log.js";
 import { proxyFromNode } from "../translators/proxy.js";
@@ -60,7 +58,7 @@ export const DEFAULT_SERVER_NAMES = ["gitmesh", "localhost", "127.0.0.1", "::1"]
 
 export async function openSecure(options: SecureOptions): Promise<Secure> {
   const opened = await openOrCreateCa(options.stateDir, { trustDomain: options.trustDomain });
-  if (!opened.ok) throw new Error(`the mesh CA in ${options.stateDir} cannot be used: ${opened.problems.map((p) => p.message).join("; ")}`);
+  if (!opened.ok) throw new Error(`the mesh CA in ${options.stateDir} cannot be used: ${opened.problems.map(formatProblem).join("; ")}`);
   if (opened.created === true) options.logger.info("created the mesh CA (a new self-signed root)", { stateDir: options.stateDir, trustDomain: options.trustDomain });
   await writeTrustBundle(options.stateDir, opened.ca);
   const names = [...new Set([...(options.serverNames ?? DEFAULT_SERVER_NAMES), hostname()])];
@@ -115,7 +113,5 @@ export function authenticate(t: Tokens, metadata: Metadata, node: Node__Output):
   return { ok: true, identity: { namespace, serviceAccount } };
 }
 
-/** Public: what proxies are given to verify gitmesh and each other (compose copies it to them). */
-export async function writeTrustBundle(stateDir: string, ca: MeshCa): Promise<void> {
-  await writeFile(join(stateDir, "trust-bundle.pem"), trustBundlePem(ca), { mode: 0o644 });
-}
+/** The trust bundle file is the CA's (src/ca); serve.ts writes it again at each rotation step. */
+export { writeTrustBundle };

@@ -27,7 +27,7 @@ export async function gitmesh(args: readonly string[], env: Readonly<Record<stri
   return { code: code ?? 1, stdout, stderr };
 }
 
-/** A running gitmesh (serve), its stderr lines so far, and a way to wait for one. */
+/** A running gitmesh, its output lines so far (stdout and stderr), and a way to wait for one. */
 export interface Running {
   readonly child: ChildProcessWithoutNullStreams;
   readonly lines: readonly string[];
@@ -43,14 +43,15 @@ export function start(args: readonly string[], env: Readonly<Record<string, stri
   process.once("exit", () => child.kill("SIGKILL"));
   const lines: string[] = [];
   const waiters: { pattern: RegExp; resolve: (l: string) => void }[] = [];
-  child.stdout.resume();
-  createInterface({ input: child.stderr }).on("line", (line) => {
+  const onLine = (line: string) => {
     lines.push(line);
     for (const w of waiters.filter((x) => x.pattern.test(line))) {
       waiters.splice(waiters.indexOf(w), 1);
       w.resolve(line);
     }
-  });
+  };
+  createInterface({ input: child.stdout }).on("line", onLine);
+  createInterface({ input: child.stderr }).on("line", onLine);
   const exited = once(child, "close").then(([code]) => code as number | null);
   return {
     child,
@@ -67,13 +68,29 @@ export function start(args: readonly string[], env: Readonly<Record<string, stri
   };
 }
 
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** `gitmesh ARGS` stopped at `step`: kill it there, or let it go on and run to its end. */
+export async function pauseAt(step: string, args: readonly string[]): Promise<Running & { kill(): Promise<void>; resume(): Promise<number | null> }> {
+  const run = start(args, { GITMESH_PAUSE_AT: step });
+  await run.waitFor(new RegExp(`paused at ${escape(step)} `));
+  return {
+    ...run,
+    async kill() {
+      run.child.kill("SIGKILL");
+      await run.exited;
+      if (run.child.signalCode !== "SIGKILL") throw new Error(`expected a kill at ${step}, got exit ${String(run.child.exitCode)}`);
+    },
+    resume() {
+      run.child.kill("SIGUSR2");
+      return run.exited;
+    },
+  };
+}
+
 /** Runs `gitmesh ARGS` until it pauses at `step`, then kills it with SIGKILL; resolves once it is dead. */
 export async function killAt(step: string, args: readonly string[]): Promise<void> {
-  const run = start(args, { GITMESH_PAUSE_AT: step });
-  await run.waitFor(new RegExp(`paused at ${step.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} `));
-  run.child.kill("SIGKILL");
-  await run.exited;
-  if (run.child.signalCode !== "SIGKILL") throw new Error(`expected a kill at ${step}, got exit ${String(run.child.exitCode)}`);
+  await (await pauseAt(step, args)).kill();
 }
 
 /** `gitmesh serve` on loopback ports chosen by the system, with a state directory and no config. */
