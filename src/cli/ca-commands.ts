@@ -147,6 +147,8 @@ async function caInit(args: string[], io: CommandIo): Promise<number> {
         io.err(`gitmesh: a CA already exists in ${caDir(stateDir)} (issuing: ${issuer(opened.ca).id}); importing would cut every workload off: rotate to the new CA (gitmesh ca rotate), or replace it on purpose with --force`);
         return 1;
       }
+      // Idempotent: the trust bundle is written again (it may be missing or out of date).
+      await writeTrustBundle(stateDir, opened.ca);
       io.out(`a CA already exists in ${caDir(stateDir)}; nothing changed`);
       return 0;
     }

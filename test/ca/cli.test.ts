@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createPrivateKey } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -35,6 +35,33 @@ test("ca init makes a root once; ca show describes it and never prints a key", a
   assert.match(show.stdout, /sha256: +([0-9A-F]{2}:){31}[0-9A-F]{2}/);
   assert.match(show.stdout, /trust bundle: 1 root\(s\)/);
   assert.doesNotMatch(show.stdout + init.stdout, /PRIVATE KEY/);
+});
+
+test("ca init writes the trust bundle (0644, the CA's roots); ca bundle prints it; a rotation step writes it again", async () => {
+  const state = tempFiles();
+  assert.equal((await run("ca", "init", "--state-dir", state, "--key-type", "ecdsa")).code, 0);
+  const file = join(state, "trust-bundle.pem");
+  assert.equal(statSync(file).mode & 0o777, 0o644);
+  const show = await run("ca", "show", "--state-dir", state);
+  const rootSha = /sha256: +(\S+)/.exec(show.stdout)?.[1];
+  assert.deepEqual(
+    pemCerts(readFileSync(file, "utf8")).map((c) => c.fingerprint256),
+    [rootSha],
+  );
+  const bundle = await run("ca", "bundle", "--state-dir", state);
+  assert.equal(bundle.code, 0, bundle.stderr);
+  assert.equal(bundle.stdout, readFileSync(file, "utf8"), "ca bundle prints the file's contents");
+
+  assert.equal((await run("ca", "rotate", "introduce", "--state-dir", state, "--key-type", "ecdsa")).code, 0);
+  assert.equal(pemCerts(readFileSync(file, "utf8")).length, 2, "both roots once the new one is introduced");
+  assert.equal((await run("ca", "bundle", "--state-dir", state)).stdout, readFileSync(file, "utf8"));
+
+  rmSync(file);
+  assert.equal((await run("ca", "init", "--state-dir", state)).code, 0, "ca init on an existing CA");
+  assert.equal(readFileSync(file, "utf8"), (await run("ca", "bundle", "--state-dir", state)).stdout, "writes a missing bundle again");
+  const empty = await run("ca", "bundle", "--state-dir", tempFiles());
+  assert.equal(empty.code, 1);
+  assert.match(empty.stderr, /no CA in .*: run gitmesh ca init/);
 });
 
 test("cert issue writes what gRPC's file_watcher reads: chain, key 0600, trust bundle", async () => {
