@@ -7,7 +7,25 @@ export { renewalTime, DEFAULT_RENEWAL_WINDOW, type RenewalWindow } from "./renew
 export { trustedIds, issuingId, type RotationState } from "./rotation.js";
 export { DEFAULT_TRUST_DOMAIN, identityProblems, spiffeId, type WorkloadIdentity } from "./spiffe.js";
 export { caDir, loadCaFiles, setAsideCa, trustBundleFile } from "./store.js";
-export { DEFAULT_TOKEN_TTL_MS, issueToken, tokens, verifyBearer, verifyToken, type TokenRefusal, type Tokens, type TokenVerdict } from "./token.js";
+export {
+  bindingProblem,
+  bindingRefusal,
+  DEFAULT_TOKEN_TTL_MS,
+  describeBinding,
+  issueToken,
+  readToken,
+  TOKEN_ID,
+  tokens,
+  UNBOUND,
+  verifyBearer,
+  verifyToken,
+  type BoundNode,
+  type TokenBinding,
+  type TokenRefusal,
+  type Tokens,
+  type TokenVerdict,
+} from "./token.js";
+export { listRevocations, openRevocations, pruneRevocations, recordRevocation, revocationsDir, type RevocationEntry, type Revocations } from "./revocations.js";
 export { loadOrCreateTokenKey, openTokenKey, type TokenKeyResult } from "./token-key.js";
 export { formatProblem, validateCaFiles, type CaFileProblem, type CaFiles, type CaLoadResult } from "./validate.js";
 export { issueServingCertificate, SERVING_LIFETIME_MS, type ServingCertificate } from "./serving.js";

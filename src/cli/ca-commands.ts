@@ -1,24 +1,17 @@
-// `gitmesh ca init|show|bundle|rotate`, `gitmesh token issue` and `gitmesh cert issue`. Usage mistakes throw
-// UsageError (exit 2, as main.ts does); failures print what is wrong and return 1.
+// `gitmesh ca init|show|bundle|rotate` and `gitmesh cert issue`. Usage mistakes throw UsageError
+// (exit 2, as main.ts does); failures print what is wrong and return 1.
 import type { X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import {
   caDir,
   createRootAuthority,
-  DEFAULT_TOKEN_TTL_MS,
-  DEFAULT_TRUST_DOMAIN,
-  identityProblems,
   initCa,
-  issueToken,
   issuer,
   issuingChain,
   issueWorkloadCertificate,
-  KEY_TYPES,
-  formatProblem,
   loadCaFiles,
   openCa,
-  openTokenKey,
   rotate,
   setAsideCa,
   trustBundleFile,
@@ -27,71 +20,16 @@ import {
   WORKLOAD_LIFETIME_MS,
   writeTrustBundle,
   type Authority,
-  type CaFileProblem,
-  type KeyType,
   type MeshCa,
   type RotationStep,
-  type WorkloadIdentity,
 } from "../ca/index.js";
 import { writeFileAtomic } from "../common/files.js";
-import { CA_USAGE, CERT_FILES } from "./ca-usage.js";
+import { COMMON, consoleIo, help, IDENTITY, identityOf, keyTypeOf, reportProblems, subcommand, ttlOf, type CommandIo } from "./ca-args.js";
+import { CERT_FILES } from "./ca-usage.js";
 import { UsageError } from "./usage.js";
 
-/** Where output goes; console by default, captured in tests. */
-export interface CommandIo {
-  readonly out: (line: string) => void;
-  readonly err: (line: string) => void;
-}
-const consoleIo: CommandIo = { out: (l) => console.log(l), err: (l) => console.error(l) };
-
-const COMMON = {
-  "state-dir": { type: "string", default: ".gitmesh-state" },
-  "trust-domain": { type: "string", default: DEFAULT_TRUST_DOMAIN },
-  help: { type: "boolean", short: "h" },
-} as const;
-
-const IDENTITY = { namespace: { type: "string" }, "service-account": { type: "string" }, ttl: { type: "string" } } as const;
-
-function subcommand(args: readonly string[], command: string, known: readonly string[]): [string, string[]] {
-  const [sub, ...rest] = args;
-  if (sub === undefined || !known.includes(sub)) throw new UsageError(`${command} takes a subcommand: ${known.join(" or ")}${sub === undefined ? "" : `, not "${sub}"`}`);
-  return [sub, rest];
-}
-
-/** Durations as 90s, 30m, 24h, 30d or combined (1h30m). */
-export function parseDuration(text: string): number | undefined {
-  if (!/^(\d+(d|h|m|s))+$/.test(text)) return undefined;
-  const unit = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 } as const;
-  let ms = 0;
-  for (const [, n, u] of text.matchAll(/(\d+)(d|h|m|s)/g)) ms += Number(n) * unit[u as keyof typeof unit];
-  return ms > 0 ? ms : undefined;
-}
-
-function ttlOf(text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const ms = parseDuration(text);
-  if (ms === undefined) throw new UsageError(`--ttl takes a duration such as 24h, 30m or 7d, not "${text}"`);
-  return ms;
-}
-
-function keyTypeOf(text: string | undefined): KeyType {
-  if (text === undefined) return "rsa";
-  if (!KEY_TYPES.includes(text as KeyType)) throw new UsageError(`--key-type must be ${KEY_TYPES.join(" or ")}`);
-  return text as KeyType;
-}
-
-function identityOf(values: { namespace?: string | undefined; "service-account"?: string | undefined; "trust-domain": string }, command: string): WorkloadIdentity {
-  if (values.namespace === undefined || values["service-account"] === undefined) throw new UsageError(`${command} needs --namespace and --service-account`);
-  const id = { trustDomain: values["trust-domain"], namespace: values.namespace, serviceAccount: values["service-account"] };
-  const problems = identityProblems(id);
-  if (problems.length > 0) throw new UsageError(problems.join("; "));
-  return id;
-}
-
-function reportProblems(problems: readonly CaFileProblem[], io: CommandIo): number {
-  for (const p of problems) io.err(formatProblem(p));
-  return 1;
-}
+// The token commands have a file of their own; main.ts finds every CA command here.
+export { runToken } from "./token-commands.js";
 
 /** The CA in the state directory, or 1 with the reason printed. */
 async function existingCa(stateDir: string, io: CommandIo): Promise<MeshCa | number> {
@@ -282,20 +220,6 @@ export function describeCa(ca: MeshCa): string[] {
   return lines;
 }
 
-// ---- token ------------------------------------------------------------------------------------
-
-export async function runToken(args: readonly string[], io: CommandIo = consoleIo): Promise<number> {
-  const [, rest] = subcommand(args, "token", ["issue"]);
-  const { values } = parseArgs({ args: rest, options: { ...COMMON, ...IDENTITY }, strict: true });
-  if (values.help === true) return help(io);
-  const id = identityOf(values, "token issue");
-  const ttl = ttlOf(values.ttl, DEFAULT_TOKEN_TTL_MS);
-  const key = await openTokenKey(values["state-dir"]);
-  if (!key.ok) return reportProblems([key.problem], io);
-  io.out(issueToken(key.key, id.namespace, id.serviceAccount, ttl));
-  return 0;
-}
-
 // ---- cert -------------------------------------------------------------------------------------
 
 export async function runCert(args: readonly string[], io: CommandIo = consoleIo): Promise<number> {
@@ -315,10 +239,5 @@ export async function runCert(args: readonly string[], io: CommandIo = consoleIo
   await writeFileAtomic(join(values.out, CERT_FILES.bundle), trustBundlePem(ca));
   io.out(`issued ${issued.spiffeId}, valid until ${issued.notAfter.toISOString()}, into ${values.out}:`);
   io.out(`  ${CERT_FILES.chain} (certificate chain), ${CERT_FILES.key} (key, mode 0600), ${CERT_FILES.bundle} (trust bundle)`);
-  return 0;
-}
-
-function help(io: CommandIo): number {
-  io.out(CA_USAGE);
   return 0;
 }
