@@ -8,7 +8,8 @@ import { basename, dirname, join } from "node:path";
 /**
  * Writes through a temporary file renamed over the target, flushed first: a crash leaves the
  * old file or the new one, never half of either. The file is created with `mode` (0600 for
- * keys), so it is never readable by others, not even for a moment.
+ * keys), so it is never readable by others, not even for a moment. Temporary files of the same
+ * target left by killed writers are removed first.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const tmp = await writeTemp(path, data, mode);
@@ -37,6 +38,8 @@ export async function createFileAtomic(path: string, data: string | Uint8Array, 
 
 async function writeTemp(path: string, data: string | Uint8Array, mode: number): Promise<string> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  // Each writer of a file clears what killed writers of the same file left (best effort).
+  await removeAbandonedTemps(dirname(path), (target) => target === basename(path)).catch(() => []);
   const tmp = tempPath(path);
   const handle = await open(tmp, "wx", mode);
   try {

@@ -23,7 +23,6 @@ const FILE = "last-good-config.json";
  * files of writers killed before (gitmesh serve killed mid-save) are removed first.
  */
 export async function saveLastGood(stateDir: string, forConfig: LastGood["for"], source: ModelSource, files: readonly SourceFile[]): Promise<void> {
-  await removeAbandonedTemps(stateDir, (target) => target === FILE);
   const body: LastGood = { for: forConfig, source, savedAt: new Date().toISOString(), files };
   await writeFileAtomic(join(stateDir, FILE), JSON.stringify(body), 0o600);
 }
