@@ -122,16 +122,6 @@ async function caInit(args: string[], io: CommandIo): Promise<number> {
   return 0;
 }
 
-/** `gitmesh ca bundle`: the trust bundle (every trusted root, PEM) on stdout, for proxies. */
-async function caBundle(args: string[], io: CommandIo): Promise<number> {
-  const { values } = parseArgs({ args, options: COMMON, strict: true });
-  if (values.help === true) return help(io);
-  const ca = await existingCa(values["state-dir"], io);
-  if (typeof ca === "number") return ca;
-  io.out(trustBundlePem(ca).trimEnd());
-  return 0;
-}
-
 /**
  * One step of a root rotation, saved to the state directory; a running `gitmesh serve` picks it up
  * within its resync period and pushes the new trust bundle and certificates:
@@ -180,14 +170,19 @@ async function caRotate(args: string[], io: CommandIo): Promise<number> {
   return 0;
 }
 
-async function caShow(args: string[], io: CommandIo): Promise<number> {
+/** A read-only ca subcommand: the CA in --state-dir, printed as `lines` says. */
+async function printCa(args: string[], io: CommandIo, lines: (ca: MeshCa) => readonly string[]): Promise<number> {
   const { values } = parseArgs({ args, options: COMMON, strict: true });
   if (values.help === true) return help(io);
   const ca = await existingCa(values["state-dir"], io);
   if (typeof ca === "number") return ca;
-  for (const line of describeCa(ca)) io.out(line);
+  for (const line of lines(ca)) io.out(line);
   return 0;
 }
+
+const caShow = (args: string[], io: CommandIo) => printCa(args, io, describeCa);
+/** `gitmesh ca bundle`: the trust bundle (every trusted root, PEM) on stdout, for proxies. */
+const caBundle = (args: string[], io: CommandIo) => printCa(args, io, (ca) => [trustBundlePem(ca).trimEnd()]);
 
 const dn = (name: string | undefined): string => (name ?? "").replace(/\n/g, ", ") || "(empty)";
 
