@@ -10,8 +10,8 @@ export interface StreamIdentity {
   readonly serviceAccount: string;
   /** When the credential stops being valid: the stream is closed then, and no certificate outlives it. */
   readonly expiresAt?: Date;
-  /** The credential's id, for revocation. */
-  readonly credentialId?: string;
+  /** The credential's id: its streams are closed when it is revoked. */
+  readonly tokenId?: string;
 }
 
 export type AuthDecision =
