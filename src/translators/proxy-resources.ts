@@ -36,12 +36,15 @@ export function inboundAddressProblem(proxy: ProxyIdentity, side: WorkloadSide):
 export function workloadSide(t: MeshTranslation, proxy: ProxyIdentity): WorkloadSide {
   const name = proxy.workloadName ?? (proxy.workloadGroup === undefined ? undefined : registeredEntryName(proxy));
   const entry = name === undefined ? undefined : t.of.workloads.get(`${proxy.namespace}/${name}`);
+  // A proxy naming a group serves the group's ports whether or not it is (yet) registered in it.
+  const group = proxy.workloadGroup === undefined ? undefined : t.of.workloadGroups.find((g) => g.namespace === proxy.namespace && g.name === proxy.workloadGroup);
+  const portNames = entry?.spec.ports ?? group?.spec.template.ports;
   const ports = new Map<number, ServicePort["protocol"]>();
   const keys = [selectorKey(proxy.namespace, undefined), ...Object.entries(proxy.labels).map(([k, v]) => selectorKey(proxy.namespace, [k, v]))];
   const entries = keys.flatMap((key) => t.of.selecting.get(key) ?? []).filter((se) => labelsMatch(se.spec.workloadSelector?.labels, proxy.labels));
   for (const se of [...new Set(entries)].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     for (const p of se.spec.ports ?? []) {
-      const served = entry?.spec.ports?.[p.name] ?? p.targetPort ?? p.number;
+      const served = portNames?.[p.name] ?? p.targetPort ?? p.number;
       if (!ports.has(served)) ports.set(served, p.protocol);
     }
   }
