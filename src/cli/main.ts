@@ -35,6 +35,9 @@ commands:
                                        (and NAME/ca.crt for MUTUAL), served over SDS
              --registration-grace S    seconds a self-registered workload (WORKLOAD_GROUP)
                                        stays an endpoint after its stream ends (default 10)
+             --resync-seconds S        how often to read again what file events may miss: the
+                                       config tree, CA rotation steps, token revocations and the
+                                       credentials directory (default 10)
              --root-namespace NS       namespace of mesh-wide policy (default istio-system)
              --cluster-domain DOMAIN   short hosts expand to NAME.NS.svc.DOMAIN (default cluster.local)
              --log-level LEVEL         debug, info, warn or error (default info)
@@ -276,6 +279,7 @@ async function runServe(args: readonly string[]): Promise<number> {
       "state-dir": { type: "string", default: ".gitmesh-state" },
       "credentials-dir": { type: "string" },
       "registration-grace": { type: "string", default: "10" },
+      "resync-seconds": { type: "string", default: "10" },
       ...NAMING_OPTIONS,
       "log-level": { type: "string", default: "info" },
       help: { type: "boolean", short: "h" },
@@ -298,6 +302,8 @@ async function runServe(args: readonly string[]): Promise<number> {
   const pollSeconds = values["git-poll"] === undefined ? undefined : Number(values["git-poll"]);
   if (pollSeconds !== undefined && !(pollSeconds >= 1 && pollSeconds <= 86_400)) throw new UsageError("--git-poll takes a number of seconds from 1 to 86400");
   if (pollSeconds !== undefined && values["git-ref"] !== undefined) throw new UsageError("--git-poll follows the upstream branch; it cannot be combined with --git-ref");
+  const resync = Number(values["resync-seconds"]);
+  if (!(resync >= 0.1 && resync <= 3600)) throw new UsageError("--resync-seconds takes a number of seconds from 0.1 to 3600");
   const grace = Number(values["registration-grace"]);
   if (!(grace >= 0 && grace <= 3600)) throw new UsageError("--registration-grace takes a number of seconds from 0 to 3600");
   if (values.config !== undefined) {
@@ -315,6 +321,7 @@ async function runServe(args: readonly string[]): Promise<number> {
     naming: namingFrom(values),
     ...(values["credentials-dir"] === undefined ? {} : { credentialsDir: values["credentials-dir"] }),
     registrationGraceSeconds: grace,
+    resyncSeconds: resync,
     ...(tlsAddress === "off" ? {} : { xdsTlsAddress: tlsAddress }),
     workloadKeyType: values["workload-key-type"],
     workloadCertLifetimeMs: certHours * 3600_000,

@@ -1,13 +1,15 @@
 // What the running control plane follows besides proxies: the config (a watched working tree, or
 // a polled upstream branch), the CA state that `gitmesh ca rotate` writes, and the gateway
 // credentials directory. Each returns a stop function; none outlives the server.
-import { issuer, openCa } from "../ca/index.js";
+import { status as grpcStatus } from "@grpc/grpc-js";
+import { formatProblem, issuer, openCa } from "../ca/index.js";
 import { every } from "../common/timers.js";
 import { readCredentials } from "../config/credentials.js";
 import { GitPoller } from "../config/git.js";
 import type { ConfigReloader } from "../config/reloader.js";
 import { watchDirectory } from "../config/watch.js";
 import type { Logger } from "../log.js";
+import type { XdsServer } from "../xds/index.js";
 import type { MeshPusher } from "./push.js";
 import { writeTrustBundle, type Secure } from "./secure.js";
 import type { WorkloadSecrets } from "./workload-secrets.js";
@@ -44,6 +46,34 @@ export function followCa(stateDir: string, secure: Secure, secrets: WorkloadSecr
     check()
       .catch((e: unknown) => logger.error("bug: reading the mesh CA failed", { error: String(e) }))
       .finally(() => (checking = false));
+  });
+  return () => timer.cancel();
+}
+
+/**
+ * Reads the token revocations again at every resync (`gitmesh token revoke` writes them): the
+ * open streams of a newly revoked token are closed, and its proxies' certificates dropped with
+ * them. New streams are checked against the list at once (secure.ts).
+ */
+export function followRevocations(secure: Secure, xds: XdsServer, logger: Logger, everySeconds: number): Stop {
+  let reading = false;
+  const timer = every(everySeconds * 1000, () => {
+    if (reading) return;
+    reading = true;
+    secure.revocations
+      .reload()
+      .then((r) => {
+        if (!r.ok) {
+          logger.error("cannot read the token revocations; the last list read stays in force", { problem: formatProblem(r.problem) });
+          return;
+        }
+        if (r.added.length === 0) return;
+        const revoked = new Set(r.added);
+        const closed = xds.closeStreams((id) => id.tokenId !== undefined && revoked.has(id.tokenId), grpcStatus.UNAUTHENTICATED, "the credential was revoked (gitmesh token revoke); issue a new one with gitmesh token issue");
+        logger.warn("tokens revoked; their streams closed", { tokens: r.added.join(","), closedStreams: closed });
+      })
+      .catch((e: unknown) => logger.error("bug: reading the token revocations failed", { error: String(e) }))
+      .finally(() => (reading = false));
   });
   return () => timer.cancel();
 }

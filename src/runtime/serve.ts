@@ -11,7 +11,7 @@ import { ConfigReloader, type ReloadRecord } from "../config/reloader.js";
 import { DEFAULT_NAMING, type MeshNaming } from "../config/resources.js";
 import type { Logger } from "../log.js";
 import { ADS_ORDER, SnapshotCache, XdsServer, XdsStatus } from "../xds/index.js";
-import { followCa, followConfig, followCredentials, type Stop } from "./followers.js";
+import { followCa, followConfig, followCredentials, followRevocations, type Stop } from "./followers.js";
 import { settleTrustDomain } from "./mesh-identity.js";
 import { MeshPusher } from "./push.js";
 import { openSecure } from "./secure.js";
@@ -129,7 +129,10 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     const xds = new XdsServer({ source: cache, logger, status, onNack: (r) => metrics.nacked(r.type), ...pusher.serverHooks() });
 
     // Followers of the CA state and the credentials directory.
-    if (secure !== undefined && secrets !== undefined && tls !== undefined) started.add(followCa(tls.stateDir, secure, secrets, logger, resyncSeconds));
+    if (secure !== undefined && secrets !== undefined && tls !== undefined) {
+      started.add(followCa(tls.stateDir, secure, secrets, logger, resyncSeconds));
+      started.add(followRevocations(secure, xds, logger, resyncSeconds));
+    }
     if (options.credentialsDir !== undefined) started.add(await followCredentials(options.credentialsDir, pusher, logger, resyncSeconds));
 
     // The config: loaded once before the ports open, then followed.

@@ -26,6 +26,8 @@ export interface WorkloadSecretsOptions {
   readonly random?: () => number;
   /** Issuances at once (default 2). */
   readonly concurrency?: number;
+  /** How a certificate is issued (tests hold it to put a rotation or a departure in between). */
+  readonly issue?: typeof issueWorkloadCertificate;
 }
 
 /** What the pusher reads: a proxy's secrets, and word when they change. */
@@ -159,7 +161,7 @@ export class WorkloadSecrets implements SecretSource {
     const { trustDomain, keyType } = this.options;
     let issued: IssuedCertificate;
     try {
-      issued = await issueWorkloadCertificate(authority, { trustDomain, namespace: h.identity.namespace, serviceAccount: h.identity.serviceAccount }, { keyType, lifetimeMs });
+      issued = await (this.options.issue ?? issueWorkloadCertificate)(authority, { trustDomain, namespace: h.identity.namespace, serviceAccount: h.identity.serviceAccount }, { keyType, lifetimeMs });
     } catch (e) {
       if (h.generation !== generation) return;
       this.options.logger.error("could not issue a workload certificate; trying again in 10 s", { proxy, error: (e as Error).message });

@@ -117,6 +117,21 @@ export class XdsServer {
   }
 
   /**
+   * Ends the open streams whose credential matches (a revoked token's, say) with a status; they
+   * receive nothing more. Returns how many were closed.
+   */
+  closeStreams(matches: (identity: StreamIdentity) => boolean, code: grpcStatus, message: string): number {
+    let n = 0;
+    for (const s of [...this.streams]) {
+      const identity = s.identity;
+      if (identity === undefined || !matches(identity)) continue;
+      s.close(code, message);
+      n++;
+    }
+    return n;
+  }
+
+  /**
    * Ends every stream with UNAVAILABLE (proxies reconnect, to another replica if there is one) and
    * stops the server; calls still open after graceMs are cut.
    */
