@@ -1,8 +1,9 @@
 // The order workload certificates are issued in. Key generation costs real CPU (RSA 2048: about
 // 120 ms each), so the queue is fair between identities: each identity (namespace and service
-// account) has its own line, and the lines take turns. One credential that opens hundreds of
-// streams under new node ids waits behind itself; a proxy of any other identity waits for at most
-// one issuance per identity ahead of it. Work for a proxy that left is dropped before it starts.
+// account) has its own line, and the line whose identity was served longest ago goes next. One
+// credential that opens hundreds of streams under new node ids waits behind itself; a proxy of any
+// other identity waits for at most one issuance per identity ahead of it. Work for a proxy that
+// left is dropped before it starts.
 
 export interface IssuanceJob {
   /** The proxy (its snapshot key) the certificate is for. */
@@ -14,10 +15,11 @@ export interface IssuanceJob {
 }
 
 export class IssuanceQueue {
-  /** One line per identity, in the order they take turns. */
+  /** One line per identity, in the order the identities first queued. */
   private readonly lines = new Map<string, IssuanceJob[]>();
-  /** Which line serves next: identities in turn. */
-  private turn: string[] = [];
+  /** When each identity was last served (a counter); an identity never served goes first. */
+  private readonly lastServed = new Map<string, number>();
+  private served = 0;
   private running = 0;
   private stopped = false;
 
@@ -32,7 +34,6 @@ export class IssuanceQueue {
     if (line === undefined) {
       line = [];
       this.lines.set(job.identity, line);
-      this.turn.push(job.identity);
     }
     line.push(job);
     this.pump();
@@ -44,7 +45,7 @@ export class IssuanceQueue {
       const i = line.findIndex((j) => j.proxy === proxy);
       if (i < 0) continue;
       line.splice(i, 1);
-      if (line.length === 0) this.dropLine(identity);
+      if (line.length === 0) this.lines.delete(identity);
       return;
     }
   }
@@ -59,21 +60,28 @@ export class IssuanceQueue {
   stop(): void {
     this.stopped = true;
     this.lines.clear();
-    this.turn = [];
-  }
-
-  private dropLine(identity: string): void {
-    this.lines.delete(identity);
-    this.turn = this.turn.filter((i) => i !== identity);
+    this.lastServed.clear();
   }
 
   private next(): IssuanceJob | undefined {
-    const identity = this.turn.shift();
-    if (identity === undefined) return undefined;
-    const line = this.lines.get(identity);
-    const job = line?.shift();
-    if (line === undefined || line.length === 0) this.lines.delete(identity);
-    else this.turn.push(identity); // its next job waits for every other identity's turn
+    let pick: string | undefined;
+    let pickServed = Infinity;
+    for (const identity of this.lines.keys()) {
+      const at = this.lastServed.get(identity) ?? -1;
+      if (at < pickServed) {
+        pick = identity;
+        pickServed = at;
+      }
+    }
+    if (pick === undefined) return undefined;
+    const line = this.lines.get(pick) ?? [];
+    const job = line.shift();
+    if (line.length === 0) this.lines.delete(pick);
+    this.lastServed.set(pick, ++this.served);
+    // Remembered only for identities still waiting or served lately: a bounded map.
+    if (this.lastServed.size > 4 * (this.lines.size + 64)) {
+      for (const identity of this.lastServed.keys()) if (!this.lines.has(identity) && identity !== pick) this.lastServed.delete(identity);
+    }
     return job;
   }
 
