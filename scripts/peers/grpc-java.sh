@@ -14,7 +14,11 @@ if [ -x "$launcher" ] && [ "$(cat "$out/stamp" 2>/dev/null)" = "$sum" ]; then
   exit 0
 fi
 rm -rf "$out" && mkdir -p "$out/classes"
-(cd "$src" && mvn -q -B -Dstyle.color=never dependency:build-classpath -Dmdep.outputFile="$OLDPWD/$out/classpath.txt" >/dev/null)
+# Maven's own output goes to a log, shown only when it fails.
+if ! (cd "$src" && mvn -q -B dependency:build-classpath -Dmdep.outputFile="$OLDPWD/$out/classpath.txt") >"$out/mvn.log" 2>&1; then
+  cat "$out/mvn.log" >&2
+  exit 1
+fi
 javac -d "$out/classes" -cp "$(cat "$out/classpath.txt")" $(find "$src/src" -name '*.java')
 cat > "$launcher" <<'LAUNCHER'
 #!/bin/sh

@@ -37,7 +37,7 @@ export interface MeshTranslation {
   readonly services: readonly ServiceTranslation[];
   readonly clusters: readonly Translated[];
   /** The same clusters as proxyless gRPC clients take them (see grpc-compat.ts). */
-  readonly grpcClusters: readonly Translated[];
+  readonly grpcClusters: readonly TranslatedCluster[];
   readonly endpoints: readonly Translated[];
   /** Proxyless gRPC client listeners and their routes. */
   readonly grpcListeners: readonly Translated[];
@@ -176,7 +176,7 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
   return {
     services,
     clusters: all("clusters"),
-    grpcClusters: all("grpcClusters"),
+    grpcClusters: sortTranslated(services.flatMap((s) => s.grpcClusters)),
     endpoints: all("endpoints"),
     grpcListeners: all("grpcListeners"),
     grpcRoutes: all("grpcRoutes"),

@@ -3,6 +3,8 @@
 import { labelsMatch, type MeshResource } from "../config/resources.js";
 import type { ServicePort } from "../config/types.js";
 import { gatewayResources, gatewaysFor, type GatewayTranslation } from "./gateway.js";
+import { grpcClientClass } from "./grpc-clients.js";
+import { grpcClusterFor } from "./grpc-compat.js";
 import { grpcServerListener, grpcServerListenerName } from "./grpc-server.js";
 import { inboundCluster, inboundListener, type InboundPort } from "./inbound.js";
 import { id, selectorKey, type MeshTranslation } from "./mesh.js";
@@ -154,7 +156,8 @@ export interface ProxyLayer {
 /**
  * What one proxy receives, in layers.
  * - A proxyless gRPC application: every service's listeners, routes, clusters and endpoints (it
- *   asks only for what it uses, by name), and, if it serves, its inbound listeners.
+ *   asks only for what it uses, by name), as its client class takes them (grpc-clients.ts), and,
+ *   if it serves, its inbound listeners.
  * - An Envoy sidecar: the outbound listeners, routes, clusters and endpoints of the services its
  *   Sidecar scope sees, and its inbound listeners and their local clusters.
  * - A gateway: every cluster, and the listeners, routes and secrets of the Gateways selecting it.
@@ -163,7 +166,10 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
   switch (proxy.kind) {
     case "grpc": {
       const side = workloadSide(t, proxy);
-      const client: ProxyLayer = { key: "grpc", resources: () => [...t.grpcClusters, ...t.endpoints, ...t.grpcListeners, ...t.grpcRoutes] };
+      // Clients of different classes (grpc-clients.ts) get different variants: never one snapshot.
+      const cls = grpcClientClass(proxy.userAgent);
+      const clusters = () => (cls === "standard" ? t.grpcClusters : t.grpcClusters.map((c) => grpcClusterFor(c, cls)));
+      const client: ProxyLayer = { key: `grpc:${cls}`, resources: () => [...clusters(), ...t.endpoints, ...t.grpcListeners, ...t.grpcRoutes] };
       if (side.ports.length === 0) return [client];
       return [client, { key: JSON.stringify(["grpc-server", side.ports.map((p) => [p.port, p.mtls]), ids(side.policies)]), resources: () => serverListeners(t, proxy) }];
     }

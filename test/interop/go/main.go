@@ -49,6 +49,7 @@ type command struct {
 	Concurrency int               `json:"concurrency"`
 	Headers     map[string]string `json:"headers"`
 	TimeoutMs   int               `json:"timeoutMs"`
+	SpacingMs   int               `json:"spacingMs"`
 	Secure      bool              `json:"secure"`
 	Request     json.RawMessage   `json:"request"`
 	Port        int               `json:"port"`
@@ -156,6 +157,9 @@ func calls(cmd command) map[string]any {
 		}()
 	}
 	for i := 0; i < cmd.Count; i++ {
+		if i > 0 && cmd.SpacingMs > 0 {
+			time.Sleep(time.Duration(cmd.SpacingMs) * time.Millisecond)
+		}
 		next <- i
 	}
 	close(next)

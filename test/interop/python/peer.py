@@ -57,8 +57,14 @@ def calls(cmd):
     ch = channel(cmd["target"], bool(cmd.get("secure")))
     stub = ch.unary_unary(cmd["method"], request_serializer=encode, response_deserializer=decode)
     count = cmd.get("count") or 1
+    spacing = (cmd.get("spacingMs") or 0) / 1000
     with ThreadPoolExecutor(max_workers=cmd.get("concurrency") or 1) as pool:
-        results = list(pool.map(lambda _: one_call(stub, cmd), range(count)))
+        futures = []
+        for i in range(count):
+            if i > 0 and spacing > 0:
+                time.sleep(spacing)
+            futures.append(pool.submit(one_call, stub, cmd))
+        results = [f.result() for f in futures]
     return {"id": cmd["id"], "results": results}
 
 

@@ -119,7 +119,9 @@ public final class Peer {
     int timeoutMs = num(cmd, "timeoutMs", 10_000);
     ExecutorService pool = Executors.newFixedThreadPool(Math.max(1, num(cmd, "concurrency", 1)));
     List<Future<String>> results = new ArrayList<>();
+    int spacingMs = num(cmd, "spacingMs", 0);
     for (int i = 0; i < count; i++) {
+      if (i > 0 && spacingMs > 0) Thread.sleep(spacingMs);
       results.add(
           pool.submit(
               () -> {
