@@ -88,8 +88,9 @@ export function grpcClusterFor(c: TranslatedCluster, cls: GrpcClientClass): Tran
   if (cls === "standard" || c.message.lb_policy !== "RING_HASH") return c;
   let variant = roundRobinVariants.get(c);
   if (variant === undefined) {
-    const { ring_hash_lb_config: _, ...rest } = c.message;
-    variant = { ...c, message: { ...rest, lb_policy: "ROUND_ROBIN" } };
+    const message: Cluster = { ...c.message, lb_policy: "ROUND_ROBIN" };
+    delete message.ring_hash_lb_config;
+    variant = { ...c, message };
     roundRobinVariants.set(c, variant);
   }
   return variant;

@@ -22,7 +22,9 @@ export function legacyHeaderMatcher(h: HeaderMatcher): HeaderMatcher {
   if (h.present_match === true && h.invert_match !== true) return { name: h.name ?? "", safe_regex_match: { regex: ".*" } };
   const m = h.string_match;
   if (m === undefined || m === null) return h;
-  const { string_match: _, treat_missing_header_as_empty: __, ...rest } = h;
+  const rest: HeaderMatcher = { ...h };
+  delete rest.string_match;
+  delete rest.treat_missing_header_as_empty;
   return { ...rest, ...legacyValue(m) };
 }
 
