@@ -149,11 +149,37 @@ export class ControlPlane {
   private readonly peers: Peer[] = [];
   private nodes = 0;
   port = 0;
+  /** Where peers dial gitmesh. */
+  host = "127.0.0.1";
+  /** The network namespace peers run in (netns.ts), if any. */
+  netns: string | undefined;
 
-  static async start(): Promise<ControlPlane> {
+  /** gitmesh listening on host (loopback unless told), for peers in netns when given. */
+  static async start(options: { host?: string; netns?: string } = {}): Promise<ControlPlane> {
     const cp = new ControlPlane();
-    cp.port = await cp.server.listen("127.0.0.1:0");
+    cp.host = options.host ?? "127.0.0.1";
+    cp.netns = options.netns;
+    cp.port = await cp.server.listen(`${cp.host}:0`);
     return cp;
+  }
+
+  /**
+   * Whether a peer has answered everything gitmesh sent it: on each of its streams, every type
+   * sent is ACKed at the version sent, or NACKed at the nonce sent.
+   */
+  settled(peer: Peer): boolean {
+    const streams = this.server.status.list().filter((s) => s.nodeId === peer.nodeId);
+    if (streams.length === 0) return false;
+    return streams.every((s) => [...s.types.values()].every((t) => t.sentNonce === undefined || t.ackedVersion === t.sentVersion || t.lastNack?.nonce === t.sentNonce));
+  }
+
+  /** The types a peer has ACKed (type URLs), over its streams. */
+  acked(peer: Peer): Set<string> {
+    const out = new Set<string>();
+    for (const s of this.server.status.list().filter((x) => x.nodeId === peer.nodeId)) {
+      for (const [url, t] of s.types) if (t.ackedVersion !== undefined && t.ackedVersion !== "") out.add(url);
+    }
+    return out;
   }
 
   setMesh(yaml: string): void {
@@ -174,7 +200,7 @@ export class ControlPlane {
   async peer(
     t: TestContext,
     client: ClientSpec,
-    identity: { serviceAccount: string; labels?: Record<string, string>; namespace?: string; certDir?: string },
+    identity: { serviceAccount: string; labels?: Readonly<Record<string, string>>; namespace?: string; certDir?: string },
   ): Promise<Peer | undefined> {
     const launcher = client.launcher === undefined ? process.execPath : needPeer(t, client.launcher);
     if (launcher === undefined) return undefined;
@@ -185,14 +211,15 @@ export class ControlPlane {
       namespace: identity.namespace ?? "interop",
       serviceAccount: identity.serviceAccount,
       labels: identity.labels ?? { app: identity.serviceAccount },
-      xdsAddress: `127.0.0.1:${this.port}`,
+      xdsAddress: `${this.host}:${this.port}`,
       adminPort: 0,
       ...(identity.certDir === undefined ? {} : { certDir: identity.certDir }),
     });
     const file = join(this.dir, `${nodeId}.json`);
     writeFileSync(file, JSON.stringify(bootstrap));
-    const args = client.launcher === undefined ? [NODE_PEER] : [];
-    const child = spawn(launcher, args, { env: { ...process.env, GRPC_XDS_BOOTSTRAP: file }, stdio: ["pipe", "pipe", "pipe"] });
+    const command = [launcher, ...(client.launcher === undefined ? [NODE_PEER] : [])];
+    const [exe = "", ...args] = this.netns === undefined ? command : ["ip", "netns", "exec", this.netns, ...command];
+    const child = spawn(exe, args, { env: { ...process.env, GRPC_XDS_BOOTSTRAP: file }, stdio: ["pipe", "pipe", "pipe"] });
     const peer = new Peer(client, nodeId, child);
     this.peers.push(peer);
     await peer.ready;
