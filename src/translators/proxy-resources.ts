@@ -5,6 +5,7 @@ import type { ServicePort } from "../config/types.js";
 import { gatewayResources, gatewaysFor, type GatewayTranslation } from "./gateway.js";
 import { grpcClientClass } from "./grpc-clients.js";
 import { grpcClusterFor } from "./grpc-compat.js";
+import { grpcNotes } from "./grpc-notes.js";
 import { grpcServerListener, grpcServerListenerName } from "./grpc-server.js";
 import { inboundCluster, inboundListener, type InboundPort } from "./inbound.js";
 import { id, selectorKey, type MeshTranslation } from "./mesh.js";
@@ -201,9 +202,11 @@ export function resourcesForProxy(t: MeshTranslation, proxy: ProxyIdentity): rea
   return sortTranslated(proxyLayers(t, proxy).flatMap((l) => l.resources()));
 }
 
-/** What a gateway proxy's translation left out, for render and the log. */
+/** What a gateway's translation left out, or what a gRPC client ignores of what it gets: for render and the log. */
 export function proxyNotes(t: MeshTranslation, proxy: ProxyIdentity): readonly string[] {
-  return proxy.kind === "gateway" ? gatewayTranslation(t, gatewaysFor(t.of.gateways, proxy.labels)).notes : [];
+  if (proxy.kind === "gateway") return gatewayTranslation(t, gatewaysFor(t.of.gateways, proxy.labels)).notes;
+  if (proxy.kind === "grpc") return grpcNotes(resourcesForProxy(t, proxy), new Map(t.clusters.map((c) => [c.name, c])), grpcClientClass(proxy.userAgent));
+  return [];
 }
 
 function ids(resources: readonly { readonly namespace: string; readonly name: string }[]): string[] {
