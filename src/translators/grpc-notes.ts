@@ -87,7 +87,7 @@ function clusterNotes(c: TranslatedCluster, envoy: Translated | undefined, cls: 
   }
   if (e?.lb_policy === "RING_HASH" && m.lb_policy === "ROUND_ROBIN" && cls !== "standard") {
     const rule = GRPC_CLIENT_RULES.find((r) => r.class === cls);
-    out.push(`${c.name}: consistentHash is served as ROUND_ROBIN to this client: ${rule?.gets ?? cls}`);
+    out.push(`${c.name}: this client gets ${rule?.gets ?? cls}`);
   } else if (e !== undefined && e.lb_policy !== m.lb_policy) {
     out.push(`${c.name}: loadBalancer ${String(e.lb_policy)} is served as ${String(m.lb_policy)} (gRPC clients implement ROUND_ROBIN and RING_HASH)`);
   }
