@@ -27,5 +27,5 @@ export const RING_HASH_AS_ROUND_ROBIN: ReadonlySet<string> = new Set(["c-core-1.
  * can end calls at once); the others within scheduling noise.
  */
 export function timeoutEarlyMs(client: string): number {
-  return client.startsWith("c-core") ? 2_000 : 100;
+  return client.startsWith("c-core") ? 2_500 : 100;
 }

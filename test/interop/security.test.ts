@@ -24,6 +24,7 @@ const WHO_AM_I = "/gitmesh.test.Identity/WhoAmI";
 const OTHER = "/gitmesh.test.Identity/Other";
 const ORDERS = `orders.${NS}.svc.cluster.local`;
 const WRONG_SAN = `orders-pinned.${NS}.svc.cluster.local`;
+const RIGHT_SAN = `orders-checked.${NS}.svc.cluster.local`;
 
 let cp: ControlPlane;
 let pki: string;
@@ -60,7 +61,8 @@ ${spec
 /**
  * The mesh: the frontend serves `rbac` (plaintext) on rbacPort, enforcing frontendPolicy; orders
  * serves on ordersPort under STRICT mTLS, enforcing ordersPolicy; `orders-pinned` is the same
- * workload behind a DestinationRule that expects another identity.
+ * workload behind a DestinationRule that expects another identity, `orders-checked` one that
+ * expects the workload's own.
  */
 function mesh(rbacPort: number, ordersPort: number, frontendPolicy: string, ordersPolicy: string): string {
   return [
@@ -76,7 +78,7 @@ spec:
 kind: ServiceEntry
 metadata: { name: orders, namespace: ${NS} }
 spec:
-  hosts: [${ORDERS}, ${WRONG_SAN}]
+  hosts: [${ORDERS}, ${WRONG_SAN}, ${RIGHT_SAN}]
   location: MESH_INTERNAL
   resolution: STATIC
   ports: [{ number: ${ordersPort}, name: grpc, protocol: GRPC }]
@@ -103,6 +105,12 @@ metadata: { name: orders-pinned, namespace: ${NS} }
 spec:
   host: ${WRONG_SAN}
   trafficPolicy: { tls: { mode: ISTIO_MUTUAL, subjectAltNames: ["spiffe://cluster.local/ns/${NS}/sa/someone-else"] } }`,
+    `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: orders-checked, namespace: ${NS} }
+spec:
+  host: ${RIGHT_SAN}
+  trafficPolicy: { tls: { mode: ISTIO_MUTUAL, subjectAltNames: ["spiffe://cluster.local/ns/${NS}/sa/orders"] } }`,
     ...(frontendPolicy === "" ? [] : [policy("frontend", "frontend", frontendPolicy)]),
     ...(ordersPolicy === "" ? [] : [policy("orders", "orders", ordersPolicy)]),
   ].join("\n---\n");
@@ -180,19 +188,26 @@ for (const client of CLIENTS) {
           [intruder, mtls, OK],
           [frontend, { target: `127.0.0.1:${ordersPort}` }, UNAVAILABLE],
         ]),
-      "mTLS: the client checks the server's SAN": () => expect("a DestinationRule expecting another identity", [[frontend, { target: `xds:///${WRONG_SAN}:${ordersPort}`, secure: true }, UNAVAILABLE]]),
+      "mTLS: the client checks the server's SAN": () =>
+        expect("DestinationRules expecting the server's identity and another one", [
+          [frontend, { target: `xds:///${RIGHT_SAN}:${ordersPort}`, secure: true }, OK],
+          [frontend, { target: `xds:///${WRONG_SAN}:${ordersPort}`, secure: true }, UNAVAILABLE],
+        ]),
       "RBAC: ALLOW by principal": async () => {
         cp.setMesh(mesh(rbacPort, ordersPort, "", `action: ALLOW\nrules: [{ from: [{ source: { principals: ["cluster.local/ns/${NS}/sa/frontend"] } }] }]`));
         await expect("ALLOW the frontend's principal", [
           [frontend, mtls, OK],
           [intruder, mtls, PERMISSION_DENIED],
+          [orders, mtls, PERMISSION_DENIED],
         ]);
       },
       "RBAC: DENY by principal": async () => {
         cp.setMesh(mesh(rbacPort, ordersPort, "", `action: DENY\nrules: [{ from: [{ source: { principals: ["cluster.local/ns/${NS}/sa/intruder"] } }] }]`));
+        // orders calling itself tells this policy from the previous row's.
         await expect("DENY the intruder's principal", [
           [frontend, mtls, OK],
           [intruder, mtls, PERMISSION_DENIED],
+          [orders, mtls, OK],
         ]);
       },
     };
