@@ -21,6 +21,33 @@ export interface ProxyIdentity {
    * workload is reached when its node gives no INSTANCE_IPS. Not from the node: set on connect.
    */
   readonly peerAddress?: string;
+  /**
+   * Set by the server, never by the node: the proxy's stream presented a credential for exactly
+   * this namespace and service account (the TLS port). Only such a proxy may register itself as
+   * an endpoint or receive a gateway's private keys; render assumes it.
+   */
+  readonly authenticated?: boolean;
+}
+
+/**
+ * A canonical text of everything a proxy's resources can depend on: equal for equal identities
+ * whatever the order their labels arrived in (a node's metadata map has no order), so it is what
+ * identities are compared by.
+ */
+export function canonicalProxy(p: ProxyIdentity): string {
+  return JSON.stringify([
+    p.nodeId,
+    p.kind,
+    p.namespace,
+    p.serviceAccount,
+    Object.entries(p.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    p.workloadName ?? null,
+    p.workloadGroup ?? null,
+    p.instanceIps,
+    p.peerAddress ?? null,
+    p.authenticated === true,
+    p.userAgent === undefined ? null : [p.userAgent.name, p.userAgent.version],
+  ]);
 }
 
 /** Who wrote the proxy's xDS client: "gRPC C-core linux Python", "C-core 29.0.0 Python 1.51.1". */

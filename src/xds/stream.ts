@@ -2,7 +2,7 @@ import { status as grpcStatus, type ServerDuplexStream } from "@grpc/grpc-js";
 import type { Node__Output } from "../envoy/index.js";
 import type { Logger } from "../log.js";
 import type { SnapshotSource } from "./cache.js";
-import { servesSecrets, type EndpointPolicy, type StreamIdentity } from "./endpoint.js";
+import { servesSecrets, type AdmitRefusal, type EndpointPolicy, type StreamIdentity } from "./endpoint.js";
 import type { Decoded } from "./requests.js";
 import { withoutSecrets } from "./snapshot.js";
 import type { Session, SessionAction } from "./session.js";
@@ -39,7 +39,7 @@ export interface StreamContext {
   readonly onClosed: (stream: XdsStream) => void;
   readonly limits: StreamLimits;
   readonly onNack: (record: NackRecord) => void;
-  readonly admitNode: (node: Node__Output) => string | undefined;
+  readonly admitNode: (node: Node__Output, identity: StreamIdentity | undefined) => AdmitRefusal | undefined;
   readonly onProxyConnected: (proxy: string, node: Node__Output, peer: string, identity: StreamIdentity | undefined) => void;
   readonly onProxyDisconnected: (proxy: string) => void;
 }
@@ -111,12 +111,6 @@ export class XdsStream {
 
   private identify(node: Node__Output): void {
     clearTimeout(this.identifyTimer);
-    const refused = this.ctx.admitNode(node);
-    if (refused !== undefined) {
-      this.ctx.logger.warn("proxy refused: its node does not satisfy the proxy contract (docs/proxies.md)", { stream: this.ctx.id, node: node.id, problem: refused });
-      this.close(grpcStatus.INVALID_ARGUMENT, refused);
-      return;
-    }
     let identity: StreamIdentity | undefined;
     if (this.ctx.policy.t === "authenticated") {
       const decision = this.ctx.policy.authenticate(this.call.metadata, node);
@@ -127,6 +121,12 @@ export class XdsStream {
         return;
       }
       identity = decision.identity;
+    }
+    const refused = this.ctx.admitNode(node, identity);
+    if (refused !== undefined) {
+      this.ctx.logger.warn("proxy refused (docs/proxies.md)", { stream: this.ctx.id, node: node.id, code: refused.code, problem: refused.message });
+      this.close(grpcStatus[refused.code], refused.message);
+      return;
     }
     const proxy = this.ctx.proxyKey(node, identity);
     this.ctx.status.opened({

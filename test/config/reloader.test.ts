@@ -24,7 +24,7 @@ function reloaderFor(dir: string, gitRef?: string) {
     dir,
     ...(gitRef === undefined ? {} : { gitRef }),
     logger: silentLogger,
-    onModel: (m) => served.push(m),
+    onModel: (m) => (served.push(m), { ok: true }),
     onReload: (r) => records.push(r),
   });
   return { reloader, served, records };
@@ -107,13 +107,13 @@ test("with a state directory, a restart on a broken checkout serves the last goo
   const stateDir = await tempDir("gitmesh-state-");
   await writeFiles(repo, { "a.yaml": service("a") });
   const good = await commitAll(repo, "good");
-  const before = new ConfigReloader({ dir: repo, stateDir, logger: silentLogger, onModel: () => {} });
+  const before = new ConfigReloader({ dir: repo, stateDir, logger: silentLogger, onModel: () => ({ ok: true }) });
   assert.equal((await before.reload()).outcome, "ok");
 
   await writeFiles(repo, { "a.yaml": broken });
   await commitAll(repo, "broken");
   const served: ServedModel[] = [];
-  const restarted = new ConfigReloader({ dir: repo, stateDir, logger: silentLogger, onModel: (m) => served.push(m) });
+  const restarted = new ConfigReloader({ dir: repo, stateDir, logger: silentLogger, onModel: (m) => (served.push(m), { ok: true }) });
   assert.equal((await restarted.reload()).outcome, "invalid");
   const current = () => restarted.current; // read afresh: assert.equal narrows the property
   assert.equal(current(), undefined);
@@ -122,7 +122,7 @@ test("with a state directory, a restart on a broken checkout serves the last goo
   assert.equal(current()?.source.commit, good);
   assert.equal(served.length, 1, "the restored model is handed on like any other");
 
-  const empty = new ConfigReloader({ dir: repo, stateDir: await tempDir("gitmesh-state-"), logger: silentLogger, onModel: () => {} });
+  const empty = new ConfigReloader({ dir: repo, stateDir: await tempDir("gitmesh-state-"), logger: silentLogger, onModel: () => ({ ok: true }) });
   assert.equal(await empty.restoreLastGood(), false, "nothing saved: nothing restored");
 });
 

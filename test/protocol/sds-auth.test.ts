@@ -38,8 +38,8 @@ async function start(t: TestContext, lifetimeMs = 3600_000) {
   const stateDir = mkdtempSync(join(tmpdir(), "gitmesh-sds-"));
   const secure = await openSecure({ stateDir, trustDomain: "cluster.local", logger: silentLogger });
   const cache = new SnapshotCache();
-  const secrets = new WorkloadSecrets({ ca: secure.ca, trustDomain: "cluster.local", keyType: "ecdsa", lifetimeMs, logger: silentLogger, onChange: (p) => pusher.refresh(p) });
-  const pusher: MeshPusher = new MeshPusher(cache, silentLogger, { secrets });
+  const secrets = new WorkloadSecrets({ ca: secure.ca, trustDomain: "cluster.local", keyType: "ecdsa", lifetimeMs, logger: silentLogger });
+  const pusher = new MeshPusher(cache, silentLogger, { secrets });
   const server = new XdsServer({ source: cache, logger: silentLogger, ...pusher.serverHooks() });
   const plainPort = await server.listen("127.0.0.1:0");
   const tlsPort = await server.listen("127.0.0.1:0", secure.credentials, secure.policy);
@@ -150,13 +150,21 @@ test("the plaintext endpoint never sends a secret, even to a proxy holding one",
     askForSecrets(tls, proxyNode("frontend-1", "default", "frontend"), got.res.version_info, got.res.nonce);
     got = await nextSecrets(tls);
   }
-  // ...and the same node on the plaintext port, token and all, asks for it then for clusters.
+  // ...and the same node on the plaintext port, token and all, is refused: an Envoy proxy's config
+  // names secrets, so it belongs on the TLS port.
   const plain = connect(false).sotw(undefined, bearer(issueToken(key, "default", "frontend")));
   askForSecrets(plain, proxyNode("frontend-1", "default", "frontend"));
-  plain.send({ type_url: CDS.typeUrl });
-  const first = await plain.next();
+  const end = await plain.ended();
+  assert.equal(end.code, status.PERMISSION_DENIED);
+  assert.match(end.details, /TLS xDS port/);
+  assert.deepEqual(plain.received, []);
+  // A proxyless client is served there, and asking for secrets gets it none.
+  const grpc = connect(false).sotw(undefined, bearer(issueToken(key, "default", "frontend")));
+  askForSecrets(grpc, { ...proxyNode("frontend-2", "default", "frontend"), metadata: { fields: { NAMESPACE: { stringValue: "default" }, SERVICE_ACCOUNT: { stringValue: "frontend" }, PROXY_KIND: { stringValue: "grpc" } } } });
+  grpc.send({ type_url: CDS.typeUrl });
+  const first = await grpc.next();
   assert.equal(first.type_url, CDS.typeUrl, "requests are answered in order: no secret came before the clusters");
-  assert.ok(plain.received.every((r) => r.type_url !== TypeUrl.Secret));
+  assert.ok(grpc.received.every((r) => r.type_url !== TypeUrl.Secret));
 });
 
 test("a certificate is renewed and pushed before it expires", async (t) => {

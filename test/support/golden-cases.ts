@@ -18,12 +18,16 @@ export interface GoldenCase {
   readonly credentials?: string;
 }
 
-/** A case's proxies.yaml: name -> identity, with the node contract's optional parts defaulted. */
+/**
+ * A case's proxies.yaml: name -> identity, with the node contract's optional parts defaulted. A
+ * proxy is rendered as connected to the TLS port with a token for its identity (authenticated),
+ * as every Envoy in a real mesh is, unless the case says otherwise.
+ */
 function proxiesOf(dir: string): Record<string, ProxyIdentity> | undefined {
   const path = join(dir, "proxies.yaml");
   if (!existsSync(path)) return undefined;
   const raw = parse(readFileSync(path, "utf8")) as Record<string, Partial<ProxyIdentity>>;
-  return Object.fromEntries(Object.entries(raw).map(([name, p]) => [name, { nodeId: name, labels: {}, instanceIps: [], ...p } as ProxyIdentity]));
+  return Object.fromEntries(Object.entries(raw).map(([name, p]) => [name, { nodeId: name, labels: {}, instanceIps: [], authenticated: true, ...p } as ProxyIdentity]));
 }
 
 const grpcClient = (namespace: string, serviceAccount: string): ProxyIdentity => ({ nodeId: "golden", kind: "grpc", namespace, serviceAccount, labels: {}, instanceIps: [] });
@@ -37,8 +41,8 @@ export function goldenCases(): GoldenCase[] {
         grpc: grpcClient("bookinfo", "productpage"),
         // The ratings service as a proxyless gRPC server: its inbound listeners carry ratings-callers.
         "grpc-ratings-server": { ...grpcClient("bookinfo", "ratings"), labels: { app: "ratings", version: "v1" } },
-        "reviews-sidecar": { nodeId: "reviews-v2-1", kind: "sidecar", namespace: "bookinfo", serviceAccount: "reviews", labels: { app: "reviews", version: "v2" }, workloadName: "reviews-v2-1", instanceIps: [] },
-        gateway: { nodeId: "ingress-1", kind: "gateway", namespace: "istio-system", serviceAccount: "ingress", labels: { istio: "ingressgateway" }, instanceIps: [] },
+        "reviews-sidecar": { nodeId: "reviews-v2-1", kind: "sidecar", namespace: "bookinfo", serviceAccount: "reviews", labels: { app: "reviews", version: "v2" }, workloadName: "reviews-v2", instanceIps: [], authenticated: true },
+        gateway: { nodeId: "ingress-1", kind: "gateway", namespace: "istio-system", serviceAccount: "ingressgateway", labels: { istio: "ingressgateway" }, instanceIps: [], authenticated: true },
       },
     },
     ...readdirSync(join(REPO, "test/golden"), { withFileTypes: true })
