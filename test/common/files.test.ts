@@ -28,7 +28,7 @@ test("serve killed while saving the last good config leaves a temp file; the nex
   const args = ["serve", "--config", config, "--state-dir", state, "--xds-address", "127.0.0.1:0", "--xds-tls-address", "off", "--admin-address", "127.0.0.1:0"];
   await killAt("write:last-good-config.json:written", args);
   assert.equal(temps(state).length, 1, "the killed writer's temp file is there");
-  assert.deepEqual(readdirSync(state).filter((n) => !n.endsWith(".tmp")), [], "and nothing else: the file was never renamed into place");
+  assert.ok(!readdirSync(state).includes("last-good-config.json"), "the file was never renamed into place");
 
   const again = start(args);
   // The config is loaded and saved before serve says it is serving.
@@ -36,7 +36,7 @@ test("serve killed while saving the last good config leaves a temp file; the nex
   again.child.kill("SIGKILL");
   await again.exited;
   assert.deepEqual(temps(state), [], "the dead writer's temp file is gone");
-  assert.deepEqual(readdirSync(state), ["last-good-config.json"]);
+  assert.ok(readdirSync(state).includes("last-good-config.json"));
 });
 
 test("a temp file is abandoned when its writer died on this host, or after ABANDONED_AFTER_MS from anywhere", async () => {
