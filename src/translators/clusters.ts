@@ -163,12 +163,12 @@ function connectTimeout(pool: ConnectionPoolSettings | undefined, notes: Notes):
 /**
  * simple → lb_policy; unset → ROUND_ROBIN. (Istio's default is LEAST_REQUEST, but these clusters
  * also go to proxyless gRPC clients, which reject LEAST_REQUEST.) consistentHash → RING_HASH with
- * Istio's minimum ring size. The hash key itself (header, cookie, source IP, query parameter) is a
+ * its minimumRingSize, else Istio's 1024. The hash key itself (header, cookie, source IP, query parameter) is a
  * route hash_policy: the routes translator adds it, using trafficPolicyFor; without it Envoy
  * hashes nothing and picks hosts at random.
  */
 function loadBalancer(lb: LoadBalancerSettings | undefined): Partial<Cluster> {
-  if (lb?.consistentHash !== undefined) return { lb_policy: "RING_HASH", ring_hash_lb_config: { minimum_ring_size: { value: MINIMUM_RING_SIZE } } };
+  if (lb?.consistentHash !== undefined) return { lb_policy: "RING_HASH", ring_hash_lb_config: { minimum_ring_size: { value: lb.consistentHash.minimumRingSize ?? MINIMUM_RING_SIZE } } };
   switch (lb?.simple) {
     case "LEAST_REQUEST":
       return { lb_policy: "LEAST_REQUEST" };

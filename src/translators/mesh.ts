@@ -4,6 +4,7 @@ import { serviceAddresses } from "./addresses.js";
 import { serviceClusters } from "./clusters.js";
 import { serviceEndpoints } from "./endpoints.js";
 import type { Credentials, GatewayTranslation } from "./gateway.js";
+import type { GrpcClientClass } from "./grpc-clients.js";
 import { grpcCluster } from "./grpc-compat.js";
 import { grpcClientResources } from "./grpc.js";
 import { meshMtls } from "./mtls.js";
@@ -37,7 +38,7 @@ export interface MeshTranslation {
   readonly services: readonly ServiceTranslation[];
   readonly clusters: readonly Translated[];
   /** The same clusters as proxyless gRPC clients take them (see grpc-compat.ts). */
-  readonly grpcClusters: readonly Translated[];
+  readonly grpcClusters: readonly TranslatedCluster[];
   readonly endpoints: readonly Translated[];
   /** Proxyless gRPC client listeners and their routes. */
   readonly grpcListeners: readonly Translated[];
@@ -142,6 +143,8 @@ export function createTranslationMemo(): TranslationMemo {
 /** What proxies alike share within one translation: built on first use, gone with it. */
 export interface SharedDerivations {
   readonly scopes: Map<string, ScopedResources>;
+  /** What gRPC clients of a class receive, and the notes on it (proxy-resources.ts). */
+  readonly grpcClients: Map<GrpcClientClass, { readonly resources: readonly Translated[]; readonly notes: readonly string[] }>;
   readonly gateways: Map<string, GatewayTranslation>;
   readonly inboundClusters: Map<string, Translated>;
 }
@@ -219,7 +222,7 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
   return {
     services,
     clusters: all("clusters"),
-    grpcClusters: all("grpcClusters"),
+    grpcClusters: sortTranslated(services.flatMap((s) => s.grpcClusters)),
     endpoints: all("endpoints"),
     grpcListeners: all("grpcListeners"),
     grpcRoutes: all("grpcRoutes"),
@@ -229,7 +232,7 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
     index,
     credentials: inputs.credentials ?? new Map(),
     memo,
-    shared: { scopes: new Map(), gateways: new Map(), inboundClusters: new Map() },
+    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map() },
     of: {
       policies: of("AuthorizationPolicy"),
       sidecars: of("Sidecar"),

@@ -3,6 +3,9 @@
 import { labelsMatch, type MeshResource } from "../config/resources.js";
 import type { ServicePort } from "../config/types.js";
 import { gatewayResources, gatewaysFor, type GatewayTranslation } from "./gateway.js";
+import { grpcClientClass, type GrpcClientClass } from "./grpc-clients.js";
+import { grpcClusterFor } from "./grpc-compat.js";
+import { grpcNotes } from "./grpc-notes.js";
 import { unspecified } from "./registration.js";
 import { grpcServerListener, grpcServerListenerName } from "./grpc-server.js";
 import { inboundCluster, inboundListener, type InboundPort } from "./inbound.js";
@@ -156,7 +159,8 @@ export interface ProxyLayer {
 /**
  * What one proxy receives, in layers.
  * - A proxyless gRPC application: every service's listeners, routes, clusters and endpoints (it
- *   asks only for what it uses, by name), and, if it serves, its inbound listeners.
+ *   asks only for what it uses, by name), as its client class takes them (grpc-clients.ts), and,
+ *   if it serves, its inbound listeners.
  * - An Envoy sidecar: the outbound listeners, routes, clusters and endpoints of the services its
  *   Sidecar scope sees, and its inbound listeners and their local clusters.
  * - A gateway: every cluster, and the listeners, routes and secrets of the Gateways selecting it.
@@ -165,7 +169,9 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
   switch (proxy.kind) {
     case "grpc": {
       const side = workloadSide(t, proxy);
-      const client: ProxyLayer = { key: "grpc", resources: () => [...t.grpcClusters, ...t.endpoints, ...t.grpcListeners, ...t.grpcRoutes] };
+      // Clients of different classes (grpc-clients.ts) get different variants: never one snapshot.
+      const cls = grpcClientClass(proxy.userAgent);
+      const client: ProxyLayer = { key: `grpc:${cls}`, resources: () => grpcClientSide(t, cls).resources };
       if (side.ports.length === 0) return [client];
       return [client, { key: JSON.stringify(["grpc-server", side.ports.map((p) => [p.port, p.mtls]), ids(side.policies)]), resources: () => serverListeners(t, proxy) }];
     }
@@ -210,8 +216,24 @@ export function proxyNotes(t: MeshTranslation, proxy: ProxyIdentity): readonly s
       return problem === undefined ? [] : [problem];
     }
     case "grpc":
-      return [];
+      return grpcClientSide(t, grpcClientClass(proxy.userAgent)).notes;
   }
+}
+
+/**
+ * What every gRPC client of a class receives (its server side aside), and what it ignores of it:
+ * once per translation and class, however many clients there are.
+ */
+function grpcClientSide(t: MeshTranslation, cls: GrpcClientClass): { resources: readonly Translated[]; notes: readonly string[] } {
+  let side = t.shared.grpcClients.get(cls);
+  if (side === undefined) {
+    const clusters = cls === "standard" ? t.grpcClusters : t.grpcClusters.map((c) => grpcClusterFor(c, cls));
+    const resources = [...clusters, ...t.endpoints, ...t.grpcListeners, ...t.grpcRoutes];
+    const envoy = new Map<string, Translated>(t.clusters.map((c) => [c.name, c]));
+    side = { resources, notes: grpcNotes(resources, envoy, cls) };
+    t.shared.grpcClients.set(cls, side);
+  }
+  return side;
 }
 
 function ids(resources: readonly { readonly namespace: string; readonly name: string }[]): string[] {

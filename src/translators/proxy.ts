@@ -14,6 +14,8 @@ export interface ProxyIdentity {
   /** A WorkloadGroup this proxy registers itself in (it becomes an endpoint while connected). */
   readonly workloadGroup?: string;
   readonly instanceIps: readonly string[];
+  /** node.user_agent_name and user_agent_version, when the node gives them (grpc-clients.ts reads them). */
+  readonly userAgent?: UserAgent;
   /**
    * The address the proxy's xDS stream comes from, as gitmesh sees it: where a self-registering
    * workload is reached when its node gives no INSTANCE_IPS. Not from the node: set on connect.
@@ -44,13 +46,21 @@ export function canonicalProxy(p: ProxyIdentity): string {
     p.instanceIps,
     p.peerAddress ?? null,
     p.authenticated === true,
+    p.userAgent === undefined ? null : [p.userAgent.name, p.userAgent.version],
   ]);
+}
+
+/** Who wrote the proxy's xDS client: "gRPC C-core linux Python", "C-core 29.0.0 Python 1.51.1". */
+export interface UserAgent {
+  readonly name: string;
+  readonly version: string;
 }
 
 /** The parts of an Envoy Node the contract reads (as decoded with protobufjs's toObject). */
 export interface NodeLike {
   readonly id: string;
   readonly user_agent_name?: string;
+  readonly user_agent_version?: string;
   readonly metadata?: StructLike | null;
 }
 
@@ -97,6 +107,7 @@ export function proxyFromNode(node: NodeLike): ProxyResult {
   const kind = kindText ?? ((node.user_agent_name ?? "").startsWith("gRPC") ? "grpc" : "sidecar");
   if (!KINDS.includes(kind as ProxyKind)) problems.push(`node.metadata.PROXY_KIND is "${kind}"; use one of ${KINDS.join(", ")}`);
   if (problems.length > 0) return { ok: false, problems };
+  const userAgent = node.user_agent_name === undefined || node.user_agent_name === "" ? undefined : { name: node.user_agent_name, version: node.user_agent_version ?? "" };
   return {
     ok: true,
     proxy: {
@@ -108,6 +119,7 @@ export function proxyFromNode(node: NodeLike): ProxyResult {
       ...(workloadName === undefined ? {} : { workloadName }),
       ...(workloadGroup === undefined ? {} : { workloadGroup }),
       instanceIps: (ips ?? "").split(",").map((s) => s.trim()).filter((s) => s !== ""),
+      ...(userAgent === undefined ? {} : { userAgent }),
     },
   };
 }

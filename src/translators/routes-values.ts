@@ -2,7 +2,7 @@
 // operations, string matchers and the per-route fault and CORS filter configs. Pure helpers for
 // routes.ts; the mapping decisions are Istio's (pilot/pkg/networking/core/route/route.go) unless
 // a comment says otherwise.
-import type { CorsPolicy as IstioCors, Duration as IstioDuration, HTTPFaultInjection, HeaderOperations, Headers, Percent, StringMatch } from "../config/types.js";
+import { GRPC_STATUS_CODES, type CorsPolicy as IstioCors, type Duration as IstioDuration, type HTTPFaultInjection, type HeaderOperations, type Headers, type Percent, type StringMatch } from "../config/types.js";
 import { messageType, pack, typeUrlOf, type Any, type CorsPolicy, type HTTPFault } from "../envoy/index.js";
 import type { HeaderValueOption } from "../envoy/generated/envoy/config/core/v3/HeaderValueOption.js";
 import type { FilterConfig } from "../envoy/generated/envoy/config/route/v3/FilterConfig.js";
@@ -111,14 +111,18 @@ export function stringMatcher(m: StringMatch): StringMatcher {
 // ---- per-route filter configs ----
 
 /**
- * Istio's fault: a fixed delay and/or an HTTP abort, each with its percentage per million. A
+ * Istio's fault: a fixed delay and/or an abort (an HTTP status, or a gRPC status by name), each with its percentage per million. A
  * percentage left out means no request is faulted (Istio's documented default), and is written
  * out as 0: gRPC clients refuse a fault config without one.
  */
 export function faultConfig(fault: HTTPFaultInjection): Any {
   const config: HTTPFault = {};
   if (fault.delay !== undefined) config.delay = { fixed_delay: duration(fault.delay.fixedDelay), percentage: perMillion(fault.delay.percentage) };
-  if (fault.abort !== undefined) config.abort = { http_status: fault.abort.httpStatus, percentage: perMillion(fault.abort.percentage) };
+  const abort = fault.abort;
+  if (abort !== undefined) {
+    const code = abort.grpcStatus === undefined ? { http_status: abort.httpStatus } : { grpc_status: GRPC_STATUS_CODES[abort.grpcStatus] };
+    config.abort = { ...code, percentage: perMillion(abort.percentage) };
+  }
   return pack("envoy.extensions.filters.http.fault.v3.HTTPFault", config);
 }
 

@@ -6,8 +6,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { parse, stringify } from "yaml";
+import { stringify } from "yaml";
 import { readCredentials } from "../../src/config/credentials.js";
 import { describeResources } from "../../src/cli/render.js";
 import { loadMesh } from "../../src/config/load.js";
@@ -15,62 +14,16 @@ import { readDirectory } from "../../src/config/source.js";
 import { encodeMessage, TypeUrl, validateMessage } from "../../src/envoy/index.js";
 import { translateMesh } from "../../src/translators/mesh.js";
 import { proxyNotes, resourcesForProxy } from "../../src/translators/proxy-resources.js";
-import type { ProxyIdentity } from "../../src/translators/proxy.js";
 import { checkConsistency, makeSnapshot, ResourceEncoder } from "../../src/xds/index.js";
+import { goldenCases, REPO } from "../support/golden-cases.js";
 import { grpcClientRejects } from "../support/grpc-client-validate.js";
 
-const root = fileURLToPath(new URL("../../../", import.meta.url));
+const root = REPO;
 const update = process.env["GOLDEN_UPDATE"] === "1";
-
-interface Case {
-  readonly name: string;
-  readonly config: string;
-  readonly proxies: Readonly<Record<string, ProxyIdentity>>;
-  /** Gateway certificates (NAME/tls.crt, tls.key, ca.crt), when the case has them. */
-  readonly credentials?: string;
-}
-
-/**
- * A case's proxies.yaml: name -> identity, with the node contract's optional parts defaulted. A
- * proxy is rendered as connected to the TLS port with a token for its identity (authenticated),
- * as every Envoy in a real mesh is, unless the case says otherwise.
- */
-function proxiesOf(dir: string): Record<string, ProxyIdentity> | undefined {
-  const path = join(dir, "proxies.yaml");
-  if (!existsSync(path)) return undefined;
-  const raw = parse(readFileSync(path, "utf8")) as Record<string, Partial<ProxyIdentity>>;
-  return Object.fromEntries(Object.entries(raw).map(([name, p]) => [name, { nodeId: name, labels: {}, instanceIps: [], authenticated: true, ...p } as ProxyIdentity]));
-}
 
 /** The secrets the runtime adds to each authenticated proxy (workload-secrets.ts), not the translation. */
 const PER_PROXY_SECRETS: ReadonlySet<string> = new Set(["default", "ROOTCA"]);
-
-const grpcClient = (namespace: string, serviceAccount: string): ProxyIdentity => ({ nodeId: "golden", kind: "grpc", namespace, serviceAccount, labels: {}, instanceIps: [] });
-
-const cases: readonly Case[] = [
-  {
-    name: "bookinfo",
-    config: "config-examples/bookinfo",
-    proxies: {
-      grpc: grpcClient("bookinfo", "productpage"),
-      // The ratings service as a proxyless gRPC server: its inbound listeners carry ratings-callers.
-      "grpc-ratings-server": { ...grpcClient("bookinfo", "ratings"), labels: { app: "ratings", version: "v1" } },
-      "reviews-sidecar": { nodeId: "reviews-v2-1", kind: "sidecar", namespace: "bookinfo", serviceAccount: "reviews", labels: { app: "reviews", version: "v2" }, workloadName: "reviews-v2", instanceIps: [], authenticated: true },
-      gateway: { nodeId: "ingress-1", kind: "gateway", namespace: "istio-system", serviceAccount: "ingressgateway", labels: { istio: "ingressgateway" }, instanceIps: [], authenticated: true },
-    },
-  },
-  ...readdirSync(join(root, "test/golden"), { withFileTypes: true })
-    .filter((d) => d.isDirectory() && existsSync(join(root, "test/golden", d.name, "config")))
-    .map((d) => {
-      const dir = join(root, "test/golden", d.name);
-      return {
-        name: d.name,
-        config: `test/golden/${d.name}/config`,
-        proxies: proxiesOf(dir) ?? { grpc: grpcClient("default", "client") },
-        ...(existsSync(join(dir, "credentials")) ? { credentials: join(dir, "credentials") } : {}),
-      };
-    }),
-];
+const cases = goldenCases();
 
 for (const c of cases) {
   test(`golden: ${c.name}`, async () => {
