@@ -130,8 +130,9 @@ export class TranslationMemo {
     return built;
   }
 
-  /** Inbound listeners still referenced (for leak checks). */
+  /** Inbound listeners still referenced (for leak checks); forgets those already collected. */
   get inboundListeners(): number {
+    for (const [key, ref] of this.inbound) if (ref.deref() === undefined) this.inbound.delete(key);
     return this.inbound.size;
   }
 }
