@@ -30,3 +30,4 @@ export { loadOrCreateTokenKey, openTokenKey, type TokenKeyResult } from "./token
 export { formatProblem, validateCaFiles, type CaFileProblem, type CaFiles, type CaLoadResult } from "./validate.js";
 export { issueServingCertificate, SERVING_LIFETIME_MS, type ServingCertificate } from "./serving.js";
 export { issueWorkloadCertificate, signWorkloadCertificate, WORKLOAD_LIFETIME_MS, type IssuedCertificate, type WorkloadOptions } from "./workload.js";
+export { recordedTrustDomain, settleTrustDomain, type SettleResult } from "./trust-domain.js";

@@ -1,6 +1,7 @@
 // What the ca, token and cert commands share: where output goes, common options, and the parsing
 // of identities, durations and key types. Usage mistakes throw UsageError (exit 2).
-import { DEFAULT_TRUST_DOMAIN, formatProblem, identityProblems, KEY_TYPES, type CaFileProblem, type KeyType, type WorkloadIdentity } from "../ca/index.js";
+import { formatProblem, identityProblems, KEY_TYPES, settleTrustDomain, type CaFileProblem, type KeyType, type WorkloadIdentity } from "../ca/index.js";
+import { parseDuration } from "../common/duration.js";
 import { CA_USAGE } from "./ca-usage.js";
 import { UsageError } from "./usage.js";
 
@@ -13,7 +14,8 @@ export const consoleIo: CommandIo = { out: (l) => console.log(l), err: (l) => co
 
 export const COMMON = {
   "state-dir": { type: "string", default: ".gitmesh-state" },
-  "trust-domain": { type: "string", default: DEFAULT_TRUST_DOMAIN },
+  // No default: the state directory's recorded trust domain decides (meshTrustDomain).
+  "trust-domain": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -25,20 +27,11 @@ export function subcommand(args: readonly string[], command: string, known: read
   return [sub, rest];
 }
 
-/** Durations as 90s, 30m, 24h, 30d or combined (1h30m). */
-export function parseDuration(text: string): number | undefined {
-  if (!/^(\d+(d|h|m|s))+$/.test(text)) return undefined;
-  const unit = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 } as const;
-  let ms = 0;
-  for (const [, n, u] of text.matchAll(/(\d+)(d|h|m|s)/g)) ms += Number(n) * unit[u as keyof typeof unit];
-  return ms > 0 ? ms : undefined;
-}
-
 export function ttlOf(text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
-  const ms = parseDuration(text);
-  if (ms === undefined) throw new UsageError(`--ttl takes a duration such as 24h, 30m or 7d, not "${text}"`);
-  return ms;
+  const ns = parseDuration(text);
+  if (ns === undefined || ns < 1_000_000_000n) throw new UsageError(`--ttl takes a duration of a second or more, such as 24h, 30m or 7d, not "${text}"`);
+  return Number(ns / 1_000_000n);
 }
 
 export function keyTypeOf(text: string | undefined): KeyType {
@@ -47,9 +40,20 @@ export function keyTypeOf(text: string | undefined): KeyType {
   return text as KeyType;
 }
 
-export function identityOf(values: { namespace?: string | undefined; "service-account"?: string | undefined; "trust-domain": string }, command: string): WorkloadIdentity {
+/**
+ * The mesh's trust domain for a command that issues for it: the state directory's recorded one,
+ * which --trust-domain must equal when given (recorded on first use). A conflict is a usage error
+ * that names both.
+ */
+export async function meshTrustDomain(stateDir: string, given: string | undefined): Promise<string> {
+  const settled = await settleTrustDomain(stateDir, given);
+  if (!settled.ok) throw new UsageError(settled.error);
+  return settled.trustDomain;
+}
+
+export function identityOf(values: { namespace?: string | undefined; "service-account"?: string | undefined }, trustDomain: string, command: string): WorkloadIdentity {
   if (values.namespace === undefined || values["service-account"] === undefined) throw new UsageError(`${command} needs --namespace and --service-account`);
-  const id = { trustDomain: values["trust-domain"], namespace: values.namespace, serviceAccount: values["service-account"] };
+  const id = { trustDomain, namespace: values.namespace, serviceAccount: values["service-account"] };
   const problems = identityProblems(id);
   if (problems.length > 0) throw new UsageError(problems.join("; "));
   return id;

@@ -24,7 +24,7 @@ import {
   type RotationStep,
 } from "../ca/index.js";
 import { writeFileAtomic } from "../common/files.js";
-import { COMMON, consoleIo, help, IDENTITY, identityOf, keyTypeOf, reportProblems, subcommand, ttlOf, type CommandIo } from "./ca-args.js";
+import { COMMON, consoleIo, help, IDENTITY, identityOf, keyTypeOf, meshTrustDomain, reportProblems, subcommand, ttlOf, type CommandIo } from "./ca-args.js";
 import { CERT_FILES } from "./ca-usage.js";
 import { UsageError } from "./usage.js";
 
@@ -100,7 +100,7 @@ async function caInit(args: string[], io: CommandIo): Promise<number> {
     if (!loaded.ok) return reportProblems(loaded.problems, io);
     authority = loaded.authority;
   } else {
-    authority = await createRootAuthority({ trustDomain: values["trust-domain"], keyType });
+    authority = await createRootAuthority({ trustDomain: await meshTrustDomain(stateDir, values["trust-domain"]), keyType });
   }
   // Only now, with the new authority in hand: a refused import leaves the old state in place.
   const setAside = force ? await setAsideCa(stateDir) : undefined;
@@ -151,7 +151,7 @@ async function caRotate(args: string[], io: CommandIo): Promise<number> {
       if (!loaded.ok) return reportProblems(loaded.problems, io);
       authority = loaded.authority;
     } else {
-      authority = await createRootAuthority({ trustDomain: values["trust-domain"], keyType: keyTypeOf(values["key-type"]) });
+      authority = await createRootAuthority({ trustDomain: await meshTrustDomain(values["state-dir"], values["trust-domain"]), keyType: keyTypeOf(values["key-type"]) });
     }
     rotation = { t: "introduce", authority };
   } else if (step === "drop") {
@@ -221,7 +221,7 @@ export async function runCert(args: readonly string[], io: CommandIo = consoleIo
   const [, rest] = subcommand(args, "cert", ["issue"]);
   const { values } = parseArgs({ args: rest, options: { ...COMMON, ...IDENTITY, out: { type: "string" }, "key-type": { type: "string" } }, strict: true });
   if (values.help === true) return help(io);
-  const id = identityOf(values, "cert issue");
+  const id = identityOf(values, await meshTrustDomain(values["state-dir"], values["trust-domain"]), "cert issue");
   if (values.out === undefined) throw new UsageError("cert issue needs --out DIR");
   const keyType = keyTypeOf(values["key-type"]);
   const lifetimeMs = ttlOf(values.ttl, WORKLOAD_LIFETIME_MS);

@@ -71,11 +71,12 @@ const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 const NAMING_OPTIONS = {
   "root-namespace": { type: "string", default: DEFAULT_NAMING.rootNamespace },
   "cluster-domain": { type: "string", default: DEFAULT_NAMING.clusterDomain },
-  "trust-domain": { type: "string", default: DEFAULT_NAMING.trustDomain },
+  // No default here: serve takes the one its state directory recorded (src/ca/trust-domain.ts).
+  "trust-domain": { type: "string" },
 } as const;
 
-function namingFrom(values: { "root-namespace": string; "cluster-domain": string; "trust-domain": string }): MeshNaming {
-  return { rootNamespace: values["root-namespace"], clusterDomain: values["cluster-domain"], trustDomain: values["trust-domain"] };
+function namingFrom(values: { "root-namespace": string; "cluster-domain": string; "trust-domain"?: string | undefined }): MeshNaming {
+  return { rootNamespace: values["root-namespace"], clusterDomain: values["cluster-domain"], trustDomain: values["trust-domain"] ?? DEFAULT_NAMING.trustDomain };
 }
 
 /** Exit codes: 0 done, 1 failed (or config errors), 2 usage error. */
@@ -319,6 +320,7 @@ async function runServe(args: readonly string[]): Promise<number> {
     ...(pollSeconds === undefined ? {} : { gitPollSeconds: pollSeconds }),
     stateDir: values["state-dir"],
     naming: namingFrom(values),
+    ...(values["trust-domain"] === undefined ? {} : { trustDomain: values["trust-domain"] }),
     ...(values["credentials-dir"] === undefined ? {} : { credentialsDir: values["credentials-dir"] }),
     registrationGraceSeconds: grace,
     resyncSeconds: resync,

@@ -1,6 +1,7 @@
 // `gitmesh token issue|inspect|revoke|list-revoked`: proxy credentials and their revocation.
 // Usage mistakes throw UsageError (exit 2); failures print what is wrong and return 1.
 import { parseArgs } from "node:util";
+import { DEFAULT_TRUST_DOMAIN } from "../common/mesh-identity.js";
 import {
   bindingProblem,
   DEFAULT_TOKEN_TTL_MS,
@@ -49,7 +50,8 @@ function bindingOf(values: { "node-id"?: string | undefined; "workload-group"?: 
 async function tokenIssue(args: string[], io: CommandIo): Promise<number> {
   const { values } = parseArgs({ args, options: { ...COMMON, ...IDENTITY, "node-id": { type: "string" }, "workload-group": { type: "string" } }, strict: true });
   if (values.help === true) return help(io);
-  const id = identityOf(values, "token issue");
+  // A token names a namespace and service account, not a trust domain: the default only checks the names.
+  const id = identityOf(values, DEFAULT_TRUST_DOMAIN, "token issue");
   const ttl = ttlOf(values.ttl, DEFAULT_TOKEN_TTL_MS);
   const binding = bindingOf(values);
   const key = await openTokenKey(values["state-dir"]);

@@ -6,4 +6,3 @@ export { MeshPusher, type ApplyResult, type PusherOptions } from "./push.js";
 export { openSecure, authenticate, writeTrustBundle, DEFAULT_SERVER_NAMES, type Secure, type SecureOptions, type TokenAuthDecision, type TokenIdentity } from "./secure.js";
 export { WorkloadSecrets, WORKLOAD_SECRET, ROOT_SECRET, type SecretSource, type WorkloadSecretsOptions } from "./workload-secrets.js";
 export { IssuanceQueue, type IssuanceJob } from "./issuance-queue.js";
-export { settleTrustDomain } from "./mesh-identity.js";

@@ -12,7 +12,7 @@ import { DEFAULT_NAMING, type MeshNaming } from "../config/resources.js";
 import type { Logger } from "../log.js";
 import { ADS_ORDER, SnapshotCache, XdsServer, XdsStatus } from "../xds/index.js";
 import { followCa, followConfig, followCredentials, followRevocations, type Stop } from "./followers.js";
-import { settleTrustDomain } from "./mesh-identity.js";
+import { settleTrustDomain } from "../ca/index.js";
 import { MeshPusher } from "./push.js";
 import { openSecure } from "./secure.js";
 import { WorkloadSecrets } from "./workload-secrets.js";
@@ -29,8 +29,13 @@ export interface ServeOptions {
   readonly gitPollSeconds?: number;
   /** Where gitmesh keeps state across restarts: the last good config, the mesh CA, its trust domain. */
   readonly stateDir?: string;
-  /** Root namespace, cluster domain and trust domain (Istio's defaults when absent). */
+  /** Root namespace and cluster domain (Istio's defaults when absent); its trust domain is decided below. */
   readonly naming?: MeshNaming;
+  /**
+   * The mesh's trust domain (--trust-domain): with a state directory, the one it recorded, which
+   * this must equal when given; recorded on first start.
+   */
+  readonly trustDomain?: string;
   /** How often to check for changes the watcher missed (default 10 s). */
   readonly resyncSeconds?: number;
   /** Gateway certificates: NAME/tls.crt, NAME/tls.key (and ca.crt), read again at every resync. */
@@ -86,15 +91,17 @@ class Started {
 
 export async function serve(options: ServeOptions): Promise<Serving> {
   const { logger } = options;
-  const naming = options.naming ?? DEFAULT_NAMING;
   const resyncSeconds = options.resyncSeconds ?? 10;
   const started = new Started(logger);
   try {
     // The mesh's one identity setting, checked against the mesh the state directory holds.
+    let trustDomain = options.trustDomain ?? DEFAULT_NAMING.trustDomain;
     if (options.stateDir !== undefined) {
-      const settled = await settleTrustDomain(options.stateDir, naming.trustDomain);
+      const settled = await settleTrustDomain(options.stateDir, options.trustDomain);
       if (!settled.ok) throw new Error(settled.error);
+      trustDomain = settled.trustDomain;
     }
+    const naming: MeshNaming = { ...(options.naming ?? DEFAULT_NAMING), trustDomain };
 
     // The CA, the TLS port's identity and its credential checks.
     const tls = options.xdsTlsAddress !== undefined && options.stateDir !== undefined ? { address: options.xdsTlsAddress, stateDir: options.stateDir } : undefined;

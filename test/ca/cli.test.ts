@@ -219,3 +219,15 @@ test("ca rotate takes the steps in order and refuses them out of order", async (
   const usage = await run("ca", "rotate", "sideways", "--state-dir", state);
   assert.equal(usage.code, 2);
 });
+
+test("the trust domain is one setting per state directory: ca init records it, cert issue takes it, a conflicting flag is refused", async () => {
+  const state = tempFiles();
+  const out = join(tempFiles(), "certs");
+  assert.equal((await run("ca", "init", "--state-dir", state, "--trust-domain", "corp.example", "--key-type", "ecdsa")).code, 0);
+  const issued = await run("cert", "issue", "--state-dir", state, "--namespace", "shop", "--service-account", "web", "--key-type", "ecdsa", "--out", out);
+  assert.equal(issued.code, 0, issued.stderr);
+  assert.match(issued.stdout, /issued spiffe:\/\/corp\.example\/ns\/shop\/sa\/web/);
+  const conflicting = await run("cert", "issue", "--state-dir", state, "--namespace", "shop", "--service-account", "web", "--trust-domain", "cluster.local", "--out", out);
+  assert.equal(conflicting.code, 2);
+  assert.match(conflicting.stderr, /--trust-domain cluster\.local conflicts with the trust domain this mesh was started with, corp\.example/);
+});

@@ -7,7 +7,6 @@ import { writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { DEFAULT_NAMING } from "../../src/config/resources.js";
 import { createLogger } from "../../src/log.js";
 import { serve } from "../../src/runtime/index.js";
 import { removeTempDirs, tempDir } from "../support/git-repo.js";
@@ -76,7 +75,11 @@ test("the trust domain is recorded in the state directory; a start that names an
   const stateDir = await tempDir("gitmesh-serve-");
   const { logger } = recordingLogger();
   const options = { xdsAddress: "127.0.0.1:0", xdsTlsAddress: "127.0.0.1:0", adminAddress: "127.0.0.1:0", stateDir, logger };
-  await (await serve({ ...options, naming: { ...DEFAULT_NAMING, trustDomain: "corp.example" } })).stop();
-  await assert.rejects(serve({ ...options, naming: { ...DEFAULT_NAMING, trustDomain: "cluster.local" } }), /--trust-domain cluster\.local conflicts with the trust domain this mesh was started with, corp\.example/);
-  await (await serve({ ...options, naming: { ...DEFAULT_NAMING, trustDomain: "corp.example" } })).stop();
+  await (await serve({ ...options, trustDomain: "corp.example" })).stop();
+  await assert.rejects(serve({ ...options, trustDomain: "cluster.local" }), /--trust-domain cluster\.local conflicts with the trust domain this mesh was started with, corp\.example/);
+  await (await serve({ ...options, trustDomain: "corp.example" })).stop();
+  // Not naming one takes the recorded one.
+  const lines: string[] = [];
+  await (await serve({ ...options, logger: createLogger({ write: (l) => lines.push(l) }) })).stop();
+  assert.match(lines.join("\n"), /gitmesh serving .*trustDomain=corp\.example/);
 });
