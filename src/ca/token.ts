@@ -129,8 +129,11 @@ export function readToken(key: Uint8Array, token: string): TokenVerdict {
   const m = SHAPE.exec(token);
   if (m === null) return refuse("malformed", "not a gitmesh token (gmt1.CLAIMS.SIGNATURE)");
   const [, payload, signature] = m as unknown as [string, string, string];
-  const expected = mac(key, `${TOKEN_VERSION}.${payload}`);
-  const given = Buffer.from(signature, "base64url");
+  // Compared as text, not as decoded bytes: the last of 43 base64url characters carries two bits
+  // that decoding ignores, so four spellings decode to the same bytes. Only the one gitmesh wrote
+  // is accepted (a token is one string, and a changed character is a changed token).
+  const expected = Buffer.from(mac(key, `${TOKEN_VERSION}.${payload}`).toString("base64url"));
+  const given = Buffer.from(signature);
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return refuse("bad-signature", "signature does not match: not issued by this gitmesh");
   let claims: Partial<Claims>;
   try {

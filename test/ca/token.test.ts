@@ -172,3 +172,22 @@ test("the token key is made once, 256 bits, mode 0600, and shared by concurrent 
   assert.equal(statSync(join(caDir(stateDir), "token-key")).mode & 0o777, 0o600);
   assert.ok((await loadOrCreateTokenKey(stateDir)).equals(keys[0]!));
 });
+
+test("every spelling of a signature but the one gitmesh wrote is refused: the last character's two spare bits included", () => {
+  // The 43rd base64url character holds 4 bits of the HMAC and 2 bits decoding ignores: each
+  // signature has 3 other spellings that decode to the same bytes. A test that forged a token by
+  // changing that character now and then forged nothing, was served, and waited forever.
+  const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  for (let i = 0; i < 64; i++) {
+    const token = issueToken(key, "default", "frontend", HOUR, now);
+    const last = token.at(-1) ?? "";
+    const base = ALPHABET.indexOf(last) & ~3;
+    for (const other of [0, 1, 2, 3].map((k) => ALPHABET[base + k] ?? "").filter((c) => c !== last)) {
+      const respelled = token.slice(0, -1) + other;
+      assert.deepEqual(Buffer.from(respelled.split(".")[2] ?? "", "base64url"), Buffer.from(token.split(".")[2] ?? "", "base64url"), "the same bytes");
+      const v = verifyToken(key, respelled, now);
+      assert.equal(v.ok ? "accepted" : v.reason, "bad-signature", `${last} -> ${other}`);
+    }
+    assert.ok(verifyToken(key, token, now).ok);
+  }
+});
