@@ -8,13 +8,14 @@
 // --kind sidecar connects Envoy sidecars instead of proxyless clients: each is a workload of one
 // of the services (with its own address, so its own inbound listeners) and, with no Sidecar
 // resource, sees every service: the heaviest case.
-import { MeshPusher } from "../src/runtime/index.js";
+import { MeshPusher, type SecretSource } from "../src/runtime/index.js";
 import { createMeshLoader } from "../src/config/load.js";
 import type { Node__Output } from "../src/envoy/index.js";
 import { silentLogger } from "../src/log.js";
 import { translateMesh } from "../src/translators/mesh.js";
 import { resourcesForProxy } from "../src/translators/proxy-resources.js";
-import { makeSnapshot, resourceOf, SnapshotCache } from "../src/xds/index.js";
+import { translated } from "../src/translators/translated.js";
+import { makeSnapshot, ResourceEncoder, SnapshotCache, type StreamIdentity } from "../src/xds/index.js";
 import { meshFiles } from "./mesh-gen.js";
 
 function option(name: string, fallback: string): string {
@@ -34,6 +35,24 @@ const rssMB = () => {
 };
 
 const kind = option("kind", "grpc");
+
+/**
+ * Sidecars connect authenticated, as on the TLS port, and get their own secrets from this source:
+ * issuance has its own bench (ca-issue.ts), so here every proxy's certificate is ready at once.
+ */
+const readySecrets: SecretSource = (() => {
+  const pem = "-----BEGIN CERTIFICATE-----\nbench\n-----END CERTIFICATE-----\n";
+  const secrets = [
+    translated("envoy.extensions.transport_sockets.tls.v3.Secret", "default", { name: "default", tls_certificate: { certificate_chain: { inline_string: pem }, private_key: { inline_string: "bench" } } }),
+    translated("envoy.extensions.transport_sockets.tls.v3.Secret", "ROOTCA", { name: "ROOTCA", validation_context: { trusted_ca: { inline_string: pem } } }),
+  ];
+  return { secretsFor: () => ({ ready: true, secrets }), forget: () => {}, onChanged: () => {} };
+})();
+
+function credentialOf(i: number, services: number): StreamIdentity | undefined {
+  const svc = i % services;
+  return kind === "sidecar" ? { namespace: `team-${svc % 20}`, serviceAccount: `svc-${svc}` } : undefined;
+}
 
 function node(i: number, services: number): Node__Output {
   const s = (v: string) => ({ stringValue: v, kind: "stringValue" as const });
@@ -73,13 +92,15 @@ for (const n of option("services", "100,1000,10000").split(",").map(Number)) {
   const [translation, translateMs] = time(() => translateMesh(loaded.model));
   const grpc = { nodeId: "x", kind: "grpc" as const, namespace: "team-0", serviceAccount: "client", labels: {}, instanceIps: [] };
   const resources = resourcesForProxy(translation, grpc);
-  const [, snapshotMs] = time(() => makeSnapshot(resources.map(resourceOf)));
+  const encoder = new ResourceEncoder();
+  const [, snapshotMs] = time(() => makeSnapshot(resources.map((r) => encoder.encode(r))));
   const cache = new SnapshotCache();
-  const pusher = new MeshPusher(cache, silentLogger);
+  const pusher = new MeshPusher(cache, silentLogger, { secrets: readySecrets });
   pusher.setModel(loaded.model);
   const [, connectMs] = time(() => {
-    for (let i = 0; i < proxies; i++) pusher.connected(`proxy-${i}`, node(i, n));
+    for (let i = 0; i < proxies; i++) pusher.connected(`proxy-${i}`, node(i, n), "", credentialOf(i, n));
   });
+  if (cache.proxies().length !== proxies) throw new Error(`only ${cache.proxies().length} of ${proxies} proxies got a snapshot`);
   // One file changes (a VirtualService's split): the loader re-parses that file, the cross checks
   // run over everything, the model is translated and pushed.
   const changed = files.map((f) => (f.path.endsWith("svc-0/virtual-service.yaml") ? { ...f, text: f.text.replace("weight: 90", "weight: 80").replace("weight: 10", "weight: 20") } : f));

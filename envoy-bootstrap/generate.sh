@@ -22,4 +22,8 @@ api-v1 demo api sidecar app=api,version=v1 api-v1
 api-v2 demo api sidecar app=api,version=v2 api-v2
 ingress demo ingress gateway istio=ingressgateway ingressgateway
 WORKLOADS
+# Bootstraps hold tokens, so gitmesh writes them 0600. The ingress runs the envoyproxy/envoy image's
+# entrypoint, which starts Envoy as its envoy user (uid 101): give it its file. (The sidecars run
+# Envoy as root in the demo image.)
+if [ "$(id -u)" = 0 ]; then chown 101 "$OUT/ingress.json"; fi
 echo "bootstraps written to $OUT"

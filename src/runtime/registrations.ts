@@ -1,65 +1,71 @@
-// Self-registered workloads (WORKLOAD_GROUP) kept in the state directory. A restarted gitmesh
-// hears from each Envoy again only when it reconnects, one by one; without this, the first proxies
-// back were sent endpoints without the workloads not back yet, and requests to them failed (503,
-// no healthy upstream: found with real Envoy restarting gitmesh under load). Restored workloads
-// are endpoints again at once, and leave after the registration grace period unless their proxy
-// reconnects: exactly what a proxy that lost its stream gets.
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
-import { writeFileAtomic } from "../common/files.js";
-import type { Logger } from "../log.js";
-import type { ProxyIdentity } from "../translators/proxy.js";
+// Proxies that name a WORKLOAD_GROUP: claimed while one of their streams is up, and for a grace
+// period after the last one ends, so a proxy that restarts or reconnects keeps its place. Whether
+// a claim makes the proxy an endpoint is decided at translation (withRegistrations: identity,
+// group, address); this only keeps the claims and their timers.
+import { after, type Timer } from "../common/timers.js";
+import { canonicalProxy, type ProxyIdentity } from "../translators/proxy.js";
 
-const FILE = "registrations.json";
+export class Registrations {
+  private readonly claims = new Map<string, ProxyIdentity>();
+  private readonly expiring = new Map<string, Timer>();
 
-/** A registered workload: the proxy key its stream had, and who it is. */
-export interface Registration {
-  readonly key: string;
-  readonly identity: ProxyIdentity;
-}
+  /**
+   * @param graceMs how long a claim outlives its proxy's last stream
+   * @param onChange the set of claims changed (translate again)
+   */
+  constructor(
+    private readonly graceMs: number,
+    private readonly onChange: () => void,
+  ) {}
 
-export interface RegistrationStore {
-  /** What the previous run had registered (empty when nothing was saved or it cannot be read). */
-  readonly restored: readonly Registration[];
-  /** Saves the registrations now held; writes only when they changed, one write at a time. */
-  save(registrations: readonly Registration[]): void;
-}
-
-export async function openRegistrations(stateDir: string, logger: Logger): Promise<RegistrationStore> {
-  const path = join(stateDir, FILE);
-  let restored: Registration[] = [];
-  try {
-    const parsed = JSON.parse(await readFile(path, "utf8")) as unknown;
-    if (Array.isArray(parsed)) restored = parsed.filter(isRegistration);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOENT") logger.warn("cannot read the saved registrations; starting without them", { path, error: (e as Error).message });
+  /** The proxy's stream is up; a proxy that names no group drops any claim it had. */
+  connected(key: string, proxy: ProxyIdentity): void {
+    this.expiring.get(key)?.cancel();
+    this.expiring.delete(key);
+    const before = this.claims.get(key);
+    if (proxy.workloadGroup === undefined) {
+      if (this.claims.delete(key)) this.onChange();
+      return;
+    }
+    this.claims.set(key, proxy);
+    if (before === undefined || canonicalProxy(before) !== canonicalProxy(proxy)) this.onChange();
   }
-  let last = JSON.stringify(restored);
-  let writing = Promise.resolve();
-  return {
-    restored,
-    save(registrations) {
-      const text = JSON.stringify(registrations);
-      if (text === last) return;
-      last = text;
-      writing = writing
-        .then(() => writeFileAtomic(path, text, 0o600))
-        .catch((e: unknown) => logger.warn("cannot save the registrations to the state directory", { path, error: (e as Error).message }));
-    },
-  };
-}
 
-function isRegistration(v: unknown): v is Registration {
-  const r = v as Partial<Registration> | null;
-  const id = r?.identity;
-  return (
-    typeof r?.key === "string" &&
-    typeof id === "object" &&
-    id !== null &&
-    typeof id.nodeId === "string" &&
-    typeof id.namespace === "string" &&
-    typeof id.serviceAccount === "string" &&
-    typeof id.workloadGroup === "string" &&
-    Array.isArray(id.instanceIps)
-  );
+  /**
+   * A claim from before a restart (registration-store.ts): it stands at once, and ends after
+   * afterMs unless its proxy comes back (connected() then takes it over).
+   */
+  restore(key: string, proxy: ProxyIdentity, afterMs: number): void {
+    if (this.claims.has(key)) return;
+    this.claims.set(key, proxy);
+    this.expiring.set(
+      key,
+      after(afterMs, () => {
+        this.expiring.delete(key);
+        if (this.claims.delete(key)) this.onChange();
+      }),
+    );
+  }
+
+  /** The proxy's last stream ended: its claim ends after the grace period, unless it comes back. */
+  disconnected(key: string): void {
+    if (!this.claims.has(key) || this.expiring.has(key)) return;
+    this.expiring.set(
+      key,
+      after(this.graceMs, () => {
+        this.expiring.delete(key);
+        if (this.claims.delete(key)) this.onChange();
+      }),
+    );
+  }
+
+  /** Every claim, by proxy key. */
+  current(): ReadonlyMap<string, ProxyIdentity> {
+    return this.claims;
+  }
+
+  close(): void {
+    for (const t of this.expiring.values()) t.cancel();
+    this.expiring.clear();
+  }
 }

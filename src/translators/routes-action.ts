@@ -94,7 +94,7 @@ export function defaultAction(ctx: RouteContext): RouteAction {
 // ---- retries ----
 
 const PREVIOUS_HOSTS = "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate";
-const DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
+export const DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
 
 /**
  * Istio's retry.ConvertPolicy. No retries: its default (2 retries on connect failure, refused

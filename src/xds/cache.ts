@@ -1,5 +1,5 @@
 import { checkConsistency, type Inconsistency } from "./references.js";
-import type { Snapshot } from "./snapshot.js";
+import { resourcesOf, type Snapshot } from "./snapshot.js";
 
 /** How the server finds a proxy's snapshots: the one thing it needs from a cache. */
 export interface SnapshotSource {
@@ -19,11 +19,14 @@ const checked = new WeakMap<Snapshot, readonly Inconsistency[]>();
 function consistencyOf(snapshot: Snapshot): readonly Inconsistency[] {
   let problems = checked.get(snapshot);
   if (problems === undefined) {
-    // Composing only adds resources, so layers that are each consistent make a consistent whole:
-    // a sidecar's snapshot is checked through its shared layers, not resource by resource.
+    // A composed snapshot is checked through its layers: what each shared layer leaves unresolved
+    // (a sidecar scope's clusters name the proxy's own certificate) is computed once per layer,
+    // and only those few names are looked up in the whole, not every resource again.
     const layers = snapshot.layers;
-    const layered = layers !== undefined && layers.length > 0 && layers.every((l) => consistencyOf(l).length === 0);
-    problems = layered ? [] : checkConsistency(snapshot);
+    problems =
+      layers !== undefined && layers.length > 0
+        ? layers.flatMap((l) => consistencyOf(l)).filter((p) => !resourcesOf(snapshot, p.missing.typeUrl).byName.has(p.missing.name))
+        : checkConsistency(snapshot);
     checked.set(snapshot, problems);
   }
   return problems;

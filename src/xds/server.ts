@@ -8,7 +8,7 @@ import type { Decoded } from "./requests.js";
 import { serviceDefinitions, XDS_METHODS } from "./services.js";
 import type { Session } from "./session.js";
 import { SotwSession } from "./sotw-session.js";
-import { PLAINTEXT, type EndpointPolicy, type StreamIdentity } from "./endpoint.js";
+import { PLAINTEXT, type AdmitRefusal, type EndpointPolicy, type StreamIdentity } from "./endpoint.js";
 import { XdsStatus, type NackRecord } from "./status.js";
 import { DEFAULT_STREAM_LIMITS, XdsStream, type StreamLimits } from "./stream.js";
 
@@ -25,10 +25,13 @@ export interface XdsServerOptions {
   /** Called for every NACK, after it is recorded in the status store (metrics count them). */
   readonly onNack?: (record: NackRecord) => void;
   /**
-   * Checks a stream's node before it is served: a message refuses the stream with
-   * INVALID_ARGUMENT (and a log line naming the problem).
+   * Checks a stream's node before it is served, after its credential (identity is undefined on
+   * the plaintext endpoint): a refusal ends the stream with its code and message (and a log line
+   * naming the problem).
    */
-  readonly admitNode?: (node: Node__Output) => string | undefined;
+  readonly admitNode?: (node: Node__Output, identity: StreamIdentity | undefined) => AdmitRefusal | undefined;
+  /** The status store to record into (default: a new one, as `status`). */
+  readonly status?: XdsStatus;
   /**
    * A stream of this proxy was identified (and, on an authenticated endpoint, its credential
    * checked: identity is what the credential names); called before its snapshot is watched.
@@ -38,8 +41,14 @@ export interface XdsServerOptions {
   readonly onProxyDisconnected?: (proxy: string) => void;
 }
 
+/**
+ * Streams of different endpoints or identities never share a key, whatever node id they claim: a
+ * plaintext stream is "plain/NODE", an authenticated one "mesh/NS/SA/NODE". Namespaces and service
+ * accounts are DNS labels (no "/"), and the first segment says which form it is, so no node id can
+ * make one key read as another.
+ */
 export function defaultProxyKey(node: Node__Output, identity: StreamIdentity | undefined): string {
-  return identity === undefined ? node.id : `${node.id}@${identity.namespace}/${identity.serviceAccount}`;
+  return identity === undefined ? `plain/${node.id}` : `mesh/${identity.namespace}/${identity.serviceAccount}/${node.id}`;
 }
 
 /**
@@ -47,14 +56,16 @@ export function defaultProxyKey(node: Node__Output, identity: StreamIdentity | u
  * services on one gRPC server, fed by a SnapshotSource.
  */
 export class XdsServer {
-  readonly status = new XdsStatus();
+  readonly status: XdsStatus;
   /** One gRPC server per listening address: the handlers know which endpoint a call came in on. */
   private readonly servers: Server[] = [];
   private readonly streams = new Set<XdsStream>();
   private nextStreamId = 1;
   private stopping = false;
 
-  constructor(private readonly options: XdsServerOptions) {}
+  constructor(private readonly options: XdsServerOptions) {
+    this.status = options.status ?? new XdsStatus();
+  }
 
   private grpcServer(policy: EndpointPolicy): Server {
     // Proxies hold their streams open for days; keepalive finds the dead ones.
@@ -103,6 +114,21 @@ export class XdsServer {
   /** Number of open streams. */
   get streamCount(): number {
     return this.streams.size;
+  }
+
+  /**
+   * Ends the open streams whose credential matches (a revoked token's, say) with a status; they
+   * receive nothing more. Returns how many were closed.
+   */
+  closeStreams(matches: (identity: StreamIdentity) => boolean, code: grpcStatus, message: string): number {
+    let n = 0;
+    for (const s of [...this.streams]) {
+      const identity = s.identity;
+      if (identity === undefined || !matches(identity)) continue;
+      s.close(code, message);
+      n++;
+    }
+    return n;
   }
 
   /**

@@ -2,6 +2,9 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -86,7 +89,8 @@ const cli = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   test(`gitmesh serve stops on ${signal}: streams end with UNAVAILABLE and the exit code is 0`, async (t) => {
-    const child = spawn(process.execPath, [cli, "serve", "--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0", "--log-level", "debug"], {
+    const stateDir = mkdtempSync(join(tmpdir(), "gitmesh-lifecycle-"));
+    const child = spawn(process.execPath, [cli, "serve", "--xds-address", "127.0.0.1:0", "--xds-tls-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0", "--state-dir", stateDir, "--log-level", "debug"], {
       stdio: ["ignore", "ignore", "pipe"],
     });
     t.after(() => child.kill("SIGKILL")); // a no-op when the test got as far as stopping it
@@ -113,8 +117,9 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     const client = new ScriptedClient(`127.0.0.1:${port}`);
     const stream = client.sotw();
     const identified = waitFor(/xDS stream identified/);
-    // A node that satisfies the proxy contract (docs/proxies.md): serve refuses any other.
-    const metadata = { fields: { NAMESPACE: { stringValue: "default" }, SERVICE_ACCOUNT: { stringValue: "test" } } };
+    // A node that satisfies the proxy contract (docs/proxies.md): serve refuses any other. A
+    // proxyless client, as the plaintext port serves no Envoy proxy.
+    const metadata = { fields: { NAMESPACE: { stringValue: "default" }, SERVICE_ACCOUNT: { stringValue: "test" }, PROXY_KIND: { stringValue: "grpc" } } };
     stream.send({ node: { ...node("p"), metadata }, type_url: CDS.typeUrl });
     await identified;
 

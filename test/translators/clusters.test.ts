@@ -8,7 +8,7 @@ import { stringify } from "yaml";
 import { loadMesh } from "../../src/config/load.js";
 import { decodeMessage, encodeMessage, typeUrlOf, validateMessage } from "../../src/envoy/index.js";
 import type { Cluster, ClusterLoadAssignment } from "../../src/envoy/index.js";
-import { clusterNotes, parseDuration, serviceClusters, trafficPolicyFor } from "../../src/translators/clusters.js";
+import { clusterNotes, serviceClusters, trafficPolicyFor } from "../../src/translators/clusters.js";
 import { serviceEndpoints } from "../../src/translators/endpoints.js";
 import { indexServices, type MeshService } from "../../src/translators/services.js";
 import { ClusterResourceType } from "@grpc/grpc-js-xds/build/src/xds-resource-type/cluster-resource-type.js";
@@ -579,19 +579,3 @@ test("the bookinfo example: every cluster and assignment passes Envoy's rules, a
   assert.equal(byName.get("outbound|9080|v2|reviews.bookinfo.svc.cluster.local")?.circuit_breakers?.thresholds?.[0]?.max_connections?.value, 100);
 });
 
-test("parseDuration reads Go durations", () => {
-  const cases: [string, bigint][] = [
-    ["0", 0n],
-    ["1.5s", 1_500_000_000n],
-    ["100ms", 100_000_000n],
-    ["1h", 3_600_000_000_000n],
-    ["1m30s", 90_000_000_000n],
-    ["2us", 2_000n],
-    ["3µs", 3_000n],
-    ["7ns", 7n],
-    ["0.25ms", 250_000n],
-  ];
-  for (const [text, ns] of cases) assert.equal(parseDuration(text), ns, text);
-  assert.throws(() => parseDuration("1x"));
-  assert.throws(() => parseDuration(""));
-});

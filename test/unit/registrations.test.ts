@@ -11,7 +11,7 @@ import { loadMesh } from "../../src/config/load.js";
 import { decodeMessage, TypeUrl, type Node__Output } from "../../src/envoy/index.js";
 import { silentLogger } from "../../src/log.js";
 import { MeshPusher } from "../../src/runtime/push.js";
-import { openRegistrations, type Registration } from "../../src/runtime/registrations.js";
+import { openRegistrations, type Registration } from "../../src/runtime/registration-store.js";
 import { resourcesOf, SnapshotCache, type Snapshot } from "../../src/xds/index.js";
 import { nodeOf } from "../support/session-driver.js";
 
@@ -35,7 +35,7 @@ spec:
 
 const reg1: Registration = {
   key: "reg-1@demo/reg",
-  identity: { nodeId: "reg-1", kind: "sidecar", namespace: "demo", serviceAccount: "reg", labels: { app: "reg" }, workloadGroup: "reg", instanceIps: [], peerAddress: "10.0.0.7" },
+  identity: { nodeId: "reg-1", kind: "sidecar", namespace: "demo", serviceAccount: "reg", labels: { app: "reg" }, workloadGroup: "reg", instanceIps: [], peerAddress: "10.0.0.7", authenticated: true },
 };
 
 function stateDir(): string {
@@ -83,7 +83,8 @@ test("a restored registration is an endpoint at once and leaves when its proxy d
   const pusher = new MeshPusher(cache, silentLogger, { restored: [reg1], registrationGraceMs: 10, restoredGraceMs: 100, registrationBatchMs: 5, onRegistrations: (r) => saved.push(r) });
   t.after(() => pusher.close());
   pusher.setModel(loaded.model);
-  const client: Node__Output = { ...nodeOf("client"), metadata: { fields: { NAMESPACE: { stringValue: "demo" }, SERVICE_ACCOUNT: { stringValue: "client" }, PROXY_KIND: { stringValue: "sidecar" } } } };
+  // A proxyless client sees the endpoints without needing secrets (an Envoy sidecar is sent nothing before its certificate).
+  const client: Node__Output = { ...nodeOf("client"), metadata: { fields: { NAMESPACE: { stringValue: "demo" }, SERVICE_ACCOUNT: { stringValue: "client" }, PROXY_KIND: { stringValue: "grpc" } } } };
   const snapshots: Snapshot[] = [];
   const gone = new Promise<void>((resolve) =>
     cache.watch("client", (s) => {
