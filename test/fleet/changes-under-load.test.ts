@@ -48,6 +48,8 @@ ${Object.entries(weights)
 function spec(): FleetSpec {
   return {
     workloads: [...workloads.map((w) => ({ ...w, namespace: NS })), ...registered],
+    // gitmesh applies a rotation step at its next resync: every 2 s here rather than 10.
+    serveArgs: ["--resync-seconds", "2"],
     config: (address) => ({
       "services.yaml": docs(
         serviceEntry("api", NS, HTTP, { app: "api" }),
