@@ -1,6 +1,7 @@
 // Commit -> every Envoy ACKed, measured on a fleet of real Envoy sidecars (test/fleet's harness:
 // each on a network namespace of its own, dialling gitmesh's TLS port with a token), next to the
-// same change pushed to scripted delta xDS clients connected to the same gitmesh in the same run.
+// same change pushed to scripted delta xDS clients connected to the same gitmesh in the same run
+// (in sidecars' place: on the TLS port with a token, so they are sent what a sidecar is sent).
 //
 //   npm run build
 //   node dist/bench/fleet-converge.js --sidecars 24 --scripted 24 --commits 10
@@ -10,11 +11,14 @@
 // from `git commit` returning to the last ACK of that RouteConfiguration as gitmesh records it
 // (/debug/xds, read every 20 ms): it includes gitmesh noticing the commit (its file watcher waits
 // for writes to settle, about 400 ms), loading, translating, pushing, and every proxy's answer.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { credentials, Metadata } from "@grpc/grpc-js";
 import { parseArgs } from "node:util";
 import { commitAll, writeFiles } from "../test/support/git-repo.js";
 import { findPeer } from "../test/support/peers.js";
-import { ScriptedClient, type DeltaStream } from "../test/support/xds-client.js";
+import { ADS_DELTA, ScriptedClient, type DeltaStream } from "../test/support/xds-client.js";
 import { Fleet, type FleetSpec, type XdsView } from "../test/fleet/support/fleet.js";
 import { destinationRule, docs, serviceEntry, workloadEntry } from "../test/fleet/support/mesh-yaml.js";
 import { waitFor } from "../test/fleet/support/wait.js";
@@ -64,13 +68,18 @@ const spec: FleetSpec = {
   }),
 };
 
-/** A scripted delta client subscribing as Envoy does (everything) and ACKing every response at once. */
-function scriptedClient(address: string, i: number): { close(): void } {
-  const client = new ScriptedClient(address, { "grpc.use_local_subchannel_pool": 1 });
-  const stream: DeltaStream = client.delta();
+/**
+ * A scripted delta client in a sidecar's place: on the TLS port with a token, as every Envoy
+ * connects, subscribing to everything and ACKing every response at once.
+ */
+function scriptedClient(address: string, i: number, token: string, bundle: Buffer): { close(): void } {
+  const client = new ScriptedClient(address, { "grpc.use_local_subchannel_pool": 1, "grpc.ssl_target_name_override": "gitmesh" }, credentials.createSsl(bundle));
+  const metadata = new Metadata();
+  metadata.set("authorization", `Bearer ${token}`);
+  const stream: DeltaStream = client.delta(ADS_DELTA, metadata);
   const str = (v: string) => ({ stringValue: v });
-  const metadata = { fields: { NAMESPACE: str(NS), SERVICE_ACCOUNT: str("scripted"), PROXY_KIND: str("sidecar"), INSTANCE_IPS: str(`10.255.${i >> 8}.${i & 0xff}`), LABELS: { structValue: { fields: { app: str("scripted") } } } } };
-  stream.send({ node: { id: `scripted-${i}`, cluster: "scripted", metadata }, type_url: "type.googleapis.com/envoy.config.cluster.v3.Cluster", resource_names_subscribe: [] });
+  const node = { fields: { NAMESPACE: str(NS), SERVICE_ACCOUNT: str("scripted"), PROXY_KIND: str("sidecar"), INSTANCE_IPS: str(`10.255.${i >> 8}.${i & 0xff}`), LABELS: { structValue: { fields: { app: str("scripted") } } } } };
+  stream.send({ node: { id: `scripted-${i}`, cluster: "scripted", metadata: node }, type_url: "type.googleapis.com/envoy.config.cluster.v3.Cluster", resource_names_subscribe: [] });
   for (const type of ["envoy.config.endpoint.v3.ClusterLoadAssignment", "envoy.config.listener.v3.Listener", "envoy.config.route.v3.RouteConfiguration"]) {
     stream.send({ type_url: `type.googleapis.com/${type}`, resource_names_subscribe: type.endsWith("Listener") ? [] : ["*"] });
   }
@@ -112,7 +121,9 @@ async function main(): Promise<void> {
   const started = performance.now();
   const fleet = await Fleet.start(spec, envoy);
   console.log(`fleet of ${SIDECARS} Envoy sidecars ready in ${Math.round(performance.now() - started)} ms`);
-  const clients = Array.from({ length: SCRIPTED }, (_, i) => scriptedClient(`${fleet.address("gitmesh")}:15010`, i));
+  const token = (await fleet.cli("token", "issue", "--state-dir", fleet.stateDir, "--namespace", NS, "--service-account", "scripted")).trim();
+  const bundle = readFileSync(join(fleet.stateDir, "trust-bundle.pem"));
+  const clients = Array.from({ length: SCRIPTED }, (_, i) => scriptedClient(`${fleet.address("gitmesh")}:15012`, i, token, bundle));
   try {
     const isEnvoy = (n: string) => n.startsWith("sc-");
     const isScripted = (n: string) => n.startsWith("scripted-");
