@@ -33,14 +33,16 @@ const time = <T>(f: () => T): [T, number] => {
  * (perf_hooks monitorEventLoopDelay) while it ran: what ACKs, health checks and keepalives
  * waiting behind it would see.
  */
-async function stall<T>(f: () => T): Promise<[T, number, number]> {
+async function stall<T>(f: () => T): Promise<[T, number, number, number]> {
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
   await new Promise((r) => setTimeout(r, 5)); // let the histogram take its first samples
+  const cpu = process.cpuUsage();
   const [v, ms] = await new Promise<[T, number]>((resolve) => setImmediate(() => resolve(time(f))));
+  const used = process.cpuUsage(cpu);
   await new Promise((r) => setTimeout(r, 5)); // the sample the stall delayed
   h.disable();
-  return [v, ms, h.max / 1e6];
+  return [v, ms, h.max / 1e6, (used.user + used.system) / 1000];
 }
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const rssMB = () => {
@@ -53,7 +55,7 @@ const kind = proxyKindOption(option("kind", "grpc"));
 const proxies = Number(option("proxies", "2000"));
 console.log(`${kind} proxies`);
 console.log(
-  `services | files | load+validate ms | translate ms | resources | shared snapshot ms | push to ${proxies} proxies ms (longest stall) | one-file change to snapshots ms (of which load; longest stall) | RSS MB`,
+  `services | files | load+validate ms | translate ms (CPU) | resources | shared snapshot ms | push to ${proxies} proxies ms (CPU; longest stall) | one-file change to snapshots ms (CPU; of which load; longest stall) | RSS MB`,
 );
 for (const n of option("services", "100,1000,10000").split(",").map(Number)) {
   const files = meshFiles(n);
@@ -61,7 +63,9 @@ for (const n of option("services", "100,1000,10000").split(",").map(Number)) {
   const loader = createMeshLoader(); // as serve's reloader keeps one
   const [loaded, loadMs] = time(() => loader.load(files));
   if (!loaded.ok) throw new Error("generated mesh has errors");
+  const translateCpu0 = process.cpuUsage();
   const [translation, translateMs] = time(() => translateMesh(loaded.model));
+  const translateCpu = process.cpuUsage(translateCpu0);
   const grpc = { nodeId: "x", kind: "grpc" as const, namespace: "team-0", serviceAccount: "client", labels: {}, instanceIps: [] };
   const resources = resourcesForProxy(translation, grpc);
   const encoder = new ResourceEncoder();
@@ -69,7 +73,7 @@ for (const n of option("services", "100,1000,10000").split(",").map(Number)) {
   const cache = new SnapshotCache();
   const pusher = new MeshPusher(cache, silentLogger, { secrets: readySecrets });
   pusher.setModel(loaded.model);
-  const [, connectMs, connectStall] = await stall(() => {
+  const [, connectMs, connectStall, connectCpu] = await stall(() => {
     for (let i = 0; i < proxies; i++) pusher.connected(`proxy-${i}`, benchNode(kind, i, n), "", credentialOf(kind, i, n));
   });
   if (cache.proxies().length !== proxies) throw new Error(`only ${cache.proxies().length} of ${proxies} proxies got a snapshot`);
@@ -77,7 +81,7 @@ for (const n of option("services", "100,1000,10000").split(",").map(Number)) {
   // run over everything, the model is translated and pushed.
   const changed = files.map((f) => (f.path.endsWith("svc-0/virtual-service.yaml") ? { ...f, text: f.text.replace("weight: 90", "weight: 80").replace("weight: 10", "weight: 20") } : f));
   let reloadMs = 0;
-  const [, changeMs, changeStall] = await stall(() => {
+  const [, changeMs, changeStall, changeCpu] = await stall(() => {
     const [next, ms] = time(() => loader.load(changed));
     reloadMs = ms;
     if (!next.ok) throw new Error("changed mesh has errors");
@@ -89,11 +93,11 @@ for (const n of option("services", "100,1000,10000").split(",").map(Number)) {
       n,
       files.length,
       loadMs.toFixed(0),
-      translateMs.toFixed(0),
+      `${translateMs.toFixed(0)} (${((translateCpu.user + translateCpu.system) / 1000).toFixed(0)})`,
       resources.length,
       snapshotMs.toFixed(0),
-      `${connectMs.toFixed(0)} (${connectStall.toFixed(0)})`,
-      `${changeMs.toFixed(0)} (${reloadMs.toFixed(0)}; ${changeStall.toFixed(0)})`,
+      `${connectMs.toFixed(0)} (${connectCpu.toFixed(0)}; ${connectStall.toFixed(0)})`,
+      `${changeMs.toFixed(0)} (${changeCpu.toFixed(0)}; ${reloadMs.toFixed(0)}; ${changeStall.toFixed(0)})`,
       rss.toFixed(0),
     ].join(" | "),
   );
