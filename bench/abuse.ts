@@ -19,8 +19,8 @@ import { fileURLToPath } from "node:url";
 import { createMeshLoader } from "../src/config/load.js";
 import { CDS, EDS, type XdsHoldings, type XdsLimits } from "../src/xds/index.js";
 import { DELTA_REQUEST, rawStream, SOTW_REQUEST, type RawStream } from "../test/support/raw-client.js";
-import { spawnServe, type ServeProcess } from "../test/support/serve-process.js";
-import { ADS_DELTA, ADS_SOTW, node, ScriptedClient } from "../test/support/xds-client.js";
+import { start, type Running } from "../test/support/gitmesh-process.js";
+import { ADS_DELTA, ADS_SOTW, grpcNode, node, ScriptedClient } from "../test/support/xds-client.js";
 import { service } from "./mesh-gen.js";
 import type { Memory, ServerCommand, ServerReply } from "./abuse-server.js";
 
@@ -191,14 +191,22 @@ async function slow(): Promise<void> {
   }
 }
 
-function serve(args: readonly string[], prefix: readonly string[] = []): ServeProcess {
-  return spawnServe(args, prefix, CLI);
+/** `gitmesh serve ARGS` (of the build --cli names), stopped with SIGTERM. */
+function serve(args: readonly string[], prefix: readonly string[] = []): Running & { stop(): Promise<void> } {
+  const running = start(["serve", ...args], {}, { prefix, cli: CLI });
+  return {
+    ...running,
+    async stop() {
+      running.child.kill("SIGTERM");
+      await running.exited;
+    },
+  };
 }
 
 async function fds(): Promise<void> {
   console.log("\n## Descriptor flood (item 14): gitmesh serve under prlimit --nofile=1024:1024");
   const bookinfo = fileURLToPath(new URL("../../config-examples/bookinfo", import.meta.url));
-  const contract = { id: "healthy", cluster: "test", metadata: { fields: { NAMESPACE: { stringValue: "default" }, SERVICE_ACCOUNT: { stringValue: "test" } } } };
+  const contract = grpcNode("healthy");
   for (let round = 1; round <= rounds; round++) {
     const state = mkdtempSync(join(tmpdir(), "gitmesh-xa-bench-"));
     const s = serve(["--config", bookinfo, "--state-dir", state, "--xds-address", "127.0.0.1:0", "--xds-tls-address", "off", "--admin-address", "127.0.0.1:0"], ["prlimit", "--nofile=1024:1024", "--"]);
@@ -237,7 +245,7 @@ async function fds(): Promise<void> {
     const during = await connectOnce();
     while (closed < 1_100 && Date.now() - flood0 < 60_000) await sleep(100);
     console.log(
-      `round ${round}: ${s.log.find((l) => l.includes("xDS listening"))?.replace(/^.*xDS listening /, "") ?? "?"}; a proxy's first response: ${quiet.toFixed(0)} ms alone, ${during.toFixed(0)} ms during the flood of 1,100 silent connections (${closedBefore} closed to make room when it came); all 1,100 closed ${((lastClosedAt - flood0) / 1000).toFixed(1)} s after the flood began`,
+      `round ${round}: ${s.lines.find((l) => l.includes("xDS listening"))?.replace(/^.*xDS listening /, "") ?? "?"}; a proxy's first response: ${quiet.toFixed(0)} ms alone, ${during.toFixed(0)} ms during the flood of 1,100 silent connections (${closedBefore} closed to make room when it came); all 1,100 closed ${((lastClosedAt - flood0) / 1000).toFixed(1)} s after the flood began`,
     );
     silent.forEach((sock) => sock.destroy());
     await s.stop();
@@ -339,9 +347,9 @@ async function healthz(): Promise<void> {
       rejectMs = performance.now() - t0;
       await sleep(500);
     });
-    const outcome = s.log.some((l) => l.includes("GM0005")) ? "refused" : "loaded (not refused)";
+    const outcome = s.lines.some((l) => l.includes("GM0005")) ? "refused" : "loaded (not refused)";
     console.log(`round ${round}: 50 MB file ${outcome} ${rejectMs.toFixed(0)} ms after it was written (the reload waits 300 ms for the tree to settle); /healthz meanwhile: ${summary(big)}; peak RSS ${rssBefore} before, ${peakRssMB(s.child.pid)} after`);
-    const back = s.waitFor(new RegExp(`config loaded resources=${resources} `));
+    const back = s.waitFor(new RegExp(`config loaded resources=${resources} `), s.lines.length);
     rmSync(join(dir, "big.yaml"));
     await back;
     const large = await healthzDuring(admin, async () => {
@@ -351,7 +359,7 @@ async function healthz(): Promise<void> {
       await loaded;
       await sleep(500);
     });
-    const count = /config loaded resources=(\d+)/.exec(s.log.filter((l) => l.includes("config loaded")).at(-1) ?? "")?.[1];
+    const count = /config loaded resources=(\d+)/.exec(s.lines.filter((l) => l.includes("config loaded")).at(-1) ?? "")?.[1];
     console.log(`round ${round}: a valid 1 MiB file loaded by serve (${count} resources in all): /healthz ${summary(large)}`);
     await s.stop();
     rmSync(dir, { recursive: true, force: true });

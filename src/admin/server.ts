@@ -20,6 +20,11 @@ export interface AdminServerOptions {
   readonly readiness: () => Readiness | Promise<Readiness>;
   /** What /debug/config shows (source, load time, diagnostics, a summary of resources ...), as JSON; may be async. */
   readonly config: () => unknown;
+  /**
+   * What /debug/proxies shows: each connected proxy's notices (what it was not given and why),
+   * registrations and certificates, as JSON.
+   */
+  readonly proxies?: () => unknown;
   /** Where failures of the callbacks are logged. */
   readonly logger?: Logger;
 }
@@ -167,6 +172,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     ],
     ["/debug/config", async (res) => json(res, await options.config())],
     ["/debug/xds", (res) => json(res, xdsView(options.status))],
+    ["/debug/proxies", (res) => json(res, options.proxies?.() ?? null)],
     [
       "/metrics",
       async (res) => {

@@ -5,7 +5,7 @@ export interface WorkloadIdentity {
   readonly serviceAccount: string;
 }
 
-export const DEFAULT_TRUST_DOMAIN = "cluster.local";
+export { DEFAULT_TRUST_DOMAIN } from "../common/mesh-identity.js";
 
 const TRUST_DOMAIN = /^[a-z0-9._-]{1,255}$/;
 // Kubernetes names: a namespace is a DNS label, a service account a DNS subdomain.

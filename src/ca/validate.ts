@@ -19,9 +19,18 @@ export interface CaFileProblem {
     | "CA_NOT_A_ROOT"
     | "CA_CHAIN_BROKEN"
     | "CA_CHAIN_NO_ROOT"
-    | "CA_PATH_LENGTH";
+    | "CA_PATH_LENGTH"
+    | "CA_STATE_MISSING"
+    | "CA_STATE_INVALID"
+    | "TOKEN_KEY_INVALID"
+    | "REVOCATIONS_UNREADABLE";
   readonly file: string;
   readonly message: string;
+}
+
+/** "FILE: MESSAGE [CODE]": how a problem is shown to a user, by the CLI and by serve alike. */
+export function formatProblem(p: CaFileProblem): string {
+  return `${p.file}: ${p.message} [${p.code}]`;
 }
 
 export type CaLoadResult = { readonly ok: true; readonly authority: Authority } | { readonly ok: false; readonly problems: readonly CaFileProblem[] };

@@ -2,6 +2,8 @@
 // Envoy bootstrap (built as the typed Bootstrap message, so a misspelled field fails to compile,
 // and checked against Envoy's validation rules); a proxyless gRPC application gets the gRPC xDS
 // bootstrap its client and XdsServer read. Both carry the node contract of docs/proxies.md.
+import { isIP } from "node:net";
+import { writeFileAtomic } from "../common/files.js";
 import { encodeMessage, pack, protoJson, validateMessage } from "../envoy/index.js";
 import type { Bootstrap } from "../envoy/index.js";
 import type { Struct } from "../envoy/generated/google/protobuf/Struct.js";
@@ -89,6 +91,9 @@ export function envoyBootstrap(o: BootstrapOptions): Bootstrap {
           name: XDS_CLUSTER,
           // A name (compose's "gitmesh") is resolved and re-resolved; an address works as well.
           type: "STRICT_DNS",
+          // gitmesh listens on 0.0.0.0 by default (IPv4): Envoy's default (AUTO) would dial a
+          // name's IPv6 address first, such as ::1 for localhost, and never get through.
+          dns_lookup_family: "V4_PREFERRED",
           connect_timeout: { seconds: 5, nanos: 0 },
           load_assignment: {
             cluster_name: XDS_CLUSTER,
@@ -106,7 +111,12 @@ export function envoyBootstrap(o: BootstrapOptions): Bootstrap {
                   name: "envoy.transport_sockets.tls",
                   typed_config: pack("envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", {
                     sni: host,
-                    common_tls_context: { alpn_protocols: ["h2"], validation_context: { trusted_ca: { filename: o.xdsCaFile } } },
+                    common_tls_context: {
+                      alpn_protocols: ["h2"],
+                      // The root alone would admit any certificate the mesh CA signed, every
+                      // workload's included: the proxy would hand its token to any of them.
+                      validation_context: { trusted_ca: { filename: o.xdsCaFile }, match_typed_subject_alt_names: [gitmeshSan(host)] },
+                    },
                   }),
                 },
               }),
@@ -114,7 +124,32 @@ export function envoyBootstrap(o: BootstrapOptions): Bootstrap {
       ],
     },
     admin: { address: { socket_address: { address: "127.0.0.1", port_value: o.adminPort } } },
+    // Envoy warns at every start when no downstream connection limit is configured. Istio's
+    // bootstrap sets this monitor with the largest value; so does gitmesh: the proxy's own
+    // capacity, not an arbitrary number, should limit what the application asked it to carry.
+    overload_manager: {
+      resource_monitors: [
+        {
+          name: "envoy.resource_monitors.global_downstream_max_connections",
+          typed_config: pack("envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig", { max_active_downstream_connections: MAX_DOWNSTREAM_CONNECTIONS }),
+        },
+      ],
+    },
   };
+}
+
+/** The downstream connection limit in the bootstrap's overload manager (Istio's value, 2^31 - 1). */
+export const MAX_DOWNSTREAM_CONNECTIONS = "2147483647";
+
+/**
+ * What the TLS port's certificate must name: the host the proxy dials, as a DNS name or an IP
+ * address, as Istio's agent checks istiod's certificate against the discovery address's host.
+ * gitmesh's certificate carries exactly its --xds-tls-name names (src/ca/serving.ts); workload
+ * certificates carry a SPIFFE URI and no DNS name or address, so none of them can pass.
+ */
+function gitmeshSan(host: string): { san_type: "DNS" | "IP_ADDRESS"; matcher: { exact: string } } {
+  const bare = host.replace(/^\[(.*)\]$/, "$1");
+  return { san_type: isIP(bare) === 0 ? "DNS" : "IP_ADDRESS", matcher: { exact: bare } };
 }
 
 /** The gRPC xDS bootstrap (GRPC_XDS_BOOTSTRAP) of a proxyless client or server. */
@@ -157,4 +192,12 @@ export function bootstrapText(o: BootstrapOptions): string {
   const violations = validateMessage("envoy.config.bootstrap.v3.Bootstrap", bytes);
   if (violations.length > 0) throw new Error(`bug: the bootstrap breaks Envoy's rules: ${JSON.stringify(violations)}`);
   return `${JSON.stringify(protoJson("envoy.config.bootstrap.v3.Bootstrap", bytes), null, 2)}\n`;
+}
+
+/**
+ * Writes the bootstrap to a file, atomically. One that holds a token is a credential: 0600, even
+ * where an older file was readable by others (a new file replaces it).
+ */
+export async function writeBootstrap(path: string, o: BootstrapOptions): Promise<void> {
+  await writeFileAtomic(path, bootstrapText(o), o.token === undefined ? 0o644 : 0o600);
 }

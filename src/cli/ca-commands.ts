@@ -1,93 +1,35 @@
-// `gitmesh ca init|show`, `gitmesh token issue` and `gitmesh cert issue`. Usage mistakes throw
-// UsageError (exit 2, as main.ts does); failures print what is wrong and return 1.
+// `gitmesh ca init|show|bundle|rotate` and `gitmesh cert issue`. Usage mistakes throw UsageError
+// (exit 2, as main.ts does); failures print what is wrong and return 1.
 import type { X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import {
   caDir,
   createRootAuthority,
-  DEFAULT_TOKEN_TTL_MS,
-  DEFAULT_TRUST_DOMAIN,
-  identityProblems,
   initCa,
-  issueToken,
   issuer,
   issuingChain,
   issueWorkloadCertificate,
-  KEY_TYPES,
   loadCaFiles,
-  loadOrCreateTokenKey,
   openCa,
   rotate,
+  setAsideCa,
+  trustBundleFile,
   trustBundlePem,
   trustedIds,
   WORKLOAD_LIFETIME_MS,
+  writeTrustBundle,
   type Authority,
-  type CaFileProblem,
-  type KeyType,
   type MeshCa,
   type RotationStep,
-  type WorkloadIdentity,
 } from "../ca/index.js";
 import { writeFileAtomic } from "../common/files.js";
-import { CA_USAGE, CERT_FILES } from "./ca-usage.js";
+import { COMMON, consoleIo, help, IDENTITY, identityOf, keyTypeOf, meshTrustDomain, reportProblems, subcommand, ttlOf, type CommandIo } from "./ca-args.js";
+import { CERT_FILES } from "./ca-usage.js";
 import { UsageError } from "./usage.js";
 
-/** Where output goes; console by default, captured in tests. */
-export interface CommandIo {
-  readonly out: (line: string) => void;
-  readonly err: (line: string) => void;
-}
-const consoleIo: CommandIo = { out: (l) => console.log(l), err: (l) => console.error(l) };
-
-const COMMON = {
-  "state-dir": { type: "string", default: ".gitmesh-state" },
-  "trust-domain": { type: "string", default: DEFAULT_TRUST_DOMAIN },
-  help: { type: "boolean", short: "h" },
-} as const;
-
-const IDENTITY = { namespace: { type: "string" }, "service-account": { type: "string" }, ttl: { type: "string" } } as const;
-
-function subcommand(args: readonly string[], command: string, known: readonly string[]): [string, string[]] {
-  const [sub, ...rest] = args;
-  if (sub === undefined || !known.includes(sub)) throw new UsageError(`${command} takes a subcommand: ${known.join(" or ")}${sub === undefined ? "" : `, not "${sub}"`}`);
-  return [sub, rest];
-}
-
-/** Durations as 90s, 30m, 24h, 30d or combined (1h30m). */
-export function parseDuration(text: string): number | undefined {
-  if (!/^(\d+(d|h|m|s))+$/.test(text)) return undefined;
-  const unit = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 } as const;
-  let ms = 0;
-  for (const [, n, u] of text.matchAll(/(\d+)(d|h|m|s)/g)) ms += Number(n) * unit[u as keyof typeof unit];
-  return ms > 0 ? ms : undefined;
-}
-
-function ttlOf(text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const ms = parseDuration(text);
-  if (ms === undefined) throw new UsageError(`--ttl takes a duration such as 24h, 30m or 7d, not "${text}"`);
-  return ms;
-}
-
-function keyTypeOf(text: string | undefined): KeyType {
-  if (text === undefined) return "rsa";
-  if (!KEY_TYPES.includes(text as KeyType)) throw new UsageError(`--key-type must be ${KEY_TYPES.join(" or ")}`);
-  return text as KeyType;
-}
-
-function identityOf(values: { namespace?: string | undefined; "service-account"?: string | undefined; "trust-domain": string }, command: string): WorkloadIdentity {
-  if (values.namespace === undefined || values["service-account"] === undefined) throw new UsageError(`${command} needs --namespace and --service-account`);
-  const id = { trustDomain: values["trust-domain"], namespace: values.namespace, serviceAccount: values["service-account"] };
-  const problems = identityProblems(id);
-  if (problems.length > 0) throw new UsageError(problems.join("; "));
-  return id;
-}
-
-function reportProblems(problems: readonly CaFileProblem[], io: CommandIo): number {
-  for (const p of problems) io.err(`${p.file}: ${p.message} [${p.code}]`);
-  return 1;
-}
+// The token commands have a file of their own; main.ts finds every CA command here.
+export { runToken } from "./token-commands.js";
 
 /** The CA in the state directory, or 1 with the reason printed. */
 async function existingCa(stateDir: string, io: CommandIo): Promise<MeshCa | number> {
@@ -103,8 +45,8 @@ async function existingCa(stateDir: string, io: CommandIo): Promise<MeshCa | num
 // ---- ca ---------------------------------------------------------------------------------------
 
 export async function runCa(args: readonly string[], io: CommandIo = consoleIo): Promise<number> {
-  const [sub, rest] = subcommand(args, "ca", ["init", "show", "rotate"]);
-  return sub === "init" ? caInit(rest, io) : sub === "rotate" ? caRotate(rest, io) : caShow(rest, io);
+  const [sub, rest] = subcommand(args, "ca", ["init", "show", "bundle", "rotate"]);
+  return sub === "init" ? caInit(rest, io) : sub === "rotate" ? caRotate(rest, io) : sub === "bundle" ? caBundle(rest, io) : caShow(rest, io);
 }
 
 async function caInit(args: string[], io: CommandIo): Promise<number> {
@@ -118,6 +60,7 @@ async function caInit(args: string[], io: CommandIo): Promise<number> {
       "intermediate-cert": { type: "string" },
       "intermediate-key": { type: "string" },
       chain: { type: "string" },
+      force: { type: "boolean" },
     },
     strict: true,
   });
@@ -132,16 +75,21 @@ async function caInit(args: string[], io: CommandIo): Promise<number> {
   if ((rootGiven || interGiven) && values["key-type"] !== undefined) throw new UsageError("--key-type is for a new root; an imported CA keeps its key");
   const keyType = keyTypeOf(values["key-type"]);
   const stateDir = values["state-dir"];
+  const force = values.force === true;
 
-  const opened = await openCa(stateDir);
-  if (!opened.ok) return reportProblems(opened.problems, io);
-  if (opened.ca !== undefined) {
-    if (rootGiven || interGiven) {
-      io.err(`gitmesh: a CA already exists in ${caDir(stateDir)} (issuing: ${issuer(opened.ca).id}); importing would cut every workload off: rotate to the new CA, or remove ${caDir(stateDir)} to start over`);
-      return 1;
+  if (!force) {
+    const opened = await openCa(stateDir);
+    if (!opened.ok) return reportProblems(opened.problems, io);
+    if (opened.ca !== undefined) {
+      if (rootGiven || interGiven) {
+        io.err(`gitmesh: a CA already exists in ${caDir(stateDir)} (issuing: ${issuer(opened.ca).id}); importing would cut every workload off: rotate to the new CA (gitmesh ca rotate), or replace it on purpose with --force`);
+        return 1;
+      }
+      // Idempotent: the trust bundle is written again (it may be missing or out of date).
+      await writeTrustBundle(stateDir, opened.ca);
+      io.out(`a CA already exists in ${caDir(stateDir)}; nothing changed`);
+      return 0;
     }
-    io.out(`a CA already exists in ${caDir(stateDir)}; nothing changed`);
-    return 0;
   }
   let authority: Authority;
   if (rootGiven || interGiven) {
@@ -152,11 +100,25 @@ async function caInit(args: string[], io: CommandIo): Promise<number> {
     if (!loaded.ok) return reportProblems(loaded.problems, io);
     authority = loaded.authority;
   } else {
-    authority = await createRootAuthority({ trustDomain: values["trust-domain"], keyType });
+    authority = await createRootAuthority({ trustDomain: await meshTrustDomain(stateDir, values["trust-domain"]), keyType });
   }
-  const ca = await initCa(stateDir, authority);
+  // Only now, with the new authority in hand: a refused import leaves the old state in place.
+  const setAside = force ? await setAsideCa(stateDir) : undefined;
+  const made = await initCa(stateDir, authority);
+  if (!made.ok) return reportProblems(made.problems, io);
+  await writeTrustBundle(stateDir, made.ca);
+  if (made.created !== true) {
+    io.out(`a CA already exists in ${caDir(stateDir)} (another gitmesh made it at the same time); nothing changed`);
+    for (const line of describeCa(made.ca)) io.out(line);
+    return 0;
+  }
   io.out(`${rootGiven ? "imported the root" : interGiven ? "imported the intermediate" : "created a new root"} into ${caDir(stateDir)}`);
-  for (const line of describeCa(ca)) io.out(line);
+  if (setAside !== undefined) {
+    io.out(`the previous CA state was moved to ${setAside} (its keys are kept there: remove them when no longer needed)`);
+    io.out(`every proxy needs the new trust bundle: give them ${trustBundleFile(stateDir)} and restart them`);
+  }
+  for (const line of describeCa(made.ca)) io.out(line);
+  io.out(`trust bundle written to ${trustBundleFile(stateDir)} (gitmesh ca bundle prints it)`);
   return 0;
 }
 
@@ -189,7 +151,7 @@ async function caRotate(args: string[], io: CommandIo): Promise<number> {
       if (!loaded.ok) return reportProblems(loaded.problems, io);
       authority = loaded.authority;
     } else {
-      authority = await createRootAuthority({ trustDomain: values["trust-domain"], keyType: keyTypeOf(values["key-type"]) });
+      authority = await createRootAuthority({ trustDomain: await meshTrustDomain(values["state-dir"], values["trust-domain"]), keyType: keyTypeOf(values["key-type"]) });
     }
     rotation = { t: "introduce", authority };
   } else if (step === "drop") {
@@ -202,19 +164,25 @@ async function caRotate(args: string[], io: CommandIo): Promise<number> {
     io.err(`gitmesh: cannot ${step}: ${result.reason}`);
     return 1;
   }
+  await writeTrustBundle(values["state-dir"], result.ca);
   io.out(`rotation step ${step} saved in ${caDir(values["state-dir"])}; gitmesh serve applies it at its next resync`);
   for (const line of describeCa(result.ca)) io.out(line);
   return 0;
 }
 
-async function caShow(args: string[], io: CommandIo): Promise<number> {
+/** A read-only ca subcommand: the CA in --state-dir, printed as `lines` says. */
+async function printCa(args: string[], io: CommandIo, lines: (ca: MeshCa) => readonly string[]): Promise<number> {
   const { values } = parseArgs({ args, options: COMMON, strict: true });
   if (values.help === true) return help(io);
   const ca = await existingCa(values["state-dir"], io);
   if (typeof ca === "number") return ca;
-  for (const line of describeCa(ca)) io.out(line);
+  for (const line of lines(ca)) io.out(line);
   return 0;
 }
+
+const caShow = (args: string[], io: CommandIo) => printCa(args, io, describeCa);
+/** `gitmesh ca bundle`: the trust bundle (every trusted root, PEM) on stdout, for proxies. */
+const caBundle = (args: string[], io: CommandIo) => printCa(args, io, (ca) => [trustBundlePem(ca).trimEnd()]);
 
 const dn = (name: string | undefined): string => (name ?? "").replace(/\n/g, ", ") || "(empty)";
 
@@ -247,26 +215,13 @@ export function describeCa(ca: MeshCa): string[] {
   return lines;
 }
 
-// ---- token ------------------------------------------------------------------------------------
-
-export async function runToken(args: readonly string[], io: CommandIo = consoleIo): Promise<number> {
-  const [, rest] = subcommand(args, "token", ["issue"]);
-  const { values } = parseArgs({ args: rest, options: { ...COMMON, ...IDENTITY }, strict: true });
-  if (values.help === true) return help(io);
-  const id = identityOf(values, "token issue");
-  const ttl = ttlOf(values.ttl, DEFAULT_TOKEN_TTL_MS);
-  const key = await loadOrCreateTokenKey(values["state-dir"]);
-  io.out(issueToken(key, id.namespace, id.serviceAccount, ttl));
-  return 0;
-}
-
 // ---- cert -------------------------------------------------------------------------------------
 
 export async function runCert(args: readonly string[], io: CommandIo = consoleIo): Promise<number> {
   const [, rest] = subcommand(args, "cert", ["issue"]);
   const { values } = parseArgs({ args: rest, options: { ...COMMON, ...IDENTITY, out: { type: "string" }, "key-type": { type: "string" } }, strict: true });
   if (values.help === true) return help(io);
-  const id = identityOf(values, "cert issue");
+  const id = identityOf(values, await meshTrustDomain(values["state-dir"], values["trust-domain"]), "cert issue");
   if (values.out === undefined) throw new UsageError("cert issue needs --out DIR");
   const keyType = keyTypeOf(values["key-type"]);
   const lifetimeMs = ttlOf(values.ttl, WORKLOAD_LIFETIME_MS);
@@ -279,10 +234,5 @@ export async function runCert(args: readonly string[], io: CommandIo = consoleIo
   await writeFileAtomic(join(values.out, CERT_FILES.bundle), trustBundlePem(ca));
   io.out(`issued ${issued.spiffeId}, valid until ${issued.notAfter.toISOString()}, into ${values.out}:`);
   io.out(`  ${CERT_FILES.chain} (certificate chain), ${CERT_FILES.key} (key, mode 0600), ${CERT_FILES.bundle} (trust bundle)`);
-  return 0;
-}
-
-function help(io: CommandIo): number {
-  io.out(CA_USAGE);
   return 0;
 }

@@ -6,6 +6,7 @@ import { createLogger, type LogLevel } from "../log.js";
 import { CA_USAGE } from "./ca-usage.js";
 import { REPORT_FORMATS, type ReportFormat } from "./report.js";
 import type { ServeOptions } from "../runtime/index.js";
+import type { BootstrapOptions } from "./bootstrap.js";
 import { UsageError } from "./usage.js";
 
 const USAGE = `usage: gitmesh <command> [options]
@@ -20,7 +21,9 @@ commands:
                                        off to disable). The plaintext port never serves secrets.
              --xds-tls-name NAME       a name or address proxies dial the TLS port by (repeat;
                                        default gitmesh, localhost, 127.0.0.1, ::1 and the hostname)
-             --trust-domain DOMAIN     SPIFFE trust domain (default cluster.local)
+             --trust-domain DOMAIN     SPIFFE trust domain of workload identities: what the CA
+                                       issues and what SAN checks and principals compare with
+                                       (default cluster.local; recorded in the state directory)
              --workload-key-type T     rsa (default) or ecdsa keys for workload certificates
              --workload-cert-ttl HOURS workload certificate lifetime (default 24)
              --admin-address HOST:PORT health, readiness, metrics, debug (default 127.0.0.1:15014)
@@ -32,6 +35,9 @@ commands:
                                        (and NAME/ca.crt for MUTUAL), served over SDS
              --registration-grace S    seconds a self-registered workload (WORKLOAD_GROUP)
                                        stays an endpoint after its stream ends (default 10)
+             --resync-seconds S        how often to read again what file events may miss: the
+                                       config tree, CA rotation steps, token revocations and the
+                                       credentials directory (default 10)
              --root-namespace NS       namespace of mesh-wide policy (default istio-system)
              --cluster-domain DOMAIN   short hosts expand to NAME.NS.svc.DOMAIN (default cluster.local)
              --log-level LEVEL         debug, info, warn or error (default info)
@@ -48,7 +54,8 @@ commands:
                                [--admin-port PORT] [--token TOKEN --xds-ca-file FILE]
                                [--cert-dir DIR (grpc: gitmesh cert issue's files)] [--out FILE]
              with --xds-ca-file the proxy verifies gitmesh's TLS port (default gitmesh:15012)
-             against the mesh trust bundle and, with --token, gets its certificates over SDS
+             against the mesh trust bundle and the name it dials and, with --token (written
+             0600), gets its certificates over SDS
   hosts      the names applications dial, at each service's loopback address (/etc/hosts lines)
              gitmesh hosts DIR [--namespace NS] [--format hosts|compose]
   validate   check a config directory: every problem with its file, line and column
@@ -64,10 +71,12 @@ const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 const NAMING_OPTIONS = {
   "root-namespace": { type: "string", default: DEFAULT_NAMING.rootNamespace },
   "cluster-domain": { type: "string", default: DEFAULT_NAMING.clusterDomain },
+  // No default here: serve takes the one its state directory recorded (src/ca/trust-domain.ts).
+  "trust-domain": { type: "string" },
 } as const;
 
-function namingFrom(values: { "root-namespace": string; "cluster-domain": string }): MeshNaming {
-  return { rootNamespace: values["root-namespace"], clusterDomain: values["cluster-domain"] };
+function namingFrom(values: { "root-namespace": string; "cluster-domain": string; "trust-domain"?: string | undefined }): MeshNaming {
+  return { rootNamespace: values["root-namespace"], clusterDomain: values["cluster-domain"], trustDomain: values["trust-domain"] ?? DEFAULT_NAMING.trustDomain };
 }
 
 /** Exit codes: 0 done, 1 failed (or config errors), 2 usage error. */
@@ -210,15 +219,16 @@ async function runBootstrap(args: readonly string[]): Promise<number> {
   // The TLS port when the proxy can verify gitmesh (and so may be sent secrets), else plaintext.
   const xdsAddress = values["xds-address"] ?? (values["xds-ca-file"] === undefined ? "gitmesh:15010" : "gitmesh:15012");
   if (!/^.+:\d+$/.test(xdsAddress)) throw new UsageError(`--xds-address must be HOST:PORT, got "${xdsAddress}"`);
-  if (values.token !== undefined && values["xds-ca-file"] === undefined && values.proxy !== "grpc") {
+  if (values.token !== undefined && values.proxy === "grpc") throw new UsageError("--token is for Envoy bootstraps: a gRPC xDS bootstrap has no place for it (proxyless gRPC gets certificates from gitmesh cert issue's files, --cert-dir)");
+  if (values.token !== undefined && values["xds-ca-file"] === undefined) {
     throw new UsageError("--token needs --xds-ca-file: a credential must not travel over a plaintext connection");
   }
   const adminPort = Number(values["admin-port"]);
   if (!(Number.isInteger(adminPort) && adminPort > 0 && adminPort < 65536)) throw new UsageError("--admin-port takes a port number");
   if (values["workload-name"] !== undefined && values["workload-group"] !== undefined) throw new UsageError("give --workload-name (a WorkloadEntry) or --workload-group (self-registration), not both");
   const workload = values["workload-name"] ?? values["workload-group"] ?? serviceAccount;
-  const { bootstrapText } = await import("./bootstrap.js");
-  const text = bootstrapText({
+  const { bootstrapText, writeBootstrap } = await import("./bootstrap.js");
+  const options: BootstrapOptions = {
     kind: values.proxy as "sidecar",
     // Replicas started from one file set their own id (Envoy: --service-node "$(hostname)").
     nodeId: values["node-id"] ?? `${values.proxy}~${workload}.${namespace}`,
@@ -233,12 +243,9 @@ async function runBootstrap(args: readonly string[]): Promise<number> {
     ...(values["xds-ca-file"] === undefined ? {} : { xdsCaFile: values["xds-ca-file"] }),
     ...(values["cert-dir"] === undefined ? {} : { certDir: values["cert-dir"] }),
     ...(values.token === undefined ? {} : { token: values.token }),
-  });
-  if (values.out === undefined) process.stdout.write(text);
-  else {
-    const { writeFile } = await import("node:fs/promises");
-    await writeFile(values.out, text);
-  }
+  };
+  if (values.out === undefined) process.stdout.write(bootstrapText(options));
+  else await writeBootstrap(values.out, options);
   return 0;
 }
 
@@ -265,7 +272,6 @@ async function runServe(args: readonly string[]): Promise<number> {
       "xds-address": { type: "string", default: "0.0.0.0:15010" },
       "xds-tls-address": { type: "string", default: "0.0.0.0:15012" },
       "xds-tls-name": { type: "string", multiple: true },
-      "trust-domain": { type: "string", default: "cluster.local" },
       "workload-key-type": { type: "string", default: "rsa" },
       "workload-cert-ttl": { type: "string", default: "24" },
       "admin-address": { type: "string", default: "127.0.0.1:15014" },
@@ -274,6 +280,7 @@ async function runServe(args: readonly string[]): Promise<number> {
       "state-dir": { type: "string", default: ".gitmesh-state" },
       "credentials-dir": { type: "string" },
       "registration-grace": { type: "string", default: "10" },
+      "resync-seconds": { type: "string", default: "10" },
       ...NAMING_OPTIONS,
       "log-level": { type: "string", default: "info" },
       help: { type: "boolean", short: "h" },
@@ -296,6 +303,8 @@ async function runServe(args: readonly string[]): Promise<number> {
   const pollSeconds = values["git-poll"] === undefined ? undefined : Number(values["git-poll"]);
   if (pollSeconds !== undefined && !(pollSeconds >= 1 && pollSeconds <= 86_400)) throw new UsageError("--git-poll takes a number of seconds from 1 to 86400");
   if (pollSeconds !== undefined && values["git-ref"] !== undefined) throw new UsageError("--git-poll follows the upstream branch; it cannot be combined with --git-ref");
+  const resync = Number(values["resync-seconds"]);
+  if (!(resync >= 0.1 && resync <= 3600)) throw new UsageError("--resync-seconds takes a number of seconds from 0.1 to 3600");
   const grace = Number(values["registration-grace"]);
   if (!(grace >= 0 && grace <= 3600)) throw new UsageError("--registration-grace takes a number of seconds from 0 to 3600");
   if (values.config !== undefined) {
@@ -311,10 +320,11 @@ async function runServe(args: readonly string[]): Promise<number> {
     ...(pollSeconds === undefined ? {} : { gitPollSeconds: pollSeconds }),
     stateDir: values["state-dir"],
     naming: namingFrom(values),
+    ...(values["trust-domain"] === undefined ? {} : { trustDomain: values["trust-domain"] }),
     ...(values["credentials-dir"] === undefined ? {} : { credentialsDir: values["credentials-dir"] }),
     registrationGraceSeconds: grace,
+    resyncSeconds: resync,
     ...(tlsAddress === "off" ? {} : { xdsTlsAddress: tlsAddress }),
-    trustDomain: values["trust-domain"],
     workloadKeyType: values["workload-key-type"],
     workloadCertLifetimeMs: certHours * 3600_000,
     ...(values["xds-tls-name"] === undefined ? {} : { xdsTlsNames: values["xds-tls-name"] }),

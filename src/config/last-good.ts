@@ -1,5 +1,6 @@
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { removeAbandonedTemps, writeFileAtomic } from "../common/files.js";
 import type { ModelSource } from "./load.js";
 import type { SourceFile } from "./source.js";
 
@@ -17,18 +18,19 @@ export interface LastGood {
 
 const FILE = "last-good-config.json";
 
-/** Writes atomically (a temp file renamed over the old one): a crash never leaves half a file. */
+/**
+ * Writes atomically (writeFileAtomic, 0600): a crash never leaves half a file, and the temporary
+ * files of writers killed before (gitmesh serve killed mid-save) are removed first.
+ */
 export async function saveLastGood(stateDir: string, forConfig: LastGood["for"], source: ModelSource, files: readonly SourceFile[]): Promise<void> {
-  await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  const path = join(stateDir, FILE);
-  const tmp = `${path}.${process.pid}.tmp`;
   const body: LastGood = { for: forConfig, source, savedAt: new Date().toISOString(), files };
-  await writeFile(tmp, JSON.stringify(body), { mode: 0o600 });
-  await rename(tmp, path);
+  await writeFileAtomic(join(stateDir, FILE), JSON.stringify(body), 0o600);
 }
 
 /** The saved config, or undefined when there is none or it cannot be read (reported as a reason). */
 export async function loadLastGood(stateDir: string): Promise<{ ok: true; value: LastGood } | { ok: false; reason: string }> {
+  // Best effort: a directory that cannot be listed is reported by the read below.
+  await removeAbandonedTemps(stateDir, (target) => target === FILE).catch(() => []);
   let text: string;
   try {
     text = await readFile(join(stateDir, FILE), "utf8");

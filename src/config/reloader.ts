@@ -34,8 +34,12 @@ export interface ReloaderOptions {
   /** Where the last good config is kept across restarts (see last-good.ts). */
   readonly stateDir?: string;
   readonly logger: Logger;
-  /** A new valid model: the one place the rest of gitmesh learns about config. */
-  readonly onModel: (served: ServedModel) => void;
+  /**
+   * A new valid model: the one place the rest of gitmesh learns about config. Only when it says
+   * ok is the model recorded as served and saved as the last good one; otherwise the reload is
+   * an error and what was served stays served.
+   */
+  readonly onModel: (served: ServedModel) => { readonly ok: true } | { readonly ok: false; readonly error: string };
   readonly onReload?: (record: ReloadRecord) => void;
 }
 
@@ -55,6 +59,8 @@ export class ConfigReloader {
   private lastFingerprint: string | undefined;
   /** Remembers each file's parse and schema results: a one-file change re-parses one file. */
   private readonly loader = createMeshLoader();
+  /** Set by stop(): a reload still running when the server stops applies nothing. */
+  private stopped = false;
 
   constructor(private readonly options: ReloaderOptions) {}
 
@@ -64,6 +70,15 @@ export class ConfigReloader {
 
   get last(): ReloadRecord | undefined {
     return this.lastRecord;
+  }
+
+  /**
+   * Stops for good: a reload running now finishes reading but applies nothing, and later calls do
+   * nothing. Resolves once no reload is running.
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.allSettled([this.running, this.queued]);
   }
 
   /** Reloads now (or right after the reload in progress); resolves with that attempt's record. */
@@ -101,18 +116,30 @@ export class ConfigReloader {
       logger.warn("the saved last good config is for another config directory or ref; not serving it", { stateDir, savedFor: saved.value.for.configDir, savedRef: saved.value.for.ref });
       return false;
     }
-    const result = loadMesh(saved.value.files, this.options.naming);
-    if (!result.ok) {
-      logger.error("the saved last good config no longer validates; not serving it", { stateDir });
+    let candidate: ServedModel;
+    try {
+      const result = loadMesh(saved.value.files, this.options.naming);
+      if (!result.ok) {
+        logger.error("the saved last good config no longer validates; not serving it", { stateDir });
+        return false;
+      }
+      candidate = { model: result.model, source: saved.value.source, loadedAt: Date.now(), diagnostics: result.diagnostics };
+    } catch (e) {
+      logger.error("the saved last good config cannot be read back; not serving it", { stateDir, error: (e as Error).message });
       return false;
     }
-    this.served = { model: result.model, source: saved.value.source, loadedAt: Date.now(), diagnostics: result.diagnostics };
+    if (this.stopped) return false;
+    const applied = this.options.onModel(candidate);
+    if (!applied.ok) {
+      logger.error("the saved last good config could not be served", { stateDir, error: applied.error });
+      return false;
+    }
+    this.served = candidate;
     logger.warn("serving the last good config saved in the state directory until the config is fixed", {
       stateDir,
       commit: saved.value.source.commit,
       savedAt: saved.value.savedAt,
     });
-    this.options.onModel(this.served);
     return true;
   }
 
@@ -122,7 +149,7 @@ export class ConfigReloader {
    * replaced or re-linked, a commit that changes no file, events lost under load.
    */
   async resync(): Promise<ReloadRecord | undefined> {
-    if (this.options.gitRef !== undefined) return undefined;
+    if (this.options.gitRef !== undefined || this.stopped) return undefined;
     const now = await this.fingerprint().catch(() => "unreadable");
     return now === this.lastFingerprint ? undefined : this.reload();
   }
@@ -165,15 +192,23 @@ export class ConfigReloader {
       logger.error(`config has errors; ${this.stillServing()}`, { errors: errors.length, commit: source.commit, served: this.served?.source.commit });
       return this.finish({ at: Date.now(), outcome: "invalid", source, diagnostics: result.diagnostics });
     }
-    this.served = { model: result.model, source, loadedAt: Date.now(), diagnostics: result.diagnostics };
+    if (this.stopped) return this.finish({ at: Date.now(), outcome: "error", source, diagnostics: result.diagnostics, error: "gitmesh is stopping" });
+    // Served only once every proxy has been given it: a model that fails to apply is neither
+    // recorded as served nor saved as the last good one, so the next start does not trip on it.
+    const candidate: ServedModel = { model: result.model, source, loadedAt: Date.now(), diagnostics: result.diagnostics };
+    const applied = this.options.onModel(candidate);
+    if (!applied.ok) {
+      logger.error(`config could not be applied; ${this.stillServing()}`, { commit: source.commit, error: applied.error });
+      return this.finish({ at: Date.now(), outcome: "error", source, diagnostics: result.diagnostics, error: applied.error });
+    }
+    this.served = candidate;
+    logger.info("config loaded", { resources: result.model.resources.length, files: result.model.files, commit: source.commit, dirty: source.dirty, warnings: result.diagnostics.length });
     if (this.options.stateDir !== undefined) {
       await saveLastGood(this.options.stateDir, { configDir: resolve(dir), ref: this.options.gitRef }, source, files).catch((e: unknown) =>
         logger.warn("could not save the last good config to the state directory", { stateDir: this.options.stateDir, error: (e as Error).message }),
       );
     }
-    logger.info("config loaded", { resources: result.model.resources.length, files: result.model.files, commit: source.commit, dirty: source.dirty, warnings: result.diagnostics.length });
-    this.options.onModel(this.served);
-    return this.finish({ at: this.served.loadedAt, outcome: "ok", source, diagnostics: result.diagnostics });
+    return this.finish({ at: candidate.loadedAt, outcome: "ok", source, diagnostics: result.diagnostics });
   }
 
   private async read(dir: string, ref: string | undefined): Promise<{ files: readonly SourceFile[]; source: ModelSource }> {

@@ -1,3 +1,4 @@
+import { DEFAULT_TRUST_DOMAIN } from "../common/mesh-identity.js";
 import type { ResourceRef } from "./diagnostics.js";
 import type { ParsedDoc } from "./source.js";
 import type { MeshKind, SpecOf } from "./types.js";
@@ -8,9 +9,14 @@ export interface MeshNaming {
   readonly rootNamespace: string;
   /** Suffix of a short host: reviews in namespace shop is reviews.shop.svc.<clusterDomain>. */
   readonly clusterDomain: string;
+  /**
+   * The SPIFFE trust domain workload identities are in (src/common/mesh-identity.ts): what SAN
+   * checks and principals compare with, and what the mesh CA writes into certificates.
+   */
+  readonly trustDomain: string;
 }
 
-export const DEFAULT_NAMING: MeshNaming = { rootNamespace: "istio-system", clusterDomain: "cluster.local" };
+export const DEFAULT_NAMING: MeshNaming = { rootNamespace: "istio-system", clusterDomain: "cluster.local", trustDomain: DEFAULT_TRUST_DOMAIN };
 
 /** One validated mesh resource and where it came from. */
 export interface MeshResource<K extends MeshKind = MeshKind> {

@@ -196,12 +196,13 @@ export type LoadBalancerSettings =
   | { readonly consistentHash: ConsistentHashLB; readonly simple?: never }
   | { readonly simple?: never; readonly consistentHash?: never };
 
-/** Exactly one hash key. */
-export type ConsistentHashLB =
+/** Exactly one hash key, and the ring's minimum size (1 to 8388608; 1024 when absent). */
+export type ConsistentHashLB = (
   | { readonly httpHeaderName: string; readonly httpCookie?: never; readonly useSourceIp?: never; readonly httpQueryParameterName?: never }
   | { readonly httpCookie: HTTPCookie; readonly httpHeaderName?: never; readonly useSourceIp?: never; readonly httpQueryParameterName?: never }
   | { readonly useSourceIp: boolean; readonly httpHeaderName?: never; readonly httpCookie?: never; readonly httpQueryParameterName?: never }
-  | { readonly httpQueryParameterName: string; readonly httpHeaderName?: never; readonly httpCookie?: never; readonly useSourceIp?: never };
+  | { readonly httpQueryParameterName: string; readonly httpHeaderName?: never; readonly httpCookie?: never; readonly useSourceIp?: never }
+) & { readonly minimumRingSize?: number };
 
 export interface HTTPCookie {
   readonly name: string;
@@ -315,11 +316,32 @@ export interface FaultDelay {
   readonly percentage?: Percent;
 }
 
-export interface FaultAbort {
-  /** 200-599. */
-  readonly httpStatus: number;
-  readonly percentage?: Percent;
-}
+/** The gRPC status codes a fault may abort with, by name (Istio's grpcStatus). */
+export const GRPC_STATUS_CODES = {
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+
+export type GrpcStatusName = keyof typeof GRPC_STATUS_CODES;
+
+/** Exactly one of httpStatus (200-599) and grpcStatus. */
+export type FaultAbort =
+  | { readonly httpStatus: number; readonly grpcStatus?: never; readonly percentage?: Percent }
+  | { readonly grpcStatus: GrpcStatusName; readonly httpStatus?: never; readonly percentage?: Percent };
 
 /** At least one of delay and abort. */
 export type HTTPFaultInjection =

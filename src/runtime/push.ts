@@ -1,19 +1,22 @@
+// Keeps every connected proxy's snapshot in step with what it is served from: the config model,
+// the gateway credentials, the workloads registered by their proxies and each proxy's own secrets.
+// Translates once per change and sets a proxy's snapshot when it connects and when its resources
+// change. Everything it caches (encodings, layers, the translation memo) is owned here and lives
+// as long as the pusher; what a departed proxy alone used leaves with it.
 import type { MeshModel } from "../config/load.js";
 import type { Node__Output } from "../envoy/index.js";
 import type { Logger } from "../log.js";
-import { createTranslationMemo, translateMesh, type MeshTranslation } from "../translators/mesh.js";
 import type { Credentials } from "../translators/gateway.js";
-import { proxyLayers } from "../translators/proxy-resources.js";
-import { withRegistrations } from "../translators/registration.js";
-import { peerHost, proxyFromNode, type ProxyIdentity } from "../translators/proxy.js";
-import type { Translated } from "../translators/translated.js";
-import { composeSnapshot, makeSnapshot, resourceOf, type Snapshot, type SnapshotCache, type StreamIdentity, type XdsServerOptions } from "../xds/index.js";
-
-/** Per-proxy secrets for proxies that authenticated (workload-secrets.ts). */
-export interface SecretSource {
-  secretsFor(proxy: string, identity: StreamIdentity): readonly Translated[];
-  forget(proxy: string): void;
-}
+import { createTranslationMemo, translateMesh, type MeshTranslation } from "../translators/mesh.js";
+import { peerHost, proxyFromNode, canonicalProxy, type ProxyIdentity } from "../translators/proxy.js";
+import { proxyLayers, proxyNotes } from "../translators/proxy-resources.js";
+import { withRegistrations, type RegistrationProblems } from "../translators/registration.js";
+import { composeSnapshot, makeSnapshot, ResourceEncoder, type AdmitRefusal, type Snapshot, type SnapshotCache, type StreamIdentity, type XdsServerOptions } from "../xds/index.js";
+import { SnapshotLayers } from "./layers.js";
+import { ProxyNotices } from "./notices.js";
+import type { Registration } from "./registration-store.js";
+import { Registrations } from "./registrations.js";
+import type { SecretSource } from "./workload-secrets.js";
 
 export interface PusherOptions {
   /** Secrets for authenticated proxies; without it no proxy gets workload certificates. */
@@ -25,106 +28,153 @@ export interface PusherOptions {
    * a fleet starting at once costs one translation, not one per proxy.
    */
   readonly registrationBatchMs?: number;
+  /**
+   * Registrations of a previous run (registration-store.ts): endpoints again at once, each
+   * ending after restoredGraceMs unless its proxy reconnects.
+   */
+  readonly restored?: readonly Registration[];
+  /**
+   * How long a restored registration waits for its proxy (default: the grace period plus 30 s,
+   * Envoy's longest back-off between two attempts to reach its control plane, so a proxy that
+   * kept retrying while gitmesh was down has time to come back).
+   */
+  readonly restoredGraceMs?: number;
+  /** Called with every registration held whenever the mesh is translated (to keep them across restarts). */
+  readonly onRegistrations?: (registrations: readonly Registration[]) => void;
 }
 
-/**
- * Keeps every connected proxy's snapshot in step with what it is served from: the config model,
- * the gateway credentials and the workloads registered by their proxies. Translates once per
- * change, and sets a proxy's snapshot when it connects and when its resources change.
- */
+/** Envoy's longest wait between two attempts to open its xDS stream (its back-off is 0.5 s to 30 s). */
+const ENVOY_MAX_BACKOFF_MS = 30_000;
+
+/** The outcome of applying a model: a failure leaves the previous model and translation served. */
+export type ApplyResult = { readonly ok: true } | { readonly ok: false; readonly error: string };
+
+interface Connected {
+  readonly identity: ProxyIdentity;
+  /** The credential its streams showed (only streams of one identity share a key). */
+  readonly credential: StreamIdentity | undefined;
+  streams: number;
+}
+
+/** Envoy proxies' config names SDS secrets; only an authenticated stream is sent secrets. */
+const ENVOY_KINDS: ReadonlySet<ProxyIdentity["kind"]> = new Set(["sidecar", "gateway"]);
+
 export class MeshPusher {
   private translation: MeshTranslation | undefined;
   private model: MeshModel | undefined;
   private credentials: Credentials = new Map();
-  /** Proxies registered as endpoints (WORKLOAD_GROUP), by proxy key. */
-  private readonly registered = new Map<string, ProxyIdentity>();
-  private readonly expiring = new Map<string, NodeJS.Timeout>();
-  private batch: NodeJS.Timeout | undefined;
-  private lastProblems = "";
-  private readonly proxies = new Map<string, { identity: ProxyIdentity; streams: number; credential: StreamIdentity | undefined }>();
-  /**
-   * Snapshots of layers (proxyLayers) and of whole proxies, by their layer keys: proxies alike
-   * share one snapshot, and a sidecar's own snapshot shares its scope's layer with its peers.
-   */
-  private shared = new Map<string, Snapshot>();
-  /** Unchanged services keep their resource objects across models, so they are not re-encoded. */
+  private registrationProblems: RegistrationProblems = new Map();
+  private readonly proxies = new Map<string, Connected>();
+  private readonly registrations: Registrations;
+  private readonly encoder = new ResourceEncoder();
+  private readonly layers: SnapshotLayers;
   private readonly memo = createTranslationMemo();
+  readonly notices: ProxyNotices;
+  private batch: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
 
   constructor(
     private readonly cache: SnapshotCache,
     private readonly logger: Logger,
     private readonly options: PusherOptions = {},
-  ) {}
+  ) {
+    this.layers = new SnapshotLayers(this.encoder, logger);
+    this.notices = new ProxyNotices(logger);
+    this.registrations = new Registrations(options.registrationGraceMs ?? 10_000, () => this.translateSoon());
+    const restoredGraceMs = options.restoredGraceMs ?? (options.registrationGraceMs ?? 10_000) + ENVOY_MAX_BACKOFF_MS;
+    for (const r of options.restored ?? []) this.registrations.restore(r.key, r.identity, restoredGraceMs);
+    options.secrets?.onChanged((proxy) => this.push(proxy));
+  }
 
   /** The XdsServer options that connect it to this pusher: node admission and proxy lifecycle. */
   serverHooks(): Pick<XdsServerOptions, "admitNode" | "onProxyConnected" | "onProxyDisconnected"> {
     return {
-      admitNode: (node) => this.admit(node),
+      admitNode: (node, identity) => this.admit(node, identity),
       onProxyConnected: (key, node, peer, credential) => this.connected(key, node, peer, credential),
       onProxyDisconnected: (key) => this.disconnected(key),
     };
   }
 
-  /** The node contract check for XdsServer.admitNode: a message when the node breaks it. */
-  admit(node: Node__Output): string | undefined {
+  /**
+   * The node contract check, and the endpoint rule: Envoy sidecars and gateways connect where
+   * streams authenticate (the TLS port), because their config names secrets (their certificate,
+   * the trust bundle, a gateway's keys) that the plaintext port never sends. Proxyless gRPC reads
+   * its certificates from files and may use either port.
+   */
+  admit(node: Node__Output, identity?: StreamIdentity): AdmitRefusal | undefined {
     const r = proxyFromNode(node);
-    return r.ok ? undefined : r.problems.join("; ");
+    if (!r.ok) return { code: "INVALID_ARGUMENT", message: r.problems.join("; ") };
+    if (identity === undefined && ENVOY_KINDS.has(r.proxy.kind)) {
+      return {
+        code: "PERMISSION_DENIED",
+        message: `an Envoy ${r.proxy.kind} must connect to gitmesh's TLS xDS port (15012) with a token: its config names secrets (its certificate, the trust bundle) that the plaintext port never sends. Write its bootstrap with gitmesh bootstrap --xds-ca-file FILE --token TOKEN (docs/proxies.md)`,
+      };
+    }
+    return undefined;
   }
 
-  setModel(model: MeshModel): void {
+  /**
+   * Serves a new model: translated, then pushed to every connected proxy. When translating fails
+   * (a bug), the previous model stays served and the caller is told, so it does not record the new
+   * model as served or save it as the last good one.
+   */
+  setModel(model: MeshModel): ApplyResult {
+    const previous = this.model;
     this.model = model;
-    this.translate("config");
+    const r = this.translate("config");
+    if (!r.ok) this.model = previous;
+    return r;
   }
 
   /** Gateway certificates changed (the credentials directory was read again). */
   setCredentials(credentials: Credentials): void {
+    const previous = this.credentials;
     this.credentials = credentials;
-    this.translate("credentials");
+    if (!this.translate("credentials").ok) this.credentials = previous;
   }
 
-  /** Registered workloads now (for debug pages). */
-  get registrations(): readonly ProxyIdentity[] {
-    return [...this.registered.values()];
+  /** Registered workloads now: those serving as endpoints, and those refused with why. */
+  get registrationStatus(): { registered: string[]; refused: Record<string, string> } {
+    const claims = this.registrations.current();
+    return {
+      registered: [...claims.keys()].filter((k) => !this.registrationProblems.has(k)).sort(),
+      refused: Object.fromEntries(this.registrationProblems),
+    };
   }
 
-  private translate(reason: string): void {
-    if (this.model === undefined) return;
+  /** Sizes of what the pusher holds, for leak checks and metrics. */
+  get held(): { readonly proxies: number; readonly layers: number; readonly encodings: number; readonly inboundListeners: number } {
+    return { proxies: this.proxies.size, layers: this.layers.size, encodings: this.encoder.pooled, inboundListeners: this.memo.inboundListeners };
+  }
+
+  /** Stops pushing: nothing is translated or set after this, whatever is still in flight. */
+  close(): void {
+    this.closed = true;
     if (this.batch !== undefined) clearTimeout(this.batch);
     this.batch = undefined;
-    const started = performance.now();
-    const { model, problems } = withRegistrations(this.model, [...this.registered.values()]);
-    const said = problems.join("\n");
-    if (said !== this.lastProblems && problems.length > 0) for (const p of problems) this.logger.warn("workload not registered", { problem: p });
-    this.lastProblems = said;
-    this.translation = translateMesh(model, this.memo, { credentials: this.credentials });
-    this.shared = new Map();
-    for (const key of this.proxies.keys()) this.push(key);
-    this.logger.info("mesh translated and pushed", { reason, proxies: this.proxies.size, registered: this.registered.size, ms: Math.round(performance.now() - started) });
+    this.registrations.close();
   }
 
-  private translateSoon(): void {
-    if (this.batch !== undefined) return;
-    this.batch = setTimeout(() => this.translate("registrations"), this.options.registrationBatchMs ?? 50);
-    this.batch.unref();
+  /** Sets one proxy's snapshot again (its secrets changed). */
+  refresh(key: string): void {
+    this.push(key);
   }
 
   connected(key: string, node: Node__Output, peer = "", credential?: StreamIdentity): void {
+    if (this.closed) return;
     const r = proxyFromNode(node);
     if (!r.ok) return; // admit() refused it already
     const address = peerHost(peer);
-    const identity: ProxyIdentity = address === undefined ? r.proxy : { ...r.proxy, peerAddress: address };
+    const identity: ProxyIdentity = {
+      ...r.proxy,
+      ...(address === undefined ? {} : { peerAddress: address }),
+      ...(credential === undefined ? {} : { authenticated: true }),
+    };
     const existing = this.proxies.get(key);
     // The newest stream's node wins: a restarted proxy may reuse its id as something else.
-    // A credential, once shown on any of the proxy's streams, holds while one of them is open.
-    this.proxies.set(key, { identity, streams: (existing?.streams ?? 0) + 1, credential: credential ?? existing?.credential });
-    const expiring = this.expiring.get(key);
-    if (expiring !== undefined) clearTimeout(expiring);
-    this.expiring.delete(key);
-    const wasRegistered = this.registered.get(key);
-    if (identity.workloadGroup !== undefined) this.registered.set(key, identity);
-    else this.registered.delete(key);
-    if (JSON.stringify(wasRegistered) !== JSON.stringify(this.registered.get(key))) this.translateSoon();
-    if (existing === undefined || JSON.stringify(existing.identity) !== JSON.stringify(identity) || existing.credential !== this.proxies.get(key)?.credential) this.push(key);
+    this.proxies.set(key, { identity, credential: credential ?? existing?.credential, streams: (existing?.streams ?? 0) + 1 });
+    this.registrations.connected(key, identity);
+    if (existing === undefined || canonicalProxy(existing.identity) !== canonicalProxy(identity)) this.push(key);
   }
 
   disconnected(key: string): void {
@@ -133,84 +183,81 @@ export class MeshPusher {
     if (--p.streams > 0) return;
     this.proxies.delete(key);
     this.cache.delete(key);
+    this.layers.release(key);
+    this.notices.delete(key);
     this.options.secrets?.forget(key);
-    if (!this.registered.has(key)) return;
-    // A proxy restarting or reconnecting keeps its place; one that is gone leaves after the grace.
-    const timer = setTimeout(() => {
-      this.expiring.delete(key);
-      if (this.proxies.has(key) || !this.registered.delete(key)) return;
-      this.translateSoon();
-    }, this.options.registrationGraceMs ?? 10_000);
-    timer.unref();
-    this.expiring.set(key, timer);
+    this.registrations.disconnected(key);
   }
 
-  /** Stops the timers (the server is shutting down). */
-  close(): void {
+  private translate(reason: string): ApplyResult {
+    if (this.closed || this.model === undefined) return { ok: true };
     if (this.batch !== undefined) clearTimeout(this.batch);
-    for (const t of this.expiring.values()) clearTimeout(t);
-    this.expiring.clear();
+    this.batch = undefined;
+    const started = performance.now();
+    let translation: MeshTranslation;
+    let problems: RegistrationProblems;
+    try {
+      const registered = withRegistrations(this.model, this.registrations.current());
+      problems = registered.problems;
+      translation = translateMesh(registered.model, this.memo, { credentials: this.credentials });
+    } catch (e) {
+      const error = (e as Error).stack ?? String(e);
+      this.logger.error("bug: translating the mesh failed; proxies keep what they have", { reason, error });
+      return { ok: false, error: `translating the mesh failed: ${(e as Error).message}` };
+    }
+    this.translation = translation;
+    this.registrationProblems = problems;
+    this.options.onRegistrations?.([...this.registrations.current()].map(([key, identity]) => ({ key, identity })));
+    this.layers.clear();
+    for (const key of this.proxies.keys()) this.push(key);
+    this.logger.info("mesh translated and pushed", { reason, proxies: this.proxies.size, registered: this.registrations.current().size - problems.size, ms: Math.round(performance.now() - started) });
+    return { ok: true };
   }
 
-  /** Sets one proxy's snapshot again (its secrets changed). */
-  refresh(key: string): void {
-    this.push(key);
+  private translateSoon(): void {
+    if (this.closed || this.batch !== undefined) return;
+    this.batch = setTimeout(() => {
+      this.batch = undefined;
+      this.translate("registrations");
+    }, this.options.registrationBatchMs ?? 50);
+    this.batch.unref();
   }
 
   private push(key: string): void {
     const p = this.proxies.get(key);
-    if (p === undefined || this.translation === undefined) return;
+    if (this.closed || p === undefined || this.translation === undefined) return;
     try {
-      const snapshot = this.withSecrets(key, p.credential, this.snapshotFor(p.identity));
+      const registration = this.registrationProblems.get(key);
+      this.notices.set(key, [...(registration === undefined ? [] : [registration]), ...proxyNotes(this.translation, p.identity)]);
+      const base = this.layers.snapshotFor(key, proxyLayers(this.translation, p.identity));
+      if (base === undefined) return;
+      const snapshot = this.withSecrets(key, p, base);
       if (snapshot === undefined) return;
       const set = this.cache.set(key, snapshot);
-      if (!set.ok) this.logger.error("bug: translation produced an inconsistent snapshot", { proxy: key, problems: JSON.stringify(set.problems) });
+      if (!set.ok) this.logger.error("bug: translation produced an inconsistent snapshot; the proxy keeps what it has", { proxy: key, problems: JSON.stringify(set.problems.slice(0, 10)) });
     } catch (e) {
       // One proxy's failure must not keep the others on old config.
       this.logger.error("bug: could not build a proxy's snapshot", { proxy: key, error: (e as Error).stack ?? String(e) });
     }
   }
 
-  /** An authenticated proxy's snapshot gains a layer of its own secrets (never shared). */
-  private withSecrets(key: string, credential: StreamIdentity | undefined, snapshot: Snapshot | undefined): Snapshot | undefined {
+  /**
+   * An authenticated proxy's snapshot gains a layer of its own secrets (never shared). An Envoy
+   * proxy gets nothing until its certificate is issued: its listeners and clusters name it, and a
+   * name it cannot resolve would leave them warming.
+   */
+  private withSecrets(key: string, p: Connected, base: Snapshot): Snapshot | undefined {
     const secrets = this.options.secrets;
-    if (snapshot === undefined || credential === undefined || secrets === undefined) return snapshot;
-    const own = makeSnapshot(secrets.secretsFor(key, credential).map(resourceOf));
-    const composed = own.ok ? composeSnapshot([snapshot, own.snapshot]) : own;
+    if (p.credential === undefined || secrets === undefined) return base;
+    const own = secrets.secretsFor(key, p.credential);
+    if (!own.ready && ENVOY_KINDS.has(p.identity.kind)) return undefined;
+    const layer = makeSnapshot(own.secrets.map((r) => this.encoder.encode(r)));
+    const composed = layer.ok ? composeSnapshot([base, layer.snapshot]) : layer;
     if (!composed.ok) {
       // A gateway credential named "default" or "ROOTCA" would collide: never guess which key is meant.
       this.logger.error("a proxy's secrets collide with its config; serving it without them", { proxy: key, problems: JSON.stringify(composed.problems) });
-      return snapshot;
+      return base;
     }
-    return composed.snapshot;
-  }
-
-  private snapshotFor(identity: ProxyIdentity): Snapshot | undefined {
-    if (this.translation === undefined) return undefined;
-    const layers = proxyLayers(this.translation, identity);
-    const key = JSON.stringify(layers.map((l) => l.key));
-    const cached = this.shared.get(key);
-    if (cached !== undefined) return cached;
-    const parts: Snapshot[] = [];
-    for (const layer of layers) {
-      let part = this.shared.get(layer.key);
-      if (part === undefined) {
-        const built = makeSnapshot(layer.resources().map(resourceOf));
-        if (!built.ok) {
-          this.logger.error("bug: translation produced an invalid snapshot", { kind: identity.kind, layer: layer.key, problems: JSON.stringify(built.problems) });
-          return undefined;
-        }
-        part = built.snapshot;
-        this.shared.set(layer.key, part);
-      }
-      parts.push(part);
-    }
-    const composed = composeSnapshot(parts);
-    if (!composed.ok) {
-      this.logger.error("bug: a proxy's layers overlap", { kind: identity.kind, problems: JSON.stringify(composed.problems) });
-      return undefined;
-    }
-    this.shared.set(key, composed.snapshot);
     return composed.snapshot;
   }
 }

@@ -1,15 +1,30 @@
 // The TLS xDS endpoint: the mesh CA opened (or created) in the state directory, a serving
 // certificate from it, and every stream's credential checked before anything is sent. This is
 // where the CA meets the xDS server; neither knows the other.
-import { writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
-import { join } from "node:path";
 import { experimental, type Metadata, type ServerCredentials } from "@grpc/grpc-js";
-import { issuer, issueServingCertificate, loadOrCreateTokenKey, openOrCreateCa, renewalTime, tokens, trustBundlePem, type KeyType, type MeshCa, type Tokens } from "../ca/index.js";
+import {
+  bindingRefusal,
+  formatProblem,
+  issuer,
+  issueServingCertificate,
+  loadOrCreateTokenKey,
+  openOrCreateCa,
+  openRevocations,
+  renewalTime,
+  tokens,
+  writeTrustBundle,
+  type KeyType,
+  type MeshCa,
+  type Revocations,
+  type TokenBinding,
+  type Tokens,
+} from "../ca/index.js";
+import { at, type Timer } from "../common/timers.js";
 import type { Node__Output } from "../envoy/index.js";
 import type { Logger } from "../log.js";
 import { proxyFromNode } from "../translators/proxy.js";
-import type { AuthDecision, EndpointPolicy } from "../xds/index.js";
+import type { AuthDecision, EndpointPolicy, StreamIdentity } from "../xds/index.js";
 
 export interface SecureOptions {
   readonly stateDir: string;
@@ -23,6 +38,8 @@ export interface Secure {
   readonly ca: MeshCa;
   readonly credentials: ServerCredentials;
   readonly policy: EndpointPolicy;
+  /** The revoked token ids new streams are checked against; reload() reads them again. */
+  readonly revocations: Revocations;
   /**
    * Issues the TLS port a new certificate from this CA's issuer (after a rotation switch); new
    * handshakes use it at once, open connections keep theirs. Renewal before expiry is automatic.
@@ -60,48 +77,65 @@ export const DEFAULT_SERVER_NAMES = ["gitmesh", "localhost", "127.0.0.1", "::1"]
 
 export async function openSecure(options: SecureOptions): Promise<Secure> {
   const opened = await openOrCreateCa(options.stateDir, { trustDomain: options.trustDomain });
-  if (!opened.ok) throw new Error(`the mesh CA in ${options.stateDir} cannot be used: ${opened.problems.map((p) => p.message).join("; ")}`);
+  if (!opened.ok) throw new Error(`the mesh CA in ${options.stateDir} cannot be used: ${opened.problems.map(formatProblem).join("; ")}`);
   if (opened.created === true) options.logger.info("created the mesh CA (a new self-signed root)", { stateDir: options.stateDir, trustDomain: options.trustDomain });
   await writeTrustBundle(options.stateDir, opened.ca);
   const names = [...new Set([...(options.serverNames ?? DEFAULT_SERVER_NAMES), hostname()])];
   const identity = new ServingIdentity();
-  let timer: NodeJS.Timeout | undefined;
+  let timer: Timer | undefined;
   const reissue = async (ca: MeshCa): Promise<void> => {
-    const serving = await issueServingCertificate(issuer(ca), names, { keyType: "ecdsa" as KeyType });
+    const authority = issuer(ca);
+    const serving = await issueServingCertificate(authority, names, { keyType: "ecdsa" as KeyType, crossSigned: ca.crossSigned?.get(authority.id) ?? [] });
     identity.set(serving.chainPem, serving.keyPem);
-    if (timer !== undefined) clearTimeout(timer);
-    const at = renewalTime(new Date(), serving.notAfter);
-    timer = setTimeout(() => {
+    timer?.cancel();
+    const renewAt = renewalTime(new Date(), serving.notAfter);
+    timer = at(renewAt, () => {
       reissue(ca).catch((e: unknown) => options.logger.error("could not renew the TLS port's certificate", { error: String(e) }));
-    }, Math.min(Math.max(0, at.getTime() - Date.now()), 2 ** 31 - 1));
-    timer.unref();
-    options.logger.info("TLS xDS certificate issued", { names: names.join(","), notAfter: serving.notAfter.toISOString(), renewAt: at.toISOString() });
+    });
+    options.logger.info("TLS xDS certificate issued", { names: names.join(","), notAfter: serving.notAfter.toISOString(), renewAt: renewAt.toISOString() });
   };
   await reissue(opened.ca);
   const t = tokens(await loadOrCreateTokenKey(options.stateDir));
+  const revoked = await openRevocations(options.stateDir);
+  if (!revoked.ok) throw new Error(formatProblem(revoked.problem));
+  const revocations = revoked.value;
   return {
     ca: opened.ca,
     // grpc-js 1.14 names this function's first parameter caCertificateProvider but hands it to the
     // credentials as the identity provider (server-credentials.js): the identity goes first.
     credentials: experimental.createCertificateProviderServerCredentials(identity, null, false),
-    policy: { t: "authenticated", authenticate: (metadata, node) => authenticate(t, metadata, node) },
+    policy: { t: "authenticated", authenticate: (metadata, node) => authenticate(t, metadata, node, revocations) },
+    revocations,
     reissue,
-    close: () => {
-      if (timer !== undefined) clearTimeout(timer);
-    },
+    close: () => timer?.cancel(),
   };
 }
 
+/** Who an authenticated stream is, as its token says: the identity, and which token it was. */
+export interface TokenIdentity extends StreamIdentity {
+  /** The token's id (`gitmesh token revoke ID`). */
+  readonly tokenId: string;
+  /** When the token expires: nothing the stream was given should outlive it. */
+  readonly expiresAt: Date;
+  readonly binding: TokenBinding;
+}
+
+export type TokenAuthDecision = { readonly ok: true; readonly identity: TokenIdentity } | Extract<AuthDecision, { readonly ok: false }>;
+
+const NOTHING_REVOKED: Pick<Revocations, "isRevoked"> = { isRevoked: () => false };
+
 /**
- * A stream's credential must be a valid gitmesh token, and the namespace and service account its
- * node states must be the ones the token names: node metadata alone is never trusted.
+ * A stream's credential must be a valid gitmesh token that is not revoked; the namespace and
+ * service account its node states must be the ones the token names, and the node must be one the
+ * token is bound to (its node id, or its WORKLOAD_GROUP): node metadata alone is never trusted.
  */
-export function authenticate(t: Tokens, metadata: Metadata, node: Node__Output): AuthDecision {
+export function authenticate(t: Tokens, metadata: Metadata, node: Node__Output, revocations: Pick<Revocations, "isRevoked"> = NOTHING_REVOKED): TokenAuthDecision {
   const values = metadata.get("authorization");
   if (values.length > 1) return { ok: false, code: "UNAUTHENTICATED", message: "more than one authorization metadata value" };
   const header = values[0];
   const verdict = t.verifyBearer(typeof header === "string" ? header : undefined);
   if (!verdict.ok) return { ok: false, code: "UNAUTHENTICATED", message: `credential refused (${verdict.reason}): ${verdict.detail}; issue one with gitmesh token issue` };
+  if (revocations.isRevoked(verdict.id)) return { ok: false, code: "UNAUTHENTICATED", message: `credential refused (revoked): token ${verdict.id} was revoked (gitmesh token revoke); issue a new one with gitmesh token issue` };
   const claimed = proxyFromNode(node);
   if (!claimed.ok) return { ok: false, code: "PERMISSION_DENIED", message: claimed.problems.join("; ") };
   const { namespace, serviceAccount } = claimed.proxy;
@@ -112,10 +146,10 @@ export function authenticate(t: Tokens, metadata: Metadata, node: Node__Output):
       message: `the credential is for ${verdict.namespace}/${verdict.serviceAccount}, but the node says it is ${namespace}/${serviceAccount}`,
     };
   }
-  return { ok: true, identity: { namespace, serviceAccount } };
+  const refusal = bindingRefusal(verdict.binding, claimed.proxy);
+  if (refusal !== undefined) return { ok: false, code: "PERMISSION_DENIED", message: refusal };
+  return { ok: true, identity: { namespace, serviceAccount, tokenId: verdict.id, expiresAt: verdict.expiresAt, binding: verdict.binding } };
 }
 
-/** Public: what proxies are given to verify gitmesh and each other (compose copies it to them). */
-export async function writeTrustBundle(stateDir: string, ca: MeshCa): Promise<void> {
-  await writeFile(join(stateDir, "trust-bundle.pem"), trustBundlePem(ca), { mode: 0o644 });
-}
+/** The trust bundle file is the CA's (src/ca); serve.ts writes it again at each rotation step. */
+export { writeTrustBundle };

@@ -2,6 +2,7 @@
 // (pilot/pkg/networking/core/cluster_builder.go, cluster_traffic_policy.go), except where noted.
 // One cluster per service port, and per port and subset, named outbound|PORT|SUBSET|HOST.
 // Pure and deterministic. Settings a cluster does not carry (yet) are listed by clusterNotes.
+import { admittedDuration } from "../common/duration.js";
 import type { ConnectionPoolSettings, DestinationRuleSpec, LoadBalancerSettings, OutlierDetection, ServicePort, TrafficPolicy, ClientTLSSettings } from "../config/types.js";
 import { pack, type Cluster, type HttpProtocolOptions } from "../envoy/index.js";
 import {
@@ -80,6 +81,13 @@ export function clusterNotes(service: MeshService, mtls: MeshMtls = DEFAULT_MESH
   for (const c of serviceClusterKeys(service)) {
     const notes = new Notes(c.name);
     buildCluster(service, c, notes, mtls);
+    if (c.subset === undefined && clusterDiscovery(service, c) !== "EDS" && clusterEndpoints(service, c).some((e) => e.address === service.host)) {
+      // Found with real Envoy: a sidecar's resolver reads the /etc/hosts that sends the application
+      // to the sidecar, and got the sidecar's own address back.
+      notes.add(
+        `Envoy sidecars resolve ${service.host} themselves, through the same /etc/hosts that maps it to their loopback address for applications (gitmesh hosts, compose extra_hosts), and would reach themselves: list the service's endpoints by another name (endpoints: [{ address: NAME }]) or their addresses (resolution STATIC)`,
+      );
+    }
     if (c.subset === undefined && clusterDiscovery(service, c) === "EDS" && resolutionOf(service) !== "DNS_ROUND_ROBIN") {
       // Endpoint problems are the same in every subset: say them once, on the whole-service cluster.
       for (const s of localityLbEndpoints(clusterEndpoints(service, c), c.port, "ip").skipped) notes.add(`endpoint ${s.address} ${s.reason}`);
@@ -147,14 +155,16 @@ function discovery(service: MeshService, key: ServiceCluster, notes: Notes): Par
     // Istio's choice is per proxy (V4_ONLY unless dual stack); one cluster serves every proxy here,
     // so: IPv4 when the name has an IPv4 address, else IPv6.
     dns_lookup_family: "V4_PREFERRED",
-    respect_dns_ttl: true,
+    // No respect_dns_ttl (Istio sets it): Envoy 1.40 counts it as a deprecated field (its successor
+    // is the envoy.clusters.dns extension, newer than the protos gitmesh builds against), so names
+    // are resolved again at Envoy's default refresh rate, every 5 s, whatever their TTL.
   };
 }
 
 function connectTimeout(pool: ConnectionPoolSettings | undefined, notes: Notes): Duration {
   const text = pool?.tcp?.connectTimeout;
   if (text === undefined) return protoDuration(DEFAULT_CONNECT_TIMEOUT_NS);
-  const ns = parseDuration(text);
+  const ns = admittedDuration(text);
   if (ns > 0n) return protoDuration(ns);
   notes.add(`connectionPool.tcp.connectTimeout ${text} is not accepted by Envoy (it must be more than 0); the default 10s is used`);
   return protoDuration(DEFAULT_CONNECT_TIMEOUT_NS);
@@ -163,12 +173,12 @@ function connectTimeout(pool: ConnectionPoolSettings | undefined, notes: Notes):
 /**
  * simple → lb_policy; unset → ROUND_ROBIN. (Istio's default is LEAST_REQUEST, but these clusters
  * also go to proxyless gRPC clients, which reject LEAST_REQUEST.) consistentHash → RING_HASH with
- * Istio's minimum ring size. The hash key itself (header, cookie, source IP, query parameter) is a
+ * its minimumRingSize, else Istio's 1024. The hash key itself (header, cookie, source IP, query parameter) is a
  * route hash_policy: the routes translator adds it, using trafficPolicyFor; without it Envoy
  * hashes nothing and picks hosts at random.
  */
 function loadBalancer(lb: LoadBalancerSettings | undefined): Partial<Cluster> {
-  if (lb?.consistentHash !== undefined) return { lb_policy: "RING_HASH", ring_hash_lb_config: { minimum_ring_size: { value: MINIMUM_RING_SIZE } } };
+  if (lb?.consistentHash !== undefined) return { lb_policy: "RING_HASH", ring_hash_lb_config: { minimum_ring_size: { value: lb.consistentHash.minimumRingSize ?? MINIMUM_RING_SIZE } } };
   switch (lb?.simple) {
     case "LEAST_REQUEST":
       return { lb_policy: "LEAST_REQUEST" };
@@ -214,7 +224,7 @@ function outlierDetection(od: OutlierDetection, notes: Notes): EnvoyOutlierDetec
   }
   const positive = (field: string, text: string | undefined): Duration | undefined => {
     if (text === undefined) return undefined;
-    const ns = parseDuration(text);
+    const ns = admittedDuration(text);
     if (ns > 0n) return protoDuration(ns);
     notes.add(`outlierDetection.${field} ${text} is not accepted by Envoy (it must be more than 0); Envoy's default is used`);
     return undefined;
@@ -238,7 +248,7 @@ function httpProtocolOptions(port: ServicePort, pool: ConnectionPoolSettings | u
   if (!h2 && port.protocol !== "HTTP") return undefined;
   const common: CommonHttpOptions = {};
   const idle = pool?.http?.idleTimeout;
-  if (idle !== undefined) common.idle_timeout = protoDuration(parseDuration(idle));
+  if (idle !== undefined) common.idle_timeout = protoDuration(admittedDuration(idle));
   const perConnection = pool?.http?.maxRequestsPerConnection;
   if (perConnection !== undefined && perConnection > 0) common.max_requests_per_connection = { value: perConnection };
   const hasCommon = Object.keys(common).length > 0;
@@ -284,25 +294,6 @@ function sections(p: EffectivePolicy): EffectivePolicy {
     ...(p.outlierDetection === undefined ? {} : { outlierDetection: p.outlierDetection }),
     ...(p.tls === undefined ? {} : { tls: p.tls }),
   };
-}
-
-const UNIT_NS: Readonly<Record<string, bigint>> = { h: 3_600_000_000_000n, m: 60_000_000_000n, s: 1_000_000_000n, ms: 1_000_000n, us: 1_000n, "µs": 1_000n, ns: 1n };
-const DURATION_PART = /(\d+)(?:\.(\d+))?(h|ms|us|µs|ns|m|s)/gy;
-
-/** A duration in Go's format, as the schema admits it ("0", "1.5s", "1m30s", "100ms"), in nanoseconds. */
-export function parseDuration(text: string): bigint {
-  if (text === "0") return 0n;
-  let total = 0n;
-  let at = 0;
-  DURATION_PART.lastIndex = 0;
-  for (let m = DURATION_PART.exec(text); m !== null; m = DURATION_PART.exec(text)) {
-    const unit = UNIT_NS[m[3] ?? ""] ?? 0n;
-    const fraction = m[2] ?? "";
-    total += BigInt(m[1] ?? "0") * unit + (fraction === "" ? 0n : (BigInt(fraction) * unit) / 10n ** BigInt(fraction.length));
-    at = DURATION_PART.lastIndex;
-  }
-  if (at !== text.length || at === 0) throw new Error(`bug: ${JSON.stringify(text)} is not a duration; the schema admits only durations`);
-  return total;
 }
 
 /** Nanoseconds as a google.protobuf.Duration, capped at Envoy's largest (about 292 years). */

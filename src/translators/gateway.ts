@@ -42,7 +42,18 @@ interface PlacedServer {
   readonly index: number;
 }
 
-export function gatewayResources(gateways: readonly Gateway[], virtualServices: readonly VirtualService[], index: ServiceIndex, credentials: Credentials): GatewayTranslation {
+/**
+ * The listeners, routes and secrets of the Gateways a proxy serves. `keysFor` says which Gateways'
+ * private keys this proxy may hold (credentialAccess in proxy-resources.ts): a TLS server of any
+ * other Gateway is left out with a note, so no listener names a secret the proxy is not sent.
+ */
+export function gatewayResources(
+  gateways: readonly Gateway[],
+  virtualServices: readonly VirtualService[],
+  index: ServiceIndex,
+  credentials: Credentials,
+  keysFor: ReadonlySet<Gateway>,
+): GatewayTranslation {
   const notes: string[] = [];
   const resources: Translated[] = [];
   const byPort = new Map<number, PlacedServer[]>();
@@ -72,7 +83,10 @@ export function gatewayResources(gateways: readonly Gateway[], virtualServices: 
     }
     const sniTaken = new Set<string>();
     for (const s of servers.filter((x) => x.server.port.protocol === "HTTPS" || x.server.port.protocol === "TLS")) {
-      const tls = downstreamTls(s, credentials, secrets, notes);
+      const tls = keysFor.has(s.gateway) ? downstreamTls(s, credentials, secrets, notes) : undefined;
+      if (!keysFor.has(s.gateway)) {
+        notes.push(`${where(s)}: this proxy may not hold the Gateway's private keys (its credential is not for a workload the Gateway selects, see docs/proxies.md); the server is left out`);
+      }
       if (tls === undefined) continue;
       const names = s.server.hosts.map(dnsName).filter((h) => h !== "*").sort();
       const sniKey = names.join(",");

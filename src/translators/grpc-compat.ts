@@ -1,8 +1,12 @@
 // What proxyless gRPC clients can use differs from Envoy. The mesh's clusters and routes are
 // translated for Envoy; these functions derive the gRPC variant of each (memoised per source
 // object, so a variant is still one object shared by every gRPC proxy and encoded once).
+import type { Cluster } from "../envoy/index.js";
 import type { Route } from "../envoy/generated/envoy/config/route/v3/Route.js";
+import type { GrpcClientClass } from "./grpc-clients.js";
+import { grpcHeaderRoutes } from "./grpc-headers.js";
 import { upstreamSecurityOf } from "./mtls.js";
+import { ZERO_DURATION } from "./routes-values.js";
 import { grpcIstioMutual, withTransportSocket, type TransportSocket } from "./tls-contexts.js";
 import type { TranslatedCluster } from "./translated.js";
 
@@ -14,7 +18,8 @@ const clusterVariants = new WeakMap<TranslatedCluster, TranslatedCluster>();
 /**
  * The cluster as a gRPC client takes it: an unsupported load balancer falls back to round robin
  * (as Istio's proxyless gRPC does), and DNS resolution becomes LOGICAL_DNS on the first address,
- * the one DNS cluster type gRPC implements. A DestinationRule's ISTIO_MUTUAL becomes the
+ * the one DNS cluster type gRPC implements. Outlier detection is given as the detector gRPC
+ * implements (failurePercentage). A DestinationRule's ISTIO_MUTUAL becomes the
  * certificate provider form gRPC reads (tls-contexts.ts); automatic mTLS and file-based TLS are
  * left out, so the client uses its fallback credentials (Istio's proxyless gRPC does the same:
  * it cannot tell whether the client was built with xDS credentials, nor the server).
@@ -38,8 +43,57 @@ export function grpcCluster(c: TranslatedCluster): TranslatedCluster {
   const security = upstreamSecurityOf(m);
   const tls: TransportSocket | undefined = security?.t === "istio-mutual" && !security.auto ? grpcIstioMutual(security.sans) : undefined;
   const sameTls = tls === undefined && m.transport_socket === undefined;
-  variant = Object.keys(lb).length === 0 && Object.keys(dns).length === 0 && sameTls ? c : { ...c, message: withTransportSocket({ ...m, ...lb, ...dns }, tls) };
+  const outlier = failurePercentage(m.outlier_detection ?? undefined);
+  const od = outlier === undefined ? {} : { outlier_detection: outlier };
+  const same = Object.keys(lb).length === 0 && Object.keys(dns).length === 0 && sameTls && outlier === undefined;
+  variant = same ? c : { ...c, message: withTransportSocket({ ...m, ...lb, ...dns, ...od }, tls) };
   clusterVariants.set(c, variant);
+  return variant;
+}
+
+type OutlierDetection = NonNullable<Cluster["outlier_detection"]>;
+
+/** The failure percentage above which gRPC ejects a host (Envoy's default for this detector). */
+export const GRPC_FAILURE_PERCENTAGE_THRESHOLD = 85;
+
+/**
+ * gRPC's clients implement only the success-rate and failure-percentage detectors of outlier
+ * detection (gRFC A50), not Istio's consecutive-error ones, which they ignore. So a gRPC client
+ * gets failure-percentage ejection in their place: a host with at least N calls in an interval
+ * (N: the smallest enforced consecutive-error count, consecutive5xxErrors or
+ * consecutiveGatewayErrors), more than 85% of them failed, is ejected; from one host up (Istio's
+ * consecutive errors need no minimum of hosts). gRPC counts any status but OK as a failure.
+ * interval, baseEjectionTime and maxEjectionPercent apply as they are. Envoy's defaults are
+ * spelled out: consecutive_5xx 5 enforced 100%, gateway failures 5 enforced 0%.
+ */
+function failurePercentage(od: OutlierDetection | undefined): OutlierDetection | undefined {
+  if (od === undefined) return undefined;
+  const counts = [
+    { count: od.consecutive_5xx?.value ?? 5, enforcing: od.enforcing_consecutive_5xx?.value ?? 100 },
+    { count: od.consecutive_gateway_failure?.value ?? 5, enforcing: od.enforcing_consecutive_gateway_failure?.value ?? 0 },
+  ].filter((c) => c.count > 0 && c.enforcing > 0);
+  if (counts.length === 0) return undefined;
+  return {
+    ...od,
+    failure_percentage_threshold: { value: GRPC_FAILURE_PERCENTAGE_THRESHOLD },
+    enforcing_failure_percentage: { value: 100 },
+    failure_percentage_minimum_hosts: { value: 1 },
+    failure_percentage_request_volume: { value: Math.min(...counts.map((c) => c.count)) },
+  };
+}
+
+const roundRobinVariants = new WeakMap<TranslatedCluster, TranslatedCluster>();
+
+/** The gRPC cluster for a client of this class (grpc-clients.ts): ring hash as round robin where it crashes. */
+export function grpcClusterFor(c: TranslatedCluster, cls: GrpcClientClass): TranslatedCluster {
+  if (cls === "standard" || c.message.lb_policy !== "RING_HASH") return c;
+  let variant = roundRobinVariants.get(c);
+  if (variant === undefined) {
+    const message: Cluster = { ...c.message, lb_policy: "ROUND_ROBIN" };
+    delete message.ring_hash_lb_config;
+    variant = { ...c, message };
+    roundRobinVariants.set(c, variant);
+  }
   return variant;
 }
 
@@ -48,7 +102,9 @@ export function grpcCluster(c: TranslatedCluster): TranslatedCluster {
  * a route that needs another method or a query parameter can never match one (gRPC's client would
  * ignore those conditions and match too much), and a POST condition is always true (gRPC's client
  * cannot read :method, so it is dropped). A redirect means nothing to an RPC, and gRPC refuses a
- * route configuration holding one.
+ * route configuration holding one. Header matchers are written as every client version reads
+ * them (grpc-headers.ts). gRPC reads a route's timeout from max_stream_duration (gRFC A31), not
+ * from `timeout`: it caps the grpc-timeout header (0: the deadline as the caller set it).
  */
 export function grpcRoutes(routes: readonly Route[]): Route[] {
   const out: Route[] = [];
@@ -58,12 +114,14 @@ export function grpcRoutes(routes: readonly Route[]): Route[] {
     if ((match?.query_parameters ?? []).length > 0) continue;
     const headers = match?.headers ?? [];
     const method = headers.find((h) => h.name === ":method");
-    if (method === undefined) {
-      out.push(r);
-      continue;
-    }
-    if (method.string_match?.exact !== "POST" || method.invert_match === true) continue;
-    out.push({ ...r, match: { ...match, headers: headers.filter((h) => h !== method) } });
+    if (method !== undefined && (method.string_match?.exact !== "POST" || method.invert_match === true)) continue;
+    out.push(...grpcHeaderRoutes(withGrpcTimeout(method === undefined ? r : { ...r, match: { ...match, headers: headers.filter((h) => h !== method) } })));
   }
   return out;
+}
+
+function withGrpcTimeout(r: Route): Route {
+  const action = r.route;
+  if (action === undefined || action === null) return r;
+  return { ...r, route: { ...action, max_stream_duration: { grpc_timeout_header_max: action.timeout ?? ZERO_DURATION } } };
 }

@@ -3,7 +3,8 @@
 // with %s replaced by the address it binds ("0.0.0.0:50051", "[::]:50051"). The Listener's
 // socket_address must equal that address, and its filter chain holds an HttpConnectionManager
 // whose routes all use non_forwarding_action (anything else makes the server fail those RPCs),
-// with the RBAC filters (the mesh's AuthorizationPolicies) before the router. Under a STRICT
+// with the RBAC filters (the mesh's AuthorizationPolicies) before the router, their header
+// matchers in the fields every gRPC version reads (grpc-headers.ts). Under a STRICT
 // PeerAuthentication the chain has a TLS transport socket with certificate provider instances
 // (the server must be built with XdsServerCredentials). gRPC's server picks filter chains only by
 // addresses and ports (transport_protocol must be raw_buffer, and it takes no listener filters),
@@ -11,7 +12,8 @@
 import type { MeshResource } from "../config/resources.js";
 import { pack } from "../envoy/index.js";
 import type { MtlsMode } from "./mtls.js";
-import { rbacFilterConfig, rbacHttpFilters } from "./rbac.js";
+import { legacyHeaderMatcher } from "./grpc-headers.js";
+import { rbacFilterConfig, rbacHttpFilters, withHeaderMatchers } from "./rbac.js";
 import { grpcServerTls } from "./tls-contexts.js";
 import { translated, type TranslatedListener } from "./translated.js";
 
@@ -54,7 +56,7 @@ export function grpcServerListener(
                 virtual_hosts: [{ name: routeName, domains: ["*"], routes: [{ match: { prefix: "/" }, non_forwarding_action: {} }] }],
               },
               http_filters: [
-                ...rbacHttpFilters(rbacFilterConfig(policies)),
+                ...rbacHttpFilters(withHeaderMatchers(rbacFilterConfig(policies), legacyHeaderMatcher)),
                 { name: "envoy.filters.http.router", typed_config: pack("envoy.extensions.filters.http.router.v3.Router", {}) },
               ],
             }),

@@ -3,7 +3,8 @@ import type { MeshResource } from "../config/resources.js";
 import { serviceAddresses } from "./addresses.js";
 import { serviceClusters } from "./clusters.js";
 import { serviceEndpoints } from "./endpoints.js";
-import type { Credentials } from "./gateway.js";
+import type { Credentials, GatewayTranslation } from "./gateway.js";
+import type { GrpcClientClass } from "./grpc-clients.js";
 import { grpcCluster } from "./grpc-compat.js";
 import { grpcClientResources } from "./grpc.js";
 import { meshMtls } from "./mtls.js";
@@ -37,7 +38,7 @@ export interface MeshTranslation {
   readonly services: readonly ServiceTranslation[];
   readonly clusters: readonly Translated[];
   /** The same clusters as proxyless gRPC clients take them (see grpc-compat.ts). */
-  readonly grpcClusters: readonly Translated[];
+  readonly grpcClusters: readonly TranslatedCluster[];
   readonly endpoints: readonly Translated[];
   /** Proxyless gRPC client listeners and their routes. */
   readonly grpcListeners: readonly Translated[];
@@ -49,12 +50,17 @@ export interface MeshTranslation {
   readonly model: MeshModel;
   readonly index: ServiceIndex;
   readonly credentials: Credentials;
+  /** The memo this translation was made with; proxies' own parts reuse it (inbound listeners). */
+  readonly memo: TranslationMemo;
+  /** What proxies alike share, derived on first use (proxy-resources.ts). */
+  readonly shared: SharedDerivations;
   readonly of: {
     readonly policies: readonly MeshResource<"AuthorizationPolicy">[];
     readonly sidecars: readonly MeshResource<"Sidecar">[];
     readonly gateways: readonly MeshResource<"Gateway">[];
     readonly virtualServices: readonly MeshResource<"VirtualService">[];
     readonly workloads: ReadonlyMap<string, MeshResource<"WorkloadEntry">>;
+    readonly workloadGroups: readonly MeshResource<"WorkloadGroup">[];
     /**
      * ServiceEntries that select workloads by labels (a workload they select serves their ports),
      * by "namespace, one label pair of their selector" ("*" for an empty selector): a workload's
@@ -80,39 +86,79 @@ interface ServiceRouting {
 }
 
 /**
- * The previous translation of each service, by a key of everything its resources depend on. A
- * service whose key is unchanged keeps its objects, so a one-file change re-encodes only what it
- * changed. Holds one generation: services gone from the model are dropped.
+ * The caches a translation reuses from the one before it, owned by whoever translates again and
+ * again (the runtime's pusher; a one-off render makes its own and drops it):
+ * - each service's resources by a key of everything they depend on: a service whose key is
+ *   unchanged keeps its objects, so a one-file change re-encodes only what it changed. Holds one
+ *   generation: services gone from the model are dropped at the next translation.
+ * - sidecars' inbound listeners by everything they are built from, held weakly: kept while a
+ *   snapshot that carries one is alive, collected once the last proxy that used it has left.
+ * - identities of config objects, for the keys above.
  */
-export interface TranslationMemo {
-  backends: Map<string, ServiceBackends>;
-  routing: Map<string, ServiceRouting>;
+export class TranslationMemo {
+  backends = new Map<string, ServiceBackends>();
+  routing = new Map<string, ServiceRouting>();
+  private readonly identities = new WeakMap<object, number>();
+  private lastIdentity = 0;
+  private readonly inbound = new Map<string, WeakRef<Translated>>();
+  private readonly inboundGone = new FinalizationRegistry<string>((key) => {
+    if (this.inbound.get(key)?.deref() === undefined) this.inbound.delete(key);
+  });
+
+  /**
+   * A number for a config object, for this memo only: the loader hands back the same resource
+   * object for a file that did not change, so keys made of identities stay equal without
+   * serialising specs (which cost more than the rest of a one-file change). Never in the output.
+   */
+  id(resource: object | undefined): string {
+    if (resource === undefined) return "-";
+    let n = this.identities.get(resource);
+    if (n === undefined) {
+      n = ++this.lastIdentity;
+      this.identities.set(resource, n);
+    }
+    return n.toString(36);
+  }
+
+  /** The inbound listener for a key, built once while anything still holds it. */
+  inboundListener(key: string, build: () => Translated): Translated {
+    const held = this.inbound.get(key)?.deref();
+    if (held !== undefined) return held;
+    const built = build();
+    this.inbound.set(key, new WeakRef(built));
+    this.inboundGone.register(built, key);
+    return built;
+  }
+
+  /** Inbound listeners still referenced (for leak checks); forgets those already collected. */
+  get inboundListeners(): number {
+    for (const [key, ref] of this.inbound) if (ref.deref() === undefined) this.inbound.delete(key);
+    return this.inbound.size;
+  }
 }
 
 export function createTranslationMemo(): TranslationMemo {
-  return { backends: new Map(), routing: new Map() };
+  return new TranslationMemo();
 }
 
-/**
- * Memo keys are made of the identities of the resources a service's output is built from: the
- * loader hands back the same resource object for a file that did not change, so an unchanged
- * service's key is unchanged without serialising its specs (which cost more than the rest of a
- * one-file change). Identities are numbers for this process only; they never reach the output.
- */
-const identities = new WeakMap<object, number>();
-let lastIdentity = 0;
-
-export function id(resource: object | undefined): string {
-  if (resource === undefined) return "-";
-  let n = identities.get(resource);
-  if (n === undefined) {
-    n = ++lastIdentity;
-    identities.set(resource, n);
-  }
-  return n.toString(36);
+/** What proxies alike share within one translation: built on first use, gone with it. */
+export interface SharedDerivations {
+  readonly scopes: Map<string, ScopedResources>;
+  /** What gRPC clients of a class receive, and the notes on it (proxy-resources.ts). */
+  readonly grpcClients: Map<GrpcClientClass, { readonly resources: readonly Translated[]; readonly notes: readonly string[] }>;
+  readonly gateways: Map<string, GatewayTranslation>;
+  readonly inboundClusters: Map<string, Translated>;
 }
 
-function backendsKey(service: MeshService, model: MeshModel): string {
+/** The outbound resources of the services one Sidecar scope sees. */
+export interface ScopedResources {
+  readonly clusters: readonly Translated[];
+  readonly endpoints: readonly Translated[];
+  readonly listeners: readonly Translated[];
+  readonly routes: readonly Translated[];
+}
+
+function backendsKey(service: MeshService, model: MeshModel, id: (o: object | undefined) => string): string {
   return `${model.naming.clusterDomain}|${service.host}|${id(service.entry)}|${id(service.rule)}|${service.workloads.map(id).join(",")}`;
 }
 
@@ -121,7 +167,7 @@ function backendsKey(service: MeshService, model: MeshModel): string {
  * its default route), its VirtualService, and what those routes read of the services they send
  * to (their ports and rules).
  */
-function routingKey(service: MeshService, address: string, index: ServiceIndex, model: MeshModel): string {
+function routingKey(service: MeshService, address: string, index: ServiceIndex, model: MeshModel, id: (o: object | undefined) => string): string {
   const vs = index.virtualServiceFor(service.host);
   const destinations = new Set<string>();
   for (const http of vs?.spec.http ?? []) {
@@ -145,12 +191,13 @@ export interface TranslationInputs {
 export function translateMesh(model: MeshModel, memo: TranslationMemo = createTranslationMemo(), inputs: TranslationInputs = {}): MeshTranslation {
   const index = indexServices(model);
   const addresses = serviceAddresses(index.services.map((s) => s.host));
+  const id = (o: object | undefined) => memo.id(o);
   const nextBackends = new Map<string, ServiceBackends>();
   const nextRouting = new Map<string, ServiceRouting>();
   const services: ServiceTranslation[] = [];
   for (const service of index.services) {
     const address = addresses.get(service.host) ?? "";
-    const bKey = backendsKey(service, model) + meshMtls(model).key(service);
+    const bKey = backendsKey(service, model, id) + meshMtls(model).key(service);
     const b =
       memo.backends.get(bKey) ??
       (() => {
@@ -158,7 +205,7 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
         return { clusters, grpcClusters: clusters.map(grpcCluster), endpoints: serviceEndpoints(service) };
       })();
     nextBackends.set(bKey, b);
-    const rKey = routingKey(service, address, index, model);
+    const rKey = routingKey(service, address, index, model, id);
     const r =
       memo.routing.get(rKey) ??
       (() => {
@@ -176,7 +223,7 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
   return {
     services,
     clusters: all("clusters"),
-    grpcClusters: all("grpcClusters"),
+    grpcClusters: sortTranslated(services.flatMap((s) => s.grpcClusters)),
     endpoints: all("endpoints"),
     grpcListeners: all("grpcListeners"),
     grpcRoutes: all("grpcRoutes"),
@@ -185,12 +232,15 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
     model,
     index,
     credentials: inputs.credentials ?? new Map(),
+    memo,
+    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map() },
     of: {
       policies: of("AuthorizationPolicy"),
       sidecars: of("Sidecar"),
       gateways: of("Gateway"),
       virtualServices: of("VirtualService"),
       workloads: new Map(of("WorkloadEntry").map((w) => [`${w.namespace}/${w.name}`, w])),
+      workloadGroups: of("WorkloadGroup"),
       selecting: selectingIndex(of("ServiceEntry")),
     },
   };

@@ -3,7 +3,7 @@
 // mutual TLS to workloads that have proxies). Pure: decisions only; tls-contexts.ts builds the
 // transport sockets and docs/mtls.md explains the rules.
 import type { MeshModel } from "../config/load.js";
-import { labelsMatch, type MeshResource } from "../config/resources.js";
+import { DEFAULT_NAMING, labelsMatch, type MeshResource } from "../config/resources.js";
 import type { ClientTLSSettings, Labels, MutualTLS, ServicePort } from "../config/types.js";
 import type { Cluster } from "../envoy/index.js";
 import { endpointPort, type MeshService } from "./services.js";
@@ -153,22 +153,21 @@ export function createMeshMtls(policies: readonly PeerAuthentication[], rootName
 const byModel = new WeakMap<MeshModel, MeshMtls>();
 
 /**
- * The mesh's mTLS decisions, once per model. The trust domain is the cluster domain
- * ("cluster.local" by default), as in Istio, whose trust domain defaults to it: pass the same one
- * to `gitmesh ca init` and `cert issue` (--trust-domain).
+ * The mesh's mTLS decisions, once per model, in the mesh's trust domain (naming.trustDomain: the
+ * one setting the mesh CA issues under too).
  */
 export function meshMtls(model: MeshModel): MeshMtls {
   let m = byModel.get(model);
   if (m === undefined) {
     const policies = model.resources.filter((r): r is PeerAuthentication => r.kind === "PeerAuthentication");
-    m = createMeshMtls(policies, model.naming.rootNamespace, model.naming.clusterDomain);
+    m = createMeshMtls(policies, model.naming.rootNamespace, model.naming.trustDomain);
     byModel.set(model, m);
   }
   return m;
 }
 
 /** The decisions of a mesh without PeerAuthentications, in the default trust domain. */
-export const DEFAULT_MESH_MTLS = createMeshMtls([], "istio-system", "cluster.local");
+export const DEFAULT_MESH_MTLS = createMeshMtls([], DEFAULT_NAMING.rootNamespace, DEFAULT_NAMING.trustDomain);
 
 const clusterSecurity = new WeakMap<Cluster, UpstreamSecurity>();
 

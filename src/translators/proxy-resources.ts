@@ -3,41 +3,19 @@
 import { labelsMatch, type MeshResource } from "../config/resources.js";
 import type { ServicePort } from "../config/types.js";
 import { gatewayResources, gatewaysFor, type GatewayTranslation } from "./gateway.js";
+import { grpcClientClass, type GrpcClientClass } from "./grpc-clients.js";
+import { grpcClusterFor } from "./grpc-compat.js";
+import { grpcNotes } from "./grpc-notes.js";
+import { unspecified } from "./registration.js";
 import { grpcServerListener, grpcServerListenerName } from "./grpc-server.js";
 import { inboundCluster, inboundListener, type InboundPort } from "./inbound.js";
-import { id, selectorKey, type MeshTranslation } from "./mesh.js";
+import { selectorKey, type MeshTranslation, type ScopedResources } from "./mesh.js";
 import { meshMtls } from "./mtls.js";
 import { workloadAddress, type ProxyIdentity } from "./proxy.js";
 import { policiesForWorkload } from "./rbac.js";
 import { registeredEntryName } from "./registration.js";
 import { sidecarScope, type SidecarScope } from "./scope.js";
 import { sortTranslated, type Translated } from "./translated.js";
-
-/** The outbound resources of the services one Sidecar scope sees. */
-interface ScopedResources {
-  readonly clusters: readonly Translated[];
-  readonly endpoints: readonly Translated[];
-  readonly listeners: readonly Translated[];
-  readonly routes: readonly Translated[];
-}
-
-/** Per translation, what proxies alike share: computed on first use, dropped with the translation. */
-interface Shared {
-  readonly scopes: Map<string, ScopedResources>;
-  readonly gateways: Map<string, GatewayTranslation>;
-  readonly inboundClusters: Map<string, Translated>;
-}
-
-const sharedOf = new WeakMap<MeshTranslation, Shared>();
-
-function shared(t: MeshTranslation): Shared {
-  let s = sharedOf.get(t);
-  if (s === undefined) {
-    s = { scopes: new Map(), gateways: new Map(), inboundClusters: new Map() };
-    sharedOf.set(t, s);
-  }
-  return s;
-}
 
 /** The ports a workload serves (as the ServiceEntries selecting it say) and the policies that apply. */
 export interface WorkloadSide {
@@ -47,15 +25,29 @@ export interface WorkloadSide {
   readonly address: string;
 }
 
+/**
+ * Whether a sidecar's inbound listeners can bind its address: not "any address", and not
+ * 127.0.0.1, where the application itself listens (a sidecar with no INSTANCE_IPS that connects
+ * from loopback, or through NAT, would otherwise take the application's own port).
+ */
+export function inboundAddressProblem(proxy: ProxyIdentity, side: WorkloadSide): string | undefined {
+  if (proxy.kind !== "sidecar" || side.ports.length === 0) return undefined;
+  if (side.address !== "127.0.0.1" && !unspecified(side.address)) return undefined;
+  return `sidecar ${proxy.nodeId} serves ports ${side.ports.map((p) => p.port).join(", ")} but its inbound address would be ${side.address}, the application's own; set INSTANCE_IPS in its node metadata (gitmesh bootstrap --instance-ip) to the address other workloads reach it at. Its inbound listeners are left out until then`;
+}
+
 export function workloadSide(t: MeshTranslation, proxy: ProxyIdentity): WorkloadSide {
   const name = proxy.workloadName ?? (proxy.workloadGroup === undefined ? undefined : registeredEntryName(proxy));
   const entry = name === undefined ? undefined : t.of.workloads.get(`${proxy.namespace}/${name}`);
+  // A proxy naming a group serves the group's ports whether or not it is (yet) registered in it.
+  const group = proxy.workloadGroup === undefined ? undefined : t.of.workloadGroups.find((g) => g.namespace === proxy.namespace && g.name === proxy.workloadGroup);
+  const portNames = entry?.spec.ports ?? group?.spec.template.ports;
   const ports = new Map<number, ServicePort["protocol"]>();
   const keys = [selectorKey(proxy.namespace, undefined), ...Object.entries(proxy.labels).map(([k, v]) => selectorKey(proxy.namespace, [k, v]))];
   const entries = keys.flatMap((key) => t.of.selecting.get(key) ?? []).filter((se) => labelsMatch(se.spec.workloadSelector?.labels, proxy.labels));
   for (const se of [...new Set(entries)].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     for (const p of se.spec.ports ?? []) {
-      const served = entry?.spec.ports?.[p.name] ?? p.targetPort ?? p.number;
+      const served = portNames?.[p.name] ?? p.targetPort ?? p.number;
       if (!ports.has(served)) ports.set(served, p.protocol);
     }
   }
@@ -83,7 +75,7 @@ export function serverListeners(t: MeshTranslation, proxy: ProxyIdentity): Trans
 }
 
 function scopedResources(t: MeshTranslation, scope: SidecarScope): ScopedResources {
-  const s = shared(t);
+  const s = t.shared;
   const cached = s.scopes.get(scope.key);
   if (cached !== undefined) return cached;
   let built: ScopedResources;
@@ -102,27 +94,45 @@ function scopedResources(t: MeshTranslation, scope: SidecarScope): ScopedResourc
   return built;
 }
 
-function gatewayTranslation(t: MeshTranslation, gateways: readonly MeshResource<"Gateway">[]): GatewayTranslation {
-  const s = shared(t);
-  const key = gateways.map((g) => `${g.namespace}/${g.name}`).join(",");
+function gatewayTranslation(t: MeshTranslation, gateways: readonly MeshResource<"Gateway">[], keysFor: ReadonlySet<MeshResource<"Gateway">>): GatewayTranslation {
+  const s = t.shared;
+  const key = JSON.stringify([ids(gateways), ids([...keysFor])]);
   const cached = s.gateways.get(key);
   if (cached !== undefined) return cached;
-  const built = gatewayResources(gateways, t.of.virtualServices, t.index, t.credentials);
+  const built = gatewayResources(gateways, t.of.virtualServices, t.index, t.credentials, keysFor);
   s.gateways.set(key, built);
   return built;
 }
 
 /**
- * Inbound listeners kept across translations by everything they are built from (the policies by
- * identity: the loader keeps unchanged files' objects), so a config change re-encodes only the
- * sidecars it concerns. Bounded: past the limit it starts again, which costs only re-encoding.
+ * The Gateways whose private keys a gateway proxy may hold: only an authenticated proxy, and only
+ * for a Gateway that selects a workload the config declares with the proxy's own identity (a
+ * WorkloadEntry or WorkloadGroup in its namespace with its service account). Node labels are a
+ * claim and decide nothing here: a token for another namespace or service account that claims a
+ * gateway's labels gets its routes but never its keys.
  */
-const inboundListeners = new Map<string, Translated>();
-const MAX_INBOUND_LISTENERS = 100_000;
+export function credentialAccess(t: MeshTranslation, proxy: ProxyIdentity, gateways: readonly MeshResource<"Gateway">[]): ReadonlySet<MeshResource<"Gateway">> {
+  if (proxy.authenticated !== true) return new Set();
+  const declared: Readonly<Record<string, string>>[] = [];
+  for (const w of t.of.workloads.values()) {
+    if (w.namespace === proxy.namespace && (w.spec.serviceAccount ?? "default") === proxy.serviceAccount) declared.push(w.spec.labels ?? {});
+  }
+  for (const g of t.of.workloadGroups) {
+    const sa = g.spec.template.serviceAccount;
+    if (g.namespace === proxy.namespace && (sa === undefined || sa === proxy.serviceAccount)) declared.push(g.spec.metadata?.labels ?? {});
+  }
+  return new Set(gateways.filter((g) => declared.some((labels) => labelsMatch(g.spec.selector, labels))));
+}
 
+/**
+ * A sidecar's inbound listeners and their local clusters. Listeners are kept across translations
+ * (TranslationMemo.inboundListener) by everything they are built from, policies by identity (the
+ * loader keeps unchanged files' objects), so a config change re-encodes only the sidecars it
+ * concerns.
+ */
 function sidecarInbound(t: MeshTranslation, side: WorkloadSide): Translated[] {
-  const clusters = shared(t).inboundClusters;
-  const policies = side.policies.map(id).join(",");
+  const clusters = t.shared.inboundClusters;
+  const policies = side.policies.map((p) => t.memo.id(p)).join(",");
   return side.ports.flatMap((p) => {
     const key = `${p.port}/${p.protocol}`;
     let cluster = clusters.get(key);
@@ -130,14 +140,9 @@ function sidecarInbound(t: MeshTranslation, side: WorkloadSide): Translated[] {
       cluster = inboundCluster(p);
       clusters.set(key, cluster);
     }
-    const listenerKey = `${t.model.naming.rootNamespace}|${t.model.naming.clusterDomain}|${side.address}|${p.port}|${p.protocol}|${p.mtls ?? ""}|${policies}`;
-    let listener = inboundListeners.get(listenerKey);
-    if (listener === undefined) {
-      if (inboundListeners.size >= MAX_INBOUND_LISTENERS) inboundListeners.clear();
-      listener = inboundListener(side.address, p, side.policies);
-      inboundListeners.set(listenerKey, listener);
-    }
-    return [listener, cluster];
+    const { rootNamespace, clusterDomain, trustDomain } = t.model.naming;
+    const listenerKey = `${rootNamespace}|${clusterDomain}|${trustDomain}|${side.address}|${p.port}|${p.protocol}|${p.mtls ?? ""}|${policies}`;
+    return [t.memo.inboundListener(listenerKey, () => inboundListener(side.address, p, side.policies)), cluster];
   });
 }
 
@@ -154,7 +159,8 @@ export interface ProxyLayer {
 /**
  * What one proxy receives, in layers.
  * - A proxyless gRPC application: every service's listeners, routes, clusters and endpoints (it
- *   asks only for what it uses, by name), and, if it serves, its inbound listeners.
+ *   asks only for what it uses, by name), as its client class takes them (grpc-clients.ts), and,
+ *   if it serves, its inbound listeners.
  * - An Envoy sidecar: the outbound listeners, routes, clusters and endpoints of the services its
  *   Sidecar scope sees, and its inbound listeners and their local clusters.
  * - A gateway: every cluster, and the listeners, routes and secrets of the Gateways selecting it.
@@ -163,7 +169,9 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
   switch (proxy.kind) {
     case "grpc": {
       const side = workloadSide(t, proxy);
-      const client: ProxyLayer = { key: "grpc", resources: () => [...t.grpcClusters, ...t.endpoints, ...t.grpcListeners, ...t.grpcRoutes] };
+      // Clients of different classes (grpc-clients.ts) get different variants: never one snapshot.
+      const cls = grpcClientClass(proxy.userAgent);
+      const client: ProxyLayer = { key: `grpc:${cls}`, resources: () => grpcClientSide(t, cls).resources };
       if (side.ports.length === 0) return [client];
       return [client, { key: JSON.stringify(["grpc-server", side.ports.map((p) => [p.port, p.mtls]), ids(side.policies)]), resources: () => serverListeners(t, proxy) }];
     }
@@ -177,14 +185,15 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
           return [...scoped.clusters, ...scoped.endpoints, ...scoped.listeners, ...scoped.routes];
         },
       };
-      if (side.ports.length === 0) return [outbound];
+      if (side.ports.length === 0 || inboundAddressProblem(proxy, side) !== undefined) return [outbound];
       return [outbound, { key: JSON.stringify(["inbound", side.address, side.ports, ids(side.policies)]), resources: () => sidecarInbound(t, side) }];
     }
     case "gateway": {
       const gateways = gatewaysFor(t.of.gateways, proxy.labels);
+      const keysFor = credentialAccess(t, proxy, gateways);
       return [
         { key: "gateway-clusters", resources: () => [...t.clusters, ...t.endpoints] },
-        { key: JSON.stringify(["gateway", ids(gateways)]), resources: () => gatewayTranslation(t, gateways).resources },
+        { key: JSON.stringify(["gateway", ids(gateways), ids([...keysFor])]), resources: () => gatewayTranslation(t, gateways, keysFor).resources },
       ];
     }
   }
@@ -195,9 +204,36 @@ export function resourcesForProxy(t: MeshTranslation, proxy: ProxyIdentity): rea
   return sortTranslated(proxyLayers(t, proxy).flatMap((l) => l.resources()));
 }
 
-/** What a gateway proxy's translation left out, for render and the log. */
+/** What a proxy's translation left out and why, for render, the log and the proxy's status. */
 export function proxyNotes(t: MeshTranslation, proxy: ProxyIdentity): readonly string[] {
-  return proxy.kind === "gateway" ? gatewayTranslation(t, gatewaysFor(t.of.gateways, proxy.labels)).notes : [];
+  switch (proxy.kind) {
+    case "gateway": {
+      const gateways = gatewaysFor(t.of.gateways, proxy.labels);
+      return gatewayTranslation(t, gateways, credentialAccess(t, proxy, gateways)).notes;
+    }
+    case "sidecar": {
+      const problem = inboundAddressProblem(proxy, workloadSide(t, proxy));
+      return problem === undefined ? [] : [problem];
+    }
+    case "grpc":
+      return grpcClientSide(t, grpcClientClass(proxy.userAgent)).notes;
+  }
+}
+
+/**
+ * What every gRPC client of a class receives (its server side aside), and what it ignores of it:
+ * once per translation and class, however many clients there are.
+ */
+function grpcClientSide(t: MeshTranslation, cls: GrpcClientClass): { resources: readonly Translated[]; notes: readonly string[] } {
+  let side = t.shared.grpcClients.get(cls);
+  if (side === undefined) {
+    const clusters = cls === "standard" ? t.grpcClusters : t.grpcClusters.map((c) => grpcClusterFor(c, cls));
+    const resources = [...clusters, ...t.endpoints, ...t.grpcListeners, ...t.grpcRoutes];
+    const envoy = new Map<string, Translated>(t.clusters.map((c) => [c.name, c]));
+    side = { resources, notes: grpcNotes(resources, envoy, cls) };
+    t.shared.grpcClients.set(cls, side);
+  }
+  return side;
 }
 
 function ids(resources: readonly { readonly namespace: string; readonly name: string }[]): string[] {

@@ -14,17 +14,53 @@ export interface ProxyIdentity {
   /** A WorkloadGroup this proxy registers itself in (it becomes an endpoint while connected). */
   readonly workloadGroup?: string;
   readonly instanceIps: readonly string[];
+  /** node.user_agent_name and user_agent_version, when the node gives them (grpc-clients.ts reads them). */
+  readonly userAgent?: UserAgent;
   /**
    * The address the proxy's xDS stream comes from, as gitmesh sees it: where a self-registering
    * workload is reached when its node gives no INSTANCE_IPS. Not from the node: set on connect.
    */
   readonly peerAddress?: string;
+  /**
+   * Set by the server, never by the node: the proxy's stream presented a credential for exactly
+   * this namespace and service account (the TLS port). Only such a proxy may register itself as
+   * an endpoint or receive a gateway's private keys; render assumes it.
+   */
+  readonly authenticated?: boolean;
+}
+
+/**
+ * A canonical text of everything a proxy's resources can depend on: equal for equal identities
+ * whatever the order their labels arrived in (a node's metadata map has no order), so it is what
+ * identities are compared by.
+ */
+export function canonicalProxy(p: ProxyIdentity): string {
+  return JSON.stringify([
+    p.nodeId,
+    p.kind,
+    p.namespace,
+    p.serviceAccount,
+    Object.entries(p.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    p.workloadName ?? null,
+    p.workloadGroup ?? null,
+    p.instanceIps,
+    p.peerAddress ?? null,
+    p.authenticated === true,
+    p.userAgent === undefined ? null : [p.userAgent.name, p.userAgent.version],
+  ]);
+}
+
+/** Who wrote the proxy's xDS client: "gRPC C-core linux Python", "C-core 29.0.0 Python 1.51.1". */
+export interface UserAgent {
+  readonly name: string;
+  readonly version: string;
 }
 
 /** The parts of an Envoy Node the contract reads (as decoded with protobufjs's toObject). */
 export interface NodeLike {
   readonly id: string;
   readonly user_agent_name?: string;
+  readonly user_agent_version?: string;
   readonly metadata?: StructLike | null;
 }
 
@@ -71,6 +107,7 @@ export function proxyFromNode(node: NodeLike): ProxyResult {
   const kind = kindText ?? ((node.user_agent_name ?? "").startsWith("gRPC") ? "grpc" : "sidecar");
   if (!KINDS.includes(kind as ProxyKind)) problems.push(`node.metadata.PROXY_KIND is "${kind}"; use one of ${KINDS.join(", ")}`);
   if (problems.length > 0) return { ok: false, problems };
+  const userAgent = node.user_agent_name === undefined || node.user_agent_name === "" ? undefined : { name: node.user_agent_name, version: node.user_agent_version ?? "" };
   return {
     ok: true,
     proxy: {
@@ -82,6 +119,7 @@ export function proxyFromNode(node: NodeLike): ProxyResult {
       ...(workloadName === undefined ? {} : { workloadName }),
       ...(workloadGroup === undefined ? {} : { workloadGroup }),
       instanceIps: (ips ?? "").split(",").map((s) => s.trim()).filter((s) => s !== ""),
+      ...(userAgent === undefined ? {} : { userAgent }),
     },
   };
 }

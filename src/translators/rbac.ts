@@ -67,6 +67,38 @@ export function rbacFilterConfig(policies: readonly AuthorizationPolicy[], traff
   };
 }
 
+/**
+ * The configs with every header matcher rewritten by `f` (a proxyless gRPC server takes them in
+ * the older fields every gRPC version reads: grpc-headers.ts).
+ */
+export function withHeaderMatchers(configs: RbacFilterConfigs, f: (h: HeaderMatcher) => HeaderMatcher): RbacFilterConfigs {
+  const permission = (p: Permission): Permission => {
+    if (p.header !== undefined && p.header !== null) return { ...p, header: f(p.header) };
+    if (p.and_rules?.rules !== undefined) return { ...p, and_rules: { rules: p.and_rules.rules.map(permission) } };
+    if (p.or_rules?.rules !== undefined) return { ...p, or_rules: { rules: p.or_rules.rules.map(permission) } };
+    if (p.not_rule !== undefined && p.not_rule !== null) return { ...p, not_rule: permission(p.not_rule) };
+    return p;
+  };
+  const principal = (p: Principal): Principal => {
+    if (p.header !== undefined && p.header !== null) return { ...p, header: f(p.header) };
+    if (p.and_ids?.ids !== undefined) return { ...p, and_ids: { ids: p.and_ids.ids.map(principal) } };
+    if (p.or_ids?.ids !== undefined) return { ...p, or_ids: { ids: p.or_ids.ids.map(principal) } };
+    if (p.not_id !== undefined && p.not_id !== null) return { ...p, not_id: principal(p.not_id) };
+    return p;
+  };
+  const rewrite = (config: HttpRbac | undefined): HttpRbac | undefined => {
+    if (config?.rules === undefined || config.rules === null) return config;
+    const policies = Object.entries(config.rules.policies ?? {}).map(([name, p]) => [
+      name,
+      { ...p, permissions: (p.permissions ?? []).map(permission), principals: (p.principals ?? []).map(principal) },
+    ]);
+    return { ...config, rules: { ...config.rules, policies: Object.fromEntries(policies) as Record<string, Policy> } };
+  };
+  const deny = rewrite(configs.deny);
+  const allow = rewrite(configs.allow);
+  return { ...(deny === undefined ? {} : { deny }), ...(allow === undefined ? {} : { allow }), problems: configs.problems };
+}
+
 /** The configs as HTTP filters, DENY first; the router goes after them. */
 export function rbacHttpFilters(configs: RbacFilterConfigs): HttpFilter[] {
   const filters: HttpFilter[] = [];

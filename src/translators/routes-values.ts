@@ -2,7 +2,8 @@
 // operations, string matchers and the per-route fault and CORS filter configs. Pure helpers for
 // routes.ts; the mapping decisions are Istio's (pilot/pkg/networking/core/route/route.go) unless
 // a comment says otherwise.
-import type { CorsPolicy as IstioCors, Duration as IstioDuration, HTTPFaultInjection, HeaderOperations, Headers, Percent, StringMatch } from "../config/types.js";
+import { admittedDuration } from "../common/duration.js";
+import { GRPC_STATUS_CODES, type CorsPolicy as IstioCors, type Duration as IstioDuration, type HTTPFaultInjection, type HeaderOperations, type Headers, type Percent, type StringMatch } from "../config/types.js";
 import { messageType, pack, typeUrlOf, type Any, type CorsPolicy, type HTTPFault } from "../envoy/index.js";
 import type { HeaderValueOption } from "../envoy/generated/envoy/config/core/v3/HeaderValueOption.js";
 import type { FilterConfig } from "../envoy/generated/envoy/config/route/v3/FilterConfig.js";
@@ -14,27 +15,9 @@ import type { Duration } from "../envoy/generated/google/protobuf/Duration.js";
 export const FAULT_FILTER = "envoy.filters.http.fault";
 export const CORS_FILTER = "envoy.filters.http.cors";
 
-const NANOS: Readonly<Record<string, bigint>> = { h: 3_600_000_000_000n, m: 60_000_000_000n, s: 1_000_000_000n, ms: 1_000_000n, us: 1_000n, µs: 1_000n, ns: 1n };
-const PART = /([0-9]+)(?:\.([0-9]+))?(h|ms|m|s|us|µs|ns)/gy;
-
-/**
- * A duration as the schema accepts it (Go's format: "0", "1.5s", "100ms", "1m30s") as a
- * google.protobuf.Duration. Exact: fractions are counted in nanoseconds, not floats.
- */
+/** A duration as the schema accepts it (Go's format) as a google.protobuf.Duration. */
 export function duration(text: IstioDuration): Duration {
-  let total = 0n;
-  if (text !== "0") {
-    PART.lastIndex = 0;
-    let at = 0;
-    for (let m = PART.exec(text); m !== null; m = PART.exec(text)) {
-      const [, whole = "0", fraction = "", unit = "s"] = m;
-      const per = NANOS[unit] ?? 1n;
-      total += BigInt(whole) * per + (fraction === "" ? 0n : (BigInt(fraction) * per) / 10n ** BigInt(fraction.length));
-      at = PART.lastIndex;
-    }
-    // The schema accepts only durations; anything else reaching here is a bug upstream.
-    if (at !== text.length || at === 0) throw new Error(`bug: ${JSON.stringify(text)} is not a duration`);
-  }
+  const total = admittedDuration(text);
   return { seconds: Number(total / 1_000_000_000n), nanos: Number(total % 1_000_000_000n) };
 }
 
@@ -111,14 +94,18 @@ export function stringMatcher(m: StringMatch): StringMatcher {
 // ---- per-route filter configs ----
 
 /**
- * Istio's fault: a fixed delay and/or an HTTP abort, each with its percentage per million. A
+ * Istio's fault: a fixed delay and/or an abort (an HTTP status, or a gRPC status by name), each with its percentage per million. A
  * percentage left out means no request is faulted (Istio's documented default), and is written
  * out as 0: gRPC clients refuse a fault config without one.
  */
 export function faultConfig(fault: HTTPFaultInjection): Any {
   const config: HTTPFault = {};
   if (fault.delay !== undefined) config.delay = { fixed_delay: duration(fault.delay.fixedDelay), percentage: perMillion(fault.delay.percentage) };
-  if (fault.abort !== undefined) config.abort = { http_status: fault.abort.httpStatus, percentage: perMillion(fault.abort.percentage) };
+  const abort = fault.abort;
+  if (abort !== undefined) {
+    const code = abort.grpcStatus === undefined ? { http_status: abort.httpStatus } : { grpc_status: GRPC_STATUS_CODES[abort.grpcStatus] };
+    config.abort = { ...code, percentage: perMillion(abort.percentage) };
+  }
   return pack("envoy.extensions.filters.http.fault.v3.HTTPFault", config);
 }
 

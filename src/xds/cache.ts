@@ -1,5 +1,5 @@
 import { checkConsistency, type Inconsistency } from "./references.js";
-import type { Snapshot } from "./snapshot.js";
+import { resourcesOf, type Snapshot } from "./snapshot.js";
 
 /** How the server finds a proxy's snapshots: the one thing it needs from a cache. */
 export interface SnapshotSource {
@@ -12,18 +12,42 @@ export interface SnapshotSource {
 
 export type SetResult = { readonly ok: true } | { readonly ok: false; readonly problems: readonly Inconsistency[] };
 
+const NONE: ReadonlyMap<string, readonly Inconsistency[]> = new Map();
+
 /**
- * A snapshot's consistency problems. A snapshot is immutable, and one snapshot is often shared by
- * thousands of proxies: it is checked once, and the answer is kept by the snapshot.
+ * What a snapshot leaves unresolved, by the missing resource (typeUrl NUL name): a few names, each
+ * with the resources that refer to it. A snapshot is immutable, and one snapshot is often shared
+ * by thousands of proxies: it is checked once, and the answer is kept by the snapshot.
  */
-function consistencyOf(snapshot: Snapshot): readonly Inconsistency[] {
-  return snapshot.memo.get("problems", () => {
-    // Composing only adds resources, so layers that are each consistent make a consistent whole:
-    // a sidecar's snapshot is checked through its shared layers, not resource by resource.
+function unresolved(snapshot: Snapshot): ReadonlyMap<string, readonly Inconsistency[]> {
+  return snapshot.memo.get("unresolved", () => {
+    const out = new Map<string, readonly Inconsistency[]>();
     const layers = snapshot.layers;
-    const layered = layers !== undefined && layers.length > 0 && layers.every((l) => consistencyOf(l).length === 0);
-    return layered ? [] : checkConsistency(snapshot);
+    if (layers === undefined || layers.length === 0) {
+      for (const p of checkConsistency(snapshot)) {
+        const key = `${p.missing.typeUrl}\0${p.missing.name}`;
+        out.set(key, [...(out.get(key) ?? []), p]);
+      }
+    } else {
+      // Checked through its layers: what each leaves unresolved (a sidecar scope's thousands of
+      // clusters name the proxy's own certificate and trust bundle: two names) is looked up in the
+      // whole once per distinct name, and the referrers' lists are shared, not copied.
+      for (const layer of layers) {
+        for (const [key, list] of unresolved(layer)) {
+          const sep = key.indexOf("\0");
+          if (resourcesOf(snapshot, key.slice(0, sep)).byName.has(key.slice(sep + 1))) continue;
+          const before = out.get(key);
+          out.set(key, before === undefined ? list : [...before, ...list]);
+        }
+      }
+    }
+    return out.size === 0 ? NONE : out;
   });
+}
+
+function consistencyOf(snapshot: Snapshot): readonly Inconsistency[] {
+  const byMissing = unresolved(snapshot);
+  return byMissing.size === 0 ? [] : [...byMissing.values()].flat();
 }
 
 /** Snapshots keyed by proxy (the node id unless the server is told otherwise). */

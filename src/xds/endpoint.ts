@@ -8,6 +8,10 @@ import type { Node__Output } from "../envoy/index.js";
 export interface StreamIdentity {
   readonly namespace: string;
   readonly serviceAccount: string;
+  /** When the credential stops being valid: the stream is closed then, and no certificate outlives it. */
+  readonly expiresAt?: Date;
+  /** The credential's id: its streams are closed when it is revoked. */
+  readonly tokenId?: string;
 }
 
 export type AuthDecision =
@@ -25,4 +29,10 @@ export const PLAINTEXT: EndpointPolicy = { t: "plaintext" };
 
 export function servesSecrets(policy: EndpointPolicy): boolean {
   return policy.t === "authenticated";
+}
+
+/** Why a stream's node is not served (XdsServerOptions.admitNode); the code is the stream's status. */
+export interface AdmitRefusal {
+  readonly code: "INVALID_ARGUMENT" | "PERMISSION_DENIED";
+  readonly message: string;
 }

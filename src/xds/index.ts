@@ -1,9 +1,9 @@
-export { XdsServer, type XdsHoldings, type XdsServerOptions } from "./server.js";
-export { PLAINTEXT, type AuthDecision, type Authenticate, type EndpointPolicy, type StreamIdentity } from "./endpoint.js";
+export { XdsServer, defaultProxyKey, type XdsHoldings, type XdsServerOptions } from "./server.js";
+export { PLAINTEXT, type AdmitRefusal, type AuthDecision, type Authenticate, type EndpointPolicy, type StreamIdentity } from "./endpoint.js";
 export { SnapshotCache, type SnapshotSource, type SetResult } from "./cache.js";
 export { composeSnapshot, makeSnapshot, resourcesOf, snapshotVersions, versionOf, withoutSecrets } from "./snapshot.js";
 export type { Snapshot, SnapshotProblem, SnapshotResult, TypeResources } from "./snapshot.js";
-export { resource, resourceOf, encodedResource, type EncodedResource } from "./resource.js";
+export { resource, encodedResource, ResourceEncoder, type EncodedResource, type TypedResource } from "./resource.js";
 export { checkConsistency, referencesOf, type Inconsistency, type Reference } from "./references.js";
 export { ADS_ORDER, CDS, EDS, LDS, RDS, SDS, kindOf, type ResourceKind } from "./resource-kinds.js";
 export { XDS_METHODS, type XdsMethod } from "./services.js";

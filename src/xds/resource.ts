@@ -28,13 +28,13 @@ export function encodedResource(typeUrl: string, name: string, bytes: Uint8Array
   const anyLength = typeUrlField.length + valueHeader.length + bytes.length;
   const outerHeader = fieldHeader(ANY_FIELD, WIRE_LEN, anyLength);
   const anyField = Buffer.concat([outerHeader, typeUrlField, valueHeader, bytes]);
-  return intern({
+  return {
     typeUrl,
     name,
     version: contentHash([bytes]),
     anyField,
     bytes: anyField.subarray(anyField.length - bytes.length),
-  });
+  };
 }
 
 /** Encodes a typed Envoy message as a resource of its own type. */
@@ -42,36 +42,50 @@ export function resource<N extends EnvoyMessageName>(messageName: N, name: strin
   return encodedResource(typeUrlOf(messageName), name, encodeMessage(messageName, value));
 }
 
-const encodedByMessage = new WeakMap<object, EncodedResource>();
-
-/**
- * A typed resource from the translators, encoded once per message object: translators hand the
- * same object to every proxy that receives the resource, so this is encode-once in practice.
- */
-export function resourceOf<N extends EnvoyMessageName>(r: { readonly type: N; readonly name: string; readonly message: EnvoyMessages[N] }): EncodedResource {
-  const key = r.message as object;
-  let encoded = encodedByMessage.get(key);
-  if (encoded === undefined || encoded.name !== r.name) {
-    encoded = resource(r.type, r.name, r.message);
-    encodedByMessage.set(key, encoded);
-  }
-  return encoded;
+/** A typed resource as the translators hand it over: type, name and message object. */
+export interface TypedResource<N extends EnvoyMessageName = EnvoyMessageName> {
+  readonly type: N;
+  readonly name: string;
+  readonly message: EnvoyMessages[N];
 }
 
-// Identical resources built separately (two proxies' translations of one cluster) collapse to one
-// object, so memory grows with distinct content, not with proxies. Weak references let content no
-// snapshot holds any more be collected.
-const pool = new Map<string, WeakRef<EncodedResource>>();
-const finalizer = new FinalizationRegistry<string>((key) => {
-  const ref = pool.get(key);
-  if (ref !== undefined && ref.deref() === undefined) pool.delete(key);
-});
+/**
+ * The encode cache of a running control plane: each message object is encoded once, and
+ * identical content built separately (two translations of one cluster) collapses to one object,
+ * so memory grows with distinct content, not with proxies. Owned by whoever builds snapshots
+ * (the runtime's pusher); everything it holds is weak, so content no snapshot holds any more is
+ * collected with the message objects it came from.
+ */
+export class ResourceEncoder {
+  private readonly byMessage = new WeakMap<object, EncodedResource>();
+  private readonly pool = new Map<string, WeakRef<EncodedResource>>();
+  private readonly finalizer = new FinalizationRegistry<string>((key) => {
+    const ref = this.pool.get(key);
+    if (ref !== undefined && ref.deref() === undefined) this.pool.delete(key);
+  });
 
-function intern(candidate: EncodedResource): EncodedResource {
-  const key = `${candidate.typeUrl}\0${candidate.name}\0${candidate.version}`;
-  const existing = pool.get(key)?.deref();
-  if (existing !== undefined) return existing;
-  pool.set(key, new WeakRef(candidate));
-  finalizer.register(candidate, key);
-  return candidate;
+  /** The resource of a translator's output, encoded once per message object. */
+  encode<N extends EnvoyMessageName>(r: TypedResource<N>): EncodedResource {
+    const key = r.message as object;
+    let encoded = this.byMessage.get(key);
+    if (encoded === undefined || encoded.name !== r.name) {
+      encoded = this.intern(resource(r.type, r.name, r.message));
+      this.byMessage.set(key, encoded);
+    }
+    return encoded;
+  }
+
+  /** Distinct contents held (for leak checks). */
+  get pooled(): number {
+    return this.pool.size;
+  }
+
+  private intern(candidate: EncodedResource): EncodedResource {
+    const key = `${candidate.typeUrl}\0${candidate.name}\0${candidate.version}`;
+    const existing = this.pool.get(key)?.deref();
+    if (existing !== undefined) return existing;
+    this.pool.set(key, new WeakRef(candidate));
+    this.finalizer.register(candidate, key);
+    return candidate;
+  }
 }

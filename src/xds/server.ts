@@ -12,7 +12,7 @@ import type { Decoded } from "./requests.js";
 import { serviceDefinitions, XDS_METHODS } from "./services.js";
 import type { Session } from "./session.js";
 import { SotwSession } from "./sotw-session.js";
-import { PLAINTEXT, type EndpointPolicy, type StreamIdentity } from "./endpoint.js";
+import { PLAINTEXT, type AdmitRefusal, type EndpointPolicy, type StreamIdentity } from "./endpoint.js";
 import { XdsStatus, type NackRecord } from "./status.js";
 import { XdsStream, type StreamConnection } from "./stream.js";
 import { SubscriptionPool } from "./subscriptions.js";
@@ -31,10 +31,13 @@ export interface XdsServerOptions {
   /** Called for every NACK, after it is recorded in the status store (metrics count them). */
   readonly onNack?: (record: NackRecord) => void;
   /**
-   * Checks a stream's node before it is served: a message refuses the stream with
-   * INVALID_ARGUMENT (and a log line naming the problem).
+   * Checks a stream's node before it is served, after its credential (identity is undefined on
+   * the plaintext endpoint): a refusal ends the stream with its code and message (and a log line
+   * naming the problem).
    */
-  readonly admitNode?: (node: Node__Output) => string | undefined;
+  readonly admitNode?: (node: Node__Output, identity: StreamIdentity | undefined) => AdmitRefusal | undefined;
+  /** The status store to record into (default: a new one, as `status`). */
+  readonly status?: XdsStatus;
   /**
    * A stream of this proxy was identified (and, on an authenticated endpoint, its credential
    * checked: identity is what the credential names); called before its snapshot is watched.
@@ -44,8 +47,14 @@ export interface XdsServerOptions {
   readonly onProxyDisconnected?: (proxy: string) => void;
 }
 
+/**
+ * Streams of different endpoints or identities never share a key, whatever node id they claim: a
+ * plaintext stream is "plain/NODE", an authenticated one "mesh/NS/SA/NODE". Namespaces and service
+ * accounts are DNS labels (no "/"), and the first segment says which form it is, so no node id can
+ * make one key read as another.
+ */
 export function defaultProxyKey(node: Node__Output, identity: StreamIdentity | undefined): string {
-  return identity === undefined ? node.id : `${node.id}@${identity.namespace}/${identity.serviceAccount}`;
+  return identity === undefined ? `plain/${node.id}` : `mesh/${identity.namespace}/${identity.serviceAccount}/${node.id}`;
 }
 
 /** What the server holds for its clients now: for tests, metrics and the abuse benchmark. */
@@ -72,7 +81,7 @@ interface Listening {
  * the limits, the connection guard and the log throttle.
  */
 export class XdsServer {
-  readonly status = new XdsStatus();
+  readonly status: XdsStatus;
   readonly limits: XdsLimits;
   private readonly listening: Listening[] = [];
   private readonly streams = new Set<XdsStream>();
@@ -87,6 +96,7 @@ export class XdsServer {
   private stopping = false;
 
   constructor(private readonly options: XdsServerOptions) {
+    this.status = options.status ?? new XdsStatus();
     this.limits = limitsWith(options.limits);
     this.pool = new SubscriptionPool(this.limits.maxSharedViewBytes);
     this.throttle = new LogThrottle(options.logger);
@@ -178,6 +188,21 @@ export class XdsServer {
       keptViewBodyBytes: pool.keptBodyBytes,
       connections: this.guard.counts,
     };
+  }
+
+  /**
+   * Ends the open streams whose credential matches (a revoked token's, say) with a status; they
+   * receive nothing more. Returns how many were closed.
+   */
+  closeStreams(matches: (identity: StreamIdentity) => boolean, code: grpcStatus, message: string): number {
+    let n = 0;
+    for (const s of [...this.streams]) {
+      const identity = s.identity;
+      if (identity === undefined || !matches(identity)) continue;
+      s.close(code, message);
+      n++;
+    }
+    return n;
   }
 
   /**

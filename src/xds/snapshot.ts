@@ -31,8 +31,11 @@ export interface Snapshot {
   readonly types: ReadonlyMap<string, TypeResources>;
   /** The shared snapshots this one was composed of (composeSnapshot), if any. */
   readonly layers?: readonly Snapshot[];
-  /** Its consistency problems (checked once), and its copy without secrets (plaintext streams). */
-  readonly memo: Memo<{ problems: readonly Inconsistency[]; withoutSecrets: Snapshot }>;
+  /**
+   * What it leaves unresolved, by missing name (checked once, cache.ts), and its copy without
+   * secrets (plaintext streams).
+   */
+  readonly memo: Memo<{ unresolved: ReadonlyMap<string, readonly Inconsistency[]>; withoutSecrets: Snapshot }>;
 }
 
 export type SnapshotProblem =

@@ -1,9 +1,10 @@
 import { status as grpcStatus, type ServerDuplexStream } from "@grpc/grpc-js";
+import { at, type Timer } from "../common/timers.js";
 import type { Node__Output } from "../envoy/index.js";
 import type { Logger, LogThrottle } from "../log.js";
 import type { HeldTotals, NameAllowance } from "./allowance.js";
 import type { SnapshotSource } from "./cache.js";
-import { servesSecrets, type EndpointPolicy, type StreamIdentity } from "./endpoint.js";
+import { servesSecrets, type AdmitRefusal, type EndpointPolicy, type StreamIdentity } from "./endpoint.js";
 import type { XdsLimits } from "./limits.js";
 import type { Decoded } from "./requests.js";
 import { withoutSecrets } from "./snapshot.js";
@@ -39,14 +40,14 @@ export interface StreamContext {
   readonly onUnread: (stream: XdsStream, unread: boolean) => void;
   readonly onClosed: (stream: XdsStream) => void;
   readonly onNack: (record: NackRecord) => void;
-  readonly admitNode: (node: Node__Output) => string | undefined;
+  readonly admitNode: (node: Node__Output, identity: StreamIdentity | undefined) => AdmitRefusal | undefined;
   readonly onProxyConnected: (proxy: string, node: Node__Output, peer: string, identity: StreamIdentity | undefined) => void;
   readonly onProxyDisconnected: (proxy: string) => void;
 }
 
 type State =
   | { readonly t: "anonymous" }
-  | { readonly t: "watching"; readonly proxy: string; readonly unwatch: () => void }
+  | { readonly t: "watching"; readonly proxy: string; readonly identity: StreamIdentity | undefined; readonly unwatch: () => void }
   | { readonly t: "closed" };
 
 /** One open xDS stream: wires a gRPC call to its session, its proxy's snapshots and the status store. */
@@ -65,6 +66,7 @@ export class XdsStream {
   private holding = false;
   private unservedTypes: Set<string> | undefined;
   private readonly identifyTimer: NodeJS.Timeout;
+  private expiry: Timer | undefined;
 
   constructor(
     private readonly call: ServerDuplexStream<Decoded<unknown>, Buffer>,
@@ -87,6 +89,11 @@ export class XdsStream {
 
   get proxy(): string | undefined {
     return this.state.t === "watching" ? this.state.proxy : undefined;
+  }
+
+  /** The identity its credential proved (authenticated endpoints), once identified. */
+  get identity(): StreamIdentity | undefined {
+    return this.state.t === "watching" ? this.state.identity : undefined;
   }
 
   get closed(): boolean {
@@ -175,11 +182,6 @@ export class XdsStream {
       this.refuse("proxy refused: node too large", grpcStatus.RESOURCE_EXHAUSTED, tooBig, { node: node.id });
       return;
     }
-    const refused = this.ctx.admitNode(node);
-    if (refused !== undefined) {
-      this.refuse("proxy refused: its node does not satisfy the proxy contract (docs/proxies.md)", grpcStatus.INVALID_ARGUMENT, refused, { node: node.id });
-      return;
-    }
     let identity: StreamIdentity | undefined;
     if (this.ctx.policy.t === "authenticated") {
       const decision = this.ctx.policy.authenticate(this.call.metadata, node);
@@ -189,6 +191,11 @@ export class XdsStream {
         return;
       }
       identity = decision.identity;
+    }
+    const refused = this.ctx.admitNode(node, identity);
+    if (refused !== undefined) {
+      this.refuse("proxy refused (docs/proxies.md)", grpcStatus[refused.code], refused.message, { node: node.id });
+      return;
     }
     const proxy = this.ctx.proxyKey(node, identity);
     this.ctx.connection.identified(this.peer);
@@ -204,7 +211,11 @@ export class XdsStream {
     this.ctx.logger.debug("xDS stream identified", { stream: this.ctx.id, proxy, method: this.ctx.method });
     // watch() delivers the current snapshot at once; the state must say "watching" first.
     let unwatch: () => void = () => {};
-    this.state = { t: "watching", proxy, unwatch: () => unwatch() };
+    this.state = { t: "watching", proxy, identity, unwatch: () => unwatch() };
+    // A stream lives no longer than its credential: closed at expiry, as a new one would be refused.
+    if (identity?.expiresAt !== undefined) {
+      this.expiry = at(identity.expiresAt, () => this.close(grpcStatus.UNAUTHENTICATED, "the credential expired; reconnect with a new token (gitmesh token issue)"));
+    }
     this.ctx.onProxyConnected(proxy, node, this.peer, identity);
     const secrets = servesSecrets(this.ctx.policy);
     unwatch = this.ctx.source.watch(proxy, (snapshot) => this.guarded(() => this.apply(this.session.onSnapshot(secrets ? snapshot : withoutSecrets(snapshot)))));
@@ -304,6 +315,7 @@ export class XdsStream {
   private release(): void {
     if (this.state.t === "closed") return;
     clearTimeout(this.identifyTimer);
+    this.expiry?.cancel();
     if (this.state.t === "watching") {
       this.state.unwatch();
       this.ctx.onProxyDisconnected(this.state.proxy);

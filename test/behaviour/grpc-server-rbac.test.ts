@@ -9,7 +9,7 @@ import { loadMesh } from "../../src/config/load.js";
 import type { MeshResource } from "../../src/config/resources.js";
 import { silentLogger } from "../../src/log.js";
 import { GRPC_SERVER_LISTENER_TEMPLATE, grpcServerListener, grpcServerListenerName } from "../../src/translators/grpc-server.js";
-import { makeSnapshot, resourceOf, SnapshotCache, XdsServer } from "../../src/xds/index.js";
+import { makeSnapshot, ResourceEncoder, SnapshotCache, XdsServer } from "../../src/xds/index.js";
 import { freePort } from "../support/ports.js";
 
 // gRPC registers its RBAC filter only with this set, and reads it when first loaded: so set it
@@ -70,7 +70,7 @@ let nodes = 0;
  */
 async function serve(t: TestContext, yaml: string): Promise<Served> {
   const cache = new SnapshotCache();
-  const controlPlane = new XdsServer({ source: cache, logger: silentLogger });
+  const controlPlane = new XdsServer({ source: cache, logger: silentLogger, proxyKey: (node) => node.id });
   const xdsPort = await controlPlane.listen("127.0.0.1:0");
   t.after(() => controlPlane.shutdown(1_000));
 
@@ -78,7 +78,8 @@ async function serve(t: TestContext, yaml: string): Promise<Served> {
   const address = `0.0.0.0:${port}`;
   const nodeId = `identity-${++nodes}`;
   const listener = grpcServerListener(grpcServerListenerName(address), port, policies(yaml));
-  const snapshot = makeSnapshot([listener].map(resourceOf));
+  const encoder = new ResourceEncoder();
+  const snapshot = makeSnapshot([listener].map((r) => encoder.encode(r)));
   assert.ok(snapshot.ok);
   assert.deepEqual(cache.set(nodeId, snapshot.snapshot), { ok: true });
 

@@ -28,7 +28,7 @@ interface Mesh {
 async function startMesh(t: TestContext, nodeId: string): Promise<Mesh> {
   const [a, b] = await Promise.all([startBackend("A"), startBackend("B")]);
   const cache = new SnapshotCache();
-  const server = new XdsServer({ source: cache, logger: silentLogger });
+  const server = new XdsServer({ source: cache, logger: silentLogger, proxyKey: (node) => node.id });
   const port = await server.listen("127.0.0.1:0");
   const bootstrap = {
     xds_servers: [{ server_uri: `127.0.0.1:${port}`, channel_creds: [{ type: "insecure" }], server_features: ["xds_v3"] }],

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createPrivateKey } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -35,6 +35,33 @@ test("ca init makes a root once; ca show describes it and never prints a key", a
   assert.match(show.stdout, /sha256: +([0-9A-F]{2}:){31}[0-9A-F]{2}/);
   assert.match(show.stdout, /trust bundle: 1 root\(s\)/);
   assert.doesNotMatch(show.stdout + init.stdout, /PRIVATE KEY/);
+});
+
+test("ca init writes the trust bundle (0644, the CA's roots); ca bundle prints it; a rotation step writes it again", async () => {
+  const state = tempFiles();
+  assert.equal((await run("ca", "init", "--state-dir", state, "--key-type", "ecdsa")).code, 0);
+  const file = join(state, "trust-bundle.pem");
+  assert.equal(statSync(file).mode & 0o777, 0o644);
+  const show = await run("ca", "show", "--state-dir", state);
+  const rootSha = /sha256: +(\S+)/.exec(show.stdout)?.[1];
+  assert.deepEqual(
+    pemCerts(readFileSync(file, "utf8")).map((c) => c.fingerprint256),
+    [rootSha],
+  );
+  const bundle = await run("ca", "bundle", "--state-dir", state);
+  assert.equal(bundle.code, 0, bundle.stderr);
+  assert.equal(bundle.stdout, readFileSync(file, "utf8"), "ca bundle prints the file's contents");
+
+  assert.equal((await run("ca", "rotate", "introduce", "--state-dir", state, "--key-type", "ecdsa")).code, 0);
+  assert.equal(pemCerts(readFileSync(file, "utf8")).length, 2, "both roots once the new one is introduced");
+  assert.equal((await run("ca", "bundle", "--state-dir", state)).stdout, readFileSync(file, "utf8"));
+
+  rmSync(file);
+  assert.equal((await run("ca", "init", "--state-dir", state)).code, 0, "ca init on an existing CA");
+  assert.equal(readFileSync(file, "utf8"), (await run("ca", "bundle", "--state-dir", state)).stdout, "writes a missing bundle again");
+  const empty = await run("ca", "bundle", "--state-dir", tempFiles());
+  assert.equal(empty.code, 1);
+  assert.match(empty.stderr, /no CA in .*: run gitmesh ca init/);
 });
 
 test("cert issue writes what gRPC's file_watcher reads: chain, key 0600, trust bundle", async () => {
@@ -103,11 +130,61 @@ test("token issue prints a token the state directory's key verifies", async () =
   const v = verifyToken(await loadOrCreateTokenKey(state), r.stdout.trim());
   assert.ok(v.ok && v.namespace === "default" && v.serviceAccount === "frontend");
   assert.ok(Math.abs(v.expiresAt.getTime() - Date.now() - 3_600_000) < 5000);
+  assert.deepEqual(v.binding, { t: "any" });
+  for (const [flags, binding] of [
+    [["--node-id", "sidecar~frontend-1.default"], { t: "node", nodeId: "sidecar~frontend-1.default" }],
+    [["--workload-group", "frontend"], { t: "workload-group", name: "frontend" }],
+  ] as const) {
+    const bound = await run("token", "issue", "--state-dir", state, "--namespace", "default", "--service-account", "frontend", ...flags);
+    assert.equal(bound.code, 0, bound.stderr);
+    const b = verifyToken(await loadOrCreateTokenKey(state), bound.stdout.trim());
+    assert.ok(b.ok);
+    assert.deepEqual(b.binding, binding);
+  }
+});
+
+test("token inspect, revoke (by token or id) and list-revoked", async () => {
+  const state = tempFiles();
+  const issue = (...more: string[]) => run("token", "issue", "--state-dir", state, "--namespace", "shop", "--service-account", "cart", ...more);
+  const token = (await issue("--workload-group", "cart")).stdout.trim();
+  assert.equal((await run("token", "list-revoked", "--state-dir", state)).stdout.trim(), "no revoked tokens");
+  const before = await run("token", "inspect", token, "--state-dir", state);
+  assert.equal(before.code, 0, before.stderr);
+  const id = /id: +([0-9a-f]{32})/.exec(before.stdout)?.[1];
+  assert.ok(id !== undefined, before.stdout);
+  assert.match(before.stdout, /identity: +shop\/cart/);
+  assert.match(before.stdout, /bound to: +WorkloadGroup cart/);
+  assert.match(before.stdout, /revoked: +no/);
+
+  const revoked = await run("token", "revoke", token, "--state-dir", state);
+  assert.equal(revoked.code, 0, revoked.stderr);
+  assert.match(revoked.stdout, new RegExp(`revoked token ${id} \\(shop/cart, WorkloadGroup cart, expires `));
+  assert.match((await run("token", "inspect", token, "--state-dir", state)).stdout, /revoked: +yes/);
+  assert.equal(statSync(join(state, "ca", "revoked-tokens", `${id}.json`)).mode & 0o777, 0o600);
+
+  const other = "0123456789abcdef0123456789abcdef";
+  assert.equal((await run("token", "revoke", other, "--state-dir", state)).code, 0);
+  const list = await run("token", "list-revoked", "--state-dir", state);
+  assert.equal(list.code, 0, list.stderr);
+  assert.deepEqual(
+    list.stdout.trim().split("\n").map((l) => l.split(" ")[0]),
+    [id, other],
+  );
+  assert.match(list.stdout, new RegExp(`${other} +revoked \\S+ +\\(revoked by id\\)`));
+
+  const forged = await run("token", "revoke", `${token.slice(0, -2)}AA`, "--state-dir", state);
+  assert.equal(forged.code, 1);
+  assert.match(forged.stderr, /not a token of this gitmesh \(bad-signature/);
 });
 
 for (const [name, args] of [
   ["no subcommand", ["ca"]],
-  ["an unknown subcommand", ["token", "revoke"]],
+  ["an unknown subcommand", ["token", "renew"]],
+  ["revoke without a token", ["token", "revoke"]],
+  ["revoke with two", ["token", "revoke", "a", "b"]],
+  ["a token bound two ways", ["token", "issue", "--namespace", "a", "--service-account", "b", "--node-id", "n", "--workload-group", "g"]],
+  ["a node id with a space", ["token", "issue", "--namespace", "a", "--service-account", "b", "--node-id", "n 1"]],
+  ["a group that is not a name", ["token", "issue", "--namespace", "a", "--service-account", "b", "--workload-group", "G_1"]],
   ["an unknown option", ["ca", "show", "--verbose"]],
   ["a missing service account", ["token", "issue", "--namespace", "default"]],
   ["an invalid namespace", ["token", "issue", "--namespace", "Default", "--service-account", "x"]],
@@ -141,4 +218,16 @@ test("ca rotate takes the steps in order and refuses them out of order", async (
   assert.match(dropped.stdout, /trust bundle: 1 root\(s\)/);
   const usage = await run("ca", "rotate", "sideways", "--state-dir", state);
   assert.equal(usage.code, 2);
+});
+
+test("the trust domain is one setting per state directory: ca init records it, cert issue takes it, a conflicting flag is refused", async () => {
+  const state = tempFiles();
+  const out = join(tempFiles(), "certs");
+  assert.equal((await run("ca", "init", "--state-dir", state, "--trust-domain", "corp.example", "--key-type", "ecdsa")).code, 0);
+  const issued = await run("cert", "issue", "--state-dir", state, "--namespace", "shop", "--service-account", "web", "--key-type", "ecdsa", "--out", out);
+  assert.equal(issued.code, 0, issued.stderr);
+  assert.match(issued.stdout, /issued spiffe:\/\/corp\.example\/ns\/shop\/sa\/web/);
+  const conflicting = await run("cert", "issue", "--state-dir", state, "--namespace", "shop", "--service-account", "web", "--trust-domain", "cluster.local", "--out", out);
+  assert.equal(conflicting.code, 2);
+  assert.match(conflicting.stderr, /--trust-domain cluster\.local conflicts with the trust domain this mesh was started with, corp\.example/);
 });

@@ -10,7 +10,7 @@ import { promisify } from "node:util";
 import { DEFAULT_CONFIG_LIMITS } from "../../src/config/limits.js";
 import { createMeshLoader, loadMesh } from "../../src/config/load.js";
 import { parseFile, readDirectory } from "../../src/config/source.js";
-import { CLI, startServe } from "../support/serve-process.js";
+import { CLI, start } from "../support/gitmesh-process.js";
 import { removeTempDirs, tempDir } from "../support/git-repo.js";
 
 after(removeTempDirs);
@@ -142,7 +142,8 @@ test("40,000 hosts in one ServiceEntry, one of them twice, are checked in one pa
 test("gitmesh serve refuses a 50 MB file with GM0005 and keeps serving the last good config", async (t) => {
   const dir = await tempDir();
   await writeFile(join(dir, "ok.yaml"), serviceEntry("ok"));
-  const serve = startServe(t, ["--config", dir, "--state-dir", await tempDir(), "--xds-address", "127.0.0.1:0", "--xds-tls-address", "off", "--admin-address", "127.0.0.1:0"]);
+  const serve = start(["serve", "--config", dir, "--state-dir", await tempDir(), "--xds-address", "127.0.0.1:0", "--xds-tls-address", "off", "--admin-address", "127.0.0.1:0"]);
+  t.after(() => serve.child.kill("SIGKILL"));
   const started = await serve.waitFor(/gitmesh serving/);
   const admin = /admin=(127\.0\.0\.1:\d+)/.exec(started)?.[1];
   assert.ok(admin, started);

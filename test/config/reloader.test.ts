@@ -24,7 +24,7 @@ function reloaderFor(dir: string, gitRef?: string) {
     dir,
     ...(gitRef === undefined ? {} : { gitRef }),
     logger: silentLogger,
-    onModel: (m) => served.push(m),
+    onModel: (m) => (served.push(m), { ok: true }),
     onReload: (r) => records.push(r),
   });
   return { reloader, served, records };
@@ -107,13 +107,13 @@ test("with a state directory, a restart on a broken checkout serves the last goo
   const stateDir = await tempDir("gitmesh-state-");
   await writeFiles(repo, { "a.yaml": service("a") });
   const good = await commitAll(repo, "good");
-  const before = new ConfigReloader({ dir: repo, stateDir, logger: silentLogger, onModel: () => {} });
+  const before = new ConfigReloader({ dir: repo, stateDir, logger: silentLogger, onModel: () => ({ ok: true }) });
   assert.equal((await before.reload()).outcome, "ok");
 
   await writeFiles(repo, { "a.yaml": broken });
   await commitAll(repo, "broken");
   const served: ServedModel[] = [];
-  const restarted = new ConfigReloader({ dir: repo, stateDir, logger: silentLogger, onModel: (m) => served.push(m) });
+  const restarted = new ConfigReloader({ dir: repo, stateDir, logger: silentLogger, onModel: (m) => (served.push(m), { ok: true }) });
   assert.equal((await restarted.reload()).outcome, "invalid");
   const current = () => restarted.current; // read afresh: assert.equal narrows the property
   assert.equal(current(), undefined);
@@ -122,7 +122,7 @@ test("with a state directory, a restart on a broken checkout serves the last goo
   assert.equal(current()?.source.commit, good);
   assert.equal(served.length, 1, "the restored model is handed on like any other");
 
-  const empty = new ConfigReloader({ dir: repo, stateDir: await tempDir("gitmesh-state-"), logger: silentLogger, onModel: () => {} });
+  const empty = new ConfigReloader({ dir: repo, stateDir: await tempDir("gitmesh-state-"), logger: silentLogger, onModel: () => ({ ok: true }) });
   assert.equal(await empty.restoreLastGood(), false, "nothing saved: nothing restored");
 });
 
@@ -140,4 +140,55 @@ test("resync notices what file events miss: a commit that changes no file, and n
   assert.equal(record?.outcome, "ok");
   assert.deepEqual([reloader.current?.source.commit, reloader.current?.source.dirty], [committed, false]);
   assert.equal(await reloader.resync(), undefined, "nothing changed: no reload");
+});
+
+test("a model that fails to apply is neither served nor saved as the last good one, and the next start serves the one before", async () => {
+  const repo = await initRepo();
+  const stateDir = await tempDir("gitmesh-state-");
+  await writeFiles(repo, { "a.yaml": service("a") });
+  const good = await commitAll(repo, "good");
+  let fail = false;
+  const reloader = new ConfigReloader({ dir: repo, stateDir, logger: silentLogger, onModel: () => (fail ? { ok: false, error: "translating the mesh failed: boom" } : { ok: true }) });
+  assert.equal((await reloader.reload()).outcome, "ok");
+  // A valid commit whose translation fails (a bug): no proxy got it.
+  await writeFiles(repo, { "b.yaml": service("b") });
+  await commitAll(repo, "valid, but cannot be applied");
+  fail = true;
+  const r = await reloader.reload();
+  assert.equal(r.outcome, "error");
+  assert.match(r.error ?? "", /boom/);
+  assert.equal(reloader.current?.source.commit, good, "still serving what proxies have");
+  // A restart on a checkout that cannot be read falls back to the last good one: the one served.
+  const restarted = new ConfigReloader({ dir: "/nonexistent/gitmesh-config", stateDir, logger: silentLogger, onModel: () => ({ ok: true }) });
+  assert.equal((await restarted.reload()).outcome, "error");
+  assert.equal(await restarted.restoreLastGood(), false, "saved for another directory: not restored");
+  const same = new ConfigReloader({ dir: repo, stateDir, logger: silentLogger, onModel: () => ({ ok: true }) });
+  assert.equal(await same.restoreLastGood(), true);
+  assert.equal(same.current?.source.commit, good, "the last good config is the one that was applied");
+});
+
+test("a restore that fails to apply is not served", async () => {
+  const repo = await initRepo();
+  const stateDir = await tempDir("gitmesh-state-");
+  await writeFiles(repo, { "a.yaml": service("a") });
+  await commitAll(repo, "good");
+  const first = new ConfigReloader({ dir: repo, stateDir, logger: silentLogger, onModel: () => ({ ok: true }) });
+  assert.equal((await first.reload()).outcome, "ok");
+  const refusing = new ConfigReloader({ dir: repo, stateDir, logger: silentLogger, onModel: () => ({ ok: false, error: "cannot" }) });
+  assert.equal(await refusing.restoreLastGood(), false);
+  assert.equal(refusing.current, undefined);
+});
+
+test("after stop, a reload that was in flight applies nothing, and later ones do not run", async () => {
+  const repo = await initRepo();
+  await writeFiles(repo, { "a.yaml": service("a") });
+  await commitAll(repo);
+  const { reloader, served } = reloaderFor(repo);
+  const inFlight = reloader.reload(); // reading the tree is asynchronous: stop lands before it applies
+  const stopped = reloader.stop();
+  assert.equal((await inFlight).outcome, "error");
+  await stopped;
+  assert.equal(served.length, 0, "nothing was handed on");
+  assert.equal(await reloader.resync(), undefined);
+  assert.equal(reloader.current, undefined);
 });

@@ -76,8 +76,12 @@ test("usage errors exit 2", async () => {
 test("render shows what a proxyless client would receive, and refuses a config with errors", async () => {
   const ok = await run("render", "config-examples", "--namespace", "bookinfo", "--service-account", "productpage", "--format", "json");
   assert.equal(ok.code, 0, ok.stderr);
-  const out = JSON.parse(ok.stdout) as Record<string, { name?: string; cluster_name?: string }[]>;
-  assert.deepEqual(Object.keys(out), ["listeners", "routes", "clusters", "endpoints"]);
+  const out = JSON.parse(ok.stdout) as Record<string, { name?: string; cluster_name?: string }[]> & { notes?: string[] };
+  assert.deepEqual(Object.keys(out), ["listeners", "routes", "clusters", "endpoints", "notes"]);
+  assert.ok(
+    out.notes?.some((n) => /^reviews\.bookinfo\.svc\.cluster\.local:9080 route canary: retries\.perTryTimeout is ignored by gRPC clients$/.test(n)),
+    `notes say what a gRPC client ignores: ${JSON.stringify(out.notes)}`,
+  );
   assert.ok(out["listeners"]?.some((l) => l.name === "reviews.bookinfo.svc.cluster.local:9080"));
   assert.ok(out["clusters"]?.some((c) => c.name === "outbound|9080|v2|reviews.bookinfo.svc.cluster.local"));
   const yaml = await run("render", "config-examples", "--namespace", "bookinfo", "--service-account", "productpage");

@@ -16,9 +16,9 @@ import { CDS } from "../../src/xds/index.js";
 import { ENDPOINTS, serveOn, type Target } from "../support/endpoints.js";
 import { edsCluster, endpoints, snapshot } from "../support/fixtures.js";
 import { nextOf } from "../support/harness.js";
-import { contractNode, startServe } from "../support/serve-process.js";
+import { start } from "../support/gitmesh-process.js";
 import { waitFor } from "../support/wait.js";
-import { ADS_SOTW, node, ScriptedClient } from "../support/xds-client.js";
+import { ADS_SOTW, grpcNode, node, ScriptedClient } from "../support/xds-client.js";
 
 /** Every way a connection can fail to become a proxy's, as the client's end of it. */
 interface Unfinished {
@@ -109,11 +109,12 @@ test("a full server closes the oldest connection that named no node to let a pro
 const bookinfo = fileURLToPath(new URL("../../../config-examples/bookinfo", import.meta.url));
 
 test("gitmesh serve with 1,024 descriptors: 1,100 silent connections cannot keep a proxy out, and are closed within 10 s", async (t) => {
-  const serve = startServe(
-    t,
-    ["--config", bookinfo, "--state-dir", mkdtempSync(join(tmpdir(), "gitmesh-xa-fd-")), "--xds-address", "127.0.0.1:0", "--xds-tls-address", "off", "--admin-address", "127.0.0.1:0"],
-    ["prlimit", "--nofile=1024:1024", "--"],
+  const serve = start(
+    ["serve", "--config", bookinfo, "--state-dir", mkdtempSync(join(tmpdir(), "gitmesh-xa-fd-")), "--xds-address", "127.0.0.1:0", "--xds-tls-address", "off", "--admin-address", "127.0.0.1:0"],
+    {},
+    { prefix: ["prlimit", "--nofile=1024:1024", "--"] },
   );
+  t.after(() => serve.child.kill("SIGKILL"));
   const port = Number(/xds=127\.0\.0\.1:(\d+)/.exec(await serve.waitFor(/gitmesh serving/))?.[1]);
   const silent: Socket[] = [];
   t.after(() => silent.forEach((s) => s.destroy()));
@@ -129,13 +130,13 @@ test("gitmesh serve with 1,024 descriptors: 1,100 silent connections cannot keep
   const client = new ScriptedClient(`127.0.0.1:${port}`);
   t.after(() => client.close());
   const stream = client.sotw();
-  stream.send({ node: contractNode("healthy"), type_url: CDS.typeUrl });
+  stream.send({ node: grpcNode("healthy"), type_url: CDS.typeUrl });
   const res = await nextOf(stream, CDS.typeUrl);
   assert.ok(res.resources.length > 0, "the proxy got its clusters");
   const closedWhenServed = closed;
   assert.ok(closedWhenServed < 1_100 - 700, `${closedWhenServed} silent connections were closed before the proxy was served: it was let in by eviction, not by waiting`);
   await waitFor(() => closed === 1_100);
-  assert.ok(serve.log.some((l) => /INFO xDS listening .*maxConnections=768 descriptorLimit=1024/.test(l)), "the limit it runs with is in the log");
-  assert.ok(serve.log.some((l) => /xDS connection closed: it named no node within 10000 ms/.test(l)));
-  assert.ok(serve.log.some((l) => /xDS connection closed: the server was full, and it was the oldest that had named no node/.test(l)));
+  assert.ok(serve.lines.some((l) => /INFO xDS listening .*maxConnections=768 descriptorLimit=1024/.test(l)), "the limit it runs with is in the log");
+  assert.ok(serve.lines.some((l) => /xDS connection closed: it named no node within 10000 ms/.test(l)));
+  assert.ok(serve.lines.some((l) => /xDS connection closed: the server was full, and it was the oldest that had named no node/.test(l)));
 });

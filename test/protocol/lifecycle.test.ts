@@ -1,13 +1,18 @@
 // Streams come and go by the thousand; nothing of a closed stream may stay behind.
 import assert from "node:assert/strict";
 import { once } from "node:events";
+import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { status } from "@grpc/grpc-js";
 import { CDS } from "../../src/xds/index.js";
 import { edsCluster, endpoints, snapshot } from "../support/fixtures.js";
 import { heapAfterGc } from "../support/gc.js";
 import { nextOf, startServer, type Harness } from "../support/harness.js";
-import { contractNode, startServe } from "../support/serve-process.js";
 import { node, ScriptedClient } from "../support/xds-client.js";
 
 /**
@@ -80,22 +85,47 @@ test("10,000 proxy connect/disconnect cycles leave no per-stream state and a fla
   t.diagnostic(`heap growth over 10,000 cycles: ${growthKB.toFixed(0)} KB`);
 });
 
+const cli = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   test(`gitmesh serve stops on ${signal}: streams end with UNAVAILABLE and the exit code is 0`, async (t) => {
-    const serve = startServe(t, ["--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0", "--log-level", "debug"]);
-    const started = await serve.waitFor(/gitmesh serving/);
+    const stateDir = mkdtempSync(join(tmpdir(), "gitmesh-lifecycle-"));
+    const child = spawn(process.execPath, [cli, "serve", "--xds-address", "127.0.0.1:0", "--xds-tls-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0", "--state-dir", stateDir, "--log-level", "debug"], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    t.after(() => child.kill("SIGKILL")); // a no-op when the test got as far as stopping it
+    // A test that times out may not reach its after hooks: never leave a server running.
+    process.once("exit", () => child.kill("SIGKILL"));
+    const lines = createInterface({ input: child.stderr });
+    const log: string[] = [];
+    const waitFor = (pattern: RegExp) =>
+      new Promise<string>((resolve, reject) => {
+        const onLine = (line: string) => {
+          log.push(line);
+          if (pattern.test(line)) {
+            lines.off("line", onLine);
+            resolve(line);
+          }
+        };
+        lines.on("line", onLine);
+        child.once("exit", () => reject(new Error(`exited before ${pattern}: ${log.join("\n")}`)));
+      });
+    const started = await waitFor(/gitmesh serving/);
     const port = /xds=127\.0\.0\.1:(\d+)/.exec(started)?.[1];
     assert.ok(port, started);
 
     const client = new ScriptedClient(`127.0.0.1:${port}`);
     const stream = client.sotw();
-    const identified = serve.waitFor(/xDS stream identified/);
-    stream.send({ node: contractNode("p"), type_url: CDS.typeUrl });
+    const identified = waitFor(/xDS stream identified/);
+    // A node that satisfies the proxy contract (docs/proxies.md): serve refuses any other. A
+    // proxyless client, as the plaintext port serves no Envoy proxy.
+    const metadata = { fields: { NAMESPACE: { stringValue: "default" }, SERVICE_ACCOUNT: { stringValue: "test" }, PROXY_KIND: { stringValue: "grpc" } } };
+    stream.send({ node: { ...node("p"), metadata }, type_url: CDS.typeUrl });
     await identified;
 
-    const exited = once(serve.child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
-    const stopped = serve.waitFor(/gitmesh stopped closedStreams=1/);
-    serve.child.kill(signal);
+    const exited = once(child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
+    const stopped = waitFor(/gitmesh stopped closedStreams=1/);
+    child.kill(signal);
     const end = await stream.ended();
     assert.equal(end.code, status.UNAVAILABLE);
     assert.match(end.details, /shutting down/);

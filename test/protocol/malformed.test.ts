@@ -113,7 +113,7 @@ test("ADS leaves a type it does not serve unanswered and keeps serving the other
 
 test("a proxy that never reads its responses is cut off once it has taken nothing for a while", async (t) => {
   const cache = new SnapshotCache();
-  const server = new XdsServer({ source: cache, logger: silentLogger, limits: { maxUnreadBytesPerStream: 256 * 1024, unreadStallMs: 500 } });
+  const server = new XdsServer({ source: cache, logger: silentLogger, proxyKey: (node) => node.id, limits: { maxUnreadBytesPerStream: 256 * 1024, unreadStallMs: 500 } });
   const port = await server.listen("127.0.0.1:0");
   t.after(() => server.shutdown(1_000));
   const names = Array.from({ length: 200 }, (_, i) => `cluster-${String(i).padStart(3, "0")}-${"x".repeat(200)}`);
@@ -158,7 +158,7 @@ test("a bug in the protocol code closes only that stream with INTERNAL", async (
   const first = await nextOf(healthy, CDS.typeUrl);
   // A snapshot that is not one (missing its types map) makes the session throw.
   const broken = { watch: (_proxy: string, listener: (s: Snapshot) => void) => (listener({} as Snapshot), () => {}) };
-  const server = new XdsServer({ source: broken, logger: silentLogger });
+  const server = new XdsServer({ source: broken, logger: silentLogger, proxyKey: (node) => node.id });
   const port = await server.listen("127.0.0.1:0");
   t.after(() => server.shutdown(1_000));
   const victim = new ScriptedClient(`127.0.0.1:${port}`).sotw();

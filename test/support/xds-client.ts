@@ -144,3 +144,12 @@ export class ScriptedClient {
 export function node(id: string, cluster = "test"): NonNullable<DiscoveryRequest["node"]> {
   return { id, cluster, user_agent_name: "scripted-test-client" };
 }
+
+/**
+ * A proxyless gRPC client's node as `gitmesh serve` wants it (the proxy contract of
+ * docs/proxies.md; the plaintext port serves no Envoy proxy).
+ */
+export function grpcNode(id: string): NonNullable<DiscoveryRequest["node"]> {
+  const str = (v: string) => ({ stringValue: v });
+  return { ...node(id), metadata: { fields: { NAMESPACE: str("default"), SERVICE_ACCOUNT: str("test"), PROXY_KIND: str("grpc") } } };
+}

@@ -6,64 +6,24 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { parse, stringify } from "yaml";
+import { stringify } from "yaml";
 import { readCredentials } from "../../src/config/credentials.js";
 import { describeResources } from "../../src/cli/render.js";
 import { loadMesh } from "../../src/config/load.js";
 import { readDirectory } from "../../src/config/source.js";
-import { encodeMessage, validateMessage } from "../../src/envoy/index.js";
+import { encodeMessage, TypeUrl, validateMessage } from "../../src/envoy/index.js";
 import { translateMesh } from "../../src/translators/mesh.js";
 import { proxyNotes, resourcesForProxy } from "../../src/translators/proxy-resources.js";
-import type { ProxyIdentity } from "../../src/translators/proxy.js";
-import { checkConsistency, makeSnapshot, resourceOf } from "../../src/xds/index.js";
+import { checkConsistency, makeSnapshot, ResourceEncoder } from "../../src/xds/index.js";
+import { goldenCases, REPO } from "../support/golden-cases.js";
 import { grpcClientRejects } from "../support/grpc-client-validate.js";
 
-const root = fileURLToPath(new URL("../../../", import.meta.url));
+const root = REPO;
 const update = process.env["GOLDEN_UPDATE"] === "1";
 
-interface Case {
-  readonly name: string;
-  readonly config: string;
-  readonly proxies: Readonly<Record<string, ProxyIdentity>>;
-  /** Gateway certificates (NAME/tls.crt, tls.key, ca.crt), when the case has them. */
-  readonly credentials?: string;
-}
-
-/** A case's proxies.yaml: name -> identity, with the node contract's optional parts defaulted. */
-function proxiesOf(dir: string): Record<string, ProxyIdentity> | undefined {
-  const path = join(dir, "proxies.yaml");
-  if (!existsSync(path)) return undefined;
-  const raw = parse(readFileSync(path, "utf8")) as Record<string, Partial<ProxyIdentity>>;
-  return Object.fromEntries(Object.entries(raw).map(([name, p]) => [name, { nodeId: name, labels: {}, instanceIps: [], ...p } as ProxyIdentity]));
-}
-
-const grpcClient = (namespace: string, serviceAccount: string): ProxyIdentity => ({ nodeId: "golden", kind: "grpc", namespace, serviceAccount, labels: {}, instanceIps: [] });
-
-const cases: readonly Case[] = [
-  {
-    name: "bookinfo",
-    config: "config-examples/bookinfo",
-    proxies: {
-      grpc: grpcClient("bookinfo", "productpage"),
-      // The ratings service as a proxyless gRPC server: its inbound listeners carry ratings-callers.
-      "grpc-ratings-server": { ...grpcClient("bookinfo", "ratings"), labels: { app: "ratings", version: "v1" } },
-      "reviews-sidecar": { nodeId: "reviews-v2-1", kind: "sidecar", namespace: "bookinfo", serviceAccount: "reviews", labels: { app: "reviews", version: "v2" }, workloadName: "reviews-v2-1", instanceIps: [] },
-      gateway: { nodeId: "ingress-1", kind: "gateway", namespace: "istio-system", serviceAccount: "ingress", labels: { istio: "ingressgateway" }, instanceIps: [] },
-    },
-  },
-  ...readdirSync(join(root, "test/golden"), { withFileTypes: true })
-    .filter((d) => d.isDirectory() && existsSync(join(root, "test/golden", d.name, "config")))
-    .map((d) => {
-      const dir = join(root, "test/golden", d.name);
-      return {
-        name: d.name,
-        config: `test/golden/${d.name}/config`,
-        proxies: proxiesOf(dir) ?? { grpc: grpcClient("default", "client") },
-        ...(existsSync(join(dir, "credentials")) ? { credentials: join(dir, "credentials") } : {}),
-      };
-    }),
-];
+/** The secrets the runtime adds to each authenticated proxy (workload-secrets.ts), not the translation. */
+const PER_PROXY_SECRETS: ReadonlySet<string> = new Set(["default", "ROOTCA"]);
+const cases = goldenCases();
 
 for (const c of cases) {
   test(`golden: ${c.name}`, async () => {
@@ -72,6 +32,7 @@ for (const c of cases) {
     const credentials = c.credentials === undefined ? undefined : await readCredentials(c.credentials);
     assert.deepEqual(credentials?.problems ?? [], []);
     const translation = translateMesh(loaded.model, undefined, credentials === undefined ? {} : { credentials: credentials.credentials });
+    const encoder = new ResourceEncoder();
     const outDir = join(root, "test/golden", c.name, "out");
     const written = new Set<string>();
     for (const [proxyName, proxy] of Object.entries(c.proxies)) {
@@ -82,13 +43,16 @@ for (const c of cases) {
       }
       if (proxy.kind === "grpc") {
         for (const r of resources) {
-          const encoded = resourceOf(r);
+          const encoded = encoder.encode(r);
           assert.equal(grpcClientRejects(encoded.typeUrl, encoded.bytes), undefined, `the gRPC xDS client rejects ${r.type} ${r.name}`);
         }
       }
-      const snapshot = makeSnapshot(resources.map(resourceOf));
+      const snapshot = makeSnapshot(resources.map((r) => encoder.encode(r)));
       assert.ok(snapshot.ok, JSON.stringify(!snapshot.ok && snapshot.problems));
-      assert.deepEqual(checkConsistency(snapshot.snapshot), [], "every EDS and RDS name referenced is present");
+      // What the runtime adds per proxy (its own certificate and the trust bundle) is the only
+      // thing a translation may leave unresolved.
+      const missing = checkConsistency(snapshot.snapshot).filter((p) => !PER_PROXY_SECRETS.has(p.missing.name) || p.missing.typeUrl !== TypeUrl.Secret);
+      assert.deepEqual(missing, [], "every EDS, RDS and SDS name referenced is present");
       const notes = proxyNotes(translation, proxy);
       const groups: Record<string, unknown> = { ...describeResources(resources), ...(notes.length > 0 ? { notes } : {}) };
       for (const [group, items] of Object.entries(groups)) {

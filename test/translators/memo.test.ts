@@ -6,9 +6,12 @@ import { createMeshLoader } from "../../src/config/load.js";
 import { createTranslationMemo, translateMesh, type MeshTranslation } from "../../src/translators/mesh.js";
 import { meshFiles } from "../../bench/mesh-gen.js";
 
-/** What a translation hands to proxies (the model and index it carries are inputs, not output). */
+/**
+ * What a translation hands to proxies (the model and index it carries are inputs, the memo and
+ * the shared scratch are caches, not output).
+ */
 function output(t: MeshTranslation) {
-  return { ...t, model: undefined, index: undefined };
+  return { ...t, model: undefined, index: undefined, memo: undefined, shared: undefined };
 }
 
 test("a memoised translation equals a fresh one and reuses unchanged services", () => {

@@ -185,3 +185,12 @@ for (const c of upstream) {
     assert.deepEqual(meshMtls(m).upstream(service, service.ports[0]!, tls).security, c.expect);
   });
 }
+
+test("SAN checks name the trust domain, never the cluster domain: the two may differ (one setting feeds the CA and the translators)", () => {
+  const text = [internal, workload("a", { serviceAccount: "svc" })].map((d) => stringify(d)).join("---\n");
+  const loaded = loadMesh([{ path: "mesh.yaml", text: text.replaceAll("svc.shop.svc.cluster.local", "svc.shop.svc.corp.internal") }], { rootNamespace: "istio-system", clusterDomain: "corp.internal", trustDomain: "mesh.example" });
+  assert.ok(loaded.ok, loaded.diagnostics.map((d) => d.message).join("\n"));
+  const service = indexServices(loaded.model).service("svc.shop.svc.corp.internal");
+  assert.ok(service);
+  assert.deepEqual(meshMtls(loaded.model).upstream(service, service.ports[0]!, undefined).security, { t: "istio-mutual", auto: true, sans: ["spiffe://mesh.example/ns/shop/sa/svc"] });
+});

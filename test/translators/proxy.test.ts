@@ -22,8 +22,20 @@ test("a complete node: identity, labels, kind, instance IPs", () => {
   const r = proxyFromNode(nodeFrom("reviews-1", { ...full, PROXY_KIND: s("sidecar"), WORKLOAD_GROUP: s("reviews"), INSTANCE_IPS: s("10.0.0.1, 10.0.0.2") }));
   assert.deepEqual(r, {
     ok: true,
-    proxy: { nodeId: "reviews-1", kind: "sidecar", namespace: "shop", serviceAccount: "reviews", labels: { app: "reviews", version: "v2" }, workloadGroup: "reviews", instanceIps: ["10.0.0.1", "10.0.0.2"] },
+    proxy: { nodeId: "reviews-1", kind: "sidecar", namespace: "shop", serviceAccount: "reviews", labels: { app: "reviews", version: "v2" }, workloadGroup: "reviews", instanceIps: ["10.0.0.1", "10.0.0.2"], userAgent: { name: "envoy", version: "" } },
   });
+});
+
+test("the user agent is read from the node, for gating gRPC client variants", () => {
+  const type = messageType("envoy.service.discovery.v3.DiscoveryRequest");
+  const node = { id: "p", user_agent_name: "gRPC C-core linux Python", user_agent_version: "C-core 29.0.0 Python 1.51.1", metadata: { fields: full } };
+  const bytes = Buffer.from(type.encode(type.fromObject({ node })).finish());
+  const decoded = requestDecoder<DiscoveryRequest__Output>("envoy.service.discovery.v3.DiscoveryRequest", () => 0)(bytes);
+  assert.ok(decoded.ok && decoded.value.node);
+  const r = proxyFromNode(decoded.value.node);
+  assert.ok(r.ok);
+  assert.deepEqual(r.proxy.userAgent, { name: "gRPC C-core linux Python", version: "C-core 29.0.0 Python 1.51.1" });
+  assert.equal(r.proxy.kind, "grpc");
 });
 
 const cases: { name: string; fields: Record<string, Value>; userAgent?: string; kind?: string; problems?: RegExp[] }[] = [

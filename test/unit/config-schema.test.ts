@@ -97,7 +97,7 @@ describe("valid documents: one of every kind, with every supported field", () =>
           labels: { version: v2 }
           trafficPolicy: { loadBalancer: { consistentHash: { useSourceIp: true } } }
         - { name: v3, trafficPolicy: { loadBalancer: { consistentHash: { httpQueryParameterName: u } } } }
-        - { name: v4, trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: x-user } } } }
+        - { name: v4, trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: x-user, minimumRingSize: 4096 } } } }
         - { name: v5, trafficPolicy: { loadBalancer: { simple: RANDOM } } }`) },
     { kind: "VirtualService", text: withSpec("VirtualService", `
       hosts: [reviews, reviews.example.com]
@@ -126,6 +126,8 @@ describe("valid documents: one of every kind, with every supported field", () =>
           mirrorPercentage: { value: 12.5 }
           corsPolicy: { allowOrigins: [{ exact: "https://a.example" }, { regex: ".*" }], allowMethods: [GET], allowHeaders: [x-a], exposeHeaders: [x-b], maxAge: 24h, allowCredentials: false }
           headers: { response: { set: { x-served-by: gitmesh } } }
+        - fault: { abort: { grpcStatus: UNAVAILABLE, percentage: { value: 1 } } }
+          route: [{ destination: { host: reviews } }]
         - redirect: { uri: /new, authority: new.example.com, redirectCode: 308, port: 8443, scheme: https }
       tcp:
         - match: [{ port: 3306 }]
@@ -275,6 +277,14 @@ describe("invalid documents: code, line and column", () => {
     { name: "port 70000", text: withSpec("ServiceEntry", "hosts: [a]\nports: [{ number: 70000, name: http, protocol: HTTP }]"),
       expect: [["GM0203", 6, 21, "spec.ports[0].number"]], message: /between 1 and 65535/ },
     { name: "weight 101", text: withSpec("VirtualService", "hosts: [a]\ntcp: [{ route: [{ destination: { host: a }, weight: 101 }] }]"), expect: [["GM0203", 6, 55]] },
+    { name: "abort with both httpStatus and grpcStatus", text: withSpec("VirtualService", "hosts: [a]\nhttp:\n  - fault: { abort: { httpStatus: 503, grpcStatus: UNAVAILABLE } }\n    route: [{ destination: { host: a } }]"),
+      expect: [["GM0207", 7, 42]], message: /only one of httpStatus\/grpcStatus/ },
+    { name: "abort grpcStatus by number", text: withSpec("VirtualService", "hosts: [a]\nhttp:\n  - fault: { abort: { grpcStatus: \"14\" } }\n    route: [{ destination: { host: a } }]"),
+      expect: [["GM0204", 7, 37, "spec.http[0].fault.abort.grpcStatus"]], message: /"UNAVAILABLE"/ },
+    { name: "abort without a status", text: withSpec("VirtualService", "hosts: [a]\nhttp:\n  - fault: { abort: { percentage: { value: 1 } } }\n    route: [{ destination: { host: a } }]"),
+      expect: [["GM0206", 7, 16]], message: /exactly one of httpStatus\/grpcStatus/ },
+    { name: "minimumRingSize above what Envoy and gRPC accept", text: withSpec("DestinationRule", "host: a\ntrafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: x, minimumRingSize: 9000000 } } }"),
+      expect: [["GM0203", 6, 90, "spec.trafficPolicy.loadBalancer.consistentHash.minimumRingSize"]] },
     { name: "fault percentage 150 and httpStatus 600", text: withSpec("VirtualService", "hosts: [a]\nhttp:\n  - fault: { abort: { httpStatus: 600, percentage: { value: 150 } } }\n    route: [{ destination: { host: a } }]"),
       expect: [["GM0203", 7, 37, "spec.http[0].fault.abort.httpStatus"], ["GM0203", 7, 63, "spec.http[0].fault.abort.percentage.value"]] },
     { name: "redirectCode 250", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ redirect: { redirectCode: 250 } }]"), expect: [["GM0203", 6, 38]], message: /between 300 and 399/ },

@@ -4,7 +4,7 @@ import { describe, test } from "node:test";
 import { pack, TypeUrl } from "../../src/envoy/index.js";
 import type { HttpConnectionManager } from "../../src/envoy/index.js";
 import { checkConsistency, resource, SnapshotCache, type EncodedResource, type Inconsistency, type Snapshot } from "../../src/xds/index.js";
-import { apiListener, edsCluster, endpoints, routeTo, snapshot } from "../support/fixtures.js";
+import { apiListener, edsCluster, endpoints, routeTo, secret, snapshot } from "../support/fixtures.js";
 
 const HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 const ads = { ads: {}, resource_api_version: "V3" } as const;
@@ -51,6 +51,34 @@ const missing = (fromType: string, from: string, type: string, name: string): In
   missing: { typeUrl: type, name },
 });
 const noCLA = (from: string, name = from) => missing(TypeUrl.Cluster, from, TypeUrl.ClusterLoadAssignment, name);
+const noSecret = (fromType: string, from: string, name: string) => missing(fromType, from, TypeUrl.Secret, name);
+
+/** A cluster reaching its endpoints over TLS with SDS secrets, as ISTIO_MUTUAL clusters do (in a transport socket match, as automatic mTLS does). */
+function mtlsCluster(name: string, certificate: string, validation: string): EncodedResource {
+  const tls = pack("envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", {
+    common_tls_context: { tls_certificate_sds_secret_configs: [{ name: certificate, sds_config: ads }], combined_validation_context: { default_validation_context: {}, validation_context_sds_secret_config: { name: validation, sds_config: ads } } },
+  });
+  return resource("envoy.config.cluster.v3.Cluster", name, {
+    name,
+    type: "STATIC",
+    connect_timeout: { seconds: 1 },
+    load_assignment: inlineAssignment(name),
+    transport_socket_matches: [{ name: "mtls", match: { fields: { tlsMode: { stringValue: "istio" } } }, transport_socket: { name: "envoy.transport_sockets.tls", typed_config: tls } }],
+  });
+}
+
+/** A listener terminating TLS with a certificate and a client CA over SDS, as a gateway's MUTUAL server does. */
+function tlsListener(name: string, certificate: string, validation: string): EncodedResource {
+  const tls = pack("envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext", {
+    common_tls_context: { tls_certificate_sds_secret_configs: [{ name: certificate, sds_config: ads }], validation_context_sds_secret_config: { name: validation, sds_config: ads } },
+  });
+  const tcp = pack("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", { stat_prefix: "tcp", cluster: "a" });
+  return resource("envoy.config.listener.v3.Listener", name, {
+    name,
+    address,
+    filter_chains: [{ transport_socket: { name: "envoy.transport_sockets.tls", typed_config: tls }, filters: [{ name: "envoy.filters.network.tcp_proxy", typed_config: tcp }] }],
+  });
+}
 const noRoute = (from: string, name: string) => missing(TypeUrl.Listener, from, TypeUrl.RouteConfiguration, name);
 
 describe("checkConsistency", () => {
@@ -74,6 +102,14 @@ describe("checkConsistency", () => {
     { name: "default_filter_chain over RDS, route present", resources: [defaultChainListener("l", rds("r")), routeTo("r", "a")], problems: [] },
     { name: "default_filter_chain over RDS, route missing", resources: [defaultChainListener("l", rds("r"))], problems: [noRoute("l", "r")] },
     { name: "a TCP proxy listener needs nothing", resources: [tcpListener("t")], problems: [] },
+    { name: "an mTLS cluster with both its SDS secrets", resources: [mtlsCluster("m", "default", "ROOTCA"), secret("default"), secret("ROOTCA")], problems: [] },
+    {
+      name: "an mTLS cluster without its secrets (a sidecar on a port that never sends them would warm forever)",
+      resources: [mtlsCluster("m", "default", "ROOTCA")],
+      problems: [noSecret(TypeUrl.Cluster, "m", "ROOTCA"), noSecret(TypeUrl.Cluster, "m", "default")],
+    },
+    { name: "a TLS listener with its certificate and client CA", resources: [tlsListener("t", "shop-cert", "shop-cert-cacert"), secret("shop-cert"), secret("shop-cert-cacert")], problems: [] },
+    { name: "a TLS listener whose private key was withheld", resources: [tlsListener("t", "shop-cert", "shop-cert-cacert"), secret("shop-cert-cacert")], problems: [noSecret(TypeUrl.Listener, "t", "shop-cert")] },
     {
       name: "clusters are reported before listeners",
       resources: [apiListener("l", "r"), edsCluster("a"), routeTo("x", "a")],

@@ -1,11 +1,14 @@
 // makeSnapshot: grouping, sorting, content-hash versions, problems, and resource interning.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { encodeMessage, TypeUrl } from "../../src/envoy/index.js";
+import { TypeUrl } from "../../src/envoy/index.js";
+import type { EnvoyMessageName, EnvoyMessages } from "../../src/envoy/index.js";
 import {
   ADS_ORDER,
   encodedResource,
   makeSnapshot,
+  ResourceEncoder,
+  type TypedResource,
   resourcesOf,
   snapshotVersions,
   versionOf,
@@ -137,39 +140,52 @@ describe("makeSnapshot problems", () => {
 });
 
 describe("interning", () => {
-  const cases: { name: string; build: () => EncodedResource }[] = [
-    { name: "cluster", build: () => edsCluster("a", { lbPolicy: "MAGLEV" }) },
-    { name: "endpoints", build: () => endpoints("a", "10.0.0.1:80", "10.0.0.2:80") },
-    { name: "listener", build: () => apiListener("l", "r") },
-    { name: "raw bytes", build: () => encodedResource(TypeUrl.Cluster, "raw", encodeMessage("envoy.config.cluster.v3.Cluster", { name: "raw" })) },
+  // The encoder a running control plane owns: identical content built twice is one object.
+  const typed = <N extends EnvoyMessageName>(type: N, name: string, message: EnvoyMessages[N]) => ({ type, name, message });
+  const cases: { name: string; build: () => TypedResource }[] = [
+    { name: "cluster", build: () => typed("envoy.config.cluster.v3.Cluster", "a", { name: "a", type: "EDS", lb_policy: "MAGLEV", eds_cluster_config: { eds_config: { ads: {} } } }) },
+    { name: "endpoints", build: () => typed("envoy.config.endpoint.v3.ClusterLoadAssignment", "a", { cluster_name: "a", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "10.0.0.1", port_value: 80 } } } }] }] }) },
+    { name: "listener", build: () => typed("envoy.config.listener.v3.Listener", "l", { name: "l" }) },
   ];
   for (const c of cases) {
     test(`identical ${c.name} built twice is the same object and shares bytes`, () => {
-      const first = c.build();
-      const second = c.build();
+      const encoder = new ResourceEncoder();
+      const first = encoder.encode(c.build());
+      const second = encoder.encode(c.build());
       assert.equal(second, first);
       assert.equal(second.anyField, first.anyField);
       assert.equal(second.bytes.buffer, first.anyField.buffer, "bytes is a view into anyField");
     });
   }
 
-  const distinct: { name: string; a: () => EncodedResource; b: () => EncodedResource }[] = [
-    { name: "same name, different content", a: () => edsCluster("a"), b: () => edsCluster("a", { connectTimeoutSeconds: 2 }) },
-    { name: "same bytes, different name", a: () => encodedResource(TypeUrl.Secret, "n1", Buffer.from([1])), b: () => encodedResource(TypeUrl.Secret, "n2", Buffer.from([1])) },
-    { name: "same bytes and name, different type", a: () => encodedResource(TypeUrl.Secret, "n", Buffer.from([1])), b: () => encodedResource(TypeUrl.Cluster, "n", Buffer.from([1])) },
+  const cluster = (name: string, seconds = 1) => typed("envoy.config.cluster.v3.Cluster", name, { name, connect_timeout: { seconds } });
+  const distinct: { name: string; a: () => TypedResource; b: () => TypedResource }[] = [
+    { name: "same name, different content", a: () => cluster("a"), b: () => cluster("a", 2) },
+    { name: "same content, different name", a: () => typed("envoy.config.listener.v3.Listener", "n1", {}), b: () => typed("envoy.config.listener.v3.Listener", "n2", {}) },
+    { name: "same bytes and name, different type", a: () => typed("envoy.config.listener.v3.Listener", "n", {}), b: () => typed("envoy.config.cluster.v3.Cluster", "n", {}) },
   ];
   for (const c of distinct) {
     test(`not interned together: ${c.name}`, () => {
-      const a = c.a();
-      const b = c.b();
+      const encoder = new ResourceEncoder();
+      const a = encoder.encode(c.a());
+      const b = encoder.encode(c.b());
       assert.notEqual(a, b);
+      assert.notEqual(a.anyField, b.anyField);
     });
   }
 
   test("snapshots built separately from identical content share resource objects", () => {
-    const s1 = ok([edsCluster("a"), endpoints("a", "10.0.0.1:80")]);
-    const s2 = ok([endpoints("a", "10.0.0.1:80"), edsCluster("a")]);
+    const encoder = new ResourceEncoder();
+    const s1 = ok([encoder.encode(cluster("a")), encoder.encode(cluster("b"))]);
+    const s2 = ok([encoder.encode(cluster("b")), encoder.encode(cluster("a"))]);
     assert.equal(resourcesOf(s1, TypeUrl.Cluster).items[0], resourcesOf(s2, TypeUrl.Cluster).items[0]);
-    assert.equal(resourcesOf(s1, TypeUrl.ClusterLoadAssignment).items[0], resourcesOf(s2, TypeUrl.ClusterLoadAssignment).items[0]);
+    assert.equal(resourcesOf(s1, TypeUrl.Cluster).items[1], resourcesOf(s2, TypeUrl.Cluster).items[1]);
+  });
+
+  test("each encoder owns its cache: two control planes in one process share nothing", () => {
+    const a = new ResourceEncoder().encode(cluster("a"));
+    const b = new ResourceEncoder().encode(cluster("a"));
+    assert.notEqual(a, b);
+    assert.deepEqual(a.anyField, b.anyField, "same bytes, separate objects");
   });
 });

@@ -1,0 +1,159 @@
+// The pusher as a running control plane uses it: what it holds for connected proxies and gives
+// back when they leave, how it compares a proxy's claims, and what it refuses to hand a proxy that
+// could not use it (issue 9).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { loadMesh, type MeshModel } from "../../src/config/load.js";
+import type { Node__Output } from "../../src/envoy/index.js";
+import { silentLogger } from "../../src/log.js";
+import { MeshPusher, type SecretSource } from "../../src/runtime/index.js";
+import { translated } from "../../src/translators/translated.js";
+import { LDS, resourcesOf, SnapshotCache, type Snapshot, type StreamIdentity } from "../../src/xds/index.js";
+import { meshFiles } from "../../bench/mesh-gen.js";
+import { heapAfterGc } from "../support/gc.js";
+
+function model(text: string): MeshModel {
+  const loaded = loadMesh([{ path: "mesh.yaml", text }]);
+  assert.ok(loaded.ok, loaded.diagnostics.map((d) => `${d.line} ${d.message}`).join("\n"));
+  return loaded.model;
+}
+
+const WEB = model(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: web, namespace: shop }
+spec:
+  hosts: [web.shop.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 8080, name: http, protocol: HTTP }]
+  workloadSelector: { labels: { app: web } }
+`);
+
+const str = (v: string) => ({ stringValue: v, kind: "stringValue" as const });
+
+function sidecar(id: string, labels: Record<string, string>, extra: Record<string, unknown> = {}): Node__Output {
+  return {
+    id,
+    cluster: "test",
+    metadata: {
+      fields: {
+        NAMESPACE: str("shop"),
+        SERVICE_ACCOUNT: str("web"),
+        PROXY_KIND: str("sidecar"),
+        LABELS: { structValue: { fields: Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, str(v)])) }, kind: "structValue" as const },
+        ...extra,
+      },
+    },
+  } as unknown as Node__Output;
+}
+
+/** Every proxy's certificate is ready at once (issuance has its own tests). */
+function readySecrets(): SecretSource & { ready: boolean; changed: (proxy: string) => void } {
+  const pem = "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n";
+  const secrets = [
+    translated("envoy.extensions.transport_sockets.tls.v3.Secret", "default", { name: "default", tls_certificate: { certificate_chain: { inline_string: pem }, private_key: { inline_string: "k" } } }),
+    translated("envoy.extensions.transport_sockets.tls.v3.Secret", "ROOTCA", { name: "ROOTCA", validation_context: { trusted_ca: { inline_string: pem } } }),
+  ];
+  const listeners: ((p: string) => void)[] = [];
+  const source = {
+    ready: true,
+    secretsFor: () => (source.ready ? { ready: true, secrets } : { ready: false, secrets: secrets.slice(1) }),
+    forget: () => {},
+    onChanged: (l: (p: string) => void) => void listeners.push(l),
+    changed: (proxy: string) => listeners.forEach((l) => l(proxy)),
+  };
+  return source;
+}
+
+/** A cache that counts how often each proxy's snapshot is set. */
+class CountingCache extends SnapshotCache {
+  readonly sets = new Map<string, number>();
+  override set(proxy: string, snapshot: Snapshot) {
+    this.sets.set(proxy, (this.sets.get(proxy) ?? 0) + 1);
+    return super.set(proxy, snapshot);
+  }
+}
+
+const web: StreamIdentity = { namespace: "shop", serviceAccount: "web" };
+
+test("a proxy that connects again with the same labels in another order is not pushed again", () => {
+  const cache = new CountingCache();
+  const pusher = new MeshPusher(cache, silentLogger, { secrets: readySecrets() });
+  pusher.setModel(WEB);
+  const extra = { INSTANCE_IPS: str("10.0.0.5") };
+  pusher.connected("p", sidecar("p", { app: "web", version: "v1", zone: "a" }, extra), "ipv4:10.0.0.5:5000", web);
+  // A second stream of the same proxy (a per-type stream, a reconnect before the old one is seen
+  // gone): its node's LABELS map arrives in another order.
+  pusher.connected("p", sidecar("p", { zone: "a", version: "v1", app: "web" }, extra), "ipv4:10.0.0.5:5001", web);
+  assert.equal(cache.sets.get("p"), 1);
+  pusher.close();
+});
+
+test("a sidecar whose inbound address would be the application's own gets no inbound listener, and its status says to set INSTANCE_IPS", () => {
+  const cache = new SnapshotCache();
+  const pusher = new MeshPusher(cache, silentLogger, { secrets: readySecrets() });
+  pusher.setModel(WEB);
+  pusher.connected("p", sidecar("p", { app: "web" }), "ipv4:127.0.0.1:40000", web);
+  const listeners = resourcesOf(cache.get("p") as Snapshot, LDS.typeUrl).items.map((r) => r.name);
+  assert.ok(!listeners.some((n) => n.startsWith("inbound|")), listeners.join(", "));
+  assert.match(pusher.notices.get("p").join("\n"), /inbound address would be 127\.0\.0\.1, the application's own; set INSTANCE_IPS/);
+  // With INSTANCE_IPS it is there, and the notice is gone.
+  pusher.connected("p", sidecar("p", { app: "web" }, { INSTANCE_IPS: str("10.0.0.5") }), "ipv4:127.0.0.1:40001", web);
+  assert.ok(resourcesOf(cache.get("p") as Snapshot, LDS.typeUrl).items.some((r) => r.name === "inbound|8080"));
+  assert.deepEqual(pusher.notices.get("p"), []);
+  pusher.close();
+});
+
+test("an Envoy sidecar gets no snapshot until its certificate is there: its listeners and clusters name it", () => {
+  const cache = new SnapshotCache();
+  const secrets = readySecrets();
+  secrets.ready = false;
+  const pusher = new MeshPusher(cache, silentLogger, { secrets });
+  pusher.setModel(WEB);
+  pusher.connected("p", sidecar("p", { app: "web" }, { INSTANCE_IPS: str("10.0.0.5") }), "ipv4:10.0.0.5:5000", web);
+  assert.equal(cache.get("p"), undefined, "nothing it could not resolve");
+  secrets.ready = true;
+  secrets.changed("p");
+  assert.ok(cache.get("p") !== undefined, "served once issued");
+  pusher.close();
+});
+
+test("5,000 sidecars that connect and leave under a stable config leave nothing behind", async () => {
+  const loaded = loadMesh(meshFiles(50));
+  assert.ok(loaded.ok);
+  const cache = new SnapshotCache();
+  const pusher = new MeshPusher(cache, silentLogger, { secrets: readySecrets() });
+  pusher.setModel(loaded.model);
+  // Each is a workload of one of the services, with an address of its own, so inbound listeners
+  // of its own: the layers and encodings only it uses must go when it does.
+  const node = (i: number) => ({
+    ...sidecar(`s-${i}`, { app: `svc-${i % 50}`, version: "v1" }, { INSTANCE_IPS: str(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`), NAMESPACE: str(`team-${i % 50 % 20}`), SERVICE_ACCOUNT: str(`svc-${i % 50}`) }),
+  });
+  const identity = (i: number): StreamIdentity => ({ namespace: `team-${i % 50 % 20}`, serviceAccount: `svc-${i % 50}` });
+  const wave = (from: number, to: number) => {
+    for (let i = from; i < to; i++) pusher.connected(`s-${i}`, node(i), "", identity(i));
+    for (let i = from; i < to; i++) pusher.disconnected(`s-${i}`);
+  };
+  // Collected, then given the turns in which weakly held objects and finalizers are let go.
+  const settled = async () => {
+    for (let i = 0; i < 3; i++) {
+      heapAfterGc();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return heapAfterGc();
+  };
+  wave(0, 200); // warm up: JIT, the shared scope layer's first build
+  const before = await settled();
+  wave(200, 5_200);
+  const first = await settled();
+  wave(5_200, 10_200);
+  const second = await settled();
+  assert.equal(pusher.held.proxies, 0);
+  assert.equal(pusher.held.layers, 0, "no layer or composed snapshot is kept once no proxy uses it");
+  assert.equal(cache.proxies().length, 0);
+  assert.equal(pusher.held.inboundListeners, 0, "no inbound listener is kept for a proxy that left");
+  const mb = (n: number) => (n / 2 ** 20).toFixed(1);
+  assert.ok(first - before < 4 * 2 ** 20, `5,000 sidecars came and went and the heap grew by ${mb(first - before)} MB`);
+  assert.ok(second - first < 1 * 2 ** 20, `5,000 more grew it by ${mb(second - first)} MB: something is kept per proxy`);
+  pusher.close();
+});

@@ -1,0 +1,147 @@
+// The gRPC variant of what gitmesh sends (grpc-headers.ts, grpc-compat.ts, grpc-clients.ts):
+// table-driven checks of each rule. That real clients of every version obey the result is
+// test/interop's job.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { HeaderMatcher } from "../../src/envoy/generated/envoy/config/route/v3/HeaderMatcher.js";
+import type { Route } from "../../src/envoy/generated/envoy/config/route/v3/Route.js";
+import { loadMesh } from "../../src/config/load.js";
+import { grpcClientClass } from "../../src/translators/grpc-clients.js";
+import { grpcCluster, grpcClusterFor } from "../../src/translators/grpc-compat.js";
+import { grpcHeaderRoutes, legacyHeaderMatcher } from "../../src/translators/grpc-headers.js";
+import { translateMesh } from "../../src/translators/mesh.js";
+import { proxyLayers } from "../../src/translators/proxy-resources.js";
+import type { ProxyIdentity } from "../../src/translators/proxy.js";
+import { translated } from "../../src/translators/translated.js";
+
+const matchers: { name: string; in: HeaderMatcher; out: HeaderMatcher }[] = [
+  { name: "exact", in: { name: "x", string_match: { exact: "a" } }, out: { name: "x", exact_match: "a" } },
+  { name: "prefix", in: { name: "x", string_match: { prefix: "a" } }, out: { name: "x", prefix_match: "a" } },
+  { name: "suffix", in: { name: "x", string_match: { suffix: "a" } }, out: { name: "x", suffix_match: "a" } },
+  { name: "regex", in: { name: "x", string_match: { safe_regex: { regex: "[0-9]+" } } }, out: { name: "x", safe_regex_match: { regex: "[0-9]+" } } },
+  { name: "contains (grpc-js has no contains_match): a regex", in: { name: "x", string_match: { contains: "a.b" } }, out: { name: "x", safe_regex_match: { regex: ".*a\\.b.*" } } },
+  { name: "ignore_case: a case-insensitive regex", in: { name: "x", string_match: { exact: "A", ignore_case: true } }, out: { name: "x", safe_regex_match: { regex: "(?i)A" } } },
+  { name: "present: the regex .* (grpc-go takes an empty value for absent)", in: { name: "x", present_match: true }, out: { name: "x", safe_regex_match: { regex: ".*" } } },
+  { name: "absent stays present_match, inverted", in: { name: "x", present_match: true, invert_match: true }, out: { name: "x", present_match: true, invert_match: true } },
+  { name: "inverted value keeps invert_match", in: { name: "x", string_match: { exact: "a" }, invert_match: true }, out: { name: "x", invert_match: true, exact_match: "a" } },
+];
+
+for (const c of matchers) {
+  test(`gRPC header matcher: ${c.name}`, () => assert.deepEqual(legacyHeaderMatcher(c.in), c.out));
+}
+
+test("withoutHeaders with a value: one route for an absent header, one for another value", () => {
+  const route: Route = {
+    name: "r",
+    match: {
+      prefix: "/",
+      headers: [
+        { name: "a", string_match: { exact: "1" } },
+        { name: "b", string_match: { exact: "no" }, invert_match: true, treat_missing_header_as_empty: true },
+      ],
+    },
+    route: { cluster: "c" },
+  };
+  const out = grpcHeaderRoutes(route);
+  assert.deepEqual(
+    out.map((r) => r.match?.headers),
+    [
+      [
+        { name: "a", exact_match: "1" },
+        { name: "b", present_match: true, invert_match: true },
+      ],
+      [
+        { name: "a", exact_match: "1" },
+        { name: "b", invert_match: true, exact_match: "no" },
+      ],
+    ],
+  );
+  assert.ok(out.every((r) => r.route === route.route && r.name === "r"), "the same action");
+});
+
+test("two withoutHeaders values give four routes", () => {
+  const without = (name: string): HeaderMatcher => ({ name, string_match: { exact: "v" }, invert_match: true, treat_missing_header_as_empty: true });
+  assert.equal(grpcHeaderRoutes({ match: { prefix: "/", headers: [without("a"), without("b")] } }).length, 4);
+});
+
+const userAgents: { name: string; ua?: { name: string; version: string }; cls: string }[] = [
+  { name: "no user agent", cls: "standard" },
+  { name: "C-core 1.51 (Python)", ua: { name: "gRPC C-core linux Python", version: "C-core 29.0.0 Python 1.51.1" }, cls: "ring-hash-crashes" },
+  { name: "C-core 1.52 (C++: no suffix)", ua: { name: "gRPC C-core linux", version: "C-core 30.0.0" }, cls: "ring-hash-crashes" },
+  { name: "C-core 1.53", ua: { name: "gRPC C-core linux Python", version: "C-core 30.1.0 Python 1.53.0" }, cls: "standard" },
+  { name: "C-core 1.85", ua: { name: "gRPC C-core linux Python", version: "C-core 58.0.0 Python 1.85.1" }, cls: "standard" },
+  { name: "C-core with a version it cannot read", ua: { name: "gRPC C-core linux", version: "dev" }, cls: "standard" },
+  { name: "grpc-go", ua: { name: "gRPC Go", version: "1.85.0" }, cls: "standard" },
+  { name: "grpc-java", ua: { name: "gRPC Java", version: "1.85.1" }, cls: "standard" },
+  { name: "grpc-js", ua: { name: "gRPC Node", version: "1.14.1" }, cls: "standard" },
+];
+
+for (const c of userAgents) {
+  test(`gRPC client class: ${c.name} -> ${c.cls}`, () => assert.equal(grpcClientClass(c.ua), c.cls));
+}
+
+const ringHash = translated("envoy.config.cluster.v3.Cluster", "c", { name: "c", type: "EDS", lb_policy: "RING_HASH", ring_hash_lb_config: { minimum_ring_size: { value: 64 } } });
+
+test("ring hash for a client it crashes: round robin, one shared object", () => {
+  const rr = grpcClusterFor(ringHash, "ring-hash-crashes");
+  assert.equal(rr.message.lb_policy, "ROUND_ROBIN");
+  assert.equal(rr.message.ring_hash_lb_config, undefined);
+  assert.equal(grpcClusterFor(ringHash, "ring-hash-crashes"), rr, "memoised: encoded once");
+  assert.equal(grpcClusterFor(ringHash, "standard"), ringHash);
+});
+
+const outliers: { name: string; od: object; volume?: number }[] = [
+  { name: "consecutive5xxErrors 3", od: { consecutive_5xx: { value: 3 }, enforcing_consecutive_5xx: { value: 100 } }, volume: 3 },
+  { name: "Envoy's default consecutive_5xx (5)", od: { interval: { seconds: 1 } }, volume: 5 },
+  { name: "the smaller of 5xx and gateway errors", od: { consecutive_5xx: { value: 7 }, consecutive_gateway_failure: { value: 2 }, enforcing_consecutive_gateway_failure: { value: 100 } }, volume: 2 },
+  { name: "both detectors off: nothing to map", od: { consecutive_5xx: { value: 0 }, enforcing_consecutive_5xx: { value: 0 } } },
+];
+
+for (const c of outliers) {
+  test(`gRPC outlier detection: ${c.name}`, () => {
+    const cluster = translated("envoy.config.cluster.v3.Cluster", "c", { name: "c", type: "EDS", outlier_detection: c.od });
+    const od = grpcCluster(cluster).message.outlier_detection;
+    if (c.volume === undefined) {
+      assert.equal(od?.enforcing_failure_percentage, undefined);
+      return;
+    }
+    assert.deepEqual(
+      [od?.failure_percentage_request_volume, od?.enforcing_failure_percentage, od?.failure_percentage_threshold, od?.failure_percentage_minimum_hosts],
+      [{ value: c.volume }, { value: 100 }, { value: 85 }, { value: 1 }],
+    );
+  });
+}
+
+test("gRPC clients of different classes never share a snapshot layer", () => {
+  const loaded = loadMesh([
+    {
+      path: "mesh.yaml",
+      text: `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: shop }
+spec:
+  hosts: [shop.default.svc.cluster.local]
+  resolution: STATIC
+  ports: [{ number: 9090, name: grpc, protocol: GRPC }]
+  endpoints: [{ address: 10.0.0.1 }]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: shop }
+spec:
+  host: shop
+  trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: x-user } } }
+`,
+    },
+  ]);
+  assert.ok(loaded.ok);
+  const t = translateMesh(loaded.model);
+  const proxy = (version: string): ProxyIdentity => ({ nodeId: version, kind: "grpc", namespace: "default", serviceAccount: "c", labels: {}, instanceIps: [], userAgent: { name: "gRPC C-core linux", version } });
+  const [old] = proxyLayers(t, proxy("C-core 29.0.0"));
+  const [current] = proxyLayers(t, proxy("C-core 58.0.0"));
+  assert.ok(old !== undefined && current !== undefined);
+  assert.notEqual(old.key, current.key);
+  const lb = (layer: typeof old) => layer.resources().flatMap((r) => (r.type === "envoy.config.cluster.v3.Cluster" ? [(r.message as { lb_policy?: string }).lb_policy] : []));
+  assert.deepEqual(lb(old), ["ROUND_ROBIN"]);
+  assert.deepEqual(lb(current), ["RING_HASH"]);
+});
