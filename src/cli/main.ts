@@ -35,6 +35,8 @@ commands:
                                        (and NAME/ca.crt for MUTUAL), served over SDS
              --registration-grace S    seconds a self-registered workload (WORKLOAD_GROUP)
                                        stays an endpoint after its stream ends (default 10)
+             --follow-external-links   follow symbolic links that lead outside the config
+                                       directory (off: such a link is an error, GM0006)
              --resync-seconds S        how often to read again what file events may miss: the
                                        config tree, CA rotation steps, token revocations and the
                                        credentials directory (default 10)
@@ -281,6 +283,7 @@ async function runServe(args: readonly string[]): Promise<number> {
       "credentials-dir": { type: "string" },
       "registration-grace": { type: "string", default: "10" },
       "resync-seconds": { type: "string", default: "10" },
+      "follow-external-links": { type: "boolean" },
       ...NAMING_OPTIONS,
       "log-level": { type: "string", default: "info" },
       help: { type: "boolean", short: "h" },
@@ -324,6 +327,7 @@ async function runServe(args: readonly string[]): Promise<number> {
     ...(values["credentials-dir"] === undefined ? {} : { credentialsDir: values["credentials-dir"] }),
     registrationGraceSeconds: grace,
     resyncSeconds: resync,
+    ...(values["follow-external-links"] === true ? { followExternalLinks: true } : {}),
     ...(tlsAddress === "off" ? {} : { xdsTlsAddress: tlsAddress }),
     workloadKeyType: values["workload-key-type"],
     workloadCertLifetimeMs: certHours * 3600_000,

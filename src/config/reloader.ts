@@ -4,7 +4,7 @@ import { gitState, readCommitted, type GitState } from "./git.js";
 import { loadLastGood, saveLastGood } from "./last-good.js";
 import { createMeshLoader, loadMesh, type MeshModel, type ModelSource } from "./load.js";
 import type { MeshNaming } from "./resources.js";
-import { readDirectorySettled, treeFingerprint, type SourceFile } from "./source.js";
+import { readDirectorySettled, treeFingerprint, type ReadOptions, type SourceFile } from "./source.js";
 import { resolve } from "node:path";
 
 /** What one reload attempt found. */
@@ -33,6 +33,8 @@ export interface ReloaderOptions {
   readonly naming?: MeshNaming;
   /** Where the last good config is kept across restarts (see last-good.ts). */
   readonly stateDir?: string;
+  /** How the working tree is read: links leading outside it, size limits (source.ts). */
+  readonly read?: ReadOptions;
   readonly logger: Logger;
   /**
    * A new valid model: the one place the rest of gitmesh learns about config. Only when it says
@@ -156,7 +158,7 @@ export class ConfigReloader {
 
   private async fingerprint(git?: GitState): Promise<string> {
     const state = git ?? (await gitState(this.options.dir));
-    return `${await treeFingerprint(this.options.dir)} ${state?.commit ?? "-"} ${String(state?.dirty)}`;
+    return `${await treeFingerprint(this.options.dir, this.options.read)} ${state?.commit ?? "-"} ${String(state?.dirty)}`;
   }
 
   private async attempt(ref: string | undefined): Promise<ReloadRecord> {
@@ -182,7 +184,8 @@ export class ConfigReloader {
       logger.error(`could not read the config; ${this.stillServing()}`, { dir, error: record.error });
       return this.finish(record);
     }
-    const result = this.loader.load(files, this.options.naming);
+    // Parsed in slices, so health checks and proxies are answered while a large config loads.
+    const result = await this.loader.loadAsync(files, this.options.naming);
     const errors = result.diagnostics.filter(isError);
     for (const d of result.diagnostics) {
       const log = d.severity === "error" ? logger.error : logger.warn;
@@ -221,7 +224,7 @@ export class ConfigReloader {
     // than the commit it names, never older, and the next resync corrects it.
     const git = await gitState(dir, (error) => this.options.logger.warn("cannot read the git state of the config; commit and dirtiness are unknown", { dir, error }));
     this.lastFingerprint = await this.fingerprint(git);
-    const files = await readDirectorySettled(dir);
+    const files = await readDirectorySettled(dir, undefined, undefined, this.options.read);
     return { files, source: { dir, ...(git?.commit === undefined ? {} : { commit: git.commit }), ...(git === undefined ? {} : { dirty: git.dirty }) } };
   }
 

@@ -24,6 +24,8 @@ export interface ServeOptions {
   readonly logger: Logger;
   /** The mesh config directory; without it gitmesh serves xDS with nothing in it. */
   readonly configDir?: string;
+  /** Follow symbolic links in the config directory that lead outside it (off by default). */
+  readonly followExternalLinks?: boolean;
   /** Serve exactly this committed ref. */
   readonly gitRef?: string;
   /** Fetch the checkout's upstream branch every so many seconds and follow it. */
@@ -155,6 +157,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
         ...(options.stateDir === undefined ? {} : { stateDir: options.stateDir }),
         naming,
         logger,
+        ...(options.followExternalLinks === true ? { read: { followExternalLinks: true } } : {}),
         onModel: (served) => pusher.setModel(served.model),
         onReload: (r: ReloadRecord) => metrics.configReloaded(r.outcome, countBySeverity(r), r.source),
       });

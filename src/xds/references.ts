@@ -22,15 +22,8 @@ const TLS_CONTEXTS = new Set([
 
 // References are read back from the encoded bytes, so the check sees exactly what a proxy will
 // receive. Each distinct resource is decoded at most once.
-const memo = new WeakMap<EncodedResource, readonly Reference[]>();
-
 export function referencesOf(resource: EncodedResource): readonly Reference[] {
-  let refs = memo.get(resource);
-  if (refs === undefined) {
-    refs = extract(resource);
-    memo.set(resource, refs);
-  }
-  return refs;
+  return resource.memo.get("references", () => extract(resource));
 }
 
 type Obj = Record<string, unknown>;

@@ -1,5 +1,7 @@
 import { encodeMessage, typeUrlOf, type EnvoyMessageName, type EnvoyMessages } from "../envoy/index.js";
 import { contentHash } from "./hash.js";
+import { Memo } from "./memo.js";
+import type { Reference } from "./references.js";
 import { fieldHeader, lengthDelimited, WIRE_LEN } from "./wire.js";
 
 /**
@@ -17,6 +19,8 @@ export interface EncodedResource {
   readonly anyField: Buffer;
   /** The message's own bytes: a view into anyField, not a copy. */
   readonly bytes: Buffer;
+  /** What is derived from it once (the names it refers to, references.ts), kept with it. */
+  readonly memo: Memo<{ references: readonly Reference[] }>;
 }
 
 const ANY_FIELD = 2; // DiscoveryResponse.resources
@@ -34,6 +38,7 @@ export function encodedResource(typeUrl: string, name: string, bytes: Uint8Array
     version: contentHash([bytes]),
     anyField,
     bytes: anyField.subarray(anyField.length - bytes.length),
+    memo: new Memo(),
   };
 }
 
