@@ -3,7 +3,8 @@ import { bounded, isError, sortDiagnostics, type Diagnostic } from "./diagnostic
 import { DEFAULT_NAMING, toResource, type AnyMeshResource, type MeshNaming } from "./resources.js";
 import { validateSchema } from "./schema.js";
 import { DEFAULT_CONFIG_LIMITS, type ConfigLimits } from "./limits.js";
-import { parseSteps, runSteps, type SourceFile } from "./source.js";
+import { runInSlices, runSteps } from "../common/steps.js";
+import { parseSteps, type SourceFile } from "./source.js";
 
 /** Where a model's config came from. */
 export interface ModelSource {
@@ -92,7 +93,7 @@ export function createMeshLoader(limits: ConfigLimits = DEFAULT_CONFIG_LIMITS): 
   }
   return {
     load: (files, naming = DEFAULT_NAMING) => runSteps(steps(files, naming)),
-    loadAsync: (files, naming = DEFAULT_NAMING) => runStepsAsync(steps(files, naming)),
+    loadAsync: (files, naming = DEFAULT_NAMING) => runInSlices(steps(files, naming)),
   };
 }
 
@@ -109,20 +110,6 @@ export function loadMesh(files: readonly SourceFile[], naming: MeshNaming = DEFA
   );
 }
 
-/** Longest stretch of loading between two turns of the event loop. */
-const SLICE_MS = 10;
-
-/** Runs steps to their end, letting the event loop turn whenever a slice of SLICE_MS has passed. */
-async function runStepsAsync<T>(steps: Generator<"tick", T>): Promise<T> {
-  let sliceEnds = performance.now() + SLICE_MS;
-  for (;;) {
-    const r = steps.next();
-    if (r.done === true) return r.value;
-    if (performance.now() < sliceEnds) continue;
-    await new Promise((resolve) => setImmediate(resolve));
-    sliceEnds = performance.now() + SLICE_MS;
-  }
-}
 
 function combine(results: readonly FileResult[], fileCount: number, naming: MeshNaming): LoadResult {
   const diagnostics: Diagnostic[] = results.flatMap((r) => r.diagnostics);

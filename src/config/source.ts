@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { open, readdir, realpath, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { Composer, isMap, isScalar, isSeq, Lexer, LineCounter, Parser, type Document, type Node as YamlNode } from "yaml";
+import { runSteps } from "../common/steps.js";
 import { escapeUnsafe, hasUnsafe } from "../log.js";
 import type { Diagnostic, Position } from "./diagnostics.js";
 import { DEFAULT_CONFIG_LIMITS, type ConfigLimits } from "./limits.js";
@@ -222,13 +223,6 @@ export function parseFile(file: SourceFile, limits: ConfigLimits = DEFAULT_CONFI
   return runSteps(parseSteps(file, limits));
 }
 
-/** Runs a stepwise computation to its end without yielding (see parseSteps). */
-export function runSteps<T>(steps: Generator<"tick", T>): T {
-  for (;;) {
-    const r = steps.next();
-    if (r.done === true) return r.value;
-  }
-}
 
 /** Lexical tokens between ticks: about a millisecond of parsing. */
 const TOKENS_PER_TICK = 512;
