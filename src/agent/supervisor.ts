@@ -68,10 +68,12 @@ export class Supervisor {
     });
     this.state = { t: "running", child, startedAt, exited };
     this.starts++;
-    if (child.pid !== undefined) {
-      logger.info(`${name} started`, { pid: child.pid, command });
-      writeFileAtomic(this.options.pidFile, `${child.pid}\n`).catch((e: unknown) => logger.warn("could not write the pid file", { file: this.options.pidFile, error: String(e) }));
-    }
+    const pid = child.pid;
+    if (pid === undefined) return;
+    // Said once the pid file holds it: whoever reads the log line finds the file.
+    writeFileAtomic(this.options.pidFile, `${pid}\n`)
+      .catch((e: unknown) => logger.warn("could not write the pid file", { file: this.options.pidFile, error: String(e) }))
+      .finally(() => logger.info(`${name} started`, { pid, command }));
   }
 
   /** Stops the child (if one runs) and starts it again now: its config changed. */

@@ -31,14 +31,22 @@ export async function gitmesh(args: readonly string[], env: Readonly<Record<stri
 export interface Running {
   readonly child: ChildProcessWithoutNullStreams;
   readonly lines: readonly string[];
-  /** The first line (past or future) matching `pattern`; rejects when the process ends first. */
-  waitFor(pattern: RegExp): Promise<string>;
+  /**
+   * The first line (past or future) matching `pattern`, among lines from the `from`th on (all by
+   * default: give lines.length to wait for a new one); rejects when the process ends first.
+   */
+  waitFor(pattern: RegExp, from?: number): Promise<string>;
   /** Resolves with the exit code once the process has ended. */
   readonly exited: Promise<number | null>;
 }
 
 export function start(args: readonly string[], env: Readonly<Record<string, string>> = {}): Running {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } });
+  return startProcess(process.execPath, [CLI, ...args], env);
+}
+
+/** Any command, run and read as start() runs gitmesh (the quickstart's shell steps, ip netns exec). */
+export function startProcess(command: string, args: readonly string[], env: Readonly<Record<string, string>> = {}, cwd?: string): Running {
+  const child = spawn(command, [...args], { env: { ...process.env, ...env }, ...(cwd === undefined ? {} : { cwd }) });
   // A test that times out may not reach its after hooks: never leave a process running.
   process.once("exit", () => child.kill("SIGKILL"));
   const lines: string[] = [];
@@ -57,8 +65,8 @@ export function start(args: readonly string[], env: Readonly<Record<string, stri
     child,
     lines,
     exited,
-    waitFor: (pattern) => {
-      const seen = lines.find((l) => pattern.test(l));
+    waitFor: (pattern, from = 0) => {
+      const seen = lines.slice(from).find((l) => pattern.test(l));
       if (seen !== undefined) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
         waiters.push({ pattern, resolve });
