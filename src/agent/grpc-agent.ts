@@ -51,7 +51,8 @@ export async function startGrpcAgent(o: GrpcAgentOptions): Promise<RunningAgent>
   const entry = workload.workloadName ?? (workload.workloadGroup === undefined ? undefined : registeredEntryName({ ...contract, nodeId: workload.nodeId, instanceIps: ips }));
   const bootstrapFile = join(o.runtimeDir, GRPC_BOOTSTRAP_FILE);
   let identity = false;
-  let bundle = false;
+  /** The trust bundle gitmesh sent last: during a root rotation it already trusts the new root. */
+  let bundle: string | undefined;
   let ready = false;
 
   const apply = async (u: DeltaUpdate): Promise<void> => {
@@ -68,11 +69,11 @@ export async function startGrpcAgent(o: GrpcAgentOptions): Promise<RunningAgent>
       } else if (r.name === ROOT_SECRET && pems !== undefined && "bundlePem" in pems) {
         if (!pems.bundlePem.includes("-----BEGIN CERTIFICATE-----")) throw new Error("the trust bundle holds no certificate");
         await writeCertFiles(o.certDir, { bundlePem: pems.bundlePem });
-        bundle = true;
+        bundle = pems.bundlePem;
         logger.info("trust bundle written", { dir: o.certDir, roots: pems.bundlePem.match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0 });
       }
     }
-    if (ready || !identity || !bundle) return;
+    if (ready || !identity || bundle === undefined) return;
     // Last, once the files it names exist: an application started on the bootstrap finds them.
     const json = grpcBootstrap({
       kind: "grpc",
@@ -93,7 +94,9 @@ export async function startGrpcAgent(o: GrpcAgentOptions): Promise<RunningAgent>
 
   const stream = new AgentStream({
     address: o.xdsAddress,
-    tls: { caFile: o.xdsCaFile, tokenFile: o.tokenFile },
+    // gitmesh's own certificate moves to the new root at a rotation's switch: the bundle it sent
+    // (two roots since the introduction) lets the agent reconnect after it; the file alone would not.
+    tls: { caFile: o.xdsCaFile, tokenFile: o.tokenFile, moreRoots: () => bundle },
     node: agentNode(workload.nodeId, contract),
     subscribe: { [TypeUrl.Secret]: [WORKLOAD_SECRET, ROOT_SECRET] },
     onUpdate: apply,

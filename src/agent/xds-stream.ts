@@ -31,8 +31,12 @@ export interface DeltaUpdate {
 export interface AgentStreamOptions {
   /** gitmesh's xDS address, HOST:PORT. */
   readonly address: string;
-  /** TLS, verified against this trust bundle and the host of `address`, with this token. */
-  readonly tls?: { readonly caFile: string; readonly tokenFile: string };
+  /**
+   * TLS, verified against the trust bundle file (and `moreRoots`, the bundle gitmesh last sent,
+   * which holds a new root before gitmesh's own certificate moves to it) and the host of
+   * `address`, with the token.
+   */
+  readonly tls?: { readonly caFile: string; readonly tokenFile: string; readonly moreRoots?: () => string | undefined };
   readonly node: NonNullable<DeltaDiscoveryRequest["node"]>;
   /** Per type URL, the names to subscribe to ("*": every resource of the type). */
   readonly subscribe: Readonly<Record<string, readonly string[]>>;
@@ -89,7 +93,7 @@ export class AgentStream {
         return;
       }
       if (token === "") return this.ended(`the token file ${tls.tokenFile} is empty`);
-      creds = credentials.createSsl(ca);
+      creds = credentials.createSsl(Buffer.concat([ca, Buffer.from(`\n${tls.moreRoots?.() ?? ""}`)]));
       metadata = new Metadata();
       metadata.set("authorization", `Bearer ${token}`);
     }

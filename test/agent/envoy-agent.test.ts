@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import { BLOCK_BEGIN, BLOCK_END } from "../../src/agent/index.js";
 import { agentMesh, envoyInSync, untilEnvoy } from "../support/agent-mesh.js";
 import { tempDir } from "../support/git-repo.js";
@@ -24,6 +24,18 @@ const running = (pid: number) => {
 };
 const pidIn = (line: string) => Number(/pid=(\d+)/.exec(line)?.[1]);
 
+/** The api-v1 workload's agent on vm (demo/api, its token bound to the WorkloadGroup). */
+async function apiAgent(t: TestContext) {
+  const envoy = needEnvoy(t);
+  if (envoy === undefined) return undefined;
+  const mesh = await agentMesh(t);
+  if (mesh === undefined) return undefined;
+  const tokenFile = await mesh.tokenFile("--namespace", "demo", "--service-account", "api", "--workload-group", "api-v1");
+  const identity = ["--token-file", tokenFile, "--namespace", "demo", "--service-account", "api", "--labels", "app=api,version=v1", "--workload-group", "api-v1"];
+  const agent = (runtimeDir: string, ...more: string[]) => mesh.agent(mesh.vm, [...identity, "--runtime-dir", runtimeDir, ...more], { ENVOY_BIN: envoy });
+  return { ...mesh, tokenFile, agent };
+}
+
 /** The lines between the agent's markers. */
 function block(hostsText: string): string[] {
   const lines = hostsText.split("\n");
@@ -31,9 +43,7 @@ function block(hostsText: string): string[] {
 }
 
 test("the agent runs Envoy in the mesh, keeps the hosts file's names, restarts Envoy when it dies or its token changes, and stops it with itself", async (t) => {
-  const envoy = needEnvoy(t);
-  if (envoy === undefined) return;
-  const mesh = await agentMesh(t, envoy);
+  const mesh = await apiAgent(t);
   if (mesh === undefined) return;
   const runtime = join(await tempDir("gmq-run-"), "agent");
   const agent = mesh.agent(runtime, "--hosts-file", "/etc/hosts");
@@ -80,7 +90,7 @@ test("the agent runs Envoy in the mesh, keeps the hosts file's names, restarts E
   });
 
   await t.test("a new token in the token file: a new bootstrap, and Envoy restarted with it", async () => {
-    const token = await mesh.issueToken("2h");
+    const token = await mesh.issueToken("--namespace", "demo", "--service-account", "api", "--workload-group", "api-v1", "--ttl", "2h");
     const from = agent.lines.length;
     writeFileSync(mesh.tokenFile, `${token}\n`);
     await agent.waitFor(/INFO restarting Envoy reason="the token file changed"/, from);
@@ -126,9 +136,7 @@ test("the agent runs Envoy in the mesh, keeps the hosts file's names, restarts E
 });
 
 test("Envoy that exits at once is started again after 1 s, 2 s, then 4 s", async (t) => {
-  const envoy = needEnvoy(t);
-  if (envoy === undefined) return;
-  const mesh = await agentMesh(t, envoy);
+  const mesh = await apiAgent(t);
   if (mesh === undefined) return;
   // A real Envoy refusing an argument it does not know: it exits with code 1 before it binds anything.
   const agent = mesh.agent(join(await tempDir("gmq-run-"), "agent"), "--", "--no-such-envoy-flag");

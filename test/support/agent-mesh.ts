@@ -1,8 +1,9 @@
 // A mesh for agent tests on hosts made of network namespaces (netns-hosts.ts): `gitmesh serve` on
-// host cp (10.0.0.10), a config directory, a token and the trust bundle, and a way to start
-// `gitmesh agent` on another host with real Envoy and read that Envoy's admin page.
+// host cp (10.0.0.10) with a config directory, tokens and the trust bundle in files, `gitmesh
+// agent` started on any host, and Envoy's admin page read there.
 import { execFile } from "node:child_process";
 import { once } from "node:events";
+import { randomUUID } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
@@ -37,23 +38,26 @@ export interface AgentMesh {
   readonly config: string;
   readonly state: string;
   readonly serve: Running;
-  /** A token for demo/api bound to WorkloadGroup api-v1, in a 0600 file. */
-  readonly tokenFile: string;
   readonly bundleFile: string;
-  /** A new token for the same identity and binding. */
-  issueToken(ttl?: string): Promise<string>;
-  /** `gitmesh agent` on vm for demo/api in api-v1, with these runtime dir and extra arguments. */
-  agent(runtimeDir: string, ...more: string[]): Running;
+  /** A token (gitmesh token issue with these arguments). */
+  issueToken(...args: string[]): Promise<string>;
+  /** A 0600 file holding a token issued with these arguments. */
+  tokenFile(...args: string[]): Promise<string>;
+  /** `gitmesh agent` on a host, dialling gitmesh on cp's TLS port with the trust bundle. */
+  agent(host: NetHost, args: readonly string[], env?: Readonly<Record<string, string>>): Running;
+  /** Any command on a host (stopped when the test ends). */
+  start(host: NetHost, command: string, args: readonly string[], env?: Readonly<Record<string, string>>): Running;
 }
 
-export async function agentMesh(t: TestContext, envoy: string): Promise<AgentMesh | undefined> {
+/** `gitmesh serve` on host cp (10.0.0.10) with this mesh config; vm (10.0.0.20) beside it. */
+export async function agentMesh(t: TestContext, meshYaml = MESH): Promise<AgentMesh | undefined> {
   const net = await hostNetwork(t, { cp: "10.0.0.10", vm: "10.0.0.20" });
   if (net === undefined) return undefined;
   const cp = net.hosts["cp"]!;
   const vm = net.hosts["vm"]!;
   const config = await tempDir("gmq-config-");
   const state = await tempDir("gmq-state-");
-  writeFileSync(join(config, "mesh.yaml"), MESH);
+  writeFileSync(join(config, "mesh.yaml"), meshYaml);
   const processes: Running[] = [];
   t.after(async () => {
     for (const p of processes.reverse()) {
@@ -63,50 +67,30 @@ export async function agentMesh(t: TestContext, envoy: string): Promise<AgentMes
       await once(p.child, "exit");
     }
   });
-  const [command, args] = cp.argv(process.execPath, [CLI, "serve", "--config", config, "--state-dir", state, "--xds-tls-name", cp.address, "--resync-seconds", "0.5"]);
-  const serve = startProcess(command, args);
-  processes.push(serve);
+  const start = (host: NetHost, command: string, args: readonly string[], env: Readonly<Record<string, string>> = {}) => {
+    const [c, a] = host.argv(command, [...args]);
+    const p = startProcess(c, a, env);
+    processes.push(p);
+    return p;
+  };
+  const serve = start(cp, process.execPath, [CLI, "serve", "--config", config, "--state-dir", state, "--xds-tls-name", cp.address, "--resync-seconds", "0.5"]);
   await serve.waitFor(/gitmesh serving/);
-  const issueToken = async (ttl = "1h") => {
-    const r = await gitmesh(["token", "issue", "--state-dir", state, "--namespace", "demo", "--service-account", "api", "--workload-group", "api-v1", "--ttl", ttl]);
+  const issueToken = async (...args: string[]) => {
+    const r = await gitmesh(["token", "issue", "--state-dir", state, ...args]);
     if (r.code !== 0) throw new Error(r.stderr);
     return r.stdout.trim();
   };
   const secrets = await tempDir("gmq-secrets-");
-  const tokenFile = join(secrets, "api.token");
-  writeFileSync(tokenFile, `${await issueToken()}\n`, { mode: 0o600 });
-  const bundleFile = join(secrets, "trust-bundle.pem");
-  const bundle = await gitmesh(["ca", "bundle", "--state-dir", state]);
-  writeFileSync(bundleFile, bundle.stdout);
-  const agent = (runtimeDir: string, ...more: string[]) => {
-    const [c, a] = vm.argv(process.execPath, [
-      CLI,
-      "agent",
-      "--xds-address",
-      `${cp.address}:15012`,
-      "--token-file",
-      tokenFile,
-      "--xds-ca-file",
-      bundleFile,
-      "--namespace",
-      "demo",
-      "--service-account",
-      "api",
-      "--labels",
-      "app=api,version=v1",
-      "--workload-group",
-      "api-v1",
-      "--runtime-dir",
-      runtimeDir,
-      "--resync-seconds",
-      "0.2",
-      ...more,
-    ]);
-    const p = startProcess(c, a, { ENVOY_BIN: envoy });
-    processes.push(p);
-    return p;
+  const tokenFile = async (...args: string[]) => {
+    const file = join(secrets, `${randomUUID()}.token`);
+    writeFileSync(file, `${await issueToken(...args)}\n`, { mode: 0o600 });
+    return file;
   };
-  return { cp, vm, config, state, serve, tokenFile, bundleFile, issueToken, agent };
+  const bundleFile = join(secrets, "trust-bundle.pem");
+  writeFileSync(bundleFile, (await gitmesh(["ca", "bundle", "--state-dir", state])).stdout);
+  const agent = (host: NetHost, args: readonly string[], env: Readonly<Record<string, string>> = {}) =>
+    start(host, process.execPath, [CLI, "agent", "--xds-address", `${cp.address}:15012`, "--xds-ca-file", bundleFile, "--resync-seconds", "0.2", ...args], env);
+  return { cp, vm, config, state, serve, bundleFile, issueToken, tokenFile, agent, start };
 }
 
 /** Envoy's stats on a host's admin port (127.0.0.1 inside its namespace), as numbers. */
