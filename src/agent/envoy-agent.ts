@@ -11,7 +11,7 @@ import type { EnvoyAgentOptions, RunningAgent } from "./options.js";
 import { ServiceNames } from "./services.js";
 import { stopOrphan, Supervisor } from "./supervisor.js";
 import { claimRuntimeDir } from "./runtime-dir.js";
-import { agentNode, instanceIps, readTokenFile, workloadContract } from "./workload.js";
+import { agentNode, instanceIps, nodeIdOf, readTokenFile, workloadContract } from "./workload.js";
 import { AgentStream } from "./xds-stream.js";
 
 export const ENVOY_BOOTSTRAP_FILE = "envoy-bootstrap.json";
@@ -22,9 +22,10 @@ export async function startEnvoyAgent(o: EnvoyAgentOptions): Promise<RunningAgen
   const release = await claimRuntimeDir(o.runtimeDir);
   const bootstrapFile = join(o.runtimeDir, ENVOY_BOOTSTRAP_FILE);
   const ips = await instanceIps(o);
+  const nodeId = nodeIdOf(workload, o.kind, ips);
   const bootstrap = (token: string): BootstrapOptions => ({
     ...workloadContract(workload, o.kind, ips),
-    nodeId: workload.nodeId,
+    nodeId,
     xdsAddress: o.xdsAddress,
     adminPort: o.envoy.adminPort,
     xdsCaFile: o.xdsCaFile,
@@ -35,7 +36,7 @@ export async function startEnvoyAgent(o: EnvoyAgentOptions): Promise<RunningAgen
     throw new Error(`${e.message} (--token-file, --xds-ca-file)`);
   });
   await writeBootstrap(bootstrapFile, bootstrap(seen.token));
-  logger.info("Envoy bootstrap written", { file: bootstrapFile, node: workload.nodeId, xds: o.xdsAddress, instanceIps: ips.join(",") || undefined });
+  logger.info("Envoy bootstrap written", { file: bootstrapFile, node: nodeId, xds: o.xdsAddress, instanceIps: ips.join(",") || undefined });
 
   const pidFile = join(o.runtimeDir, ENVOY_PID_FILE);
   await stopOrphan(pidFile, bootstrapFile, logger);
@@ -51,7 +52,7 @@ export async function startEnvoyAgent(o: EnvoyAgentOptions): Promise<RunningAgen
     // only what any gRPC client of the mesh may read (docs/agent.md, "Service names").
     services = new AgentStream({
       address: o.plaintextAddress,
-      node: agentNode(`${workload.nodeId}~agent`, { kind: "grpc", namespace: workload.namespace, serviceAccount: workload.serviceAccount, labels: {} }),
+      node: agentNode(`${nodeId}~agent`, { kind: "grpc", namespace: workload.namespace, serviceAccount: workload.serviceAccount, labels: {} }),
       subscribe: { [TypeUrl.Cluster]: ["*"] },
       onUpdate: (u) => names.apply(u),
       logger,

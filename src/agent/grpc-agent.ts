@@ -15,7 +15,7 @@ import { registeredEntryName } from "../translators/registration.js";
 import { writeCertFiles } from "./cert-files.js";
 import type { GrpcAgentOptions, RunningAgent } from "./options.js";
 import { claimRuntimeDir } from "./runtime-dir.js";
-import { agentNode, instanceIps, readTokenFile, workloadContract } from "./workload.js";
+import { agentNode, instanceIps, nodeIdOf, readTokenFile, workloadContract } from "./workload.js";
 import { AgentStream, type DeltaUpdate } from "./xds-stream.js";
 
 export const GRPC_BOOTSTRAP_FILE = "grpc-bootstrap.json";
@@ -46,9 +46,10 @@ export async function startGrpcAgent(o: GrpcAgentOptions): Promise<RunningAgent>
   await readTokenFile(o.tokenFile, logger); // a missing or empty token file stops the start, saying so
   const ips = await instanceIps(o);
   const contract = workloadContract(workload, "grpc", ips);
+  const nodeId = nodeIdOf(workload, "grpc", ips);
   // The application is the workload its agent registered: naming that WorkloadEntry gives its
   // XdsServer the group's ports. Its own stream (plaintext) registers nothing.
-  const entry = workload.workloadName ?? (workload.workloadGroup === undefined ? undefined : registeredEntryName({ ...contract, nodeId: workload.nodeId, instanceIps: ips }));
+  const entry = workload.workloadName ?? (workload.workloadGroup === undefined ? undefined : registeredEntryName({ ...contract, nodeId, instanceIps: ips }));
   const bootstrapFile = join(o.runtimeDir, GRPC_BOOTSTRAP_FILE);
   let identity = false;
   /** The trust bundle gitmesh sent last: during a root rotation it already trusts the new root. */
@@ -77,7 +78,7 @@ export async function startGrpcAgent(o: GrpcAgentOptions): Promise<RunningAgent>
     // Last, once the files it names exist: an application started on the bootstrap finds them.
     const json = grpcBootstrap({
       kind: "grpc",
-      nodeId: workload.nodeId,
+      nodeId,
       namespace: workload.namespace,
       serviceAccount: workload.serviceAccount,
       labels: workload.labels,
@@ -97,7 +98,7 @@ export async function startGrpcAgent(o: GrpcAgentOptions): Promise<RunningAgent>
     // gitmesh's own certificate moves to the new root at a rotation's switch: the bundle it sent
     // (two roots since the introduction) lets the agent reconnect after it; the file alone would not.
     tls: { caFile: o.xdsCaFile, tokenFile: o.tokenFile, moreRoots: () => bundle },
-    node: agentNode(workload.nodeId, contract),
+    node: agentNode(nodeId, contract),
     subscribe: { [TypeUrl.Secret]: [WORKLOAD_SECRET, ROOT_SECRET] },
     onUpdate: apply,
     logger,

@@ -5,7 +5,8 @@ import type { Logger } from "../log.js";
 
 /** The workload, as the node contract describes it (docs/proxies.md), and its node id. */
 export type AgentWorkload = Omit<NodeContract, "kind" | "instanceIps"> & {
-  readonly nodeId: string;
+  /** Unique per proxy; by default KIND~ADDRESS~HOSTNAME.NAMESPACE (nodeIdOf). */
+  readonly nodeId?: string;
   /** The address other workloads reach this host at; found from the route to gitmesh when absent. */
   readonly instanceIp?: string;
 };

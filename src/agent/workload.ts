@@ -1,5 +1,6 @@
 // What the envoy and grpc modes share: the token file, the instance address, and the node.
 import { readFile, stat } from "node:fs/promises";
+import { hostname } from "node:os";
 import { nodeMetadata, struct, type NodeContract } from "../cli/bootstrap.js";
 import { gitmeshVersion } from "../common/version.js";
 import type { DeltaDiscoveryRequest } from "../envoy/index.js";
@@ -38,6 +39,15 @@ export async function instanceIps(o: AgentOptions): Promise<string[]> {
   }
   o.logger.info("instance address: the one this host reaches gitmesh from", { address: found });
   return [found];
+}
+
+/**
+ * The node id: the one given, else Istio's form KIND~ADDRESS~HOSTNAME.NAMESPACE. The address makes
+ * it unique per host even where hosts share a name (VMs cloned from one image often do): two
+ * proxies with one node id would be taken for one (docs/agent.md).
+ */
+export function nodeIdOf(w: AgentWorkload, kind: NodeContract["kind"], instanceIps: readonly string[]): string {
+  return w.nodeId ?? `${kind}~${instanceIps[0] ?? "unknown"}~${hostname()}.${w.namespace}`;
 }
 
 /** The node contract of the workload, for a proxy of this kind at these addresses. */

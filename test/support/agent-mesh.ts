@@ -117,7 +117,7 @@ export async function untilEnvoy(host: NetHost, done: (s: Map<string, number>) =
     if (done(last)) return last;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`Envoy on ${host.name} did not get there in ${withinMs} ms: ${JSON.stringify(Object.fromEntries([...last].filter(([k]) => /control_plane|update_rejected|listeners_active|warming/.test(k))))}`);
+  throw new Error(`Envoy on ${host.name} did not get there in ${withinMs} ms: ${JSON.stringify(Object.fromEntries([...last].filter(([k]) => /control_plane|update_rejected|listeners_active|warming|membership_(healthy|total)/.test(k))))}`);
 }
 
 /** Envoy connected to gitmesh, every listener active and nothing rejected or warming. */

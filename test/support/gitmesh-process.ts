@@ -48,7 +48,9 @@ export function start(args: readonly string[], env: Readonly<Record<string, stri
 export function startProcess(command: string, args: readonly string[], env: Readonly<Record<string, string>> = {}, cwd?: string): Running {
   const child = spawn(command, [...args], { env: { ...process.env, ...env }, ...(cwd === undefined ? {} : { cwd }) });
   // A test that times out may not reach its after hooks: never leave a process running.
-  process.once("exit", () => child.kill("SIGKILL"));
+  const kill = () => child.kill("SIGKILL");
+  process.once("exit", kill);
+  child.once("exit", () => process.removeListener("exit", kill));
   const lines: string[] = [];
   const waiters: { pattern: RegExp; resolve: (l: string) => void }[] = [];
   const onLine = (line: string) => {

@@ -29,9 +29,10 @@ export interface HostNetwork {
 
 /**
  * Hosts named by `addresses` (name -> IPv4 address in one /24), or: under CI=true a failed test,
- * elsewhere a skipped one (namespaces need root and iproute2).
+ * elsewhere a skipped one (namespaces need root and iproute2). Removed when the test ends, or
+ * with outliveTest by the caller's close() (and in any case when the process exits).
  */
-export async function hostNetwork(t: TestContext, addresses: Readonly<Record<string, string>>): Promise<HostNetwork | undefined> {
+export async function hostNetwork(t: TestContext, addresses: Readonly<Record<string, string>>, options: { readonly outliveTest?: boolean } = {}): Promise<HostNetwork | undefined> {
   const id = `gmq${process.pid % 100_000}`;
   const sw = `${id}-sw`;
   const names = Object.keys(addresses);
@@ -100,6 +101,7 @@ export async function hostNetwork(t: TestContext, addresses: Readonly<Record<str
     removeSync();
     process.exit(1);
   });
-  t.after(close);
+  // outliveTest: the caller closes it (a file's later tests use the same hosts).
+  if (options.outliveTest !== true) t.after(close);
   return { hosts, close };
 }

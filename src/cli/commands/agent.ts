@@ -1,6 +1,5 @@
 // `gitmesh agent`: on a workload's host, one command that puts it in the mesh (src/agent).
 import { accessSync, constants } from "node:fs";
-import { hostname } from "node:os";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
 import type { AgentOptions, AgentWorkload } from "../../agent/index.js";
 import { DEFAULT_NAMING } from "../../config/resources.js";
@@ -40,7 +39,7 @@ keeps its certificate files renewed from what gitmesh pushes, and writes its gRP
                              address this host reaches gitmesh from)
   --hosts-file FILE          sidecar: keep the mesh's service names in FILE's gitmesh block
                              (usually /etc/hosts); other lines are never touched
-  --node-id ID               (default KIND~HOSTNAME.NAMESPACE)
+  --node-id ID               unique per proxy (default KIND~ADDRESS~HOSTNAME.NAMESPACE)
   --runtime-dir DIR          where the bootstraps go, 0700 (default $RUNTIME_DIRECTORY, else
                              /run/gitmesh-agent)
   --cert-dir DIR             grpc: where the certificate files go (default RUNTIME_DIR/certs)
@@ -97,7 +96,7 @@ keeps its certificate files renewed from what gitmesh pushes, and writes its gRP
     const logger = createLogger({ level: logLevelOf(values["log-level"]) });
     const runtimeDir = resolve(values["runtime-dir"] ?? process.env["RUNTIME_DIRECTORY"]?.split(":")[0] ?? "/run/gitmesh-agent");
     const workload: AgentWorkload = {
-      nodeId: values["node-id"] ?? `${kind}~${hostname()}.${namespace}`,
+      ...(values["node-id"] === undefined ? {} : { nodeId: values["node-id"] }),
       namespace,
       serviceAccount,
       labels: parseLabels(values.labels),
