@@ -1,6 +1,6 @@
 // The agent's own xDS stream to gitmesh: delta ADS, the protocol Envoy speaks. It subscribes to
 // what the agent needs (the service list, a workload's certificate and trust bundle), applies
-// each response before it ACKs it (NACKs it with the error when applying fails), and reconnects
+// each response before it ACKs it (NACKs what it could not use, with why), and reconnects
 // with a growing delay. Over TLS it verifies gitmesh against the trust bundle and the name it
 // dials, and sends the token; both files are read again at every connection, so a token or bundle
 // replaced on disk is used at the next one. What it last accepted is sent as
@@ -40,8 +40,12 @@ export interface AgentStreamOptions {
   readonly node: NonNullable<DeltaDiscoveryRequest["node"]>;
   /** Per type URL, the names to subscribe to ("*": every resource of the type). */
   readonly subscribe: Readonly<Record<string, readonly string[]>>;
-  /** Applies a response; a rejection NACKs it with the error's message. */
-  readonly onUpdate: (update: DeltaUpdate) => Promise<void> | void;
+  /**
+   * Applies a response. Resources it names in `rejected` (with why) are not taken, and the response
+   * is NACKed with their reasons; the others are (a partial NACK, as Envoy's). A rejection of the
+   * promise rejects the whole response.
+   */
+  readonly onUpdate: (update: DeltaUpdate) => Promise<Applied> | Applied;
   readonly logger: Logger;
 }
 
@@ -51,6 +55,9 @@ interface Response {
   readonly resources: readonly { readonly name: string; readonly version: string; readonly resource: { readonly value: Buffer } | null }[];
   readonly removed_resources: readonly string[];
 }
+
+/** What applying a response took: every resource but those rejected. */
+export type Applied = void | { readonly rejected: ReadonlyMap<string, string> };
 
 type Connection = { readonly client: Client; readonly call: ClientDuplexStream<DeltaDiscoveryRequest, Response> };
 
@@ -134,17 +141,22 @@ export class AgentStream {
       resources: r.resources.map((x) => ({ name: x.name, version: x.version, value: x.resource?.value ?? Buffer.alloc(0) })),
       removed: r.removed_resources,
     };
+    let rejected: ReadonlyMap<string, string>;
     try {
-      await this.options.onUpdate(update);
+      rejected = (await this.options.onUpdate(update))?.rejected ?? new Map();
     } catch (e) {
-      this.options.logger.error("could not apply what gitmesh sent; rejecting it", { type: r.type_url, error: (e as Error).message });
-      connection.call.write({ type_url: r.type_url, response_nonce: r.nonce, error_detail: { code: status.INVALID_ARGUMENT, message: (e as Error).message } });
-      return;
+      rejected = new Map(update.resources.map((x) => [x.name, (e as Error).message]));
     }
     const versions = this.versions.get(r.type_url) ?? new Map<string, string>();
     this.versions.set(r.type_url, versions);
-    for (const x of update.resources) versions.set(x.name, x.version);
+    for (const x of update.resources) if (!rejected.has(x.name)) versions.set(x.name, x.version);
     for (const name of update.removed) versions.delete(name);
+    if (rejected.size > 0) {
+      const message = [...new Set(rejected.values())].join("; ");
+      this.options.logger.error("could not use what gitmesh sent; rejecting it", { type: r.type_url, resources: [...rejected.keys()].join(","), error: message });
+      if (this.connection === connection) connection.call.write({ type_url: r.type_url, response_nonce: r.nonce, error_detail: { code: status.INVALID_ARGUMENT, message } });
+      return;
+    }
     if (this.failures > 0 || this.lastProblem !== "") this.options.logger.info("xDS stream served again", { address: this.options.address });
     this.failures = 0;
     this.lastProblem = "";
