@@ -31,8 +31,8 @@ export async function startEnvoyAgent(o: EnvoyAgentOptions): Promise<RunningAgen
     xdsCaFile: o.xdsCaFile,
     token,
   });
-  const inputs = async () => ({ token: await readTokenFile(o.tokenFile, logger), bundle: await readFile(o.xdsCaFile, "utf8") });
-  let seen = await inputs().catch((e: Error) => {
+  const inputs = async (warn?: typeof logger) => ({ token: await readTokenFile(o.tokenFile, warn), bundle: await readFile(o.xdsCaFile, "utf8") });
+  let seen = await inputs(logger).catch((e: Error) => {
     throw new Error(`${e.message} (--token-file, --xds-ca-file)`);
   });
   await writeBootstrap(bootstrapFile, bootstrap(seen.token));

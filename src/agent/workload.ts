@@ -8,15 +8,18 @@ import type { Logger } from "../log.js";
 import { isLoopback, localAddressToward } from "./local-address.js";
 import type { AgentOptions, AgentWorkload } from "./options.js";
 
-/** The token in the file, or a message saying what is wrong with the file. */
-export async function readTokenFile(path: string, logger: Logger): Promise<string> {
+/**
+ * The token in the file, or a message saying what is wrong with the file. With a logger (at
+ * start, not at every re-read), a file others may read is warned about.
+ */
+export async function readTokenFile(path: string, logger?: Logger): Promise<string> {
   const text = await readFile(path, "utf8").catch((e: Error) => {
     throw new Error(`cannot read the token file: ${e.message}`);
   });
   const token = text.trim();
   if (token === "" || /\s/.test(token)) throw new Error(`${path} must hold one token (gitmesh token issue > ${path})`);
   const mode = (await stat(path)).mode & 0o777;
-  if ((mode & 0o077) !== 0) logger.warn("the token file is readable by others: it is a credential (chmod 600 it)", { file: path, mode: mode.toString(8) });
+  if ((mode & 0o077) !== 0) logger?.warn("the token file is readable by others: it is a credential (chmod 600 it)", { file: path, mode: mode.toString(8) });
   return token;
 }
 

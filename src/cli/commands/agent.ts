@@ -120,7 +120,7 @@ keeps its certificate files renewed from what gitmesh pushes, and writes its gRP
       options = { ...common, mode: "grpc", certDir: resolve(values["cert-dir"] ?? join(runtimeDir, "certs")) };
     } else {
       const adminPort = portOf("admin-port", values["admin-port"]);
-      const envoy = values.envoy ?? process.env["ENVOY_BIN"] ?? onPath("envoy");
+      const envoy = values.envoy ?? (process.env["ENVOY_BIN"] || undefined) ?? onPath("envoy");
       if (envoy === undefined) {
         logger.error("Envoy is not installed: put envoy on PATH, or give --envoy PATH (or ENVOY_BIN)");
         return 1;
