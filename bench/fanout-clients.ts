@@ -1,18 +1,39 @@
-// The fleet for bench/fanout: N scripted ADS (state of the world) clients in one child process, so
-// the server process is measured alone. Each client has its own HTTP/2 connection (raw
-// node:http2, as Envoy's own codec would) and behaves like Envoy: CDS wildcard, EDS by the names
-// it got, LDS wildcard, RDS by the names it got, and it ACKs every response. Messages are read and
-// written by hand so the fleet's CPU stays small next to the server's.
+// The fleet for bench/fanout and bench/side-by-side: N scripted ADS clients (state of the world or
+// delta) in one child process, so the server process is measured alone. Each client has its own
+// HTTP/2 connection (raw node:http2, as Envoy's own codec would) and behaves like Envoy: CDS
+// wildcard, EDS by the names its EDS clusters need, then LDS wildcard, RDS by the names its
+// listeners need, and it ACKs every response. Messages are read and written by hand
+// (fleet-proto.ts) so the fleet's CPU stays small next to the server's.
+import { createHash } from "node:crypto";
 import { connect, type ClientHttp2Session, type ClientHttp2Stream } from "node:http2";
 import { TypeUrl } from "../src/envoy/index.js";
-import { lengthDelimited, stringField } from "../src/xds/wire.js";
+import { adsPath, deltaRequest, dependentNamesOf, encodeNames, nodeField, parseResponse, sotwRequest, type Protocol, type Response } from "./fleet-proto.js";
 
-export const ADS_PATH = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
+export { ADS_PATH } from "./fleet-proto.js";
+
+/** A resource every client must come to hold (digest of its Any), or no longer hold (null). */
+export interface Expected {
+  readonly typeUrl: string;
+  readonly name: string;
+  readonly digest: string | null;
+}
 
 /** Parent to fleet. */
 export type Command =
-  | { readonly t: "connect"; readonly port: number; readonly ids: readonly string[]; readonly concurrency: number }
+  | {
+      readonly t: "connect";
+      readonly port: number;
+      readonly ids: readonly string[];
+      readonly concurrency: number;
+      readonly protocol?: Protocol;
+      /** Capture what the first client receives from its first response on (default: from sync on). */
+      readonly captureSync?: boolean;
+      /** The first client keeps a digest of every resource it holds (Report.digests). */
+      readonly digests?: boolean;
+    }
   | { readonly t: "open-floor"; readonly port: number }
+  /** From now on, `done` is replied once every client holds all of these. */
+  | { readonly t: "expect"; readonly resources: readonly Expected[] }
   | { readonly t: "report" }
   | { readonly t: "exit" };
 
@@ -20,6 +41,8 @@ export type Command =
 export type Reply =
   | { readonly t: "synced" }
   | { readonly t: "floor-open" }
+  | { readonly t: "expecting" }
+  | { readonly t: "done" }
   | { readonly t: "report"; readonly report: Report }
   | { readonly t: "error"; readonly message: string };
 
@@ -28,109 +51,52 @@ export interface Report {
   readonly acked: Record<string, number>;
   /** Responses received, over every stream. */
   readonly responses: number;
-  /** Raw DiscoveryResponses the first client's real stream received since the last report. */
+  /** Raw responses the first client's real stream received since the last report. */
   readonly captured: readonly string[];
+  /** The first client's resources, `TYPE NAME` -> digest (with Command connect's digests). */
+  readonly digests: Record<string, string>;
   /** The fleet process's CPU time so far (user + system). */
   readonly cpuMs: number;
 }
 
-// --- protobuf, by hand: only the fields we need -------------------------------------------------
+/** sha256 (hex, 16 characters) of a google.protobuf.Any: export-resources.ts's anyDigest. */
+const digestOf = (any: Buffer): string => createHash("sha256").update(any).digest("hex").slice(0, 16);
 
-/** Calls onField for every length-delimited field of a message; skips the other wire types. */
-function eachField(buf: Buffer, onField: (field: number, value: Buffer) => void): void {
-  let i = 0;
-  const varint = (): number => {
-    let v = 0;
-    for (let shift = 1; ; shift *= 128) {
-      const b = buf[i++] ?? 0;
-      v += (b & 0x7f) * shift;
-      if (b < 0x80) return v;
-    }
-  };
-  while (i < buf.length) {
-    const tag = varint();
-    const wire = tag & 7;
-    if (wire === 0) varint();
-    else if (wire === 1) i += 8;
-    else if (wire === 5) i += 4;
-    else if (wire === 2) {
-      const len = varint();
-      onField(Math.floor(tag / 8), buf.subarray(i, i + len));
-      i += len;
-    } else throw new Error(`unsupported wire type ${wire}`);
-  }
-}
-
-/** The first length-delimited field `field`, following a path of nested messages. */
-function fieldAt(buf: Buffer, ...path: number[]): Buffer | undefined {
-  let cur: Buffer | undefined = buf;
-  for (const f of path) {
-    let found: Buffer | undefined;
-    eachField(cur, (n, v) => {
-      if (n === f && found === undefined) found = v;
-    });
-    if ((cur = found) === undefined) return undefined;
-  }
-  return cur;
-}
-
-interface Response {
-  readonly version: string;
-  readonly typeUrl: string;
-  readonly nonce: string;
-  /** Each resource, a google.protobuf.Any. */
-  readonly resources: Buffer[];
-}
-
-function parseResponse(msg: Buffer): Response {
-  let version = "";
-  let typeUrl = "";
-  let nonce = "";
-  const resources: Buffer[] = [];
-  eachField(msg, (n, v) => {
-    if (n === 1) version = v.toString();
-    else if (n === 2) resources.push(v);
-    else if (n === 4) typeUrl = v.toString();
-    else if (n === 5) nonce = v.toString();
-  });
-  return { version, typeUrl, nonce, resources };
-}
-
-/** The names a response makes the client subscribe to next: EDS from clusters, RDS from listeners. */
-function dependentNames(res: Response): string[] | undefined {
-  const names = (path: number[]) => res.resources.flatMap((r) => fieldAt(r, ...path)?.toString() ?? []).sort();
-  if (res.typeUrl === TypeUrl.Cluster) return names([2, 1]); // Any.value(2) -> Cluster.name(1)
-  // Any.value(2) -> Listener.api_listener(19).api_listener(1) -> Any.value(2) -> HCM.rds(3).route_config_name(2)
-  if (res.typeUrl === TypeUrl.Listener) return names([2, 19, 1, 2, 3, 2]);
-  return undefined;
-}
-
-/** A DiscoveryRequest; resource names come pre-encoded (they change only on re-subscription). */
-function request(typeUrl: string, names: Buffer, version = "", nonce = "", node?: Buffer): Buffer {
-  return Buffer.concat([stringField(1, version), node ?? Buffer.alloc(0), names, stringField(4, typeUrl), stringField(5, nonce)]);
-}
-
-const encodeNames = (names: readonly string[]): Buffer => Buffer.concat(names.map((n) => stringField(3, n)));
+const shortOf = (typeUrl: string): string => typeUrl.slice(typeUrl.lastIndexOf(".") + 1);
 
 // --- one proxy -----------------------------------------------------------------------------------
 
-/** What one proxy subscribes to, shared by its real stream and its floor stream. */
+/** The type a type's resources make the client subscribe to by name. */
+const DEPENDENT: Readonly<Record<string, string>> = { [TypeUrl.Cluster]: TypeUrl.ClusterLoadAssignment, [TypeUrl.Listener]: TypeUrl.RouteConfiguration };
+/** Types whose state-of-the-world response is the full set (omitted = removed). */
+const FULL_STATE = new Set<string>([TypeUrl.Cluster, TypeUrl.Listener]);
+
+/** What one proxy subscribes to, shared by its real stream and its floor stream (bench/fanout). */
 class ProxyState {
+  /** SotW: the names last requested per type, encoded; delta: the subscribed names. */
   readonly names = new Map<string, Buffer>([
     [TypeUrl.Cluster, Buffer.alloc(0)],
     [TypeUrl.Listener, Buffer.alloc(0)],
   ]);
+  readonly subscribed = new Map<string, Set<string>>();
+  /** Per CDS/LDS resource held, the names it needs (delta responses carry only changes). */
+  readonly needs = new Map<string, Map<string, readonly string[]>>();
   readonly nameKeys = new Map<string, string>();
   readonly node: Buffer;
   real: AdsStream | undefined;
   floor: AdsStream | undefined;
+  /** What must still arrive before this proxy counts as done (key: TYPE_URL \0 NAME). */
+  pending = new Map<string, string | null>();
+  /** The first proxy's resources by `TYPE NAME`, when the parent wants digests. */
+  digests: Map<string, string> | undefined;
 
-  constructor(readonly id: string) {
-    this.node = lengthDelimited(2, Buffer.concat([stringField(1, id), stringField(2, "fanout")])); // Node{id, cluster}
+  constructor(
+    readonly id: string,
+    readonly protocol: Protocol,
+  ) {
+    this.node = nodeField(protocol, id);
   }
 }
-
-const DEPENDENT: Readonly<Record<string, string>> = { [TypeUrl.Cluster]: TypeUrl.ClusterLoadAssignment, [TypeUrl.Listener]: TypeUrl.RouteConfiguration };
 
 /** One ADS stream on its own HTTP/2 connection. */
 class AdsStream {
@@ -150,16 +116,17 @@ class AdsStream {
     port: number,
     private readonly proxy: ProxyState,
     private readonly onSynced: (() => void) | undefined,
+    private readonly onDone: () => void,
   ) {
     this.askedListeners = onSynced === undefined;
     this.session = connect(`http://127.0.0.1:${port}`);
     this.session.on("error", (e) => this.fail(e));
     this.connected = new Promise((resolve) => this.session.once("connect", () => resolve()));
-    this.call = this.session.request({ ":method": "POST", ":path": ADS_PATH, "content-type": "application/grpc", te: "trailers" });
+    this.call = this.session.request({ ":method": "POST", ":path": adsPath(proxy.protocol), "content-type": "application/grpc", te: "trailers" });
     this.call.on("data", (chunk: Buffer) => this.onData(chunk));
     this.call.on("error", (e) => this.fail(e));
     this.call.on("close", () => this.fail(new Error(`stream of ${proxy.id} closed`)));
-    this.send(request(TypeUrl.Cluster, Buffer.alloc(0), "", "", proxy.node));
+    this.subscribe(TypeUrl.Cluster, proxy.node);
   }
 
   close(): void {
@@ -180,6 +147,11 @@ class AdsStream {
     this.call.write(frame);
   }
 
+  /** A wildcard subscription's first request. */
+  private subscribe(typeUrl: string, node?: Buffer): void {
+    this.send(this.proxy.protocol === "sotw" ? sotwRequest(typeUrl, Buffer.alloc(0), "", "", node) : deltaRequest(typeUrl, [], [], "", node));
+  }
+
   /** gRPC length-prefixed framing over whatever chunks HTTP/2 hands us. */
   private onData(chunk: Buffer): void {
     let buf = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
@@ -194,32 +166,87 @@ class AdsStream {
 
   private onMessage(msg: Buffer): void {
     this.capture?.push(Buffer.from(msg));
-    const res = parseResponse(msg);
-    this.responses++;
     const p = this.proxy;
+    const res = parseResponse(p.protocol, msg);
+    this.responses++;
     // ACK first (with the names we hold), then subscribe to what the response made us need.
-    this.send(request(res.typeUrl, p.names.get(res.typeUrl) ?? Buffer.alloc(0), res.version, res.nonce));
+    if (p.protocol === "sotw") this.send(sotwRequest(res.typeUrl, p.names.get(res.typeUrl) ?? Buffer.alloc(0), res.version, res.nonce));
+    else this.send(deltaRequest(res.typeUrl, [], [], res.nonce));
     this.acked.set(res.typeUrl, res.version);
     this.nonces.set(res.typeUrl, res.nonce);
-    const names = dependentNames(res);
-    const dep = DEPENDENT[res.typeUrl];
-    if (names !== undefined && dep !== undefined && p.nameKeys.get(dep) !== names.join("\0")) {
-      p.nameKeys.set(dep, names.join("\0"));
-      p.names.set(dep, encodeNames(names));
-      this.send(request(dep, encodeNames(names), this.acked.get(dep), this.nonces.get(dep)));
-    }
+    this.resubscribe(res);
+    if (p.digests !== undefined) record(p.digests, p.protocol, res);
+    if (p.pending.size > 0 && settle(p.pending, p.protocol, res)) this.onDone();
     // Envoy asks for listeners once its clusters are warm (have endpoints).
     if (res.typeUrl === TypeUrl.ClusterLoadAssignment && !this.askedListeners) {
       this.askedListeners = true;
-      this.send(request(TypeUrl.Listener, Buffer.alloc(0)));
+      this.subscribe(TypeUrl.Listener);
     }
     if (res.typeUrl === TypeUrl.RouteConfiguration && this.onSynced !== undefined) this.onSynced();
   }
+
+  /** Subscribes EDS (RDS) to exactly what the clusters (listeners) held now need. */
+  private resubscribe(res: Response): void {
+    const p = this.proxy;
+    const dep = DEPENDENT[res.typeUrl];
+    if (dep === undefined) return;
+    let needs = p.needs.get(res.typeUrl);
+    if (needs === undefined || p.protocol === "sotw") p.needs.set(res.typeUrl, (needs = new Map()));
+    for (const r of res.resources) needs.set(r.name, dependentNamesOf(res.typeUrl, r.any));
+    for (const name of res.removed) needs.delete(name);
+    const names = [...new Set([...needs.values()].flat())].sort();
+    const key = names.join("\0");
+    if (p.nameKeys.get(dep) === key) return;
+    p.nameKeys.set(dep, key);
+    if (p.protocol === "sotw") {
+      p.names.set(dep, encodeNames(3, names));
+      this.send(sotwRequest(dep, encodeNames(3, names), this.acked.get(dep), this.nonces.get(dep)));
+      return;
+    }
+    const before = p.subscribed.get(dep) ?? new Set<string>();
+    const now = new Set(names);
+    p.subscribed.set(dep, now);
+    this.send(deltaRequest(dep, names.filter((n) => !before.has(n)), [...before].filter((n) => !now.has(n))));
+  }
+}
+
+/** Keeps the digest of every resource a response leaves the client holding. */
+function record(digests: Map<string, string>, protocol: Protocol, res: Response): void {
+  const short = shortOf(res.typeUrl);
+  if (protocol === "sotw" && FULL_STATE.has(res.typeUrl)) for (const k of [...digests.keys()]) if (k.startsWith(`${short} `)) digests.delete(k);
+  for (const r of res.resources) digests.set(`${short} ${r.name}`, digestOf(r.any));
+  for (const name of res.removed) digests.delete(`${short} ${name}`);
+}
+
+/** Crosses off what a response brings of the expected resources; true when nothing is left. */
+function settle(pending: Map<string, string | null>, protocol: Protocol, res: Response): boolean {
+  const prefix = `${res.typeUrl}\0`;
+  for (const r of res.resources) {
+    const key = prefix + r.name;
+    const want = pending.get(key);
+    if (want !== undefined && want !== null && digestOf(r.any) === want) pending.delete(key);
+  }
+  const gone = protocol === "sotw" && FULL_STATE.has(res.typeUrl) ? undefined : new Set(res.removed);
+  const present = gone === undefined ? new Set(res.resources.map((r) => r.name)) : undefined;
+  for (const [key, want] of pending) {
+    if (want !== null || !key.startsWith(prefix)) continue;
+    const name = key.slice(prefix.length);
+    if (gone?.has(name) === true || (present !== undefined && !present.has(name))) pending.delete(key);
+  }
+  return pending.size === 0;
 }
 
 // --- the fleet -----------------------------------------------------------------------------------
 
 const proxies: ProxyState[] = [];
+/** Proxies still waiting for the expected resources. */
+let waiting = 0;
+
+const reply = (r: Reply): void => void process.send?.(r);
+
+function proxyDone(): void {
+  if (--waiting === 0) reply({ t: "done" });
+}
 
 /** Runs fn over items, at most `concurrency` at a time (a thundering herd of SYNs overflows the accept backlog). */
 async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -230,17 +257,36 @@ async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T) =
   await Promise.all(Array.from({ length: concurrency }, worker));
 }
 
-/** Connects every proxy and resolves once each has ACKed its first RouteConfiguration (the last type it syncs). */
-function connectAll(port: number, ids: readonly string[], concurrency: number): Promise<void> {
-  return pool(ids, concurrency, (id) => {
-    const proxy = new ProxyState(id);
+/** Connects every proxy and resolves once each has its first RouteConfiguration (the last type it syncs). */
+function connectAll(cmd: Extract<Command, { t: "connect" }>): Promise<void> {
+  return pool(cmd.ids, cmd.concurrency, (id) => {
+    const proxy = new ProxyState(id, cmd.protocol ?? "sotw");
+    const first = proxies.length === 0;
+    if (first && cmd.digests === true) proxy.digests = new Map();
     proxies.push(proxy);
-    return new Promise((resolve) => (proxy.real = new AdsStream(port, proxy, resolve)));
+    return new Promise((resolve) => {
+      let synced = false;
+      proxy.real = new AdsStream(cmd.port, proxy, () => {
+        if (!synced) resolve();
+        synced = true;
+      }, proxyDone);
+      if (first && cmd.captureSync === true) proxy.real.capture = [];
+    });
   });
 }
 
 function openFloor(port: number): Promise<void> {
-  return pool(proxies, 100, (p) => (p.floor = new AdsStream(port, p, undefined)).connected);
+  return pool(proxies, 100, (p) => (p.floor = new AdsStream(port, p, undefined, proxyDone)).connected);
+}
+
+function expect(resources: readonly Expected[]): void {
+  waiting = proxies.length;
+  for (const p of proxies) p.pending = new Map(resources.map((r) => [`${r.typeUrl}\0${r.name}`, r.digest]));
+  reply({ t: "expecting" });
+  if (resources.length === 0) {
+    waiting = 0;
+    reply({ t: "done" });
+  }
 }
 
 function report(): Report {
@@ -251,30 +297,31 @@ function report(): Report {
       if (s === undefined) continue;
       responses += s.responses;
       for (const [type, version] of s.acked) {
-        const key = `${role} ${type.slice(type.lastIndexOf(".") + 1)} ${version}`;
+        const key = `${role} ${shortOf(type)} ${version}`;
         acked[key] = (acked[key] ?? 0) + 1;
       }
     }
   }
-  const first = proxies[0]?.real;
-  const captured = (first?.capture ?? []).map((b) => b.toString("base64"));
-  if (first !== undefined) first.capture = [];
+  const first = proxies[0];
+  const captured = (first?.real?.capture ?? []).map((b) => b.toString("base64"));
+  if (first?.real !== undefined) first.real.capture = [];
   const cpu = process.cpuUsage();
-  return { acked, responses, captured, cpuMs: (cpu.user + cpu.system) / 1000 };
+  return { acked, responses, captured, digests: Object.fromEntries(first?.digests ?? []), cpuMs: (cpu.user + cpu.system) / 1000 };
 }
-
-const reply = (r: Reply): void => void process.send?.(r);
 
 process.on("message", (cmd: Command) => {
   switch (cmd.t) {
     case "connect":
-      void connectAll(cmd.port, cmd.ids, cmd.concurrency).then(() => {
-        if (proxies[0]?.real !== undefined) proxies[0].real.capture = [];
+      void connectAll(cmd).then(() => {
+        if (proxies[0]?.real !== undefined) proxies[0].real.capture ??= [];
         reply({ t: "synced" });
       });
       break;
     case "open-floor":
       void openFloor(cmd.port).then(() => reply({ t: "floor-open" }));
+      break;
+    case "expect":
+      expect(cmd.resources);
       break;
     case "report":
       reply({ t: "report", report: report() });

@@ -1,14 +1,14 @@
 // One bench/fanout scenario: one XdsServer, N proxies (in a child process), one push, and the
 // floor for that push. Prints one `RESULT {json}` line on stdout; progress goes to stderr.
 // Run alone (e.g. under --cpu-prof) as: node --expose-gc dist/bench/fanout-run.js 1000 [rounds]
-import { fork, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { Server, ServerCredentials, type ServerDuplexStream, type ServiceDefinition } from "@grpc/grpc-js";
 import { silentLogger } from "../src/log.js";
 import { CDS, EDS, resourcesOf, SnapshotCache, XdsServer, type Snapshot, type XdsStatus } from "../src/xds/index.js";
 import { apiListener, edsCluster, endpoints, routeTo, snapshot } from "../test/support/fixtures.js";
-import { ADS_PATH, type Command, type Reply, type Report } from "./fanout-clients.js";
+import type { Report } from "./fanout-clients.js";
+import { startFleet, within } from "./fleet.js";
+import { startFloor } from "./floor.js";
 
 export interface RoundResult {
   /** First cache.set until the server has seen every ACK. */
@@ -39,7 +39,6 @@ export interface ScenarioResult {
 
 const SERVICES = 50;
 const LISTENERS = 3;
-const TIMEOUT_MS = 300_000;
 
 /** 50 EDS clusters with 3 endpoints each, 3 api listeners, each with a route splitting over 3 clusters. */
 function fleetSnapshot(changedTimeout: number): Snapshot {
@@ -49,14 +48,6 @@ function fleetSnapshot(changedTimeout: number): Snapshot {
   const listeners = Array.from({ length: LISTENERS }, (_, i) => apiListener(`listener-${i}`, `route-${i}`));
   const routes = Array.from({ length: LISTENERS }, (_, i) => routeTo(`route-${i}`, { [svc(3 * i)]: 80, [svc(3 * i + 1)]: 15, [svc(3 * i + 2)]: 5 }));
   return snapshot(...clusters, ...cla, ...listeners, ...routes);
-}
-
-function within<T>(p: Promise<T>, what: string, diag: () => string = () => ""): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what} ${diag()}`)), TIMEOUT_MS);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Counts the server's responses and ACKs by instrumenting its status store (bench-only wrapping). */
@@ -92,94 +83,6 @@ function ackCounter(status: XdsStatus) {
       );
     },
   };
-}
-
-/**
- * The floor: a bare grpc-js server (same options as XdsServer) that writes given bytes to every
- * stream and counts what comes back. No sessions, no decoding, no status.
- */
-async function startFloor() {
-  const grpc = new Server({
-    "grpc.keepalive_time_ms": 30_000,
-    "grpc.keepalive_timeout_ms": 10_000,
-    "grpc.keepalive_permit_without_calls": 1,
-    "grpc.http2.min_ping_interval_without_data_ms": 10_000,
-    "grpc.max_receive_message_length": 16 * 1024 * 1024,
-    "grpc.max_send_message_length": -1,
-  });
-  const calls: ServerDuplexStream<Buffer, Buffer>[] = [];
-  let received = 0;
-  let onReceived = (): void => {};
-  const pass = (b: Buffer): Buffer => b;
-  const definition = {
-    StreamAggregatedResources: {
-      path: ADS_PATH,
-      requestStream: true,
-      responseStream: true,
-      requestSerialize: pass,
-      requestDeserialize: pass,
-      responseSerialize: pass,
-      responseDeserialize: pass,
-    },
-  } as ServiceDefinition;
-  grpc.addService(definition, {
-    StreamAggregatedResources: (call: ServerDuplexStream<Buffer, Buffer>) => {
-      calls.push(call);
-      call.on("data", () => {
-        received++;
-        onReceived();
-      });
-      call.on("error", () => {});
-    },
-  });
-  const port = await new Promise<number>((resolve, reject) =>
-    grpc.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  /** Resolves once `count` more messages than now have arrived. */
-  const receive = (count: number): Promise<void> => {
-    const target = received + count;
-    return within(
-      new Promise((resolve) => {
-        onReceived = () => {
-          if (received < target) return;
-          onReceived = () => {};
-          resolve();
-        };
-        onReceived();
-      }),
-      "floor ACKs",
-      () => `(${received}/${target})`,
-    );
-  };
-  return { port, calls, receive, received: () => received, shutdown: () => grpc.forceShutdown() };
-}
-
-/** The fleet child process and a typed request/reply channel to it. */
-function startFleet(): { child: ChildProcess; ask: (cmd: Command, want: Reply["t"]) => Promise<Reply> } {
-  const child = fork(new URL("./fanout-clients.js", import.meta.url), [], { execArgv: [] });
-  const waiters = new Map<string, (r: Reply) => void>();
-  child.on("message", (r: Reply) => {
-    if (r.t === "error") {
-      console.error(`fleet: ${r.message}`);
-      process.exitCode = 1;
-    }
-    waiters.get(r.t)?.(r);
-  });
-  const ask = (cmd: Command, want: Reply["t"]) =>
-    within(
-      new Promise<Reply>((resolve) => {
-        waiters.set(want, resolve);
-        child.send(cmd);
-      }),
-      `fleet ${want}`,
-    );
-  return { child, ask };
-}
-
-async function fleetReport(ask: ReturnType<typeof startFleet>["ask"]): Promise<Report> {
-  const r = await ask({ t: "report" }, "report");
-  if (r.t !== "report") throw new Error("bug: expected a report");
-  return r.report;
 }
 
 /** Every proxy's stream of `role` last ACKed the snapshot's cluster and endpoint versions. */
@@ -231,8 +134,11 @@ async function runScenario(n: number, rounds: number): Promise<ScenarioResult> {
   const floor = await startFloor();
   const ids = Array.from({ length: n }, (_, i) => `proxy-${i}`);
   const initial = fleetSnapshot(1);
-  for (const id of ids) cache.set(id, initial);
-  const { child, ask } = startFleet();
+  // Streams on the plaintext endpoint watch the key "plain/NODE" (defaultProxyKey).
+  const keys = ids.map((id) => `plain/${id}`);
+  for (const key of keys) cache.set(key, initial);
+  const fleet = startFleet();
+  const { ask } = fleet;
   const before = memory();
 
   console.error(`[${n}] connecting and syncing ${n} proxies`);
@@ -243,7 +149,7 @@ async function runScenario(n: number, rounds: number): Promise<ScenarioResult> {
   await ask({ t: "open-floor", port: floor.port }, "floor-open");
   await floor.receive(n - floor.received()); // every floor stream's first request: all N calls are open
   const withFloor = memory();
-  let fleet = await fleetReport(ask); // also drops what was captured so far
+  let fleetBefore = await fleet.report(); // also drops what was captured so far
 
   const results: RoundResult[] = [];
   for (let r = 0; r < rounds; r++) {
@@ -251,9 +157,9 @@ async function runScenario(n: number, rounds: number): Promise<ScenarioResult> {
     memory();
     const from = acks.mark();
     const nacks = server.status.counters.nacks;
-    const push = await timed(() => ids.forEach((id) => cache.set(id, next)), () => acks.settled(from));
+    const push = await timed(() => keys.forEach((key) => cache.set(key, next)), () => acks.settled(from));
     if (server.status.counters.nacks !== nacks) throw new Error("a proxy NACKed the push");
-    const report = await fleetReport(ask);
+    const report = await fleet.report();
     checkAcked(report, "real", next, n);
 
     // The floor: exactly the bytes the first proxy received for this push, written to every stream.
@@ -262,7 +168,7 @@ async function runScenario(n: number, rounds: number): Promise<ScenarioResult> {
     memory();
     const acked = floor.receive(n * bytes.length);
     const bare = await timed(() => floor.calls.forEach((call) => bytes.forEach((b) => call.write(b))), () => acked);
-    const after = await fleetReport(ask);
+    const after = await fleet.report();
     checkAcked(after, "floor", next, n);
 
     results.push({
@@ -272,15 +178,14 @@ async function runScenario(n: number, rounds: number): Promise<ScenarioResult> {
       responses: push.settled,
       floorMs: bare.ms,
       floorCpuMs: bare.cpuMs,
-      fleetPushCpuMs: report.cpuMs - fleet.cpuMs,
+      fleetPushCpuMs: report.cpuMs - fleetBefore.cpuMs,
       fleetFloorCpuMs: after.cpuMs - report.cpuMs,
     });
-    fleet = after;
+    fleetBefore = after;
     console.error(`[${n}] round ${r + 1}: push ${push.ms.toFixed(0)} ms, floor ${bare.ms.toFixed(0)} ms`);
   }
 
-  child.send({ t: "exit" } satisfies Command);
-  await new Promise((resolve) => child.once("exit", resolve));
+  await fleet.exit();
   await server.shutdown(1_000);
   floor.shutdown();
   const perClient = (a: number, b: number): number => (b - a) / n / 1024;

@@ -8,15 +8,15 @@
 // --kind sidecar connects Envoy sidecars instead of proxyless clients: each is a workload of one
 // of the services (with its own address, so its own inbound listeners) and, with no Sidecar
 // resource, sees every service: the heaviest case.
-import { MeshPusher, type SecretSource } from "../src/runtime/index.js";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { MeshPusher } from "../src/runtime/index.js";
 import { createMeshLoader } from "../src/config/load.js";
-import type { Node__Output } from "../src/envoy/index.js";
 import { silentLogger } from "../src/log.js";
 import { translateMesh } from "../src/translators/mesh.js";
 import { resourcesForProxy } from "../src/translators/proxy-resources.js";
-import { translated } from "../src/translators/translated.js";
-import { makeSnapshot, ResourceEncoder, SnapshotCache, type StreamIdentity } from "../src/xds/index.js";
+import { makeSnapshot, ResourceEncoder, SnapshotCache } from "../src/xds/index.js";
 import { meshFiles } from "./mesh-gen.js";
+import { benchNode, credentialOf, proxyKindOption, readySecrets } from "./mesh-proxies.js";
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -28,68 +28,44 @@ const time = <T>(f: () => T): [T, number] => {
   const v = f();
   return [v, performance.now() - t0];
 };
+/**
+ * Runs f as an event-loop task would run in serve, and reports the longest event-loop stall
+ * (perf_hooks monitorEventLoopDelay) while it ran: what ACKs, health checks and keepalives
+ * waiting behind it would see.
+ */
+async function stall<T>(f: () => T): Promise<[T, number, number, number]> {
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  await new Promise((r) => setTimeout(r, 5)); // let the histogram take its first samples
+  const cpu = process.cpuUsage();
+  const [v, ms] = await new Promise<[T, number]>((resolve) => setImmediate(() => resolve(time(f))));
+  const used = process.cpuUsage(cpu);
+  await new Promise((r) => setTimeout(r, 5)); // the sample the stall delayed
+  h.disable();
+  return [v, ms, h.max / 1e6, (used.user + used.system) / 1000];
+}
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const rssMB = () => {
   gc();
   return process.memoryUsage().rss / 2 ** 20;
 };
 
-const kind = option("kind", "grpc");
-
-/**
- * Sidecars connect authenticated, as on the TLS port, and get their own secrets from this source:
- * issuance has its own bench (ca-issue.ts), so here every proxy's certificate is ready at once.
- */
-const readySecrets: SecretSource = (() => {
-  const pem = "-----BEGIN CERTIFICATE-----\nbench\n-----END CERTIFICATE-----\n";
-  const secrets = [
-    translated("envoy.extensions.transport_sockets.tls.v3.Secret", "default", { name: "default", tls_certificate: { certificate_chain: { inline_string: pem }, private_key: { inline_string: "bench" } } }),
-    translated("envoy.extensions.transport_sockets.tls.v3.Secret", "ROOTCA", { name: "ROOTCA", validation_context: { trusted_ca: { inline_string: pem } } }),
-  ];
-  return { secretsFor: () => ({ ready: true, secrets }), forget: () => {}, onChanged: () => {} };
-})();
-
-function credentialOf(i: number, services: number): StreamIdentity | undefined {
-  const svc = i % services;
-  return kind === "sidecar" ? { namespace: `team-${svc % 20}`, serviceAccount: `svc-${svc}` } : undefined;
-}
-
-function node(i: number, services: number): Node__Output {
-  const s = (v: string) => ({ stringValue: v, kind: "stringValue" as const });
-  if (kind === "sidecar") {
-    const svc = i % services;
-    return {
-      id: `sidecar-${i}`,
-      cluster: "bench",
-      metadata: {
-        fields: {
-          NAMESPACE: s(`team-${svc % 20}`),
-          SERVICE_ACCOUNT: s(`svc-${svc}`),
-          PROXY_KIND: s("sidecar"),
-          INSTANCE_IPS: s(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`),
-          LABELS: { structValue: { fields: { app: s(`svc-${svc}`), version: s("v1") } }, kind: "structValue" as const },
-        },
-      },
-    } as unknown as Node__Output;
-  }
-  return {
-    id: `client-${i}`,
-    cluster: "bench",
-    user_agent_name: "gRPC Node",
-    metadata: { fields: { NAMESPACE: s(`team-${i % 20}`), SERVICE_ACCOUNT: s("client"), PROXY_KIND: s("grpc") } },
-  } as unknown as Node__Output;
-}
+const kind = proxyKindOption(option("kind", "grpc"));
 
 const proxies = Number(option("proxies", "2000"));
 console.log(`${kind} proxies`);
-console.log(`services | files | load+validate ms | translate ms | resources | shared snapshot ms | push to ${proxies} proxies ms | one-file change to snapshots ms | RSS MB`);
+console.log(
+  `services | files | load+validate ms | translate ms (CPU) | resources | shared snapshot ms | push to ${proxies} proxies ms (CPU; longest stall) | one-file change to snapshots ms (CPU; of which load; longest stall) | RSS MB`,
+);
 for (const n of option("services", "100,1000,10000").split(",").map(Number)) {
   const files = meshFiles(n);
   const base = rssMB();
   const loader = createMeshLoader(); // as serve's reloader keeps one
   const [loaded, loadMs] = time(() => loader.load(files));
   if (!loaded.ok) throw new Error("generated mesh has errors");
+  const translateCpu0 = process.cpuUsage();
   const [translation, translateMs] = time(() => translateMesh(loaded.model));
+  const translateCpu = process.cpuUsage(translateCpu0);
   const grpc = { nodeId: "x", kind: "grpc" as const, namespace: "team-0", serviceAccount: "client", labels: {}, instanceIps: [] };
   const resources = resourcesForProxy(translation, grpc);
   const encoder = new ResourceEncoder();
@@ -97,20 +73,32 @@ for (const n of option("services", "100,1000,10000").split(",").map(Number)) {
   const cache = new SnapshotCache();
   const pusher = new MeshPusher(cache, silentLogger, { secrets: readySecrets });
   pusher.setModel(loaded.model);
-  const [, connectMs] = time(() => {
-    for (let i = 0; i < proxies; i++) pusher.connected(`proxy-${i}`, node(i, n), "", credentialOf(i, n));
+  const [, connectMs, connectStall, connectCpu] = await stall(() => {
+    for (let i = 0; i < proxies; i++) pusher.connected(`proxy-${i}`, benchNode(kind, i, n), "", credentialOf(kind, i, n));
   });
   if (cache.proxies().length !== proxies) throw new Error(`only ${cache.proxies().length} of ${proxies} proxies got a snapshot`);
   // One file changes (a VirtualService's split): the loader re-parses that file, the cross checks
   // run over everything, the model is translated and pushed.
   const changed = files.map((f) => (f.path.endsWith("svc-0/virtual-service.yaml") ? { ...f, text: f.text.replace("weight: 90", "weight: 80").replace("weight: 10", "weight: 20") } : f));
-  const [, changeMs] = time(() => {
-    const next = loader.load(changed);
+  let reloadMs = 0;
+  const [, changeMs, changeStall, changeCpu] = await stall(() => {
+    const [next, ms] = time(() => loader.load(changed));
+    reloadMs = ms;
     if (!next.ok) throw new Error("changed mesh has errors");
     pusher.setModel(next.model);
   });
   const rss = rssMB() - base;
   console.log(
-    [n, files.length, loadMs.toFixed(0), translateMs.toFixed(0), resources.length, snapshotMs.toFixed(0), connectMs.toFixed(0), changeMs.toFixed(0), rss.toFixed(0)].join(" | "),
+    [
+      n,
+      files.length,
+      loadMs.toFixed(0),
+      `${translateMs.toFixed(0)} (${((translateCpu.user + translateCpu.system) / 1000).toFixed(0)})`,
+      resources.length,
+      snapshotMs.toFixed(0),
+      `${connectMs.toFixed(0)} (${connectCpu.toFixed(0)}; ${connectStall.toFixed(0)})`,
+      `${changeMs.toFixed(0)} (${changeCpu.toFixed(0)}; ${reloadMs.toFixed(0)}; ${changeStall.toFixed(0)})`,
+      rss.toFixed(0),
+    ].join(" | "),
   );
 }

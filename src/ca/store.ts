@@ -17,6 +17,7 @@
 //   rotation.json trusts was committed: its marker is removed;
 // - so an authority without the marker was once committed, and a missing rotation.json beside it
 //   means the CA's state was lost: that is an error, never a reason to make a new root.
+import { X509Certificate } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { issuingChain, type Authority } from "./authority.js";
@@ -48,7 +49,7 @@ export function restoreOrReplace(what = "it"): string {
  * Saves an authority whole, marked pending: staged in a directory of its own, renamed into place.
  * commitAuthority removes the mark once rotation.json trusts it.
  */
-export async function saveAuthority(stateDir: string, a: Authority): Promise<void> {
+export async function saveAuthority(stateDir: string, a: Authority, crossSigned: readonly X509Certificate[] = []): Promise<void> {
   const dir = authorityDir(stateDir, a.id);
   const staging = tempPath(dir);
   await mkdir(staging, { recursive: true, mode: 0o700 });
@@ -56,6 +57,7 @@ export async function saveAuthority(stateDir: string, a: Authority): Promise<voi
   await writeFileAtomic(join(staging, "ca-key.pem"), privateKeyPem(a.key), 0o600);
   await writeFileAtomic(join(staging, "ca-cert.pem"), a.cert.toString());
   if (issuingChain(a).length > 0) await writeFileAtomic(join(staging, "chain.pem"), [...a.intermediates, a.root].map((c) => c.toString()).join(""));
+  if (crossSigned.length > 0) await writeFileAtomic(join(staging, CROSS_SIGNED), crossSigned.map((c) => c.toString()).join(""));
   await pausePoint("ca:authority-staged");
   try {
     await rename(staging, dir);
@@ -71,6 +73,25 @@ export async function saveAuthority(stateDir: string, a: Authority): Promise<voi
 export async function commitAuthority(stateDir: string, id: string): Promise<void> {
   await rm(join(authorityDir(stateDir, id), PENDING), { force: true });
   await syncDir(authorityDir(stateDir, id));
+}
+
+const CROSS_SIGNED = "cross-signed.pem";
+
+/**
+ * The authority's cross-signed certificates (cross-sign.ts), if it has any. Optional: a file that
+ * is missing or unreadable only means proxies that trust just the old root must get the new bundle.
+ */
+export async function loadCrossSigned(stateDir: string, id: string): Promise<X509Certificate[]> {
+  const text = await readFile(join(authorityDir(stateDir, id), CROSS_SIGNED), "utf8").catch(() => "");
+  const out: X509Certificate[] = [];
+  for (const pem of text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
+    try {
+      out.push(new X509Certificate(pem));
+    } catch {
+      // Not a certificate: left out, as a missing file would be.
+    }
+  }
+  return out;
 }
 
 export async function removeAuthority(stateDir: string, id: string): Promise<void> {

@@ -128,8 +128,22 @@ export function envoyBootstrap(o: BootstrapOptions): Bootstrap {
       ],
     },
     admin: { address: { socket_address: { address: "127.0.0.1", port_value: o.adminPort } } },
+    // Envoy warns at every start when no downstream connection limit is configured. Istio's
+    // bootstrap sets this monitor with the largest value; so does gitmesh: the proxy's own
+    // capacity, not an arbitrary number, should limit what the application asked it to carry.
+    overload_manager: {
+      resource_monitors: [
+        {
+          name: "envoy.resource_monitors.global_downstream_max_connections",
+          typed_config: pack("envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig", { max_active_downstream_connections: MAX_DOWNSTREAM_CONNECTIONS }),
+        },
+      ],
+    },
   };
 }
+
+/** The downstream connection limit in the bootstrap's overload manager (Istio's value, 2^31 - 1). */
+export const MAX_DOWNSTREAM_CONNECTIONS = "2147483647";
 
 /**
  * What the TLS port's certificate must name: the host the proxy dials, as a DNS name or an IP

@@ -19,6 +19,7 @@ import type { HttpProtocolOptions } from "./generated/envoy/extensions/upstreams
 import type { RBAC } from "./generated/envoy/extensions/filters/http/rbac/v3/RBAC.js";
 import type { RBAC as NetworkRBAC } from "./generated/envoy/extensions/filters/network/rbac/v3/RBAC.js";
 import type { Bootstrap } from "./generated/envoy/config/bootstrap/v3/Bootstrap.js";
+import type { DownstreamConnectionsConfig } from "./generated/envoy/extensions/resource_monitors/downstream_connections/v3/DownstreamConnectionsConfig.js";
 import type { DiscoveryRequest } from "./generated/envoy/service/discovery/v3/DiscoveryRequest.js";
 import type { DeltaDiscoveryRequest } from "./generated/envoy/service/discovery/v3/DeltaDiscoveryRequest.js";
 import type { DiscoveryResponse } from "./generated/envoy/service/discovery/v3/DiscoveryResponse.js";
@@ -43,6 +44,7 @@ export interface EnvoyMessages {
   "envoy.extensions.filters.http.rbac.v3.RBAC": RBAC;
   "envoy.extensions.filters.network.rbac.v3.RBAC": NetworkRBAC;
   "envoy.config.bootstrap.v3.Bootstrap": Bootstrap;
+  "envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig": DownstreamConnectionsConfig;
   "envoy.service.discovery.v3.DiscoveryRequest": DiscoveryRequest;
   "envoy.service.discovery.v3.DeltaDiscoveryRequest": DeltaDiscoveryRequest;
   "envoy.service.discovery.v3.DiscoveryResponse": DiscoveryResponse;

@@ -14,6 +14,7 @@ import { withRegistrations, type RegistrationProblems } from "../translators/reg
 import { composeSnapshot, makeSnapshot, ResourceEncoder, type AdmitRefusal, type Snapshot, type SnapshotCache, type StreamIdentity, type XdsServerOptions } from "../xds/index.js";
 import { SnapshotLayers } from "./layers.js";
 import { ProxyNotices } from "./notices.js";
+import type { Registration } from "./registration-store.js";
 import { Registrations } from "./registrations.js";
 import type { SecretSource } from "./workload-secrets.js";
 
@@ -27,7 +28,23 @@ export interface PusherOptions {
    * a fleet starting at once costs one translation, not one per proxy.
    */
   readonly registrationBatchMs?: number;
+  /**
+   * Registrations of a previous run (registration-store.ts): endpoints again at once, each
+   * ending after restoredGraceMs unless its proxy reconnects.
+   */
+  readonly restored?: readonly Registration[];
+  /**
+   * How long a restored registration waits for its proxy (default: the grace period plus 30 s,
+   * Envoy's longest back-off between two attempts to reach its control plane, so a proxy that
+   * kept retrying while gitmesh was down has time to come back).
+   */
+  readonly restoredGraceMs?: number;
+  /** Called with every registration held whenever the mesh is translated (to keep them across restarts). */
+  readonly onRegistrations?: (registrations: readonly Registration[]) => void;
 }
+
+/** Envoy's longest wait between two attempts to open its xDS stream (its back-off is 0.5 s to 30 s). */
+const ENVOY_MAX_BACKOFF_MS = 30_000;
 
 /** The outcome of applying a model: a failure leaves the previous model and translation served. */
 export type ApplyResult = { readonly ok: true } | { readonly ok: false; readonly error: string };
@@ -64,6 +81,8 @@ export class MeshPusher {
     this.layers = new SnapshotLayers(this.encoder, logger);
     this.notices = new ProxyNotices(logger);
     this.registrations = new Registrations(options.registrationGraceMs ?? 10_000, () => this.translateSoon());
+    const restoredGraceMs = options.restoredGraceMs ?? (options.registrationGraceMs ?? 10_000) + ENVOY_MAX_BACKOFF_MS;
+    for (const r of options.restored ?? []) this.registrations.restore(r.key, r.identity, restoredGraceMs);
     options.secrets?.onChanged((proxy) => this.push(proxy));
   }
 
@@ -188,6 +207,7 @@ export class MeshPusher {
     }
     this.translation = translation;
     this.registrationProblems = problems;
+    this.options.onRegistrations?.([...this.registrations.current()].map(([key, identity]) => ({ key, identity })));
     this.layers.clear();
     for (const key of this.proxies.keys()) this.push(key);
     this.logger.info("mesh translated and pushed", { reason, proxies: this.proxies.size, registered: this.registrations.current().size - problems.size, ms: Math.round(performance.now() - started) });

@@ -31,6 +31,22 @@ export class Registrations {
     if (before === undefined || canonicalProxy(before) !== canonicalProxy(proxy)) this.onChange();
   }
 
+  /**
+   * A claim from before a restart (registration-store.ts): it stands at once, and ends after
+   * afterMs unless its proxy comes back (connected() then takes it over).
+   */
+  restore(key: string, proxy: ProxyIdentity, afterMs: number): void {
+    if (this.claims.has(key)) return;
+    this.claims.set(key, proxy);
+    this.expiring.set(
+      key,
+      after(afterMs, () => {
+        this.expiring.delete(key);
+        if (this.claims.delete(key)) this.onChange();
+      }),
+    );
+  }
+
   /** The proxy's last stream ended: its claim ends after the grace period, unless it comes back. */
   disconnected(key: string): void {
     if (!this.claims.has(key) || this.expiring.has(key)) return;

@@ -84,7 +84,8 @@ export async function openSecure(options: SecureOptions): Promise<Secure> {
   const identity = new ServingIdentity();
   let timer: Timer | undefined;
   const reissue = async (ca: MeshCa): Promise<void> => {
-    const serving = await issueServingCertificate(issuer(ca), names, { keyType: "ecdsa" as KeyType });
+    const authority = issuer(ca);
+    const serving = await issueServingCertificate(authority, names, { keyType: "ecdsa" as KeyType, crossSigned: ca.crossSigned?.get(authority.id) ?? [] });
     identity.set(serving.chainPem, serving.keyPem);
     timer?.cancel();
     const renewAt = renewalTime(new Date(), serving.notAfter);

@@ -14,6 +14,7 @@ import { ADS_ORDER, SnapshotCache, XdsServer, XdsStatus } from "../xds/index.js"
 import { followCa, followConfig, followCredentials, followRevocations, type Stop } from "./followers.js";
 import { settleTrustDomain } from "../ca/index.js";
 import { MeshPusher } from "./push.js";
+import { openRegistrations } from "./registration-store.js";
 import { openSecure } from "./secure.js";
 import { WorkloadSecrets } from "./workload-secrets.js";
 
@@ -124,9 +125,11 @@ export async function serve(options: ServeOptions): Promise<Serving> {
 
     // Translation and push.
     const cache = new SnapshotCache();
+    const registrations = options.stateDir === undefined ? undefined : await openRegistrations(options.stateDir, logger);
     const pusher = new MeshPusher(cache, logger, {
       ...(options.registrationGraceSeconds === undefined ? {} : { registrationGraceMs: options.registrationGraceSeconds * 1000 }),
       ...(secrets === undefined ? {} : { secrets }),
+      ...(registrations === undefined ? {} : { restored: registrations.restored, onRegistrations: (r) => registrations.save(r) }),
     });
     started.add(() => pusher.close());
 

@@ -81,6 +81,13 @@ export function clusterNotes(service: MeshService, mtls: MeshMtls = DEFAULT_MESH
   for (const c of serviceClusterKeys(service)) {
     const notes = new Notes(c.name);
     buildCluster(service, c, notes, mtls);
+    if (c.subset === undefined && clusterDiscovery(service, c) !== "EDS" && clusterEndpoints(service, c).some((e) => e.address === service.host)) {
+      // Found with real Envoy: a sidecar's resolver reads the /etc/hosts that sends the application
+      // to the sidecar, and got the sidecar's own address back.
+      notes.add(
+        `Envoy sidecars resolve ${service.host} themselves, through the same /etc/hosts that maps it to their loopback address for applications (gitmesh hosts, compose extra_hosts), and would reach themselves: list the service's endpoints by another name (endpoints: [{ address: NAME }]) or their addresses (resolution STATIC)`,
+      );
+    }
     if (c.subset === undefined && clusterDiscovery(service, c) === "EDS" && resolutionOf(service) !== "DNS_ROUND_ROBIN") {
       // Endpoint problems are the same in every subset: say them once, on the whole-service cluster.
       for (const s of localityLbEndpoints(clusterEndpoints(service, c), c.port, "ip").skipped) notes.add(`endpoint ${s.address} ${s.reason}`);
@@ -148,7 +155,9 @@ function discovery(service: MeshService, key: ServiceCluster, notes: Notes): Par
     // Istio's choice is per proxy (V4_ONLY unless dual stack); one cluster serves every proxy here,
     // so: IPv4 when the name has an IPv4 address, else IPv6.
     dns_lookup_family: "V4_PREFERRED",
-    respect_dns_ttl: true,
+    // No respect_dns_ttl (Istio sets it): Envoy 1.40 counts it as a deprecated field (its successor
+    // is the envoy.clusters.dns extension, newer than the protos gitmesh builds against), so names
+    // are resolved again at Envoy's default refresh rate, every 5 s, whatever their TTL.
   };
 }
 

@@ -6,6 +6,7 @@ import type { Route } from "../envoy/generated/envoy/config/route/v3/Route.js";
 import type { GrpcClientClass } from "./grpc-clients.js";
 import { grpcHeaderRoutes } from "./grpc-headers.js";
 import { upstreamSecurityOf } from "./mtls.js";
+import { ZERO_DURATION } from "./routes-values.js";
 import { grpcIstioMutual, withTransportSocket, type TransportSocket } from "./tls-contexts.js";
 import type { TranslatedCluster } from "./translated.js";
 
@@ -102,7 +103,8 @@ export function grpcClusterFor(c: TranslatedCluster, cls: GrpcClientClass): Tran
  * ignore those conditions and match too much), and a POST condition is always true (gRPC's client
  * cannot read :method, so it is dropped). A redirect means nothing to an RPC, and gRPC refuses a
  * route configuration holding one. Header matchers are written as every client version reads
- * them (grpc-headers.ts).
+ * them (grpc-headers.ts). gRPC reads a route's timeout from max_stream_duration (gRFC A31), not
+ * from `timeout`: it caps the grpc-timeout header (0: the deadline as the caller set it).
  */
 export function grpcRoutes(routes: readonly Route[]): Route[] {
   const out: Route[] = [];
@@ -112,12 +114,14 @@ export function grpcRoutes(routes: readonly Route[]): Route[] {
     if ((match?.query_parameters ?? []).length > 0) continue;
     const headers = match?.headers ?? [];
     const method = headers.find((h) => h.name === ":method");
-    if (method === undefined) {
-      out.push(...grpcHeaderRoutes(r));
-      continue;
-    }
-    if (method.string_match?.exact !== "POST" || method.invert_match === true) continue;
-    out.push(...grpcHeaderRoutes({ ...r, match: { ...match, headers: headers.filter((h) => h !== method) } }));
+    if (method !== undefined && (method.string_match?.exact !== "POST" || method.invert_match === true)) continue;
+    out.push(...grpcHeaderRoutes(withGrpcTimeout(method === undefined ? r : { ...r, match: { ...match, headers: headers.filter((h) => h !== method) } })));
   }
   return out;
+}
+
+function withGrpcTimeout(r: Route): Route {
+  const action = r.route;
+  if (action === undefined || action === null) return r;
+  return { ...r, route: { ...action, max_stream_duration: { grpc_timeout_header_max: action.timeout ?? ZERO_DURATION } } };
 }

@@ -64,8 +64,8 @@ const TLS_INSPECTOR = { name: "envoy.filters.listener.tls_inspector", typed_conf
 
 function filterChains(port: InboundPort, policies: readonly MeshResource<"AuthorizationPolicy">[], transport: InboundTransport): FilterChain[] {
   const http = isHttpProtocol(port.protocol);
-  const filters = http ? httpFilters(port.port, policies) : tcpFilters(port.port, policies);
-  const plaintext = { name: inboundClusterName(port.port), filters };
+  const filters = (tls: boolean) => (http ? httpFilters(port.port, policies, tls) : tcpFilters(port.port, policies));
+  const plaintext = { name: inboundClusterName(port.port), filters: filters(false) };
   switch (transport.t) {
     case "plaintext":
       return [plaintext];
@@ -74,14 +74,27 @@ function filterChains(port: InboundPort, policies: readonly MeshResource<"Author
         name: `inbound|${port.port}|mtls`,
         filter_chain_match: { transport_protocol: "tls" },
         transport_socket: envoyInboundTls(http ? HTTP_ALPN : []),
-        filters,
+        filters: filters(true),
       };
       return transport.alsoPlaintext ? [tls, { ...plaintext, filter_chain_match: { transport_protocol: "raw_buffer" } }] : [tls];
     }
   }
 }
 
-function httpFilters(port: number, policies: readonly MeshResource<"AuthorizationPolicy">[]): { name: string; typed_config: Any }[] {
+/**
+ * The application learns who called it from x-forwarded-client-cert, as behind Istio's sidecars:
+ * on the mutual TLS chain the caller's SPIFFE URI (and the certificate's subject, DNS names and
+ * hash) is appended to what the caller's own sidecar forwarded (APPEND_FORWARD), so an identity
+ * verified hop by hop reaches the application. On the plaintext chain nobody was verified, so a
+ * header the caller wrote is removed (SANITIZE): a plaintext client cannot claim an identity.
+ */
+function clientCertDetails(tls: boolean) {
+  return tls
+    ? { forward_client_cert_details: "APPEND_FORWARD" as const, set_current_client_cert_details: { subject: { value: true }, dns: true, uri: true } }
+    : { forward_client_cert_details: "SANITIZE" as const };
+}
+
+function httpFilters(port: number, policies: readonly MeshResource<"AuthorizationPolicy">[], tls: boolean): { name: string; typed_config: Any }[] {
   const name = inboundClusterName(port);
   return [
     {
@@ -89,6 +102,7 @@ function httpFilters(port: number, policies: readonly MeshResource<"Authorizatio
       typed_config: pack("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", {
         stat_prefix: `inbound_${port}`,
         codec_type: "AUTO",
+        ...clientCertDetails(tls),
         route_config: {
           name,
           virtual_hosts: [

@@ -59,12 +59,11 @@ export function forwardAction(http: HTTPRoute & { readonly route: readonly HTTPR
   }
   if (http.rewrite?.uri !== undefined) action.prefix_rewrite = http.rewrite.uri;
   if (http.rewrite?.authority !== undefined) action.host_rewrite_literal = http.rewrite.authority;
-  // Istio's default is no timeout (0: disabled), where Envoy's is 15s.
-  const timeout = http.timeout === undefined ? ZERO_DURATION : duration(http.timeout);
-  action.timeout = timeout;
-  // Caps the grpc-timeout header (0: used as sent). Istio writes the deprecated max_grpc_timeout
-  // for Envoy and max_stream_duration for proxyless gRPC; this one field serves both.
-  action.max_stream_duration = { grpc_timeout_header_max: timeout };
+  // Istio's default is no timeout (0: disabled), where Envoy's is 15s. Envoy ignores `timeout` on
+  // a route that has max_stream_duration (it then applies only the stream duration limits), so
+  // Envoy's routes carry `timeout` alone; proxyless gRPC reads max_stream_duration instead, which
+  // its variant of the routes gets (grpc-compat.ts).
+  action.timeout = http.timeout === undefined ? ZERO_DURATION : duration(http.timeout);
   const retry = retryPolicy(http.retries, hashes.length > 0);
   if (retry !== undefined) action.retry_policy = retry;
   if (hashes.length > 0) action.hash_policy = hashes;
@@ -85,7 +84,7 @@ function mirrorFraction(http: HTTPRoute): ReturnType<typeof perMillion> | undefi
 export function defaultAction(ctx: RouteContext): RouteAction {
   const service = ctx.index.service(ctx.host);
   const hash = hashPolicy(consistentHashFor(service, undefined, ctx.port));
-  const action: RouteAction = { cluster: clusterName(ctx.host, ctx.port), timeout: ZERO_DURATION, max_stream_duration: { grpc_timeout_header_max: ZERO_DURATION } };
+  const action: RouteAction = { cluster: clusterName(ctx.host, ctx.port), timeout: ZERO_DURATION };
   const retry = retryPolicy(undefined, hash !== undefined);
   if (retry !== undefined) action.retry_policy = retry;
   if (hash !== undefined) action.hash_policy = [hash];

@@ -14,22 +14,42 @@ export type SetResult = { readonly ok: true } | { readonly ok: false; readonly p
 
 /** Snapshots keyed by proxy (the node id unless the server is told otherwise). */
 // A snapshot is immutable, and one snapshot is often shared by thousands of proxies: check it once.
-const checked = new WeakMap<Snapshot, readonly Inconsistency[]>();
+// What a snapshot leaves unresolved, by the missing resource (typeUrl NUL name): a few names, each
+// with the resources that refer to it.
+const unresolvedOf = new WeakMap<Snapshot, ReadonlyMap<string, readonly Inconsistency[]>>();
+const NONE: ReadonlyMap<string, readonly Inconsistency[]> = new Map();
+
+function unresolved(snapshot: Snapshot): ReadonlyMap<string, readonly Inconsistency[]> {
+  let byMissing = unresolvedOf.get(snapshot);
+  if (byMissing !== undefined) return byMissing;
+  const out = new Map<string, readonly Inconsistency[]>();
+  const layers = snapshot.layers;
+  if (layers === undefined || layers.length === 0) {
+    for (const p of checkConsistency(snapshot)) {
+      const key = `${p.missing.typeUrl}\0${p.missing.name}`;
+      out.set(key, [...(out.get(key) ?? []), p]);
+    }
+  } else {
+    // Checked through its layers: what each leaves unresolved (a sidecar scope's thousands of
+    // clusters name the proxy's own certificate and trust bundle: two names) is looked up in the
+    // whole once per distinct name, and the referrers' lists are shared, not copied.
+    for (const layer of layers) {
+      for (const [key, list] of unresolved(layer)) {
+        const sep = key.indexOf("\0");
+        if (resourcesOf(snapshot, key.slice(0, sep)).byName.has(key.slice(sep + 1))) continue;
+        const before = out.get(key);
+        out.set(key, before === undefined ? list : [...before, ...list]);
+      }
+    }
+  }
+  byMissing = out.size === 0 ? NONE : out;
+  unresolvedOf.set(snapshot, byMissing);
+  return byMissing;
+}
 
 function consistencyOf(snapshot: Snapshot): readonly Inconsistency[] {
-  let problems = checked.get(snapshot);
-  if (problems === undefined) {
-    // A composed snapshot is checked through its layers: what each shared layer leaves unresolved
-    // (a sidecar scope's clusters name the proxy's own certificate) is computed once per layer,
-    // and only those few names are looked up in the whole, not every resource again.
-    const layers = snapshot.layers;
-    problems =
-      layers !== undefined && layers.length > 0
-        ? layers.flatMap((l) => consistencyOf(l)).filter((p) => !resourcesOf(snapshot, p.missing.typeUrl).byName.has(p.missing.name))
-        : checkConsistency(snapshot);
-    checked.set(snapshot, problems);
-  }
-  return problems;
+  const byMissing = unresolved(snapshot);
+  return byMissing.size === 0 ? [] : [...byMissing.values()].flat();
 }
 
 export class SnapshotCache implements SnapshotSource {

@@ -1,5 +1,5 @@
 import type { DeltaDiscoveryRequest__Output, Node__Output } from "../envoy/index.js";
-import { endpointNamesOf, routesInPlace } from "./make-before-break.js";
+import { endpointNamesOf, NewClusters, routesInPlace } from "./make-before-break.js";
 import { ADS_ORDER, CDS, EDS, LDS, RDS, type ResourceKind } from "./resource-kinds.js";
 import type { EncodedResource } from "./resource.js";
 import { deltaResponse } from "./responses.js";
@@ -34,6 +34,8 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
   private nonces = 0;
   /** Clusters whose removal waits until the proxy's listeners and routes no longer need them. */
   private retiring: ReadonlySet<string> = new Set();
+  /** Clusters new to the proxy: its listeners and routes wait until they are warm. */
+  private readonly newClusters = new NewClusters();
 
   /** @param ordered ADS: send types in ADS_ORDER and apply the make-before-break rules. */
   constructor(
@@ -51,6 +53,7 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
     if (admitted.t !== "admitted") return admitted.actions;
     const { kind } = admitted;
     const actions: SessionAction[] = [];
+    const wasWarming = this.newClusters.warming;
     let st = this.states.get(kind.typeUrl);
     const first = st === undefined;
     if (st === undefined) {
@@ -68,6 +71,7 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
       actions.push(
         req.error_detail ? { t: "nack", ...base, code: req.error_detail.code, message: req.error_detail.message } : { t: "ack", ...base },
       );
+      if (kind === CDS || kind === EDS) this.newClusters.answered(kind.short as "CDS" | "EDS", st.latest.nonce, st.latest.answer);
     }
     // Subscription changes count even when the nonce is stale: the proxy will not repeat them.
     for (const name of req.resource_names_subscribe) {
@@ -84,8 +88,17 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
       else st.names.delete(name);
     }
     actions.push(...this.respond(st));
-    if (kind === LDS || kind === RDS) actions.push(...this.releaseRetiredIfInPlace());
+    // The new clusters are warm: the listeners and routes that waited for them go now.
+    if (wasWarming && !this.newClusters.warming) actions.push(...this.respondRouting());
+    if (kind === LDS || kind === RDS || (wasWarming && !this.newClusters.warming)) actions.push(...this.releaseRetiredIfInPlace());
     return actions;
+  }
+
+  private respondRouting(): SessionAction[] {
+    return [LDS, RDS].flatMap((k) => {
+      const st = this.states.get(k.typeUrl);
+      return st === undefined ? [] : this.respond(st);
+    });
   }
 
   onSnapshot(snapshot: Snapshot): SessionAction[] {
@@ -115,12 +128,16 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
 
   private respond(st: TypeState): SessionAction[] {
     if (this.snapshot === undefined) return [];
+    if (this.ordered && (st.kind === LDS || st.kind === RDS) && this.newClusters.warming) return [];
     const { changed, removed, forgotten } = this.diff(st, this.snapshot);
     for (const name of forgotten) st.clientHas.delete(name);
     if (changed.length === 0 && removed.length === 0) return [];
+    const added = st.kind === CDS ? changed.filter((r) => !st.clientHas.has(r.name)) : [];
     for (const r of changed) st.clientHas.set(r.name, r.version);
     for (const name of removed) st.clientHas.delete(name);
     const nonce = String(++this.nonces);
+    if (this.ordered && st.kind === CDS && this.states.has(EDS.typeUrl)) this.newClusters.clustersSent(added, removed);
+    if (this.ordered && st.kind === EDS) this.newClusters.endpointsSent(changed.map((r) => r.name), nonce);
     const systemVersion = resourcesOf(this.snapshot, st.kind.typeUrl).version;
     st.latest = { nonce, systemVersion, answer: "pending" };
     const bytes = deltaResponse({ typeUrl: st.kind.typeUrl, systemVersion, resources: changed, removed, nonce });
@@ -172,7 +189,8 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
   }
 
   private releaseRetiredIfInPlace(): SessionAction[] {
-    if (this.retiring.size === 0 || !this.routesInPlace()) return [];
+    // Routes held for warming clusters are not in place yet, whatever the proxy ACKed before.
+    if (this.retiring.size === 0 || this.newClusters.warming || !this.routesInPlace()) return [];
     this.retiring = new Set();
     const cds = this.states.get(CDS.typeUrl);
     return cds === undefined ? [] : this.respond(cds);

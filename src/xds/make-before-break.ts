@@ -36,3 +36,58 @@ export function routesInPlace(r: RoutesOnProxy): boolean {
 export function endpointNamesOf(clusters: readonly EncodedResource[]): string[] {
   return clusters.flatMap((c) => referencesOf(c).filter((ref) => ref.typeUrl === TypeUrl.ClusterLoadAssignment).map((ref) => ref.name));
 }
+
+/**
+ * Clusters a proxy was just sent for the first time, until they are warm. Envoy adds a new EDS
+ * cluster warming and asks for its ClusterLoadAssignment only then, a round trip later, while a
+ * route naming the cluster applies at once: in between that route answers 503 (no cluster). Real
+ * Envoy showed it, a few requests each time a subset was added under load. So on a stream that
+ * subscribes to endpoints, listeners and routes wait until the proxy has ACKed the endpoints of
+ * the clusters new to it. (Clusters without EDS are ready once applied, and Envoy applies a
+ * stream's responses in order.)
+ */
+export class NewClusters {
+  /** Endpoint names of new clusters, with the nonce of the response that carried them (once sent). */
+  private readonly endpoints = new Map<string, number | undefined>();
+  /** Each new cluster's endpoint names, to forget them if the cluster goes before it is warm. */
+  private readonly byCluster = new Map<string, readonly string[]>();
+
+  /** True while listeners and routes must wait. */
+  get warming(): boolean {
+    return this.endpoints.size > 0;
+  }
+
+  /** A CDS response went out: these clusters are new to the proxy, those are removed. */
+  clustersSent(added: readonly EncodedResource[], removed: readonly string[]): void {
+    for (const name of removed) this.forgetCluster(name);
+    for (const c of added) {
+      const names = endpointNamesOf([c]);
+      this.byCluster.set(c.name, names);
+      for (const n of names) this.endpoints.set(n, undefined);
+    }
+  }
+
+  /** An EDS response went out with these ClusterLoadAssignments. */
+  endpointsSent(names: readonly string[], nonce: string): void {
+    for (const n of names) if (this.endpoints.has(n)) this.endpoints.set(n, Number(nonce));
+  }
+
+  /**
+   * The proxy answered our latest CDS or EDS response. An ACK of endpoints proves it applied that
+   * response and every earlier one. A NACK means what it refused will not warm, so nothing waits.
+   */
+  answered(type: "CDS" | "EDS", nonce: string, answer: Answer): void {
+    const n = Number(nonce);
+    if (answer === "nack") {
+      if (type === "CDS") this.byCluster.clear();
+      for (const [name, sentIn] of this.endpoints) if (type === "CDS" || (sentIn !== undefined && sentIn <= n)) this.endpoints.delete(name);
+      return;
+    }
+    if (type === "EDS") for (const [name, sentIn] of this.endpoints) if (sentIn !== undefined && sentIn <= n) this.endpoints.delete(name);
+  }
+
+  private forgetCluster(name: string): void {
+    for (const n of this.byCluster.get(name) ?? []) this.endpoints.delete(n);
+    this.byCluster.delete(name);
+  }
+}

@@ -1,5 +1,5 @@
 import type { DiscoveryRequest__Output, Node__Output } from "../envoy/index.js";
-import { routesInPlace } from "./make-before-break.js";
+import { NewClusters, routesInPlace } from "./make-before-break.js";
 import { ADS_ORDER, CDS, EDS, LDS, RDS, type ResourceKind } from "./resource-kinds.js";
 import type { EncodedResource } from "./resource.js";
 import { withNonce } from "./responses.js";
@@ -46,6 +46,8 @@ export class SotwSession implements Session<DiscoveryRequest__Output> {
    * need them (see make-before-break.ts): a route to a removed cluster answers 503.
    */
   private retiring: readonly EncodedResource[] = [];
+  /** Clusters new to the proxy: its listeners and routes wait until they are warm. */
+  private readonly newClusters = new NewClusters();
 
   /** @param ordered ADS: send types in ADS_ORDER and apply the make-before-break rules. */
   constructor(
@@ -63,6 +65,7 @@ export class SotwSession implements Session<DiscoveryRequest__Output> {
     if (admitted.t !== "admitted") return admitted.actions;
     const { kind } = admitted;
     const actions: SessionAction[] = [];
+    const wasWarming = this.newClusters.warming;
     let st = this.states.get(kind.typeUrl);
     if (st === undefined) {
       st = {
@@ -83,12 +86,23 @@ export class SotwSession implements Session<DiscoveryRequest__Output> {
       if (st.held.answer === "pending") {
         st.held.answer = answerOf(req.error_detail);
         actions.push(answerAction(kind, st.held, req.error_detail));
+        if (kind === CDS || kind === EDS) this.newClusters.answered(kind.short as "CDS" | "EDS", st.held.nonce, st.held.answer);
       }
     }
     subscribe(st, req.resource_names);
     actions.push(...this.respond(st));
-    if (kind === LDS || kind === RDS) actions.push(...this.releaseRetiredIfInPlace());
+    const warmed = wasWarming && !this.newClusters.warming;
+    // The new clusters are warm: the listeners and routes that waited for them go now.
+    if (warmed) actions.push(...this.respondRouting());
+    if (kind === LDS || kind === RDS || warmed) actions.push(...this.releaseRetiredIfInPlace());
     return actions;
+  }
+
+  private respondRouting(): SessionAction[] {
+    return [LDS, RDS].flatMap((k) => {
+      const st = this.states.get(k.typeUrl);
+      return st === undefined ? [] : this.respond(st);
+    });
   }
 
   onSnapshot(snapshot: Snapshot): SessionAction[] {
@@ -105,6 +119,7 @@ export class SotwSession implements Session<DiscoveryRequest__Output> {
 
   private respond(st: TypeState): SessionAction[] {
     if (this.snapshot === undefined) return [];
+    if (this.ordered && (st.kind === LDS || st.kind === RDS) && this.newClusters.warming) return [];
     // For RDS, EDS and SDS an empty response changes nothing on the proxy: say nothing.
     if (!st.kind.fullState && !st.wildcard && st.subscription.names.length === 0) return [];
     const view = this.view(st, this.snapshot);
@@ -119,6 +134,15 @@ export class SotwSession implements Session<DiscoveryRequest__Output> {
     const previous = st.held;
     st.held = { version: view.version, nonce, items: view.items, answer: "pending" };
     st.forceResend = false;
+    if (this.ordered && st.kind === CDS && this.states.has(EDS.typeUrl)) {
+      const before = new Set((previous?.items ?? []).map((r) => r.name));
+      const now = new Set(view.items.map((r) => r.name));
+      this.newClusters.clustersSent(
+        view.items.filter((r) => !before.has(r.name)),
+        [...before].filter((n) => !now.has(n)),
+      );
+    }
+    if (this.ordered && st.kind === EDS) this.newClusters.endpointsSent(view.items.map((r) => r.name), nonce);
     const actions: SessionAction[] = [
       {
         t: "send",
@@ -182,7 +206,8 @@ export class SotwSession implements Session<DiscoveryRequest__Output> {
   }
 
   private releaseRetiredIfInPlace(): SessionAction[] {
-    if (this.retiring.length === 0 || !this.routesInPlace()) return [];
+    // Routes held for warming clusters are not in place yet, whatever the proxy ACKed before.
+    if (this.retiring.length === 0 || this.newClusters.warming || !this.routesInPlace()) return [];
     this.retiring = [];
     const cds = this.states.get(CDS.typeUrl);
     return cds === undefined ? [] : this.respond(cds);

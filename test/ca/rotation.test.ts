@@ -113,3 +113,30 @@ test("a full rotation, saved at each step: during the overlap old and new certif
   assert.deepEqual([...final.ca.authorities.keys()], [newAuthority.id]);
   assert.equal(oldRoot.fingerprint256 === newAuthority.root.fingerprint256, false);
 });
+
+test("introduce cross-signs the new root with the old one: a chain through it verifies against either root", async () => {
+  const state = tempFiles();
+  const opened = await openOrCreateCa(state, { trustDomain: "cluster.local", keyType: "ecdsa" });
+  assert.ok(opened.ok);
+  const oldRoot = issuer(opened.ca).root;
+  const introduced = await rotate(opened.ca, { t: "introduce", authority: await createRootAuthority({ trustDomain: "cluster.local", keyType: "ecdsa" }) });
+  assert.ok(introduced.ok);
+  const switched = await rotate(introduced.ca, { t: "switch" });
+  assert.ok(switched.ok);
+  const newAuthority = issuer(switched.ca);
+  const [cross] = switched.ca.crossSigned?.get(newAuthority.id) ?? [];
+  assert.ok(cross !== undefined, "the new authority carries a cross-signed certificate");
+  assert.equal(cross.subject, newAuthority.cert.subject);
+  assert.ok(cross.publicKey.equals(newAuthority.cert.publicKey), "for the new root's own key");
+  assert.ok(cross.verify(oldRoot.publicKey) && cross.issuer === oldRoot.subject, "signed by the old root");
+  // It survives the drop and a reload from disk, so proxies that never got the new bundle keep reaching the TLS port.
+  const dropped = await rotate(switched.ca, { t: "drop", maxLifetimeMs: 0, force: true });
+  assert.ok(dropped.ok);
+  const reopened = await openCa(state);
+  assert.ok(reopened.ok && reopened.ca !== undefined);
+  assert.equal(reopened.ca.crossSigned?.get(newAuthority.id)?.[0]?.fingerprint256, cross.fingerprint256);
+  const leaf = await issueFrontend(newAuthority);
+  const chain = [...pemCerts(leaf.chainPem), cross];
+  assert.ok(chainVerifies(chain, [oldRoot]), "the old root verifies leaf -> cross-signed new root");
+  assert.ok(chainVerifies(pemCerts(leaf.chainPem), [newAuthority.root]), "the new root verifies the leaf alone");
+});

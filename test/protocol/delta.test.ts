@@ -267,11 +267,12 @@ test("a cluster removed in the push that moves its route away is removed only af
   h.cache.set("p", snapshot(clusterB, clusterC, endpointsB, endpointsC, listener1, route1ToC, ...barrierSecrets));
   const cds = await nextDelta(s, CDS.typeUrl, { resources: [clusterC] }, "c arrives before the route needs it; a is not removed yet");
   const eds = await nextDelta(s, EDS.typeUrl, { resources: [], removed: ["a"] }, "a's endpoints are gone from the snapshot");
-  const rds = await nextDelta(s, RDS.typeUrl, { resources: [route1ToC] }, "the route moves to c");
   deltaAck(s, cds);
   deltaAck(s, eds);
+  await deltaBarrier(s, "the route waits while c is warming");
   s.send({ type_url: EDS.typeUrl, resource_names_subscribe: ["c"] }); // Envoy, warming cluster c, asks for its endpoints
   deltaAck(s, await nextDelta(s, EDS.typeUrl, { resources: [endpointsC] }, "c's endpoints"));
+  const rds = await nextDelta(s, RDS.typeUrl, { resources: [route1ToC] }, "the route moves to c once c's endpoints are ACKed");
   await deltaBarrier(s, "a is still held while the new route is unanswered");
 
   deltaAck(s, rds);
@@ -290,9 +291,11 @@ test("a held cluster removal waits while the proxy NACKs the new route, and foll
   h.cache.set("p", snapshot(...next, routeTo("r1", "c")));
   const cds = await nextDelta(s, CDS.typeUrl, { resources: [clusterC] }, "c arrives, a is held");
   const eds = await nextDelta(s, EDS.typeUrl, { resources: [], removed: ["a"] }, "a's endpoints are gone from the snapshot");
-  const rds = await nextDelta(s, RDS.typeUrl, { resources: [routeTo("r1", "c")] }, "the route moves to c");
   deltaAck(s, cds);
   deltaAck(s, eds);
+  s.send({ type_url: EDS.typeUrl, resource_names_subscribe: ["c"] });
+  deltaAck(s, await nextDelta(s, EDS.typeUrl, { resources: [endpointsC] }, "c's endpoints"));
+  const rds = await nextDelta(s, RDS.typeUrl, { resources: [routeTo("r1", "c")] }, "the route moves to c");
   deltaNack(s, rds, "route r1 rejected");
   await deltaBarrier(s, "the proxy still routes r1 to a: a must stay");
 

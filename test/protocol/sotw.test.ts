@@ -229,11 +229,12 @@ test("clusters removed by a push stay until the routes that used them are replac
   assert.deepEqual(namesOf(cds), ["a", "b", "c"], "c arrives before the route needs it; a stays while r1 still points at it");
   ack(s, cds);
   const eds = await nextOf(s, EDS.typeUrl);
-  const rds = await nextOf(s, RDS.typeUrl); // the whole push is on the wire before any ACK
   ack(s, eds, ["a", "b", "c"]); // Envoy, having created cluster c, asks for its endpoints
   const edsForC = await nextOf(s, EDS.typeUrl);
   assert.deepEqual(namesOf(edsForC), ["b", "c"]);
+  await barrier(s, "the route waits while c is warming (its endpoints not yet ACKed)");
   ack(s, edsForC, ["a", "b", "c"]);
+  const rds = await nextOf(s, RDS.typeUrl); // c is warm: the route may name it
   await barrier(s, "a is still held while the new route is unanswered");
   ack(s, rds, ["r1"]);
   const final = await nextOf(s, CDS.typeUrl);
@@ -276,9 +277,9 @@ test("held clusters stay while the proxy NACKs the new route, and go once a fixe
   const cds = await nextOf(s, CDS.typeUrl);
   ack(s, cds);
   const eds = await nextOf(s, EDS.typeUrl);
-  const rds = await nextOf(s, RDS.typeUrl);
   ack(s, eds, ["a", "b", "c"]);
   ack(s, await nextOf(s, EDS.typeUrl), ["a", "b", "c"]);
+  const rds = await nextOf(s, RDS.typeUrl);
   nack(s, rds, "", "route r1 rejected", ["r1"]);
   await barrier(s, "the proxy still routes r1 to a: a must stay");
   assert.deepEqual(namesOf(cds), ["a", "b", "c"]);

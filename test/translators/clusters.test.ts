@@ -173,7 +173,7 @@ const cases: readonly Case[] = [
     },
   },
   {
-    name: "DNS: STRICT_DNS with the endpoint host names inline, resolved per TTL; gRPC clients cannot use it (noted)",
+    name: "DNS: STRICT_DNS with the endpoint host names inline, resolved every 5 s; gRPC clients cannot use it (noted)",
     docs: [
       serviceEntry({
         resolution: "DNS",
@@ -186,7 +186,7 @@ const cases: readonly Case[] = [
       assert.equal(c.type, "STRICT_DNS");
       assert.equal(c.eds_cluster_config, undefined);
       assert.equal(c.dns_lookup_family, "V4_PREFERRED");
-      assert.equal(c.respect_dns_ttl, true);
+      assert.equal(c.respect_dns_ttl, undefined, "deprecated in Envoy 1.40 (runtime.deprecated_feature_use)");
       assert.equal(c.load_assignment?.cluster_name, `outbound|80||${HOST}`);
       assert.deepEqual(summary(c.load_assignment), ["- 1: b.example.com:8080@1", "eu/z1 3: a.example.com:80@3"]);
       assert.equal(out.endpoints.size, 0);
@@ -195,10 +195,12 @@ const cases: readonly Case[] = [
     },
   },
   {
-    name: "DNS without endpoints or a selector: the service host is resolved (as in Istio)",
+    name: "DNS without endpoints or a selector: the service host is resolved (as in Istio), with a note on sidecars",
     docs: [serviceEntry({ resolution: "DNS", ports: [{ number: 443, name: "tls", protocol: "TLS", targetPort: 8443 }] })],
     check: (out) => {
       assert.deepEqual(summary(cluster(out, 443).load_assignment), [`- 1: ${HOST}:8443@1`]);
+      // Real Envoy resolved the host through the /etc/hosts that maps it to the sidecar itself.
+      assert.ok(out.notes.some((n) => n.includes(`Envoy sidecars resolve ${HOST} themselves`) && n.includes("endpoints: [{ address: NAME }]")), out.notes.join("\n"));
     },
   },
   {

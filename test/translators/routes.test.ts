@@ -14,6 +14,7 @@ import { decodeMessage, encodeMessage, pack, typeUrlOf, validateMessage, type An
 import type { Route } from "../../src/envoy/generated/envoy/config/route/v3/Route.js";
 import type { RouteAction } from "../../src/envoy/generated/envoy/config/route/v3/RouteAction.js";
 import type { RetryPolicy } from "../../src/envoy/generated/envoy/config/route/v3/RetryPolicy.js";
+import { grpcRoutes } from "../../src/translators/grpc-compat.js";
 import { clusterName } from "../../src/translators/names.js";
 import { httpRoutes, routeConfiguration } from "../../src/translators/routes.js";
 import { duration, optionalFilter } from "../../src/translators/routes-values.js";
@@ -110,7 +111,7 @@ const DEFAULT_RETRY: RetryPolicy = {
 
 /** A forwarding action with Istio's defaults (no timeout, default retries) and these fields. */
 function action(fields: RouteAction, timeout = ZERO): RouteAction {
-  return { timeout, max_stream_duration: { grpc_timeout_header_max: timeout }, retry_policy: DEFAULT_RETRY, ...fields };
+  return { timeout, retry_policy: DEFAULT_RETRY, ...fields };
 }
 
 function withoutRetries(a: RouteAction): RouteAction {
@@ -313,7 +314,7 @@ const cases: Case[] = [
   },
   // -- timeout, retries --
   {
-    name: "timeout: RouteAction.timeout, and the cap on grpc-timeout",
+    name: "timeout: RouteAction.timeout alone (Envoy ignores it beside max_stream_duration)",
     http: `
       - timeout: 1m30.5s
         route: [{ destination: { host: reviews } }]`,
@@ -707,6 +708,17 @@ describe("on the wire", () => {
     const rc = routeConfiguration("r", [{ name: "reviews", domains: [HOST], routes }]);
     const decoded = decodeMessage(rc.type, encodeMessage(rc.type, rc.message)) as { virtual_hosts: { routes: { route: { timeout: unknown } }[] }[] };
     assert.deepEqual(decoded.virtual_hosts[0]?.routes[0]?.route.timeout, { seconds: "0", nanos: 0 });
+  });
+
+  test("a timeout reaches gRPC clients as max_stream_duration, Envoy as timeout alone", () => {
+    const routes = routesFor([SERVICES, SUBSETS, virtualService(`
+      - timeout: 2s
+        route: [{ destination: { host: reviews } }]`)]);
+    // Real Envoy ignores RouteAction.timeout when max_stream_duration is set (found by the fleet).
+    assert.equal(routes[0]?.route?.max_stream_duration, undefined);
+    assert.deepEqual(routes[0]?.route?.timeout, secs(2));
+    const [grpc] = grpcRoutes(routes);
+    assert.deepEqual(grpc?.route?.max_stream_duration, { grpc_timeout_header_max: secs(2) });
   });
 
   test("the same input gives the same bytes (deterministic)", () => {

@@ -127,3 +127,70 @@ test("delta: a NACKed route keeps the cluster it still uses; an accepted one rel
     true,
   );
 });
+
+// Found with real Envoy (test/fleet, changes under load): a route naming a cluster Envoy has just
+// been sent answers 503 until that cluster's endpoints arrive, a round trip later.
+const n = edsCluster("n");
+const epN = endpoints("n", "10.0.0.5:80");
+/** Route r moves from x to a cluster n the proxy does not have yet. */
+const s3 = snapshot(a, x, n, epA, epX, epN, apiListener("l", "r"), routeTo("r", "n"));
+
+test("delta: routes naming a new cluster wait until its endpoints are ACKed", () => {
+  drive(
+    new DeltaSession(ADS_ORDER, true),
+    [
+      { snap: s1, expect: [] },
+      { req: delta(CDS, [], { node }), expect: [send(CDS, ["a", "x"])] },
+      { req: delta(EDS, ["a", "x"]), expect: [send(EDS, ["a", "x"])] },
+      { req: delta(CDS, [], { response_nonce: "1" }), expect: [ack(CDS, "1")] },
+      { req: delta(EDS, [], { response_nonce: "2" }), expect: [ack(EDS, "2")] },
+      { req: delta(LDS, []), expect: [send(LDS, ["l"])] },
+      { req: delta(LDS, [], { response_nonce: "3" }), expect: [ack(LDS, "3")] },
+      { req: delta(RDS, ["r"]), expect: [send(RDS, ["r"])] },
+      { req: delta(RDS, [], { response_nonce: "4" }), expect: [ack(RDS, "4")] },
+      { snap: s3, expect: [send(CDS, ["n"])] }, // the route waits
+      { req: delta(CDS, [], { response_nonce: "5" }), expect: [ack(CDS, "5")] }, // n is warming
+      { req: delta(EDS, ["n"]), expect: [send(EDS, ["n"])] },
+      { req: delta(EDS, [], { response_nonce: "6" }), expect: [ack(EDS, "6"), send(RDS, ["r"])] }, // n is warm
+    ],
+    true,
+  );
+});
+
+test("delta: rejected endpoints of a new cluster do not hold its routes back", () => {
+  drive(
+    new DeltaSession(ADS_ORDER, true),
+    [
+      { snap: s1, expect: [] },
+      { req: delta(CDS, [], { node }), expect: [send(CDS, ["a", "x"])] },
+      { req: delta(EDS, ["a", "x"]), expect: [send(EDS, ["a", "x"])] },
+      { req: delta(EDS, [], { response_nonce: "2" }), expect: [ack(EDS, "2")] },
+      { req: delta(RDS, ["r"]), expect: [send(RDS, ["r"])] },
+      { req: delta(RDS, [], { response_nonce: "3" }), expect: [ack(RDS, "3")] },
+      { snap: s3, expect: [send(CDS, ["n"])] },
+      { req: delta(EDS, ["n"]), expect: [send(EDS, ["n"])] },
+      { req: delta(EDS, [], { response_nonce: "5", error_detail: nackDetail("bad") }), expect: [{ t: "nack", kind: "EDS", nonce: "5" }, send(RDS, ["r"])] },
+    ],
+    true,
+  );
+});
+
+test("SotW: routes naming a new cluster wait until its endpoints are ACKed", () => {
+  drive(
+    new SotwSession(ADS_ORDER, true),
+    [
+      { snap: s1, expect: [] },
+      { req: sotw(CDS, [], { node }), expect: [send(CDS, ["a", "x"])] },
+      { req: sotw(EDS, ["a", "x"]), expect: [send(EDS, ["a", "x"])] },
+      { req: sotw(CDS, [], { response_nonce: "1" }), expect: [ack(CDS, "1")] },
+      { req: sotw(EDS, ["a", "x"], { response_nonce: "2" }), expect: [ack(EDS, "2")] },
+      { req: sotw(RDS, ["r"]), expect: [send(RDS, ["r"])] },
+      { req: sotw(RDS, ["r"], { response_nonce: "3" }), expect: [ack(RDS, "3")] },
+      { snap: s3, expect: [send(CDS, ["a", "n", "x"]), send(EDS, ["a", "x"])] }, // endpoints follow; the route waits
+      { req: sotw(CDS, [], { response_nonce: "4" }), expect: [ack(CDS, "4")] },
+      { req: sotw(EDS, ["a", "n", "x"], { response_nonce: "5" }), expect: [ack(EDS, "5"), send(EDS, ["a", "n", "x"])] },
+      { req: sotw(EDS, ["a", "n", "x"], { response_nonce: "6" }), expect: [ack(EDS, "6"), send(RDS, ["r"])] },
+    ],
+    false,
+  );
+});
