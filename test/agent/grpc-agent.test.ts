@@ -10,11 +10,16 @@ import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { execFile } from "node:child_process";
 import { CERT_FILES } from "../../src/cli/ca-usage.js";
 import { agentMesh } from "../support/agent-mesh.js";
+import type { NetHost } from "../support/netns-hosts.js";
 import { tempDir } from "../support/git-repo.js";
+import { makeCa, tempFiles } from "../support/pki.js";
 import { gitmesh, type Running } from "../support/gitmesh-process.js";
 
+const exec = promisify(execFile);
 const NODE_PEER = fileURLToPath(new URL("../interop/node-peer.js", import.meta.url));
 const HOST = "ratings.shop.svc.cluster.local";
 
@@ -53,6 +58,14 @@ spec:
 
 const pems = (text: string) => text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
 
+/** A TLS handshake from a host to ADDRESS:PORT verified with a bundle file: "verified" or why not. */
+async function tlsFrom(host: NetHost, address: string, caFile: string): Promise<string> {
+  const [hostname, port] = address.split(":");
+  const script = `const s = require("node:tls").connect({ host: ${JSON.stringify(hostname)}, port: ${port}, ca: require("node:fs").readFileSync(${JSON.stringify(caFile)}), ALPNProtocols: ["h2"] }, () => { console.log("verified"); s.destroy(); }); s.on("error", (e) => console.log("refused: " + e.message));`;
+  const [c, a] = host.argv(process.execPath, ["-e", script]);
+  return (await exec(c, a)).stdout.trim();
+}
+
 /** One command to a grpc-js-xds peer (test/interop/protocol.md) and its answer. */
 async function ask(peer: Running, id: number, command: object): Promise<Record<string, unknown>> {
   const from = peer.lines.length;
@@ -61,8 +74,21 @@ async function ask(peer: Running, id: number, command: object): Promise<Record<s
   return JSON.parse(line) as Record<string, unknown>;
 }
 
+/**
+ * The mesh CA is an organisation's intermediate (gitmesh ca init --intermediate-cert): a root
+ * rotation then has no cross-signed certificate (docs/ca.md), so after the switch only the bundle
+ * gitmesh pushed verifies its TLS port.
+ */
+async function importIntermediate(state: string): Promise<void> {
+  const root = makeCa({ cn: "Org Root", keyType: "ec" });
+  const intermediate = makeCa({ cn: "Org Mesh CA", parent: root, keyType: "ec" });
+  const files = tempFiles({ "cert.pem": intermediate.certPem, "key.pem": intermediate.keyPem, "chain.pem": root.certPem });
+  const r = await gitmesh(["ca", "init", "--state-dir", state, "--intermediate-cert", join(files, "cert.pem"), "--intermediate-key", join(files, "key.pem"), "--chain", join(files, "chain.pem")]);
+  assert.equal(r.code, 0, r.stderr);
+}
+
 test("a proxyless gRPC server and client get their certificates, registration and bootstraps from the agent, and talk mutual TLS", async (t) => {
-  const mesh = await agentMesh(t, MESH);
+  const mesh = await agentMesh(t, MESH, importIntermediate);
   if (mesh === undefined) return;
   const serverDir = await tempDir("gmq-run-");
   const serverToken = await mesh.tokenFile("--namespace", "shop", "--service-account", "ratings", "--workload-group", "ratings");
@@ -132,6 +158,10 @@ test("a proxyless gRPC server and client get their certificates, registration an
 
   await t.test("after the switch gitmesh's TLS port has a certificate from the new root: the agent reconnects with the bundle gitmesh sent, though its --xds-ca-file has the old root alone", async () => {
     assert.equal(pems(readFileSync(mesh.bundleFile, "utf8")).length, 1);
+    // The file alone no longer verifies gitmesh (no cross-signed certificate under an imported
+    // intermediate); the bundle gitmesh pushed does.
+    assert.match(await tlsFrom(mesh.vm, `${mesh.cp.address}:15012`, mesh.bundleFile), /^refused: /);
+    assert.equal(await tlsFrom(mesh.vm, `${mesh.cp.address}:15012`, join(serverDir, "certs", CERT_FILES.bundle)), "verified");
     // A revoked token ends the stream, saying why; a new token written to the file is used at the next connection.
     const from = server.lines.length;
     assert.equal((await gitmesh(["token", "revoke", readFileSync(serverToken, "utf8").trim(), "--state-dir", mesh.state])).code, 0);

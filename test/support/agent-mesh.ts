@@ -49,8 +49,11 @@ export interface AgentMesh {
   start(host: NetHost, command: string, args: readonly string[], env?: Readonly<Record<string, string>>): Running;
 }
 
-/** `gitmesh serve` on host cp (10.0.0.10) with this mesh config; vm (10.0.0.20) beside it. */
-export async function agentMesh(t: TestContext, meshYaml = MESH): Promise<AgentMesh | undefined> {
+/**
+ * `gitmesh serve` on host cp (10.0.0.10) with this mesh config; vm (10.0.0.20) beside it.
+ * `prepareState` runs on the empty state directory first (to import an organisation's CA).
+ */
+export async function agentMesh(t: TestContext, meshYaml = MESH, prepareState?: (state: string) => Promise<void>): Promise<AgentMesh | undefined> {
   const net = await hostNetwork(t, { cp: "10.0.0.10", vm: "10.0.0.20" });
   if (net === undefined) return undefined;
   const cp = net.hosts["cp"]!;
@@ -58,6 +61,7 @@ export async function agentMesh(t: TestContext, meshYaml = MESH): Promise<AgentM
   const config = await tempDir("gmq-config-");
   const state = await tempDir("gmq-state-");
   writeFileSync(join(config, "mesh.yaml"), meshYaml);
+  await prepareState?.(state);
   const processes: Running[] = [];
   t.after(async () => {
     for (const p of processes.reverse()) {
