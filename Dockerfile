@@ -9,7 +9,7 @@ COPY package.json package-lock.json tsconfig.json ./
 COPY protos protos
 COPY schemas schemas
 COPY src src
-RUN npm ci --no-audit --no-fund && npm prune --omit=dev
+RUN npm ci --no-audit --no-fund && npm run build && npm prune --omit=dev
 # 15010 xDS (plaintext, no secrets), 15012 xDS and SDS over TLS with tokens, 15014 admin.
 EXPOSE 15010 15012 15014
 ENTRYPOINT ["node", "dist/src/cli/main.js"]

@@ -45,8 +45,11 @@ export const CERT_REFRESH_INTERVAL = "60s";
 
 export const XDS_CLUSTER = "gitmesh-xds";
 
+/** What a node says about its workload: the contract of docs/proxies.md. */
+export type NodeContract = Pick<BootstrapOptions, "kind" | "namespace" | "serviceAccount" | "labels" | "workloadName" | "workloadGroup" | "instanceIps">;
+
 /** The node metadata of the contract, as plain JSON (gRPC's bootstrap form). */
-export function nodeMetadata(o: BootstrapOptions): Record<string, unknown> {
+export function nodeMetadata(o: NodeContract): Record<string, unknown> {
   return {
     NAMESPACE: o.namespace,
     SERVICE_ACCOUNT: o.serviceAccount,
@@ -58,7 +61,8 @@ export function nodeMetadata(o: BootstrapOptions): Record<string, unknown> {
   };
 }
 
-function struct(json: Record<string, unknown>): Struct {
+/** Plain JSON (strings and nested objects, as node metadata has) as a google.protobuf.Struct. */
+export function struct(json: Record<string, unknown>): Struct {
   const value = (v: unknown): NonNullable<Struct["fields"]>[string] =>
     typeof v === "string" ? { stringValue: v } : { structValue: struct(v as Record<string, unknown>) };
   return { fields: Object.fromEntries(Object.entries(json).map(([k, v]) => [k, value(v)])) };

@@ -2,15 +2,9 @@
 // of identities, durations and key types. Usage mistakes throw UsageError (exit 2).
 import { formatProblem, identityProblems, KEY_TYPES, settleTrustDomain, type CaFileProblem, type KeyType, type WorkloadIdentity } from "../ca/index.js";
 import { parseDuration } from "../common/duration.js";
-import { CA_USAGE } from "./ca-usage.js";
-import { UsageError } from "./usage.js";
+import { UsageError, type CommandIo } from "./usage.js";
 
-/** Where output goes; console by default, captured in tests. */
-export interface CommandIo {
-  readonly out: (line: string) => void;
-  readonly err: (line: string) => void;
-}
-export const consoleIo: CommandIo = { out: (l) => console.log(l), err: (l) => console.error(l) };
+export { consoleIo, type CommandIo } from "./usage.js";
 
 export const COMMON = {
   "state-dir": { type: "string", default: ".gitmesh-state" },
@@ -64,7 +58,8 @@ export function reportProblems(problems: readonly CaFileProblem[], io: CommandIo
   return 1;
 }
 
-export function help(io: CommandIo): number {
-  io.out(CA_USAGE);
+/** The command's help, for a handler called with --help (main.ts answers --help before handlers run). */
+export function help(io: CommandIo, text: string): number {
+  io.out(text);
   return 0;
 }

@@ -1,7 +1,6 @@
 // `gitmesh ca init|show|bundle|rotate` and `gitmesh cert issue`. Usage mistakes throw UsageError
 // (exit 2, as main.ts does); failures print what is wrong and return 1.
 import type { X509Certificate } from "node:crypto";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import {
   caDir,
@@ -23,9 +22,9 @@ import {
   type MeshCa,
   type RotationStep,
 } from "../ca/index.js";
-import { writeFileAtomic } from "../common/files.js";
+import { writeCertFiles } from "../agent/cert-files.js";
 import { COMMON, consoleIo, help, IDENTITY, identityOf, keyTypeOf, meshTrustDomain, reportProblems, subcommand, ttlOf, type CommandIo } from "./ca-args.js";
-import { CERT_FILES } from "./ca-usage.js";
+import { CA_HELP, CERT_FILES, CERT_HELP } from "./ca-usage.js";
 import { UsageError } from "./usage.js";
 
 // The token commands have a file of their own; main.ts finds every CA command here.
@@ -64,7 +63,7 @@ async function caInit(args: string[], io: CommandIo): Promise<number> {
     },
     strict: true,
   });
-  if (values.help === true) return help(io);
+  if (values.help === true) return help(io, CA_HELP);
   const root = [values["root-cert"], values["root-key"]];
   const inter = [values["intermediate-cert"], values["intermediate-key"], values.chain];
   const rootGiven = root.some((v) => v !== undefined);
@@ -137,7 +136,7 @@ async function caRotate(args: string[], io: CommandIo): Promise<number> {
     allowPositionals: true,
     strict: true,
   });
-  if (values.help === true) return help(io);
+  if (values.help === true) return help(io, CA_HELP);
   const [step, ...extra] = positionals;
   if (step === undefined || extra.length > 0 || !["introduce", "switch", "drop", "abandon"].includes(step)) throw new UsageError("gitmesh ca rotate takes one step: introduce, switch, drop or abandon");
   const ca = await existingCa(values["state-dir"], io);
@@ -173,7 +172,7 @@ async function caRotate(args: string[], io: CommandIo): Promise<number> {
 /** A read-only ca subcommand: the CA in --state-dir, printed as `lines` says. */
 async function printCa(args: string[], io: CommandIo, lines: (ca: MeshCa) => readonly string[]): Promise<number> {
   const { values } = parseArgs({ args, options: COMMON, strict: true });
-  if (values.help === true) return help(io);
+  if (values.help === true) return help(io, CA_HELP);
   const ca = await existingCa(values["state-dir"], io);
   if (typeof ca === "number") return ca;
   for (const line of lines(ca)) io.out(line);
@@ -220,7 +219,7 @@ export function describeCa(ca: MeshCa): string[] {
 export async function runCert(args: readonly string[], io: CommandIo = consoleIo): Promise<number> {
   const [, rest] = subcommand(args, "cert", ["issue"]);
   const { values } = parseArgs({ args: rest, options: { ...COMMON, ...IDENTITY, out: { type: "string" }, "key-type": { type: "string" } }, strict: true });
-  if (values.help === true) return help(io);
+  if (values.help === true) return help(io, CERT_HELP);
   const id = identityOf(values, await meshTrustDomain(values["state-dir"], values["trust-domain"]), "cert issue");
   if (values.out === undefined) throw new UsageError("cert issue needs --out DIR");
   const keyType = keyTypeOf(values["key-type"]);
@@ -228,10 +227,7 @@ export async function runCert(args: readonly string[], io: CommandIo = consoleIo
   const ca = await existingCa(values["state-dir"], io);
   if (typeof ca === "number") return ca;
   const issued = await issueWorkloadCertificate(issuer(ca), id, { keyType, lifetimeMs });
-  // Each file is replaced whole; gRPC's watcher keeps its old pair until chain and key match.
-  await writeFileAtomic(join(values.out, CERT_FILES.key), issued.keyPem, 0o600);
-  await writeFileAtomic(join(values.out, CERT_FILES.chain), issued.chainPem);
-  await writeFileAtomic(join(values.out, CERT_FILES.bundle), trustBundlePem(ca));
+  await writeCertFiles(values.out, { identity: { chainPem: issued.chainPem, keyPem: issued.keyPem }, bundlePem: trustBundlePem(ca) });
   io.out(`issued ${issued.spiffeId}, valid until ${issued.notAfter.toISOString()}, into ${values.out}:`);
   io.out(`  ${CERT_FILES.chain} (certificate chain), ${CERT_FILES.key} (key, mode 0600), ${CERT_FILES.bundle} (trust bundle)`);
   return 0;

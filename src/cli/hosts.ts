@@ -5,6 +5,7 @@ import type { MeshNaming } from "../config/resources.js";
 import { readDirectory } from "../config/source.js";
 import { serviceAddresses } from "../translators/addresses.js";
 import { indexServices } from "../translators/services.js";
+import { dialNames } from "../agent/dial-names.js";
 import { formatDiagnostic } from "./report.js";
 
 export interface HostsOptions {
@@ -26,13 +27,7 @@ export async function hosts(options: HostsOptions): Promise<number> {
   const addresses = serviceAddresses(index.services.map((s) => s.host));
   for (const service of index.services) {
     const address = addresses.get(service.host) ?? "";
-    const names = [service.host];
-    const suffix = `.${service.namespace}.svc.${result.model.naming.clusterDomain}`;
-    if (service.host.endsWith(suffix)) {
-      const short = service.host.slice(0, -suffix.length);
-      names.push(`${short}.${service.namespace}`);
-      if (service.namespace === options.namespace) names.push(short);
-    }
+    const names = dialNames(service.host, { clusterDomain: result.model.naming.clusterDomain, ...(options.namespace === undefined ? {} : { namespace: options.namespace }) }, service.namespace);
     if (options.format === "hosts") options.out(`${address} ${names.join(" ")}`);
     else for (const n of names) options.out(`      - "${n}:${address}"`);
   }

@@ -20,6 +20,7 @@ import {
   type TokenBinding,
 } from "../ca/index.js";
 import { COMMON, consoleIo, help, IDENTITY, identityOf, reportProblems, subcommand, ttlOf, type CommandIo } from "./ca-args.js";
+import { TOKEN_HELP } from "./ca-usage.js";
 import { UsageError } from "./usage.js";
 
 export async function runToken(args: readonly string[], io: CommandIo = consoleIo): Promise<number> {
@@ -49,7 +50,7 @@ function bindingOf(values: { "node-id"?: string | undefined; "workload-group"?: 
 /** Prints the token alone on stdout (scripts take it with $(...)). */
 async function tokenIssue(args: string[], io: CommandIo): Promise<number> {
   const { values } = parseArgs({ args, options: { ...COMMON, ...IDENTITY, "node-id": { type: "string" }, "workload-group": { type: "string" } }, strict: true });
-  if (values.help === true) return help(io);
+  if (values.help === true) return help(io, TOKEN_HELP);
   // A token names a namespace and service account, not a trust domain: the default only checks the names.
   const id = identityOf(values, DEFAULT_TRUST_DOMAIN, "token issue");
   const ttl = ttlOf(values.ttl, DEFAULT_TOKEN_TTL_MS);
@@ -69,7 +70,7 @@ function oneToken(positionals: readonly string[], command: string): string {
 /** What a token says (id, identity, binding, times) and whether it is accepted now; never the key. */
 async function tokenInspect(args: string[], io: CommandIo): Promise<number> {
   const { values, positionals } = parseArgs({ args, options: COMMON, allowPositionals: true, strict: true });
-  if (values.help === true) return help(io);
+  if (values.help === true) return help(io, TOKEN_HELP);
   const token = oneToken(positionals, "inspect");
   const key = await openTokenKey(values["state-dir"]);
   if (!key.ok) return reportProblems([key.problem], io);
@@ -95,7 +96,7 @@ async function tokenInspect(args: string[], io: CommandIo): Promise<number> {
  */
 async function tokenRevoke(args: string[], io: CommandIo): Promise<number> {
   const { values, positionals } = parseArgs({ args, options: COMMON, allowPositionals: true, strict: true });
-  if (values.help === true) return help(io);
+  if (values.help === true) return help(io, TOKEN_HELP);
   const arg = oneToken(positionals, "revoke");
   const stateDir = values["state-dir"];
   const now = new Date();
@@ -130,7 +131,7 @@ async function tokenRevoke(args: string[], io: CommandIo): Promise<number> {
 
 async function tokenListRevoked(args: string[], io: CommandIo): Promise<number> {
   const { values, positionals } = parseArgs({ args, options: COMMON, allowPositionals: true, strict: true });
-  if (values.help === true) return help(io);
+  if (values.help === true) return help(io, TOKEN_HELP);
   if (positionals.length > 0) throw new UsageError("gitmesh token list-revoked takes no arguments");
   const listed = await listRevocations(values["state-dir"]);
   if (!listed.ok) return reportProblems([listed.problem], io);

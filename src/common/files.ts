@@ -13,7 +13,13 @@ import { basename, dirname, join } from "node:path";
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const tmp = await writeTemp(path, data, mode);
-  await rename(tmp, path);
+  try {
+    await rename(tmp, path);
+  } catch (e) {
+    // A target that cannot be renamed over (a mount point, EBUSY) must not leave the temporary behind.
+    await rm(tmp, { force: true });
+    throw e;
+  }
   await syncDir(dirname(path));
 }
 

@@ -74,7 +74,7 @@ test("usage errors exit 2", async () => {
 });
 
 test("render shows what a proxyless client would receive, and refuses a config with errors", async () => {
-  const ok = await run("render", "config-examples", "--namespace", "bookinfo", "--service-account", "productpage", "--format", "json");
+  const ok = await run("render", "config-examples", "--proxy", "grpc", "--namespace", "bookinfo", "--service-account", "productpage", "--format", "json");
   assert.equal(ok.code, 0, ok.stderr);
   const out = JSON.parse(ok.stdout) as Record<string, { name?: string; cluster_name?: string }[]> & { notes?: string[] };
   assert.deepEqual(Object.keys(out), ["listeners", "routes", "clusters", "endpoints", "notes"]);
@@ -84,7 +84,7 @@ test("render shows what a proxyless client would receive, and refuses a config w
   );
   assert.ok(out["listeners"]?.some((l) => l.name === "reviews.bookinfo.svc.cluster.local:9080"));
   assert.ok(out["clusters"]?.some((c) => c.name === "outbound|9080|v2|reviews.bookinfo.svc.cluster.local"));
-  const yaml = await run("render", "config-examples", "--namespace", "bookinfo", "--service-account", "productpage");
+  const yaml = await run("render", "config-examples", "--proxy", "grpc", "--namespace", "bookinfo", "--service-account", "productpage");
   assert.match(yaml.stdout, /^listeners:\n/);
   const broken = await run("render", "test/fixtures/broken", "--namespace", "shop", "--service-account", "x");
   assert.equal(broken.code, 1);

@@ -32,8 +32,8 @@ export interface Running {
   readonly child: ChildProcessWithoutNullStreams;
   readonly lines: readonly string[];
   /**
-   * The first line (past or future; from line number `from` on, when given) matching `pattern`;
-   * rejects when the process ends first.
+   * The first line (past or future) matching `pattern`, among lines from the `from`th on (all by
+   * default: give lines.length to wait for a new one); rejects when the process ends first.
    */
   waitFor(pattern: RegExp, from?: number): Promise<string>;
   /** Resolves with the exit code once the process has ended. */
@@ -49,9 +49,16 @@ export interface StartOptions {
 
 export function start(args: readonly string[], env: Readonly<Record<string, string>> = {}, options: StartOptions = {}): Running {
   const command = [...(options.prefix ?? []), process.execPath, options.cli ?? CLI, ...args];
-  const child = spawn(command[0] ?? process.execPath, command.slice(1), { env: { ...process.env, ...env } });
+  return startProcess(command[0] ?? process.execPath, command.slice(1), env);
+}
+
+/** Any command, run and read as start() runs gitmesh (the quickstart's shell steps, ip netns exec). */
+export function startProcess(command: string, args: readonly string[], env: Readonly<Record<string, string>> = {}, cwd?: string): Running {
+  const child = spawn(command, [...args], { env: { ...process.env, ...env }, ...(cwd === undefined ? {} : { cwd }) });
   // A test that times out may not reach its after hooks: never leave a process running.
-  process.once("exit", () => child.kill("SIGKILL"));
+  const kill = () => child.kill("SIGKILL");
+  process.once("exit", kill);
+  child.once("exit", () => process.removeListener("exit", kill));
   const lines: string[] = [];
   const waiters: { pattern: RegExp; resolve: (l: string) => void }[] = [];
   const onLine = (line: string) => {
