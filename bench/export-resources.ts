@@ -13,13 +13,9 @@ import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createMeshLoader } from "../src/config/load.js";
-import { silentLogger } from "../src/log.js";
-import { MeshPusher } from "../src/runtime/index.js";
-import { ADS_ORDER, defaultProxyKey, encodedResource, makeSnapshot, resourcesOf, SnapshotCache, versionOf, type EncodedResource, type Snapshot } from "../src/xds/index.js";
+import { ADS_ORDER, defaultProxyKey, encodedResource, makeSnapshot, resourcesOf, versionOf, type EncodedResource, type Snapshot } from "../src/xds/index.js";
 import { fieldHeader, stringField, varint, WIRE_LEN } from "../src/xds/wire.js";
-import { meshFiles } from "./mesh-gen.js";
-import { benchNode, credentialOf, proxyKindOption, readySecrets, type BenchProxyKind } from "./mesh-proxies.js";
+import { benchNode, credentialOf, proxyKindOption, servedBenchMesh, type BenchProxyKind } from "./mesh-proxies.js";
 
 export type ChangeKind = "endpoint" | "route" | "cluster";
 
@@ -156,26 +152,22 @@ function anyLength(r: EncodedResource): number {
 }
 
 /** gitmesh's snapshot for one proxy of a generated mesh, before and after the change. */
-export function exportedSnapshots(services: number, kind: BenchProxyKind, change: ChangeKind): { proxy: string; a: Snapshot; b: Snapshot } {
-  const files = meshFiles(services);
-  const loader = createMeshLoader();
-  const loaded = loader.load(files);
-  if (!loaded.ok) throw new Error("generated mesh has errors");
-  const cache = new SnapshotCache();
-  const pusher = new MeshPusher(cache, silentLogger, { secrets: readySecrets });
-  if (!pusher.setModel(loaded.model).ok) throw new Error("translation failed");
+export async function exportedSnapshots(services: number, kind: BenchProxyKind, change: ChangeKind): Promise<{ proxy: string; a: Snapshot; b: Snapshot }> {
+  const { files, loader, cache, pusher } = await servedBenchMesh(services);
   // Proxy 1: a workload of svc-1, so svc-0's change reaches it only through its outbound config.
   const node = benchNode(kind, 1, services);
   const credential = credentialOf(kind, 1, services);
   const proxy = defaultProxyKey(node, credential);
   pusher.connected(proxy, node, "", credential);
+  await pusher.settled();
   const a = cache.get(proxy);
   const { file, edit } = CHANGES[change];
   const changed = files.map((f) => (f.path.endsWith(file) ? { ...f, text: edit(f.text) } : f));
   if (changed.every((f, i) => f.text === files[i]?.text)) throw new Error(`the ${change} change edits nothing`);
   const next = loader.load(changed);
   if (!next.ok) throw new Error("changed mesh has errors");
-  if (!pusher.setModel(next.model).ok) throw new Error("translation failed");
+  if (!(await pusher.setModel(next.model)).ok) throw new Error("translation failed");
+  await pusher.settled();
   const b = cache.get(proxy);
   pusher.close();
   if (a === undefined || b === undefined) throw new Error(`proxy ${proxy} got no snapshot`);
@@ -192,8 +184,8 @@ function writeSnapshot(dir: string, label: "A" | "B", snapshot: Snapshot): Expor
   });
 }
 
-export function exportMesh(dir: string, services: number, kind: BenchProxyKind, change: ChangeKind): ExportManifest {
-  const { proxy, a, b } = exportedSnapshots(services, kind, change);
+export async function exportMesh(dir: string, services: number, kind: BenchProxyKind, change: ChangeKind): Promise<ExportManifest> {
+  const { proxy, a, b } = await exportedSnapshots(services, kind, change);
   const manifest: ExportManifest = { services, kind, change, proxy, snapshots: { A: writeSnapshot(dir, "A", a), B: writeSnapshot(dir, "B", b) } };
   writeFileSync(join(dir, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
   // What was written reads back as the same snapshot, resource for resource.
@@ -213,7 +205,7 @@ function option(name: string, fallback: string): string {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const out = option("out", "");
   if (out === "") throw new Error("usage: node dist/bench/export-resources.js --out DIR [--services 100] [--kind sidecar|grpc] [--change endpoint|route|cluster]");
-  const manifest = exportMesh(out, Number(option("services", "100")), proxyKindOption(option("kind", "sidecar")), changeKindOption(option("change", "endpoint")));
+  const manifest = await exportMesh(out, Number(option("services", "100")), proxyKindOption(option("kind", "sidecar")), changeKindOption(option("change", "endpoint")));
   for (const label of ["A", "B"] as const) {
     console.log(`${label}: ${manifest.snapshots[label].map((t) => `${t.short} ${t.count} (${(t.bytes / 1024).toFixed(1)} KB) ${t.version}`).join(", ")}`);
   }

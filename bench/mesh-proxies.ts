@@ -1,10 +1,14 @@
 // The proxies of the generated mesh (bench/mesh-gen.ts) as benches connect them to a MeshPusher
 // without sockets: their nodes, the credential an Envoy sidecar's stream would have proved, and a
 // secret source whose certificates are ready at once (issuance has its own bench, ca-issue.ts).
-import type { SecretSource } from "../src/runtime/index.js";
+import { createMeshLoader, type MeshLoader } from "../src/config/load.js";
+import type { SourceFile } from "../src/config/source.js";
+import { silentLogger } from "../src/log.js";
+import { MeshPusher, type SecretSource } from "../src/runtime/index.js";
 import type { Node__Output } from "../src/envoy/index.js";
 import { translated } from "../src/translators/translated.js";
-import type { StreamIdentity } from "../src/xds/index.js";
+import { SnapshotCache, type StreamIdentity } from "../src/xds/index.js";
+import { meshFiles } from "./mesh-gen.js";
 
 /** "grpc": proxyless gRPC clients; "sidecar": Envoy sidecars, each a workload of one service. */
 export type BenchProxyKind = "grpc" | "sidecar";
@@ -55,4 +59,20 @@ export function benchNode(kind: BenchProxyKind, i: number, services: number): No
     user_agent_name: "gRPC Node",
     metadata: { fields: { NAMESPACE: s(`team-${i % 20}`), SERVICE_ACCOUNT: s("client"), PROXY_KIND: s("grpc") } },
   } as unknown as Node__Output;
+}
+
+/**
+ * The generated mesh of `services` services loaded as serve's reloader loads it (one loader that
+ * keeps unchanged files' results, for a change to follow), and a pusher serving it into a cache,
+ * with every certificate ready.
+ */
+export async function servedBenchMesh(services: number): Promise<{ files: SourceFile[]; loader: MeshLoader; cache: SnapshotCache; pusher: MeshPusher }> {
+  const files = meshFiles(services);
+  const loader = createMeshLoader();
+  const loaded = loader.load(files);
+  if (!loaded.ok) throw new Error("generated mesh has errors");
+  const cache = new SnapshotCache();
+  const pusher = new MeshPusher(cache, silentLogger, { secrets: readySecrets });
+  if (!(await pusher.setModel(loaded.model)).ok) throw new Error("translation failed");
+  return { files, loader, cache, pusher };
 }

@@ -251,7 +251,7 @@ async function main(): Promise<void> {
   try {
     const exportDir = join(workDir, "export");
     mkdirSync(exportDir);
-    const manifest = exportMesh(exportDir, services, kind, change);
+    const manifest = await exportMesh(exportDir, services, kind, change);
     const states = {
       A: expectedState(resourceDigests(readExportedSnapshot(exportDir, manifest.snapshots.A))),
       B: expectedState(resourceDigests(readExportedSnapshot(exportDir, manifest.snapshots.B))),

@@ -29,16 +29,25 @@ const time = <T>(f: () => T): [T, number] => {
   return [v, performance.now() - t0];
 };
 /**
- * Runs f as an event-loop task would run in serve, and reports the longest event-loop stall
- * (perf_hooks monitorEventLoopDelay) while it ran: what ACKs, health checks and keepalives
- * waiting behind it would see.
+ * Runs f as an event-loop task would run in serve, until the pusher has set every snapshot it
+ * asked for, and reports the longest event-loop stall (perf_hooks monitorEventLoopDelay) while it
+ * ran: what ACKs, health checks and keepalives waiting behind it would see.
  */
-async function stall<T>(f: () => T): Promise<[T, number, number, number]> {
+async function stall<T>(f: () => T | Promise<T>, settled: () => Promise<void>): Promise<[T, number, number, number]> {
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
   await new Promise((r) => setTimeout(r, 5)); // let the histogram take its first samples
   const cpu = process.cpuUsage();
-  const [v, ms] = await new Promise<[T, number]>((resolve) => setImmediate(() => resolve(time(f))));
+  const [v, ms] = await new Promise<[T, number]>((resolve) =>
+    setImmediate(() => {
+      const t0 = performance.now();
+      void (async () => {
+        const v = await f();
+        await settled();
+        resolve([v, performance.now() - t0]);
+      })();
+    }),
+  );
   const used = process.cpuUsage(cpu);
   await new Promise((r) => setTimeout(r, 5)); // the sample the stall delayed
   h.disable();
@@ -72,21 +81,24 @@ for (const n of option("services", "100,1000,10000").split(",").map(Number)) {
   const [, snapshotMs] = time(() => makeSnapshot(resources.map((r) => encoder.encode(r))));
   const cache = new SnapshotCache();
   const pusher = new MeshPusher(cache, silentLogger, { secrets: readySecrets });
-  pusher.setModel(loaded.model);
+  await pusher.setModel(loaded.model);
+  await pusher.settled();
   const [, connectMs, connectStall, connectCpu] = await stall(() => {
     for (let i = 0; i < proxies; i++) pusher.connected(`proxy-${i}`, benchNode(kind, i, n), "", credentialOf(kind, i, n));
-  });
+  }, () => pusher.settled());
   if (cache.proxies().length !== proxies) throw new Error(`only ${cache.proxies().length} of ${proxies} proxies got a snapshot`);
   // One file changes (a VirtualService's split): the loader re-parses that file, the cross checks
   // run over everything, the model is translated and pushed.
   const changed = files.map((f) => (f.path.endsWith("svc-0/virtual-service.yaml") ? { ...f, text: f.text.replace("weight: 90", "weight: 80").replace("weight: 10", "weight: 20") } : f));
   let reloadMs = 0;
-  const [, changeMs, changeStall, changeCpu] = await stall(() => {
-    const [next, ms] = time(() => loader.load(changed));
-    reloadMs = ms;
+  const [, changeMs, changeStall, changeCpu] = await stall(async () => {
+    // As serve's reloader loads: in slices.
+    const t0 = performance.now();
+    const next = await loader.loadAsync(changed);
+    reloadMs = performance.now() - t0;
     if (!next.ok) throw new Error("changed mesh has errors");
-    pusher.setModel(next.model);
-  });
+    await pusher.setModel(next.model);
+  }, () => pusher.settled());
   const rss = rssMB() - base;
   console.log(
     [

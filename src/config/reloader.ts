@@ -41,9 +41,12 @@ export interface ReloaderOptions {
    * ok is the model recorded as served and saved as the last good one; otherwise the reload is
    * an error and what was served stays served.
    */
-  readonly onModel: (served: ServedModel) => { readonly ok: true } | { readonly ok: false; readonly error: string };
+  readonly onModel: (served: ServedModel) => ApplyOutcome | Promise<ApplyOutcome>;
   readonly onReload?: (record: ReloadRecord) => void;
 }
+
+/** Whether a model could be served (translated and pushed); if not, why. */
+export type ApplyOutcome = { readonly ok: true } | { readonly ok: false; readonly error: string };
 
 /**
  * Loads the config directory, keeps the last good model, and records every attempt. Reloads are
@@ -131,7 +134,7 @@ export class ConfigReloader {
       return false;
     }
     if (this.stopped) return false;
-    const applied = this.options.onModel(candidate);
+    const applied = await this.options.onModel(candidate);
     if (!applied.ok) {
       logger.error("the saved last good config could not be served", { stateDir, error: applied.error });
       return false;
@@ -199,7 +202,7 @@ export class ConfigReloader {
     // Served only once every proxy has been given it: a model that fails to apply is neither
     // recorded as served nor saved as the last good one, so the next start does not trip on it.
     const candidate: ServedModel = { model: result.model, source, loadedAt: Date.now(), diagnostics: result.diagnostics };
-    const applied = this.options.onModel(candidate);
+    const applied = await this.options.onModel(candidate);
     if (!applied.ok) {
       logger.error(`config could not be applied; ${this.stillServing()}`, { commit: source.commit, error: applied.error });
       return this.finish({ at: Date.now(), outcome: "error", source, diagnostics: result.diagnostics, error: applied.error });

@@ -18,7 +18,7 @@ export function messageType(name: string): protobuf.Type {
 /** Encodes a typed Envoy message to its protobuf bytes. */
 export function encodeMessage<N extends EnvoyMessageName>(name: N, value: EnvoyMessages[N]): Buffer {
   const type = messageType(name);
-  assertKnownFields(type, value as Record<string, unknown>, name);
+  if (!knownFields(type, value as Record<string, unknown>)) assertKnownFields(type, value as Record<string, unknown>, name);
   const bytes = type.encode(type.fromObject(value as Record<string, unknown>)).finish();
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -44,6 +44,46 @@ export function decodeMessage(name: string, bytes: Uint8Array, options: DecodeOp
     arrays: options.defaults ?? false,
     oneofs: false,
   }) as Record<string, unknown>;
+}
+
+/** The message type a field holds, if it is a message other than Any (whose value is bytes already). */
+function childMessageType(field: protobuf.Field): protobuf.Type | undefined {
+  field.resolve();
+  const t = field.resolvedType;
+  if (t === null || !("fields" in t)) return undefined;
+  return (t as protobuf.Type).fullName === ".google.protobuf.Any" ? undefined : (t as protobuf.Type);
+}
+
+const isChild = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Buffer.isBuffer(v);
+
+/**
+ * Whether every field name in value, at every depth, is a field of its message: the check below
+ * without building a path for each field it visits (every resource of every translation passes
+ * through here). Only when this says no is the path-building check run, for its message.
+ */
+function knownFields(type: protobuf.Type, value: Record<string, unknown>): boolean {
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    const fieldValue = value[key];
+    if (fieldValue === undefined) continue;
+    const field = Object.hasOwn(type.fields, key) ? type.fields[key] : undefined;
+    if (field === undefined) {
+      if (type.oneofs !== undefined && Object.hasOwn(type.oneofs, key)) continue;
+      return false;
+    }
+    if (fieldValue === null) continue;
+    const child = childMessageType(field);
+    if (child === undefined) continue;
+    if (field.map) {
+      for (const k in fieldValue as Record<string, unknown>) {
+        const v = (fieldValue as Record<string, unknown>)[k];
+        if (isChild(v) && !knownFields(child, v)) return false;
+      }
+    } else if (field.repeated) {
+      for (const v of fieldValue as unknown[]) if (isChild(v) && !knownFields(child, v)) return false;
+    } else if (isChild(fieldValue) && !knownFields(child, fieldValue)) return false;
+  }
+  return true;
 }
 
 /**

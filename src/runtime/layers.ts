@@ -2,27 +2,47 @@
 // own snapshot shares its scope's layer with its peers (see composeSnapshot). Each layer and each
 // combination is held for as long as a connected proxy uses it: when the last one leaves, it is
 // dropped, so a fleet that comes and goes under a stable config leaves nothing behind.
+//
+// A new translation builds every layer again, but what it did not change is not made again: while
+// proxies are pushed after a translation, the previous translation's layers are kept aside, and a
+// layer built of the very same resource objects is the previous snapshot itself, a combination of
+// the very same layers is the previous combination, and a changed layer keeps the types it did
+// not change (makeSnapshot, composeSnapshot). A config change that touches one route then costs
+// each proxy a few lookups, and its streams see one changed type.
 import type { Logger } from "../log.js";
 import type { ProxyLayer } from "../translators/proxy-resources.js";
 import type { Translated } from "../translators/translated.js";
-import { composeSnapshot, makeSnapshot, type ResourceEncoder, type Snapshot } from "../xds/index.js";
+import { runSteps, type Steps } from "../common/steps.js";
+import { composeSnapshot, makeSnapshot, referencesOf, type EncodedResource, type ResourceEncoder, type Snapshot } from "../xds/index.js";
 
 interface Entry {
   readonly snapshot: Snapshot;
   /**
-   * The translator objects it was built from: holding them keeps caches that hold them weakly
-   * (TranslationMemo's inbound listeners) warm for exactly as long as a proxy uses them.
+   * A layer: the translator objects it was built from. Holding them keeps caches that hold them
+   * weakly (TranslationMemo's inbound listeners) warm for exactly as long as a proxy uses them,
+   * and tells whether the next translation built the same layer.
    */
   readonly sources: readonly Translated[];
+  /** A combination: the layers' snapshots it was composed of. */
+  readonly parts: readonly Snapshot[];
   /** Proxies using it. */
   readonly users: Set<string>;
 }
 
+/** Resources encoded between two pauses while a layer is built (a sidecar scope has thousands). */
+const ENCODE_STEP = 64;
+
+const sameItems = <T>(a: readonly T[], b: readonly T[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+
 export class SnapshotLayers {
   /** Layers and whole combinations, by key (a combination's key lists its layers' keys). */
-  private readonly entries = new Map<string, Entry>();
+  private entries = new Map<string, Entry>();
+  /** The previous translation's, until every proxy has been pushed again (settle). */
+  private previous = new Map<string, Entry>();
   /** The keys each proxy holds. */
   private readonly held = new Map<string, readonly string[]>();
+  /** Bumped by clear(): a build paused across a new translation is of the old one, and dropped. */
+  private epoch = 0;
 
   constructor(
     private readonly encoder: ResourceEncoder,
@@ -34,54 +54,101 @@ export class SnapshotLayers {
    * a bug) when a layer cannot be made into a snapshot.
    */
   snapshotFor(proxy: string, layers: readonly ProxyLayer[]): Snapshot | undefined {
-    const only = layers.length === 1 ? layers[0] : undefined;
-    const key = only?.key ?? JSON.stringify(layers.map((l) => l.key));
-    const keys = only !== undefined ? [key] : [key, ...layers.map((l) => l.key)];
-    let whole = this.entries.get(key)?.snapshot;
-    if (whole === undefined) {
-      const parts: Snapshot[] = [];
-      for (const layer of layers) {
-        let entry = this.entries.get(layer.key);
-        if (entry === undefined) {
-          const built = this.build(layer);
-          if (built === undefined) return undefined;
-          entry = { ...built, users: new Set() };
-          this.entries.set(layer.key, entry);
-        }
-        parts.push(entry.snapshot);
-      }
-      const composed = composeSnapshot(parts);
-      if (!composed.ok) {
-        this.logger.error("bug: a proxy's layers overlap", { proxy, problems: JSON.stringify(composed.problems) });
-        return undefined;
-      }
-      whole = composed.snapshot;
-      if (only === undefined) this.entries.set(key, { snapshot: whole, sources: [], users: new Set() });
+    return runSteps(this.snapshotSteps(proxy, layers));
+  }
+
+  /**
+   * snapshotFor as steps: building a layer of thousands of resources pauses as it encodes them.
+   * Undefined, too, when a new translation came while it was paused (the proxy is pushed again).
+   */
+  *snapshotSteps(proxy: string, layers: readonly ProxyLayer[]): Steps<Snapshot | undefined> {
+    const epoch = this.epoch;
+    const parts: Snapshot[] = [];
+    for (const layer of layers) {
+      const part = yield* this.layer(layer);
+      if (part === undefined || epoch !== this.epoch) return undefined;
+      parts.push(part);
     }
-    this.hold(proxy, keys);
-    return whole;
+    const [only] = parts;
+    if (only !== undefined && parts.length === 1) {
+      this.hold(proxy, [layers[0]?.key ?? ""]);
+      return only;
+    }
+    const key = JSON.stringify(layers.map((l) => l.key));
+    let whole = this.entries.get(key);
+    if (whole === undefined || !sameItems(whole.parts, parts)) {
+      const before = whole ?? this.previous.get(key);
+      if (before !== undefined && sameItems(before.parts, parts)) {
+        whole = { snapshot: before.snapshot, sources: [], parts, users: whole?.users ?? new Set() };
+      } else {
+        const composed = composeSnapshot(parts, before?.snapshot);
+        if (!composed.ok) {
+          this.logger.error("bug: a proxy's layers overlap", { proxy, problems: JSON.stringify(composed.problems) });
+          return undefined;
+        }
+        whole = { snapshot: composed.snapshot, sources: [], parts, users: whole?.users ?? new Set() };
+      }
+      this.entries.set(key, whole);
+    }
+    this.hold(proxy, [key, ...layers.map((l) => l.key)]);
+    return whole.snapshot;
   }
 
   /** The proxy left: whatever only it used is dropped. */
   release(proxy: string): void {
-    for (const key of this.held.get(proxy) ?? []) {
-      const e = this.entries.get(key);
-      if (e === undefined) continue;
-      e.users.delete(proxy);
-      if (e.users.size === 0) this.entries.delete(key);
-    }
+    for (const key of this.held.get(proxy) ?? []) this.unuse(key, proxy);
     this.held.delete(proxy);
   }
 
-  /** A new translation: every layer is built again as proxies are pushed. */
+  /**
+   * A new translation: every layer is built again as proxies are pushed, reusing what did not
+   * change until settle() is called.
+   */
   clear(): void {
-    this.entries.clear();
+    // A translation during a push keeps the oldest layers aside: the ones proxies were last sent.
+    for (const [key, entry] of this.entries) if (!this.previous.has(key)) this.previous.set(key, entry);
+    this.entries = new Map();
     this.held.clear();
+    this.epoch++;
+  }
+
+  /** Every proxy has been pushed since the last clear(): the previous layers can go. */
+  settle(): void {
+    this.previous = new Map();
   }
 
   /** Layers and combinations held (for leak checks). */
   get size(): number {
-    return this.entries.size;
+    return this.entries.size + this.previous.size;
+  }
+
+  private *layer(layer: ProxyLayer): Steps<Snapshot | undefined> {
+    const entry = this.entries.get(layer.key);
+    if (entry !== undefined && (layer.own !== true || sameItems(entry.sources, layer.resources()))) return entry.snapshot;
+    const sources = layer.resources();
+    const before = entry ?? this.previous.get(layer.key);
+    if (before !== undefined && sameItems(before.sources, sources)) {
+      this.entries.set(layer.key, { ...before, users: entry?.users ?? new Set() });
+      return before.snapshot;
+    }
+    const epoch = this.epoch;
+    const encoded: EncodedResource[] = [];
+    for (const r of sources) {
+      const e = this.encoder.encode(r);
+      // What it refers to, read back from its bytes now, a few at a time: the cache's consistency
+      // check of this layer then finds every answer kept (referencesOf memoises on the resource).
+      referencesOf(e);
+      encoded.push(e);
+      if (encoded.length % ENCODE_STEP === 0) yield "tick";
+    }
+    if (epoch !== this.epoch) return undefined; // of a translation no longer served
+    const built = makeSnapshot(encoded, before?.snapshot);
+    if (!built.ok) {
+      this.logger.error("bug: translation produced an invalid snapshot", { layer: layer.key, problems: JSON.stringify(built.problems) });
+      return undefined;
+    }
+    this.entries.set(layer.key, { snapshot: built.snapshot, sources, parts: [], users: entry?.users ?? new Set() });
+    return built.snapshot;
   }
 
   private hold(proxy: string, keys: readonly string[]): void {
@@ -90,22 +157,13 @@ export class SnapshotLayers {
     this.held.set(proxy, keys);
     if (before === undefined) return;
     const now = new Set(keys);
-    for (const key of before) {
-      if (now.has(key)) continue;
-      const e = this.entries.get(key);
-      if (e === undefined) continue;
-      e.users.delete(proxy);
-      if (e.users.size === 0) this.entries.delete(key);
-    }
+    for (const key of before) if (!now.has(key)) this.unuse(key, proxy);
   }
 
-  private build(layer: ProxyLayer): { snapshot: Snapshot; sources: readonly Translated[] } | undefined {
-    const sources = layer.resources();
-    const built = makeSnapshot(sources.map((r) => this.encoder.encode(r)));
-    if (!built.ok) {
-      this.logger.error("bug: translation produced an invalid snapshot", { layer: layer.key, problems: JSON.stringify(built.problems) });
-      return undefined;
-    }
-    return { snapshot: built.snapshot, sources };
+  private unuse(key: string, proxy: string): void {
+    const e = this.entries.get(key);
+    if (e === undefined) return;
+    e.users.delete(proxy);
+    if (e.users.size === 0) this.entries.delete(key);
   }
 }

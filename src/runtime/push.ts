@@ -1,17 +1,21 @@
 // Keeps every connected proxy's snapshot in step with what it is served from: the config model,
 // the gateway credentials, the workloads registered by their proxies and each proxy's own secrets.
 // Translates once per change and sets a proxy's snapshot when it connects and when its resources
-// change. Everything it caches (encodings, layers, the translation memo) is owned here and lives
+// change. Proxies are pushed in slices of a few milliseconds (common/steps.ts): pushing two
+// thousand sidecars after a commit never holds up the ACKs, health checks and keepalives the
+// event loop also serves, and a newer translation meanwhile simply becomes what the proxies not
+// yet pushed get. Everything it caches (encodings, layers, the translation memo) is owned here and lives
 // as long as the pusher; what a departed proxy alone used leaves with it.
 import type { MeshModel } from "../config/load.js";
 import type { Node__Output } from "../envoy/index.js";
 import type { Logger } from "../log.js";
 import type { Credentials } from "../translators/gateway.js";
-import { createTranslationMemo, translateMesh, type MeshTranslation } from "../translators/mesh.js";
+import { createTranslationMemo, translateMeshSteps, type MeshTranslation } from "../translators/mesh.js";
 import { peerHost, proxyFromNode, canonicalProxy, type ProxyIdentity } from "../translators/proxy.js";
-import { proxyLayers, proxyNotes } from "../translators/proxy-resources.js";
+import { proxyLayers, proxyNotes, type ProxyLayer } from "../translators/proxy-resources.js";
 import { withRegistrations, type RegistrationProblems } from "../translators/registration.js";
-import { composeSnapshot, makeSnapshot, ResourceEncoder, type AdmitRefusal, type Snapshot, type SnapshotCache, type StreamIdentity, type XdsServerOptions } from "../xds/index.js";
+import { ResourceEncoder, type AdmitRefusal, type SnapshotCache, type StreamIdentity, type XdsServerOptions } from "../xds/index.js";
+import { runInSlices, type Steps } from "../common/steps.js";
 import { SnapshotLayers } from "./layers.js";
 import { ProxyNotices } from "./notices.js";
 import type { Registration } from "./registration-store.js";
@@ -72,6 +76,14 @@ export class MeshPusher {
   readonly notices: ProxyNotices;
   private batch: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
+  /** Proxies whose snapshot is to be set again, in the order they were asked for. */
+  private readonly pending = new Set<string>();
+  /** The pushing of `pending`, while it runs. */
+  private draining: Promise<void> | undefined;
+  /** Counts translations started: one that a newer one overtook stops where it is. */
+  private generation = 0;
+  /** The translation in flight, if any. */
+  private translating: Promise<ApplyResult> | undefined;
 
   constructor(
     private readonly cache: SnapshotCache,
@@ -83,7 +95,7 @@ export class MeshPusher {
     this.registrations = new Registrations(options.registrationGraceMs ?? 10_000, () => this.translateSoon());
     const restoredGraceMs = options.restoredGraceMs ?? (options.registrationGraceMs ?? 10_000) + ENVOY_MAX_BACKOFF_MS;
     for (const r of options.restored ?? []) this.registrations.restore(r.key, r.identity, restoredGraceMs);
-    options.secrets?.onChanged((proxy) => this.push(proxy));
+    options.secrets?.onChanged((proxy) => this.schedule(proxy));
   }
 
   /** The XdsServer options that connect it to this pusher: node admission and proxy lifecycle. */
@@ -118,19 +130,20 @@ export class MeshPusher {
    * (a bug), the previous model stays served and the caller is told, so it does not record the new
    * model as served or save it as the last good one.
    */
-  setModel(model: MeshModel): ApplyResult {
+  async setModel(model: MeshModel): Promise<ApplyResult> {
     const previous = this.model;
     this.model = model;
-    const r = this.translate("config");
-    if (!r.ok) this.model = previous;
+    const r = await this.translate("config");
+    if (!r.ok && this.model === model) this.model = previous;
     return r;
   }
 
   /** Gateway certificates changed (the credentials directory was read again). */
-  setCredentials(credentials: Credentials): void {
+  async setCredentials(credentials: Credentials): Promise<void> {
     const previous = this.credentials;
     this.credentials = credentials;
-    if (!this.translate("credentials").ok) this.credentials = previous;
+    const r = await this.translate("credentials");
+    if (!r.ok && this.credentials === credentials) this.credentials = previous;
   }
 
   /** Registered workloads now: those serving as endpoints, and those refused with why. */
@@ -147,9 +160,22 @@ export class MeshPusher {
     return { proxies: this.proxies.size, layers: this.layers.size, encodings: this.encoder.pooled, inboundListeners: this.memo.inboundListeners };
   }
 
+  /**
+   * Resolves once every proxy asked for so far has its snapshot set from the newest translation
+   * (benches and tests wait on it; serve never needs to).
+   */
+  async settled(): Promise<void> {
+    while (this.translating !== undefined || this.draining !== undefined) {
+      await this.translating;
+      await this.draining;
+    }
+  }
+
   /** Stops pushing: nothing is translated or set after this, whatever is still in flight. */
   close(): void {
     this.closed = true;
+    this.generation++;
+    this.pending.clear();
     if (this.batch !== undefined) clearTimeout(this.batch);
     this.batch = undefined;
     this.registrations.close();
@@ -157,7 +183,7 @@ export class MeshPusher {
 
   /** Sets one proxy's snapshot again (its secrets changed). */
   refresh(key: string): void {
-    this.push(key);
+    this.schedule(key);
   }
 
   connected(key: string, node: Node__Output, peer = "", credential?: StreamIdentity): void {
@@ -174,7 +200,7 @@ export class MeshPusher {
     // The newest stream's node wins: a restarted proxy may reuse its id as something else.
     this.proxies.set(key, { identity, credential: credential ?? existing?.credential, streams: (existing?.streams ?? 0) + 1 });
     this.registrations.connected(key, identity);
-    if (existing === undefined || canonicalProxy(existing.identity) !== canonicalProxy(identity)) this.push(key);
+    if (existing === undefined || canonicalProxy(existing.identity) !== canonicalProxy(identity)) this.schedule(key);
   }
 
   disconnected(key: string): void {
@@ -182,6 +208,7 @@ export class MeshPusher {
     if (p === undefined) return;
     if (--p.streams > 0) return;
     this.proxies.delete(key);
+    this.pending.delete(key);
     this.cache.delete(key);
     this.layers.release(key);
     this.notices.delete(key);
@@ -189,17 +216,35 @@ export class MeshPusher {
     this.registrations.disconnected(key);
   }
 
-  private translate(reason: string): ApplyResult {
+  /**
+   * Translates the current model, registrations and credentials, in slices; then every proxy is
+   * pushed. A translation that a newer one overtakes (a registration batch during a reload)
+   * stops where it is: the newer one includes everything it would have.
+   */
+  private translate(reason: string): Promise<ApplyResult> {
+    const running = this.translateSteps(reason);
+    this.translating = running;
+    const done = () => {
+      if (this.translating === running) this.translating = undefined;
+    };
+    running.then(done, done); // its failures are the caller's: this only notes it ended
+    return running;
+  }
+
+  private async translateSteps(reason: string): Promise<ApplyResult> {
     if (this.closed || this.model === undefined) return { ok: true };
     if (this.batch !== undefined) clearTimeout(this.batch);
     this.batch = undefined;
+    const generation = ++this.generation;
     const started = performance.now();
-    let translation: MeshTranslation;
+    let translation: MeshTranslation | undefined;
     let problems: RegistrationProblems;
     try {
       const registered = withRegistrations(this.model, this.registrations.current());
       problems = registered.problems;
-      translation = translateMesh(registered.model, this.memo, { credentials: this.credentials });
+      const grpcClients = [...this.proxies.values()].some((p) => p.identity.kind === "grpc");
+      translation = await runInSlices(this.unlessOvertaken(generation, this.translationSteps(registered.model, grpcClients)));
+      if (translation === undefined) return { ok: true };
     } catch (e) {
       const error = (e as Error).stack ?? String(e);
       this.logger.error("bug: translating the mesh failed; proxies keep what they have", { reason, error });
@@ -209,8 +254,9 @@ export class MeshPusher {
     this.registrationProblems = problems;
     this.options.onRegistrations?.([...this.registrations.current()].map(([key, identity]) => ({ key, identity })));
     this.layers.clear();
-    for (const key of this.proxies.keys()) this.push(key);
-    this.logger.info("mesh translated and pushed", { reason, proxies: this.proxies.size, registered: this.registrations.current().size - problems.size, ms: Math.round(performance.now() - started) });
+    for (const key of this.proxies.keys()) this.pending.add(key);
+    this.drain();
+    this.logger.info("mesh translated", { reason, proxies: this.proxies.size, registered: this.registrations.current().size - problems.size, ms: Math.round(performance.now() - started) });
     return { ok: true };
   }
 
@@ -218,20 +264,81 @@ export class MeshPusher {
     if (this.closed || this.batch !== undefined) return;
     this.batch = setTimeout(() => {
       this.batch = undefined;
-      this.translate("registrations");
+      void this.translate("registrations");
     }, this.options.registrationBatchMs ?? 50);
     this.batch.unref();
   }
 
-  private push(key: string): void {
+  /**
+   * The mesh translated; with gRPC clients connected, what they take of each service too, a
+   * service at a time, rather than all at once when the first of them is pushed.
+   */
+  private *translationSteps(model: MeshModel, grpcClients: boolean): Steps<MeshTranslation> {
+    const translation = yield* translateMeshSteps(model, this.memo, { credentials: this.credentials });
+    if (grpcClients) {
+      for (const s of translation.services) {
+        s.grpc();
+        yield "tick";
+      }
+    }
+    return translation;
+  }
+
+  /** The steps, stopped (undefined) once a newer translation has started or the pusher closed. */
+  private *unlessOvertaken<T>(generation: number, steps: Steps<T>): Steps<T | undefined> {
+    for (;;) {
+      if (generation !== this.generation) return undefined;
+      const r = steps.next();
+      if (r.done === true) return r.value;
+      yield r.value;
+    }
+  }
+
+  /** Sets the proxy's snapshot again soon (in the next slice of pushes). */
+  private schedule(key: string): void {
+    if (this.closed) return;
+    this.pending.add(key);
+    this.drain();
+  }
+
+  /** Pushes the pending proxies in slices, until none is left. */
+  private drain(): void {
+    if (this.draining !== undefined || this.closed) return;
+    this.draining = runInSlices(this.pushSteps())
+      .catch((e: unknown) => this.logger.error("bug: pushing to proxies failed", { error: (e as Error).stack ?? String(e) }))
+      .finally(() => {
+        this.draining = undefined;
+        if (this.pending.size > 0) this.drain();
+        else this.layers.settle();
+      });
+  }
+
+  private *pushSteps(): Steps<void> {
+    for (const key of this.pending) {
+      if (this.closed) return;
+      this.pending.delete(key);
+      yield* this.push(key);
+      yield "tick";
+    }
+  }
+
+  private *push(key: string): Steps<void> {
     const p = this.proxies.get(key);
     if (this.closed || p === undefined || this.translation === undefined) return;
     try {
       const registration = this.registrationProblems.get(key);
       this.notices.set(key, [...(registration === undefined ? [] : [registration]), ...proxyNotes(this.translation, p.identity)]);
-      const base = this.layers.snapshotFor(key, proxyLayers(this.translation, p.identity));
-      if (base === undefined) return;
-      const snapshot = this.withSecrets(key, p, base);
+      const layers = proxyLayers(this.translation, p.identity);
+      const own = this.secretsLayer(key, p);
+      if (own === "not ready") return;
+      const snapshot = yield* this.layers.snapshotSteps(key, own === undefined ? layers : [...layers, own]);
+      const now = this.proxies.get(key);
+      if (now === undefined) {
+        this.layers.release(key); // it left while its layers were built
+        return;
+      }
+      // It came back as something else meanwhile: connected() asked for another push.
+      if (this.closed || canonicalProxy(now.identity) !== canonicalProxy(p.identity)) return;
       if (snapshot === undefined) return;
       const set = this.cache.set(key, snapshot);
       if (!set.ok) this.logger.error("bug: translation produced an inconsistent snapshot; the proxy keeps what it has", { proxy: key, problems: JSON.stringify(set.problems.slice(0, 10)) });
@@ -244,20 +351,15 @@ export class MeshPusher {
   /**
    * An authenticated proxy's snapshot gains a layer of its own secrets (never shared). An Envoy
    * proxy gets nothing until its certificate is issued: its listeners and clusters name it, and a
-   * name it cannot resolve would leave them warming.
+   * name it cannot resolve would leave them warming. A gateway credential named like a workload
+   * secret ("default", "ROOTCA") collides with it: the layers then overlap and the proxy keeps
+   * what it has, logged, rather than gitmesh guessing which key is meant.
    */
-  private withSecrets(key: string, p: Connected, base: Snapshot): Snapshot | undefined {
+  private secretsLayer(key: string, p: Connected): ProxyLayer | "not ready" | undefined {
     const secrets = this.options.secrets;
-    if (p.credential === undefined || secrets === undefined) return base;
+    if (p.credential === undefined || secrets === undefined) return undefined;
     const own = secrets.secretsFor(key, p.credential);
-    if (!own.ready && ENVOY_KINDS.has(p.identity.kind)) return undefined;
-    const layer = makeSnapshot(own.secrets.map((r) => this.encoder.encode(r)));
-    const composed = layer.ok ? composeSnapshot([base, layer.snapshot]) : layer;
-    if (!composed.ok) {
-      // A gateway credential named "default" or "ROOTCA" would collide: never guess which key is meant.
-      this.logger.error("a proxy's secrets collide with its config; serving it without them", { proxy: key, problems: JSON.stringify(composed.problems) });
-      return base;
-    }
-    return composed.snapshot;
+    if (!own.ready && ENVOY_KINDS.has(p.identity.kind)) return "not ready";
+    return { key: `secrets:${key}`, resources: () => own.secrets, own: true };
   }
 }

@@ -43,6 +43,15 @@ export function inboundTransport(mode: MtlsMode | undefined): InboundTransport {
 
 const LOCAL_APP = "127.0.0.1";
 
+/**
+ * The same listener bound to another address: what the sidecars of one service share but their
+ * address (the filter chains, with their encoded filters) is built once for all of them.
+ */
+export function inboundListenerAt(listener: TranslatedListener, bindAddress: string): TranslatedListener {
+  const socket = listener.message.address?.socket_address;
+  return translated("envoy.config.listener.v3.Listener", listener.name, { ...listener.message, address: { socket_address: { ...socket, address: bindAddress } } });
+}
+
 /** The inbound listener for one port, bound to the workload's address. */
 export function inboundListener(
   bindAddress: string,

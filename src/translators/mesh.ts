@@ -1,3 +1,4 @@
+import { runSteps, type Steps } from "../common/steps.js";
 import type { MeshModel } from "../config/load.js";
 import type { MeshResource } from "../config/resources.js";
 import { serviceAddresses } from "./addresses.js";
@@ -10,7 +11,7 @@ import { grpcClientResources } from "./grpc.js";
 import { meshMtls } from "./mtls.js";
 import { outboundResources } from "./outbound.js";
 import { indexServices, type MeshService, type ServiceIndex } from "./services.js";
-import { sortTranslated, type Translated, type TranslatedCluster } from "./translated.js";
+import { sortTranslated, type Translated, type TranslatedCluster, type TranslatedListener } from "./translated.js";
 
 /** One service's resources: what every proxy that sees the service receives of it. */
 export interface ServiceTranslation {
@@ -19,12 +20,27 @@ export interface ServiceTranslation {
   /** The loopback address sidecars reach it at (addresses.ts). */
   readonly address: string;
   readonly clusters: readonly TranslatedCluster[];
-  readonly grpcClusters: readonly TranslatedCluster[];
   readonly endpoints: readonly Translated[];
-  readonly grpcListeners: readonly Translated[];
-  readonly grpcRoutes: readonly Translated[];
   readonly outboundListeners: readonly Translated[];
   readonly outboundRoutes: readonly Translated[];
+  /**
+   * What proxyless gRPC clients take of it, translated the first time a gRPC client needs it: a
+   * mesh of Envoy sidecars alone never pays for it.
+   */
+  readonly grpc: () => GrpcSide;
+}
+
+/** A service's resources, or the mesh's, as proxyless gRPC clients take them. */
+export interface GrpcSide {
+  readonly clusters: readonly TranslatedCluster[];
+  readonly listeners: readonly Translated[];
+  readonly routes: readonly Translated[];
+}
+
+/** f's value, computed on the first call and kept. */
+function once<T>(f: () => T): () => T {
+  let value: { v: T } | undefined;
+  return () => (value ??= { v: f() }).v;
 }
 
 /**
@@ -37,12 +53,12 @@ export interface MeshTranslation {
   /** Sorted by host. */
   readonly services: readonly ServiceTranslation[];
   readonly clusters: readonly Translated[];
-  /** The same clusters as proxyless gRPC clients take them (see grpc-compat.ts). */
-  readonly grpcClusters: readonly TranslatedCluster[];
   readonly endpoints: readonly Translated[];
-  /** Proxyless gRPC client listeners and their routes. */
-  readonly grpcListeners: readonly Translated[];
-  readonly grpcRoutes: readonly Translated[];
+  /**
+   * The clusters as proxyless gRPC clients take them (see grpc-compat.ts), their listeners and
+   * routes: translated when the first gRPC client connects (or render asks).
+   */
+  readonly grpc: () => GrpcSide;
   /** Envoy sidecars' outbound listeners and their routes. */
   readonly outboundListeners: readonly Translated[];
   readonly outboundRoutes: readonly Translated[];
@@ -73,14 +89,13 @@ export interface MeshTranslation {
 /** A service's clusters and endpoints: they depend on the service and its DestinationRule only. */
 interface ServiceBackends {
   readonly clusters: readonly TranslatedCluster[];
-  readonly grpcClusters: readonly TranslatedCluster[];
+  readonly grpcClusters: () => readonly TranslatedCluster[];
   readonly endpoints: readonly Translated[];
 }
 
 /** A service's listeners and routes: they depend on its routing as well. */
 interface ServiceRouting {
-  readonly grpcListeners: readonly Translated[];
-  readonly grpcRoutes: readonly Translated[];
+  readonly grpc: () => { readonly listeners: readonly Translated[]; readonly routes: readonly Translated[] };
   readonly outboundListeners: readonly Translated[];
   readonly outboundRoutes: readonly Translated[];
 }
@@ -148,6 +163,8 @@ export interface SharedDerivations {
   readonly grpcClients: Map<GrpcClientClass, { readonly resources: readonly Translated[]; readonly notes: readonly string[] }>;
   readonly gateways: Map<string, GatewayTranslation>;
   readonly inboundClusters: Map<string, Translated>;
+  /** Inbound listeners by everything but their address (see inboundListenerAt). */
+  readonly inboundTemplates: Map<string, TranslatedListener>;
 }
 
 /** The outbound resources of the services one Sidecar scope sees. */
@@ -189,6 +206,15 @@ export interface TranslationInputs {
 }
 
 export function translateMesh(model: MeshModel, memo: TranslationMemo = createTranslationMemo(), inputs: TranslationInputs = {}): MeshTranslation {
+  return runSteps(translateMeshSteps(model, memo, inputs));
+}
+
+/**
+ * translateMesh as steps, pausing after each service (see common/steps.ts): a server translating
+ * a thousand services keeps serving meanwhile. The memo is updated only at the end, so steps
+ * abandoned half-way leave it as it was.
+ */
+export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = createTranslationMemo(), inputs: TranslationInputs = {}): Steps<MeshTranslation> {
   const index = indexServices(model);
   const addresses = serviceAddresses(index.services.map((s) => s.host));
   const id = (o: object | undefined) => memo.id(o);
@@ -202,38 +228,44 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
       memo.backends.get(bKey) ??
       (() => {
         const clusters = serviceClusters(service, meshMtls(model));
-        return { clusters, grpcClusters: clusters.map(grpcCluster), endpoints: serviceEndpoints(service) };
+        return { clusters, grpcClusters: once(() => clusters.map(grpcCluster)), endpoints: serviceEndpoints(service) };
       })();
     nextBackends.set(bKey, b);
     const rKey = routingKey(service, address, index, model, id);
     const r =
       memo.routing.get(rKey) ??
       (() => {
-        const g = grpcClientResources(service, index);
         const o = outboundResources(service, index, address);
-        return { grpcListeners: g.listeners, grpcRoutes: g.routes, outboundListeners: o.listeners, outboundRoutes: o.routes };
+        return { grpc: once(() => grpcClientResources(service, index)), outboundListeners: o.listeners, outboundRoutes: o.routes };
       })();
     nextRouting.set(rKey, r);
-    services.push({ host: service.host, namespace: service.namespace, address, ...b, ...r });
+    const grpc = once(() => ({ clusters: b.grpcClusters(), ...r.grpc() }));
+    services.push({ host: service.host, namespace: service.namespace, address, clusters: b.clusters, endpoints: b.endpoints, outboundListeners: r.outboundListeners, outboundRoutes: r.outboundRoutes, grpc });
+    yield "tick";
   }
   memo.backends = nextBackends;
   memo.routing = nextRouting;
-  const all = <K extends keyof ServiceBackends | keyof ServiceRouting>(k: K) => sortTranslated(services.flatMap((s) => s[k]));
+  const all = <K extends "clusters" | "endpoints" | "outboundListeners" | "outboundRoutes">(k: K) => sortTranslated(services.flatMap((s) => s[k]));
+  const grpc = once(
+    (): GrpcSide => ({
+      clusters: sortTranslated(services.flatMap((s) => s.grpc().clusters)),
+      listeners: sortTranslated(services.flatMap((s) => s.grpc().listeners)),
+      routes: sortTranslated(services.flatMap((s) => s.grpc().routes)),
+    }),
+  );
   const of = <K extends MeshResource["kind"]>(kind: K) => model.resources.filter((r): r is MeshResource<K> & typeof r => r.kind === kind) as MeshResource<K>[];
   return {
     services,
     clusters: all("clusters"),
-    grpcClusters: sortTranslated(services.flatMap((s) => s.grpcClusters)),
     endpoints: all("endpoints"),
-    grpcListeners: all("grpcListeners"),
-    grpcRoutes: all("grpcRoutes"),
+    grpc,
     outboundListeners: all("outboundListeners"),
     outboundRoutes: all("outboundRoutes"),
     model,
     index,
     credentials: inputs.credentials ?? new Map(),
     memo,
-    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map() },
+    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map(), inboundTemplates: new Map() },
     of: {
       policies: of("AuthorizationPolicy"),
       sidecars: of("Sidecar"),

@@ -8,7 +8,7 @@ import { grpcClusterFor } from "./grpc-compat.js";
 import { grpcNotes } from "./grpc-notes.js";
 import { unspecified } from "./registration.js";
 import { grpcServerListener, grpcServerListenerName } from "./grpc-server.js";
-import { inboundCluster, inboundListener, type InboundPort } from "./inbound.js";
+import { inboundCluster, inboundListener, inboundListenerAt, type InboundPort } from "./inbound.js";
 import { selectorKey, type MeshTranslation, type ScopedResources } from "./mesh.js";
 import { meshMtls } from "./mtls.js";
 import { workloadAddress, type ProxyIdentity } from "./proxy.js";
@@ -141,8 +141,16 @@ function sidecarInbound(t: MeshTranslation, side: WorkloadSide): Translated[] {
       clusters.set(key, cluster);
     }
     const { rootNamespace, clusterDomain, trustDomain } = t.model.naming;
-    const listenerKey = `${rootNamespace}|${clusterDomain}|${trustDomain}|${side.address}|${p.port}|${p.protocol}|${p.mtls ?? ""}|${policies}`;
-    return [t.memo.inboundListener(listenerKey, () => inboundListener(side.address, p, side.policies)), cluster];
+    const templateKey = `${rootNamespace}|${clusterDomain}|${trustDomain}|${p.port}|${p.protocol}|${p.mtls ?? ""}|${policies}`;
+    const listener = t.memo.inboundListener(`${side.address}|${templateKey}`, () => {
+      let template = t.shared.inboundTemplates.get(templateKey);
+      if (template === undefined) {
+        template = inboundListener(side.address, p, side.policies);
+        t.shared.inboundTemplates.set(templateKey, template);
+      }
+      return inboundListenerAt(template, side.address);
+    });
+    return [listener, cluster];
   });
 }
 
@@ -154,6 +162,11 @@ function sidecarInbound(t: MeshTranslation, side: WorkloadSide): Translated[] {
 export interface ProxyLayer {
   readonly key: string;
   resources(): readonly Translated[];
+  /**
+   * One proxy's own layer (its secrets), whose resources may change between two translations:
+   * compared every time rather than trusted by its key.
+   */
+  readonly own?: true;
 }
 
 /**
@@ -227,8 +240,9 @@ export function proxyNotes(t: MeshTranslation, proxy: ProxyIdentity): readonly s
 function grpcClientSide(t: MeshTranslation, cls: GrpcClientClass): { resources: readonly Translated[]; notes: readonly string[] } {
   let side = t.shared.grpcClients.get(cls);
   if (side === undefined) {
-    const clusters = cls === "standard" ? t.grpcClusters : t.grpcClusters.map((c) => grpcClusterFor(c, cls));
-    const resources = [...clusters, ...t.endpoints, ...t.grpcListeners, ...t.grpcRoutes];
+    const grpc = t.grpc();
+    const clusters = cls === "standard" ? grpc.clusters : grpc.clusters.map((c) => grpcClusterFor(c, cls));
+    const resources = [...clusters, ...t.endpoints, ...grpc.listeners, ...grpc.routes];
     const envoy = new Map<string, Translated>(t.clusters.map((c) => [c.name, c]));
     side = { resources, notes: grpcNotes(resources, envoy, cls) };
     t.shared.grpcClients.set(cls, side);

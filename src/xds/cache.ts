@@ -60,6 +60,7 @@ export class SnapshotCache implements SnapshotSource {
    * the proxy keeps the one it had: a dangling reference would leave Envoy warming forever.
    */
   set(proxy: string, snapshot: Snapshot): SetResult {
+    if (this.snapshots.get(proxy) === snapshot) return { ok: true }; // its streams have it
     const problems = consistencyOf(snapshot);
     if (problems.length > 0) return { ok: false, problems };
     this.snapshots.set(proxy, snapshot);

@@ -57,8 +57,14 @@ export function typeResources(typeUrl: string, items: readonly EncodedResource[]
   return { typeUrl, version: versionOf(items), items, byName: new Map(items.map((r) => [r.name, r])), memo: new Memo() };
 }
 
-/** Groups resources by type, sorts them by name and computes versions. */
-export function makeSnapshot(resources: Iterable<EncodedResource>): SnapshotResult {
+const sameItems = <T>(a: readonly T[], b: readonly T[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/**
+ * Groups resources by type, sorts them by name and computes versions. Given the snapshot this one
+ * replaces, a type whose resources are the very same keeps that snapshot's object for it, with
+ * the views and bodies streams built of it.
+ */
+export function makeSnapshot(resources: Iterable<EncodedResource>, previous?: Snapshot): SnapshotResult {
   const problems: SnapshotProblem[] = [];
   const grouped = new Map<string, Map<string, EncodedResource>>(ADS_ORDER.map((k) => [k.typeUrl, new Map()]));
   for (const r of resources) {
@@ -75,7 +81,8 @@ export function makeSnapshot(resources: Iterable<EncodedResource>): SnapshotResu
   const types = new Map<string, TypeResources>();
   for (const [typeUrl, group] of grouped) {
     const items = [...group.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    types.set(typeUrl, typeResources(typeUrl, items.length === 0 ? EMPTY : items));
+    const kept = previous?.types.get(typeUrl);
+    types.set(typeUrl, kept !== undefined && sameItems(kept.items, items) ? kept : typeResources(typeUrl, items.length === 0 ? EMPTY : items));
   }
   return { ok: true, snapshot: { types, memo: new Memo() } };
 }
@@ -95,13 +102,22 @@ export function snapshotVersions(snapshot: Snapshot): Record<string, string> {
  * sidecar in a Sidecar scope gets) and one of its own (its inbound listeners). A type only one
  * layer has is taken as that layer's object, so its bodies and views stay shared; a type several
  * layers have is merged without copying the resources. The merged version is a hash of the
- * layers' versions, so the same layers give the same version on every replica and restart.
+ * layers' versions, so the same layers give the same version on every replica and restart. Given
+ * the composition this one replaces, a type whose layers' parts are the very same objects keeps
+ * that composition's merge (after a change to one route, a sidecar's listeners are not merged
+ * again).
  */
-export function composeSnapshot(layers: readonly Snapshot[]): SnapshotResult {
+export function composeSnapshot(layers: readonly Snapshot[], previous?: Snapshot): SnapshotResult {
   if (layers.length === 1 && layers[0] !== undefined) return { ok: true, snapshot: layers[0] };
   const problems: SnapshotProblem[] = [];
   const types = new Map<string, TypeResources>();
   for (const { typeUrl } of ADS_ORDER) {
+    const before = previous?.layers;
+    const kept = previous?.types.get(typeUrl);
+    if (kept !== undefined && before !== undefined && before.length === layers.length && layers.every((l, i) => l.types.get(typeUrl) === before[i]?.types.get(typeUrl))) {
+      types.set(typeUrl, kept);
+      continue;
+    }
     const parts = layers.map((l) => resourcesOf(l, typeUrl)).filter((t) => t.items.length > 0);
     const [first] = parts;
     if (first === undefined) types.set(typeUrl, typeResources(typeUrl, EMPTY));

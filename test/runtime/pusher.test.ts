@@ -8,7 +8,7 @@ import type { Node__Output } from "../../src/envoy/index.js";
 import { silentLogger } from "../../src/log.js";
 import { MeshPusher, type SecretSource } from "../../src/runtime/index.js";
 import { translated } from "../../src/translators/translated.js";
-import { LDS, resourcesOf, SnapshotCache, type Snapshot, type StreamIdentity } from "../../src/xds/index.js";
+import { CDS, EDS, LDS, RDS, resourcesOf, SnapshotCache, type Snapshot, type StreamIdentity } from "../../src/xds/index.js";
 import { meshFiles } from "../../bench/mesh-gen.js";
 import { heapAfterGc } from "../support/gc.js";
 
@@ -76,7 +76,7 @@ class CountingCache extends SnapshotCache {
 
 const web: StreamIdentity = { namespace: "shop", serviceAccount: "web" };
 
-test("a proxy that connects again with the same labels in another order is not pushed again", () => {
+test("a proxy that connects again with the same labels in another order is not pushed again", async () => {
   const cache = new CountingCache();
   const pusher = new MeshPusher(cache, silentLogger, { secrets: readySecrets() });
   pusher.setModel(WEB);
@@ -85,35 +85,40 @@ test("a proxy that connects again with the same labels in another order is not p
   // A second stream of the same proxy (a per-type stream, a reconnect before the old one is seen
   // gone): its node's LABELS map arrives in another order.
   pusher.connected("p", sidecar("p", { zone: "a", version: "v1", app: "web" }, extra), "ipv4:10.0.0.5:5001", web);
+  await pusher.settled();
   assert.equal(cache.sets.get("p"), 1);
   pusher.close();
 });
 
-test("a sidecar whose inbound address would be the application's own gets no inbound listener, and its status says to set INSTANCE_IPS", () => {
+test("a sidecar whose inbound address would be the application's own gets no inbound listener, and its status says to set INSTANCE_IPS", async () => {
   const cache = new SnapshotCache();
   const pusher = new MeshPusher(cache, silentLogger, { secrets: readySecrets() });
   pusher.setModel(WEB);
   pusher.connected("p", sidecar("p", { app: "web" }), "ipv4:127.0.0.1:40000", web);
+  await pusher.settled();
   const listeners = resourcesOf(cache.get("p") as Snapshot, LDS.typeUrl).items.map((r) => r.name);
   assert.ok(!listeners.some((n) => n.startsWith("inbound|")), listeners.join(", "));
   assert.match(pusher.notices.get("p").join("\n"), /inbound address would be 127\.0\.0\.1, the application's own; set INSTANCE_IPS/);
   // With INSTANCE_IPS it is there, and the notice is gone.
   pusher.connected("p", sidecar("p", { app: "web" }, { INSTANCE_IPS: str("10.0.0.5") }), "ipv4:127.0.0.1:40001", web);
+  await pusher.settled();
   assert.ok(resourcesOf(cache.get("p") as Snapshot, LDS.typeUrl).items.some((r) => r.name === "inbound|8080"));
   assert.deepEqual(pusher.notices.get("p"), []);
   pusher.close();
 });
 
-test("an Envoy sidecar gets no snapshot until its certificate is there: its listeners and clusters name it", () => {
+test("an Envoy sidecar gets no snapshot until its certificate is there: its listeners and clusters name it", async () => {
   const cache = new SnapshotCache();
   const secrets = readySecrets();
   secrets.ready = false;
   const pusher = new MeshPusher(cache, silentLogger, { secrets });
   pusher.setModel(WEB);
   pusher.connected("p", sidecar("p", { app: "web" }, { INSTANCE_IPS: str("10.0.0.5") }), "ipv4:10.0.0.5:5000", web);
+  await pusher.settled();
   assert.equal(cache.get("p"), undefined, "nothing it could not resolve");
   secrets.ready = true;
   secrets.changed("p");
+  await pusher.settled();
   assert.ok(cache.get("p") !== undefined, "served once issued");
   pusher.close();
 });
@@ -130,8 +135,10 @@ test("5,000 sidecars that connect and leave under a stable config leave nothing 
     ...sidecar(`s-${i}`, { app: `svc-${i % 50}`, version: "v1" }, { INSTANCE_IPS: str(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`), NAMESPACE: str(`team-${i % 50 % 20}`), SERVICE_ACCOUNT: str(`svc-${i % 50}`) }),
   });
   const identity = (i: number): StreamIdentity => ({ namespace: `team-${i % 50 % 20}`, serviceAccount: `svc-${i % 50}` });
-  const wave = (from: number, to: number) => {
+  const wave = async (from: number, to: number) => {
     for (let i = from; i < to; i++) pusher.connected(`s-${i}`, node(i), "", identity(i));
+    await pusher.settled();
+    assert.equal(cache.proxies().length, to - from, "every sidecar of the wave was pushed");
     for (let i = from; i < to; i++) pusher.disconnected(`s-${i}`);
   };
   // Collected, then given the turns in which weakly held objects and finalizers are let go.
@@ -142,11 +149,11 @@ test("5,000 sidecars that connect and leave under a stable config leave nothing 
     }
     return heapAfterGc();
   };
-  wave(0, 200); // warm up: JIT, the shared scope layer's first build
+  await wave(0, 200); // warm up: JIT, the shared scope layer's first build
   const before = await settled();
-  wave(200, 5_200);
+  await wave(200, 5_200);
   const first = await settled();
-  wave(5_200, 10_200);
+  await wave(5_200, 10_200);
   const second = await settled();
   assert.equal(pusher.held.proxies, 0);
   assert.equal(pusher.held.layers, 0, "no layer or composed snapshot is kept once no proxy uses it");
@@ -157,3 +164,67 @@ test("5,000 sidecars that connect and leave under a stable config leave nothing 
   assert.ok(second - first < 1 * 2 ** 20, `5,000 more grew it by ${mb(second - first)} MB: something is kept per proxy`);
   pusher.close();
 });
+
+/** The generated mesh's sidecar i (a workload of svc-(i % services)), with an address of its own. */
+function meshSidecar(i: number, services: number): [Node__Output, StreamIdentity] {
+  const svc = i % services;
+  const ns = `team-${svc % 20}`;
+  const node = sidecar(`s-${i}`, { app: `svc-${svc}`, version: "v1" }, { INSTANCE_IPS: str(`10.9.${(i >> 8) & 255}.${i & 255}`), NAMESPACE: str(ns), SERVICE_ACCOUNT: str(`svc-${svc}`) });
+  return [node, { namespace: ns, serviceAccount: `svc-${svc}` }];
+}
+
+test("proxies are pushed in slices: connecting a fleet at once returns before every snapshot is built, and all are built after", async () => {
+  const loaded = loadMesh(meshFiles(50));
+  assert.ok(loaded.ok);
+  const cache = new SnapshotCache();
+  const pusher = new MeshPusher(cache, silentLogger, { secrets: readySecrets() });
+  pusher.setModel(loaded.model);
+  let turns = 0;
+  const turning = setInterval(() => turns++, 0);
+  for (let i = 0; i < 2_000; i++) pusher.connected(`s-${i}`, ...withPeer(meshSidecar(i, 50)));
+  assert.ok(cache.proxies().length < 2_000, `all ${cache.proxies().length} snapshots were built in one task`);
+  await pusher.settled();
+  clearInterval(turning);
+  assert.equal(cache.proxies().length, 2_000);
+  assert.ok(turns > 0, "the event loop turned while the fleet was pushed");
+  pusher.close();
+});
+
+test("a translation while proxies are being pushed: every proxy ends with the newest, and what a change left alone is the same object", async () => {
+  const files = meshFiles(50);
+  const first = loadMesh(files);
+  assert.ok(first.ok);
+  const cache = new SnapshotCache();
+  const pusher = new MeshPusher(cache, silentLogger, { secrets: readySecrets() });
+  pusher.setModel(first.model);
+  for (let i = 0; i < 500; i++) pusher.connected(`s-${i}`, ...withPeer(meshSidecar(i, 50)));
+  await pusher.settled();
+  const before = new Map(cache.proxies().map((p) => [p, cache.get(p) as Snapshot]));
+  // One VirtualService's split changes, twice in a row, the second while the first is pushed.
+  const change = (to: number) => files.map((f) => (f.path.endsWith("svc-0/virtual-service.yaml") ? { ...f, text: f.text.replace("weight: 90", `weight: ${to}`).replace("weight: 10", `weight: ${100 - to}`) } : f));
+  const second = loadMesh(change(80));
+  const third = loadMesh(change(70));
+  assert.ok(second.ok && third.ok);
+  const overtaken = pusher.setModel(second.model);
+  assert.ok((await pusher.setModel(third.model)).ok);
+  assert.ok((await overtaken).ok, "an overtaken translation is not a failure");
+  await pusher.settled();
+  const expectedCache = new SnapshotCache();
+  const expected = new MeshPusher(expectedCache, silentLogger, { secrets: readySecrets() });
+  expected.setModel(third.model);
+  expected.connected("s-7", ...withPeer(meshSidecar(7, 50)));
+  await expected.settled();
+  for (const [proxy, old] of before) {
+    const now = cache.get(proxy) as Snapshot;
+    const routes = (s: Snapshot) => resourcesOf(s, RDS.typeUrl).version;
+    assert.notEqual(routes(now), routes(old), `${proxy}'s routes changed`);
+    for (const type of [LDS, CDS, EDS]) assert.equal(resourcesOf(now, type.typeUrl), resourcesOf(old, type.typeUrl), `${proxy}'s ${type.short} are the very same object`);
+  }
+  assert.equal(resourcesOf(cache.get("s-7") as Snapshot, RDS.typeUrl).version, resourcesOf(expectedCache.get("s-7") as Snapshot, RDS.typeUrl).version, "the newest translation's routes");
+  pusher.close();
+  expected.close();
+});
+
+function withPeer([node, identity]: [Node__Output, StreamIdentity]): [Node__Output, string, StreamIdentity] {
+  return [node, "", identity];
+}

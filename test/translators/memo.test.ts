@@ -8,10 +8,10 @@ import { meshFiles } from "../../bench/mesh-gen.js";
 
 /**
  * What a translation hands to proxies (the model and index it carries are inputs, the memo and
- * the shared scratch are caches, not output).
+ * the shared scratch are caches, not output), the gRPC side computed.
  */
 function output(t: MeshTranslation) {
-  return { ...t, model: undefined, index: undefined, memo: undefined, shared: undefined };
+  return { ...t, grpc: t.grpc(), services: t.services.map((s) => ({ ...s, grpc: s.grpc() })), model: undefined, index: undefined, memo: undefined, shared: undefined };
 }
 
 test("a memoised translation equals a fresh one and reuses unchanged services", () => {
@@ -28,7 +28,7 @@ test("a memoised translation equals a fresh one and reuses unchanged services", 
   assert.deepEqual(output(after), output(translateMesh(model)), "same as a fresh translation");
   const listener = (t: typeof after, host: string) => t.services.find((s) => s.host.startsWith(host))?.outboundListeners;
   assert.equal(listener(after, "svc-2."), listener(before, "svc-2."), "an unchanged service's sidecar listeners are the same object");
-  const route = (t: typeof after, host: string) => t.grpcRoutes.find((r) => r.name.startsWith(host));
+  const route = (t: typeof after, host: string) => t.grpc().routes.find((r) => r.name.startsWith(host));
   assert.notEqual(route(after, "svc-1."), route(before, "svc-1."), "the changed service's routes are new");
   assert.equal(route(after, "svc-2."), route(before, "svc-2."), "an unchanged service's routes are the same object");
   assert.equal(after.clusters.find((c) => c.name.includes("svc-1.")), before.clusters.find((c) => c.name.includes("svc-1.")), "svc-1's clusters do not depend on its routes");

@@ -82,7 +82,7 @@ test("a restored registration is an endpoint at once and leaves when its proxy d
   const saved: (readonly Registration[])[] = [];
   const pusher = new MeshPusher(cache, silentLogger, { restored: [reg1], registrationGraceMs: 10, restoredGraceMs: 100, registrationBatchMs: 5, onRegistrations: (r) => saved.push(r) });
   t.after(() => pusher.close());
-  pusher.setModel(loaded.model);
+  await pusher.setModel(loaded.model);
   // A proxyless client sees the endpoints without needing secrets (an Envoy sidecar is sent nothing before its certificate).
   const client: Node__Output = { ...nodeOf("client"), metadata: { fields: { NAMESPACE: { stringValue: "demo" }, SERVICE_ACCOUNT: { stringValue: "client" }, PROXY_KIND: { stringValue: "grpc" } } } };
   const snapshots: Snapshot[] = [];
@@ -93,6 +93,7 @@ test("a restored registration is an endpoint at once and leaves when its proxy d
     }),
   );
   pusher.connected("client", client, "10.0.0.9:5000");
+  await pusher.settled();
   assert.deepEqual(endpointsOf(snapshots[0] ?? assert.fail("no snapshot")), ["10.0.0.7"], "restored before its proxy reconnects");
   // gitmesh's timers do not hold the process open; this one does, until the departure (or a failure).
   const deadline = setTimeout(() => assert.fail("the restored registration never left"), 5_000);
