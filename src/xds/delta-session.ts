@@ -5,7 +5,7 @@ import type { EncodedResource } from "./resource.js";
 import { deltaResponse } from "./responses.js";
 import { charsOf, type NameAllowance } from "./allowance.js";
 import { admitRequest, answerOf, exhausted, respondOwed, unsharedHolds, type Answer, type Session, type SessionAction } from "./session.js";
-import { resourcesOf, type Snapshot } from "./snapshot.js";
+import { resourcesOf, type Snapshot, type TypeResources } from "./snapshot.js";
 
 interface TypeState {
   readonly kind: ResourceKind;
@@ -17,7 +17,16 @@ interface TypeState {
   latest: { readonly nonce: string; readonly systemVersion: string; answer: Answer } | undefined;
   /** A response is due but the session is holding (see Session.hold). */
   owed: boolean;
+  /**
+   * The resources the proxy was last brought level with, while nothing else changed since (its
+   * subscription, what it holds, the clusters kept for retirement). The server keeps a type's
+   * object when a push leaves the type alone (makeSnapshot, composeSnapshot): a push that changes
+   * one route then costs each stream nothing for its thousands of clusters and listeners.
+   */
+  levelWith: TypeResources | undefined;
 }
+
+const NO_DIFF: Diff = { changed: [], removed: [], forgotten: [] };
 
 interface Diff {
   readonly changed: readonly EncodedResource[];
@@ -78,6 +87,7 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
         clientHas: new Map(Object.entries(req.initial_resource_versions ?? {})),
         latest: undefined,
         owed: false,
+        levelWith: undefined,
       };
       this.states.set(kind.typeUrl, st);
     } else if (st.latest !== undefined && req.response_nonce === st.latest.nonce && st.latest.answer === "pending") {
@@ -91,6 +101,7 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
     // Subscription changes count even when the nonce is stale: the proxy will not repeat them.
     const refused = this.takeAllowance(st, req);
     if (refused !== undefined) return [...actions, exhausted(refused)];
+    if (req.resource_names_subscribe.length > 0 || req.resource_names_unsubscribe.length > 0) st.levelWith = undefined;
     for (const name of req.resource_names_subscribe) {
       if (name === "*") st.wildcard = true;
       else {
@@ -159,6 +170,7 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
 
   private diff(st: TypeState, snapshot: Snapshot): Diff {
     const all = resourcesOf(snapshot, st.kind.typeUrl);
+    if (st.levelWith === all) return NO_DIFF;
     const candidates = st.wildcard ? all.items : [...st.names].sort().flatMap((n) => all.byName.get(n) ?? []);
     const changed = candidates.filter((r) => st.clientHas.get(r.name) !== r.version);
     const removed: string[] = [];
@@ -179,6 +191,9 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
     if (this.ordered && (st.kind === LDS || st.kind === RDS) && this.newClusters.warming) return [];
     const { changed, removed, forgotten } = this.diff(st, this.snapshot);
     for (const name of forgotten) st.clientHas.delete(name);
+    // Once this response is sent the proxy holds exactly the snapshot's (clusters kept for
+    // retirement aside: then it is compared again next time).
+    st.levelWith = st.kind === CDS && this.retiring.size > 0 ? undefined : resourcesOf(this.snapshot, st.kind.typeUrl);
     if (changed.length === 0 && removed.length === 0) return [];
     const added = st.kind === CDS ? changed.filter((r) => !st.clientHas.has(r.name)) : [];
     for (const r of changed) st.clientHas.set(r.name, r.version);
@@ -197,6 +212,7 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
     // just rejected them.
     if (this.ordered && st.kind === CDS && eds !== undefined && changed.length > 0 && eds.latest?.answer !== "nack") {
       for (const name of endpointNamesOf(changed)) eds.clientHas.delete(name);
+      eds.levelWith = undefined;
       actions.push(...this.respond(eds));
     }
     return actions;
@@ -241,6 +257,7 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
     if (this.retiring.size === 0 || this.newClusters.warming || !this.routesInPlace()) return [];
     this.retiring = new Set();
     const cds = this.states.get(CDS.typeUrl);
+    if (cds !== undefined) cds.levelWith = undefined;
     return cds === undefined ? [] : this.respond(cds);
   }
 }

@@ -34,7 +34,11 @@ interface TypeState {
   forceResend: boolean;
   /** A response is due but the session is holding (see Session.hold). */
   owed: boolean;
+  /** Whether a request has set the subscription yet. */
+  subscribed: boolean;
 }
+
+const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /**
  * One state-of-the-world xDS stream (ADS or a single-type service) as a state machine: requests
@@ -87,6 +91,7 @@ export class SotwSession implements Session<DiscoveryRequest__Output> {
         held: undefined,
         forceResend: false,
         owed: false,
+        subscribed: false,
       };
       this.states.set(kind.typeUrl, st);
     } else if (st.held?.nonce !== undefined) {
@@ -228,6 +233,9 @@ export class SotwSession implements Session<DiscoveryRequest__Output> {
    * them; otherwise changes nothing and says why.
    */
   private subscribe(st: TypeState, names: readonly string[]): string | undefined {
+    // The usual request, an ACK, repeats the list it answered: when it lists the names as the
+    // subscription holds them (sorted, once each), nothing changes, and nothing is built to say so.
+    if (st.subscribed && !st.wildcard && names.length > 0 && sameList(st.subscription.names, names)) return undefined;
     const next = this.holds.pool.acquire(names);
     const previous = st.subscription;
     if (next !== previous) {
@@ -243,6 +251,7 @@ export class SotwSession implements Session<DiscoveryRequest__Output> {
     if (names.length > 0) st.emptyMeansWildcard = false;
     st.wildcard = names.includes("*") || (st.emptyMeansWildcard && names.length === 0);
     st.subscription = next;
+    st.subscribed = true;
     return undefined;
   }
 

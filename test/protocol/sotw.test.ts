@@ -305,3 +305,20 @@ test("every NACK reaches the onNack hook with its record (metrics count them)", 
     [["p", "CDS", bad.version_info, "unsupported lb_policy"]],
   );
 });
+
+test("a repeated list keeps its subscription, and repeating the named part of a wildcard list ends the wildcard", async (t) => {
+  const h = await startServer(t);
+  h.cache.set("p", snapshot(...base));
+  const s = h.client().sotw();
+  s.send({ node: node("p"), type_url: CDS.typeUrl, resource_names: ["*", "a"] });
+  const all = await nextOf(s, CDS.typeUrl);
+  assert.deepEqual(namesOf(all), ["a", "b"]);
+  ack(s, all, ["a"]);
+  const named = await nextOf(s, CDS.typeUrl);
+  assert.deepEqual(namesOf(named), ["a"], "dropping '*' ends the wildcard");
+  ack(s, named, ["a"]);
+  await barrier(s, "the ACK repeating its list");
+  h.cache.set("p", snapshot(...replacing(base, edsCluster("a", { connectTimeoutSeconds: 7 }), edsCluster("b", { connectTimeoutSeconds: 7 }))));
+  const pushed = await nextOf(s, CDS.typeUrl);
+  assert.deepEqual(namesOf(pushed), ["a"], "the repeated list kept the named subscription");
+});
