@@ -173,6 +173,7 @@ function routingKey(service: MeshService, address: string, index: ServiceIndex, 
   for (const http of vs?.spec.http ?? []) {
     for (const d of http.route ?? []) destinations.add(index.qualify(d.destination.host, vs?.namespace ?? ""));
     if (http.mirror !== undefined) destinations.add(index.qualify(http.mirror.host, vs?.namespace ?? ""));
+    for (const m of http.mirrors ?? []) destinations.add(index.qualify(m.destination.host, vs?.namespace ?? ""));
   }
   for (const tcp of vs?.spec.tcp ?? []) for (const d of tcp.route) destinations.add(index.qualify(d.destination.host, vs?.namespace ?? ""));
   let dependsOn = "";

@@ -230,7 +230,7 @@ function grpcClientSide(t: MeshTranslation, cls: GrpcClientClass): { resources: 
     const clusters = cls === "standard" ? t.grpcClusters : t.grpcClusters.map((c) => grpcClusterFor(c, cls));
     const resources = [...clusters, ...t.endpoints, ...t.grpcListeners, ...t.grpcRoutes];
     const envoy = new Map<string, Translated>(t.clusters.map((c) => [c.name, c]));
-    side = { resources, notes: grpcNotes(resources, envoy, cls) };
+    side = { resources, notes: grpcNotes(resources, envoy, cls, t.outboundRoutes) };
     t.shared.grpcClients.set(cls, side);
   }
   return side;
