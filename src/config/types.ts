@@ -329,6 +329,10 @@ export interface HTTPMatchRequest {
   readonly authority?: StringMatch;
   /** The request's scheme (http or https, as the proxy received it). */
   readonly scheme?: StringMatch;
+  /** The match exists only for client proxies with these labels (Istio's: it decides what a proxy gets). */
+  readonly sourceLabels?: Labels;
+  /** The match exists only for client proxies in this namespace. */
+  readonly sourceNamespace?: string;
 }
 
 export interface HTTPRouteDestination {

@@ -148,6 +148,10 @@ export interface SharedDerivations {
   readonly grpcClients: Map<GrpcClientClass, { readonly resources: readonly Translated[]; readonly notes: readonly string[] }>;
   readonly gateways: Map<string, GatewayTranslation>;
   readonly inboundClusters: Map<string, Translated>;
+  /** Services whose routes depend on the client proxy (source-variants.ts), found on first use. */
+  sourceDependent?: readonly ServiceTranslation[];
+  /** Their routes, by flavour, host and the client's answers (source-variants.ts). */
+  readonly sourceRoutes: Map<string, readonly Translated[]>;
 }
 
 /** The outbound resources of the services one Sidecar scope sees. */
@@ -234,7 +238,7 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
     index,
     credentials: inputs.credentials ?? new Map(),
     memo,
-    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map() },
+    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map(), sourceRoutes: new Map() },
     of: {
       policies: of("AuthorizationPolicy"),
       sidecars: of("Sidecar"),

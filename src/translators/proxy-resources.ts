@@ -15,6 +15,7 @@ import { workloadAddress, type ProxyIdentity } from "./proxy.js";
 import { policiesForWorkload } from "./rbac.js";
 import { registeredEntryName } from "./registration.js";
 import { sidecarScope, type SidecarScope } from "./scope.js";
+import { sourceVariant } from "./source-variants.js";
 import { sortTranslated, type Translated } from "./translated.js";
 
 /** The ports a workload serves (as the ServiceEntries selecting it say) and the policies that apply. */
@@ -171,18 +172,27 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
       const side = workloadSide(t, proxy);
       // Clients of different classes (grpc-clients.ts) get different variants: never one snapshot.
       const cls = grpcClientClass(proxy.userAgent);
-      const client: ProxyLayer = { key: `grpc:${cls}`, resources: () => grpcClientSide(t, cls).resources };
+      // Routes that depend on who the client is (sourceLabels) make its own variant of the layer.
+      const variant = sourceVariant(t, "grpc", proxy, () => true);
+      const client: ProxyLayer = {
+        key: `grpc:${cls}${variant.key}`,
+        resources: () => {
+          const all = grpcClientSide(t, cls).resources;
+          return variant.key === "" ? all : variant.routes(all);
+        },
+      };
       if (side.ports.length === 0) return [client];
       return [client, { key: JSON.stringify(["grpc-server", side.ports.map((p) => [p.port, p.mtls]), ids(side.policies)]), resources: () => serverListeners(t, proxy) }];
     }
     case "sidecar": {
       const scope = sidecarScope(t.of.sidecars, proxy, t.model.naming.rootNamespace);
       const side = workloadSide(t, proxy);
+      const variant = sourceVariant(t, "outbound", proxy, (s) => scope.visible(s));
       const outbound: ProxyLayer = {
-        key: `sidecar-scope:${scope.key}`,
+        key: `sidecar-scope:${scope.key}${variant.key}`,
         resources: () => {
           const scoped = scopedResources(t, scope);
-          return [...scoped.clusters, ...scoped.endpoints, ...scoped.listeners, ...scoped.routes];
+          return [...scoped.clusters, ...scoped.endpoints, ...scoped.listeners, ...variant.routes(scoped.routes)];
         },
       };
       if (side.ports.length === 0 || inboundAddressProblem(proxy, side) !== undefined) return [outbound];

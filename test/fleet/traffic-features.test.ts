@@ -1,6 +1,6 @@
 // Istio's VirtualService and DestinationRule features of issue 11 on real Envoy: mirrors with
-// percentages and mirrorPercent, directResponse, matches on authority and scheme, uriRegexRewrite,
-// and the DestinationRule's tcpKeepalive, h2UpgradePolicy and warmup. Requests go from a client
+// percentages and mirrorPercent, directResponse, matches on authority, scheme and sourceLabels,
+// uriRegexRewrite, and the DestinationRule's tcpKeepalive, h2UpgradePolicy and warmup. Requests go from a client
 // through its real sidecar; the assertions are on what the backends (and the mirrors) received,
 // what the client got, the sockets the sidecar holds, and the sidecar's own counters.
 import assert from "node:assert/strict";
@@ -72,6 +72,9 @@ const VIRTUAL_SERVICE = virtualService(
     route: [{ destination: { host: api, subset: v1 } }]
     mirror: { host: shadow-a }
     mirrorPercent: 50
+  - name: by-client
+    match: [{ uri: { prefix: /who }, sourceLabels: { app: shadow-a } }]
+    route: [{ destination: { host: api, subset: v2 } }]
   - name: default
     route: [{ destination: { host: api, subset: v1 } }]`,
 );
@@ -191,6 +194,15 @@ test("VirtualService match on authority and scheme", (t) =>
       assert.equal(r.status, 200, `${path} ${JSON.stringify(headers)}: ${JSON.stringify(r)}`);
       assert.equal(echo(r.body).name, expected, `${path} ${JSON.stringify(headers)} goes to ${expected}`);
     }
+  }));
+
+test("VirtualService sourceLabels: only the clients with those labels get the match", (t) =>
+  fleet.row(t, async (f) => {
+    const named = await f.agent("shadow-a").get(`${API}/who`);
+    assert.equal(named.status, 200, JSON.stringify(named));
+    assert.equal(echo(named.body).name, "api-v2", "shadow-a's sidecar has the by-client route");
+    const other = await f.agent("client").get(`${API}/who`);
+    assert.equal(echo(other.body).name, "api-v1", "the client's sidecar does not");
   }));
 
 test("VirtualService uriRegexRewrite: the path is rewritten with the regex's groups, the query kept", (t) =>
