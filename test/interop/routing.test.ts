@@ -137,6 +137,25 @@ function mesh(b: Backends, live: "v1" | "v2"): string {
       `trafficPolicy:\n  connectionPool: { http: { http2MaxRequests: 2 } }\n${SUBSETS}`,
       `    - route: [{ destination: { host: ${host("breaker")}, subset: v1 } }]\n      retries: { attempts: 0 }`,
     ),
+    routes(
+      "match-source",
+      `    - match: [{ sourceLabels: { app: someone-else } }]
+      ${to("v3")}
+    - match: [{ sourceLabels: { app: frontend } }]
+      ${to("v2")}
+    - ${to("v1")}`,
+    ),
+    routes(
+      "direct-response",
+      `    - match: [{ uri: { prefix: /gitmesh.test.Identity/ } }]
+      directResponse: { status: 503, body: { string: down } }
+    - ${to("v1")}`,
+    ),
+    routes(
+      "mirrors",
+      `    - ${to("v1")}
+      mirrors: [{ destination: { host: ${host("x")}, subset: v3 } }]`,
+    ),
     routes("live", `    - ${to(live)}`),
   ].join("\n---\n");
 }
@@ -280,6 +299,18 @@ const ROWS: Record<string, (p: Peer) => Promise<void>> = {
     const counts = tally(results);
     assert.ok((counts["v1"] ?? 0) >= 1 && (counts["v1"] ?? 0) <= 2, `at most 2 calls in flight: ${JSON.stringify(counts)}`);
     assert.equal(counts[`code ${UNAVAILABLE}`], 8 - (counts["v1"] ?? 0), `the others are refused: ${JSON.stringify(counts)}`);
+  },
+  "sourceLabels: the client's own labels pick its routes": async (p) => {
+    assert.ok(all(await p.calls({ target: target("match-source"), count: 5, timeoutMs: 20_000 }), "v2"), "the client is labelled app: frontend");
+  },
+  "directResponse is left out: the calls go on to the next route": async (p) => {
+    assert.ok(all(await p.calls({ target: target("direct-response"), count: 5, timeoutMs: 20_000 }), "v1"));
+  },
+  "mirrors are ignored": async (p) => {
+    await p.call({ target: target("mirrors"), timeoutMs: 20_000 });
+    const before = backends.v3.calls();
+    assert.ok(all(await p.calls({ target: target("mirrors"), count: 5 }), "v1"));
+    assert.equal(backends.v3.calls(), before, "no copy reaches the mirror");
   },
   "live change": async (p) => {
     const t = target("live");
