@@ -199,7 +199,15 @@ export type LoadBalancerSettings = (
   /** At most one of warmup and warmupDurationSecs (the older form: the duration alone). */
   readonly warmup?: WarmupConfiguration;
   readonly warmupDurationSecs?: Duration;
+  readonly localityLbSetting?: LocalityLbSetting;
 };
+
+/** Locality failover (Istio's; applies with outlierDetection). */
+export interface LocalityLbSetting {
+  /** Default true. */
+  readonly enabled?: boolean;
+  readonly failover?: readonly { readonly from: string; readonly to: string }[];
+}
 
 /** Exactly one hash key, and the ring's minimum size (1 to 8388608; 1024 when absent). */
 export type ConsistentHashLB = (

@@ -7,6 +7,7 @@ import type { Credentials, GatewayTranslation } from "./gateway.js";
 import type { GrpcClientClass } from "./grpc-clients.js";
 import { grpcCluster } from "./grpc-compat.js";
 import { grpcClientResources } from "./grpc.js";
+import type { FailoverCluster } from "./locality.js";
 import { meshMtls } from "./mtls.js";
 import { outboundResources } from "./outbound.js";
 import { indexServices, type MeshService, type ServiceIndex } from "./services.js";
@@ -152,6 +153,10 @@ export interface SharedDerivations {
   sourceDependent?: readonly ServiceTranslation[];
   /** Their routes, by flavour, host and the client's answers (source-variants.ts). */
   readonly sourceRoutes: Map<string, readonly Translated[]>;
+  /** Clusters under locality failover, found on first use (locality.ts). */
+  failoverClusters?: readonly FailoverCluster[];
+  /** Their assignments by cluster and client locality; undefined: the shared one serves (locality.ts). */
+  readonly localityEndpoints: Map<string, Translated | undefined>;
 }
 
 /** The outbound resources of the services one Sidecar scope sees. */
@@ -238,7 +243,7 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
     index,
     credentials: inputs.credentials ?? new Map(),
     memo,
-    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map(), sourceRoutes: new Map() },
+    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map(), sourceRoutes: new Map(), localityEndpoints: new Map() },
     of: {
       policies: of("AuthorizationPolicy"),
       sidecars: of("Sidecar"),

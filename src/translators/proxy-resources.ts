@@ -16,6 +16,7 @@ import { policiesForWorkload } from "./rbac.js";
 import { registeredEntryName } from "./registration.js";
 import { sidecarScope, type SidecarScope } from "./scope.js";
 import { sourceVariant } from "./source-variants.js";
+import { localityVariant } from "./locality.js";
 import { sortTranslated, type Translated } from "./translated.js";
 
 /** The ports a workload serves (as the ServiceEntries selecting it say) and the policies that apply. */
@@ -173,12 +174,14 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
       // Clients of different classes (grpc-clients.ts) get different variants: never one snapshot.
       const cls = grpcClientClass(proxy.userAgent);
       // Routes that depend on who the client is (sourceLabels) make its own variant of the layer.
+      // So do endpoints in priorities by the client's locality (locality failover).
       const variant = sourceVariant(t, "grpc", proxy, () => true);
+      const near = localityVariant(t, proxy, () => true);
       const client: ProxyLayer = {
-        key: `grpc:${cls}${variant.key}`,
+        key: `grpc:${cls}${variant.key}${near.key}`,
         resources: () => {
           const all = grpcClientSide(t, cls).resources;
-          return variant.key === "" ? all : variant.routes(all);
+          return variant.key === "" && near.key === "" ? all : near.endpoints(variant.routes(all));
         },
       };
       if (side.ports.length === 0) return [client];
@@ -188,11 +191,12 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
       const scope = sidecarScope(t.of.sidecars, proxy, t.model.naming.rootNamespace);
       const side = workloadSide(t, proxy);
       const variant = sourceVariant(t, "outbound", proxy, (s) => scope.visible(s));
+      const near = localityVariant(t, proxy, (s) => scope.visible(s));
       const outbound: ProxyLayer = {
-        key: `sidecar-scope:${scope.key}${variant.key}`,
+        key: `sidecar-scope:${scope.key}${variant.key}${near.key}`,
         resources: () => {
           const scoped = scopedResources(t, scope);
-          return [...scoped.clusters, ...scoped.endpoints, ...scoped.listeners, ...variant.routes(scoped.routes)];
+          return [...scoped.clusters, ...near.endpoints(scoped.endpoints), ...scoped.listeners, ...variant.routes(scoped.routes)];
         },
       };
       if (side.ports.length === 0 || inboundAddressProblem(proxy, side) !== undefined) return [outbound];

@@ -1,6 +1,7 @@
 // Istio's VirtualService and DestinationRule features of issue 11 on real Envoy: mirrors with
 // percentages and mirrorPercent, directResponse, matches on authority, scheme and sourceLabels,
-// uriRegexRewrite, and the DestinationRule's tcpKeepalive, h2UpgradePolicy and warmup. Requests go from a client
+// uriRegexRewrite, and the DestinationRule's tcpKeepalive, h2UpgradePolicy, warmup and locality
+// failover. Requests go from a client
 // through its real sidecar; the assertions are on what the backends (and the mirrors) received,
 // what the client got, the sockets the sidecar holds, and the sidecar's own counters.
 import assert from "node:assert/strict";
@@ -17,6 +18,8 @@ const run = promisify(execFile);
 const NS = "demo";
 const API = "http://api.demo.svc.cluster.local:8080";
 const WARM = "http://warm.demo.svc.cluster.local:8080";
+const NEAR = "http://near.demo.svc.cluster.local:8080";
+const SPREAD = "http://spread.demo.svc.cluster.local:8080";
 /** The warmup window of the warm service: short, so the row need not wait long for the first endpoint to leave it. */
 const WARMUP_SECONDS = 10;
 const BIG_BODY = "x".repeat(5000); // more than Envoy's default 4096-byte limit on direct responses
@@ -29,7 +32,12 @@ const workloads = [
   { name: "shadow-b", labels: { app: "shadow-b" }, http: [8080] },
   { name: "warm-1", labels: { app: "warm" }, serviceAccount: "warm", http: [8080] },
   { name: "warm-2", labels: { app: "warm" }, serviceAccount: "warm", http: [8080] },
+  { name: "loc-near", labels: { app: "loc" }, serviceAccount: "loc", http: [8080] },
+  { name: "loc-far", labels: { app: "loc" }, serviceAccount: "loc", http: [8080] },
 ] as const;
+
+/** Localities of the WorkloadEntries: the client's sidecar is where loc-near is. */
+const LOCALITY: Readonly<Record<string, string>> = { client: "region-a/zone-1", "loc-near": "region-a/zone-1", "loc-far": "region-b/zone-2" };
 
 const VIRTUAL_SERVICE = virtualService(
   "api",
@@ -96,8 +104,22 @@ const WARM_RULE = destinationRule("warm", NS, `trafficPolicy:\n  loadBalancer: {
 const HTTP_PORT = [{ number: 8080, name: "http", protocol: "HTTP" }];
 
 function entries(address: (name: string) => string, names: readonly string[]): string {
-  return docs(...workloads.filter((w) => names.includes(w.name)).map((w) => workloadEntry(w.name, NS, address(w.name), w.labels, "serviceAccount" in w ? w.serviceAccount : w.name)));
+  return docs(
+    ...workloads
+      .filter((w) => names.includes(w.name))
+      .map((w) => {
+        const entry = workloadEntry(w.name, NS, address(w.name), w.labels, "serviceAccount" in w ? w.serviceAccount : w.name);
+        const locality = LOCALITY[w.name];
+        return locality === undefined ? entry : `${entry}  locality: ${locality}\n`;
+      }),
+  );
 }
+
+// Both services are the same two workloads; near fails over by locality (Istio's default with
+// outlier detection), spread has it turned off.
+const OUTLIERS = "outlierDetection: { consecutive5xxErrors: 2, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 100 }";
+const NEAR_RULE = destinationRule("near", NS, `trafficPolicy:\n  ${OUTLIERS}`);
+const SPREAD_RULE = destinationRule("spread", NS, `trafficPolicy:\n  ${OUTLIERS}\n  loadBalancer: { localityLbSetting: { enabled: false } }`);
 
 // warm-2 runs from the start but joins the warm service only in the warmup row.
 const FIRST_ENTRIES = workloads.map((w) => w.name).filter((n) => n !== "warm-2");
@@ -111,9 +133,11 @@ function spec(): FleetSpec {
         serviceEntry("shadow-a", NS, HTTP_PORT, { app: "shadow-a" }),
         serviceEntry("shadow-b", NS, HTTP_PORT, { app: "shadow-b" }),
         serviceEntry("warm", NS, HTTP_PORT, { app: "warm" }),
+        serviceEntry("near", NS, HTTP_PORT, { app: "loc" }),
+        serviceEntry("spread", NS, HTTP_PORT, { app: "loc" }),
       ),
       "workloads.yaml": entries(address, FIRST_ENTRIES),
-      "routing.yaml": docs(VIRTUAL_SERVICE, API_RULE, WARM_RULE),
+      "routing.yaml": docs(VIRTUAL_SERVICE, API_RULE, WARM_RULE, NEAR_RULE, SPREAD_RULE),
     }),
   };
 }
@@ -261,6 +285,27 @@ test("DestinationRule tcpKeepalive: the sidecar's upstream sockets carry keepali
     const toShadow = await socketsTo(f, "client", f.address("shadow-b"));
     assert.ok(toShadow.length > 0);
     assert.ok(toShadow.every((l) => !l.includes("keepalive")), `no keepalive without the setting: ${toShadow.join(" | ")}`);
+  }));
+
+test("DestinationRule locality failover: the client's own locality first, the next one when it fails; enabled: false spreads", (t) =>
+  fleet.row(t, async (f) => {
+    const client = f.agent("client");
+    const near = await client.httpSummary({ url: `${NEAR}/near`, count: 40 });
+    assert.deepEqual(near.byName, { "loc-near": 40 }, `every request stays in region-a/zone-1: ${JSON.stringify(near)}`);
+    const spread = await client.httpSummary({ url: `${SPREAD}/spread`, count: 60 });
+    t.diagnostic(`enabled: false over 60 requests: ${JSON.stringify(spread.byName)}`);
+    assert.ok((spread.byName["loc-near"] ?? 0) > 0 && (spread.byName["loc-far"] ?? 0) > 0, `both localities serve: ${JSON.stringify(spread)}`);
+    const failing = f.agent("loc-near");
+    await failing.behave({ failAll: true, failStatus: 503 });
+    try {
+      const after = await waitFor("the near cluster to fail over to loc-far", async () => {
+        const s = await client.httpSummary({ url: `${NEAR}/failover`, count: 20 });
+        return s.byName["loc-far"] === 20 ? { ok: true, value: s } : { ok: false, why: JSON.stringify({ byName: s.byName, byStatus: s.byStatus }) };
+      }, 30_000, 100);
+      assert.deepEqual(after.byStatus, { "200": 20 });
+    } finally {
+      await failing.reset();
+    }
   }));
 
 test("DestinationRule warmup: an endpoint that joins gets a small share of requests at first", (t) =>
