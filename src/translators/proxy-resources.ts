@@ -205,8 +205,9 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
     case "gateway": {
       const gateways = gatewaysFor(t.of.gateways, proxy.labels);
       const keysFor = credentialAccess(t, proxy, gateways);
+      const near = localityVariant(t, proxy, () => true);
       return [
-        { key: "gateway-clusters", resources: () => [...t.clusters, ...t.endpoints] },
+        { key: `gateway-clusters${near.key}`, resources: () => [...t.clusters, ...near.endpoints(t.endpoints)] },
         { key: JSON.stringify(["gateway", ids(gateways), ids([...keysFor])]), resources: () => gatewayTranslation(t, gateways, keysFor).resources },
       ];
     }
