@@ -62,12 +62,12 @@ export interface LocalityVariant {
   endpoints(shared: readonly Translated[]): Translated[];
 }
 
-/** The endpoints a client gets among the services `visible` to it. */
-export function localityVariant(t: MeshTranslation, proxy: ProxyIdentity, visible: (s: ServiceTranslation) => boolean): LocalityVariant {
+/** The endpoints a client gets among the services visible to it (`scope`: its Sidecar scope's key and test). */
+export function localityVariant(t: MeshTranslation, proxy: ProxyIdentity, scope: { readonly key: string; visible(s: ServiceTranslation): boolean }): LocalityVariant {
   const client = proxyLocality(t, proxy);
   const none: LocalityVariant = { key: "", endpoints: (shared) => [...shared] };
   if (client === undefined) return none;
-  const clusters = failoverClusters(t).filter((c) => visible(c.service));
+  const clusters = inScope(t, `failover|${scope.key}`, () => failoverClusters(t).filter((c) => scope.visible(c.service)));
   if (clusters.length === 0) return none;
   return {
     key: `|locality:${client}`,
@@ -87,6 +87,15 @@ export interface FailoverCluster {
   readonly service: ServiceTranslation;
   readonly assignment: Translated;
   readonly setting: LocalityLbSetting | undefined;
+}
+
+/** A list derived for one Sidecar scope, once per translation. */
+export function inScope<T>(t: MeshTranslation, key: string, derive: () => readonly T[]): readonly T[] {
+  const cached = t.shared.perScope.get(key) as readonly T[] | undefined;
+  if (cached !== undefined) return cached;
+  const built = derive();
+  t.shared.perScope.set(key, built);
+  return built;
 }
 
 /** The EDS clusters whose policy has outlier detection and does not turn locality failover off, once per translation. */

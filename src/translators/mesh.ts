@@ -157,6 +157,8 @@ export interface SharedDerivations {
   failoverClusters?: readonly FailoverCluster[];
   /** Their assignments by cluster and client locality; undefined: the shared one serves (locality.ts). */
   readonly localityEndpoints: Map<string, Translated | undefined>;
+  /** What of those a Sidecar scope sees, by kind and scope key, so each proxy need not filter them again. */
+  readonly perScope: Map<string, readonly unknown[]>;
 }
 
 /** The outbound resources of the services one Sidecar scope sees. */
@@ -243,7 +245,7 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
     index,
     credentials: inputs.credentials ?? new Map(),
     memo,
-    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map(), sourceRoutes: new Map(), localityEndpoints: new Map() },
+    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map(), sourceRoutes: new Map(), localityEndpoints: new Map(), perScope: new Map() },
     of: {
       policies: of("AuthorizationPolicy"),
       sidecars: of("Sidecar"),

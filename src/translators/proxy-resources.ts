@@ -175,8 +175,8 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
       const cls = grpcClientClass(proxy.userAgent);
       // Routes that depend on who the client is (sourceLabels) make its own variant of the layer.
       // So do endpoints in priorities by the client's locality (locality failover).
-      const variant = sourceVariant(t, "grpc", proxy, () => true);
-      const near = localityVariant(t, proxy, () => true);
+      const variant = sourceVariant(t, "grpc", proxy, EVERY_SERVICE);
+      const near = localityVariant(t, proxy, EVERY_SERVICE);
       const client: ProxyLayer = {
         key: `grpc:${cls}${variant.key}${near.key}`,
         resources: () => {
@@ -190,8 +190,8 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
     case "sidecar": {
       const scope = sidecarScope(t.of.sidecars, proxy, t.model.naming.rootNamespace);
       const side = workloadSide(t, proxy);
-      const variant = sourceVariant(t, "outbound", proxy, (s) => scope.visible(s));
-      const near = localityVariant(t, proxy, (s) => scope.visible(s));
+      const variant = sourceVariant(t, "outbound", proxy, scope);
+      const near = localityVariant(t, proxy, scope);
       const outbound: ProxyLayer = {
         key: `sidecar-scope:${scope.key}${variant.key}${near.key}`,
         resources: () => {
@@ -205,7 +205,7 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
     case "gateway": {
       const gateways = gatewaysFor(t.of.gateways, proxy.labels);
       const keysFor = credentialAccess(t, proxy, gateways);
-      const near = localityVariant(t, proxy, () => true);
+      const near = localityVariant(t, proxy, EVERY_SERVICE);
       return [
         { key: `gateway-clusters${near.key}`, resources: () => [...t.clusters, ...near.endpoints(t.endpoints)] },
         { key: JSON.stringify(["gateway", ids(gateways), ids([...keysFor])]), resources: () => gatewayTranslation(t, gateways, keysFor).resources },
@@ -213,6 +213,9 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
     }
   }
 }
+
+/** Gateways and proxyless gRPC clients see every service (the scope key of a sidecar without a Sidecar). */
+const EVERY_SERVICE = { key: "*", visible: () => true };
 
 /** Everything one proxy receives, sorted (for render and golden files). */
 export function resourcesForProxy(t: MeshTranslation, proxy: ProxyIdentity): readonly Translated[] {

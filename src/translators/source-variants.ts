@@ -4,6 +4,7 @@
 // share them.
 import { grpcClientResources } from "./grpc.js";
 import type { MeshTranslation, ServiceTranslation } from "./mesh.js";
+import { inScope } from "./locality.js";
 import { outboundResources } from "./outbound.js";
 import { dependsOnSource, sourceAnswers, type RouteSource } from "./routes-source.js";
 import type { Translated } from "./translated.js";
@@ -20,11 +21,10 @@ export interface SourceVariant {
   routes(shared: readonly Translated[]): Translated[];
 }
 
-/** The routes a client `source` gets, among the services `visible` to it. */
-export function sourceVariant(t: MeshTranslation, flavour: RouteFlavour, source: RouteSource, visible: (s: ServiceTranslation) => boolean): SourceVariant {
+/** The routes a client `source` gets, among the services visible to it (`scope`: its Sidecar scope's key and test). */
+export function sourceVariant(t: MeshTranslation, flavour: RouteFlavour, source: RouteSource, scope: { readonly key: string; visible(s: ServiceTranslation): boolean }): SourceVariant {
   const own: { service: ServiceTranslation; answers: string }[] = [];
-  for (const service of dependentServices(t)) {
-    if (!visible(service)) continue;
+  for (const service of inScope(t, `source|${scope.key}`, () => dependentServices(t).filter((s) => scope.visible(s)))) {
     own.push({ service, answers: sourceAnswers(t.index.virtualServiceFor(service.host), source) });
   }
   if (own.length === 0) return { key: "", routes: (shared) => [...shared] };
