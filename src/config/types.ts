@@ -191,10 +191,23 @@ export interface TrafficPolicy extends Omit<PortTrafficPolicy, "port"> {
 export type SimpleLB = "ROUND_ROBIN" | "LEAST_REQUEST" | "RANDOM";
 
 /** At most one of simple and consistentHash. */
-export type LoadBalancerSettings =
+export type LoadBalancerSettings = (
   | { readonly simple: SimpleLB; readonly consistentHash?: never }
   | { readonly consistentHash: ConsistentHashLB; readonly simple?: never }
-  | { readonly simple?: never; readonly consistentHash?: never };
+  | { readonly simple?: never; readonly consistentHash?: never }
+) & {
+  /** At most one of warmup and warmupDurationSecs (the older form: the duration alone). */
+  readonly warmup?: WarmupConfiguration;
+  readonly warmupDurationSecs?: Duration;
+  readonly localityLbSetting?: LocalityLbSetting;
+};
+
+/** Locality failover (Istio's; applies with outlierDetection). */
+export interface LocalityLbSetting {
+  /** Default true. */
+  readonly enabled?: boolean;
+  readonly failover?: readonly { readonly from: string; readonly to: string }[];
+}
 
 /** Exactly one hash key, and the ring's minimum size (1 to 8388608; 1024 when absent). */
 export type ConsistentHashLB = (
@@ -214,6 +227,7 @@ export interface ConnectionPoolSettings {
   readonly tcp?: {
     readonly maxConnections?: number;
     readonly connectTimeout?: Duration;
+    readonly tcpKeepalive?: TcpKeepalive;
   };
   readonly http?: {
     readonly http1MaxPendingRequests?: number;
@@ -221,7 +235,27 @@ export interface ConnectionPoolSettings {
     readonly maxRequestsPerConnection?: number;
     readonly maxRetries?: number;
     readonly idleTimeout?: Duration;
+    /** DEFAULT (the mesh's: no upgrade), DO_NOT_UPGRADE, UPGRADE (HTTP ports speak HTTP/2 upstream). */
+    readonly h2UpgradePolicy?: "DEFAULT" | "DO_NOT_UPGRADE" | "UPGRADE";
   };
+}
+
+/** SO_KEEPALIVE on upstream connections; unset fields keep the OS's settings. */
+export interface TcpKeepalive {
+  readonly probes?: number;
+  /** Idle time before the first probe (whole seconds). */
+  readonly time?: Duration;
+  /** Time between probes (whole seconds). */
+  readonly interval?: Duration;
+}
+
+/** Slow start for new endpoints (Envoy's slow_start_config). */
+export interface WarmupConfiguration {
+  readonly duration: Duration;
+  /** 0-100; Istio's default 10. */
+  readonly minimumPercent?: number;
+  /** At least 1; Istio's default 1 (linear). */
+  readonly aggression?: number;
 }
 
 export interface OutlierDetection {
@@ -261,17 +295,34 @@ interface HTTPRouteBase {
   readonly retries?: HTTPRetry;
   readonly fault?: HTTPFaultInjection;
   readonly mirror?: Destination;
+  /** At most one of mirrorPercentage and mirrorPercent (the older form, a whole percentage). */
   readonly mirrorPercentage?: Percent;
+  readonly mirrorPercent?: number;
+  /** Not with mirror. */
+  readonly mirrors?: readonly HTTPMirrorPolicy[];
   readonly corsPolicy?: CorsPolicy;
   readonly headers?: Headers;
 }
 
-/** Exactly one of route and redirect; rewrite only with route. */
+/** Exactly one of route, redirect and directResponse; rewrite only with route. */
 export type HTTPRoute = HTTPRouteBase &
   (
-    | { readonly route: readonly HTTPRouteDestination[]; readonly rewrite?: HTTPRewrite; readonly redirect?: never }
-    | { readonly redirect: HTTPRedirect; readonly route?: never; readonly rewrite?: never }
+    | { readonly route: readonly HTTPRouteDestination[]; readonly rewrite?: HTTPRewrite; readonly redirect?: never; readonly directResponse?: never }
+    | { readonly redirect: HTTPRedirect; readonly route?: never; readonly rewrite?: never; readonly directResponse?: never }
+    | { readonly directResponse: HTTPDirectResponse; readonly route?: never; readonly rewrite?: never; readonly redirect?: never }
   );
+
+/** A mirror destination and the share of requests it gets (100% when absent). */
+export interface HTTPMirrorPolicy {
+  readonly destination: Destination;
+  readonly percentage?: Percent;
+}
+
+/** A fixed answer: status 200-599 and an optional body, as text or base64 bytes. */
+export interface HTTPDirectResponse {
+  readonly status: number;
+  readonly body?: { readonly string: string; readonly bytes?: never } | { readonly bytes: string; readonly string?: never };
+}
 
 export interface HTTPMatchRequest {
   readonly name?: string;
@@ -282,6 +333,14 @@ export interface HTTPMatchRequest {
   readonly queryParams?: Readonly<Record<string, QueryParamMatch>>;
   readonly port?: number;
   readonly ignoreUriCase?: boolean;
+  /** The request's authority (Host header, port included when the client sent one). */
+  readonly authority?: StringMatch;
+  /** The request's scheme (http or https, as the proxy received it). */
+  readonly scheme?: StringMatch;
+  /** The match exists only for client proxies with these labels (Istio's: it decides what a proxy gets). */
+  readonly sourceLabels?: Labels;
+  /** The match exists only for client proxies in this namespace. */
+  readonly sourceNamespace?: string;
 }
 
 export interface HTTPRouteDestination {
@@ -299,9 +358,12 @@ export interface HTTPRedirect {
   readonly scheme?: "http" | "https";
 }
 
+/** At most one of uri and uriRegexRewrite. */
 export interface HTTPRewrite {
   readonly uri?: string;
   readonly authority?: string;
+  /** Replace what the RE2 regex `match` matches in the path with `rewrite` (\\1 for groups). */
+  readonly uriRegexRewrite?: { readonly match: string; readonly rewrite: string };
 }
 
 export interface HTTPRetry {

@@ -11,7 +11,9 @@ export function describeMessage(name: string, bytes: Uint8Array): Record<string,
 
 function expandAny(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(expandAny);
-  if (value === null || typeof value !== "object" || Buffer.isBuffer(value)) return value;
+  // Bytes as base64, as Envoy's config dump (proto JSON) shows them.
+  if (Buffer.isBuffer(value)) return value.toString("base64");
+  if (value === null || typeof value !== "object") return value;
   const obj = value as Record<string, unknown>;
   const typeUrl = obj["type_url"];
   const payload = obj["value"];

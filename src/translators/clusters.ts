@@ -3,7 +3,7 @@
 // One cluster per service port, and per port and subset, named outbound|PORT|SUBSET|HOST.
 // Pure and deterministic. Settings a cluster does not carry (yet) are listed by clusterNotes.
 import { admittedDuration } from "../common/duration.js";
-import type { ConnectionPoolSettings, DestinationRuleSpec, LoadBalancerSettings, OutlierDetection, ServicePort, TrafficPolicy, ClientTLSSettings } from "../config/types.js";
+import type { ConnectionPoolSettings, DestinationRuleSpec, LoadBalancerSettings, OutlierDetection, ServicePort, TcpKeepalive, TrafficPolicy, ClientTLSSettings } from "../config/types.js";
 import { pack, type Cluster, type HttpProtocolOptions } from "../envoy/index.js";
 import {
   clusterDiscovery,
@@ -30,6 +30,8 @@ type Thresholds = NonNullable<NonNullable<Cluster["circuit_breakers"]>["threshol
 type EnvoyOutlierDetection = NonNullable<Cluster["outlier_detection"]>;
 type TransportSocket = NonNullable<Cluster["transport_socket"]>;
 type CommonHttpOptions = NonNullable<HttpProtocolOptions["common_http_protocol_options"]>;
+type EnvoyTcpKeepalive = NonNullable<NonNullable<Cluster["upstream_connection_options"]>["tcp_keepalive"]>;
+type SlowStartConfig = NonNullable<NonNullable<Cluster["round_robin_lb_config"]>["slow_start_config"]>;
 
 /** The parts of a traffic policy that shape one cluster, after port-level and subset overrides. */
 export interface EffectivePolicy {
@@ -111,9 +113,11 @@ function buildCluster(service: MeshService, key: ServiceCluster, notes: Notes, m
     name: key.name,
     ...discovery(service, key, notes),
     connect_timeout: connectTimeout(policy.connectionPool, notes),
-    ...loadBalancer(policy.loadBalancer),
+    ...loadBalancer(policy.loadBalancer, notes),
     circuit_breakers: { thresholds: [thresholds(policy.connectionPool)] },
   };
+  const keepalive = tcpKeepalive(policy.connectionPool?.tcp?.tcpKeepalive, notes);
+  if (keepalive !== undefined) cluster.upstream_connection_options = { tcp_keepalive: keepalive };
   if (policy.outlierDetection !== undefined) {
     cluster.outlier_detection = outlierDetection(policy.outlierDetection, notes);
     // Istio: with outlier detection, the panic threshold is minHealthPercent, 0 (panic mode off)
@@ -177,17 +181,68 @@ function connectTimeout(pool: ConnectionPoolSettings | undefined, notes: Notes):
  * route hash_policy: the routes translator adds it, using trafficPolicyFor; without it Envoy
  * hashes nothing and picks hosts at random.
  */
-function loadBalancer(lb: LoadBalancerSettings | undefined): Partial<Cluster> {
+function loadBalancer(lb: LoadBalancerSettings | undefined, notes: Notes): Partial<Cluster> {
+  const slow = slowStart(lb);
+  if (slow !== undefined && (lb?.consistentHash !== undefined || lb?.simple === "RANDOM")) {
+    notes.add(`loadBalancer warmup has no effect with ${lb.consistentHash !== undefined ? "consistentHash" : "RANDOM"} (Envoy slows the start of new endpoints under ROUND_ROBIN and LEAST_REQUEST only)`);
+  }
   if (lb?.consistentHash !== undefined) return { lb_policy: "RING_HASH", ring_hash_lb_config: { minimum_ring_size: { value: lb.consistentHash.minimumRingSize ?? MINIMUM_RING_SIZE } } };
   switch (lb?.simple) {
     case "LEAST_REQUEST":
-      return { lb_policy: "LEAST_REQUEST" };
+      return { lb_policy: "LEAST_REQUEST", ...(slow === undefined ? {} : { least_request_lb_config: { slow_start_config: slow } }) };
     case "RANDOM":
       return { lb_policy: "RANDOM" };
     case "ROUND_ROBIN":
     case undefined:
-      return { lb_policy: "ROUND_ROBIN" };
+      return { lb_policy: "ROUND_ROBIN", ...(slow === undefined ? {} : { round_robin_lb_config: { slow_start_config: slow } }) };
   }
+}
+
+/** Istio's defaults for warmup: a new endpoint starts at 10% of its weight and grows linearly. */
+const WARMUP_MINIMUM_PERCENT = 10;
+const WARMUP_AGGRESSION = 1;
+
+/**
+ * warmup (or the older warmupDurationSecs) as Envoy's slow start, as Istio builds it; a duration
+ * of 0 is no warmup. Envoy requires a runtime key for the aggression; nothing sets it, so the
+ * configured value applies.
+ */
+function slowStart(lb: LoadBalancerSettings | undefined): SlowStartConfig | undefined {
+  const text = lb?.warmup?.duration ?? lb?.warmupDurationSecs;
+  if (text === undefined) return undefined;
+  const ns = admittedDuration(text);
+  if (ns <= 0n) return undefined;
+  return {
+    slow_start_window: protoDuration(ns),
+    aggression: { default_value: lb?.warmup?.aggression ?? WARMUP_AGGRESSION, runtime_key: "gitmesh.slow_start.aggression" },
+    min_weight_percent: { value: lb?.warmup?.minimumPercent ?? WARMUP_MINIMUM_PERCENT },
+  };
+}
+
+/** Linux's limits on TCP_KEEPIDLE and TCP_KEEPINTVL (seconds); a larger value fails the socket option, and with it every connection. */
+const KEEPALIVE_MAX_SECONDS = 32_767;
+
+/**
+ * tcpKeepalive as Istio sets it: SO_KEEPALIVE, and each setting given (probes 0: the system's).
+ * Envoy takes whole seconds: a time under a second becomes 1s (0 would fail the socket option),
+ * and more than Linux allows becomes its maximum; both are noted.
+ */
+function tcpKeepalive(k: TcpKeepalive | undefined, notes: Notes): EnvoyTcpKeepalive | undefined {
+  if (k === undefined) return undefined;
+  const out: EnvoyTcpKeepalive = {};
+  if (k.probes !== undefined && k.probes > 0) out.keepalive_probes = { value: k.probes };
+  const seconds = (field: "time" | "interval", text: string | undefined): { value: number } | undefined => {
+    if (text === undefined) return undefined;
+    const exact = Number(admittedDuration(text)) / 1e9;
+    const value = Math.min(KEEPALIVE_MAX_SECONDS, Math.max(1, Math.floor(exact)));
+    if (value !== exact) notes.add(`connectionPool.tcp.tcpKeepalive.${field} ${text} is applied as ${value}s (whole seconds, from 1s to ${KEEPALIVE_MAX_SECONDS}s)`);
+    return { value };
+  };
+  const time = seconds("time", k.time);
+  if (time !== undefined) out.keepalive_time = time;
+  const interval = seconds("interval", k.interval);
+  if (interval !== undefined) out.keepalive_interval = interval;
+  return out;
 }
 
 /**
@@ -239,12 +294,14 @@ function outlierDetection(od: OutlierDetection, notes: Notes): EnvoyOutlierDetec
 
 /**
  * The upstream HTTP options (the cluster-level http2_protocol_options, max_requests_per_connection
- * and common_http_protocol_options fields are deprecated). HTTP2 and GRPC ports speak HTTP/2;
+ * and common_http_protocol_options fields are deprecated). HTTP2 and GRPC ports speak HTTP/2, and
+ * HTTP ports too under h2UpgradePolicy UPGRADE (Istio's; DEFAULT is the mesh's default, which is
+ * Istio's DO_NOT_UPGRADE);
  * maxRequestsPerConnection (0: unlimited) and idleTimeout go in the common options of HTTP ports.
  * On TCP and TLS ports the HTTP settings have nothing to act on and are left out.
  */
 function httpProtocolOptions(port: ServicePort, pool: ConnectionPoolSettings | undefined): HttpProtocolOptions | undefined {
-  const h2 = port.protocol === "HTTP2" || port.protocol === "GRPC";
+  const h2 = port.protocol === "HTTP2" || port.protocol === "GRPC" || (port.protocol === "HTTP" && pool?.http?.h2UpgradePolicy === "UPGRADE");
   if (!h2 && port.protocol !== "HTTP") return undefined;
   const common: CommonHttpOptions = {};
   const idle = pool?.http?.idleTimeout;

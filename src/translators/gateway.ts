@@ -13,6 +13,7 @@ import type { DownstreamTlsContext } from "../envoy/index.js";
 import { gatewayListenerName, gatewayRouteName, gatewayServerRouteName } from "./names.js";
 import { rdsConnectionManager, tcpProxy } from "./outbound.js";
 import { httpRoutes, routeConfiguration, type VirtualHostRoutes } from "./routes.js";
+import { dependsOnSource } from "./routes-source.js";
 import type { ServiceIndex } from "./services.js";
 import { sortTranslated, translated, type Translated } from "./translated.js";
 
@@ -167,6 +168,8 @@ function virtualHosts(servers: readonly PlacedServer[], port: number, bound: Map
             continue;
           }
           claimed.set(host, id(vs));
+          const perClient = `${where(s)}: VirtualService ${id(vs)}: matches with sourceLabels or sourceNamespace are left out on gateways (routes are not built per gateway proxy)`;
+          if (dependsOnSource(vs) && !notes.includes(perClient)) notes.push(perClient);
           out.push({
             name: `${host}:${port}`,
             domains: host === "*" ? ["*"] : [host, `${host}:${port}`],

@@ -101,15 +101,16 @@ export function grpcClusterFor(c: TranslatedCluster, cls: GrpcClientClass): Tran
  * The routes as a gRPC client can honour them. An RPC is always a POST without a query string:
  * a route that needs another method or a query parameter can never match one (gRPC's client would
  * ignore those conditions and match too much), and a POST condition is always true (gRPC's client
- * cannot read :method, so it is dropped). A redirect means nothing to an RPC, and gRPC refuses a
- * route configuration holding one. Header matchers are written as every client version reads
+ * cannot read :method, so it is dropped). A redirect or a direct response means nothing to an RPC,
+ * and gRPC refuses a route configuration holding one (grpc-js: "unsupported action"): the route is
+ * left out, and grpc-notes.ts says so. Header matchers are written as every client version reads
  * them (grpc-headers.ts). gRPC reads a route's timeout from max_stream_duration (gRFC A31), not
  * from `timeout`: it caps the grpc-timeout header (0: the deadline as the caller set it).
  */
 export function grpcRoutes(routes: readonly Route[]): Route[] {
   const out: Route[] = [];
   for (const r of routes) {
-    if (r.redirect !== undefined && r.redirect !== null) continue;
+    if (!forwards(r)) continue;
     const match = r.match;
     if ((match?.query_parameters ?? []).length > 0) continue;
     const headers = match?.headers ?? [];
@@ -118,6 +119,11 @@ export function grpcRoutes(routes: readonly Route[]): Route[] {
     out.push(...grpcHeaderRoutes(withGrpcTimeout(method === undefined ? r : { ...r, match: { ...match, headers: headers.filter((h) => h !== method) } })));
   }
   return out;
+}
+
+/** Whether a route forwards (gRPC clients take only these): not a redirect or a direct response. */
+export function forwards(r: Route): boolean {
+  return (r.redirect === undefined || r.redirect === null) && (r.direct_response === undefined || r.direct_response === null);
 }
 
 function withGrpcTimeout(r: Route): Route {

@@ -5,7 +5,7 @@ import { decodeMessage, type Cluster } from "../envoy/index.js";
 import type { RouteConfiguration } from "../envoy/generated/envoy/config/route/v3/RouteConfiguration.js";
 import type { Route } from "../envoy/generated/envoy/config/route/v3/Route.js";
 import { GRPC_CLIENT_RULES, type GrpcClientClass } from "./grpc-clients.js";
-import { GRPC_FAILURE_PERCENTAGE_THRESHOLD } from "./grpc-compat.js";
+import { forwards, GRPC_FAILURE_PERCENTAGE_THRESHOLD } from "./grpc-compat.js";
 import { DEFAULT_RETRY_ON } from "./routes-action.js";
 import { CORS_FILTER } from "./routes-values.js";
 import type { Translated, TranslatedCluster } from "./translated.js";
@@ -18,10 +18,16 @@ const GRPC_RETRY_ON = new Set(["cancelled", "deadline-exceeded", "internal", "re
 
 /**
  * The notes for what a gRPC client of class `cls` receives. `envoyClusters`: the same clusters as
- * Envoy gets them (by name), to say where the client's variant differs.
+ * Envoy gets them (by name), to say where the client's variant differs; `envoyRoutes`: the route
+ * configurations Envoy sidecars get (named as the clients' are), to say which routes the clients
+ * do not get at all.
  */
-export function grpcNotes(resources: readonly Translated[], envoyClusters: ReadonlyMap<string, Translated>, cls: GrpcClientClass): string[] {
+export function grpcNotes(resources: readonly Translated[], envoyClusters: ReadonlyMap<string, Translated>, cls: GrpcClientClass, envoyRoutes: readonly Translated[] = []): string[] {
   const notes: string[] = [];
+  const served = new Set(resources.filter((r) => r.type === "envoy.config.route.v3.RouteConfiguration").map((r) => r.name));
+  for (const r of envoyRoutes) {
+    if (r.type === "envoy.config.route.v3.RouteConfiguration" && served.has(r.name)) notes.push(...leftOutRoutes(r.name, r.message as RouteConfiguration));
+  }
   for (const r of resources) {
     if (r.type === "envoy.config.route.v3.RouteConfiguration") notes.push(...routeNotes(r.name, r.message as RouteConfiguration));
     if (r.type === "envoy.config.cluster.v3.Cluster") notes.push(...clusterNotes(r as TranslatedCluster, envoyClusters.get(r.name), cls));
@@ -40,6 +46,19 @@ function routeNotes(config: string, rc: RouteConfiguration): string[] {
   return out;
 }
 
+/** The routes grpc-compat.ts leaves out for gRPC clients: those that answer instead of forwarding. */
+function leftOutRoutes(config: string, rc: RouteConfiguration): string[] {
+  const out: string[] = [];
+  for (const vh of rc.virtual_hosts ?? []) {
+    for (const route of vh.routes ?? []) {
+      if (forwards(route)) continue;
+      const what = route.direct_response !== undefined && route.direct_response !== null ? "directResponse" : "redirect";
+      out.push(`${config} route ${route.name ?? "(unnamed)"}: ${what} is not implemented by gRPC clients; the route is left out, so the calls it would answer go on to the next route`);
+    }
+  }
+  return out;
+}
+
 function ignoredInRoute(route: Route): string[] {
   const out: string[] = [];
   const action = route.route;
@@ -48,7 +67,7 @@ function ignoredInRoute(route: Route): string[] {
     [x.request_headers_to_add, x.request_headers_to_remove, x.response_headers_to_add, x.response_headers_to_remove].some((l) => (l ?? []).length > 0);
   if (mutates(route) || weighted.some(mutates)) out.push("header operations (headers.request, headers.response) are ignored by gRPC clients");
   if (action?.prefix_rewrite !== undefined || action?.host_rewrite_literal !== undefined) out.push("rewrite is ignored by gRPC clients");
-  if ((action?.request_mirror_policies ?? []).length > 0) out.push("mirror is ignored by gRPC clients");
+  if ((action?.request_mirror_policies ?? []).length > 0) out.push("mirror and mirrors are ignored by gRPC clients");
   const retry = action?.retry_policy;
   if (retry?.per_try_timeout !== undefined && retry.per_try_timeout !== null) out.push("retries.perTryTimeout is ignored by gRPC clients");
   if (retry?.retry_on !== undefined && retry.retry_on !== DEFAULT_RETRY_ON) {
@@ -78,7 +97,10 @@ function clusterNotes(c: TranslatedCluster, envoy: Translated | undefined, cls: 
   if (common !== undefined) pool.push("http.idleTimeout, http.maxRequestsPerConnection");
   const connect = Number(m.connect_timeout?.seconds ?? DEFAULT_CONNECT_TIMEOUT_S) + (m.connect_timeout?.nanos ?? 0) / 1e9;
   if (connect !== DEFAULT_CONNECT_TIMEOUT_S) pool.push("tcp.connectTimeout");
+  if (m.upstream_connection_options?.tcp_keepalive !== undefined && m.upstream_connection_options.tcp_keepalive !== null) pool.push("tcp.tcpKeepalive");
   if (pool.length > 0) out.push(`${c.name}: connectionPool ${pool.join(", ")} ${pool.length === 1 ? "is" : "are"} ignored by gRPC clients (of the pool they enforce http.http2MaxRequests only)`);
+  const slowStart = e?.round_robin_lb_config?.slow_start_config ?? e?.least_request_lb_config?.slow_start_config;
+  if (slowStart !== undefined && slowStart !== null) out.push(`${c.name}: loadBalancer warmup is ignored by gRPC clients (a new endpoint gets its full share at once)`);
   const od = m.outlier_detection;
   if (od?.failure_percentage_request_volume?.value !== undefined) {
     out.push(

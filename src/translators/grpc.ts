@@ -3,6 +3,7 @@ import { grpcListenerName, grpcRouteName } from "./names.js";
 import type { MeshService, ServiceIndex } from "./services.js";
 import { grpcRoutes } from "./grpc-compat.js";
 import { httpRoutes, routeConfiguration } from "./routes.js";
+import type { RouteSource } from "./routes-source.js";
 import { translated, type TranslatedListener, type TranslatedRoute } from "./translated.js";
 
 const HTTP_PORT_PROTOCOLS = new Set(["HTTP", "HTTP2", "GRPC"]);
@@ -10,9 +11,9 @@ const HTTP_PORT_PROTOCOLS = new Set(["HTTP", "HTTP2", "GRPC"]);
 /**
  * What proxyless gRPC clients receive for one service: per HTTP-family port, the Listener
  * "HOST:PORT" (and "HOST" when the service has one port), each an api_listener whose routes come
- * over RDS as the RouteConfiguration "HOST:PORT".
+ * over RDS as the RouteConfiguration "HOST:PORT" (for the client `source`: routes-source.ts).
  */
-export function grpcClientResources(service: MeshService, index: ServiceIndex): { listeners: TranslatedListener[]; routes: TranslatedRoute[] } {
+export function grpcClientResources(service: MeshService, index: ServiceIndex, source?: RouteSource): { listeners: TranslatedListener[]; routes: TranslatedRoute[] } {
   const ports = service.ports.filter((p) => HTTP_PORT_PROTOCOLS.has(p.protocol ?? "HTTP"));
   const vs = index.virtualServiceFor(service.host);
   const listeners: TranslatedListener[] = [];
@@ -23,7 +24,7 @@ export function grpcClientResources(service: MeshService, index: ServiceIndex): 
     if (service.ports.length === 1) names.push(grpcListenerName(service.host, undefined));
     for (const name of names) listeners.push(apiListener(name, routeName));
     const domains = [service.host, `${service.host}:${port.number}`];
-    const forGrpc = grpcRoutes(httpRoutes(vs, { host: service.host, port: port.number }, index));
+    const forGrpc = grpcRoutes(httpRoutes(vs, { host: service.host, port: port.number }, index, source));
     routes.push(routeConfiguration(routeName, [{ name: routeName, domains, routes: forGrpc }]));
   }
   return { listeners, routes };

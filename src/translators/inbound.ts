@@ -142,8 +142,11 @@ function tcpFilters(port: number, policies: readonly MeshResource<"Authorization
 }
 
 /**
- * The cluster that reaches the application on 127.0.0.1:port. HTTP keeps the protocol the caller
- * used (HTTP/1.1 or HTTP/2, so gRPC works), as Istio's inbound clusters do.
+ * The cluster that reaches the application on 127.0.0.1:port, in the protocol its port declares,
+ * as Istio's inbound clusters do: HTTP/1.1 on an HTTP port, HTTP/2 on HTTP2 and GRPC ports. Not the
+ * caller's protocol: a client sidecar under h2UpgradePolicy UPGRADE speaks HTTP/2 to this sidecar,
+ * and an HTTP/1.1 application must still get HTTP/1.1 (found with real Envoy: passing HTTP/2
+ * through failed every request with a protocol error).
  */
 export function inboundCluster(port: InboundPort): TranslatedCluster {
   const name = inboundClusterName(port.port);
@@ -159,7 +162,7 @@ export function inboundCluster(port: InboundPort): TranslatedCluster {
       ? {
           typed_extension_protocol_options: {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": pack("envoy.extensions.upstreams.http.v3.HttpProtocolOptions", {
-              use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} },
+              explicit_http_config: port.protocol === "HTTP" ? { http_protocol_options: {} } : { http2_protocol_options: {} },
             }),
           },
         }

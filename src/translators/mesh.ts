@@ -8,6 +8,7 @@ import type { Credentials, GatewayTranslation } from "./gateway.js";
 import type { GrpcClientClass } from "./grpc-clients.js";
 import { grpcCluster } from "./grpc-compat.js";
 import { grpcClientResources } from "./grpc.js";
+import type { FailoverCluster } from "./locality.js";
 import { meshMtls } from "./mtls.js";
 import { outboundResources } from "./outbound.js";
 import { indexServices, type MeshService, type ServiceIndex } from "./services.js";
@@ -165,6 +166,16 @@ export interface SharedDerivations {
   readonly inboundClusters: Map<string, Translated>;
   /** Inbound listeners by everything but their address (see inboundListenerAt). */
   readonly inboundTemplates: Map<string, TranslatedListener>;
+  /** Services whose routes depend on the client proxy (source-variants.ts), found on first use. */
+  sourceDependent?: readonly ServiceTranslation[];
+  /** Their routes, by flavour, host and the client's answers (source-variants.ts). */
+  readonly sourceRoutes: Map<string, readonly Translated[]>;
+  /** Clusters under locality failover, found on first use (locality.ts). */
+  failoverClusters?: readonly FailoverCluster[];
+  /** Their assignments by cluster and client locality; undefined: the shared one serves (locality.ts). */
+  readonly localityEndpoints: Map<string, Translated | undefined>;
+  /** What of those a Sidecar scope sees, by kind and scope key, so each proxy need not filter them again. */
+  readonly perScope: Map<string, readonly unknown[]>;
 }
 
 /** The outbound resources of the services one Sidecar scope sees. */
@@ -190,6 +201,7 @@ function routingKey(service: MeshService, address: string, index: ServiceIndex, 
   for (const http of vs?.spec.http ?? []) {
     for (const d of http.route ?? []) destinations.add(index.qualify(d.destination.host, vs?.namespace ?? ""));
     if (http.mirror !== undefined) destinations.add(index.qualify(http.mirror.host, vs?.namespace ?? ""));
+    for (const m of http.mirrors ?? []) destinations.add(index.qualify(m.destination.host, vs?.namespace ?? ""));
   }
   for (const tcp of vs?.spec.tcp ?? []) for (const d of tcp.route) destinations.add(index.qualify(d.destination.host, vs?.namespace ?? ""));
   let dependsOn = "";
@@ -265,7 +277,7 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
     index,
     credentials: inputs.credentials ?? new Map(),
     memo,
-    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map(), inboundTemplates: new Map() },
+    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map(), inboundTemplates: new Map(), sourceRoutes: new Map(), localityEndpoints: new Map(), perScope: new Map() },
     of: {
       policies: of("AuthorizationPolicy"),
       sidecars: of("Sidecar"),

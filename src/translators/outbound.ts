@@ -9,6 +9,7 @@ import type { HttpFilter } from "../envoy/generated/envoy/extensions/filters/net
 import { destinationCluster, type RouteContext } from "./routes-action.js";
 import { clusterName, outboundListenerName, outboundRouteName } from "./names.js";
 import { httpRoutes, routeConfiguration } from "./routes.js";
+import type { RouteSource } from "./routes-source.js";
 import { CORS_FILTER, FAULT_FILTER } from "./routes-values.js";
 import type { MeshService, ServiceIndex } from "./services.js";
 import { translated, type TranslatedListener, type TranslatedRoute } from "./translated.js";
@@ -42,8 +43,8 @@ export function rdsConnectionManager(statPrefix: string, routeName: string): Any
   });
 }
 
-/** A service's outbound listeners (one per port) and the routes of its HTTP-family ports. */
-export function outboundResources(service: MeshService, index: ServiceIndex, address: string): { listeners: TranslatedListener[]; routes: TranslatedRoute[] } {
+/** A service's outbound listeners (one per port) and the routes of its HTTP-family ports (for the client `source`: routes-source.ts). */
+export function outboundResources(service: MeshService, index: ServiceIndex, address: string, source?: RouteSource): { listeners: TranslatedListener[]; routes: TranslatedRoute[] } {
   const listeners: TranslatedListener[] = [];
   const routes: TranslatedRoute[] = [];
   const vs = index.virtualServiceFor(service.host);
@@ -53,7 +54,7 @@ export function outboundResources(service: MeshService, index: ServiceIndex, add
     if (isHttpProtocol(port.protocol)) {
       const routeName = outboundRouteName(service.host, port.number);
       // The listener is the service's own, so its one virtual host takes any Host header.
-      routes.push(routeConfiguration(routeName, [{ name: routeName, domains: ["*"], routes: httpRoutes(vs, { host: service.host, port: port.number }, index) }]));
+      routes.push(routeConfiguration(routeName, [{ name: routeName, domains: ["*"], routes: httpRoutes(vs, { host: service.host, port: port.number }, index, source) }]));
       filter = { name: "envoy.filters.network.http_connection_manager", typed_config: rdsConnectionManager(`outbound_${name}`, routeName) };
     } else {
       const ctx: RouteContext = { host: service.host, port: port.number, namespace: vs?.namespace ?? service.namespace, index };

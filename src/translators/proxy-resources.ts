@@ -15,6 +15,8 @@ import { workloadAddress, type ProxyIdentity } from "./proxy.js";
 import { policiesForWorkload } from "./rbac.js";
 import { registeredEntryName } from "./registration.js";
 import { sidecarScope, type SidecarScope } from "./scope.js";
+import { sourceVariant } from "./source-variants.js";
+import { localityVariant } from "./locality.js";
 import { sortTranslated, type Translated } from "./translated.js";
 
 /** The ports a workload serves (as the ServiceEntries selecting it say) and the policies that apply. */
@@ -184,18 +186,30 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
       const side = workloadSide(t, proxy);
       // Clients of different classes (grpc-clients.ts) get different variants: never one snapshot.
       const cls = grpcClientClass(proxy.userAgent);
-      const client: ProxyLayer = { key: `grpc:${cls}`, resources: () => grpcClientSide(t, cls).resources };
+      // Routes that depend on who the client is (sourceLabels) make its own variant of the layer.
+      // So do endpoints in priorities by the client's locality (locality failover).
+      const variant = sourceVariant(t, "grpc", proxy, EVERY_SERVICE);
+      const near = localityVariant(t, proxy, EVERY_SERVICE);
+      const client: ProxyLayer = {
+        key: `grpc:${cls}${variant.key}${near.key}`,
+        resources: () => {
+          const all = grpcClientSide(t, cls).resources;
+          return variant.key === "" && near.key === "" ? all : near.endpoints(variant.routes(all));
+        },
+      };
       if (side.ports.length === 0) return [client];
       return [client, { key: JSON.stringify(["grpc-server", side.ports.map((p) => [p.port, p.mtls]), ids(side.policies)]), resources: () => serverListeners(t, proxy) }];
     }
     case "sidecar": {
       const scope = sidecarScope(t.of.sidecars, proxy, t.model.naming.rootNamespace);
       const side = workloadSide(t, proxy);
+      const variant = sourceVariant(t, "outbound", proxy, scope);
+      const near = localityVariant(t, proxy, scope);
       const outbound: ProxyLayer = {
-        key: `sidecar-scope:${scope.key}`,
+        key: `sidecar-scope:${scope.key}${variant.key}${near.key}`,
         resources: () => {
           const scoped = scopedResources(t, scope);
-          return [...scoped.clusters, ...scoped.endpoints, ...scoped.listeners, ...scoped.routes];
+          return [...scoped.clusters, ...near.endpoints(scoped.endpoints), ...scoped.listeners, ...variant.routes(scoped.routes)];
         },
       };
       if (side.ports.length === 0 || inboundAddressProblem(proxy, side) !== undefined) return [outbound];
@@ -204,13 +218,17 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
     case "gateway": {
       const gateways = gatewaysFor(t.of.gateways, proxy.labels);
       const keysFor = credentialAccess(t, proxy, gateways);
+      const near = localityVariant(t, proxy, EVERY_SERVICE);
       return [
-        { key: "gateway-clusters", resources: () => [...t.clusters, ...t.endpoints] },
+        { key: `gateway-clusters${near.key}`, resources: () => [...t.clusters, ...near.endpoints(t.endpoints)] },
         { key: JSON.stringify(["gateway", ids(gateways), ids([...keysFor])]), resources: () => gatewayTranslation(t, gateways, keysFor).resources },
       ];
     }
   }
 }
+
+/** Gateways and proxyless gRPC clients see every service (the scope key of a sidecar without a Sidecar). */
+const EVERY_SERVICE = { key: "*", visible: () => true };
 
 /** Everything one proxy receives, sorted (for render and golden files). */
 export function resourcesForProxy(t: MeshTranslation, proxy: ProxyIdentity): readonly Translated[] {
@@ -244,7 +262,7 @@ function grpcClientSide(t: MeshTranslation, cls: GrpcClientClass): { resources: 
     const clusters = cls === "standard" ? grpc.clusters : grpc.clusters.map((c) => grpcClusterFor(c, cls));
     const resources = [...clusters, ...t.endpoints, ...grpc.listeners, ...grpc.routes];
     const envoy = new Map<string, Translated>(t.clusters.map((c) => [c.name, c]));
-    side = { resources, notes: grpcNotes(resources, envoy, cls) };
+    side = { resources, notes: grpcNotes(resources, envoy, cls, t.outboundRoutes) };
     t.shared.grpcClients.set(cls, side);
   }
   return side;

@@ -1,7 +1,8 @@
 // The action of a forwarding or redirecting Envoy route, as Istio's applyHTTPRouteDestination,
 // retry.ConvertPolicy and ApplyRedirect build them.
-import type { ConsistentHashLB, Destination, HTTPRedirect, HTTPRetry, HTTPRoute, HTTPRouteDestination, TrafficPolicy } from "../config/types.js";
+import type { ConsistentHashLB, Destination, HTTPDirectResponse, HTTPRedirect, HTTPRetry, HTTPRoute, HTTPRouteDestination, Percent, TrafficPolicy } from "../config/types.js";
 import { typeUrlOf } from "../envoy/index.js";
+import type { DirectResponseAction } from "../envoy/generated/envoy/config/route/v3/DirectResponseAction.js";
 import type { RedirectAction } from "../envoy/generated/envoy/config/route/v3/RedirectAction.js";
 import type { RetryPolicy } from "../envoy/generated/envoy/config/route/v3/RetryPolicy.js";
 import type { RouteAction } from "../envoy/generated/envoy/config/route/v3/RouteAction.js";
@@ -11,6 +12,8 @@ import { duration, headerMutations, perMillion, ZERO_DURATION, type HeaderMutati
 import type { MeshService, ServiceIndex } from "./services.js";
 
 type HashPolicy = NonNullable<RouteAction["hash_policy"]>[number];
+type MirrorPolicy = NonNullable<RouteAction["request_mirror_policies"]>[number];
+type FractionalPercent = ReturnType<typeof perMillion>;
 
 /** What a route is translated for: the service host and port its virtual host serves. */
 export interface RouteContext {
@@ -58,6 +61,8 @@ export function forwardAction(http: HTTPRoute & { readonly route: readonly HTTPR
     action.weighted_clusters = { clusters };
   }
   if (http.rewrite?.uri !== undefined) action.prefix_rewrite = http.rewrite.uri;
+  const regex = http.rewrite?.uriRegexRewrite;
+  if (regex !== undefined) action.regex_rewrite = { pattern: { regex: regex.match }, substitution: regex.rewrite };
   if (http.rewrite?.authority !== undefined) action.host_rewrite_literal = http.rewrite.authority;
   // Istio's default is no timeout (0: disabled), where Envoy's is 15s. Envoy ignores `timeout` on
   // a route that has max_stream_duration (it then applies only the stream duration limits), so
@@ -67,17 +72,45 @@ export function forwardAction(http: HTTPRoute & { readonly route: readonly HTTPR
   const retry = retryPolicy(http.retries, hashes.length > 0);
   if (retry !== undefined) action.retry_policy = retry;
   if (hashes.length > 0) action.hash_policy = hashes;
-  const mirror = http.mirror === undefined ? undefined : mirrorFraction(http);
-  if (http.mirror !== undefined && mirror !== undefined) {
-    action.request_mirror_policies = [{ cluster: destinationCluster(http.mirror, ctx).cluster, runtime_fraction: { default_value: mirror }, trace_sampled: { value: false } }];
-  }
+  const mirrors = mirrorPolicies(http, ctx);
+  if (mirrors.length > 0) action.request_mirror_policies = mirrors;
   return { action, headers };
 }
 
-/** Istio: mirrorPercentage 0 mirrors nothing (no policy); absent mirrors everything. */
-function mirrorFraction(http: HTTPRoute): ReturnType<typeof perMillion> | undefined {
-  if (http.mirrorPercentage === undefined) return { numerator: 100, denominator: "HUNDRED" };
-  return http.mirrorPercentage.value > 0 ? perMillion(http.mirrorPercentage) : undefined;
+const MIRROR_ALL: FractionalPercent = { numerator: 100, denominator: "HUNDRED" };
+
+/**
+ * Istio's mirror policies: `mirror` with mirrorPercentage (per million), or mirrorPercent (a whole
+ * percentage), else 100%; then each of `mirrors` with its own percentage, else 100%. A share of 0
+ * mirrors nothing: no policy. The schema allows mirror or mirrors, not both.
+ */
+function mirrorPolicies(http: HTTPRoute, ctx: RouteContext): MirrorPolicy[] {
+  const share = (p: Percent | undefined): FractionalPercent | undefined => (p === undefined ? MIRROR_ALL : p.value > 0 ? perMillion(p) : undefined);
+  const wanted: [Destination, FractionalPercent | undefined][] = [];
+  if (http.mirror !== undefined) {
+    const whole = http.mirrorPercent;
+    wanted.push([http.mirror, whole !== undefined ? (whole > 0 ? { numerator: whole, denominator: "HUNDRED" } : undefined) : share(http.mirrorPercentage)]);
+  }
+  for (const m of http.mirrors ?? []) wanted.push([m.destination, share(m.percentage)]);
+  const out: MirrorPolicy[] = [];
+  for (const [d, fraction] of wanted) {
+    if (fraction === undefined) continue;
+    out.push({ cluster: destinationCluster(d, ctx).cluster, runtime_fraction: { default_value: fraction }, trace_sampled: { value: false } });
+  }
+  return out;
+}
+
+/**
+ * Istio's ApplyDirectResponse: the status and the body as written (text, or bytes given in
+ * base64). Envoy refuses a body larger than its RouteConfiguration allows (routeConfiguration
+ * raises the limit to fit).
+ */
+export function directResponseAction(d: HTTPDirectResponse): DirectResponseAction {
+  const out: DirectResponseAction = { status: d.status };
+  if (d.body?.string !== undefined) out.body = { inline_string: d.body.string };
+  // A bytes field given as a string is base64 to the encoder, as it is in the YAML.
+  else if (d.body?.bytes !== undefined) out.body = { inline_bytes: d.body.bytes };
+  return out;
 }
 
 /** The route of a service no VirtualService routes: everything to the service port's cluster. */

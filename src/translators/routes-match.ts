@@ -13,7 +13,8 @@ export const MATCH_ALL: RouteMatch = { prefix: "/" };
  * - uri exact: path; prefix: prefix; regex: safe_regex (the engine left to Envoy's default, RE2:
  *   google_re2 is deprecated in the v3 API gitmesh pins, and Istio no longer sets it). No uri: "/".
  * - case_sensitive is always written (false with ignoreUriCase), as Istio does.
- * - headers and withoutHeaders, sorted by name (headers first on a tie), then ":method".
+ * - headers and withoutHeaders, sorted by name (headers first on a tie), then ":method",
+ *   ":authority" and ":scheme" (Istio's order).
  * - queryParams, sorted by name (Istio leaves Go's map order).
  */
 export function routeMatch(m: HTTPMatchRequest | undefined): RouteMatch {
@@ -26,6 +27,8 @@ export function routeMatch(m: HTTPMatchRequest | undefined): RouteMatch {
     ...Object.entries(m.withoutHeaders ?? {}).map(([name, hm]) => headerMatcher(name, hm, true)),
   ].sort(byName); // Array.prototype.sort is stable: headers stay before withoutHeaders of the same name
   if (m.method !== undefined) headers.push(headerMatcher(":method", m.method, false));
+  if (m.authority !== undefined) headers.push(headerMatcher(":authority", m.authority, false));
+  if (m.scheme !== undefined) headers.push(headerMatcher(":scheme", m.scheme, false));
   if (headers.length > 0) out.headers = headers;
   const query = Object.entries(m.queryParams ?? {})
     .sort(([a], [b]) => compare(a, b))

@@ -5,8 +5,9 @@ import type { HTTPMatchRequest, HTTPRoute } from "../config/types.js";
 import type { MeshResource } from "../config/resources.js";
 import type { Any } from "../envoy/index.js";
 import type { Route } from "../envoy/generated/envoy/config/route/v3/Route.js";
-import { defaultAction, forwardAction, redirectAction, type RouteContext } from "./routes-action.js";
+import { defaultAction, directResponseAction, forwardAction, redirectAction, type RouteContext } from "./routes-action.js";
 import { isCatchAll, MATCH_ALL, routeMatch } from "./routes-match.js";
+import { appliesTo, type RouteSource } from "./routes-source.js";
 import { compare, concatMutations, CORS_FILTER, corsConfig, FAULT_FILTER, faultConfig, headerMutations } from "./routes-values.js";
 import type { ServiceIndex } from "./services.js";
 import { translated, type TranslatedRoute } from "./translated.js";
@@ -20,12 +21,15 @@ export const DEFAULT_ROUTE_NAME = "default";
  * for another port gives none. Translation stops after a route that matches every request (as in
  * Istio: nothing after it could match). Without a VirtualService, or when none of its http routes
  * applies to this port, the one default route: everything to the service port's cluster.
+ * `source`: the client proxy the routes are for; a match with sourceLabels or sourceNamespace
+ * exists only for the clients it names, and a route none of whose matches exists is left out
+ * (Istio's sourceMatchHTTP; routes-source.ts).
  */
-export function httpRoutes(vs: MeshResource<"VirtualService"> | undefined, service: { host: string; port: number }, index: ServiceIndex): Route[] {
+export function httpRoutes(vs: MeshResource<"VirtualService"> | undefined, service: { host: string; port: number }, index: ServiceIndex, source?: RouteSource): Route[] {
   const ctx: RouteContext = { host: service.host, port: service.port, namespace: vs?.namespace ?? "default", index };
   const out: Route[] = [];
   for (const http of vs?.spec.http ?? []) {
-    const matches: readonly (HTTPMatchRequest | undefined)[] = (http.match ?? []).length === 0 ? [undefined] : (http.match ?? []);
+    const matches: readonly (HTTPMatchRequest | undefined)[] = (http.match ?? []).length === 0 ? [undefined] : (http.match ?? []).filter((m) => appliesTo(m, source));
     let catchAll = false;
     for (const m of matches) {
       if (m?.port !== undefined && m.port !== service.port) continue;
@@ -56,8 +60,11 @@ function translateRoute(http: HTTPRoute, m: HTTPMatchRequest | undefined, ctx: R
     const { action, headers } = forwardAction(http, ctx);
     out.route = action;
     Object.assign(out, concatMutations(own, headers));
-  } else {
+  } else if (http.redirect !== undefined) {
     out.redirect = redirectAction(http.redirect);
+    Object.assign(out, own);
+  } else {
+    out.direct_response = directResponseAction(http.directResponse);
     Object.assign(out, own);
   }
   const filters: Record<string, Any> = {};
@@ -102,9 +109,27 @@ export function routeConfiguration(name: string, virtualHosts: readonly VirtualH
     }
   }
   const sorted = [...virtualHosts].sort((a, b) => compare(a.name, b.name));
+  const body = largestDirectResponseBody(virtualHosts);
   return translated("envoy.config.route.v3.RouteConfiguration", name, {
     name,
     virtual_hosts: sorted.map((vh) => ({ name: vh.name, domains: [...vh.domains], routes: [...vh.routes] })),
     validate_clusters: { value: false },
+    ...(body > ENVOY_DIRECT_RESPONSE_BODY_LIMIT ? { max_direct_response_body_size_bytes: { value: body } } : {}),
   });
+}
+
+/** Envoy's default limit on a direct response body; it refuses a RouteConfiguration with a larger one. */
+const ENVOY_DIRECT_RESPONSE_BODY_LIMIT = 4096;
+
+function largestDirectResponseBody(virtualHosts: readonly VirtualHostRoutes[]): number {
+  let largest = 0;
+  for (const vh of virtualHosts) {
+    for (const r of vh.routes) {
+      const body = r.direct_response?.body;
+      const bytes = body?.inline_bytes;
+      const size = body?.inline_string !== undefined ? Buffer.byteLength(body.inline_string) : typeof bytes === "string" ? Buffer.from(bytes, "base64").length : (bytes?.length ?? 0);
+      largest = Math.max(largest, size);
+    }
+  }
+  return largest;
 }

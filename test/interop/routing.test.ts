@@ -60,12 +60,18 @@ function routes(row: string, http: string): string {
   return service(row, "be", SUBSETS, http.replaceAll(host("x"), host(row)));
 }
 
-function workload(name: string, port: number, labels: string): string {
+function workload(name: string, port: number, labels: string, locality?: string): string {
   return `apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: { name: ${name}, namespace: ${NS} }
-spec: { address: 127.0.0.1, ports: { grpc: ${port} }, labels: { ${labels} } }`;
+spec: { address: 127.0.0.1, ports: { grpc: ${port} }, labels: { ${labels} }${locality === undefined ? "" : `, locality: ${locality}`} }`;
 }
+
+/** The clients' own WorkloadEntry (they name it in their bootstrap): it gives them a locality. */
+const CLIENT_ENTRY = `apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: { name: frontend, namespace: ${NS} }
+spec: { address: 127.0.0.2, labels: { app: frontend }, serviceAccount: frontend, locality: region-a/zone-1 }`;
 
 function mesh(b: Backends, live: "v1" | "v2"): string {
   return [
@@ -74,6 +80,9 @@ function mesh(b: Backends, live: "v1" | "v2"): string {
     workload("be-v3", b.v3.port, "app: be, version: v3"),
     workload("od-good", b.v1.port, "app: od"),
     workload("od-bad", b.bad.port, "app: od"),
+    workload("loc-near", b.v1.port, "app: loc", "region-a/zone-1"),
+    workload("loc-far", b.v2.port, "app: loc", "region-b/zone-2"),
+    CLIENT_ENTRY,
     routes(
       "match-header",
       `    - match: [{ headers: { x-user: { exact: jason } } }]
@@ -137,6 +146,26 @@ function mesh(b: Backends, live: "v1" | "v2"): string {
       `trafficPolicy:\n  connectionPool: { http: { http2MaxRequests: 2 } }\n${SUBSETS}`,
       `    - route: [{ destination: { host: ${host("breaker")}, subset: v1 } }]\n      retries: { attempts: 0 }`,
     ),
+    routes(
+      "match-source",
+      `    - match: [{ sourceLabels: { app: someone-else } }]
+      ${to("v3")}
+    - match: [{ sourceLabels: { app: frontend } }]
+      ${to("v2")}
+    - ${to("v1")}`,
+    ),
+    routes(
+      "direct-response",
+      `    - match: [{ uri: { prefix: /gitmesh.test.Identity/ } }]
+      directResponse: { status: 503, body: { string: down } }
+    - ${to("v1")}`,
+    ),
+    routes(
+      "mirrors",
+      `    - ${to("v1")}
+      mirrors: [{ destination: { host: ${host("x")}, subset: v3 } }]`,
+    ),
+    service("locality", "loc", "trafficPolicy:\n  outlierDetection: { consecutive5xxErrors: 5, interval: 1s, baseEjectionTime: 30s }", ""),
     routes("live", `    - ${to(live)}`),
   ].join("\n---\n");
 }
@@ -281,6 +310,23 @@ const ROWS: Record<string, (p: Peer) => Promise<void>> = {
     assert.ok((counts["v1"] ?? 0) >= 1 && (counts["v1"] ?? 0) <= 2, `at most 2 calls in flight: ${JSON.stringify(counts)}`);
     assert.equal(counts[`code ${UNAVAILABLE}`], 8 - (counts["v1"] ?? 0), `the others are refused: ${JSON.stringify(counts)}`);
   },
+  "sourceLabels: the client's own labels pick its routes": async (p) => {
+    assert.ok(all(await p.calls({ target: target("match-source"), count: 5, timeoutMs: 20_000 }), "v2"), "the client is labelled app: frontend");
+  },
+  "directResponse is left out: the calls go on to the next route": async (p) => {
+    assert.ok(all(await p.calls({ target: target("direct-response"), count: 5, timeoutMs: 20_000 }), "v1"));
+  },
+  "mirrors are ignored": async (p) => {
+    await p.call({ target: target("mirrors"), timeoutMs: 20_000 });
+    const before = backends.v3.calls();
+    assert.ok(all(await p.calls({ target: target("mirrors"), count: 5 }), "v1"));
+    assert.equal(backends.v3.calls(), before, "no copy reaches the mirror");
+  },
+  "locality failover: the client's own locality first": async (p) => {
+    const t = target("locality");
+    await p.call({ target: t, timeoutMs: 20_000 });
+    assert.ok(all(await p.calls({ target: t, count: 20, concurrency: 4 }), "v1"), "loc-near (v1) shares the client's locality; loc-far (v2) is priority 1");
+  },
   "live change": async (p) => {
     const t = target("live");
     assert.ok(all(await p.calls({ target: t, count: 3, timeoutMs: 20_000 }), live));
@@ -294,7 +340,7 @@ const ROWS: Record<string, (p: Peer) => Promise<void>> = {
 
 for (const client of CLIENTS) {
   test(`routing: ${client.name}`, async (t) => {
-    const peer = await cp.peer(t, client, { serviceAccount: "frontend" });
+    const peer = await cp.peer(t, client, { serviceAccount: "frontend", workloadName: "frontend" });
     if (peer === undefined) return;
     for (const [row, run] of Object.entries(ROWS)) {
       const reason = skipped(client.name, row);

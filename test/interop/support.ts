@@ -200,7 +200,7 @@ export class ControlPlane {
   async peer(
     t: TestContext,
     client: ClientSpec,
-    identity: { serviceAccount: string; labels?: Readonly<Record<string, string>>; namespace?: string; certDir?: string },
+    identity: { serviceAccount: string; labels?: Readonly<Record<string, string>>; namespace?: string; certDir?: string; workloadName?: string },
   ): Promise<Peer | undefined> {
     const launcher = client.launcher === undefined ? process.execPath : needPeer(t, client.launcher);
     if (launcher === undefined) return undefined;
@@ -211,6 +211,7 @@ export class ControlPlane {
       namespace: identity.namespace ?? "interop",
       serviceAccount: identity.serviceAccount,
       labels: identity.labels ?? { app: identity.serviceAccount },
+      ...(identity.workloadName === undefined ? {} : { workloadName: identity.workloadName }),
       xdsAddress: `${this.host}:${this.port}`,
       adminPort: 0,
       ...(identity.certDir === undefined ? {} : { certDir: identity.certDir }),

@@ -512,6 +512,95 @@ const cases: Case[] = [
     ],
   },
   {
+    name: "mirrors: each with its percentage (none: all, 0: no policy); mirrorPercent a whole percentage (0: none)",
+    http: `
+      - match: [{ uri: { prefix: /a } }]
+        mirrors:
+          - destination: { host: ratings }
+          - destination: { host: reviews, subset: v2 }
+            percentage: { value: 12.5 }
+          - destination: { host: reviews, subset: v1 }
+            percentage: { value: 0 }
+        route: [{ destination: { host: reviews } }]
+      - match: [{ uri: { prefix: /b } }]
+        mirror: { host: ratings }
+        mirrorPercent: 40
+        route: [{ destination: { host: reviews } }]
+      - match: [{ uri: { prefix: /c } }]
+        mirror: { host: ratings }
+        mirrorPercent: 0
+        route: [{ destination: { host: reviews } }]`,
+    routes: [
+      {
+        match: { prefix: "/a", ...CS },
+        route: to(cluster(), {
+          request_mirror_policies: [
+            { cluster: clusterName(RATINGS, 8080), runtime_fraction: { default_value: { numerator: 100, denominator: "HUNDRED" } }, trace_sampled: { value: false } },
+            { cluster: cluster(9080, "v2"), runtime_fraction: { default_value: { numerator: 125_000, denominator: "MILLION" } }, trace_sampled: { value: false } },
+          ],
+        }),
+      },
+      {
+        match: { prefix: "/b", ...CS },
+        route: to(cluster(), {
+          request_mirror_policies: [{ cluster: clusterName(RATINGS, 8080), runtime_fraction: { default_value: { numerator: 40, denominator: "HUNDRED" } }, trace_sampled: { value: false } }],
+        }),
+      },
+      { match: { prefix: "/c", ...CS }, route: to(cluster()) },
+    ],
+  },
+  {
+    name: "directResponse: status and a text or base64 body, with the route's response headers; gRPC clients never see it",
+    http: `
+      - match: [{ uri: { prefix: /down } }]
+        directResponse: { status: 503, body: { string: "down\\n" } }
+        headers: { response: { set: { retry-after: "60" } } }
+      - match: [{ uri: { prefix: /bytes } }]
+        directResponse: { status: 200, body: { bytes: aGk= } }
+      - match: [{ uri: { prefix: /empty } }]
+        directResponse: { status: 204 }`,
+    routes: [
+      {
+        match: { prefix: "/down", ...CS },
+        direct_response: { status: 503, body: { inline_string: "down\n" } },
+        response_headers_to_add: [{ header: { key: "retry-after", value: "60" }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" }],
+      },
+      { match: { prefix: "/bytes", ...CS }, direct_response: { status: 200, body: { inline_bytes: "aGk=" } } },
+      { match: { prefix: "/empty", ...CS }, direct_response: { status: 204 } },
+    ],
+    // Why grpc-compat.ts leaves these routes out for gRPC clients.
+    grpcRefuses: /unsupported action: direct_response/,
+  },
+  {
+    name: "authority and scheme: header matchers after :method, as Istio orders them",
+    http: `
+      - match: [{ scheme: { exact: https }, authority: { regex: 'shop\\..*' }, method: { exact: GET }, headers: { x-a: { exact: "1" } } }]
+        route: [{ destination: { host: reviews } }]`,
+    routes: [
+      {
+        match: {
+          prefix: "/",
+          ...CS,
+          headers: [
+            { name: "x-a", string_match: { exact: "1" } },
+            { name: ":method", string_match: { exact: "GET" } },
+            { name: ":authority", string_match: { safe_regex: { regex: "shop\\..*" } } },
+            { name: ":scheme", string_match: { exact: "https" } },
+          ],
+        },
+        route: to(cluster()),
+      },
+    ],
+  },
+  {
+    name: "uriRegexRewrite: regex_rewrite with RE2 groups",
+    http: `
+      - match: [{ uri: { prefix: /users/ } }]
+        rewrite: { uriRegexRewrite: { match: "^/users/([^/]+)$", rewrite: '/people/\\1' } }
+        route: [{ destination: { host: reviews } }]`,
+    routes: [{ match: { prefix: "/users/", ...CS }, route: to(cluster(), { regex_rewrite: { pattern: { regex: "^/users/([^/]+)$" }, substitution: "/people/\\1" } }) }],
+  },
+  {
     name: "corsPolicy: Istio's CorsPolicy, in an optional FilterConfig",
     http: `
       - corsPolicy:
@@ -672,6 +761,30 @@ describe("httpRoutes", () => {
       else assert.match(verdict ?? "", c.grpcRefuses);
     });
   }
+});
+
+describe("direct response bodies", () => {
+  test("a body past Envoy's default 4096 bytes raises the RouteConfiguration's limit to fit; a smaller one leaves Envoy's default", () => {
+    const big = "é".repeat(3000); // 6000 bytes in UTF-8
+    const routes = routesFor([SERVICES, SUBSETS, virtualService(`
+      - match: [{ uri: { prefix: /big } }]
+        directResponse: { status: 200, body: { string: "${big}" } }
+      - route: [{ destination: { host: reviews } }]`)]);
+    const rc = routeConfiguration("reviews:9080", [{ name: "reviews", domains: ["*"], routes }]);
+    assert.deepEqual(rc.message.max_direct_response_body_size_bytes, { value: 6000 });
+    assert.deepEqual(validateMessage(rc.type, encodeMessage(rc.type, rc.message)), []);
+    const small = routeConfiguration("reviews:9080", [{ name: "reviews", domains: ["*"], routes: routesFor([SERVICES, SUBSETS, virtualService(`
+      - directResponse: { status: 200, body: { string: small } }`)]) }]);
+    assert.equal(small.message.max_direct_response_body_size_bytes, undefined);
+  });
+
+  test("gRPC clients get the routes without the direct responses", () => {
+    const routes = routesFor([SERVICES, SUBSETS, virtualService(`
+      - match: [{ uri: { prefix: /down } }]
+        directResponse: { status: 503 }
+      - route: [{ destination: { host: reviews } }]`)]);
+    assert.deepEqual(grpcRoutes(routes).map((r) => r.match), [ALL]);
+  });
 });
 
 describe("on the wire", () => {

@@ -14,7 +14,10 @@ export function checkDefinitions(ctx: CheckContext): void {
         checkRegex(ctx, vs, [...at, "uri", "regex"], m.uri?.regex);
         for (const [name, sm] of Object.entries(m.headers ?? {})) checkRegex(ctx, vs, [...at, "headers", name, "regex"], sm.regex);
         for (const [name, sm] of Object.entries(m.queryParams ?? {})) checkRegex(ctx, vs, [...at, "queryParams", name, "regex"], sm.regex);
+        checkRegex(ctx, vs, [...at, "authority", "regex"], m.authority?.regex);
+        checkRegex(ctx, vs, [...at, "scheme", "regex"], m.scheme?.regex);
       });
+      checkRegex(ctx, vs, ["spec", "http", i, "rewrite", "uriRegexRewrite", "match"], route.rewrite?.uriRegexRewrite?.match);
       (route.corsPolicy?.allowOrigins ?? []).forEach((o, k) => checkRegex(ctx, vs, ["spec", "http", i, "corsPolicy", "allowOrigins", k, "regex"], o.regex));
     });
   }

@@ -16,6 +16,7 @@ export function checkDestinations(ctx: CheckContext): void {
     (vs.spec.http ?? []).forEach((route, i) => {
       (route.route ?? []).forEach((d, j) => checkDestination(ctx, vs, d.destination, ["spec", "http", i, "route", j, "destination"]));
       if (route.mirror !== undefined) checkDestination(ctx, vs, route.mirror, ["spec", "http", i, "mirror"]);
+      (route.mirrors ?? []).forEach((m, j) => checkDestination(ctx, vs, m.destination, ["spec", "http", i, "mirrors", j, "destination"]));
     });
     (vs.spec.tcp ?? []).forEach((route, i) => {
       (route.route ?? []).forEach((d, j) => checkDestination(ctx, vs, d.destination, ["spec", "tcp", i, "route", j, "destination"]));

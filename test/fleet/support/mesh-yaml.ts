@@ -52,3 +52,14 @@ spec:
 ${spec.replace(/^/gm, "  ").trimEnd()}
 `;
 }
+
+/** A VirtualService for hosts; `spec` is the rest of its spec (http, tcp ...), indented as YAML under `spec:`. */
+export function virtualService(name: string, namespace: string, hosts: readonly string[], spec: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: ${name}, namespace: ${namespace} }
+spec:
+  hosts: [${hosts.join(", ")}]
+${spec.replace(/^/gm, "  ").trimEnd()}
+`;
+}
