@@ -56,6 +56,7 @@ export interface MeshTranslation {
   readonly shared: SharedDerivations;
   readonly of: {
     readonly policies: readonly MeshResource<"AuthorizationPolicy">[];
+    readonly requestAuthentications: readonly MeshResource<"RequestAuthentication">[];
     readonly sidecars: readonly MeshResource<"Sidecar">[];
     readonly gateways: readonly MeshResource<"Gateway">[];
     readonly virtualServices: readonly MeshResource<"VirtualService">[];
@@ -236,6 +237,7 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
     shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map() },
     of: {
       policies: of("AuthorizationPolicy"),
+      requestAuthentications: of("RequestAuthentication"),
       sidecars: of("Sidecar"),
       gateways: of("Gateway"),
       virtualServices: of("VirtualService"),

@@ -9,10 +9,12 @@ import { grpcNotes } from "./grpc-notes.js";
 import { unspecified } from "./registration.js";
 import { grpcServerListener, grpcServerListenerName } from "./grpc-server.js";
 import { inboundCluster, inboundListener, type InboundPort } from "./inbound.js";
+import { jwksClusters } from "./jwt.js";
+import { isHttpProtocol } from "./outbound.js";
 import { selectorKey, type MeshTranslation, type ScopedResources } from "./mesh.js";
 import { meshMtls } from "./mtls.js";
 import { workloadAddress, type ProxyIdentity } from "./proxy.js";
-import { policiesForWorkload } from "./rbac.js";
+import { policiesForWorkload, rbacFilterConfig, type RbacPeer, type Traffic } from "./rbac.js";
 import { registeredEntryName } from "./registration.js";
 import { sidecarScope, type SidecarScope } from "./scope.js";
 import { sortTranslated, type Translated } from "./translated.js";
@@ -21,6 +23,8 @@ import { sortTranslated, type Translated } from "./translated.js";
 export interface WorkloadSide {
   readonly ports: readonly InboundPort[];
   readonly policies: readonly MeshResource<"AuthorizationPolicy">[];
+  /** The RequestAuthentications that apply (same selection as policies). */
+  readonly requestAuthentications: readonly MeshResource<"RequestAuthentication">[];
   /** Where its inbound listeners bind (sidecars): see workloadAddress. */
   readonly address: string;
 }
@@ -52,11 +56,12 @@ export function workloadSide(t: MeshTranslation, proxy: ProxyIdentity): Workload
     }
   }
   const address = workloadAddress(proxy, entry?.spec.address) ?? "0.0.0.0";
-  if (ports.size === 0) return { ports: [], policies: [], address };
+  if (ports.size === 0) return { ports: [], policies: [], requestAuthentications: [], address };
   const peers = meshMtls(t.model).peers;
   return {
     ports: [...ports].sort(([a], [b]) => a - b).map(([port, protocol]) => ({ port, protocol, mtls: peers.mode(proxy, port) })),
     policies: policiesForWorkload(t.of.policies, proxy, t.model.naming.rootNamespace),
+    requestAuthentications: policiesForWorkload(t.of.requestAuthentications, proxy, t.model.naming.rootNamespace),
     address,
   };
 }
@@ -132,8 +137,11 @@ export function credentialAccess(t: MeshTranslation, proxy: ProxyIdentity, gatew
  */
 function sidecarInbound(t: MeshTranslation, side: WorkloadSide): Translated[] {
   const clusters = t.shared.inboundClusters;
-  const policies = side.policies.map((p) => t.memo.id(p)).join(",");
-  return side.ports.flatMap((p) => {
+  const policies = [...side.policies, ...side.requestAuthentications].map((p) => t.memo.id(p)).join(",");
+  const security = { authorization: side.policies, authentication: side.requestAuthentications };
+  // The clusters jwt_authn fetches keys through, once for the workload (not per port).
+  const jwks = side.ports.some((p) => isHttpProtocol(p.protocol)) ? jwksClusters(side.requestAuthentications) : [];
+  return [...jwks, ...side.ports.flatMap((p) => {
     const key = `${p.port}/${p.protocol}`;
     let cluster = clusters.get(key);
     if (cluster === undefined) {
@@ -142,8 +150,8 @@ function sidecarInbound(t: MeshTranslation, side: WorkloadSide): Translated[] {
     }
     const { rootNamespace, clusterDomain, trustDomain } = t.model.naming;
     const listenerKey = `${rootNamespace}|${clusterDomain}|${trustDomain}|${side.address}|${p.port}|${p.protocol}|${p.mtls ?? ""}|${policies}`;
-    return [t.memo.inboundListener(listenerKey, () => inboundListener(side.address, p, side.policies)), cluster];
-  });
+    return [t.memo.inboundListener(listenerKey, () => inboundListener(side.address, p, security)), cluster];
+  })];
 }
 
 /**
@@ -186,7 +194,7 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
         },
       };
       if (side.ports.length === 0 || inboundAddressProblem(proxy, side) !== undefined) return [outbound];
-      return [outbound, { key: JSON.stringify(["inbound", side.address, side.ports, ids(side.policies)]), resources: () => sidecarInbound(t, side) }];
+      return [outbound, { key: JSON.stringify(["inbound", side.address, side.ports, ids(side.policies), ids(side.requestAuthentications)]), resources: () => sidecarInbound(t, side) }];
     }
     case "gateway": {
       const gateways = gatewaysFor(t.of.gateways, proxy.labels);
@@ -212,12 +220,19 @@ export function proxyNotes(t: MeshTranslation, proxy: ProxyIdentity): readonly s
       return gatewayTranslation(t, gateways, credentialAccess(t, proxy, gateways)).notes;
     }
     case "sidecar": {
-      const problem = inboundAddressProblem(proxy, workloadSide(t, proxy));
-      return problem === undefined ? [] : [problem];
+      const side = workloadSide(t, proxy);
+      const problem = inboundAddressProblem(proxy, side);
+      return [...(problem === undefined ? [] : [problem]), ...authorizationNotes(side, "envoy")];
     }
     case "grpc":
-      return grpcClientSide(t, grpcClientClass(proxy.userAgent)).notes;
+      return [...grpcClientSide(t, grpcClientClass(proxy.userAgent)).notes, ...authorizationNotes(workloadSide(t, proxy), "grpc")];
   }
+}
+
+/** What the workload's AuthorizationPolicies ask that its inbound side cannot check (rbac.ts), once each. */
+function authorizationNotes(side: WorkloadSide, peer: RbacPeer): string[] {
+  const traffics = new Set(side.ports.map((p): Traffic => (peer === "grpc" || isHttpProtocol(p.protocol) ? "http" : "tcp")));
+  return [...new Set([...traffics].sort().flatMap((traffic) => rbacFilterConfig(side.policies, traffic, peer).problems))];
 }
 
 /**
