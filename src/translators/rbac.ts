@@ -122,7 +122,8 @@ export function rbacHttpFilters(configs: RbacFilterConfigs): HttpFilter[] {
   const filters: HttpFilter[] = [];
   // Never is_optional: a server that cannot enforce a policy must refuse the listener, not serve
   // without it.
-  if (configs.audit !== undefined) filters.push({ name: RBAC_AUDIT_FILTER, typed_config: packRbac(configs.audit) });
+  // Its own stats (rbac.audit.*), apart from the DENY and ALLOW filters', per rule: what was audited.
+  if (configs.audit !== undefined) filters.push({ name: RBAC_AUDIT_FILTER, typed_config: packRbac({ ...configs.audit, rules_stat_prefix: "audit.", track_per_rule_stats: true }) });
   if (configs.deny !== undefined) filters.push({ name: RBAC_DENY_FILTER, typed_config: packRbac(configs.deny) });
   if (configs.allow !== undefined) filters.push({ name: RBAC_ALLOW_FILTER, typed_config: packRbac(configs.allow) });
   return filters;
@@ -387,7 +388,8 @@ function conditionMatch(c: AuthorizationCondition): ConditionMatch | undefined {
 
 /** The verified JWT's payload at `path` (jwt.ts puts it in the jwt_authn filter's metadata). */
 function payloadMatcher(path: readonly string[], value: NonNullable<MetadataMatcher["value"]>): Principal {
-  return { metadata: { filter: JWT_AUTHN_FILTER, path: [JWT_PAYLOAD_KEY, ...path].map((key) => ({ key })), value } };
+  // sourced_metadata (dynamic metadata by default): Envoy 1.40 deprecates Principal.metadata.
+  return { sourced_metadata: { metadata_matcher: { filter: JWT_AUTHN_FILTER, path: [JWT_PAYLOAD_KEY, ...path].map((key) => ({ key })), value } } };
 }
 
 /**
