@@ -9,6 +9,7 @@ import { gatewayRef, hostMatches, labelsMatch, type MeshResource } from "../conf
 import type { Server } from "../config/types.js";
 import { pack, type Any } from "../envoy/index.js";
 import type { FilterChain } from "../envoy/generated/envoy/config/listener/v3/FilterChain.js";
+import type { HttpFilter } from "../envoy/generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpFilter.js";
 import type { DownstreamTlsContext } from "../envoy/index.js";
 import { gatewayListenerName, gatewayRouteName, gatewayServerRouteName } from "./names.js";
 import { rdsConnectionManager, tcpProxy } from "./outbound.js";
@@ -53,6 +54,8 @@ export function gatewayResources(
   index: ServiceIndex,
   credentials: Credentials,
   keysFor: ReadonlySet<Gateway>,
+  /** The gateway workload's RequestAuthentication and AuthorizationPolicy filters (proxy-resources.ts). */
+  security: readonly HttpFilter[] = [],
 ): GatewayTranslation {
   const notes: string[] = [];
   const resources: Translated[] = [];
@@ -75,7 +78,7 @@ export function gatewayResources(
     if (plainHttp.length > 0) {
       const routeName = gatewayRouteName(port);
       resources.push(routeConfiguration(routeName, virtualHosts(plainHttp, port, bound, index, notes)));
-      chains.push({ name: routeName, filters: [{ name: "envoy.filters.network.http_connection_manager", typed_config: rdsConnectionManager(`gateway_${port}`, routeName) }] });
+      chains.push({ name: routeName, filters: [{ name: "envoy.filters.network.http_connection_manager", typed_config: rdsConnectionManager(`gateway_${port}`, routeName, security) }] });
       for (const s of plainTcp) notes.push(`${where(s)}: port ${port} already serves HTTP; a TCP server cannot share it, so it is left out`);
     } else {
       const tcp = plainTcp.map((s) => tcpFilter(s, port, bound, index, notes)).find((f) => f !== undefined);
@@ -99,7 +102,7 @@ export function gatewayResources(
       const chainName = gatewayServerRouteName(port, s.gateway, s.index);
       if (s.server.port.protocol === "HTTPS") {
         resources.push(routeConfiguration(chainName, virtualHosts([s], port, bound, index, notes)));
-        filter = { name: "envoy.filters.network.http_connection_manager", typed_config: rdsConnectionManager(`gateway_${port}`, chainName) };
+        filter = { name: "envoy.filters.network.http_connection_manager", typed_config: rdsConnectionManager(`gateway_${port}`, chainName, security) };
       } else {
         filter = tcpFilter(s, port, bound, index, notes);
       }

@@ -84,6 +84,8 @@ function jwtProvider(rule: JwtRule): JwtProvider {
   const p: JwtProvider = {
     issuer: rule.issuer,
     payload_in_metadata: JWT_PAYLOAD_KEY,
+    // The route is picked again once the payload is known: VirtualServices may match its claims.
+    clear_route_cache: true,
     forward: rule.forwardOriginalToken === true,
   };
   if (rule.audiences !== undefined && rule.audiences.length > 0) p.audiences = [...rule.audiences];

@@ -9,12 +9,12 @@ import { grpcNotes } from "./grpc-notes.js";
 import { unspecified } from "./registration.js";
 import { grpcServerListener, grpcServerListenerName } from "./grpc-server.js";
 import { inboundCluster, inboundListener, type InboundPort } from "./inbound.js";
-import { jwksClusters } from "./jwt.js";
+import { jwksClusters, jwtAuthnFilter } from "./jwt.js";
 import { isHttpProtocol } from "./outbound.js";
 import { selectorKey, type MeshTranslation, type ScopedResources } from "./mesh.js";
 import { meshMtls } from "./mtls.js";
 import { workloadAddress, type ProxyIdentity } from "./proxy.js";
-import { policiesForWorkload, rbacFilterConfig, type RbacPeer, type Traffic } from "./rbac.js";
+import { policiesForWorkload, rbacFilterConfig, rbacHttpFilters, type RbacPeer, type Traffic } from "./rbac.js";
 import { registeredEntryName } from "./registration.js";
 import { sidecarScope, type SidecarScope } from "./scope.js";
 import { sortTranslated, type Translated } from "./translated.js";
@@ -99,14 +99,31 @@ function scopedResources(t: MeshTranslation, scope: SidecarScope): ScopedResourc
   return built;
 }
 
-function gatewayTranslation(t: MeshTranslation, gateways: readonly MeshResource<"Gateway">[], keysFor: ReadonlySet<MeshResource<"Gateway">>): GatewayTranslation {
+function gatewayTranslation(t: MeshTranslation, gateways: readonly MeshResource<"Gateway">[], keysFor: ReadonlySet<MeshResource<"Gateway">>, proxy: ProxyIdentity): GatewayTranslation {
   const s = t.shared;
-  const key = JSON.stringify([ids(gateways), ids([...keysFor])]);
+  const { authorization, authentication } = gatewayPolicies(t, proxy);
+  const key = JSON.stringify([ids(gateways), ids([...keysFor]), ids(authorization), ids(authentication)]);
   const cached = s.gateways.get(key);
   if (cached !== undefined) return cached;
-  const built = gatewayResources(gateways, t.of.virtualServices, t.index, t.credentials, keysFor);
-  s.gateways.set(key, built);
-  return built;
+  // As at a sidecar's inbound (inbound.ts): verify end-user JWTs, then authorize, then route (a
+  // VirtualService may match on the verified claims, routes-match.ts).
+  const jwt = jwtAuthnFilter(authentication);
+  const security = [...(jwt === undefined ? [] : [jwt]), ...rbacHttpFilters(rbacFilterConfig(authorization))];
+  const built = gatewayResources(gateways, t.of.virtualServices, t.index, t.credentials, keysFor, security);
+  const withKeys = { ...built, resources: sortTranslated([...built.resources, ...jwksClusters(authentication)]) };
+  s.gateways.set(key, withKeys);
+  return withKeys;
+}
+
+function gatewayPolicyIds(t: MeshTranslation, proxy: ProxyIdentity): string[][] {
+  const { authorization, authentication } = gatewayPolicies(t, proxy);
+  return [ids(authorization), ids(authentication)];
+}
+
+/** The RequestAuthentications and AuthorizationPolicies that select a gateway's workload, as Istio applies them. */
+function gatewayPolicies(t: MeshTranslation, proxy: ProxyIdentity) {
+  const root = t.model.naming.rootNamespace;
+  return { authorization: policiesForWorkload(t.of.policies, proxy, root), authentication: policiesForWorkload(t.of.requestAuthentications, proxy, root) };
 }
 
 /**
@@ -201,7 +218,7 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
       const keysFor = credentialAccess(t, proxy, gateways);
       return [
         { key: "gateway-clusters", resources: () => [...t.clusters, ...t.endpoints] },
-        { key: JSON.stringify(["gateway", ids(gateways), ids([...keysFor])]), resources: () => gatewayTranslation(t, gateways, keysFor).resources },
+        { key: JSON.stringify(["gateway", ids(gateways), ids([...keysFor]), gatewayPolicyIds(t, proxy)]), resources: () => gatewayTranslation(t, gateways, keysFor, proxy).resources },
       ];
     }
   }
@@ -217,7 +234,7 @@ export function proxyNotes(t: MeshTranslation, proxy: ProxyIdentity): readonly s
   switch (proxy.kind) {
     case "gateway": {
       const gateways = gatewaysFor(t.of.gateways, proxy.labels);
-      return gatewayTranslation(t, gateways, credentialAccess(t, proxy, gateways)).notes;
+      return gatewayTranslation(t, gateways, credentialAccess(t, proxy, gateways), proxy).notes;
     }
     case "sidecar": {
       const side = workloadSide(t, proxy);

@@ -5,6 +5,7 @@
 // from the verified token. Then AUDIT, serviceAccounts, remoteIpBlocks and the other condition keys.
 import assert from "node:assert/strict";
 import { generateKeyPairSync, sign, type KeyObject } from "node:crypto";
+import { request as httpRequest } from "node:http";
 import { after, test } from "node:test";
 import type { EchoAnswer, HttpResult } from "./support/agent.js";
 import { sharedFleet, type Fleet, type FleetSpec } from "./support/fleet.js";
@@ -75,7 +76,44 @@ const workloads = [
   { name: "outsider", namespace: "other", labels: { app: "outsider" } },
   { name: "api-1", namespace: "demo", labels: { app: "api" }, serviceAccount: "api", http: [8080] },
   { name: "audited-1", namespace: "demo", labels: { app: "audited" }, serviceAccount: "audited", http: [8080] },
+  { name: "ingress", namespace: "demo", labels: { istio: "ingressgateway" }, proxy: "gateway" },
 ] as const;
+
+/** The ingress gateway verifies tokens (the mesh-wide RequestAuthentication applies to it too), then routes on their claims. */
+const INGRESS = `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: public, namespace: demo }
+spec:
+  selector: { istio: ingressgateway }
+  servers:
+    - port: { number: 8080, name: http, protocol: HTTP }
+      hosts: [api.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: api-public, namespace: demo }
+spec:
+  hosts: [api.example.com]
+  gateways: [public]
+  http:
+    - match: [{ headers: { "@request.auth.claims.groups": { exact: beta } } }]
+      route: [{ destination: { host: api, port: { number: 8080 } }, headers: { request: { set: { x-lane: beta } } } }]
+    - match: [{ headers: { "@request.auth.claims.org.tier": { prefix: gold } } }]
+      route: [{ destination: { host: api, port: { number: 8080 } }, headers: { request: { set: { x-lane: gold } } } }]
+    - match: [{ withoutHeaders: { "@request.auth.claims.sub": {} } }]
+      route: [{ destination: { host: api, port: { number: 8080 } }, headers: { request: { set: { x-lane: anonymous } } } }]
+    - route: [{ destination: { host: api, port: { number: 8080 } }, headers: { request: { set: { x-lane: default } } } }]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: ingress-private, namespace: demo }
+spec:
+  selector: { matchLabels: { istio: ingressgateway } }
+  action: DENY
+  rules:
+    - from: [{ source: { notRequestPrincipals: ["*"] } }]
+      to: [{ operation: { paths: ["/private/*"] } }]
+`;
 
 const SECURITY = `apiVersion: security.istio.io/v1
 kind: PeerAuthentication
@@ -182,6 +220,7 @@ function spec(): FleetSpec {
       ),
       "workloads.yaml": docs(...workloads.map((w) => workloadEntry(w.name, w.namespace, address(w.name), w.labels, "serviceAccount" in w ? w.serviceAccount : w.name))),
       "security.yaml": SECURITY,
+      "ingress.yaml": INGRESS,
     }),
   };
 }
@@ -194,9 +233,9 @@ const echo = (r: HttpResult) => r.body as EchoAnswer;
 const show = (r: HttpResult) => `${r.status ?? r.error ?? "?"} ${JSON.stringify(r.body)}`;
 
 /** The api sidecar has fetched the company's keys (async_fetch starts when the listener arrives). */
-async function keysFetched(f: Fleet): Promise<void> {
-  await waitFor("the api sidecar's jwks_fetch_success", async () => {
-    const stats = (await f.agent("api-1").envoy(`/stats?filter=${encodeURIComponent("jwks_fetch")}`)).text;
+async function keysFetched(f: Fleet, proxy = "api-1"): Promise<void> {
+  await waitFor(`${proxy}'s jwks_fetch_success`, async () => {
+    const stats = (await f.agent(proxy).envoy(`/stats?filter=${encodeURIComponent("jwks_fetch")}`)).text;
     return /jwks_fetch_success: [1-9]/.test(stats) ? { ok: true, value: undefined } : { ok: false, why: stats };
   });
 }
@@ -306,4 +345,42 @@ test("AuthorizationPolicy AUDIT: every request passes; those matching a rule are
     assert.equal(after.passed - before.passed, 3, after.text);
     assert.equal(after.refused - before.refused, 0, after.text);
     assert.equal(after.audited - before.audited, 2, `the two POSTs matched the AUDIT rule:\n${after.text}`);
+  }));
+
+test("VirtualService matches on @request.auth.claims at the ingress gateway, which verifies the token first (and enforces its own AuthorizationPolicy)", (t) =>
+  fleet.row(t, async (f) => {
+    await keysFetched(f, "ingress");
+    // node:http, not fetch: fetch does not let a caller set Host.
+    const call = (path: string, headers: Record<string, string>) =>
+      new Promise<{ status: number | undefined; lane: unknown }>((resolve, reject) => {
+        const req = httpRequest({ host: f.address("ingress"), port: 8080, path, headers: { host: "api.example.com", ...headers }, timeout: 10_000 }, (res) => {
+          let text = "";
+          res.setEncoding("utf8").on("data", (c: string) => (text += c)).on("end", () => {
+            resolve({ status: res.statusCode, lane: res.statusCode === 200 ? (JSON.parse(text) as EchoAnswer).headers["x-lane"] : text });
+          });
+        });
+        req.on("error", reject).on("timeout", () => req.destroy(new Error("timed out"))).end();
+      });
+    const cases: [string, string, Record<string, string>, number, string][] = [
+      ["groups list holds beta", "/open", bearer(companyToken({ groups: ["dev", "beta"] })), 200, "beta"],
+      ["groups string beta", "/open", bearer(companyToken({ groups: "beta" })), 200, "beta"],
+      ["nested org.tier prefix gold", "/open", bearer(companyToken({ org: { tier: "gold-plus" } })), 200, "gold"],
+      ["a token without those claims", "/open", bearer(companyToken({ groups: ["dev"] })), 200, "default"],
+      ["no token: no sub claim", "/open", {}, 200, "anonymous"],
+      ["a forged token claiming beta is refused before routing", "/open", bearer(jwt(forger, { iss: ISS, sub: "alice", aud: "shop", groups: ["beta"] })), 401, "Jwt verification fails"],
+      ["the gateway's DENY without a token", "/private/x", {}, 403, "RBAC: access denied"],
+    ];
+    for (const [what, path, headers, status, lane] of cases) {
+      const r = await call(path, headers);
+      assert.equal(r.status, status, `${what}: ${JSON.stringify(r)}`);
+      assert.equal(r.lane, lane, what);
+    }
+    // With a token the gateway lets /private/* through; the api's own policy then decides (403 there: not in its ALLOW list).
+    const through = await call("/private/x", bearer(companyToken()));
+    assert.equal(through.status, 403);
+    assert.equal(through.lane, "RBAC: access denied");
+    const gatewayStats = (await f.agent("ingress").envoy(`/stats?filter=${encodeURIComponent("gateway_8080.rbac.denied")}`)).text;
+    const apiStats = (await f.agent("api-1").envoy(`/stats?filter=${encodeURIComponent("inbound_8080.rbac.denied")}`)).text;
+    assert.match(gatewayStats, /rbac\.denied: [1-9]/, gatewayStats);
+    assert.match(apiStats, /rbac\.denied: [1-9]/, "the second refusal came from the api's sidecar");
   }));
