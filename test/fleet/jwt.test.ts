@@ -8,6 +8,7 @@ import { generateKeyPairSync, sign, type KeyObject } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import { after, test } from "node:test";
 import type { EchoAnswer, HttpResult } from "./support/agent.js";
+import { issueLeaf, organisationCa } from "./support/certs.js";
 import { sharedFleet, type Fleet, type FleetSpec } from "./support/fleet.js";
 import { destinationRule, docs, serviceEntry, workloadEntry } from "./support/mesh-yaml.js";
 import { waitFor } from "./support/wait.js";
@@ -58,15 +59,22 @@ const companyToken = (claims: Record<string, unknown> = {}) => jwt(company, { is
 
 // ---- the fleet ----
 
-/** The JWKS server: a real HTTP server on its own host, counting what it serves. */
+/** An https issuer whose certificate no system CA signed: a sidecar must refuse to take its keys. */
+const UNTRUSTED = "https://login.example.com:8443";
+const untrustedCert = issueLeaf(organisationCa("not a public CA"), "login.example.com", { server: ["login.example.com"] });
+
+/** The JWKS server: a real HTTP server on its own host (and the same keys over https), counting what it serves. */
 const JWKS_SERVER = `
 const http = require("node:http");
+const https = require("node:https");
 let served = 0;
-http.createServer((req, res) => {
+const handler = (req, res) => {
   if (req.url === "/jwks.json") { served++; res.writeHead(200, { "content-type": "application/json" }); res.end(process.env.JWKS); return; }
   if (req.url === "/served") { res.end(String(served)); return; }
   res.writeHead(404); res.end();
-}).listen(8000, "0.0.0.0", () => console.log("ready"));
+};
+https.createServer({ cert: process.env.CERT, key: process.env.KEY }, handler).listen(8443, "0.0.0.0", () =>
+  http.createServer(handler).listen(8000, "0.0.0.0", () => console.log("ready")));
 `;
 
 const HTTP = [{ number: 8080, name: "http", protocol: "HTTP" }];
@@ -141,6 +149,8 @@ spec:
       jwks: '${jwks(partner)}'
       fromHeaders: [{ name: x-partner-token, prefix: "Token " }]
       forwardOriginalToken: true
+    - issuer: ${UNTRUSTED}
+      jwksUri: ${UNTRUSTED}/jwks.json
 ---
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -208,7 +218,11 @@ function spec(): FleetSpec {
   return {
     workloads: [
       ...workloads,
-      { name: "login", proxy: "none", programs: [{ argv: [process.execPath, "-e", JWKS_SERVER], env: { JWKS: jwks(company) }, ready: /^ready$/ }] },
+      {
+        name: "login",
+        proxy: "none",
+        programs: [{ argv: [process.execPath, "-e", JWKS_SERVER], env: { JWKS: jwks(company), CERT: untrustedCert.certPem, KEY: untrustedCert.keyPem }, ready: /^ready$/ }],
+      },
     ],
     extraHosts: (address) => [`${address("login")} login.example.com`],
     config: (address) => ({
@@ -257,12 +271,13 @@ test("RequestAuthentication: a valid token passes, an invalid one is refused wit
       ["not a JWT", bearer("not.a.jwt"), 401],
       ["partner, keys inline, from its own header", { "x-partner-token": `Token ${jwt(partner, { iss: PARTNER, sub: "svc/orders" })}` }, 200],
       ["partner token in the wrong place", bearer(jwt(partner, { iss: PARTNER, sub: "svc/orders" })), 401],
+      ["an https issuer whose certificate the sidecar does not trust: its keys are never taken", bearer(jwt(company, { iss: UNTRUSTED, sub: "alice" })), 401],
     ];
     for (const [what, headers, status] of cases) {
       const path = what.includes("access_token") ? `/open?access_token=${companyToken()}` : "/open";
       const r = await client.get(url(path), headers);
       assert.equal(r.status, status, `${what}: ${show(r)}`);
-      if (status !== 200) assert.match(String(r.body), /Jwt/, `${what}: jwt_authn refused it`);
+      if (status !== 200) assert.match(String(r.body), /^(Jwt|Jwks) |^Audiences in Jwt/, `${what}: jwt_authn refused it`);
     }
     // What the application receives: the company token is removed (forwardOriginalToken false), its
     // sub copied into x-user; the partner's is kept (forwardOriginalToken true).
@@ -274,6 +289,8 @@ test("RequestAuthentication: a valid token passes, an invalid one is refused wit
     assert.equal(kept.headers["x-partner-token"], `Token ${partnerToken}`);
     const served = await (await fetch(`http://${f.address("login")}:8000/served`)).text();
     assert.ok(Number(served) >= 1, `the JWKS server served the keys (${served})`);
+    const stats = (await f.agent("api-1").envoy(`/stats?filter=${encodeURIComponent("jwt_authn")}`)).text;
+    assert.match(stats, /jwks_fetch_failed: [1-9]/, `the https fetch failed verification:\n${stats}`);
   }));
 
 test("AuthorizationPolicy on the verified token: notRequestPrincipals, requestPrincipals (issuers and subjects with '/'), claims, audiences, presenter", (t) =>
