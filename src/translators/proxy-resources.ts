@@ -14,7 +14,7 @@ import { isHttpProtocol } from "./outbound.js";
 import { selectorKey, type MeshTranslation, type ScopedResources } from "./mesh.js";
 import { meshMtls } from "./mtls.js";
 import { workloadAddress, type ProxyIdentity } from "./proxy.js";
-import { policiesForWorkload, rbacFilterConfig, rbacHttpFilters, type RbacPeer, type Traffic } from "./rbac.js";
+import { policiesForWorkload, rbacFilterConfig, rbacHttpFilters, rbacNetworkFilters, type RbacPeer, type Traffic } from "./rbac.js";
 import { registeredEntryName } from "./registration.js";
 import { sidecarScope, type SidecarScope } from "./scope.js";
 import { sortTranslated, type Translated } from "./translated.js";
@@ -108,7 +108,9 @@ function gatewayTranslation(t: MeshTranslation, gateways: readonly MeshResource<
   // As at a sidecar's inbound (inbound.ts): verify end-user JWTs, then authorize, then route (a
   // VirtualService may match on the verified claims, routes-match.ts).
   const jwt = jwtAuthnFilter(authentication);
-  const security = [...(jwt === undefined ? [] : [jwt]), ...rbacHttpFilters(rbacFilterConfig(authorization))];
+  const http = [...(jwt === undefined ? [] : [jwt]), ...rbacHttpFilters(rbacFilterConfig(authorization))];
+  const tcpRbac = rbacFilterConfig(authorization, "tcp");
+  const security = { http, tcp: (statPrefix: string) => rbacNetworkFilters(tcpRbac, statPrefix) };
   const built = gatewayResources(gateways, t.of.virtualServices, t.index, t.credentials, keysFor, security);
   const withKeys = { ...built, resources: sortTranslated([...built.resources, ...jwksClusters(authentication)]) };
   s.gateways.set(key, withKeys);
@@ -234,7 +236,9 @@ export function proxyNotes(t: MeshTranslation, proxy: ProxyIdentity): readonly s
   switch (proxy.kind) {
     case "gateway": {
       const gateways = gatewaysFor(t.of.gateways, proxy.labels);
-      return gatewayTranslation(t, gateways, credentialAccess(t, proxy, gateways), proxy).notes;
+      const tcp = gateways.some((g) => g.spec.servers.some((sv) => sv.port.protocol === "TCP" || sv.port.protocol === "TLS"));
+      const problems = tcp ? rbacFilterConfig(gatewayPolicies(t, proxy).authorization, "tcp").problems : [];
+      return [...gatewayTranslation(t, gateways, credentialAccess(t, proxy, gateways), proxy).notes, ...problems];
     }
     case "sidecar": {
       const side = workloadSide(t, proxy);

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { generateKeyPairSync, sign, type KeyObject } from "node:crypto";
 import { request as httpRequest } from "node:http";
+import { connect as tcpConnect } from "node:net";
 import { after, test } from "node:test";
 import type { EchoAnswer, HttpResult } from "./support/agent.js";
 import { issueLeaf, organisationCa } from "./support/certs.js";
@@ -83,7 +84,7 @@ const workloads = [
   { name: "intruder", namespace: "demo", labels: { app: "intruder" } },
   { name: "outsider", namespace: "other", labels: { app: "outsider" } },
   { name: "api-1", namespace: "demo", labels: { app: "api" }, serviceAccount: "api", http: [8080] },
-  { name: "audited-1", namespace: "demo", labels: { app: "audited" }, serviceAccount: "audited", http: [8080] },
+  { name: "audited-1", namespace: "demo", labels: { app: "audited" }, serviceAccount: "audited", http: [8080], tcp: [5432] },
   { name: "ingress", namespace: "demo", labels: { istio: "ingressgateway" }, proxy: "gateway" },
 ] as const;
 
@@ -96,6 +97,16 @@ spec:
   servers:
     - port: { number: 8080, name: http, protocol: HTTP }
       hosts: [api.example.com]
+    - port: { number: 5432, name: tcp, protocol: TCP }
+      hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: db-public, namespace: demo }
+spec:
+  hosts: ["*"]
+  gateways: [public]
+  tcp: [{ route: [{ destination: { host: audited-db, port: { number: 5432 } } }] }]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -231,6 +242,7 @@ function spec(): FleetSpec {
         // The client's sidecar names the server it dials: what connection.sni checks.
         destinationRule("api", "demo", "trafficPolicy:\n  tls: { mode: ISTIO_MUTUAL, sni: api.demo.internal }"),
         serviceEntry("audited", "demo", HTTP, { app: "audited" }),
+        serviceEntry("audited-db", "demo", [{ number: 5432, name: "tcp", protocol: "TCP" }], { app: "audited" }),
       ),
       "workloads.yaml": docs(...workloads.map((w) => workloadEntry(w.name, w.namespace, address(w.name), w.labels, "serviceAccount" in w ? w.serviceAccount : w.name))),
       "security.yaml": SECURITY,
@@ -400,4 +412,20 @@ test("VirtualService matches on @request.auth.claims at the ingress gateway, whi
     const apiStats = (await f.agent("api-1").envoy(`/stats?filter=${encodeURIComponent("inbound_8080.rbac.denied")}`)).text;
     assert.match(gatewayStats, /rbac\.denied: [1-9]/, gatewayStats);
     assert.match(apiStats, /rbac\.denied: [1-9]/, "the second refusal came from the api's sidecar");
+  }));
+
+test("A gateway's TCP server enforces the gateway's policies too: a DENY whose fields only HTTP has denies every connection there, as in Istio", (t) =>
+  fleet.row(t, async (f) => {
+    const reply = await new Promise<string>((resolve, reject) => {
+      let got = "";
+      const socket = tcpConnect(5432, f.address("ingress"), () => socket.write("select 1"));
+      socket.setEncoding("utf8").on("data", (d: string) => (got += d)).on("close", () => resolve(got)).on("error", reject);
+      socket.setTimeout(10_000, () => socket.destroy(new Error("timed out")));
+    });
+    assert.equal(reply, "", "closed without an answer");
+    const stats = (await f.agent("ingress").envoy(`/stats?filter=${encodeURIComponent("gateway_5432.rbac.denied")}`)).text;
+    assert.match(stats, /rbac\.denied: [1-9]/, stats);
+    // Through a sidecar the same TCP service answers: the refusal is the gateway's policy.
+    const [direct] = await f.agent("client").tcp({ host: "audited-db.demo.svc.cluster.local", port: 5432, payload: "select 1" });
+    assert.equal(direct?.reply, "audited-1:5432:select 1");
   }));
