@@ -5,26 +5,29 @@
 //
 // One Istio rule becomes one Envoy policy, named as Istio names it: ns[NS]-policy[NAME]-rule[I].
 // An Envoy policy matches when any of its permissions and any of its principals match, so a rule
-// maps to: permissions = one per `to` entry (each the AND of its fields), principals = one per
-// `from` entry (each the AND of its fields and of every `when` condition, which are all about the
-// request's source or headers here). Within a field the values are ORed; a not-field is
+// maps to: permissions = one per `to` entry (each the AND of its fields and of the `when`
+// conditions on the destination: destination.ip/port, connection.sni), principals = one per `from`
+// entry (each the AND of its fields and of the other `when` conditions, about the request's
+// source, headers or verified JWT). Within a field the values are ORed; a not-field is
 // NOT(OR(values)).
 //
 // End-user identities (requestPrincipals, request.auth.*) are read from the dynamic metadata the
-// jwt_authn filter before these writes (jwt.ts): metadata[envoy.filters.http.jwt_authn].payload.
+// jwt_authn filter before these writes (jwt.ts): metadata[envoy.filters.http.jwt_authn].payload,
+// through Principal.sourced_metadata (Envoy 1.40 deprecates Principal.metadata; protos/overlay).
 // AUDIT policies are a third filter, first, with Envoy's action LOG: it never refuses, it marks
 // matching requests for the access log (dynamic metadata envoy.common access_log_hint) and counts
-// them (rbac.logged).
+// them in its own stats (rbac.audit.*, per rule).
 //
-// For proxyless gRPC servers (peer "grpc") only what gRPC's xDS server (@grpc/grpc-js-xds 1.14.1, rbac.js) evaluates:
+// For proxyless gRPC servers (peer "grpc"), only what gRPC's xDS server (@grpc/grpc-js-xds 1.14.1,
+// rbac.js) evaluates as Envoy does is emitted:
 // permissions and_rules, or_rules, not_rule, any, header, url_path, destination_port, destination_ip;
 // principals and_ids, or_ids, not_id, any, authenticated, direct_remote_ip, remote_ip, header;
 // string matchers exact, prefix, suffix, safe_regex (gRPC anchors a regex at both ends, as RE2 full
-// match does in Envoy). Never emitted for gRPC, because gRPC does not evaluate them as Envoy does:
-// metadata (always false in gRPC, so no JWT fields), requested_server_name (gRPC matches it against
-// ""), destination_port_range, matcher, uri_template, filter_state, action LOG (gRPC rejects the
-// filter, so AUDIT policies are left out there). A rule using them is handled as an unsupported
-// condition: an ALLOW rule matches nothing, a DENY rule denies more.
+// match does in Envoy). Never emitted for gRPC: metadata and sourced_metadata (gRPC verifies no
+// JWT), requested_server_name (gRPC matches it against ""), destination_port_range, matcher,
+// uri_template, filter_state, action LOG (gRPC rejects the filter, so AUDIT policies are left out
+// there). A rule using them is handled as an unsupported condition: an ALLOW rule matches nothing,
+// a DENY rule denies more.
 import type { RBAC as HttpRbac } from "../envoy/generated/envoy/extensions/filters/http/rbac/v3/RBAC.js";
 import type { RBAC as RbacRules } from "../envoy/generated/envoy/config/rbac/v3/RBAC.js";
 import type { Policy } from "../envoy/generated/envoy/config/rbac/v3/Policy.js";
