@@ -149,6 +149,8 @@ export interface SharedDerivations {
   readonly grpcClients: Map<GrpcClientClass, { readonly resources: readonly Translated[]; readonly notes: readonly string[] }>;
   readonly gateways: Map<string, GatewayTranslation>;
   readonly inboundClusters: Map<string, Translated>;
+  /** Per Sidecar scope key: its routes that match on JWT claims, which never match there (proxy-resources.ts). */
+  readonly claimRouteNotes: Map<string, readonly string[]>;
 }
 
 /** The outbound resources of the services one Sidecar scope sees. */
@@ -234,7 +236,7 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
     index,
     credentials: inputs.credentials ?? new Map(),
     memo,
-    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map() },
+    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map(), claimRouteNotes: new Map() },
     of: {
       policies: of("AuthorizationPolicy"),
       requestAuthentications: of("RequestAuthentication"),

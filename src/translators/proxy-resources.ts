@@ -18,6 +18,7 @@ import { policiesForWorkload, rbacFilterConfig, rbacHttpFilters, rbacNetworkFilt
 import { registeredEntryName } from "./registration.js";
 import { sidecarScope, type SidecarScope } from "./scope.js";
 import { sortTranslated, type Translated } from "./translated.js";
+import type { RouteConfiguration } from "../envoy/index.js";
 
 /** The ports a workload serves (as the ServiceEntries selecting it say) and the policies that apply. */
 export interface WorkloadSide {
@@ -243,11 +244,34 @@ export function proxyNotes(t: MeshTranslation, proxy: ProxyIdentity): readonly s
     case "sidecar": {
       const side = workloadSide(t, proxy);
       const problem = inboundAddressProblem(proxy, side);
-      return [...(problem === undefined ? [] : [problem]), ...authorizationNotes(side, "envoy")];
+      const scope = sidecarScope(t.of.sidecars, proxy, t.model.naming.rootNamespace);
+      return [...(problem === undefined ? [] : [problem]), ...authorizationNotes(side, "envoy"), ...claimRouteNotes(t, scope)];
     }
     case "grpc":
       return [...grpcClientSide(t, grpcClientClass(proxy.userAgent)).notes, ...authorizationNotes(workloadSide(t, proxy), "grpc")];
   }
+}
+
+/**
+ * Routes that match on the verified JWT's claims (routes-match.ts): a sidecar verifies tokens on
+ * its inbound side only, after the caller's sidecar routed, so there they never match (Istio
+ * supports claim routing at ingress gateways only).
+ */
+function claimRouteNotes(t: MeshTranslation, scope: SidecarScope): readonly string[] {
+  const cached = t.shared.claimRouteNotes.get(scope.key);
+  if (cached !== undefined) return cached;
+  const notes: string[] = [];
+  for (const r of scopedResources(t, scope).routes) {
+    const config = r.message as RouteConfiguration;
+    for (const vh of config.virtual_hosts ?? []) {
+      for (const route of vh.routes ?? []) {
+        if ((route.match?.dynamic_metadata ?? []).length === 0) continue;
+        notes.push(`${r.name} route ${route.name ?? "(unnamed)"}: it matches on @request.auth.claims, which only a gateway verifies before routing; at a sidecar it never matches`);
+      }
+    }
+  }
+  t.shared.claimRouteNotes.set(scope.key, notes);
+  return notes;
 }
 
 /** What the workload's AuthorizationPolicies ask that its inbound side cannot check (rbac.ts), once each. */
