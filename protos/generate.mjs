@@ -22,7 +22,8 @@ execFileSync(
     genTypes,
     "--keepCase", "--longs", "String", "--enums", "String", "--defaults", "--oneofs",
     "--grpcLib", "@grpc/grpc-js",
-    "--includeDirs", ...roots.includeDirs.map((d) => join(pkgDir, d)),
+    // Our overlay files (protos/overlay) come first, so they replace the package's copies.
+    "--includeDirs", ...(roots.overlayDirs ?? []).map((d) => join(here, d)), ...roots.includeDirs.map((d) => join(pkgDir, d)),
     "-O", outDir,
     ...roots.files,
   ],

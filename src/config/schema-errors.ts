@@ -90,6 +90,8 @@ function collapse(errors: readonly ErrorObject[]): ErrorObject[] {
   return errors.filter((e) => {
     if (e.propertyName === undefined && STRING_RULES.includes(e.keyword) && STRING_RULES.indexOf(e.keyword) !== stringRule.get(e.instancePath)) return false;
     if (e.keyword === "propertyNames") return false;
+    // A failed if/then is also reported by the `then` branch's own errors, which say what is wrong.
+    if (e.keyword === "if") return false;
     if (e.keyword === "required" && typos.has(`${e.instancePath}\0${String((e.params as { missingProperty?: unknown }).missingProperty)}`)) return false;
     if (combinators.includes(e) && extraField.has(e.instancePath) && !Array.isArray((e.params as { passingSchemas?: unknown }).passingSchemas)) return false;
     if (combinators.some((c) => c !== e && c.instancePath === e.instancePath && e.schemaPath.startsWith(`${c.schemaPath}/`))) return false;

@@ -8,7 +8,7 @@ export type MeshKind = (typeof MESH_KINDS)[number];
 
 export const MESH_KINDS = [
   "ServiceEntry", "WorkloadEntry", "WorkloadGroup", "DestinationRule", "VirtualService", "Gateway", "Sidecar",
-  "PeerAuthentication", "AuthorizationPolicy",
+  "PeerAuthentication", "AuthorizationPolicy", "RequestAuthentication",
 ] as const;
 
 export type NetworkingApiVersion = "networking.istio.io/v1" | "networking.istio.io/v1beta1" | "networking.istio.io/v1alpha3";
@@ -21,10 +21,10 @@ const SECURITY: readonly SecurityApiVersion[] = ["security.istio.io/v1", "securi
 export const API_VERSIONS: { readonly [K in MeshKind]: readonly ApiVersionOf<K>[] } = {
   ServiceEntry: NETWORKING, WorkloadEntry: NETWORKING, WorkloadGroup: NETWORKING, DestinationRule: NETWORKING,
   VirtualService: NETWORKING, Gateway: NETWORKING, Sidecar: NETWORKING,
-  PeerAuthentication: SECURITY, AuthorizationPolicy: SECURITY,
+  PeerAuthentication: SECURITY, AuthorizationPolicy: SECURITY, RequestAuthentication: SECURITY,
 };
 
-export type ApiVersionOf<K extends MeshKind> = K extends "PeerAuthentication" | "AuthorizationPolicy" ? SecurityApiVersion : NetworkingApiVersion;
+export type ApiVersionOf<K extends MeshKind> = K extends "PeerAuthentication" | "AuthorizationPolicy" | "RequestAuthentication" ? SecurityApiVersion : NetworkingApiVersion;
 
 export function isMeshKind(kind: unknown): kind is MeshKind {
   return typeof kind === "string" && (MESH_KINDS as readonly string[]).includes(kind);
@@ -69,6 +69,7 @@ export interface SpecByKind {
   readonly Sidecar: SidecarSpec;
   readonly PeerAuthentication: PeerAuthenticationSpec;
   readonly AuthorizationPolicy: AuthorizationPolicySpec;
+  readonly RequestAuthentication: RequestAuthenticationSpec;
 }
 
 export type SpecOf<K extends MeshKind> = SpecByKind[K];
@@ -479,7 +480,8 @@ export interface PeerAuthenticationSpec {
 
 export interface AuthorizationPolicySpec {
   readonly selector?: MatchLabelsSelector;
-  readonly action?: "ALLOW" | "DENY";
+  /** AUDIT: Envoy's RBAC action LOG (the request passes; a match is recorded in dynamic metadata). */
+  readonly action?: "ALLOW" | "DENY" | "AUDIT";
   readonly rules?: readonly AuthorizationRule[];
 }
 
@@ -492,10 +494,19 @@ export interface AuthorizationRule {
 export interface AuthorizationSource {
   readonly principals?: readonly string[];
   readonly notPrincipals?: readonly string[];
+  /** End-user identities from a verified JWT: "<iss>/<sub>" (RequestAuthentication). */
+  readonly requestPrincipals?: readonly string[];
+  readonly notRequestPrincipals?: readonly string[];
+  /** "<namespace>/<service account>" of an mTLS peer. */
+  readonly serviceAccounts?: readonly string[];
+  readonly notServiceAccounts?: readonly string[];
   readonly namespaces?: readonly string[];
   readonly notNamespaces?: readonly string[];
   readonly ipBlocks?: readonly string[];
   readonly notIpBlocks?: readonly string[];
+  /** The original client address (x-forwarded-for, as Envoy's remote address), not the peer's. */
+  readonly remoteIpBlocks?: readonly string[];
+  readonly notRemoteIpBlocks?: readonly string[];
 }
 
 export interface AuthorizationOperation {
@@ -510,8 +521,43 @@ export interface AuthorizationOperation {
   readonly notPaths?: readonly string[];
 }
 
-/** At least one of values and notValues. key: request.headers[<name>] or source.ip. */
+/**
+ * At least one of values and notValues. key: an Istio condition key Envoy can check (rbac.ts,
+ * CONDITION_KEYS): source.ip, remote.ip, source.principal, source.namespace, source.serviceAccount,
+ * destination.ip, destination.port, connection.sni, request.headers[<name>], request.auth.principal,
+ * request.auth.audiences, request.auth.presenter, request.auth.claims[<name>]...
+ */
 export type AuthorizationCondition = { readonly key: string } & (
   | { readonly values: readonly string[]; readonly notValues?: readonly string[] }
   | { readonly notValues: readonly string[]; readonly values?: readonly string[] }
 );
+
+// ---- RequestAuthentication ----
+
+/** End-user authentication: which JWTs the selected workloads accept (Envoy's jwt_authn filter). */
+export interface RequestAuthenticationSpec {
+  readonly selector?: MatchLabelsSelector;
+  readonly jwtRules?: readonly JwtRule[];
+}
+
+export interface JwtRule {
+  /** The token's iss claim. */
+  readonly issuer: string;
+  /** Accepted aud values; any when omitted. */
+  readonly audiences?: readonly string[];
+  /** Where the keys are (http or https); Envoy fetches them (docs/decisions.md). */
+  readonly jwksUri?: string;
+  /** The keys inline, as a JWKS JSON document. */
+  readonly jwks?: string;
+  /** Where the token is; default: Authorization "Bearer " and the access_token parameter. */
+  readonly fromHeaders?: readonly { readonly name: string; readonly prefix?: string }[];
+  readonly fromParams?: readonly string[];
+  readonly fromCookies?: readonly string[];
+  /** Keep the token in the request sent on (default: removed). */
+  readonly forwardOriginalToken?: boolean;
+  /** Send the verified payload, base64url, in this header. */
+  readonly outputPayloadToHeader?: string;
+  readonly outputClaimToHeaders?: readonly { readonly header: string; readonly claim: string }[];
+  /** How long fetching jwksUri may take (default 5s). */
+  readonly timeout?: Duration;
+}

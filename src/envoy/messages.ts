@@ -18,6 +18,7 @@ import type { CorsPolicy } from "./generated/envoy/extensions/filters/http/cors/
 import type { HttpProtocolOptions } from "./generated/envoy/extensions/upstreams/http/v3/HttpProtocolOptions.js";
 import type { RBAC } from "./generated/envoy/extensions/filters/http/rbac/v3/RBAC.js";
 import type { RBAC as NetworkRBAC } from "./generated/envoy/extensions/filters/network/rbac/v3/RBAC.js";
+import type { JwtAuthentication } from "./generated/envoy/extensions/filters/http/jwt_authn/v3/JwtAuthentication.js";
 import type { Bootstrap } from "./generated/envoy/config/bootstrap/v3/Bootstrap.js";
 import type { DownstreamConnectionsConfig } from "./generated/envoy/extensions/resource_monitors/downstream_connections/v3/DownstreamConnectionsConfig.js";
 import type { DiscoveryRequest } from "./generated/envoy/service/discovery/v3/DiscoveryRequest.js";
@@ -43,6 +44,7 @@ export interface EnvoyMessages {
   "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": HttpProtocolOptions;
   "envoy.extensions.filters.http.rbac.v3.RBAC": RBAC;
   "envoy.extensions.filters.network.rbac.v3.RBAC": NetworkRBAC;
+  "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication": JwtAuthentication;
   "envoy.config.bootstrap.v3.Bootstrap": Bootstrap;
   "envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig": DownstreamConnectionsConfig;
   "envoy.service.discovery.v3.DiscoveryRequest": DiscoveryRequest;
@@ -71,6 +73,7 @@ export type {
   HttpProtocolOptions,
   RBAC,
   NetworkRBAC,
+  JwtAuthentication,
   Bootstrap,
   DiscoveryRequest,
   DeltaDiscoveryRequest,

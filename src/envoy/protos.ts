@@ -1,12 +1,15 @@
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import protobuf from "protobufjs";
 
 /** protos/roots.json: which proto files we load, from which package, with which include dirs. */
 interface ProtoRoots {
   readonly package: string;
   readonly includeDirs: readonly string[];
+  /** Directories of protos/ whose files replace the package's (protos/README.md, "Overlay"). */
+  readonly overlayDirs?: readonly string[];
   readonly files: readonly string[];
 }
 
@@ -26,7 +29,8 @@ export function envoyProtoRoot(): protobuf.Root {
   // protobufjs ships google/protobuf/descriptor.proto (needed by validate.proto) beside its
   // bundled well-known types.
   const protobufDir = dirname(require.resolve("protobufjs/package.json"));
-  const includeDirs = [...roots.includeDirs.map((d) => join(pkgDir, d)), protobufDir];
+  const overlays = (roots.overlayDirs ?? []).map((d) => fileURLToPath(new URL(d, new URL(".", rootsPath))));
+  const includeDirs = [...overlays, ...roots.includeDirs.map((d) => join(pkgDir, d)), protobufDir];
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) => {
     for (const dir of includeDirs) {

@@ -9,6 +9,7 @@ import { gatewayRef, hostMatches, labelsMatch, type MeshResource } from "../conf
 import type { Server } from "../config/types.js";
 import { pack, type Any } from "../envoy/index.js";
 import type { FilterChain } from "../envoy/generated/envoy/config/listener/v3/FilterChain.js";
+import type { HttpFilter } from "../envoy/generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpFilter.js";
 import type { DownstreamTlsContext } from "../envoy/index.js";
 import { gatewayListenerName, gatewayRouteName, gatewayServerRouteName } from "./names.js";
 import { rdsConnectionManager, tcpProxy } from "./outbound.js";
@@ -48,13 +49,23 @@ interface PlacedServer {
  * private keys this proxy may hold (credentialAccess in proxy-resources.ts): a TLS server of any
  * other Gateway is left out with a note, so no listener names a secret the proxy is not sent.
  */
+/** What a gateway enforces before routing: HTTP filters for HTTP servers, network filters for TCP and TLS ones. */
+export interface GatewaySecurity {
+  readonly http?: readonly HttpFilter[];
+  readonly tcp?: (statPrefix: string) => { name: string; typed_config: Any }[];
+}
+
 export function gatewayResources(
   gateways: readonly Gateway[],
   virtualServices: readonly VirtualService[],
   index: ServiceIndex,
   credentials: Credentials,
   keysFor: ReadonlySet<Gateway>,
+  /** The gateway workload's RequestAuthentication and AuthorizationPolicy filters (proxy-resources.ts). */
+  security: GatewaySecurity = {},
 ): GatewayTranslation {
+  const http = security.http ?? [];
+  const tcpSecurity = (port: number) => security.tcp?.(`gateway_${port}`) ?? [];
   const notes: string[] = [];
   const resources: Translated[] = [];
   const byPort = new Map<number, PlacedServer[]>();
@@ -76,11 +87,11 @@ export function gatewayResources(
     if (plainHttp.length > 0) {
       const routeName = gatewayRouteName(port);
       resources.push(routeConfiguration(routeName, virtualHosts(plainHttp, port, bound, index, notes)));
-      chains.push({ name: routeName, filters: [{ name: "envoy.filters.network.http_connection_manager", typed_config: rdsConnectionManager(`gateway_${port}`, routeName) }] });
+      chains.push({ name: routeName, filters: [{ name: "envoy.filters.network.http_connection_manager", typed_config: rdsConnectionManager(`gateway_${port}`, routeName, http) }] });
       for (const s of plainTcp) notes.push(`${where(s)}: port ${port} already serves HTTP; a TCP server cannot share it, so it is left out`);
     } else {
       const tcp = plainTcp.map((s) => tcpFilter(s, port, bound, index, notes)).find((f) => f !== undefined);
-      if (tcp !== undefined) chains.push({ name: `tcp.${port}`, filters: [tcp] });
+      if (tcp !== undefined) chains.push({ name: `tcp.${port}`, filters: [...tcpSecurity(port), tcp] });
     }
     const sniTaken = new Set<string>();
     for (const s of servers.filter((x) => x.server.port.protocol === "HTTPS" || x.server.port.protocol === "TLS")) {
@@ -100,7 +111,7 @@ export function gatewayResources(
       const chainName = gatewayServerRouteName(port, s.gateway, s.index);
       if (s.server.port.protocol === "HTTPS") {
         resources.push(routeConfiguration(chainName, virtualHosts([s], port, bound, index, notes)));
-        filter = { name: "envoy.filters.network.http_connection_manager", typed_config: rdsConnectionManager(`gateway_${port}`, chainName) };
+        filter = { name: "envoy.filters.network.http_connection_manager", typed_config: rdsConnectionManager(`gateway_${port}`, chainName, http) };
       } else {
         filter = tcpFilter(s, port, bound, index, notes);
       }
@@ -109,7 +120,7 @@ export function gatewayResources(
         name: chainName,
         filter_chain_match: { transport_protocol: "tls", ...(names.length > 0 ? { server_names: names } : {}) },
         transport_socket: { name: "envoy.transport_sockets.tls", typed_config: pack("envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext", tls) },
-        filters: [filter],
+        filters: s.server.port.protocol === "HTTPS" ? [filter] : [...tcpSecurity(port), filter],
       });
     }
     if (chains.length === 0 && tlsChains.length === 0) {

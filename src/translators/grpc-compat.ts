@@ -113,6 +113,8 @@ export function grpcRoutes(routes: readonly Route[]): Route[] {
     if (!forwards(r)) continue;
     const match = r.match;
     if ((match?.query_parameters ?? []).length > 0) continue;
+    // A JWT claim condition (routes-match.ts): gRPC verifies no token, so it can never hold.
+    if ((match?.dynamic_metadata ?? []).length > 0) continue;
     const headers = match?.headers ?? [];
     const method = headers.find((h) => h.name === ":method");
     if (method !== undefined && (method.string_match?.exact !== "POST" || method.invert_match === true)) continue;

@@ -56,7 +56,7 @@ export function grpcServerListener(
                 virtual_hosts: [{ name: routeName, domains: ["*"], routes: [{ match: { prefix: "/" }, non_forwarding_action: {} }] }],
               },
               http_filters: [
-                ...rbacHttpFilters(withHeaderMatchers(rbacFilterConfig(policies), legacyHeaderMatcher)),
+                ...rbacHttpFilters(withHeaderMatchers(rbacFilterConfig(policies, "http", "grpc"), legacyHeaderMatcher)),
                 { name: "envoy.filters.http.router", typed_config: pack("envoy.extensions.filters.http.router.v3.Router", {}) },
               ],
             }),

@@ -9,6 +9,7 @@ import type { FilterChain } from "../envoy/generated/envoy/config/listener/v3/Fi
 import type { MtlsMode } from "./mtls.js";
 import { inboundClusterName, inboundListenerName } from "./names.js";
 import { isHttpProtocol } from "./outbound.js";
+import { jwtAuthnFilter } from "./jwt.js";
 import { rbacFilterConfig, rbacHttpFilters, rbacNetworkFilters } from "./rbac.js";
 import { ZERO_DURATION } from "./routes-values.js";
 import { envoyInboundTls, HTTP_ALPN } from "./tls-contexts.js";
@@ -52,11 +53,18 @@ export function inboundListenerAt(listener: TranslatedListener, bindAddress: str
   return translated("envoy.config.listener.v3.Listener", listener.name, { ...listener.message, address: { socket_address: { ...socket, address: bindAddress } } });
 }
 
+/** The security policies that apply to the workload (selected by policiesForWorkload, rbac.ts). */
+export interface InboundPolicies {
+  readonly authorization: readonly MeshResource<"AuthorizationPolicy">[];
+  /** Which end-user JWTs are verified (jwt.ts), before authorization runs. */
+  readonly authentication?: readonly MeshResource<"RequestAuthentication">[];
+}
+
 /** The inbound listener for one port, bound to the workload's address. */
 export function inboundListener(
   bindAddress: string,
   port: InboundPort,
-  policies: readonly MeshResource<"AuthorizationPolicy">[],
+  policies: InboundPolicies,
   transport: InboundTransport = inboundTransport(port.mtls),
 ): TranslatedListener {
   const name = inboundListenerName(port.port);
@@ -71,7 +79,7 @@ export function inboundListener(
 
 const TLS_INSPECTOR = { name: "envoy.filters.listener.tls_inspector", typed_config: pack("envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector", {}) };
 
-function filterChains(port: InboundPort, policies: readonly MeshResource<"AuthorizationPolicy">[], transport: InboundTransport): FilterChain[] {
+function filterChains(port: InboundPort, policies: InboundPolicies, transport: InboundTransport): FilterChain[] {
   const http = isHttpProtocol(port.protocol);
   const filters = (tls: boolean) => (http ? httpFilters(port.port, policies, tls) : tcpFilters(port.port, policies));
   const plaintext = { name: inboundClusterName(port.port), filters: filters(false) };
@@ -103,8 +111,9 @@ function clientCertDetails(tls: boolean) {
     : { forward_client_cert_details: "SANITIZE" as const };
 }
 
-function httpFilters(port: number, policies: readonly MeshResource<"AuthorizationPolicy">[], tls: boolean): { name: string; typed_config: Any }[] {
+function httpFilters(port: number, policies: InboundPolicies, tls: boolean): { name: string; typed_config: Any }[] {
   const name = inboundClusterName(port);
+  const jwt = jwtAuthnFilter(policies.authentication ?? []);
   return [
     {
       name: "envoy.filters.network.http_connection_manager",
@@ -124,8 +133,10 @@ function httpFilters(port: number, policies: readonly MeshResource<"Authorizatio
           ],
           validate_clusters: { value: false },
         },
+        // Authentication, then authorization (which reads what jwt_authn verified), then the router.
         http_filters: [
-          ...rbacHttpFilters(rbacFilterConfig(policies)),
+          ...(jwt === undefined ? [] : [jwt]),
+          ...rbacHttpFilters(rbacFilterConfig(policies.authorization)),
           { name: "envoy.filters.http.router", typed_config: pack("envoy.extensions.filters.http.router.v3.Router", {}) },
         ],
       }),
@@ -133,10 +144,10 @@ function httpFilters(port: number, policies: readonly MeshResource<"Authorizatio
   ];
 }
 
-function tcpFilters(port: number, policies: readonly MeshResource<"AuthorizationPolicy">[]): { name: string; typed_config: Any }[] {
+function tcpFilters(port: number, policies: InboundPolicies): { name: string; typed_config: Any }[] {
   const statPrefix = `inbound_${port}`;
   return [
-    ...rbacNetworkFilters(rbacFilterConfig(policies, "tcp"), statPrefix),
+    ...rbacNetworkFilters(rbacFilterConfig(policies.authorization, "tcp"), statPrefix),
     { name: "envoy.filters.network.tcp_proxy", typed_config: pack("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", { stat_prefix: statPrefix, cluster: inboundClusterName(port) }) },
   ];
 }

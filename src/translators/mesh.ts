@@ -73,6 +73,7 @@ export interface MeshTranslation {
   readonly shared: SharedDerivations;
   readonly of: {
     readonly policies: readonly MeshResource<"AuthorizationPolicy">[];
+    readonly requestAuthentications: readonly MeshResource<"RequestAuthentication">[];
     readonly sidecars: readonly MeshResource<"Sidecar">[];
     readonly gateways: readonly MeshResource<"Gateway">[];
     readonly virtualServices: readonly MeshResource<"VirtualService">[];
@@ -176,6 +177,8 @@ export interface SharedDerivations {
   readonly localityEndpoints: Map<string, Translated | undefined>;
   /** What of those a Sidecar scope sees, by kind and scope key, so each proxy need not filter them again. */
   readonly perScope: Map<string, readonly unknown[]>;
+  /** Per Sidecar scope key: its routes that match on JWT claims, which never match there (proxy-resources.ts). */
+  readonly claimRouteNotes: Map<string, readonly string[]>;
 }
 
 /** The outbound resources of the services one Sidecar scope sees. */
@@ -277,9 +280,10 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
     index,
     credentials: inputs.credentials ?? new Map(),
     memo,
-    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map(), inboundTemplates: new Map(), sourceRoutes: new Map(), localityEndpoints: new Map(), perScope: new Map() },
+    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map(), inboundTemplates: new Map(), sourceRoutes: new Map(), localityEndpoints: new Map(), perScope: new Map(), claimRouteNotes: new Map() },
     of: {
       policies: of("AuthorizationPolicy"),
+      requestAuthentications: of("RequestAuthentication"),
       sidecars: of("Sidecar"),
       gateways: of("Gateway"),
       virtualServices: of("VirtualService"),

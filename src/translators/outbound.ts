@@ -34,12 +34,13 @@ export function outboundHttpFilters(): HttpFilter[] {
 }
 
 /** An HTTP connection manager taking its routes over ADS. */
-export function rdsConnectionManager(statPrefix: string, routeName: string): Any {
+export function rdsConnectionManager(statPrefix: string, routeName: string, before: readonly HttpFilter[] = []): Any {
   return pack("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", {
     stat_prefix: statPrefix,
     codec_type: "AUTO",
     rds: { route_config_name: routeName, config_source: { ads: {}, resource_api_version: "V3" } },
-    http_filters: outboundHttpFilters(),
+    // `before`: a gateway's authentication and authorization (jwt.ts, rbac.ts), ahead of the rest.
+    http_filters: [...before, ...outboundHttpFilters()],
   });
 }
 

@@ -9,20 +9,25 @@ import { grpcNotes } from "./grpc-notes.js";
 import { unspecified } from "./registration.js";
 import { grpcServerListener, grpcServerListenerName } from "./grpc-server.js";
 import { inboundCluster, inboundListener, inboundListenerAt, type InboundPort } from "./inbound.js";
+import { jwksClusters, jwtAuthnFilter } from "./jwt.js";
+import { isHttpProtocol } from "./outbound.js";
 import { selectorKey, type MeshTranslation, type ScopedResources } from "./mesh.js";
 import { meshMtls } from "./mtls.js";
 import { workloadAddress, type ProxyIdentity } from "./proxy.js";
-import { policiesForWorkload } from "./rbac.js";
+import { policiesForWorkload, rbacFilterConfig, rbacHttpFilters, rbacNetworkFilters, type RbacPeer, type Traffic } from "./rbac.js";
 import { registeredEntryName } from "./registration.js";
 import { sidecarScope, type SidecarScope } from "./scope.js";
 import { sourceVariant } from "./source-variants.js";
 import { localityVariant } from "./locality.js";
 import { sortTranslated, type Translated } from "./translated.js";
+import type { RouteConfiguration } from "../envoy/index.js";
 
 /** The ports a workload serves (as the ServiceEntries selecting it say) and the policies that apply. */
 export interface WorkloadSide {
   readonly ports: readonly InboundPort[];
   readonly policies: readonly MeshResource<"AuthorizationPolicy">[];
+  /** The RequestAuthentications that apply (same selection as policies). */
+  readonly requestAuthentications: readonly MeshResource<"RequestAuthentication">[];
   /** Where its inbound listeners bind (sidecars): see workloadAddress. */
   readonly address: string;
 }
@@ -54,11 +59,12 @@ export function workloadSide(t: MeshTranslation, proxy: ProxyIdentity): Workload
     }
   }
   const address = workloadAddress(proxy, entry?.spec.address) ?? "0.0.0.0";
-  if (ports.size === 0) return { ports: [], policies: [], address };
+  if (ports.size === 0) return { ports: [], policies: [], requestAuthentications: [], address };
   const peers = meshMtls(t.model).peers;
   return {
     ports: [...ports].sort(([a], [b]) => a - b).map(([port, protocol]) => ({ port, protocol, mtls: peers.mode(proxy, port) })),
     policies: policiesForWorkload(t.of.policies, proxy, t.model.naming.rootNamespace),
+    requestAuthentications: policiesForWorkload(t.of.requestAuthentications, proxy, t.model.naming.rootNamespace),
     address,
   };
 }
@@ -96,14 +102,33 @@ function scopedResources(t: MeshTranslation, scope: SidecarScope): ScopedResourc
   return built;
 }
 
-function gatewayTranslation(t: MeshTranslation, gateways: readonly MeshResource<"Gateway">[], keysFor: ReadonlySet<MeshResource<"Gateway">>): GatewayTranslation {
+function gatewayTranslation(t: MeshTranslation, gateways: readonly MeshResource<"Gateway">[], keysFor: ReadonlySet<MeshResource<"Gateway">>, proxy: ProxyIdentity): GatewayTranslation {
   const s = t.shared;
-  const key = JSON.stringify([ids(gateways), ids([...keysFor])]);
+  const { authorization, authentication } = gatewayPolicies(t, proxy);
+  const key = JSON.stringify([ids(gateways), ids([...keysFor]), ids(authorization), ids(authentication)]);
   const cached = s.gateways.get(key);
   if (cached !== undefined) return cached;
-  const built = gatewayResources(gateways, t.of.virtualServices, t.index, t.credentials, keysFor);
-  s.gateways.set(key, built);
-  return built;
+  // As at a sidecar's inbound (inbound.ts): verify end-user JWTs, then authorize, then route (a
+  // VirtualService may match on the verified claims, routes-match.ts).
+  const jwt = jwtAuthnFilter(authentication);
+  const http = [...(jwt === undefined ? [] : [jwt]), ...rbacHttpFilters(rbacFilterConfig(authorization))];
+  const tcpRbac = rbacFilterConfig(authorization, "tcp");
+  const security = { http, tcp: (statPrefix: string) => rbacNetworkFilters(tcpRbac, statPrefix) };
+  const built = gatewayResources(gateways, t.of.virtualServices, t.index, t.credentials, keysFor, security);
+  const withKeys = { ...built, resources: sortTranslated([...built.resources, ...jwksClusters(authentication)]) };
+  s.gateways.set(key, withKeys);
+  return withKeys;
+}
+
+function gatewayPolicyIds(t: MeshTranslation, proxy: ProxyIdentity): string[][] {
+  const { authorization, authentication } = gatewayPolicies(t, proxy);
+  return [ids(authorization), ids(authentication)];
+}
+
+/** The RequestAuthentications and AuthorizationPolicies that select a gateway's workload, as Istio applies them. */
+function gatewayPolicies(t: MeshTranslation, proxy: ProxyIdentity) {
+  const root = t.model.naming.rootNamespace;
+  return { authorization: policiesForWorkload(t.of.policies, proxy, root), authentication: policiesForWorkload(t.of.requestAuthentications, proxy, root) };
 }
 
 /**
@@ -134,8 +159,11 @@ export function credentialAccess(t: MeshTranslation, proxy: ProxyIdentity, gatew
  */
 function sidecarInbound(t: MeshTranslation, side: WorkloadSide): Translated[] {
   const clusters = t.shared.inboundClusters;
-  const policies = side.policies.map((p) => t.memo.id(p)).join(",");
-  return side.ports.flatMap((p) => {
+  const policies = [...side.policies, ...side.requestAuthentications].map((p) => t.memo.id(p)).join(",");
+  const security = { authorization: side.policies, authentication: side.requestAuthentications };
+  // The clusters jwt_authn fetches keys through, once for the workload (not per port).
+  const jwks = side.ports.some((p) => isHttpProtocol(p.protocol)) ? jwksClusters(side.requestAuthentications) : [];
+  return [...jwks, ...side.ports.flatMap((p) => {
     const key = `${p.port}/${p.protocol}`;
     let cluster = clusters.get(key);
     if (cluster === undefined) {
@@ -147,13 +175,13 @@ function sidecarInbound(t: MeshTranslation, side: WorkloadSide): Translated[] {
     const listener = t.memo.inboundListener(`${side.address}|${templateKey}`, () => {
       let template = t.shared.inboundTemplates.get(templateKey);
       if (template === undefined) {
-        template = inboundListener(side.address, p, side.policies);
+        template = inboundListener(side.address, p, security);
         t.shared.inboundTemplates.set(templateKey, template);
       }
       return inboundListenerAt(template, side.address);
     });
     return [listener, cluster];
-  });
+  })];
 }
 
 /**
@@ -213,7 +241,7 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
         },
       };
       if (side.ports.length === 0 || inboundAddressProblem(proxy, side) !== undefined) return [outbound];
-      return [outbound, { key: JSON.stringify(["inbound", side.address, side.ports, ids(side.policies)]), resources: () => sidecarInbound(t, side) }];
+      return [outbound, { key: JSON.stringify(["inbound", side.address, side.ports, ids(side.policies), ids(side.requestAuthentications)]), resources: () => sidecarInbound(t, side) }];
     }
     case "gateway": {
       const gateways = gatewaysFor(t.of.gateways, proxy.labels);
@@ -221,7 +249,7 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
       const near = localityVariant(t, proxy, EVERY_SERVICE);
       return [
         { key: `gateway-clusters${near.key}`, resources: () => [...t.clusters, ...near.endpoints(t.endpoints)] },
-        { key: JSON.stringify(["gateway", ids(gateways), ids([...keysFor])]), resources: () => gatewayTranslation(t, gateways, keysFor).resources },
+        { key: JSON.stringify(["gateway", ids(gateways), ids([...keysFor]), gatewayPolicyIds(t, proxy)]), resources: () => gatewayTranslation(t, gateways, keysFor, proxy).resources },
       ];
     }
   }
@@ -240,15 +268,47 @@ export function proxyNotes(t: MeshTranslation, proxy: ProxyIdentity): readonly s
   switch (proxy.kind) {
     case "gateway": {
       const gateways = gatewaysFor(t.of.gateways, proxy.labels);
-      return gatewayTranslation(t, gateways, credentialAccess(t, proxy, gateways)).notes;
+      const tcp = gateways.some((g) => g.spec.servers.some((sv) => sv.port.protocol === "TCP" || sv.port.protocol === "TLS"));
+      const problems = tcp ? rbacFilterConfig(gatewayPolicies(t, proxy).authorization, "tcp").problems : [];
+      return [...gatewayTranslation(t, gateways, credentialAccess(t, proxy, gateways), proxy).notes, ...problems];
     }
     case "sidecar": {
-      const problem = inboundAddressProblem(proxy, workloadSide(t, proxy));
-      return problem === undefined ? [] : [problem];
+      const side = workloadSide(t, proxy);
+      const problem = inboundAddressProblem(proxy, side);
+      const scope = sidecarScope(t.of.sidecars, proxy, t.model.naming.rootNamespace);
+      return [...(problem === undefined ? [] : [problem]), ...authorizationNotes(side, "envoy"), ...claimRouteNotes(t, scope)];
     }
     case "grpc":
-      return grpcClientSide(t, grpcClientClass(proxy.userAgent)).notes;
+      return [...grpcClientSide(t, grpcClientClass(proxy.userAgent)).notes, ...authorizationNotes(workloadSide(t, proxy), "grpc")];
   }
+}
+
+/**
+ * Routes that match on the verified JWT's claims (routes-match.ts): a sidecar verifies tokens on
+ * its inbound side only, after the caller's sidecar routed, so there they never match (Istio
+ * supports claim routing at ingress gateways only).
+ */
+function claimRouteNotes(t: MeshTranslation, scope: SidecarScope): readonly string[] {
+  const cached = t.shared.claimRouteNotes.get(scope.key);
+  if (cached !== undefined) return cached;
+  const notes: string[] = [];
+  for (const r of scopedResources(t, scope).routes) {
+    const config = r.message as RouteConfiguration;
+    for (const vh of config.virtual_hosts ?? []) {
+      for (const route of vh.routes ?? []) {
+        if ((route.match?.dynamic_metadata ?? []).length === 0) continue;
+        notes.push(`${r.name} route ${route.name ?? "(unnamed)"}: it matches on @request.auth.claims, which only a gateway verifies before routing; at a sidecar it never matches`);
+      }
+    }
+  }
+  t.shared.claimRouteNotes.set(scope.key, notes);
+  return notes;
+}
+
+/** What the workload's AuthorizationPolicies ask that its inbound side cannot check (rbac.ts), once each. */
+function authorizationNotes(side: WorkloadSide, peer: RbacPeer): string[] {
+  const traffics = new Set(side.ports.map((p): Traffic => (peer === "grpc" || isHttpProtocol(p.protocol) ? "http" : "tcp")));
+  return [...new Set([...traffics].sort().flatMap((traffic) => rbacFilterConfig(side.policies, traffic, peer).problems))];
 }
 
 /**

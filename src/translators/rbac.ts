@@ -5,18 +5,29 @@
 //
 // One Istio rule becomes one Envoy policy, named as Istio names it: ns[NS]-policy[NAME]-rule[I].
 // An Envoy policy matches when any of its permissions and any of its principals match, so a rule
-// maps to: permissions = one per `to` entry (each the AND of its fields), principals = one per
-// `from` entry (each the AND of its fields and of every `when` condition, which are all about the
-// request's source or headers here). Within a field the values are ORed; a not-field is
+// maps to: permissions = one per `to` entry (each the AND of its fields and of the `when`
+// conditions on the destination: destination.ip/port, connection.sni), principals = one per `from`
+// entry (each the AND of its fields and of the other `when` conditions, about the request's
+// source, headers or verified JWT). Within a field the values are ORed; a not-field is
 // NOT(OR(values)).
 //
-// Everything emitted is something gRPC's xDS server (@grpc/grpc-js-xds 1.14.1, rbac.js) evaluates:
-// permissions and_rules, or_rules, not_rule, any, header, url_path, destination_port; principals
-// and_ids, or_ids, not_id, any, authenticated, direct_remote_ip, header; string matchers exact,
-// prefix, suffix, safe_regex (gRPC anchors a regex at both ends, as RE2 full match does in Envoy).
-// Never emitted, because gRPC does not evaluate them as Envoy does: metadata (always false in
-// gRPC), requested_server_name (gRPC matches it against ""), destination_port_range, matcher,
-// uri_template, filter_state (never match in gRPC), action LOG (gRPC rejects the filter).
+// End-user identities (requestPrincipals, request.auth.*) are read from the dynamic metadata the
+// jwt_authn filter before these writes (jwt.ts): metadata[envoy.filters.http.jwt_authn].payload,
+// through Principal.sourced_metadata (Envoy 1.40 deprecates Principal.metadata; protos/overlay).
+// AUDIT policies are a third filter, first, with Envoy's action LOG: it never refuses, it marks
+// matching requests for the access log (dynamic metadata envoy.common access_log_hint) and counts
+// them in its own stats (rbac.audit.*, per rule).
+//
+// For proxyless gRPC servers (peer "grpc"), only what gRPC's xDS server (@grpc/grpc-js-xds 1.14.1,
+// rbac.js) evaluates as Envoy does is emitted:
+// permissions and_rules, or_rules, not_rule, any, header, url_path, destination_port, destination_ip;
+// principals and_ids, or_ids, not_id, any, authenticated, direct_remote_ip, remote_ip, header;
+// string matchers exact, prefix, suffix, safe_regex (gRPC anchors a regex at both ends, as RE2 full
+// match does in Envoy). Never emitted for gRPC: metadata and sourced_metadata (gRPC verifies no
+// JWT), requested_server_name (gRPC matches it against ""), destination_port_range, matcher,
+// uri_template, filter_state, action LOG (gRPC rejects the filter, so AUDIT policies are left out
+// there). A rule using them is handled as an unsupported condition: an ALLOW rule matches nothing,
+// a DENY rule denies more.
 import type { RBAC as HttpRbac } from "../envoy/generated/envoy/extensions/filters/http/rbac/v3/RBAC.js";
 import type { RBAC as RbacRules } from "../envoy/generated/envoy/config/rbac/v3/RBAC.js";
 import type { Policy } from "../envoy/generated/envoy/config/rbac/v3/Policy.js";
@@ -27,7 +38,9 @@ import type { HeaderMatcher } from "../envoy/generated/envoy/config/route/v3/Hea
 import type { HttpFilter } from "../envoy/generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpFilter.js";
 import type { MeshResource } from "../config/resources.js";
 import type { AuthorizationCondition, AuthorizationOperation, AuthorizationRule, AuthorizationSource, Labels } from "../config/types.js";
+import type { MetadataMatcher } from "../envoy/generated/envoy/type/matcher/v3/MetadataMatcher.js";
 import { pack, type Any } from "../envoy/index.js";
+import { JWT_AUTHN_FILTER, JWT_PAYLOAD_KEY } from "./jwt.js";
 
 export type { HttpRbac };
 
@@ -35,6 +48,8 @@ type AuthorizationPolicy = MeshResource<"AuthorizationPolicy">;
 
 /** The RBAC filter configs for one workload, in the order they run. */
 export interface RbacFilterConfigs {
+  /** The AUDIT policies (action LOG); absent when none applies, and always for gRPC. */
+  readonly audit?: HttpRbac;
   /** The DENY policies; absent when none applies. */
   readonly deny?: HttpRbac;
   /** The ALLOW policies; absent when none applies (then everything not denied is allowed). */
@@ -47,6 +62,7 @@ export interface RbacFilterConfigs {
 }
 
 /** The HTTP filter names (gRPC refuses two filters with one name). */
+export const RBAC_AUDIT_FILTER = "envoy.filters.http.rbac.audit";
 export const RBAC_DENY_FILTER = "envoy.filters.http.rbac.deny";
 export const RBAC_ALLOW_FILTER = "envoy.filters.http.rbac.allow";
 const RBAC_MESSAGE = "envoy.extensions.filters.http.rbac.v3.RBAC" as const;
@@ -55,14 +71,18 @@ const RBAC_MESSAGE = "envoy.extensions.filters.http.rbac.v3.RBAC" as const;
  * The RBAC configs for the policies that apply to one workload (see policiesForWorkload).
  * Pure: the same policies give the same configs, whatever their order.
  */
-export function rbacFilterConfig(policies: readonly AuthorizationPolicy[], traffic: Traffic = "http"): RbacFilterConfigs {
+export function rbacFilterConfig(policies: readonly AuthorizationPolicy[], traffic: Traffic = "http", peer: RbacPeer = "envoy"): RbacFilterConfigs {
   const problems: string[] = [];
   const sorted = [...policies].sort((a, b) => (a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const audit = sorted.filter((p) => p.spec.action === "AUDIT");
   const deny = sorted.filter((p) => p.spec.action === "DENY");
   const allow = sorted.filter((p) => (p.spec.action ?? "ALLOW") === "ALLOW");
+  const ctx = { traffic, peer, problems };
+  if (audit.length > 0 && peer === "grpc") problems.push(`AUDIT policies ${audit.map((p) => `${p.namespace}/${p.name}`).join(", ")} are left out: gRPC's xDS server refuses the RBAC action LOG`);
   return {
-    ...(deny.length > 0 ? { deny: { rules: rulesOf("DENY", deny, traffic, problems) } } : {}),
-    ...(allow.length > 0 ? { allow: { rules: rulesOf("ALLOW", allow, traffic, problems) } } : {}),
+    ...(audit.length > 0 && peer === "envoy" ? { audit: { rules: rulesOf("LOG", audit, ctx) } } : {}),
+    ...(deny.length > 0 ? { deny: { rules: rulesOf("DENY", deny, ctx) } } : {}),
+    ...(allow.length > 0 ? { allow: { rules: rulesOf("ALLOW", allow, ctx) } } : {}),
     problems,
   };
 }
@@ -94,25 +114,29 @@ export function withHeaderMatchers(configs: RbacFilterConfigs, f: (h: HeaderMatc
     ]);
     return { ...config, rules: { ...config.rules, policies: Object.fromEntries(policies) as Record<string, Policy> } };
   };
+  const audit = rewrite(configs.audit);
   const deny = rewrite(configs.deny);
   const allow = rewrite(configs.allow);
-  return { ...(deny === undefined ? {} : { deny }), ...(allow === undefined ? {} : { allow }), problems: configs.problems };
+  return { ...(audit === undefined ? {} : { audit }), ...(deny === undefined ? {} : { deny }), ...(allow === undefined ? {} : { allow }), problems: configs.problems };
 }
 
-/** The configs as HTTP filters, DENY first; the router goes after them. */
+/** The configs as HTTP filters, AUDIT, then DENY, then ALLOW; the router goes after them. */
 export function rbacHttpFilters(configs: RbacFilterConfigs): HttpFilter[] {
   const filters: HttpFilter[] = [];
   // Never is_optional: a server that cannot enforce a policy must refuse the listener, not serve
   // without it.
+  // Its own stats (rbac.audit.*), apart from the DENY and ALLOW filters', per rule: what was audited.
+  if (configs.audit !== undefined) filters.push({ name: RBAC_AUDIT_FILTER, typed_config: packRbac({ ...configs.audit, rules_stat_prefix: "audit.", track_per_rule_stats: true }) });
   if (configs.deny !== undefined) filters.push({ name: RBAC_DENY_FILTER, typed_config: packRbac(configs.deny) });
   if (configs.allow !== undefined) filters.push({ name: RBAC_ALLOW_FILTER, typed_config: packRbac(configs.allow) });
   return filters;
 }
 
-/** The configs as network filters for a TCP port, DENY first; tcp_proxy goes after them. */
+/** The configs as network filters for a TCP port, AUDIT and DENY first; tcp_proxy goes after them. */
 export function rbacNetworkFilters(configs: RbacFilterConfigs, statPrefix: string): { name: string; typed_config: Any }[] {
   const filters: { name: string; typed_config: Any }[] = [];
   const packed = (rules: NonNullable<HttpRbac["rules"]>) => pack("envoy.extensions.filters.network.rbac.v3.RBAC", { rules, stat_prefix: statPrefix });
+  if (configs.audit?.rules !== undefined && configs.audit.rules !== null) filters.push({ name: "envoy.filters.network.rbac.audit", typed_config: packed(configs.audit.rules) });
   if (configs.deny?.rules !== undefined && configs.deny.rules !== null) filters.push({ name: "envoy.filters.network.rbac.deny", typed_config: packed(configs.deny.rules) });
   if (configs.allow?.rules !== undefined && configs.allow.rules !== null) filters.push({ name: "envoy.filters.network.rbac.allow", typed_config: packed(configs.allow.rules) });
   return filters;
@@ -127,11 +151,11 @@ function packRbac(config: HttpRbac): NonNullable<HttpFilter["typed_config"]> {
  * namespace; a policy without a selector applies to every workload in its scope, one with a
  * selector to the workloads whose labels include all of matchLabels.
  */
-export function policiesForWorkload(
-  policies: readonly AuthorizationPolicy[],
+export function policiesForWorkload<P extends { readonly namespace: string; readonly spec: { readonly selector?: { readonly matchLabels?: Labels } } }>(
+  policies: readonly P[],
   workload: { readonly namespace: string; readonly labels: Labels },
   rootNamespace = "istio-system",
-): AuthorizationPolicy[] {
+): P[] {
   return policies.filter((p) => {
     if (p.namespace !== rootNamespace && p.namespace !== workload.namespace) return false;
     const wanted = p.spec.selector?.matchLabels ?? {};
@@ -147,34 +171,58 @@ export function policiesForWorkload(
  */
 export type Traffic = "http" | "tcp";
 
-function rulesOf(action: "ALLOW" | "DENY", policies: readonly AuthorizationPolicy[], traffic: Traffic, problems: string[]): RbacRules {
+/** Who enforces the rules: an Envoy proxy, or a proxyless gRPC server (see the file's comment). */
+export type RbacPeer = "envoy" | "grpc";
+
+interface RulesContext {
+  readonly traffic: Traffic;
+  readonly peer: RbacPeer;
+  readonly problems: string[];
+}
+
+function rulesOf(action: "ALLOW" | "DENY" | "LOG", policies: readonly AuthorizationPolicy[], ctx: RulesContext): RbacRules {
   const out: Record<string, Policy> = {};
+  // An AUDIT rule that cannot be checked is left out (it changes no decision, only what is logged).
+  const strict = action !== "DENY";
+  const fate = strict ? "the rule matches nothing" : "the condition is ignored (the rule denies more)";
   for (const p of policies) {
     (p.spec.rules ?? []).forEach((original, i) => {
       const where = `AuthorizationPolicy ${p.namespace}/${p.name} rule ${i}`;
-      const rule = traffic === "tcp" ? withoutHttpFields(original) : { rule: original, dropped: [] };
+      const rule = ctx.traffic === "tcp" ? withoutHttpFields(original) : { rule: original, dropped: [] };
       if (rule.dropped.length > 0) {
-        problems.push(`${where}: ${rule.dropped.join(", ")} cannot be checked on a TCP port; ${action === "ALLOW" ? "the rule matches nothing there" : "they are ignored there (the rule denies more)"}`);
-        if (action === "ALLOW") return;
+        ctx.problems.push(`${where}: ${rule.dropped.join(", ")} cannot be checked on a TCP port; ${strict ? "the rule matches nothing there" : "they are ignored there (the rule denies more)"}`);
+        if (strict) return;
       }
       const unsupported: string[] = [];
       const conditions: Principal[] = [];
+      const operations: Permission[] = [];
       for (const c of rule.rule.when ?? []) {
-        const principal = conditionPrincipal(c);
-        if (principal === undefined) unsupported.push(`when key ${JSON.stringify(c.key)} is not supported`);
-        else conditions.push(principal);
+        const condition = conditionMatch(c);
+        if (condition === undefined) unsupported.push(`when key ${JSON.stringify(c.key)} is not supported`);
+        else if (ctx.peer === "grpc" && !condition.grpc) unsupported.push(`when key ${JSON.stringify(c.key)} cannot be checked by a proxyless gRPC server`);
+        else if (condition.t === "principal") conditions.push(condition.principal);
+        else operations.push(condition.permission);
       }
+      const froms = (rule.rule.from ?? []).map((f) => {
+        const jwt = JWT_SOURCE_FIELDS.filter((k) => f.source[k] !== undefined);
+        if (ctx.peer === "grpc" && jwt.length > 0) {
+          unsupported.push(`${jwt.join(", ")} cannot be checked by a proxyless gRPC server (it has no JWT authentication)`);
+          const kept: Record<string, unknown> = { ...f.source };
+          for (const k of jwt) delete kept[k];
+          return sourcePrincipal(kept as AuthorizationSource);
+        }
+        return sourcePrincipal(f.source);
+      });
       if (unsupported.length > 0) {
         // Fail safe, as Istio does: an ALLOW rule that cannot be checked allows nothing; for DENY
         // the condition is left out, so the rule denies more rather than less.
-        problems.push(...unsupported.map((u) => `${where}: ${u}; ${action === "ALLOW" ? "the rule matches nothing" : "the condition is ignored (the rule denies more)"}`));
-        if (action === "ALLOW") return;
+        ctx.problems.push(...unsupported.map((u) => `${where}: ${u}; ${fate}`));
+        if (strict) return;
       }
       const tos = (rule.rule.to ?? []).map((t) => operationPermission(t.operation));
-      const froms = (rule.rule.from ?? []).map((f) => sourcePrincipal(f.source));
       const principals = (froms.length > 0 ? froms : [ANY_ID]).map((s) => andIds([s, ...conditions]));
       out[`ns[${p.namespace}]-policy[${p.name}]-rule[${i}]`] = {
-        permissions: tos.length > 0 ? tos : [ANY_RULE],
+        permissions: (tos.length > 0 ? tos : [ANY_RULE]).map((t) => andRules([t, ...operations])),
         principals,
       };
     });
@@ -183,25 +231,34 @@ function rulesOf(action: "ALLOW" | "DENY", policies: readonly AuthorizationPolic
 }
 
 const HTTP_OPERATION_FIELDS = ["hosts", "notHosts", "methods", "notMethods", "paths", "notPaths"] as const;
+/** Source fields that name the end user of a verified JWT (only HTTP requests carry one). */
+const JWT_SOURCE_FIELDS = ["requestPrincipals", "notRequestPrincipals"] as const;
 
 /** A rule without the fields only HTTP traffic has, and the names of those it had. */
 function withoutHttpFields(rule: AuthorizationRule): { rule: AuthorizationRule; dropped: string[] } {
   const dropped = new Set<string>();
-  const to = (rule.to ?? []).map(({ operation }) => {
-    const kept: Record<string, unknown> = { ...operation };
-    for (const f of HTTP_OPERATION_FIELDS) {
-      if (operation[f] === undefined) continue;
+  /** `o` without `fields`, noting those it had. */
+  const strip = <T extends object>(o: T, fields: readonly (keyof T & string)[]): T => {
+    const kept: Partial<T> = { ...o };
+    for (const f of fields.filter((f) => o[f] !== undefined)) {
       dropped.add(f);
       delete kept[f];
     }
-    return { operation: kept as AuthorizationOperation };
-  });
+    return kept as T;
+  };
+  const to = (rule.to ?? []).map(({ operation }) => ({ operation: strip(operation, HTTP_OPERATION_FIELDS) }));
+  const from = (rule.from ?? []).map(({ source }) => ({ source: strip(source, JWT_SOURCE_FIELDS) }));
   const when = (rule.when ?? []).filter((c) => {
-    if (!HEADER_KEY.test(c.key)) return true;
+    if (!HTTP_ONLY_KEY.test(c.key)) return true;
     dropped.add(c.key);
     return false;
   });
-  const out: AuthorizationRule = { ...rule, ...(rule.to === undefined ? {} : { to }), ...(rule.when === undefined ? {} : { when }) };
+  const out: AuthorizationRule = {
+    ...rule,
+    ...(rule.to === undefined ? {} : { to }),
+    ...(rule.from === undefined ? {} : { from }),
+    ...(rule.when === undefined ? {} : { when }),
+  };
   return { rule: out, dropped: [...dropped] };
 }
 
@@ -252,25 +309,134 @@ function operationPermission(op: AuthorizationOperation): Permission {
 }
 
 function sourcePrincipal(src: AuthorizationSource): Principal {
-  // principals and namespaces name mTLS peer identities: the SPIFFE URI SAN of the peer's
-  // certificate, which the mesh CA issues and the inbound TLS chains require (mtls.ts). Over
+  // principals, namespaces and serviceAccounts name mTLS peer identities: the SPIFFE URI SAN of the
+  // peer's certificate, which the mesh CA issues and the inbound TLS chains require (mtls.ts). Over
   // plaintext (PERMISSIVE's plaintext chain, DISABLE) there is no peer certificate and they never
   // match: an ALLOW on a principal denies, a DENY on one does not deny. That is Istio's behaviour.
   return andIds([
-    ...fieldIds(src.principals, src.notPrincipals, (p) => ({ authenticated: { principal_name: principalMatcher(p) } })),
-    ...fieldIds(src.namespaces, src.notNamespaces, (n) => ({ authenticated: { principal_name: { safe_regex: { regex: namespaceRegex(n) } } } })),
+    ...fieldIds(src.principals, src.notPrincipals, peerPrincipal),
+    ...fieldIds(src.requestPrincipals, src.notRequestPrincipals, requestPrincipal),
+    ...fieldIds(src.namespaces, src.notNamespaces, peerNamespace),
+    ...fieldIds(src.serviceAccounts, src.notServiceAccounts, peerServiceAccount),
     ...fieldIds(src.ipBlocks, src.notIpBlocks, ipPrincipal),
+    ...fieldIds(src.remoteIpBlocks, src.notRemoteIpBlocks, remoteIpPrincipal),
   ]);
 }
 
-const HEADER_KEY = /^request\.headers\[([^[\]]+)\]$/;
+function peerPrincipal(p: string): Principal {
+  return { authenticated: { principal_name: principalMatcher(p) } };
+}
 
-/** A `when` condition as a principal, or undefined when its key is not supported. */
-function conditionPrincipal(c: AuthorizationCondition): Principal | undefined {
-  if (c.key === "source.ip") return andIds(fieldIds(c.values, c.notValues, ipPrincipal));
+function peerNamespace(n: string): Principal {
+  return { authenticated: { principal_name: { safe_regex: { regex: namespaceRegex(n) } } } };
+}
+
+/**
+ * "ns/sa": the peer's SPIFFE identity is spiffe://<trust domain>/ns/<ns>/sa/<sa>. Any trust
+ * domain: the inbound chains accept only certificates of the mesh CA, which writes its own.
+ */
+function peerServiceAccount(v: string): Principal {
+  const [ns, sa] = v.split("/") as [string, string];
+  return { authenticated: { principal_name: { safe_regex: { regex: `spiffe://[^/]+/ns/${escapeRegex(ns)}/sa/${escapeRegex(sa)}` } } } };
+}
+
+/** Request headers and the JWT's fields exist only on HTTP requests. */
+const HTTP_ONLY_KEY = /^request\./;
+const HEADER_KEY = /^request\.headers\[([^[\]]+)\]$/;
+const CLAIM_KEY = /^request\.auth\.claims((\[[^[\]]+\])+)$/;
+
+/** A `when` condition: on who sends (a principal) or on where it goes (a permission). */
+type ConditionMatch = ({ readonly t: "principal"; readonly principal: Principal } | { readonly t: "permission"; readonly permission: Permission }) & {
+  /** Whether gRPC's xDS server evaluates it as Envoy does. */
+  readonly grpc: boolean;
+};
+
+/** A `when` condition, or undefined when its key is not one Envoy can check. */
+function conditionMatch(c: AuthorizationCondition): ConditionMatch | undefined {
+  const principal = (one: (v: string) => Principal, grpc = true): ConditionMatch => ({ t: "principal", principal: andIds(fieldIds(c.values, c.notValues, one)), grpc });
+  const permission = (one: (v: string) => Permission, grpc = true): ConditionMatch => ({ t: "permission", permission: andRules(fieldRules(c.values, c.notValues, one)), grpc });
+  switch (c.key) {
+    case "source.ip":
+      return principal(ipPrincipal);
+    case "remote.ip":
+      return principal(remoteIpPrincipal);
+    case "source.principal":
+      return principal(peerPrincipal);
+    case "source.namespace":
+      return principal(peerNamespace);
+    case "source.serviceAccount":
+      return principal(peerServiceAccount);
+    case "destination.ip":
+      return permission((v) => ({ destination_ip: cidr(v) }));
+    case "destination.port":
+      return permission((v) => ({ destination_port: Number(v) }));
+    case "connection.sni":
+      return permission((v) => ({ requested_server_name: wildcardMatcher(v) }), false);
+    case "request.auth.principal":
+      return principal(requestPrincipal, false);
+    case "request.auth.audiences":
+      return principal((v) => claimPrincipal(["aud"], v), false);
+    case "request.auth.presenter":
+      return principal((v) => claimPrincipal(["azp"], v), false);
+  }
   const header = HEADER_KEY.exec(c.key)?.[1];
-  if (header === undefined) return undefined;
-  return andIds(fieldIds(c.values, c.notValues, (v) => ({ header: headerMatcher(header.toLowerCase(), v) })));
+  if (header !== undefined) return principal((v) => ({ header: headerMatcher(header.toLowerCase(), v) }));
+  const claims = CLAIM_KEY.exec(c.key)?.[1];
+  if (claims !== undefined) {
+    const path = claims.slice(1, -1).split("][");
+    return principal((v) => claimPrincipal(path, v), false);
+  }
+  return undefined;
+}
+
+/** The verified JWT's payload at `path` (jwt.ts puts it in the jwt_authn filter's metadata). */
+function payloadMatcher(path: readonly string[], value: NonNullable<MetadataMatcher["value"]>): Principal {
+  // sourced_metadata (dynamic metadata by default): Envoy 1.40 deprecates Principal.metadata.
+  return { sourced_metadata: { metadata_matcher: { filter: JWT_AUTHN_FILTER, path: [JWT_PAYLOAD_KEY, ...path].map((key) => ({ key })), value } } };
+}
+
+/**
+ * A claim matches a value as Istio's does: a string claim equal to it (with Istio's "*", prefix
+ * and suffix forms), or a list claim (aud, groups, ...) holding such a string.
+ */
+function claimPrincipal(path: readonly string[], v: string): Principal {
+  const m = wildcardMatcher(v);
+  return orIds([payloadMatcher(path, { string_match: m }), payloadMatcher(path, { list_match: { one_of: { string_match: m } } })]);
+}
+
+const present = (field: "iss" | "sub"): Principal => payloadMatcher([field], { present_match: true });
+const iss = (m: StringMatcher): Principal => payloadMatcher(["iss"], { string_match: m });
+const sub = (m: StringMatcher): Principal => payloadMatcher(["sub"], { string_match: m });
+const NOTHING: Principal = { not_id: { any: true } };
+
+/**
+ * Istio's request principal is "<iss>/<sub>" of the verified token. Envoy keeps iss and sub apart,
+ * and either may hold "/", so the value is matched at every "/" it could be split at: "a/b/c" is
+ * iss "a" and sub "b/c", or iss "a/b" and sub "c". "*" is any verified token; "x*" and "*x" are
+ * prefix and suffix forms, split the same way.
+ */
+export function requestPrincipal(v: string): Principal {
+  if (v === "*") return present("iss");
+  const slashes = [...v].flatMap((ch, i) => (ch === "/" ? [i] : []));
+  const ways: Principal[] = [];
+  if (v.endsWith("*")) {
+    const p = v.slice(0, -1);
+    ways.push(iss({ prefix: p }));
+    for (const i of slashes.filter((i) => i < p.length)) {
+      const rest = p.slice(i + 1);
+      ways.push(andIds([iss({ exact: p.slice(0, i) }), rest === "" ? present("sub") : sub({ prefix: rest })]));
+    }
+  } else if (v.startsWith("*")) {
+    const x = v.slice(1);
+    ways.push(sub({ suffix: x }));
+    for (const i of slashes.filter((i) => i > 0).map((i) => i - 1)) {
+      const head = x.slice(0, i);
+      ways.push(andIds([head === "" ? present("iss") : iss({ suffix: head }), sub({ exact: x.slice(i + 1) })]));
+    }
+  } else {
+    for (const i of slashes) ways.push(andIds([iss({ exact: v.slice(0, i) }), sub({ exact: v.slice(i + 1) })]));
+  }
+  return ways.length === 0 ? NOTHING : orIds(ways);
 }
 
 /** Istio's value syntax: "*" any (present), "x*" prefix, "*x" suffix, else exact. */
@@ -327,7 +493,19 @@ function escapeRegex(s: string): string {
  * parser cannot read the dotted tail, so an IPv6 block fails the check. Envoy is not affected.
  */
 function ipPrincipal(block: string): Principal {
+  return { direct_remote_ip: cidr(block) };
+}
+
+/**
+ * remoteIpBlocks and remote.ip: the original client, which Envoy takes from x-forwarded-for (the
+ * address the caller's own proxy appended), as Istio documents; the peer's address without it.
+ */
+function remoteIpPrincipal(block: string): Principal {
+  return { remote_ip: cidr(block) };
+}
+
+function cidr(block: string): { address_prefix: string; prefix_len: { value: number } } {
   const [address, len] = block.split("/") as [string, string | undefined];
   const prefixLen = len !== undefined ? Number(len) : address.includes(":") ? 128 : 32;
-  return { direct_remote_ip: { address_prefix: address, prefix_len: { value: prefixLen } } };
+  return { address_prefix: address, prefix_len: { value: prefixLen } };
 }

@@ -3,6 +3,8 @@ import type { HTTPMatchRequest, HeaderMatch, QueryParamMatch } from "../config/t
 import type { HeaderMatcher } from "../envoy/generated/envoy/config/route/v3/HeaderMatcher.js";
 import type { QueryParameterMatcher } from "../envoy/generated/envoy/config/route/v3/QueryParameterMatcher.js";
 import type { RouteMatch } from "../envoy/generated/envoy/config/route/v3/RouteMatch.js";
+import type { MetadataMatcher } from "../envoy/generated/envoy/type/matcher/v3/MetadataMatcher.js";
+import { JWT_AUTHN_FILTER, JWT_PAYLOAD_KEY } from "./jwt.js";
 import { compare, stringMatcher } from "./routes-values.js";
 
 /** No match: everything (Istio's default, and its default route's). */
@@ -22,10 +24,16 @@ export function routeMatch(m: HTTPMatchRequest | undefined): RouteMatch {
   const out: RouteMatch = uriSpecifier(m);
   out.case_sensitive = { value: m.ignoreUriCase !== true };
   const byName = (a: HeaderMatcher, b: HeaderMatcher) => compare(a.name ?? "", b.name ?? "");
+  const real = ([name]: [string, HeaderMatch]) => !name.startsWith(CLAIM_PREFIX);
   const headers = [
-    ...Object.entries(m.headers ?? {}).map(([name, hm]) => headerMatcher(name, hm, false)),
-    ...Object.entries(m.withoutHeaders ?? {}).map(([name, hm]) => headerMatcher(name, hm, true)),
+    ...Object.entries(m.headers ?? {}).filter(real).map(([name, hm]) => headerMatcher(name, hm, false)),
+    ...Object.entries(m.withoutHeaders ?? {}).filter(real).map(([name, hm]) => headerMatcher(name, hm, true)),
   ].sort(byName); // Array.prototype.sort is stable: headers stay before withoutHeaders of the same name
+  const claims = [
+    ...Object.entries(m.headers ?? {}).filter((e) => !real(e)).map(([name, hm]) => claimMatcher(name, hm, false)),
+    ...Object.entries(m.withoutHeaders ?? {}).filter((e) => !real(e)).map(([name, hm]) => claimMatcher(name, hm, true)),
+  ];
+  if (claims.length > 0) out.dynamic_metadata = claims;
   if (m.method !== undefined) headers.push(headerMatcher(":method", m.method, false));
   if (m.authority !== undefined) headers.push(headerMatcher(":authority", m.authority, false));
   if (m.scheme !== undefined) headers.push(headerMatcher(":scheme", m.scheme, false));
@@ -60,6 +68,25 @@ function headerMatcher(name: string, hm: HeaderMatch, invert: boolean): HeaderMa
   return out;
 }
 
+/** Istio's "headers" that are claims of the verified JWT: @request.auth.claims.<name>[.<nested>...]. */
+const CLAIM_PREFIX = "@request.auth.claims.";
+
+/**
+ * A claim of the JWT the gateway verified (jwt.ts writes its payload into jwt_authn's dynamic
+ * metadata, and clears the route cache so routing sees it): a string claim that matches, or a list
+ * claim holding one that does. Without a verified token there is no metadata and nothing matches
+ * (a withoutHeaders claim then matches). Only a gateway verifies tokens before routing, so only
+ * there can such a match hold, as in Istio.
+ */
+function claimMatcher(name: string, hm: HeaderMatch, invert: boolean): MetadataMatcher {
+  const path = [JWT_PAYLOAD_KEY, ...name.slice(CLAIM_PREFIX.length).split(".")].map((key) => ({ key }));
+  const present = hm.exact === undefined && hm.regex === undefined && (hm.prefix === undefined || hm.prefix === "");
+  const string_match = present ? undefined : stringMatcher(hm as Parameters<typeof stringMatcher>[0]);
+  const value: NonNullable<MetadataMatcher["value"]> =
+    string_match === undefined ? { present_match: true } : { or_match: { value_matchers: [{ string_match }, { list_match: { one_of: { string_match } } }] } };
+  return { filter: JWT_AUTHN_FILTER, path, value, ...(invert ? { invert: true } : {}) };
+}
+
 /** exact "" is the parameter's presence (the schema's documented meaning); else exact or regex. */
 function queryMatcher(name: string, qm: QueryParamMatch): QueryParameterMatcher {
   if (qm.exact === "") return { name, present_match: true };
@@ -72,5 +99,5 @@ function queryMatcher(name: string, qm: QueryParamMatch): QueryParameterMatcher 
  */
 export function isCatchAll(m: RouteMatch): boolean {
   const everyPath = m.prefix === "/" || m.prefix === "" || m.safe_regex?.regex === ".*";
-  return everyPath && (m.headers ?? []).length === 0 && (m.query_parameters ?? []).length === 0;
+  return everyPath && (m.headers ?? []).length === 0 && (m.query_parameters ?? []).length === 0 && (m.dynamic_metadata ?? []).length === 0;
 }

@@ -151,6 +151,20 @@ test("DENY runs before ALLOW; principals never match over plaintext", async (t) 
   assert.equal(await onlyPrincipal.call(), status.PERMISSION_DENIED, "no peer certificate: no principal");
 });
 
+test("what a proxyless server cannot check fails safe: JWT fields match nothing in ALLOW and are ignored in DENY; AUDIT is left out", async (t) => {
+  const s = await serve(
+    t,
+    [
+      policy(`rules:\n  - from: [{ source: { requestPrincipals: ["*"] } }]\n  - to: [{ operation: { paths: ["${WHO_AM_I}", "${OTHER}"] } }]\n    when: [{ key: destination.port, notValues: ["1"] }]`),
+      policy(`action: DENY\nrules:\n  - to: [{ operation: { paths: ["${OTHER}"] } }]\n    when: [{ key: "request.auth.claims[groups]", values: [admin] }]`).replace("name: identity", "name: deny-other"),
+      policy(`action: AUDIT\nrules: [{}]`).replace("name: identity", "name: audit"),
+    ].join("---\n"),
+  );
+  // The listener was accepted (no LOG action reached gRPC, which would refuse it), and:
+  assert.equal(await s.call(), status.OK, "the ALLOW rule without JWT fields still holds");
+  assert.equal(await s.call(OTHER), status.PERMISSION_DENIED, "the ALLOW admits it, but the DENY rule denies without its claim condition");
+});
+
 // A limit of grpc-js-xds 1.14.1, pinned here so an upgrade that lifts it shows: its XdsServer
 // listens dual-stack, an IPv4 peer is "::ffff:127.0.0.1", and its RBAC engine never matches that
 // against an IPv4 block. An ALLOW on ipBlocks therefore denies (safe); a DENY on them would not deny.

@@ -213,9 +213,17 @@ spec:
   selector:
     matchLabels: { app: reviews }
   mtls: { mode: STRICT }
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: { name: ratings, namespace: shop }
+spec:
+  selector:
+    matchLabels: { app: ratings }
+  jwtRules: [{ issuer: a, jwks: '{"keys":[]}' }]
 `,
     },
-    expect: ["GM0309@p.yaml:5:3"],
+    expect: ["GM0309@p.yaml:5:3", "GM0309@p.yaml:21:3"],
   },
   {
     name: "a ServiceEntry that fails its schema is reported once, not again at every reference to it",

@@ -89,7 +89,7 @@ interface DecodedChain {
 }
 
 function chains(port: InboundPort): { chains: DecodedChain[]; listenerFilters: unknown[] } {
-  const l = inboundListener("10.0.0.1", port, []);
+  const l = inboundListener("10.0.0.1", port, { authorization: [] });
   const decoded = decodeMessage(l.type, encodeMessage(l.type, l.message)) as { filter_chains: DecodedChain[]; listener_filters?: unknown[] };
   return { chains: decoded.filter_chains, listenerFilters: decoded.listener_filters ?? [] };
 }

@@ -329,14 +329,14 @@ test("rbac: a key the schema does not know is reported; it makes an ALLOW rule m
   const [allow, deny] = policies(
     [policy("a", `rules:\n  - to: [{ operation: { paths: ["/a/A"] } }]`), policy("d", `action: DENY\nrules:\n  - to: [{ operation: { paths: ["/a/A"] } }]`)].join("---\n"),
   );
-  // The schema only admits request.headers[...] and source.ip; simulate a newer one.
-  const withKey = (p: Policy): Policy => ({ ...p, spec: { ...p.spec, rules: [{ ...p.spec.rules![0], when: [{ key: "connection.sni", values: ["x"] }] }] } });
+  // The schema admits only the keys Envoy can check; simulate one it does not.
+  const withKey = (p: Policy): Policy => ({ ...p, spec: { ...p.spec, rules: [{ ...p.spec.rules![0], when: [{ key: "experimental.envoy.filters.a[b]", values: ["x"] }] }] } });
   const configs = rbacFilterConfig([withKey(allow!), withKey(deny!)]);
   assert.deepEqual(configs.allow, { rules: { action: "ALLOW", policies: {} } });
   assert.deepEqual(configs.deny, { rules: { action: "DENY", policies: { [rule("shop", "d")]: { permissions: [{ url_path: { path: { exact: "/a/A" } } }], principals: [ANY] } } } });
   assert.equal(configs.problems.length, 2);
-  assert.match(configs.problems[0]!, /shop\/d rule 0: when key "connection.sni" is not supported; the condition is ignored/);
-  assert.match(configs.problems[1]!, /shop\/a rule 0: when key "connection.sni" is not supported; the rule matches nothing/);
+  assert.match(configs.problems[0]!, /shop\/d rule 0: when key "experimental.envoy.filters.a\[b\]" is not supported; the condition is ignored/);
+  assert.match(configs.problems[1]!, /shop\/a rule 0: when key "experimental.envoy.filters.a\[b\]" is not supported; the rule matches nothing/);
 });
 
 test("rbac: the configs do not depend on the order of the policies", () => {

@@ -161,6 +161,39 @@ describe("valid documents: one of every kind, with every supported field", () =>
           when:
             - { key: "request.headers[x-tenant]", values: [a], notValues: [b] }
             - { key: source.ip, notValues: [10.0.0.1] }`) },
+    { kind: "AuthorizationPolicy", text: withSpec("AuthorizationPolicy", `
+      action: AUDIT
+      rules:
+        - from:
+            - source: { requestPrincipals: [iss/sub, "*"], notRequestPrincipals: ["x*"], serviceAccounts: [a/b], notServiceAccounts: [c/d], remoteIpBlocks: [10.0.0.0/8], notRemoteIpBlocks: ["fd00::1"] }
+          when:
+            - { key: "request.auth.claims[groups]", values: [admin] }
+            - { key: "request.auth.claims[org][team]", values: [a] }
+            - { key: request.auth.principal, values: [iss/sub] }
+            - { key: request.auth.audiences, values: [a] }
+            - { key: request.auth.presenter, values: [a] }
+            - { key: source.principal, values: [cluster.local/ns/a/sa/b] }
+            - { key: source.namespace, values: [a] }
+            - { key: source.serviceAccount, values: [a/b] }
+            - { key: remote.ip, values: [1.2.3.4] }
+            - { key: destination.ip, values: [10.0.0.0/8] }
+            - { key: destination.port, values: ["8080"] }
+            - { key: connection.sni, values: ["*.example.com"] }`) },
+    { kind: "RequestAuthentication", text: withSpec("RequestAuthentication", `
+      selector: { matchLabels: { app: ratings } }
+      jwtRules:
+        - issuer: https://issuer.example.com
+          audiences: [a, b]
+          jwksUri: https://issuer.example.com:8443/keys?x=1
+          fromHeaders: [{ name: x-jwt, prefix: "Bearer " }, { name: x-raw }]
+          fromParams: [token]
+          fromCookies: [session]
+          forwardOriginalToken: true
+          outputPayloadToHeader: x-payload
+          outputClaimToHeaders: [{ header: x-sub, claim: sub }]
+          timeout: 1.5s
+        - issuer: other
+          jwks: '{"keys":[]}'`) },
   ];
   test("every kind has a valid example", () => {
     assert.deepEqual([...new Set(valid.map((v) => v.kind))].sort(), [...MESH_KINDS].sort());
@@ -247,12 +280,12 @@ describe("invalid documents: code, line and column", () => {
     { name: "query parameter prefix (Istio has no prefix here)", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ match: [{ queryParams: { q: { prefix: x } } }], route: [{ destination: { host: a } }] }]"),
       expect: [["GM0201", 6, 42]] },
     { name: "AuthorizationPolicy provider", text: withSpec("AuthorizationPolicy", "provider: { name: ext }"), expect: [["GM0201", 5, 3]], none: /remove it/ },
-    { name: "AuthorizationPolicy source.requestPrincipals: rewrite, never just remove", text: withSpec("AuthorizationPolicy", "rules: [{ from: [{ source: { requestPrincipals: ['*'] } }] }]"),
-      expect: [["GM0201", 5, 32, "spec.rules[0].from[0].source.requestPrincipals"]],
-      message: /^field spec\.rules\[0\]\.from\[0\]\.source\.requestPrincipals is not supported by gitmesh: the policy cannot be enforced as written, and gitmesh rejects it rather than silently widening access; rewrite the policy without requestPrincipals/,
+    { name: "AuthorizationPolicy targetRefs: rewrite, never just remove", text: withSpec("AuthorizationPolicy", "targetRefs: [{ kind: Service, name: a }]"),
+      expect: [["GM0201", 5, 3, "spec.targetRefs"]],
+      message: /^field spec\.targetRefs is not supported by gitmesh: the policy cannot be enforced as written, and gitmesh rejects it rather than silently widening access; rewrite the policy without targetRefs/,
       none: /remove it/ },
-    { name: "AuthorizationPolicy operation and when fields", text: withSpec("AuthorizationPolicy", "rules:\n  - to: [{ operation: { hosts: [a], methods: [GET] } }]\n    when: [{ key: source.ip, values: [1.2.3.4] }]\n    from: [{ source: { remoteIpBlocks: [1.2.3.4] } }]"),
-      expect: [["GM0201", 8, 26, "spec.rules[0].from[0].source.remoteIpBlocks"]], every: /cannot be enforced as written/, none: /remove it/ },
+    { name: "AuthorizationPolicy operation and when fields", text: withSpec("AuthorizationPolicy", "rules:\n  - to: [{ operation: { hosts: [a], methods: [GET] } }]\n    when: [{ key: source.ip, values: [1.2.3.4] }]\n    from: [{ source: { remoteIpBlocks: [1.2.3.4] } }]\ntargetRef: { kind: Service, name: a }"),
+      expect: [["GM0201", 9, 3, "spec.targetRef"]], every: /cannot be enforced as written/, none: /remove it/ },
     { name: "AuthorizationPolicy misspelt field: no advice to remove it", text: withSpec("AuthorizationPolicy", "rules: [{ from: [{ source: { principal: [a] } }] }]"),
       expect: [["GM0201", 5, 32, "spec.rules[0].from[0].source.principal"]], message: /did you mean "principals"\? the policy cannot be enforced as written/, none: /remove it/ },
     { name: "AuthorizationPolicy metadata fields still say delete", text: "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: a, uid: x }\nspec: {}\n",
@@ -308,12 +341,23 @@ describe("invalid documents: code, line and column", () => {
     { name: "Gateway protocol MONGO", text: withSpec("Gateway", "servers: [{ port: { number: 27017, name: mongo, protocol: MONGO }, hosts: [a.example.com] }]"),
       expect: [["GM0204", 5, 61]], message: /an Istio value gitmesh does not support yet/ },
     { name: "AuthorizationPolicy action CUSTOM", text: withSpec("AuthorizationPolicy", "action: CUSTOM"), expect: [["GM0204", 5, 11, "spec.action"]],
-      message: /^field spec\.action is "CUSTOM", which is an Istio value gitmesh does not support yet: the policy cannot be enforced as written, and gitmesh rejects it rather than silently widening access; rewrite it with "ALLOW" or "DENY"$/ },
-    { name: "AuthorizationPolicy action AUDIT", text: withSpec("AuthorizationPolicy", "action: AUDIT"), expect: [["GM0204", 5, 11]], message: /"AUDIT", which is an Istio value gitmesh does not support yet/ },
-    { name: "AuthorizationPolicy action in lowercase is a plain error", text: withSpec("AuthorizationPolicy", "action: allow"), expect: [["GM0204", 5, 11]], message: /"allow", which is not allowed: use "ALLOW" or "DENY"/ },
+      message: /^field spec\.action is "CUSTOM", which is an Istio value gitmesh does not support yet: the policy cannot be enforced as written, and gitmesh rejects it rather than silently widening access; rewrite it with "ALLOW", "DENY" or "AUDIT"$/ },
+    { name: "AuthorizationPolicy action in lowercase is a plain error", text: withSpec("AuthorizationPolicy", "action: allow"), expect: [["GM0204", 5, 11]], message: /"allow", which is not allowed: use "ALLOW", "DENY" or "AUDIT"/ },
     { name: "redirectCode 304", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ redirect: { redirectCode: 304 } }]"), expect: [["GM0204", 6, 38]], message: /301, 302, 303, 307 or 308/ },
-    { name: "condition key gitmesh does not support", text: withSpec("AuthorizationPolicy", "rules: [{ when: [{ key: 'request.auth.claims[iss]', values: [a] }] }]"),
-      expect: [["GM0204", 5, 27, "spec.rules[0].when[0].key"]], message: /request\.headers\[<name>\] or source\.ip/ },
+    { name: "condition key gitmesh does not support", text: withSpec("AuthorizationPolicy", "rules: [{ when: [{ key: 'experimental.envoy.filters.network.mysql_proxy[db.table]', values: [a] }] }]"),
+      expect: [["GM0204", 5, 27, "spec.rules[0].when[0].key"]], message: /one of the keys Envoy can check: .*request\.auth\.claims\[<name>\] \(experimental\.envoy\.filters\.\* is not supported by gitmesh\)/ },
+    { name: "condition values checked by key: destination.port", text: withSpec("AuthorizationPolicy", "rules: [{ when: [{ key: destination.port, values: [http] }] }]"),
+      expect: [["GM0204", 5, 54, "spec.rules[0].when[0].values[0]"]], message: /port number/ },
+    { name: "condition values checked by key: remote.ip", text: withSpec("AuthorizationPolicy", "rules: [{ when: [{ key: remote.ip, notValues: [somewhere] }] }]"),
+      expect: [["GM0204", 5, 50]], message: /IP address or a CIDR block/ },
+    { name: "serviceAccounts are namespace/name", text: withSpec("AuthorizationPolicy", "rules: [{ from: [{ source: { serviceAccounts: [robot] } }] }]"),
+      expect: [["GM0204", 5, 50]], message: /"<namespace>\/<service account>"/ },
+    { name: "RequestAuthentication jwtRule with both jwksUri and jwks", text: withSpec("RequestAuthentication", "jwtRules:\n  - issuer: a\n    jwksUri: https://a/keys\n    jwks: '{}'"),
+      expect: [["GM0207", 8, 7]], message: /only one of jwksUri\/jwks/ },
+    { name: "RequestAuthentication jwtRule without keys (no OpenID discovery)", text: withSpec("RequestAuthentication", "jwtRules: [{ issuer: https://a }]"),
+      expect: [["GM0206", 5, 14]], message: /exactly one of jwksUri\/jwks/ },
+    { name: "RequestAuthentication jwksUri must be http(s)", text: withSpec("RequestAuthentication", "jwtRules: [{ issuer: a, jwksUri: file:///etc/keys }]"),
+      expect: [["GM0204", 5, 36]], message: /http:\/\/ or https:\/\/ URL/ },
     { name: "uppercase header name (a map key)", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ match: [{ headers: { End-User: { exact: x } } }], route: [{ destination: { host: a } }] }]"),
       expect: [["GM0204", 6, 33, "spec.http[0].match[0].headers.End-User"]], message: /lowercase header name/ },
     { name: "uppercase withoutHeaders name", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ match: [{ withoutHeaders: { X-Skip: {} } }], route: [{ destination: { host: a } }] }]"),

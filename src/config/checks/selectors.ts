@@ -46,6 +46,7 @@ export function checkSelectors(ctx: CheckContext): void {
   };
   for (const p of ctx.ofKind("PeerAuthentication")) check(p, p.spec.selector?.matchLabels, ["spec", "selector"]);
   for (const p of ctx.ofKind("AuthorizationPolicy")) check(p, p.spec.selector?.matchLabels, ["spec", "selector"]);
+  for (const p of ctx.ofKind("RequestAuthentication")) check(p, p.spec.selector?.matchLabels, ["spec", "selector"]);
   for (const s of ctx.ofKind("Sidecar")) check(s, s.spec.workloadSelector?.labels, ["spec", "workloadSelector"]);
   for (const se of ctx.ofKind("ServiceEntry")) check(se, se.spec.workloadSelector?.labels, ["spec", "workloadSelector"]);
   // Istio picks gateway workloads in every namespace.
