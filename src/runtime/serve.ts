@@ -13,6 +13,7 @@ import type { Logger } from "../log.js";
 import { ADS_ORDER, SnapshotCache, XdsServer, XdsStatus } from "../xds/index.js";
 import { followCa, followConfig, followCredentials, followRevocations, type Stop } from "./followers.js";
 import { settleTrustDomain } from "../ca/index.js";
+import { Observation } from "./observe.js";
 import { MeshPusher } from "./push.js";
 import { openRegistrations } from "./registration-store.js";
 import { openSecure } from "./secure.js";
@@ -138,7 +139,8 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     // The xDS server and what reads its status.
     const status = new XdsStatus();
     const metrics = createMetrics(status);
-    const xds = new XdsServer({ source: cache, logger, status, onNack: (r) => metrics.nacked(r.type), ...pusher.serverHooks() });
+    const observation = new Observation(cache, status);
+    const xds = new XdsServer({ source: observation.source, logger, status, onNack: (r) => metrics.nacked(r.type), ...pusher.serverHooks() });
 
     // Followers of the CA state and the credentials directory.
     if (secure !== undefined && secrets !== undefined && tls !== undefined) {
@@ -158,7 +160,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
         naming,
         logger,
         ...(options.followExternalLinks === true ? { read: { followExternalLinks: true } } : {}),
-        onModel: (served) => pusher.setModel(served.model),
+        onModel: (served) => observation.apply(served.source.commit, () => pusher.setModel(served.model)),
         onReload: (r: ReloadRecord) => metrics.configReloaded(r.outcome, countBySeverity(r), r.source),
       });
       reloader = loader;
@@ -196,6 +198,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
         return { ready: true };
       },
       config: () => debugConfig(reloader),
+      routes: observation.routes(xds),
       proxies: () => ({ notices: pusher.notices.all(), registrations: pusher.registrationStatus, certificates: secrets?.describe() ?? [] }),
     });
     started.add(() => admin.close());

@@ -10,7 +10,7 @@ import { DeltaSession } from "./delta-session.js";
 import { DESCRIPTOR_RESERVE, limitsWith, type XdsLimits } from "./limits.js";
 import type { Decoded } from "./requests.js";
 import { serviceDefinitions, XDS_METHODS } from "./services.js";
-import type { Session } from "./session.js";
+import type { Holding, Session } from "./session.js";
 import { SotwSession } from "./sotw-session.js";
 import { PLAINTEXT, type AdmitRefusal, type EndpointPolicy, type StreamIdentity } from "./endpoint.js";
 import { XdsStatus, type NackRecord } from "./status.js";
@@ -94,6 +94,8 @@ export class XdsServer {
   private sweepTimer: NodeJS.Timeout | undefined;
   private nextStreamId = 1;
   private stopping = false;
+  /** Each open stream's session by stream id: what its proxy holds, for operators (holding()). */
+  private readonly sessions = new Map<number, Session<unknown>>();
 
   constructor(private readonly options: XdsServerOptions) {
     this.status = options.status ?? new XdsStatus();
@@ -169,6 +171,11 @@ export class XdsServer {
       descriptorLimit: descriptorLimit() ?? "unknown",
     });
     return port;
+  }
+
+  /** What the proxy on an open stream holds of a type, as its session knows it (config dumps, CSDS). */
+  holding(streamId: number, typeUrl: string): Holding | undefined {
+    return this.sessions.get(streamId)?.heldOf(typeUrl);
   }
 
   /** Number of open streams. */
@@ -251,8 +258,10 @@ export class XdsServer {
       identified: (peer) => this.guard.identified(`${listener}|${peer}`),
       cut: (peer) => void this.guard.cut(`${listener}|${peer}`),
     };
+    const id = this.nextStreamId++;
+    this.sessions.set(id, session);
     const stream = new XdsStream(call, session, {
-      id: this.nextStreamId++,
+      id,
       method,
       protocol,
       policy,
@@ -266,7 +275,10 @@ export class XdsServer {
       totals: this.totals,
       connection,
       onUnread: (s, unread) => this.unreadChanged(s, unread),
-      onClosed: (s) => this.streams.delete(s),
+      onClosed: (s) => {
+        this.streams.delete(s);
+        this.sessions.delete(id);
+      },
       onNack: this.options.onNack ?? (() => {}),
       admitNode: this.options.admitNode ?? (() => undefined),
       onProxyConnected: this.options.onProxyConnected ?? (() => {}),
