@@ -1,14 +1,19 @@
 // What operators see of the running control plane, wired in one place: each proxy's snapshot is
-// labelled with the commit it came from, the status store tells the metrics of every answer, and
-// the admin server gets the sync, config-dump and status-page routes.
+// labelled with the commit it came from, the status store tells the metrics of every answer,
+// credential refusals, translations and git polls are counted, and the admin server gets the
+// sync, config-dump and status-page routes.
+import { observeMetrics, refusalReason, type ObservedMetrics } from "../admin/observe-metrics.js";
+import { proxySync, type SyncSource } from "../admin/proxy-status.js";
 import type { AdminRoute } from "../admin/server.js";
-import type { SyncSource } from "../admin/proxy-status.js";
 import { statusRoutes } from "../admin/status-routes.js";
+import { gitmeshVersion } from "../common/version.js";
 import type { Node__Output } from "../envoy/index.js";
 import { proxyFromNode } from "../translators/proxy.js";
-import type { SnapshotSource, XdsServer, XdsStatus } from "../xds/index.js";
+import type { EndpointPolicy, SnapshotSource, XdsServer, XdsStatus } from "../xds/index.js";
 import { ConfigLabels } from "../xds/sync-status.js";
-import type { SyncObserver } from "../xds/status.js";
+import type { Registry } from "prom-client";
+import type { Secure } from "./secure.js";
+import type { WorkloadSecrets } from "./workload-secrets.js";
 
 type Applied = { readonly ok: true } | { readonly ok: false; readonly error: string };
 
@@ -18,20 +23,43 @@ export function kindOfNode(node: Node__Output): string | undefined {
   return r.ok ? r.proxy.kind : undefined;
 }
 
+export interface ObservationOptions {
+  readonly cache: SnapshotSource;
+  readonly status: XdsStatus;
+  readonly registry: Registry;
+  readonly registeredWorkloads: () => number;
+  readonly secrets?: WorkloadSecrets;
+  readonly secure?: Secure;
+}
+
 export class Observation {
   /** The snapshot source the xDS server reads: the cache, with each snapshot's commit noted. */
   readonly source: SnapshotSource;
+  readonly metrics: ObservedMetrics;
   private readonly labels: ConfigLabels;
   private serving: string | undefined;
+  private xds: XdsServer | undefined;
 
-  constructor(
-    cache: SnapshotSource,
-    private readonly status: XdsStatus,
-    observer: Omit<SyncObserver, "labelOf"> = {},
-  ) {
-    this.labels = new ConfigLabels(cache, () => this.serving);
+  constructor(private readonly options: ObservationOptions) {
+    this.labels = new ConfigLabels(options.cache, () => this.serving);
     this.source = this.labels;
-    status.observe({ ...observer, labelOf: (proxy) => this.labels.labelOf(proxy) });
+    const { secrets, secure } = options;
+    this.metrics = observeMetrics(options.registry, {
+      version: gitmeshVersion(),
+      proxyStates: () => {
+        const sync = this.syncSource();
+        return sync === undefined ? [] : options.status.list().map((s) => proxySync(sync, s).state);
+      },
+      registeredWorkloads: options.registeredWorkloads,
+      ...(secrets === undefined
+        ? {}
+        : {
+            certificatesIssued: () => secrets.stats.issued,
+            workloadExpiries: () => secrets.describe().flatMap((c) => (c.notAfter === undefined ? [] : [new Date(c.notAfter)])),
+          }),
+      ...(secure === undefined ? {} : { tlsPortExpiry: () => secure.expiries().tlsPort, rootExpiry: () => secure.expiries().root }),
+    });
+    options.status.observe({ labelOf: (proxy) => this.labels.labelOf(proxy), acked: (kind, ms) => this.metrics.acked(kind, ms) });
   }
 
   /** The commit being served (the last one applied). */
@@ -41,21 +69,47 @@ export class Observation {
 
   /**
    * Applies a new config: snapshots pushed while `apply` runs are labelled with its commit; if it
-   * fails, the previous config (and commit) stays.
+   * fails, the previous config (and commit) stays. Timed for gitmesh_translation_duration_seconds.
    */
   apply(commit: string | undefined, apply: () => Applied): Applied {
     const previous = this.serving;
     this.serving = commit;
+    const started = performance.now();
     const r = apply();
+    this.metrics.translated(performance.now() - started, r.ok ? "ok" : "error");
     if (!r.ok) this.serving = previous;
     return r;
   }
 
-  syncSource(xds: XdsServer): SyncSource {
-    return { status: this.status, holding: (id, typeUrl) => xds.holding(id, typeUrl), kindOf: kindOfNode };
+  /** The TLS port's policy, with its refusals counted by reason. */
+  counted(policy: EndpointPolicy): EndpointPolicy {
+    if (policy.t !== "authenticated") return policy;
+    return {
+      t: "authenticated",
+      authenticate: (metadata, node) => {
+        const decision = policy.authenticate(metadata, node);
+        if (!decision.ok) this.metrics.credentialRefused(refusalReason(decision.code, decision.message));
+        return decision;
+      },
+    };
   }
 
+  /** For followConfig: each poll's fetch, counted. */
+  get pollEvents(): { fetched(): void; failed(): void } {
+    return { fetched: () => this.metrics.gitFetched(), failed: () => this.metrics.gitPollFailed() };
+  }
+
+  /** The admin routes over the xDS server's streams. */
   routes(xds: XdsServer): Map<string, AdminRoute> {
-    return statusRoutes({ source: this.syncSource(xds), commit: () => this.serving });
+    this.xds = xds;
+    return statusRoutes({ source: this.sourceOver(xds), commit: () => this.serving });
+  }
+
+  private syncSource(): SyncSource | undefined {
+    return this.xds === undefined ? undefined : this.sourceOver(this.xds);
+  }
+
+  private sourceOver(xds: XdsServer): SyncSource {
+    return { status: this.options.status, holding: (id, typeUrl) => xds.holding(id, typeUrl), kindOf: kindOfNode };
   }
 }

@@ -139,7 +139,14 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     // The xDS server and what reads its status.
     const status = new XdsStatus();
     const metrics = createMetrics(status);
-    const observation = new Observation(cache, status);
+    const observation = new Observation({
+      cache,
+      status,
+      registry: metrics.registry,
+      registeredWorkloads: () => pusher.registrationStatus.registered.length,
+      ...(secrets === undefined ? {} : { secrets }),
+      ...(secure === undefined ? {} : { secure }),
+    });
     const xds = new XdsServer({ source: observation.source, logger, status, onNack: (r) => metrics.nacked(r.type), ...pusher.serverHooks() });
 
     // Followers of the CA state and the credentials directory.
@@ -178,6 +185,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
           reloader: loader,
           logger,
           resyncSeconds,
+          pollEvents: observation.pollEvents,
           ...(options.gitRef === undefined ? {} : { gitRef: options.gitRef }),
           ...(upstream === undefined || options.gitPollSeconds === undefined ? {} : { poll: { everySeconds: options.gitPollSeconds, remote: upstream.remote, branch: upstream.branch, since: upstream.commit } }),
         }),
@@ -187,7 +195,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     // The ports.
     started.add(() => xds.shutdown());
     const xdsPort = await xds.listen(options.xdsAddress);
-    const xdsTlsPort = secure === undefined || tls === undefined ? undefined : await xds.listen(tls.address, secure.credentials, secure.policy);
+    const xdsTlsPort = secure === undefined || tls === undefined ? undefined : await xds.listen(tls.address, secure.credentials, observation.counted(secure.policy));
     const admin = await startAdminServer({
       address: options.adminAddress,
       status,
