@@ -68,16 +68,20 @@ export class Observation {
   }
 
   /**
-   * Applies a new config: snapshots pushed while `apply` runs are labelled with its commit; if it
-   * fails, the previous config (and commit) stays. Timed for gitmesh_translation_duration_seconds.
+   * Applies a new config: snapshots pushed while `apply` runs are labelled with its commit (with
+   * "-dirty" when the work tree had changes, as git describe --dirty); if it fails, the previous
+   * config (and commit) stays. Timed for gitmesh_translation_duration_seconds.
    */
-  apply(commit: string | undefined, apply: () => Applied): Applied {
+  apply(source: { readonly commit?: string; readonly dirty?: boolean }, apply: () => Applied): Applied {
+    const commit = source.commit === undefined ? undefined : `${source.commit}${source.dirty === true ? "-dirty" : ""}`;
     const previous = this.serving;
     this.serving = commit;
     const started = performance.now();
     const r = apply();
     this.metrics.translated(performance.now() - started, r.ok ? "ok" : "error");
-    if (!r.ok) this.serving = previous;
+    // setModel sets every proxy's snapshot before it returns: all of them now run this config.
+    if (r.ok) this.labels.relabel(commit);
+    else this.serving = previous;
     return r;
   }
 

@@ -167,7 +167,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
         naming,
         logger,
         ...(options.followExternalLinks === true ? { read: { followExternalLinks: true } } : {}),
-        onModel: (served) => observation.apply(served.source.commit, () => pusher.setModel(served.model)),
+        onModel: (served) => observation.apply(served.source, () => pusher.setModel(served.model)),
         onReload: (r: ReloadRecord) => metrics.configReloaded(r.outcome, countBySeverity(r), r.source),
       });
       reloader = loader;

@@ -1,23 +1,21 @@
 // Which config (commit) each proxy's snapshot came from. Versions are content hashes, so they say
-// nothing of the commit by themselves: the label is taken when a snapshot first reaches a stream,
-// from what the server is serving at that moment, and kept by the snapshot (every proxy sharing a
-// snapshot shares its label).
+// nothing of the commit by themselves: a proxy's label is what the server was serving when its
+// latest snapshot reached its streams, and every proxy is relabelled once a new config has been
+// applied to all (a commit that changes nothing for a proxy still is the commit it runs).
 import type { SnapshotSource } from "./cache.js";
 import type { Snapshot } from "./snapshot.js";
 
 interface Watched {
-  /** Label of the latest snapshot delivered to the proxy's streams. */
+  /** Label of the config the proxy's latest snapshot reflects. */
   label: string | undefined;
   watchers: number;
 }
 
 /**
- * A SnapshotSource in front of another that labels each snapshot it delivers with the config
- * being served (`current()`, the commit). labelOf(proxy) is the label of the proxy's latest
- * snapshot while it has a stream: memory follows connected proxies only.
+ * A SnapshotSource in front of another that notes, per proxy, which config (`current()`, the
+ * commit) its latest snapshot reflects. Memory follows connected proxies only.
  */
 export class ConfigLabels implements SnapshotSource {
-  private readonly labels = new WeakMap<Snapshot, string | undefined>();
   private readonly proxies = new Map<string, Watched>();
 
   constructor(
@@ -34,7 +32,7 @@ export class ConfigLabels implements SnapshotSource {
     const watched = w;
     watched.watchers++;
     const unwatch = this.source.watch(proxy, (snapshot) => {
-      watched.label = this.labelOfSnapshot(snapshot);
+      watched.label = this.current();
       listener(snapshot);
     });
     let done = false;
@@ -50,8 +48,11 @@ export class ConfigLabels implements SnapshotSource {
     return this.proxies.get(proxy)?.label;
   }
 
-  private labelOfSnapshot(snapshot: Snapshot): string | undefined {
-    if (!this.labels.has(snapshot)) this.labels.set(snapshot, this.current());
-    return this.labels.get(snapshot);
+  /**
+   * Every watched proxy's snapshot now reflects `label`: call once a config has been applied to
+   * every proxy (the cache holds their snapshots for it, changed or not).
+   */
+  relabel(label: string | undefined): void {
+    for (const w of this.proxies.values()) w.label = label;
   }
 }

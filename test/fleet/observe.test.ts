@@ -1,0 +1,164 @@
+// "After a commit, which proxies accepted it?" on real Envoy: a fleet of sidecars, a commit pulled
+// into gitmesh's checkout, and every surface (gitmesh status, the sync view behind the status
+// page, /metrics) showing every Envoy SYNCED at that commit; config-dump matching what Envoy
+// itself holds; then a scripted proxyless client that NACKs, shown as NACKED with its text.
+import assert from "node:assert/strict";
+import { after, test, type TestContext } from "node:test";
+import type { SyncView } from "../../src/admin/proxy-status.js";
+import { CDS } from "../../src/xds/index.js";
+import { cloneRepo, commitAll, git, removeTempDirs, writeFiles } from "../support/git-repo.js";
+import { grpcNode, ScriptedClient } from "../support/xds-client.js";
+import { Fleet, GITMESH_CLI, needFleet, type FleetSpec } from "./support/fleet.js";
+import { docs, serviceEntry, workloadEntry } from "./support/mesh-yaml.js";
+import { waitFor } from "./support/wait.js";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+
+after(removeTempDirs);
+const run = promisify(execFile);
+
+const HTTP = [{ number: 8080, name: "http", protocol: "HTTP" }];
+const ENVOYS = ["web", "api"] as const;
+
+function spec(): FleetSpec {
+  return {
+    workloads: [
+      { name: "web", labels: { app: "web" }, http: [8080] },
+      { name: "api", labels: { app: "api" }, http: [8080] },
+    ],
+    config: (address) => ({
+      "services.yaml": docs(serviceEntry("web", "demo", HTTP, { app: "web" }), serviceEntry("api", "demo", HTTP, { app: "api" })),
+      "workloads.yaml": docs(...ENVOYS.map((n) => workloadEntry(n, "demo", address(n), { app: n }, n))),
+    }),
+  };
+}
+
+const ROUTE = (header: string) => `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: api, namespace: demo }
+spec:
+  hosts: [api.demo.svc.cluster.local]
+  http:
+    - headers: { request: { set: { x-observed: "${header}" } } }
+      route: [{ destination: { host: api.demo.svc.cluster.local } }]
+`;
+
+/** `gitmesh ARGS`, whatever its exit code. */
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [GITMESH_CLI, ...args], { encoding: "utf8" });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const { code, stdout, stderr } = e as { code?: number; stdout?: string; stderr?: string };
+    return { code: code ?? 1, stdout: stdout ?? "", stderr: stderr ?? "" };
+  }
+}
+
+/** A commit made elsewhere and pulled into gitmesh's checkout: files and HEAD change together. */
+async function pullCommit(fleet: Fleet, files: Readonly<Record<string, string>>): Promise<string> {
+  const clone = await cloneRepo(fleet.configDir);
+  await writeFiles(clone, files);
+  const sha = await commitAll(clone, "observe");
+  await git(fleet.configDir, "pull", "--quiet", "--ff-only", clone, "main");
+  return sha;
+}
+
+async function withFleet(t: TestContext, body: (fleet: Fleet) => Promise<void>): Promise<void> {
+  const envoy = needFleet(t);
+  if (envoy === undefined) return;
+  const fleet = await Fleet.start(spec(), envoy);
+  try {
+    await body(fleet);
+  } catch (e) {
+    process.stderr.write(`\n=== fleet report for "${t.name}"\n${await fleet.report().catch((r: unknown) => `no report: ${String(r)}`)}\n=== end of fleet report\n`);
+    throw e;
+  } finally {
+    await fleet.close();
+  }
+}
+
+test("after a commit every surface shows which Envoys accepted it; a NACK shows with its text", (t) =>
+  withFleet(t, async (fleet) => {
+    const adminAddress = `${fleet.address("gitmesh")}:15014`;
+    const sync = async () => (await (await fetch(`http://${adminAddress}/debug/sync`)).json()) as SyncView;
+    const metrics = async () => (await fetch(`http://${adminAddress}/metrics`)).text();
+    const envoyRows = (v: SyncView) => v.proxies.filter((p) => (ENVOYS as readonly string[]).includes(p.nodeId));
+
+    // A commit: how long until every Envoy has accepted it, as the sync view says.
+    const sha = await pullCommit(fleet, { "routes.yaml": ROUTE("one") });
+    const pulledAt = performance.now();
+    const view = await waitFor(
+      "every Envoy SYNCED at the new commit",
+      async () => {
+        const v = await sync();
+        const rows = envoyRows(v);
+        const behind = rows.filter((p) => p.state !== "SYNCED" || p.commit !== sha);
+        return rows.length === ENVOYS.length && behind.length === 0 ? { ok: true, value: v } : { ok: false, why: JSON.stringify(rows.map((p) => [p.nodeId, p.state, p.commit])) };
+      },
+      30_000,
+      10,
+    );
+    const ms = Math.round(performance.now() - pulledAt);
+    t.diagnostic(`commit pulled to every Envoy SYNCED at it in /debug/sync: ${ms} ms`);
+    assert.equal(view.commit, sha);
+    for (const p of envoyRows(view)) {
+      assert.equal(p.kind, "sidecar");
+      assert.equal(p.identity, `demo/${p.nodeId}`, "the identity its token proved");
+      assert.ok(p.address.includes(fleet.address(p.nodeId)), `${p.address} is ${p.nodeId}'s host`);
+      for (const type of ["CDS", "EDS", "LDS", "RDS", "SDS"]) {
+        assert.equal(p.types[type]?.state, "SYNCED", `${p.nodeId} ${type}`);
+        assert.equal(p.types[type]?.acceptedCommit, sha, `${p.nodeId} ${type} runs the commit`);
+      }
+    }
+
+    // The CLI says the same.
+    const status = await cli("status", "--admin", adminAddress);
+    assert.equal(status.code, 0, status.stdout + status.stderr);
+    for (const name of ENVOYS) {
+      assert.match(status.stdout, new RegExp(`^${name}\\s+sidecar\\s+demo/${name}\\s+\\S+\\s+SYNCED\\s+${sha.slice(0, 10)}\\s+SYNCED\\s+SYNCED\\s+SYNCED\\s+SYNCED\\s+SYNCED$`, "m"));
+    }
+    // So do the metrics.
+    const scraped = await metrics();
+    assert.match(scraped, new RegExp(`^gitmesh_proxies\\{state="SYNCED"\\} ${ENVOYS.length}$`, "m"));
+    assert.match(scraped, /^gitmesh_proxies\{state="NACKED"\} 0$/m);
+    assert.match(scraped, /^gitmesh_xds_push_ack_seconds_count\{type="LDS"\} [1-9]/m);
+
+    // config-dump shows what Envoy holds: the same listeners and routes, the header of this commit.
+    const dump = await cli("config-dump", "web", "--type", "listener,route,secret", "--admin", adminAddress);
+    assert.equal(dump.code, 0, dump.stderr);
+    const dumped = JSON.parse(dump.stdout) as { dumps: { types: Record<string, { resources: { name: string }[] }> }[] };
+    const types = dumped.dumps[0]?.types ?? {};
+    const envoyDump = JSON.parse((await fleet.agent("web").envoy("/config_dump")).text) as { configs: { dynamic_listeners?: { name: string }[]; dynamic_route_configs?: { route_config: { name: string } }[] }[] };
+    const envoyListeners = envoyDump.configs.flatMap((c) => c.dynamic_listeners ?? []).map((l) => l.name).sort();
+    const envoyRoutes = envoyDump.configs.flatMap((c) => c.dynamic_route_configs ?? []).map((r) => r.route_config.name).sort();
+    assert.deepEqual(types["LDS"]?.resources.map((r) => r.name).sort(), envoyListeners);
+    assert.deepEqual(types["RDS"]?.resources.map((r) => r.name).sort(), envoyRoutes);
+    assert.ok(dump.stdout.includes('"x-observed"') && dump.stdout.includes('"one"'), "the route carries the commit's header");
+    assert.ok((types["SDS"]?.resources.length ?? 0) > 0, "secrets are listed");
+    assert.ok(!dump.stdout.includes("PRIVATE KEY"), "no private key is printed");
+    assert.ok(dump.stdout.includes('"private_key": "(redacted)"'), dump.stdout.slice(0, 400));
+
+    // A proxy that rejects what it is sent: gitmesh status names it and its error, the metrics count it.
+    const client = new ScriptedClient(`${fleet.address("gitmesh")}:15010`);
+    t.after(() => client.close());
+    const stream = client.sotw();
+    stream.send({ node: grpcNode("nacker"), type_url: CDS.typeUrl, resource_names: [] });
+    const res = await stream.next();
+    const error = "outbound|8080||api.demo.svc.cluster.local: rejected by a scripted proxy";
+    stream.send({ type_url: CDS.typeUrl, version_info: "", response_nonce: res.nonce, resource_names: [], error_detail: { code: 3, message: error } });
+    await waitFor("the NACK recorded", async () => {
+      const v = await sync();
+      const p = v.proxies.find((x) => x.nodeId === "nacker");
+      return p?.state === "NACKED" ? { ok: true, value: p } : { ok: false, why: p?.state ?? "not connected" };
+    });
+    const nacked = await cli("status", "--admin", adminAddress);
+    assert.equal(nacked.code, 1, "status fails while a proxy NACKs");
+    assert.match(nacked.stdout, /^nacker\s+grpc\s+-\s+\S+\s+NACKED\s+-\s+NACKED\s+NOT SENT/m);
+    assert.ok(nacked.stdout.includes(`nacker CDS NACKED: ${error}`), nacked.stdout);
+    for (const name of ENVOYS) assert.match(nacked.stdout, new RegExp(`^${name}\\s+sidecar\\s+\\S+\\s+\\S+\\s+SYNCED\\s+${sha.slice(0, 10)}`, "m"));
+    const withNack = await metrics();
+    assert.match(withNack, /^gitmesh_proxies\{state="NACKED"\} 1$/m);
+    assert.match(withNack, /^gitmesh_xds_nacks_by_type_total\{type="CDS"\} 1$/m);
+    stream.cancel();
+    await waitFor("the NACKing proxy gone", async () => ((await sync()).proxies.some((p) => p.nodeId === "nacker") ? { ok: false, why: "still listed" } : { ok: true, value: undefined }));
+  }));
