@@ -6,6 +6,7 @@ import { LogThrottle, type Logger } from "../log.js";
 import { HeldTotals, NameAllowance } from "./allowance.js";
 import type { SnapshotSource } from "./cache.js";
 import { ConnectionGuard, descriptorLimit, listenTcp, peerOf, type CloseReason } from "./connections.js";
+import { csdsService } from "./csds.js";
 import { DeltaSession } from "./delta-session.js";
 import { DESCRIPTOR_RESERVE, limitsWith, type XdsLimits } from "./limits.js";
 import type { Decoded } from "./requests.js";
@@ -143,6 +144,9 @@ export class XdsServer {
       );
       server.addService(definition, handlers);
     }
+    server.addService(
+      ...csdsService({ status: this.status, holding: (id, typeUrl) => this.holding(id, typeUrl), operator: (peer) => this.guard.identified(`${listener}|${peer}`) }, policy),
+    );
     return server;
   }
 

@@ -44,6 +44,8 @@ export interface StreamStatus {
   readonly node?: Node__Output;
   /** "NAMESPACE/SERVICE_ACCOUNT" its credential proved, on an authenticated endpoint. */
   readonly identity?: string;
+  /** The kind of port it came in on (CSDS answers the plaintext port about its own streams only). */
+  readonly endpoint?: "plaintext" | "authenticated";
 }
 
 /**

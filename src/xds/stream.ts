@@ -208,6 +208,7 @@ export class XdsStream {
       peer: this.peer,
       connectedAt: Date.now(),
       node,
+      endpoint: this.ctx.policy.t,
       ...(identity === undefined ? {} : { identity: `${identity.namespace}/${identity.serviceAccount}` }),
     });
     this.ctx.logger.debug("xDS stream identified", { stream: this.ctx.id, proxy, method: this.ctx.method });

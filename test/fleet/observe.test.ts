@@ -6,6 +6,10 @@ import assert from "node:assert/strict";
 import { after, test, type TestContext } from "node:test";
 import type { SyncView } from "../../src/admin/proxy-status.js";
 import { CDS } from "../../src/xds/index.js";
+import { credentials } from "@grpc/grpc-js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { CsdsClient } from "../support/csds-client.js";
 import { cloneRepo, commitAll, git, removeTempDirs, writeFiles } from "../support/git-repo.js";
 import { grpcNode, ScriptedClient } from "../support/xds-client.js";
 import { Fleet, GITMESH_CLI, needFleet, type FleetSpec } from "./support/fleet.js";
@@ -112,10 +116,10 @@ test("after a commit every surface shows which Envoys accepted it; a NACK shows 
     }
 
     // The CLI says the same.
-    const status = await cli("status", "--admin", adminAddress);
-    assert.equal(status.code, 0, status.stdout + status.stderr);
+    const shown = await cli("status", "--admin", adminAddress);
+    assert.equal(shown.code, 0, shown.stdout + shown.stderr);
     for (const name of ENVOYS) {
-      assert.match(status.stdout, new RegExp(`^${name}\\s+sidecar\\s+demo/${name}\\s+\\S+\\s+SYNCED\\s+${sha.slice(0, 10)}\\s+SYNCED\\s+SYNCED\\s+SYNCED\\s+SYNCED\\s+SYNCED$`, "m"));
+      assert.match(shown.stdout, new RegExp(`^${name}\\s+sidecar\\s+demo/${name}\\s+\\S+\\s+SYNCED\\s+${sha.slice(0, 10)}\\s+SYNCED\\s+SYNCED\\s+SYNCED\\s+SYNCED\\s+SYNCED$`, "m"));
     }
     // So do the metrics.
     const scraped = await metrics();
@@ -137,6 +141,18 @@ test("after a commit every surface shows which Envoys accepted it; a NACK shows 
     assert.ok((types["SDS"]?.resources.length ?? 0) > 0, "secrets are listed");
     assert.ok(!dump.stdout.includes("PRIVATE KEY"), "no private key is printed");
     assert.ok(dump.stdout.includes('"private_key": "(redacted)"'), dump.stdout.slice(0, 400));
+
+    // CSDS on the TLS port, asked with the operator's token by a real gRPC client: the same
+    // listeners as Envoy holds, every resource ACKED.
+    const operatorToken = (await fleet.cli("token", "issue", "--state-dir", fleet.stateDir, "--namespace", "istio-system", "--service-account", "gitmesh-operator")).trim();
+    const csds = new CsdsClient(`${fleet.address("gitmesh")}:15012`, credentials.createSsl(readFileSync(join(fleet.stateDir, "trust-bundle.pem"))), { "grpc.ssl_target_name_override": "gitmesh", "grpc.default_authority": "gitmesh" }, operatorToken);
+    t.after(() => csds.close());
+    const status = await csds.fetch({ node_matchers: [{ node_id: { exact: "web" } }] });
+    assert.equal(status.config.length, 1);
+    const web = status.config[0]?.generic_xds_configs ?? [];
+    assert.deepEqual(web.filter((c) => c.type_url.endsWith("Listener")).map((c) => c.name).sort(), envoyListeners);
+    assert.ok(web.length > 0 && web.every((c) => c.client_status === "ACKED" && c.config_status === "SYNCED"), JSON.stringify(web.map((c) => [c.name, c.client_status])));
+    assert.ok(web.filter((c) => c.type_url.endsWith("Secret")).every((c) => c.xds_config === null), "secrets are named, never sent");
 
     // A proxy that rejects what it is sent: gitmesh status names it and its error, the metrics count it.
     const client = new ScriptedClient(`${fleet.address("gitmesh")}:15010`);
