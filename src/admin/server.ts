@@ -36,6 +36,8 @@ export interface AdminAnswer {
   readonly status: number;
   readonly contentType: string;
   readonly body: string;
+  /** More response headers (the status page's Content-Security-Policy). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** An added route: the request's URL (its query) in, the answer out. */
@@ -196,6 +198,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   for (const [path, route] of options.routes ?? []) {
     routes.set(path, async (res, url) => {
       const a = await route(url);
+      for (const [k, v] of Object.entries(a.headers ?? {})) res.setHeader(k, v);
       send(res, a.status, a.contentType, a.body);
     });
   }

@@ -2,11 +2,14 @@
 // `gitmesh status` and `gitmesh config-dump`.
 import { configDump, DUMP_TYPES, streamsNamed, syncView, type SyncSource } from "./proxy-status.js";
 import type { AdminAnswer, AdminRoute } from "./server.js";
+import { PAGE_HEADERS, STATUS_CSS, STATUS_JS, statusPage, type ReloadView, type StatusView } from "./status-page.js";
 
 export interface StatusRoutesOptions {
   readonly source: SyncSource;
   /** The commit being served, if any. */
   readonly commit: () => string | undefined;
+  /** The last reload attempt, for the status page. */
+  readonly lastReload?: () => ReloadView | null;
 }
 
 export function json(status: number, value: unknown): AdminAnswer {
@@ -31,7 +34,12 @@ export function dumpTypes(text: string | null): ReadonlySet<string> | undefined 
 
 export function statusRoutes(options: StatusRoutesOptions): Map<string, AdminRoute> {
   const { source } = options;
+  const status = (): StatusView => ({ commit: options.commit() ?? null, lastReload: options.lastReload?.() ?? null, sync: syncView(source, options.commit()) });
   return new Map<string, AdminRoute>([
+    ["/status", () => ({ status: 200, contentType: "text/html; charset=utf-8", body: statusPage(status()), headers: PAGE_HEADERS })],
+    ["/status.js", () => ({ status: 200, contentType: "text/javascript; charset=utf-8", body: STATUS_JS })],
+    ["/status.css", () => ({ status: 200, contentType: "text/css; charset=utf-8", body: STATUS_CSS })],
+    ["/debug/status", () => json(200, status())],
     [
       "/debug/sync",
       (url) => {

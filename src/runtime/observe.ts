@@ -5,7 +5,9 @@
 import { observeMetrics, refusalReason, type ObservedMetrics } from "../admin/observe-metrics.js";
 import { proxySync, type SyncSource } from "../admin/proxy-status.js";
 import type { AdminRoute } from "../admin/server.js";
+import type { ReloadView } from "../admin/status-page.js";
 import { statusRoutes } from "../admin/status-routes.js";
+import type { ReloadRecord } from "../config/reloader.js";
 import { gitmeshVersion } from "../common/version.js";
 import type { Node__Output } from "../envoy/index.js";
 import { proxyFromNode } from "../translators/proxy.js";
@@ -14,6 +16,18 @@ import { ConfigLabels } from "../xds/sync-status.js";
 import type { Registry } from "prom-client";
 import type { Secure } from "./secure.js";
 import type { WorkloadSecrets } from "./workload-secrets.js";
+
+/** The last reload as the status page shows it. */
+export function reloadView(r: ReloadRecord | undefined): ReloadView | null {
+  if (r === undefined) return null;
+  return {
+    at: new Date(r.at).toISOString(),
+    outcome: r.outcome,
+    commit: r.source.commit ?? null,
+    error: r.error ?? null,
+    diagnostics: r.diagnostics.map((d) => ({ severity: d.severity, code: d.code, message: d.message, where: `${d.file}:${d.line}:${d.col}` })),
+  };
+}
 
 type Applied = { readonly ok: true } | { readonly ok: false; readonly error: string };
 
@@ -104,9 +118,9 @@ export class Observation {
   }
 
   /** The admin routes over the xDS server's streams. */
-  routes(xds: XdsServer): Map<string, AdminRoute> {
+  routes(xds: XdsServer, lastReload: () => ReloadRecord | undefined): Map<string, AdminRoute> {
     this.xds = xds;
-    return statusRoutes({ source: this.sourceOver(xds), commit: () => this.serving });
+    return statusRoutes({ source: this.sourceOver(xds), commit: () => this.serving, lastReload: () => reloadView(lastReload()) });
   }
 
   private syncSource(): SyncSource | undefined {

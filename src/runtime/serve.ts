@@ -206,7 +206,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
         return { ready: true };
       },
       config: () => debugConfig(reloader),
-      routes: observation.routes(xds),
+      routes: observation.routes(xds, () => reloader?.last),
       proxies: () => ({ notices: pusher.notices.all(), registrations: pusher.registrationStatus, certificates: secrets?.describe() ?? [] }),
     });
     started.add(() => admin.close());

@@ -9,6 +9,7 @@ import { CDS } from "../../src/xds/index.js";
 import { credentials } from "@grpc/grpc-js";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { needBrowser } from "../support/browser.js";
 import { CsdsClient } from "../support/csds-client.js";
 import { cloneRepo, commitAll, git, removeTempDirs, writeFiles } from "../support/git-repo.js";
 import { grpcNode, ScriptedClient } from "../support/xds-client.js";
@@ -126,6 +127,20 @@ test("after a commit every surface shows which Envoys accepted it; a NACK shows 
     assert.match(scraped, new RegExp(`^gitmesh_proxies\\{state="SYNCED"\\} ${ENVOYS.length}$`, "m"));
     assert.match(scraped, /^gitmesh_proxies\{state="NACKED"\} 0$/m);
     assert.match(scraped, /^gitmesh_xds_push_ack_seconds_count\{type="LDS"\} [1-9]/m);
+
+    // So does the status page, in headless Chromium when it is installed (the peer rule).
+    const browser = await needBrowser(t);
+    if (browser !== undefined) {
+      const page = await browser.newPage();
+      await page.goto(`http://${adminAddress}/status`);
+      const shows = (rows: readonly string[]) => ENVOYS.every((n) => rows.some((r) => r.startsWith(`${n}sidecardemo/${n}`) && r.includes(`SYNCED${sha}SYNCEDSYNCEDSYNCEDSYNCEDSYNCED`)));
+      for (let deadline = Date.now() + 10_000; ; ) {
+        const rows = await page.locator("#proxies tbody tr").allTextContents();
+        if (shows(rows)) break;
+        if (Date.now() > deadline) throw new Error(`the status page never showed every Envoy SYNCED at ${sha}:\n${rows.join("\n")}`);
+      }
+      assert.equal(await page.locator("#commit").textContent(), sha);
+    }
 
     // config-dump shows what Envoy holds: the same listeners and routes, the header of this commit.
     const dump = await cli("config-dump", "web", "--type", "listener,route,secret", "--admin", adminAddress);
