@@ -9,6 +9,7 @@ import type { Logger } from "../log.js";
 import type { Credentials } from "../translators/gateway.js";
 import { createTranslationMemo, translateMesh, type MeshTranslation } from "../translators/mesh.js";
 import { peerHost, proxyFromNode, canonicalProxy, type ProxyIdentity } from "../translators/proxy.js";
+import type { AccessLogging } from "../translators/access-log.js";
 import { proxyLayers, proxyNotes } from "../translators/proxy-resources.js";
 import { withRegistrations, type RegistrationProblems } from "../translators/registration.js";
 import { composeSnapshot, makeSnapshot, ResourceEncoder, type AdmitRefusal, type Snapshot, type SnapshotCache, type StreamIdentity, type XdsServerOptions } from "../xds/index.js";
@@ -41,6 +42,8 @@ export interface PusherOptions {
   readonly restoredGraceMs?: number;
   /** Called with every registration held whenever the mesh is translated (to keep them across restarts). */
   readonly onRegistrations?: (registrations: readonly Registration[]) => void;
+  /** Mesh-wide access logging for sidecars and gateways (serve --access-log). */
+  readonly accessLog?: AccessLogging;
 }
 
 /** Envoy's longest wait between two attempts to open its xDS stream (its back-off is 0.5 s to 30 s). */
@@ -229,7 +232,8 @@ export class MeshPusher {
     try {
       const registration = this.registrationProblems.get(key);
       this.notices.set(key, [...(registration === undefined ? [] : [registration]), ...proxyNotes(this.translation, p.identity)]);
-      const base = this.layers.snapshotFor(key, proxyLayers(this.translation, p.identity));
+      const layers = proxyLayers(this.translation, p.identity);
+      const base = this.layers.snapshotFor(key, this.options.accessLog?.layers(p.identity.kind, layers) ?? layers);
       if (base === undefined) return;
       const snapshot = this.withSecrets(key, p, base);
       if (snapshot === undefined) return;

@@ -13,6 +13,7 @@ import type { Logger } from "../log.js";
 import { ADS_ORDER, SnapshotCache, XdsServer, XdsStatus } from "../xds/index.js";
 import { followCa, followConfig, followCredentials, followRevocations, type Stop } from "./followers.js";
 import { settleTrustDomain } from "../ca/index.js";
+import { AccessLogging, type AccessLogSetting } from "../translators/access-log.js";
 import { Observation } from "./observe.js";
 import { MeshPusher } from "./push.js";
 import { openRegistrations } from "./registration-store.js";
@@ -56,6 +57,8 @@ export interface ServeOptions {
   readonly workloadCertLifetimeMs?: number;
   /** Names and addresses proxies use for the TLS port (its certificate's SANs). */
   readonly xdsTlsNames?: readonly string[];
+  /** Envoy access logging, mesh-wide (sidecars and gateways): their stdout or a file on their host. */
+  readonly accessLog?: AccessLogSetting;
 }
 
 /** A running `gitmesh serve`. */
@@ -133,6 +136,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
       ...(options.registrationGraceSeconds === undefined ? {} : { registrationGraceMs: options.registrationGraceSeconds * 1000 }),
       ...(secrets === undefined ? {} : { secrets }),
       ...(registrations === undefined ? {} : { restored: registrations.restored, onRegistrations: (r) => registrations.save(r) }),
+      ...(options.accessLog === undefined ? {} : { accessLog: new AccessLogging(options.accessLog) }),
     });
     started.add(() => pusher.close());
 

@@ -23,16 +23,18 @@ after(removeTempDirs);
 const run = promisify(execFile);
 
 const HTTP = [{ number: 8080, name: "http", protocol: "HTTP" }];
+const TCP = [{ number: 9000, name: "tcp", protocol: "TCP" }];
 const ENVOYS = ["web", "api"] as const;
 
 function spec(): FleetSpec {
   return {
     workloads: [
       { name: "web", labels: { app: "web" }, http: [8080] },
-      { name: "api", labels: { app: "api" }, http: [8080] },
+      { name: "api", labels: { app: "api" }, http: [8080], tcp: [9000] },
     ],
+    serveArgs: ["--access-log", "stdout"],
     config: (address) => ({
-      "services.yaml": docs(serviceEntry("web", "demo", HTTP, { app: "web" }), serviceEntry("api", "demo", HTTP, { app: "api" })),
+      "services.yaml": docs(serviceEntry("web", "demo", HTTP, { app: "web" }), serviceEntry("api", "demo", [...HTTP, ...TCP], { app: "api" })),
       "workloads.yaml": docs(...ENVOYS.map((n) => workloadEntry(n, "demo", address(n), { app: n }, n))),
     }),
   };
@@ -191,5 +193,38 @@ test("after a commit every surface shows which Envoys accepted it; a NACK shows 
     assert.match(withNack, /^gitmesh_proxies\{state="NACKED"\} 1$/m);
     assert.match(withNack, /^gitmesh_xds_nacks_by_type_total\{type="CDS"\} 1$/m);
     stream.cancel();
+
+    // serve --access-log stdout: a request through both sidecars is a JSON line in each Envoy's
+    // output, and so is a TCP connection.
+    const envoyOf = (name: string) => {
+      const p = fleet.workload(name).envoy;
+      if (p === undefined) throw new Error(`bug: ${name} has no Envoy`);
+      return p;
+    };
+    const marks = new Map<string, number>(ENVOYS.map((n) => [n, envoyOf(n).lineCount]));
+    const answer = await fleet.agent("web").get("http://api.demo.svc.cluster.local:8080/logged?by=observe");
+    assert.equal(answer.status, 200, JSON.stringify(answer));
+    const tcp = await fleet.agent("web").tcp({ host: "api.demo.svc.cluster.local", port: 9000, payload: "hi" });
+    assert.equal(tcp[0]?.error, undefined, JSON.stringify(tcp));
+    const logged = (name: string) =>
+      envoyOf(name)
+        .linesSince(marks.get(name) ?? 0)
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const name of ENVOYS) {
+      const lines = await waitFor(`${name}'s Envoy to log the request and the connection`, async () => {
+        const all = logged(name);
+        const http = all.find((l) => l["path"] === "/logged?by=observe");
+        const conn = all.find((l) => typeof l["upstream_cluster"] === "string" && (l["upstream_cluster"] as string).includes("9000") && l["method"] === null);
+        return http !== undefined && conn !== undefined ? { ok: true, value: { http, conn } } : { ok: false, why: JSON.stringify(all).slice(0, 500) };
+      });
+      assert.equal(lines.http["method"], "GET");
+      assert.equal(lines.http["response_code"], 200);
+      assert.equal(lines.http["authority"], "api.demo.svc.cluster.local:8080");
+      assert.ok(Number(lines.conn["bytes_received"]) > 0, `${name}: the TCP connection's bytes are counted`);
+    }
+    // The server side names the caller's identity from its certificate.
+    const inbound = logged("api").find((l) => l["path"] === "/logged?by=observe");
+    assert.equal(inbound?.["downstream_peer_identity"], "spiffe://cluster.local/ns/demo/sa/web");
     await waitFor("the NACKing proxy gone", async () => ((await sync()).proxies.some((p) => p.nodeId === "nacker") ? { ok: false, why: "still listed" } : { ok: true, value: undefined }));
   }));
