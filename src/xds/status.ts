@@ -70,8 +70,8 @@ export interface XdsCounters {
 const RECENT_NACKS = 256;
 
 /**
- * Per-stream protocol state for operators (a later status API answers "did this proxy accept its
- * config?" from it). Entries leave with their stream, so memory follows connected proxies only.
+ * Per-stream protocol state for operators: `gitmesh status`, the status page, the metrics and
+ * CSDS answer "did this proxy accept its config?" from it. Entries leave with their stream, so memory follows connected proxies only.
  */
 export class XdsStatus {
   private readonly streams = new Map<number, StreamStatus>();
