@@ -11,6 +11,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { needBrowser } from "../support/browser.js";
 import { CsdsClient } from "../support/csds-client.js";
+import { shellBlocks } from "../support/doc-blocks.js";
+import { REPO_ROOT } from "../support/peers.js";
 import { cloneRepo, commitAll, git, removeTempDirs, writeFiles } from "../support/git-repo.js";
 import { grpcNode, ScriptedClient } from "../support/xds-client.js";
 import { Fleet, GITMESH_CLI, needFleet, type FleetSpec } from "./support/fleet.js";
@@ -142,6 +144,16 @@ test("after a commit every surface shows which Envoys accepted it; a NACK shows 
         if (Date.now() > deadline) throw new Error(`the status page never showed every Envoy SYNCED at ${sha}:\n${rows.join("\n")}`);
       }
       assert.equal(await page.locator("#commit").textContent(), sha);
+    }
+
+    // docs/running.md's commands, as written (the admin address is gitmesh's host's here).
+    const block = shellBlocks(readFileSync(join(REPO_ROOT, "docs/running.md"), "utf8")).find((b) => b.id === "observe");
+    assert.ok(block !== undefined, "docs/running.md shows the observe commands");
+    for (const line of block.text.split("\n").filter((l) => l.startsWith("gitmesh "))) {
+      const args = line.replaceAll("127.0.0.1:15014", adminAddress).split(/\s+/).slice(1);
+      const r = await cli(...args);
+      assert.equal(r.code, 0, `${line}\n${r.stdout}${r.stderr}`);
+      assert.ok(r.stdout.includes("web"), `${line} shows the web proxy`);
     }
 
     // config-dump shows what Envoy holds: the same listeners and routes, the header of this commit.
