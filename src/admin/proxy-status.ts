@@ -84,7 +84,7 @@ export function proxySync(source: SyncSource, s: StreamStatus): ProxySync {
       sentAt: t?.sentAt === undefined ? null : iso(t.sentAt),
       ackedVersion: t?.ackedVersion ?? (held?.answer === "ack" ? held.version : null),
       acceptedCommit: st === "NOT SENT" ? null : acceptedCommit,
-      resources: held?.items.length ?? 0,
+      resources: held?.count ?? 0,
       lastNack: t?.lastNack === undefined ? null : { version: t.lastNack.version, message: t.lastNack.message, at: iso(t.lastNack.at) },
     };
   }
@@ -152,12 +152,13 @@ export function configDump(source: SyncSource, s: StreamStatus, only?: ReadonlyS
     const held = source.holding(s.id, kind.typeUrl);
     if (held === undefined) continue;
     const message = messageNameOf(kind.typeUrl);
+    const { items, outdated } = held.resources();
     types[kind.short] = {
       typeUrl: kind.typeUrl,
       version: held.version,
       state: typeState(s.types.get(kind.typeUrl), held),
-      outdated: held.outdated,
-      resources: held.items.map((r) => redacted(describeMessage(message, r.bytes))),
+      outdated,
+      resources: items.map((r) => redacted(describeMessage(message, r.bytes))),
     };
   }
   return { stream: s.id, proxy: s.proxy, nodeId: s.nodeId, types };

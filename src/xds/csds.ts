@@ -110,7 +110,7 @@ function clientConfig(source: CsdsSource, s: StreamStatus, withContents: boolean
     const t = s.types.get(kind.typeUrl);
     const nack = t?.lastNack !== undefined && t.lastNack.nonce === t.sentNonce ? t.lastNack : undefined;
     const configStatus = held.answer === "ack" ? "SYNCED" : held.answer === "nack" ? "NACKED" : "STALE";
-    for (const r of held.items) {
+    for (const r of held.resources().items) {
       configs.push({
         type_url: kind.typeUrl,
         name: r.name,

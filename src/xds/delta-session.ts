@@ -247,15 +247,24 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
   heldOf(typeUrl: string): Holding | undefined {
     const st = this.states.get(typeUrl);
     if (st?.latest === undefined) return undefined;
-    const all = this.snapshot === undefined ? undefined : resourcesOf(this.snapshot, typeUrl).byName;
-    const items: EncodedResource[] = [];
-    const outdated: string[] = [];
-    for (const [name, version] of st.clientHas) {
-      const r = all?.get(name);
-      if (r?.version === version) items.push(r);
-      else outdated.push(name);
-    }
-    items.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    return { version: st.latest.systemVersion, answer: st.latest.answer, items, outdated: outdated.sort() };
+    const snapshot = this.snapshot;
+    const clientHas = st.clientHas;
+    return {
+      version: st.latest.systemVersion,
+      answer: st.latest.answer,
+      count: clientHas.size,
+      resources: () => {
+        const all = snapshot === undefined ? undefined : resourcesOf(snapshot, typeUrl).byName;
+        const items: EncodedResource[] = [];
+        const outdated: string[] = [];
+        for (const [name, version] of clientHas) {
+          const r = all?.get(name);
+          if (r?.version === version) items.push(r);
+          else outdated.push(name);
+        }
+        items.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+        return { items, outdated: outdated.sort() };
+      },
+    };
   }
 }

@@ -57,6 +57,13 @@ export interface Session<Req> {
 export interface Holding {
   readonly version: string;
   readonly answer: Answer;
+  /** How many resources the proxy holds (cheap: status pages ask every second). */
+  readonly count: number;
+  /** The resources themselves (built on demand: config dumps, CSDS). */
+  resources(): HeldResources;
+}
+
+export interface HeldResources {
   readonly items: readonly EncodedResource[];
   /** Delta: names the proxy holds at a version the current snapshot no longer has. */
   readonly outdated: readonly string[];

@@ -288,7 +288,9 @@ export class SotwSession implements Session<DiscoveryRequest__Output> {
 
   heldOf(typeUrl: string): Holding | undefined {
     const held = this.states.get(typeUrl)?.held;
-    return held === undefined ? undefined : { version: held.version, answer: held.answer, items: held.items, outdated: [] };
+    if (held === undefined) return undefined;
+    const { items } = held;
+    return { version: held.version, answer: held.answer, count: items.length, resources: () => ({ items, outdated: [] }) };
   }
 }
 

@@ -81,6 +81,19 @@ test("CSDS answers per node with each resource and its client status; the TLS po
   assert.equal(rejected?.error_state?.details, "no thanks");
   assert.equal(rejected?.error_state?.version_info, second.version_info);
 
+  // A delta stream: each resource with its own version, and config-dump decodes what it holds.
+  const delta = xds.delta();
+  delta.send({ node: grpcNode("app-2"), type_url: CDS.typeUrl, resource_names_subscribe: [] });
+  const d1 = await delta.next();
+  delta.send({ type_url: CDS.typeUrl, response_nonce: d1.nonce });
+  let both = await plain.fetch({ node_matchers: [{ node_id: { exact: "app-2" } }] });
+  for (let i = 0; both.config[0]?.generic_xds_configs[0]?.client_status !== "ACKED" && i < 100; i++) both = await plain.fetch({ node_matchers: [{ node_id: { exact: "app-2" } }] });
+  const deltaConfigs = both.config[0]?.generic_xds_configs ?? [];
+  assert.deepEqual(deltaConfigs.map((c) => [c.name, c.version_info]).sort(), d1.resources.map((r) => [r.name, r.version]).sort(), "per-resource versions");
+  const dumped = (await (await fetch(`http://127.0.0.1:${running.adminPort}/debug/config-dump?proxy=app-2`)).json()) as { dumps: { types: Record<string, { resources: { name: string }[] }> }[] };
+  assert.deepEqual(dumped.dumps[0]?.types["CDS"]?.resources.map((r) => r.name).sort(), d1.resources.map((r) => r.name).sort());
+  delta.cancel();
+
   // The TLS port: no token, a workload's token, the operator's token.
   const ca = credentials.createSsl(readFileSync(trustBundleFile(stateDir)));
   const tlsAt = (tok?: string) => new CsdsClient(`localhost:${running.xdsTlsPort}`, ca, {}, tok);
@@ -91,6 +104,6 @@ test("CSDS answers per node with each resource and its client status; the TLS po
   await assert.rejects(anonymous.fetch(), (e: { code: number }) => e.code === grpcStatus.UNAUTHENTICATED);
   await assert.rejects(workload.fetch(), (e: { code: number; details: string }) => e.code === grpcStatus.PERMISSION_DENIED && /answers an operator only/.test(e.details));
   const all = await operator.fetch();
-  assert.deepEqual(all.config.map((c) => c.node?.id), ["app-1"], "the operator sees every port's proxies");
+  assert.ok(all.config.some((c) => c.node?.id === "app-1"), "the operator sees every port's proxies");
   stream.cancel();
 });
