@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { credentials } from "@grpc/grpc-js";
@@ -12,7 +13,7 @@ import { trustBundleFile } from "../../src/ca/index.js";
 import { createLogger } from "../../src/log.js";
 import { serve } from "../../src/runtime/index.js";
 import { CDS } from "../../src/xds/index.js";
-import { commitAll, initRepo, removeTempDirs, tempDir, writeFiles } from "../support/git-repo.js";
+import { cloneRepo, commitAll, git, initBare, initRepo, removeTempDirs, tempDir, writeFiles } from "../support/git-repo.js";
 import { needPeer, REPO_ROOT } from "../support/peers.js";
 import { grpcNode, ScriptedClient } from "../support/xds-client.js";
 
@@ -107,4 +108,35 @@ test("every catalogued metric is exposed, promtool accepts the exposition and th
   const rulesChecked = await run(promtool, ["check", "rules", rulesFile], "");
   assert.equal(rulesChecked.code, 0, `promtool check rules:\n${rulesChecked.out}`);
   stream.cancel();
+});
+
+test("git polling moves its metrics: the last successful fetch, then failures once the remote is gone", async (t) => {
+  const remote = await initBare();
+  const author = await cloneRepo(remote);
+  await writeFiles(author, { "a.yaml": SERVICE });
+  await commitAll(author, "a");
+  await git(author, "push", "--quiet", "origin", "main");
+  const checkout = await cloneRepo(remote);
+  const running = await serve({
+    xdsAddress: "127.0.0.1:0",
+    adminAddress: "127.0.0.1:0",
+    configDir: checkout,
+    stateDir: await tempDir("gitmesh-poll-"),
+    gitPollSeconds: 0.1,
+    logger: createLogger({ level: "error", write: () => {} }),
+  });
+  t.after(() => running.stop());
+  const scrape = async () => (await fetch(`http://127.0.0.1:${running.adminPort}/metrics`)).text();
+  const until = async (what: string, ok: (text: string) => boolean) => {
+    for (let deadline = Date.now() + 20_000; ; ) {
+      const text = await scrape();
+      if (ok(text)) return text;
+      if (Date.now() > deadline) throw new Error(`metrics never showed ${what}:\n${text.split("\n").filter((l) => l.startsWith("gitmesh_git")).join("\n")}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const fetched = await until("a successful fetch", (text) => (sample(text, "gitmesh_git_last_fetch_success_timestamp_seconds") ?? 0) > 0);
+  assert.equal(sample(fetched, "gitmesh_git_poll_failures_total"), 0);
+  await rm(remote, { recursive: true, force: true });
+  await until("a failed poll", (text) => (sample(text, "gitmesh_git_poll_failures_total") ?? 0) > 0);
 });

@@ -131,6 +131,10 @@ test("after a commit every surface shows which Envoys accepted it; a NACK shows 
     assert.match(scraped, new RegExp(`^gitmesh_proxies\\{state="SYNCED"\\} ${ENVOYS.length}$`, "m"));
     assert.match(scraped, /^gitmesh_proxies\{state="NACKED"\} 0$/m);
     assert.match(scraped, /^gitmesh_xds_push_ack_seconds_count\{type="LDS"\} [1-9]/m);
+    // Each sidecar's workload certificate was issued over SDS; the earliest expires within its 24 h.
+    assert.match(scraped, /^gitmesh_certificates_issued_total [2-9]\d*$/m);
+    const workloadExpiry = Number(/^gitmesh_certificate_expiry_seconds\{kind="workload"\} (\S+)$/m.exec(scraped)?.[1]);
+    assert.ok(workloadExpiry > 3600 && workloadExpiry <= 24 * 3600, `workload expiry ${workloadExpiry} s`);
 
     // So does the status page, in headless Chromium when it is installed (the peer rule).
     const browser = await needBrowser(t);
