@@ -131,11 +131,24 @@ function clientConfig(source: CsdsSource, s: StreamStatus, withContents: boolean
   };
 }
 
+/**
+ * How many proxies one answer on the plaintext port may cover: anyone may ask there, and an
+ * answer costs the server an encoding of every resource of every proxy it covers.
+ */
+export const PLAINTEXT_CSDS_PROXIES = 64;
+
 /** The answer to one ClientStatusRequest on a port with this policy. */
-export function clientStatus(source: CsdsSource, policy: EndpointPolicy, req: ClientStatusRequest__Output): Answer {
+export function clientStatus(source: CsdsSource, policy: EndpointPolicy, req: ClientStatusRequest__Output, plaintextLimit = PLAINTEXT_CSDS_PROXIES): Answer {
   const streams = source.status.list().filter((s) => policy.t === "authenticated" || s.endpoint === "plaintext");
   const chosen = selected(req, streams);
   if (typeof chosen === "string") return { ok: false, code: grpcStatus.INVALID_ARGUMENT, details: chosen };
+  if (policy.t === "plaintext" && chosen.length > plaintextLimit) {
+    return {
+      ok: false,
+      code: grpcStatus.RESOURCE_EXHAUSTED,
+      details: `the request matches ${chosen.length} proxies; CSDS on the plaintext port answers about at most ${plaintextLimit} at once: narrow node_matchers, or ask the TLS port with an operator token`,
+    };
+  }
   const config = chosen.map((s) => clientConfig(source, s, !req.exclude_resource_contents));
   return { ok: true, bytes: encodeMessage("envoy.service.status.v3.ClientStatusResponse", { config } as never) };
 }
