@@ -25,6 +25,14 @@ export interface Metrics {
   nacked(type: ResourceKind["short"]): void;
 }
 
+/**
+ * prom-client adds sums of its nodejs_active_{handles,requests,resources} gauges under a counter's
+ * "_total" suffix, which promtool rejects and which misleads rate(): they go (sum() gives them).
+ */
+function withoutTotalSuffix(registry: Registry, names: readonly string[]): void {
+  for (const name of names) registry.removeSingleMetric(name);
+}
+
 const OUTCOMES: readonly ReloadOutcome[] = ["ok", "invalid", "error"];
 const SEVERITIES: readonly Severity[] = ["error", "warning"];
 
@@ -101,6 +109,7 @@ export function createMetrics(status: XdsStatus): Metrics {
 
   // Process: CPU, memory, event loop lag, GC, handles, on this registry only.
   collectDefaultMetrics({ register: registry });
+  withoutTotalSuffix(registry, ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"]);
 
   return {
     registry,

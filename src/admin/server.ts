@@ -27,7 +27,21 @@ export interface AdminServerOptions {
   readonly proxies?: () => unknown;
   /** Where failures of the callbacks are logged. */
   readonly logger?: Logger;
+  /** More GET routes by path (status-routes.ts: the sync view, config dumps, the status page). */
+  readonly routes?: ReadonlyMap<string, AdminRoute>;
 }
+
+/** An answer of an added route. */
+export interface AdminAnswer {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
+  /** More response headers (the status page's Content-Security-Policy). */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** An added route: the request's URL (its query) in, the answer out. */
+export type AdminRoute = (url: URL) => AdminAnswer | Promise<AdminAnswer>;
 
 export interface AdminServer {
   /** The bound address as host:port, with the real port when 0 was asked for. */
@@ -146,7 +160,7 @@ function bindError(address: string, err: NodeJS.ErrnoException): Error {
   return new Error(`admin server cannot listen on ${address}: ${why}`, { cause: err });
 }
 
-type Route = (res: ServerResponse) => Promise<void> | void;
+type Route = (res: ServerResponse, url: URL) => Promise<void> | void;
 
 /** Starts the admin HTTP server; rejects with a readable message when it cannot bind. */
 export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
@@ -181,6 +195,13 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       },
     ],
   ]);
+  for (const [path, route] of options.routes ?? []) {
+    routes.set(path, async (res, url) => {
+      const a = await route(url);
+      for (const [k, v] of Object.entries(a.headers ?? {})) res.setHeader(k, v);
+      send(res, a.status, a.contentType, a.body);
+    });
+  }
 
   const server = createServer((req, res) => {
     void handle(req, res).catch((e: unknown) => {
@@ -194,14 +215,15 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   server.headersTimeout = 5_000;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? "/", "http://admin").pathname;
+    const url = new URL(req.url ?? "/", "http://admin");
+    const path = url.pathname;
     const route = routes.get(path);
     if (route === undefined) return text(res, 404, `not found: ${path}\nroutes: ${[...routes.keys()].join(" ")}`);
     if (req.method !== "GET") {
       res.setHeader("allow", "GET");
       return text(res, 405, `method ${req.method ?? ""} not allowed: ${path} answers GET only`);
     }
-    await route(res);
+    await route(res, url);
   }
 
   await new Promise<void>((resolve, reject) => {

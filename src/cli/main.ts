@@ -6,13 +6,15 @@ import { gitmeshVersion } from "../common/version.js";
 import { agentCommand } from "./commands/agent.js";
 import { bootstrapCommand } from "./commands/bootstrap.js";
 import { caCommand, certCommand, tokenCommand } from "./commands/ca.js";
+import { configDumpCommand } from "./commands/config-dump.js";
 import { hostsCommand } from "./commands/hosts.js";
 import { renderCommand } from "./commands/render.js";
 import { serveCommand } from "./commands/serve.js";
+import { statusCommand } from "./commands/status.js";
 import { validateCommand } from "./commands/validate.js";
 import { asksForHelp, consoleIo, isUsageError, type Command, type CommandIo } from "./usage.js";
 
-const COMMANDS: readonly Command[] = [serveCommand, validateCommand, renderCommand, bootstrapCommand, hostsCommand, agentCommand, caCommand, tokenCommand, certCommand];
+const COMMANDS: readonly Command[] = [serveCommand, validateCommand, renderCommand, bootstrapCommand, hostsCommand, statusCommand, configDumpCommand, agentCommand, caCommand, tokenCommand, certCommand];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 3;

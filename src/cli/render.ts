@@ -2,7 +2,7 @@ import { stringify } from "yaml";
 import { loadMesh } from "../config/load.js";
 import type { MeshNaming } from "../config/resources.js";
 import { readDirectory } from "../config/source.js";
-import { describeMessage, encodeMessage } from "../envoy/index.js";
+import { describeMessage, encodeMessage, redacted } from "../envoy/index.js";
 import { translateMesh } from "../translators/mesh.js";
 import { proxyNotes, resourcesForProxy } from "../translators/proxy-resources.js";
 import { readCredentials } from "../config/credentials.js";
@@ -28,12 +28,6 @@ const GROUPS: readonly [string, string][] = [
   ["envoy.extensions.transport_sockets.tls.v3.Secret", "secrets"],
 ];
 
-/** A private key is never printed: render output ends up in CI logs and pull requests. */
-function redacted(described: unknown): unknown {
-  if (Array.isArray(described)) return described.map(redacted);
-  if (typeof described !== "object" || described === null) return described;
-  return Object.fromEntries(Object.entries(described).map(([k, v]) => (k === "private_key" ? [k, "(redacted)"] : [k, redacted(v)])));
-}
 
 /** What a proxy receives, grouped by type, each resource decoded from the bytes it is sent as. */
 export function describeResources(resources: readonly Translated[]): Record<string, unknown[]> {

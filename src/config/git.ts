@@ -252,6 +252,8 @@ export interface GitPollerOptions {
   readonly onCommit: (commit: string, files: SourceFile[]) => void | Promise<void>;
   /** Fetch and read failures (and onCommit throwing); polling carries on. */
   readonly onError: (error: string) => void;
+  /** A fetch succeeded (metrics: the last successful fetch). */
+  readonly onFetched?: () => void;
 }
 
 /**
@@ -314,6 +316,7 @@ export class GitPoller {
     const fetched = await fetchRemote(dir, remote, branch);
     if (this.stopped) return;
     if (!fetched.ok) return this.report(fetched.error);
+    this.options.onFetched?.();
     if (fetched.commit === this.last) return;
     const read = await readCommitted(dir, fetched.commit);
     if (this.stopped) return;

@@ -7,3 +7,4 @@ export { validateMessage } from "./pgv.js";
 export type { PgvViolation } from "./pgv.js";
 export { describeMessage } from "./describe.js";
 export { protoJson } from "./json.js";
+export { redacted } from "./redact.js";

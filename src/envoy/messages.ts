@@ -25,6 +25,9 @@ import type { DiscoveryRequest } from "./generated/envoy/service/discovery/v3/Di
 import type { DeltaDiscoveryRequest } from "./generated/envoy/service/discovery/v3/DeltaDiscoveryRequest.js";
 import type { DiscoveryResponse } from "./generated/envoy/service/discovery/v3/DiscoveryResponse.js";
 import type { DeltaDiscoveryResponse } from "./generated/envoy/service/discovery/v3/DeltaDiscoveryResponse.js";
+import type { ClientStatusResponse } from "./generated/envoy/service/status/v3/ClientStatusResponse.js";
+import type { FileAccessLog } from "./generated/envoy/extensions/access_loggers/file/v3/FileAccessLog.js";
+import type { StdoutAccessLog } from "./generated/envoy/extensions/access_loggers/stream/v3/StdoutAccessLog.js";
 
 export interface EnvoyMessages {
   "envoy.config.cluster.v3.Cluster": Cluster;
@@ -51,6 +54,9 @@ export interface EnvoyMessages {
   "envoy.service.discovery.v3.DeltaDiscoveryRequest": DeltaDiscoveryRequest;
   "envoy.service.discovery.v3.DiscoveryResponse": DiscoveryResponse;
   "envoy.service.discovery.v3.DeltaDiscoveryResponse": DeltaDiscoveryResponse;
+  "envoy.service.status.v3.ClientStatusResponse": ClientStatusResponse;
+  "envoy.extensions.access_loggers.file.v3.FileAccessLog": FileAccessLog;
+  "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog": StdoutAccessLog;
 }
 
 export type EnvoyMessageName = keyof EnvoyMessages;
@@ -81,4 +87,6 @@ export type {
 export type { DiscoveryRequest__Output } from "./generated/envoy/service/discovery/v3/DiscoveryRequest.js";
 export type { DeltaDiscoveryRequest__Output } from "./generated/envoy/service/discovery/v3/DeltaDiscoveryRequest.js";
 export type { Node__Output } from "./generated/envoy/config/core/v3/Node.js";
+export type { ClientStatusRequest__Output } from "./generated/envoy/service/status/v3/ClientStatusRequest.js";
+export type { _envoy_service_status_v3_ClientConfig_GenericXdsConfig as GenericXdsConfig } from "./generated/envoy/service/status/v3/ClientConfig.js";
 export type { Any } from "./generated/google/protobuf/Any.js";

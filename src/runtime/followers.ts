@@ -109,6 +109,8 @@ export interface FollowConfigOptions {
   readonly gitRef?: string;
   /** Follow the upstream branch, fetched every so many seconds. */
   readonly poll?: { readonly everySeconds: number; readonly remote: string; readonly branch: string; readonly since: string };
+  /** Told of each poll's fetch: succeeded, or failed (metrics). */
+  readonly pollEvents?: { fetched(): void; failed(): void };
 }
 
 /** Keeps the reloader following the config: the working tree, or the upstream branch. */
@@ -122,7 +124,11 @@ export async function followConfig(o: FollowConfigOptions): Promise<Stop> {
       intervalSeconds: o.poll.everySeconds,
       since: o.poll.since,
       onCommit: async (commit) => void (await reloader.reload(commit)),
-      onError: (error) => logger.warn("git poll failed; trying again", { error }),
+      onError: (error) => {
+        o.pollEvents?.failed();
+        logger.warn("git poll failed; trying again", { error });
+      },
+      ...(o.pollEvents === undefined ? {} : { onFetched: () => o.pollEvents?.fetched() }),
     });
     poller.start();
     logger.info("following the upstream branch", { remote: o.poll.remote, branch: o.poll.branch, everySeconds: o.poll.everySeconds });

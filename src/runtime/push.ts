@@ -12,6 +12,7 @@ import type { Logger } from "../log.js";
 import type { Credentials } from "../translators/gateway.js";
 import { createTranslationMemo, translateMeshSteps, type MeshTranslation } from "../translators/mesh.js";
 import { peerHost, proxyFromNode, canonicalProxy, type ProxyIdentity } from "../translators/proxy.js";
+import type { AccessLogging } from "../translators/access-log.js";
 import { proxyLayers, proxyNotes, type ProxyLayer } from "../translators/proxy-resources.js";
 import { withRegistrations, type RegistrationProblems } from "../translators/registration.js";
 import { ResourceEncoder, type AdmitRefusal, type SnapshotCache, type StreamIdentity, type XdsServerOptions } from "../xds/index.js";
@@ -45,6 +46,8 @@ export interface PusherOptions {
   readonly restoredGraceMs?: number;
   /** Called with every registration held whenever the mesh is translated (to keep them across restarts). */
   readonly onRegistrations?: (registrations: readonly Registration[]) => void;
+  /** Mesh-wide access logging for sidecars and gateways (serve --access-log). */
+  readonly accessLog?: AccessLogging;
 }
 
 /** Envoy's longest wait between two attempts to open its xDS stream (its back-off is 0.5 s to 30 s). */
@@ -331,7 +334,8 @@ export class MeshPusher {
       const layers = proxyLayers(this.translation, p.identity);
       const own = this.secretsLayer(key, p);
       if (own === "not ready") return;
-      const snapshot = yield* this.layers.snapshotSteps(key, own === undefined ? layers : [...layers, own]);
+      const logged = this.options.accessLog?.layers(p.identity.kind, layers) ?? layers;
+      const snapshot = yield* this.layers.snapshotSteps(key, own === undefined ? logged : [...logged, own]);
       const now = this.proxies.get(key);
       if (now === undefined) {
         this.layers.release(key); // it left while its layers were built

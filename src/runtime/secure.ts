@@ -45,6 +45,8 @@ export interface Secure {
    * handshakes use it at once, open connections keep theirs. Renewal before expiry is automatic.
    */
   reissue(ca: MeshCa): Promise<void>;
+  /** When the TLS port's certificate and the earliest trusted root expire (for metrics). */
+  expiries(): { readonly tlsPort: Date; readonly root: Date | undefined };
   close(): void;
 }
 
@@ -83,10 +85,12 @@ export async function openSecure(options: SecureOptions): Promise<Secure> {
   const names = [...new Set([...(options.serverNames ?? DEFAULT_SERVER_NAMES), hostname()])];
   const identity = new ServingIdentity();
   let timer: Timer | undefined;
+  let expiries = { tlsPort: new Date(0), root: undefined as Date | undefined };
   const reissue = async (ca: MeshCa): Promise<void> => {
     const authority = issuer(ca);
     const serving = await issueServingCertificate(authority, names, { keyType: "ecdsa" as KeyType, crossSigned: ca.crossSigned?.get(authority.id) ?? [] });
     identity.set(serving.chainPem, serving.keyPem);
+    expiries = { tlsPort: serving.notAfter, root: earliestRootExpiry(ca) };
     timer?.cancel();
     const renewAt = renewalTime(new Date(), serving.notAfter);
     timer = at(renewAt, () => {
@@ -107,8 +111,14 @@ export async function openSecure(options: SecureOptions): Promise<Secure> {
     policy: { t: "authenticated", authenticate: (metadata, node) => authenticate(t, metadata, node, revocations) },
     revocations,
     reissue,
+    expiries: () => expiries,
     close: () => timer?.cancel(),
   };
+}
+
+function earliestRootExpiry(ca: MeshCa): Date | undefined {
+  const times = [...ca.authorities.values()].map((a) => new Date(a.root.validTo).getTime());
+  return times.length === 0 ? undefined : new Date(Math.min(...times));
 }
 
 /** Who an authenticated stream is, as its token says: the identity, and which token it was. */

@@ -13,6 +13,8 @@ import type { Logger } from "../log.js";
 import { ADS_ORDER, SnapshotCache, XdsServer, XdsStatus } from "../xds/index.js";
 import { followCa, followConfig, followCredentials, followRevocations, type Stop } from "./followers.js";
 import { settleTrustDomain } from "../ca/index.js";
+import { AccessLogging, type AccessLogSetting } from "../translators/access-log.js";
+import { Observation } from "./observe.js";
 import { MeshPusher } from "./push.js";
 import { openRegistrations } from "./registration-store.js";
 import { openSecure } from "./secure.js";
@@ -55,6 +57,8 @@ export interface ServeOptions {
   readonly workloadCertLifetimeMs?: number;
   /** Names and addresses proxies use for the TLS port (its certificate's SANs). */
   readonly xdsTlsNames?: readonly string[];
+  /** Envoy access logging, mesh-wide (sidecars and gateways): their stdout or a file on their host. */
+  readonly accessLog?: AccessLogSetting;
 }
 
 /** A running `gitmesh serve`. */
@@ -132,13 +136,22 @@ export async function serve(options: ServeOptions): Promise<Serving> {
       ...(options.registrationGraceSeconds === undefined ? {} : { registrationGraceMs: options.registrationGraceSeconds * 1000 }),
       ...(secrets === undefined ? {} : { secrets }),
       ...(registrations === undefined ? {} : { restored: registrations.restored, onRegistrations: (r) => registrations.save(r) }),
+      ...(options.accessLog === undefined ? {} : { accessLog: new AccessLogging(options.accessLog) }),
     });
     started.add(() => pusher.close());
 
     // The xDS server and what reads its status.
     const status = new XdsStatus();
     const metrics = createMetrics(status);
-    const xds = new XdsServer({ source: cache, logger, status, onNack: (r) => metrics.nacked(r.type), ...pusher.serverHooks() });
+    const observation = new Observation({
+      cache,
+      status,
+      registry: metrics.registry,
+      registeredWorkloads: () => pusher.registrationStatus.registered.length,
+      ...(secrets === undefined ? {} : { secrets }),
+      ...(secure === undefined ? {} : { secure }),
+    });
+    const xds = new XdsServer({ source: observation.source, logger, status, onNack: (r) => metrics.nacked(r.type), ...pusher.serverHooks() });
 
     // Followers of the CA state and the credentials directory.
     if (secure !== undefined && secrets !== undefined && tls !== undefined) {
@@ -158,7 +171,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
         naming,
         logger,
         ...(options.followExternalLinks === true ? { read: { followExternalLinks: true } } : {}),
-        onModel: (served) => pusher.setModel(served.model),
+        onModel: (served) => observation.apply(served.source, () => pusher.setModel(served.model), () => pusher.settled()),
         onReload: (r: ReloadRecord) => metrics.configReloaded(r.outcome, countBySeverity(r), r.source),
       });
       reloader = loader;
@@ -176,6 +189,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
           reloader: loader,
           logger,
           resyncSeconds,
+          pollEvents: observation.pollEvents,
           ...(options.gitRef === undefined ? {} : { gitRef: options.gitRef }),
           ...(upstream === undefined || options.gitPollSeconds === undefined ? {} : { poll: { everySeconds: options.gitPollSeconds, remote: upstream.remote, branch: upstream.branch, since: upstream.commit } }),
         }),
@@ -185,7 +199,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     // The ports.
     started.add(() => xds.shutdown());
     const xdsPort = await xds.listen(options.xdsAddress);
-    const xdsTlsPort = secure === undefined || tls === undefined ? undefined : await xds.listen(tls.address, secure.credentials, secure.policy);
+    const xdsTlsPort = secure === undefined || tls === undefined ? undefined : await xds.listen(tls.address, secure.credentials, observation.counted(secure.policy));
     const admin = await startAdminServer({
       address: options.adminAddress,
       status,
@@ -196,6 +210,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
         return { ready: true };
       },
       config: () => debugConfig(reloader),
+      routes: observation.routes(xds, () => reloader?.last),
       proxies: () => ({ notices: pusher.notices.all(), registrations: pusher.registrationStatus, certificates: secrets?.describe() ?? [] }),
     });
     started.add(() => admin.close());

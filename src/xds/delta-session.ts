@@ -4,7 +4,7 @@ import { ADS_ORDER, CDS, EDS, LDS, RDS, type ResourceKind } from "./resource-kin
 import type { EncodedResource } from "./resource.js";
 import { deltaResponse } from "./responses.js";
 import { charsOf, type NameAllowance } from "./allowance.js";
-import { admitRequest, answerOf, exhausted, respondOwed, unsharedHolds, type Answer, type Session, type SessionAction } from "./session.js";
+import { admitRequest, answerOf, exhausted, respondOwed, unsharedHolds, type Answer, type Holding, type Session, type SessionAction } from "./session.js";
 import { resourcesOf, type Snapshot, type TypeResources } from "./snapshot.js";
 
 interface TypeState {
@@ -259,5 +259,29 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
     const cds = this.states.get(CDS.typeUrl);
     if (cds !== undefined) cds.levelWith = undefined;
     return cds === undefined ? [] : this.respond(cds);
+  }
+
+  heldOf(typeUrl: string): Holding | undefined {
+    const st = this.states.get(typeUrl);
+    if (st?.latest === undefined) return undefined;
+    const snapshot = this.snapshot;
+    const clientHas = st.clientHas;
+    return {
+      version: st.latest.systemVersion,
+      answer: st.latest.answer,
+      count: clientHas.size,
+      resources: () => {
+        const all = snapshot === undefined ? undefined : resourcesOf(snapshot, typeUrl).byName;
+        const items: EncodedResource[] = [];
+        const outdated: string[] = [];
+        for (const [name, version] of clientHas) {
+          const r = all?.get(name);
+          if (r?.version === version) items.push(r);
+          else outdated.push(name);
+        }
+        items.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+        return { items, outdated: outdated.sort() };
+      },
+    };
   }
 }

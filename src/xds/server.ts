@@ -6,11 +6,12 @@ import { LogThrottle, type Logger } from "../log.js";
 import { HeldTotals, NameAllowance } from "./allowance.js";
 import type { SnapshotSource } from "./cache.js";
 import { ConnectionGuard, descriptorLimit, listenTcp, peerOf, type CloseReason } from "./connections.js";
+import { csdsService } from "./csds.js";
 import { DeltaSession } from "./delta-session.js";
 import { DESCRIPTOR_RESERVE, limitsWith, type XdsLimits } from "./limits.js";
 import type { Decoded } from "./requests.js";
 import { serviceDefinitions, XDS_METHODS } from "./services.js";
-import type { Session } from "./session.js";
+import type { Holding, Session } from "./session.js";
 import { SotwSession } from "./sotw-session.js";
 import { PLAINTEXT, type AdmitRefusal, type EndpointPolicy, type StreamIdentity } from "./endpoint.js";
 import { XdsStatus, type NackRecord } from "./status.js";
@@ -94,6 +95,8 @@ export class XdsServer {
   private sweepTimer: NodeJS.Timeout | undefined;
   private nextStreamId = 1;
   private stopping = false;
+  /** Each open stream's session by stream id: what its proxy holds, for operators (holding()). */
+  private readonly sessions = new Map<number, Session<unknown>>();
 
   constructor(private readonly options: XdsServerOptions) {
     this.status = options.status ?? new XdsStatus();
@@ -141,6 +144,9 @@ export class XdsServer {
       );
       server.addService(definition, handlers);
     }
+    server.addService(
+      ...csdsService({ status: this.status, holding: (id, typeUrl) => this.holding(id, typeUrl), operator: (peer) => this.guard.identified(`${listener}|${peer}`) }, policy),
+    );
     return server;
   }
 
@@ -169,6 +175,11 @@ export class XdsServer {
       descriptorLimit: descriptorLimit() ?? "unknown",
     });
     return port;
+  }
+
+  /** What the proxy on an open stream holds of a type, as its session knows it (config dumps, CSDS). */
+  holding(streamId: number, typeUrl: string): Holding | undefined {
+    return this.sessions.get(streamId)?.heldOf(typeUrl);
   }
 
   /** Number of open streams. */
@@ -251,8 +262,10 @@ export class XdsServer {
       identified: (peer) => this.guard.identified(`${listener}|${peer}`),
       cut: (peer) => void this.guard.cut(`${listener}|${peer}`),
     };
+    const id = this.nextStreamId++;
+    this.sessions.set(id, session);
     const stream = new XdsStream(call, session, {
-      id: this.nextStreamId++,
+      id,
       method,
       protocol,
       policy,
@@ -266,7 +279,10 @@ export class XdsServer {
       totals: this.totals,
       connection,
       onUnread: (s, unread) => this.unreadChanged(s, unread),
-      onClosed: (s) => this.streams.delete(s),
+      onClosed: (s) => {
+        this.streams.delete(s);
+        this.sessions.delete(id);
+      },
       onNack: this.options.onNack ?? (() => {}),
       admitNode: this.options.admitNode ?? (() => undefined),
       onProxyConnected: this.options.onProxyConnected ?? (() => {}),

@@ -3,6 +3,7 @@ import type { Node__Output } from "../envoy/index.js";
 import { unboundedAllowance, type NameAllowance } from "./allowance.js";
 import { ADS_ORDER, kindOf, type ResourceKind } from "./resource-kinds.js";
 import type { Snapshot } from "./snapshot.js";
+import type { EncodedResource } from "./resource.js";
 import { SubscriptionPool } from "./subscriptions.js";
 
 /** What a protocol session asks its stream to do, in order. */
@@ -44,6 +45,28 @@ export interface Session<Req> {
   resume(): SessionAction[];
   /** The stream ended: gives back what it shares with other streams (subscriptions, views). */
   close(): void;
+  /** What the proxy holds of a type by this stream's count, for operators (sync-status.ts). */
+  heldOf(typeUrl: string): Holding | undefined;
+}
+
+/**
+ * What a proxy holds of one type, as its stream knows it: the resources of the latest response
+ * (SotW) or everything sent and not removed (delta), that response's version and the proxy's
+ * answer. A reconnecting proxy that already held the content counts as having ACKed it.
+ */
+export interface Holding {
+  readonly version: string;
+  readonly answer: Answer;
+  /** How many resources the proxy holds (cheap: status pages ask every second). */
+  readonly count: number;
+  /** The resources themselves (built on demand: config dumps, CSDS). */
+  resources(): HeldResources;
+}
+
+export interface HeldResources {
+  readonly items: readonly EncodedResource[];
+  /** Delta: names the proxy holds at a version the current snapshot no longer has. */
+  readonly outdated: readonly string[];
 }
 
 /** What a session shares with its server and is counted against: see SubscriptionPool, NameAllowance. */

@@ -3,7 +3,7 @@ import { NewClusters, routesInPlace } from "./make-before-break.js";
 import { ADS_ORDER, CDS, EDS, LDS, RDS, type ResourceKind } from "./resource-kinds.js";
 import type { EncodedResource } from "./resource.js";
 import { withNonce } from "./responses.js";
-import { admitRequest, answerOf, exhausted, respondOwed, unsharedHolds, type Answer, type Session, type SessionAction, type SessionHolds } from "./session.js";
+import { admitRequest, answerOf, exhausted, respondOwed, unsharedHolds, type Answer, type Holding, type Session, type SessionAction, type SessionHolds } from "./session.js";
 import { resourcesOf, type Snapshot, type TypeResources } from "./snapshot.js";
 import { NO_NAMES, type Subscription } from "./subscriptions.js";
 import { fullView, listView, type View } from "./views.js";
@@ -293,6 +293,13 @@ export class SotwSession implements Session<DiscoveryRequest__Output> {
     this.retiring = [];
     const cds = this.states.get(CDS.typeUrl);
     return cds === undefined ? [] : this.respond(cds);
+  }
+
+  heldOf(typeUrl: string): Holding | undefined {
+    const held = this.states.get(typeUrl)?.held;
+    if (held === undefined) return undefined;
+    const { items } = held;
+    return { version: held.version, answer: held.answer, count: items.length, resources: () => ({ items, outdated: [] }) };
   }
 }
 

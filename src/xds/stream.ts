@@ -207,6 +207,9 @@ export class XdsStream {
       method: this.ctx.method,
       peer: this.peer,
       connectedAt: Date.now(),
+      node,
+      endpoint: this.ctx.policy.t,
+      ...(identity === undefined ? {} : { identity: `${identity.namespace}/${identity.serviceAccount}` }),
     });
     this.ctx.logger.debug("xDS stream identified", { stream: this.ctx.id, proxy, method: this.ctx.method });
     // watch() delivers the current snapshot at once; the state must say "watching" first.

@@ -8,6 +8,7 @@ import { after, test } from "node:test";
 import { connect as tlsConnect, type PeerCertificate, type TLSSocket } from "node:tls";
 import type { EchoAnswer } from "./support/agent.js";
 import { issueLeaf, organisationCa, type Leaf } from "./support/certs.js";
+import { waitFor } from "./support/wait.js";
 import { sharedFleet, type FleetSpec } from "./support/fleet.js";
 import { docs, serviceEntry, workloadEntry } from "./support/mesh-yaml.js";
 
@@ -65,6 +66,8 @@ spec:
 function spec(): FleetSpec {
   return {
     workloads: workloads.map((w) => ({ ...w, namespace: NS })),
+    // Mesh-wide access logs: the gateway's lines are checked below.
+    serveArgs: ["--access-log", "stdout"],
     credentials: {
       "web-cert": { "tls.crt": webCert.certPem, "tls.key": webCert.keyPem },
       "mutual-cert": { "tls.crt": mutualCert.certPem, "tls.key": mutualCert.keyPem, "ca.crt": clientCa.certPem },
@@ -129,6 +132,31 @@ test("ingress gateway: HTTPS MUTUAL takes a client certificate from the credenti
     assert.equal((JSON.parse(ok.body) as EchoAnswer).name, "web-1");
     await assert.rejects(https(f.address("ingress"), 9443, "mutual.example.com"), "no client certificate: refused");
     await assert.rejects(https(f.address("ingress"), 9443, "mutual.example.com", stranger), "a certificate from another CA: refused");
+  }));
+
+test("ingress gateway: with serve --access-log, each HTTP request and TCP connection is a JSON line in the gateway's output", (t) =>
+  fleet.row(t, async (f) => {
+    const envoy = f.workload("ingress").envoy;
+    assert.ok(envoy !== undefined);
+    const mark = envoy.lineCount;
+    const res = await fetch(`http://${f.address("ingress")}:8080/shop?logged=1`, { headers: { host: "shop.example.com" } });
+    assert.equal(res.status, 200);
+    await new Promise<void>((resolve, reject) => {
+      const s = tcpConnect(5432, f.address("ingress"), () => s.end("logged"));
+      s.on("data", () => {});
+      s.on("close", () => resolve());
+      s.on("error", reject);
+    });
+    const lines = await waitFor("the gateway's access log lines", async () => {
+      const logged = envoy.linesSince(mark).filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+      const http = logged.find((l) => l["path"] === "/shop?logged=1");
+      const tcp = logged.find((l) => l["method"] === null && String(l["upstream_cluster"]).includes("5432"));
+      return http !== undefined && tcp !== undefined ? { ok: true, value: { http, tcp } } : { ok: false, why: JSON.stringify(logged).slice(0, 400) };
+    });
+    assert.equal(lines.http["response_code"], 200);
+    // fetch sends the URL's host whatever the headers say: that is the authority Envoy saw.
+    assert.equal(lines.http["authority"], `${f.address("ingress")}:8080`);
+    assert.ok(Number(lines.tcp["bytes_received"]) > 0);
   }));
 
 test("ingress gateway: TCP to a mesh service", (t) =>

@@ -1,4 +1,5 @@
-// Runs the CA command handlers as `gitmesh` would, until main.ts dispatches to them:
+// Runs the CA command handlers directly, as `gitmesh ca|token|cert` does through main.ts, for
+// tests that drive them as a process without the rest of the CLI:
 //   node dist/test/support/ca-cli.js ca|token|cert SUBCOMMAND [options]
 // Same exit codes as main.ts: 0 ok, 1 failed, 2 usage error.
 import { runCa, runCert, runToken } from "../../src/cli/ca-commands.js";

@@ -2,6 +2,7 @@
 import { stat } from "node:fs/promises";
 import { createLogger, type LogLevel } from "../../log.js";
 import type { ServeOptions } from "../../runtime/index.js";
+import { parseAccessLog } from "../../translators/access-log-setting.js";
 import { hostPort, parseCommand, UsageError, type Command } from "../usage.js";
 import { NAMING_OPTIONS, namingFrom } from "./naming.js";
 
@@ -31,7 +32,11 @@ Runs until SIGTERM or SIGINT. As a service: contrib/systemd/gitmesh.service (doc
                             (default cluster.local; recorded in the state directory)
   --workload-key-type T     rsa (default) or ecdsa keys for workload certificates
   --workload-cert-ttl HOURS workload certificate lifetime (default 24)
-  --admin-address HOST:PORT health, readiness, metrics, debug (default 127.0.0.1:15014)
+  --admin-address HOST:PORT health, readiness, metrics, status page, debug (default
+                            127.0.0.1:15014)
+  --access-log stdout|PATH  Envoy access logs for every sidecar and gateway, one JSON line
+                            per request or TCP connection: to Envoy's stdout, or to PATH
+                            (absolute) on each proxy's host (default off)
   --git-ref REF             serve exactly this committed ref of the config repo
   --git-poll SECONDS        fetch the remote branch every SECONDS and follow it
   --state-dir DIR           state kept across restarts: the last good config and the mesh
@@ -64,6 +69,7 @@ Runs until SIGTERM or SIGINT. As a service: contrib/systemd/gitmesh.service (doc
       "registration-grace": { type: "string", default: "10" },
       "resync-seconds": { type: "string", default: "10" },
       "follow-external-links": { type: "boolean" },
+      "access-log": { type: "string" },
       ...NAMING_OPTIONS,
       "log-level": { type: "string", default: "info" },
     });
@@ -82,6 +88,8 @@ Runs until SIGTERM or SIGINT. As a service: contrib/systemd/gitmesh.service (doc
     if (!(resync >= 0.1 && resync <= 3600)) throw new UsageError("--resync-seconds takes a number of seconds from 0.1 to 3600");
     const grace = Number(values["registration-grace"]);
     if (!(grace >= 0 && grace <= 3600)) throw new UsageError("--registration-grace takes a number of seconds from 0 to 3600");
+    const accessLog = values["access-log"] === undefined ? undefined : parseAccessLog(values["access-log"]);
+    if (typeof accessLog === "string") throw new UsageError(accessLog);
     if (values.config !== undefined) {
       const info = await stat(values.config).catch(() => undefined);
       if (info === undefined || !info.isDirectory()) throw new UsageError(`--config ${values.config} is not a directory`);
@@ -104,6 +112,7 @@ Runs until SIGTERM or SIGINT. As a service: contrib/systemd/gitmesh.service (doc
       workloadKeyType: values["workload-key-type"],
       workloadCertLifetimeMs: certHours * 3600_000,
       ...(values["xds-tls-name"] === undefined ? {} : { xdsTlsNames: values["xds-tls-name"] }),
+      ...(accessLog === undefined ? {} : { accessLog }),
     };
     return runUntilSignal(options);
   },
