@@ -65,7 +65,7 @@ spec:
 `,
       "dr.yaml": dr,
     },
-    expect: ["GM0302@dr.yaml:5:9", "GM0302@vs.yaml:8:32"],
+    expect: ["GM0302@dr.yaml:5:9", "GM0320@vs.yaml:5:11", "GM0302@vs.yaml:8:32"],
   },
   {
     name: "GM0303: a subset the DestinationRule does not define",
@@ -186,10 +186,11 @@ spec:
         - destination: { host: reviews }
 `,
     },
-    expect: ["GM0308@vs.yaml:6:20"],
+    // shop.example.com is routed for sidecars ("mesh") too, where no ServiceEntry declares it.
+    expect: ["GM0320@vs.yaml:5:11", "GM0308@vs.yaml:6:20"],
   },
   {
-    name: "GM0309: a selector that matches no workload (warning), and one that does",
+    name: "GM0316: a policy selector that matches no workload (error), and one that does",
     files: {
       "w.yaml": `apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
@@ -215,7 +216,7 @@ spec:
   mtls: { mode: STRICT }
 `,
     },
-    expect: ["GM0309@p.yaml:5:3"],
+    expect: ["GM0316@p.yaml:5:3"],
   },
   {
     name: "a ServiceEntry that fails its schema is reported once, not again at every reference to it",
@@ -340,6 +341,113 @@ spec:
     },
     expect: ["GM0314@dr.yaml:13:9", "GM0313@se.yaml:13:11", "GM0315@vs.yaml:8:11"],
   },
+  {
+    name: "GM0309: a Sidecar, ServiceEntry or Gateway selector that matches no workload (warning)",
+    files: {
+      "s.yaml": `apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: { name: payments, namespace: shop }
+spec:
+  workloadSelector: { labels: { app: payments } }
+`,
+    },
+    expect: ["GM0309@s.yaml:5:3"],
+  },
+  {
+    name: "GM0316 spares a policy whose workloads register at run time (a ServiceEntry selects them), not one with a conflicting label",
+    files: {
+      "se.yaml": se("identity", "identity.shop.svc.cluster.local", "[{ number: 9090, name: grpc, protocol: GRPC }]", "\n  workloadSelector: { labels: { app: identity } }"),
+      "p.yaml": `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: identity, namespace: shop }
+spec:
+  selector: { matchLabels: { app: identity, version: v2 } }
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: typo, namespace: shop }
+spec:
+  selector: { matchLabels: { app: identiy } }
+`,
+    },
+    expect: ["GM0316@p.yaml:11:3", "GM0309@se.yaml:8:3"],
+  },
+  {
+    name: "GM0317: mesh workloads under STRICT behind a ServiceEntry that is not MESH_INTERNAL; MESH_INTERNAL, ISTIO_MUTUAL or PERMISSIVE are fine",
+    files: {
+      "w.yaml": `apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: { name: pay-1, namespace: shop }
+spec: { address: 10.0.0.1, labels: { app: pay } }
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: { name: cart-1, namespace: open }
+spec: { address: 10.0.0.2, labels: { app: cart } }
+`,
+      "pa.yaml": `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: istio-system }
+spec: { mtls: { mode: STRICT } }
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: open }
+spec: { mtls: { mode: PERMISSIVE } }
+`,
+      "se.yaml": se("pay", "pay.shop.svc.cluster.local", undefined, "\n  workloadSelector: { labels: { app: pay } }") +
+        "---\n" + se("pay-ext", "pay-ext.shop.svc.cluster.local", undefined, "\n  location: MESH_EXTERNAL\n  workloadSelector: { labels: { app: pay } }") +
+        "---\n" + se("pay-int", "pay-int.shop.svc.cluster.local", undefined, "\n  location: MESH_INTERNAL\n  workloadSelector: { labels: { app: pay } }") +
+        "---\n" + se("pay-dr", "pay-dr.shop.svc.cluster.local", undefined, "\n  workloadSelector: { labels: { app: pay } }") +
+        "---\n" + se("cart", "cart.open.svc.cluster.local", undefined, "\n  workloadSelector: { labels: { app: cart } }").replace("namespace: shop", "namespace: open"),
+      "dr.yaml": `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: pay-dr, namespace: shop }
+spec:
+  host: pay-dr
+  trafficPolicy: { tls: { mode: ISTIO_MUTUAL } }
+`,
+    },
+    expect: ["GM0317@se.yaml:8:3", "GM0317@se.yaml:17:13"],
+  },
+  {
+    name: "GM0318: principals written with spiffe:// (any case)",
+    files: {
+      "w.yaml": `apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: { name: pay-1, namespace: shop }
+spec: { address: 10.0.0.1, labels: { app: pay } }
+`,
+      "p.yaml": `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: pay, namespace: shop }
+spec:
+  selector: { matchLabels: { app: pay } }
+  rules:
+    - from:
+        - source: { principals: [cluster.local/ns/shop/sa/ok, "spiffe://cluster.local/ns/shop/sa/cart"] }
+        - source: { notPrincipals: ["SPIFFE://cluster.local/ns/shop/sa/bad"] }
+`,
+    },
+    expect: ["GM0318@p.yaml:8:63", "GM0318@p.yaml:9:37"],
+  },
+  {
+    name: "GM0319: a subset whose labels select none of the service's endpoints (warning); GM0320: a mesh VirtualService host nothing declares (warning)",
+    files: {
+      "se.yaml": se("reviews", "reviews.shop.svc.cluster.local", undefined, "\n  endpoints: [{ address: 10.0.0.1, labels: { version: v1 } }]"),
+      "dr.yaml": dr + "    - { name: v2, labels: { version: v2 } }\n",
+      "vs.yaml": `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: r, namespace: shop }
+spec:
+  hosts: [reviews, review]
+  http:
+    - route:
+        - destination: { host: reviews, subset: v2 }
+`,
+    },
+    expect: ["GM0319@dr.yaml:8:19", "GM0320@vs.yaml:5:20"],
+  },
 ];
 
 for (const c of cases) {
@@ -358,8 +466,8 @@ for (const c of cases) {
   });
 }
 
-test("severities: GM0307 and GM0309 are warnings, the rest errors", () => {
-  const warnings = new Set(["GM0307", "GM0309"]);
+test("severities: GM0307, GM0309, GM0319 and GM0320 are warnings, the rest errors", () => {
+  const warnings = new Set(["GM0307", "GM0309", "GM0319", "GM0320"]);
   for (const c of cases) {
     const { diagnostics } = loadMesh(Object.entries(c.files).map(([path, text]) => ({ path, text })));
     for (const d of diagnostics.filter((x) => x.code.startsWith("GM03"))) assert.equal(d.severity, warnings.has(d.code) ? "warning" : "error", `${d.code} in "${c.name}"`);

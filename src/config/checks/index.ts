@@ -4,6 +4,9 @@ import { checkContext } from "./context.js";
 import { checkDefinitions } from "./definitions.js";
 import { checkDestinations } from "./destinations.js";
 import { checkDuplicates } from "./duplicates.js";
+import { checkStrictBehindPlaintext } from "./mtls.js";
+import { checkPrincipals } from "./principals.js";
+import { checkReach } from "./reach.js";
 import { checkRoutes } from "./routes.js";
 import { checkSelectors } from "./selectors.js";
 
@@ -20,5 +23,8 @@ export function checkMesh(resources: readonly AnyMeshResource[], invalid: readon
   checkDestinations(ctx);
   checkRoutes(ctx);
   checkSelectors(ctx);
+  checkStrictBehindPlaintext(ctx);
+  checkPrincipals(ctx);
+  checkReach(ctx);
   return out;
 }
