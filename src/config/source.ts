@@ -124,6 +124,18 @@ export async function readDirectory(dir: string, options: ReadOptions = {}): Pro
   return readFound(await findConfigFiles(dir, options), { ...DEFAULT_CONFIG_LIMITS, ...options.limits });
 }
 
+/**
+ * Reads one file named on its own (a file a pre-commit hook passes) as the config file at path,
+ * with the same size limit and UTF-8 rule as a file found in a directory.
+ */
+export async function readConfigFile(full: string, path: string, options: ReadOptions = {}): Promise<SourceFile> {
+  const max = { ...DEFAULT_CONFIG_LIMITS, ...options.limits }.maxFileBytes;
+  const info = await stat(full);
+  if (hasUnsafe(path)) return { path: escapeUnsafe(path), text: "", refused: { code: "GM0007", message: "the file name has control or invisible characters (shown escaped); rename it" } };
+  if (info.size > max) return { path, text: "", refused: { code: "GM0005", message: `the file is ${info.size} bytes; a config file may be at most ${max} bytes (docs/config.md, "Limits"): split it into smaller files` } };
+  return readOne({ path, full, size: info.size, mtimeMs: info.mtimeMs }, max);
+}
+
 /** Files read at once: enough to keep the disk busy, few enough to leave descriptors to proxies. */
 const READ_CONCURRENCY = 16;
 
