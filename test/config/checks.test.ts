@@ -448,6 +448,50 @@ spec:
     },
     expect: ["GM0319@dr.yaml:8:19", "GM0320@vs.yaml:5:20"],
   },
+  {
+    name: "GM0321 endpoints a cluster cannot use, GM0322 the endpoints DNS_ROUND_ROBIN leaves out (warnings: serve drops them); GM0324 a host \"*\"",
+    files: {
+      "se.yaml": se("static", "static.shop.svc.cluster.local", undefined, "\n  endpoints: [{ address: 10.0.0.1 }, { address: db.example.com }]") +
+        "---\n" + se("rr", "rr.shop.svc.cluster.local", undefined, "\n  endpoints: [{ address: b.example.com }, { address: a.example.com }, { address: unix:///run/rr.sock }]").replace("resolution: STATIC", "resolution: DNS_ROUND_ROBIN") +
+        "---\n" + se("all", '"*"'),
+      "w.yaml": `apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: { name: by-name, namespace: shop }
+spec: { address: vm1.example.com, labels: { app: vm } }
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: vm, namespace: shop }
+spec:
+  hosts: [vm.shop.svc.cluster.local]
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+  resolution: STATIC
+  workloadSelector: { labels: { app: vm } }
+`,
+    },
+    expect: ["GM0321@se.yaml:8:49", "GM0322@se.yaml:16:15", "GM0321@se.yaml:17:82", "GM0324@se.yaml:23:11", "GM0321@w.yaml:4:18"],
+  },
+  {
+    name: "GM0323: a duration of 0 Envoy refuses, at the top, port level and in a subset (warning: serve uses the default)",
+    files: {
+      "se.yaml": reviews,
+      "dr.yaml": `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: reviews, namespace: shop }
+spec:
+  host: reviews
+  trafficPolicy:
+    connectionPool: { tcp: { connectTimeout: 0s } }
+    portLevelSettings:
+      - port: { number: 9080 }
+        outlierDetection: { interval: "0", baseEjectionTime: 30s }
+  subsets:
+    - name: v1
+      trafficPolicy: { outlierDetection: { baseEjectionTime: 0ms } }
+`,
+    },
+    expect: ["GM0323@dr.yaml:7:46", "GM0323@dr.yaml:10:39", "GM0323@dr.yaml:13:62"],
+  },
 ];
 
 for (const c of cases) {
@@ -466,8 +510,8 @@ for (const c of cases) {
   });
 }
 
-test("severities: GM0307, GM0309, GM0319 and GM0320 are warnings, the rest errors", () => {
-  const warnings = new Set(["GM0307", "GM0309", "GM0319", "GM0320"]);
+test("severities: GM0307, GM0309, GM0319 to GM0323 are warnings, the rest errors", () => {
+  const warnings = new Set(["GM0307", "GM0309", "GM0319", "GM0320", "GM0321", "GM0322", "GM0323"]);
   for (const c of cases) {
     const { diagnostics } = loadMesh(Object.entries(c.files).map(([path, text]) => ({ path, text })));
     for (const d of diagnostics.filter((x) => x.code.startsWith("GM03"))) assert.equal(d.severity, warnings.has(d.code) ? "warning" : "error", `${d.code} in "${c.name}"`);

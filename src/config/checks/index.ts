@@ -9,6 +9,7 @@ import { checkPrincipals } from "./principals.js";
 import { checkReach } from "./reach.js";
 import { checkRoutes } from "./routes.js";
 import { checkSelectors } from "./selectors.js";
+import { checkServing } from "./serving.js";
 
 /**
  * Every check that needs more than one resource to see the problem. Resources that failed their
@@ -26,5 +27,6 @@ export function checkMesh(resources: readonly AnyMeshResource[], invalid: readon
   checkStrictBehindPlaintext(ctx);
   checkPrincipals(ctx);
   checkReach(ctx);
+  checkServing(ctx);
   return out;
 }
