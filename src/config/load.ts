@@ -1,5 +1,6 @@
 import { checkMesh } from "./checks/index.js";
 import { bounded, isError, sortDiagnostics, type Diagnostic } from "./diagnostics.js";
+import { canonicalIstioForms } from "./istio-forms.js";
 import { DEFAULT_NAMING, toResource, type AnyMeshResource, type MeshNaming } from "./resources.js";
 import { validateSchema } from "./schema.js";
 import { DEFAULT_CONFIG_LIMITS, type ConfigLimits } from "./limits.js";
@@ -52,6 +53,7 @@ function* loadFileSteps(file: SourceFile, limits: ConfigLimits): Generator<"tick
   const parsed = yield* parseSteps(file, limits);
   diagnostics.push(...parsed.diagnostics);
   for (const doc of parsed.docs) {
+    canonicalIstioForms(doc.value);
     const found = validateSchema(doc);
     diagnostics.push(...found);
     if (!found.some(isError)) resources.push(toResource(doc));

@@ -85,7 +85,7 @@ spec:
     expect: ["GM0303@vs.yaml:8:49"],
   },
   {
-    name: "GM0304: weights that do not add up to 100",
+    name: "GM0304: weights that do not add up to 100 are relative (a warning); GM0325: weights that add up to 0 (an error)",
     files: {
       "se.yaml": reviews,
       "vs.yaml": `apiVersion: networking.istio.io/v1
@@ -94,6 +94,17 @@ metadata: { name: r, namespace: shop }
 spec:
   hosts: [reviews]
   http:
+    - match: [{ uri: { prefix: /zero } }]
+      route:
+        - destination: { host: reviews }
+          weight: 0
+        - destination: { host: reviews }
+    - match: [{ uri: { prefix: /even } }]
+      route:
+        - destination: { host: reviews }
+          weight: 50
+        - destination: { host: reviews }
+          weight: 50
     - route:
         - destination: { host: reviews }
           weight: 70
@@ -101,7 +112,7 @@ spec:
           weight: 20
 `,
     },
-    expect: ["GM0304@vs.yaml:7:7"],
+    expect: ["GM0325@vs.yaml:8:7", "GM0304@vs.yaml:18:7"],
   },
   {
     name: "GM0305: a port the service does not have",
@@ -510,8 +521,8 @@ for (const c of cases) {
   });
 }
 
-test("severities: GM0307, GM0309, GM0319 to GM0323 are warnings, the rest errors", () => {
-  const warnings = new Set(["GM0307", "GM0309", "GM0319", "GM0320", "GM0321", "GM0322", "GM0323"]);
+test("severities: GM0304, GM0307, GM0309, GM0319 to GM0323 are warnings, the rest errors", () => {
+  const warnings = new Set(["GM0304", "GM0307", "GM0309", "GM0319", "GM0320", "GM0321", "GM0322", "GM0323"]);
   for (const c of cases) {
     const { diagnostics } = loadMesh(Object.entries(c.files).map(([path, text]) => ({ path, text })));
     for (const d of diagnostics.filter((x) => x.code.startsWith("GM03"))) assert.equal(d.severity, warnings.has(d.code) ? "warning" : "error", `${d.code} in "${c.name}"`);

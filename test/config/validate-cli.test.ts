@@ -58,7 +58,7 @@ test("output formats: text lines with a summary, JSON objects, GitHub annotation
   const text = await run("validate", "test/fixtures/broken");
   assert.equal(text.code, 1);
   assert.match(text.stdout, /^test\/fixtures\/broken\/bad-duration\.yaml:9:16: error GM0205 .+ \(VirtualService shop\/ratings\)$/m);
-  assert.match(text.stdout, /^checked 7 files, \d+ resources: \d+ errors, 1 warning$/m);
+  assert.match(text.stdout, /^checked 7 files, \d+ resources: \d+ errors, 2 warnings$/m);
   const github = await run("validate", "test/fixtures/broken", "--format", "github");
   assert.match(github.stdout, /^::error file=test\/fixtures\/broken\/bad-duration\.yaml,line=9,col=16,title=GM0205::/m);
   assert.match(github.stdout, /^::warning file=test\/fixtures\/broken\/sidecar-selects-nothing\.yaml,line=6,col=3,title=GM0309::/m);

@@ -1,0 +1,51 @@
+// Values Istio accepts in several spellings are accepted too, and reach the model in one form.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { loadMesh } from "../../src/config/load.js";
+
+const serviceEntry = (protocol: string) => `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: web, namespace: shop }
+spec:
+  hosts: [web.shop.svc.cluster.local]
+  ports: [{ number: 80, name: http, protocol: ${protocol} }]
+  resolution: STATIC
+  endpoints: [{ address: 10.0.0.1 }]
+`;
+
+const gateway = (protocol: string) => `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: edge, namespace: shop }
+spec:
+  selector: { app: web }
+  servers:
+    - port: { number: 80, name: http, protocol: ${protocol} }
+      hosts: ["*"]
+`;
+
+const cases: readonly { text: string; protocol?: string; diagnostic?: string }[] = [
+  { text: serviceEntry("http"), protocol: "HTTP" },
+  { text: serviceEntry("Http2"), protocol: "HTTP2" },
+  { text: serviceEntry("grpc"), protocol: "GRPC" },
+  { text: serviceEntry("tcp"), protocol: "TCP" },
+  { text: serviceEntry("HTTP"), protocol: "HTTP" },
+  { text: gateway("http"), protocol: "HTTP" },
+  // Still checked, as written in upper case: an Istio protocol gitmesh lacks says so.
+  { text: serviceEntry("mongo"), diagnostic: "GM0204 6:47" },
+  { text: serviceEntry("bogus"), diagnostic: "GM0204 6:47" },
+];
+
+for (const c of cases) {
+  test(`protocol names are case-insensitive, as Istio parses them: ${c.text.split("\n")[1]} ${/protocol: (\S+) \}/.exec(c.text)?.[1]}`, () => {
+    const loaded = loadMesh([{ path: "a.yaml", text: c.text + (c.text.includes("Gateway") ? "---\napiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: { name: web, namespace: shop }\nspec: { address: 10.0.0.1, labels: { app: web } }\n" : "") }]);
+    const errors = loaded.diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code} ${d.line}:${d.col}`);
+    if (c.diagnostic !== undefined) {
+      assert.deepEqual(errors, [c.diagnostic]);
+      return;
+    }
+    assert.deepEqual(errors, []);
+    const r = loaded.model.resources.find((x) => x.kind === "ServiceEntry" || x.kind === "Gateway");
+    const protocol = r?.kind === "ServiceEntry" ? r.spec.ports?.[0]?.protocol : r?.kind === "Gateway" ? r.spec.servers[0]?.port.protocol : undefined;
+    assert.equal(protocol, c.protocol);
+  });
+}
