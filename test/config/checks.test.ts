@@ -21,6 +21,20 @@ spec:
     - { name: v1, labels: { version: v1 } }
 `;
 
+/** Gateway shop/edge and the ingress workload it selects; servers is the YAML under spec. */
+const edgeGateway = (servers: string) => `apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: { name: ingress, namespace: shop }
+spec: { address: 10.0.0.9, labels: { istio: ingress } }
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: edge, namespace: shop }
+spec:
+  selector: { istio: ingress }
+  ${servers}
+`;
+
 interface Case {
   readonly name: string;
   readonly files: Readonly<Record<string, string>>;
@@ -360,6 +374,7 @@ kind: Sidecar
 metadata: { name: payments, namespace: shop }
 spec:
   workloadSelector: { labels: { app: payments } }
+  egress: [{ hosts: ["./*"] }]
 `,
     },
     expect: ["GM0309@s.yaml:5:3"],
@@ -502,6 +517,70 @@ spec:
 `,
     },
     expect: ["GM0323@dr.yaml:7:46", "GM0323@dr.yaml:10:39", "GM0323@dr.yaml:13:62"],
+  },
+  {
+    name: "GM0326 a VirtualService without routes, GM0327 \"*\" for sidecars (not on a gateway), GM0328 an empty Sidecar",
+    files: {
+      "se.yaml": reviews,
+      "gw.yaml": edgeGateway('servers: [{ port: { number: 80, name: http, protocol: HTTP }, hosts: ["*"] }]'),
+      "vs.yaml": `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: empty, namespace: shop }
+spec:
+  hosts: [reviews]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: all, namespace: shop }
+spec:
+  hosts: ["*"]
+  http: [{ route: [{ destination: { host: reviews } }] }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: all-at-edge, namespace: shop }
+spec:
+  hosts: ["*"]
+  gateways: [edge]
+  http: [{ route: [{ destination: { host: reviews } }] }]
+`,
+      "sidecar.yaml": `apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: { name: default, namespace: shop }
+spec: {}
+`,
+    },
+    expect: ["GM0328@sidecar.yaml:4:1", "GM0326@vs.yaml:4:1", "GM0327@vs.yaml:11:11"],
+  },
+  {
+    name: "GM0329 a DENY policy without rules, GM0330 portLevelMtls without a selector",
+    files: {
+      "p.yaml": `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: deny-nothing, namespace: shop }
+spec:
+  action: DENY
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: shop }
+spec:
+  mtls: { mode: STRICT }
+  portLevelMtls:
+    "8080": { mode: DISABLE }
+`,
+    },
+    expect: ["GM0329@p.yaml:5:11", "GM0330@p.yaml:12:3"],
+  },
+  {
+    name: "GM0331 endpoint ports that name no service port, GM0332 two Gateway servers with one port name",
+    files: {
+      "se.yaml": se("reviews", "reviews.shop.svc.cluster.local", undefined, "\n  endpoints: [{ address: 10.0.0.1, ports: { http: 8080, htp: 8081 } }]"),
+      "gw.yaml": edgeGateway(`servers:
+    - { port: { number: 80, name: web, protocol: HTTP }, hosts: [a.example.com] }
+    - { port: { number: 8080, name: web, protocol: HTTP }, hosts: [b.example.com] }`),
+    },
+    expect: ["GM0332@gw.yaml:13:37", "GM0331@se.yaml:8:57"],
   },
 ];
 

@@ -79,7 +79,7 @@ test("files: alone they are the whole config; with --config DIR they are checked
     // The VirtualService alone names a host nothing declares; within its directory it does not.
     writeFileSync(`${dir}/se.yaml`, "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: { name: r, namespace: shop }\nspec:\n  hosts: [r.shop.svc.cluster.local]\n  ports: [{ number: 80, name: http, protocol: HTTP }]\n  resolution: STATIC\n  endpoints: [{ address: 10.0.0.1 }]\n");
     writeFileSync(`${dir}/vs.yaml`, "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: r, namespace: shop }\nspec:\n  hosts: [r]\n  http: [{ route: [{ destination: { host: r } }] }]\n");
-    writeFileSync(`${dir}/other.yaml`, "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: s, namespace: shop }\nspec: { workloadSelector: { labels: { app: none } } }\n");
+    writeFileSync(`${dir}/other.yaml`, "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: s, namespace: shop }\nspec: { workloadSelector: { labels: { app: none } }, egress: [{ hosts: [\"./*\"] }] }\n");
     const lone = await run("validate", `${dir}/vs.yaml`);
     assert.equal(lone.code, 1, lone.stdout);
     assert.match(lone.stdout, /vs\.yaml:6:43: error GM0302 /);

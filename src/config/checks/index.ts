@@ -4,6 +4,7 @@ import { checkContext } from "./context.js";
 import { checkDefinitions } from "./definitions.js";
 import { checkDestinations } from "./destinations.js";
 import { checkDuplicates } from "./duplicates.js";
+import { checkIstioRules } from "./istio-rules.js";
 import { checkStrictBehindPlaintext } from "./mtls.js";
 import { checkPrincipals } from "./principals.js";
 import { checkReach } from "./reach.js";
@@ -28,5 +29,6 @@ export function checkMesh(resources: readonly AnyMeshResource[], invalid: readon
   checkPrincipals(ctx);
   checkReach(ctx);
   checkServing(ctx);
+  checkIstioRules(ctx);
   return out;
 }
