@@ -3,6 +3,7 @@ import { bounded, isError, sortDiagnostics, type Diagnostic } from "./diagnostic
 import { canonicalIstioForms } from "./istio-forms.js";
 import { DEFAULT_NAMING, toResource, type AnyMeshResource, type MeshNaming } from "./resources.js";
 import { validateSchema } from "./schema.js";
+import { isMeshKind } from "./types.js";
 import { DEFAULT_CONFIG_LIMITS, type ConfigLimits } from "./limits.js";
 import { runInSlices, runSteps } from "../common/steps.js";
 import { parseSteps, type SourceFile } from "./source.js";
@@ -56,7 +57,10 @@ function* loadFileSteps(file: SourceFile, limits: ConfigLimits): Generator<"tick
     canonicalIstioForms(doc.value);
     const found = validateSchema(doc);
     diagnostics.push(...found);
-    if (!found.some(isError)) resources.push(toResource(doc));
+    // A document skipped with a warning (a Kubernetes Service, say) is no mesh resource.
+    if (!found.some(isError)) {
+      if (isMeshKind((doc.value as { kind?: unknown }).kind)) resources.push(toResource(doc));
+    }
     else if (hasEnvelope(doc.value)) invalid.push(toResource(doc));
     yield "tick";
   }
