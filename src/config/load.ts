@@ -53,6 +53,9 @@ function* loadFileSteps(file: SourceFile, limits: ConfigLimits): Generator<"tick
   const invalid: AnyMeshResource[] = [];
   const parsed = yield* parseSteps(file, limits);
   diagnostics.push(...parsed.diagnostics);
+  // A document with a syntax error is lost, but what it declares still counts: the references
+  // to it are not reported again as missing.
+  for (const b of parsed.broken ?? []) if (hasEnvelope(b.value) && isMeshKind((b.value as { kind: unknown }).kind)) invalid.push(toResource(b));
   for (const doc of parsed.docs) {
     canonicalIstioForms(doc.value);
     const found = validateSchema(doc);

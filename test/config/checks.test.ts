@@ -582,6 +582,28 @@ spec:
     },
     expect: ["GM0332@gw.yaml:13:37", "GM0331@se.yaml:8:57"],
   },
+  {
+    name: "a document with a YAML syntax error is lost alone, and what it declares is not reported missing again",
+    files: {
+      "se.yaml": reviews.replace("  resolution: STATIC", "  resolution: STATIC\n  endpoints: [{ address: 10.0.0.1, labels: { version: v1 } }]\n   bad: indent") + "---\n" + dr.replace("subsets:\n    - { name: v1, labels: { version: v1 } }", "subsets: [{ name: v1, labels: { version: v1 }]"),
+      "p.yaml": `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: reviews, namespace: shop }
+spec:
+  selector: { matchLabels: { version: v1 } }
+`,
+      "vs.yaml": `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews, namespace: shop }
+spec:
+  hosts: [reviews]
+  http:
+    - route:
+        - destination: { host: reviews, subset: v1 }
+`,
+    },
+    expect: ["GM0001@se.yaml:9:1", "GM0001@se.yaml:16:48"],
+  },
 ];
 
 for (const c of cases) {
@@ -593,12 +615,31 @@ for (const c of cases) {
       c.expect,
       diagnostics.map((d) => `${d.code} ${d.file}:${d.line}:${d.col} ${d.message}`).join("\n"),
     );
-    for (const d of diagnostics) {
+    // (A YAML syntax error is about text, not yet a resource.)
+    for (const d of diagnostics.filter((x) => x.code !== "GM0001")) {
       assert.ok(d.resource, "every finding about a resource names it");
       assert.ok(d.message.length > 20, "the message says what to do");
     }
   });
 }
+
+test("a conflict names both places, each at its own file:line:col", () => {
+  const vs = (name: string) => `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: ${name}, namespace: shop }
+spec:
+  hosts: [reviews]
+  http: [{ route: [{ destination: { host: reviews } }] }]
+`;
+  const { diagnostics } = loadMesh([
+    { path: "se.yaml", text: reviews },
+    { path: "a.yaml", text: vs("first") },
+    { path: "b.yaml", text: vs("second") },
+  ]);
+  const conflict = diagnostics.find((d) => d.code === "GM0306");
+  assert.equal(`${conflict?.file}:${conflict?.line}:${conflict?.col}`, "b.yaml:5:11");
+  assert.match(conflict?.message ?? "", /VirtualService shop\/first \(a\.yaml:5:11\)/);
+});
 
 test("severities: GM0304, GM0307, GM0309, GM0319 to GM0323 are warnings, the rest errors", () => {
   const warnings = new Set(["GM0304", "GM0307", "GM0309", "GM0319", "GM0320", "GM0321", "GM0322", "GM0323"]);

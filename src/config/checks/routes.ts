@@ -7,7 +7,7 @@ import type { CheckContext } from "./context.js";
  * GM0307 a match an earlier one shadows, GM0308 a gateway that does not exist.
  */
 export function checkRoutes(ctx: CheckContext): void {
-  const claimed = new Map<string, MeshResource<"VirtualService">>();
+  const claimed = new Map<string, { vs: MeshResource<"VirtualService">; index: number }>();
   const gateways = new Set(ctx.ofKind("Gateway").map((g) => `${g.namespace}/${g.name}`));
   for (const vs of ctx.ofKind("VirtualService")) {
     const attachedTo = (vs.spec.gateways ?? ["mesh"]).map((g) => gatewayRef(g, vs.namespace)).sort();
@@ -21,11 +21,12 @@ export function checkRoutes(ctx: CheckContext): void {
       const host = ctx.qualify(h, vs.namespace);
       for (const gw of attachedTo) {
         const other = claimed.get(`${gw} ${host}`);
-        if (other !== undefined && other !== vs) {
-          ctx.report(vs, ["spec", "hosts", i], "GM0306", "error", `host ${host} is already routed by VirtualService ${other.namespace}/${other.name} (${other.source.file}); merge the two into one VirtualService`);
+        if (other !== undefined && other.vs !== vs) {
+          const o = other.vs;
+          ctx.report(vs, ["spec", "hosts", i], "GM0306", "error", `host ${host} is already routed by VirtualService ${o.namespace}/${o.name} (${ctx.where(o, ["spec", "hosts", other.index])}); merge the two into one VirtualService`);
           break;
         }
-        claimed.set(`${gw} ${host}`, vs);
+        claimed.set(`${gw} ${host}`, { vs, index: i });
       }
     });
     checkWeights(ctx, vs);

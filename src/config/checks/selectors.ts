@@ -52,7 +52,7 @@ export function checkSelectors(ctx: CheckContext): void {
     const scope = everywhere ? "*" : r.namespace;
     const lists = Object.entries(selector).map(([k, v]) => byPair.get(`${scope}\0${k}\0${v}`) ?? []);
     const candidates = lists.reduce((a, b) => (b.length < a.length ? b : a));
-    if (!candidates.some((w) => labelsMatch(selector, w.labels))) {
+    if (!candidates.some((w) => labelsMatch(selector, w.labels)) && !brokenMayMatch(ctx, selector, everywhere ? undefined : r.namespace)) {
       const labels = Object.entries(selector).map(([k, v]) => `${k}=${v}`).join(",");
       const where = everywhere ? "in any namespace" : `in namespace ${r.namespace}`;
       if (policy && !serviceSelects(r.namespace, everywhere, selector)) {
@@ -66,4 +66,26 @@ export function checkSelectors(ctx: CheckContext): void {
   for (const se of ctx.ofKind("ServiceEntry")) check(se, se.spec.workloadSelector?.labels, ["spec", "workloadSelector"]);
   // Istio picks gateway workloads in every namespace.
   for (const g of ctx.ofKind("Gateway")) check(g, g.spec.selector, ["spec", "selector"], true);
+}
+
+/**
+ * A WorkloadEntry, WorkloadGroup or ServiceEntry that failed its schema or YAML may be the workload
+ * a selector is for: its own error says enough, so the selector is not reported too. Its labels
+ * are read defensively; when they cannot be read at all it may match anything.
+ */
+function brokenMayMatch(ctx: CheckContext, selector: Readonly<Record<string, string>>, namespace: string | undefined): boolean {
+  const labelSets = (r: AnyMeshResource): unknown[] => {
+    const spec = r.spec as unknown as Record<string, unknown> | null;
+    if (spec === null || typeof spec !== "object") return [undefined];
+    if (r.kind === "WorkloadEntry") return [spec["labels"]];
+    if (r.kind === "WorkloadGroup") return [(spec["metadata"] as Record<string, unknown> | undefined)?.["labels"]];
+    const endpoints = spec["endpoints"];
+    return Array.isArray(endpoints) ? endpoints.map((e) => (e as Record<string, unknown> | null)?.["labels"]) : [];
+  };
+  return ctx.invalid.some(
+    (r) =>
+      (namespace === undefined || r.namespace === namespace) &&
+      (r.kind === "WorkloadEntry" || r.kind === "WorkloadGroup" || r.kind === "ServiceEntry") &&
+      labelSets(r).some((l) => l === null || typeof l !== "object" || labelsMatch(selector, l as Record<string, string>)),
+  );
 }
