@@ -604,6 +604,30 @@ spec:
     },
     expect: ["GM0001@se.yaml:9:1", "GM0001@se.yaml:16:48"],
   },
+  {
+    name: "GM0310 checked by RE2 itself: (?i), [[:alpha:]] and \\d{1000} compile, \\d{1001} does not; GM0333 header values as Envoy parses them",
+    files: {
+      "se.yaml": reviews,
+      "vs.yaml": `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: r, namespace: shop }
+spec:
+  hosts: [reviews]
+  http:
+    - match:
+        - uri: { regex: "(?i)/api/[[:alpha:]]+" }
+        - uri: { regex: "/\\\\d{1000}" }
+        - uri: { regex: "/\\\\d{1001}" }
+      headers:
+        request:
+          set: { x-ok: "100%% sure", x-client: "%DOWNSTREAM_REMOTE_ADDRESS%", x-bad: "50% off" }
+      route:
+        - destination: { host: reviews }
+          headers: { response: { add: { x-start: "%START_TIME(%s)%", x-open: "%UPSTREAM_HOST" } } }
+`,
+    },
+    expect: ["GM0310@vs.yaml:10:25", "GM0333@vs.yaml:13:86", "GM0333@vs.yaml:16:78"],
+  },
 ];
 
 for (const c of cases) {

@@ -1,3 +1,5 @@
+import { excerpt } from "../diagnostics.js";
+import { re2Problem } from "../re2.js";
 import type { MeshResource } from "../resources.js";
 import type { CheckContext, Path } from "./context.js";
 
@@ -57,19 +59,8 @@ export function checkDefinitions(ctx: CheckContext): void {
   }
 }
 
-// RE2 (Envoy's engine) has no lookaround and no backreferences; JavaScript would accept them.
-const NOT_RE2 = /\(\?<?[=!]|\\[1-9]|\\k</;
-
 function checkRegex(ctx: CheckContext, r: Parameters<CheckContext["report"]>[0], path: Path, regex: string | undefined): void {
   if (regex === undefined) return;
-  let problem: string | undefined;
-  if (NOT_RE2.test(regex)) problem = "lookaround and backreferences are not supported by RE2, Envoy's regex engine";
-  else {
-    try {
-      new RegExp(regex.replace(/\(\?P</g, "(?<"), "u");
-    } catch (e) {
-      problem = (e as Error).message.replace(/^Invalid regular expression: /, "");
-    }
-  }
-  if (problem !== undefined) ctx.report(r, path, "GM0310", "error", `${JSON.stringify(regex)} is not a valid regular expression (${problem}); fix it (Envoy uses RE2 syntax)`);
+  const problem = re2Problem(regex);
+  if (problem !== undefined) ctx.report(r, path, "GM0310", "error", `${excerpt(regex, 200)} is not a valid regular expression (${problem}); fix it (Envoy uses RE2 syntax)`);
 }

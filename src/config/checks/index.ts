@@ -4,6 +4,7 @@ import { checkContext } from "./context.js";
 import { checkDefinitions } from "./definitions.js";
 import { checkDestinations } from "./destinations.js";
 import { checkDuplicates } from "./duplicates.js";
+import { checkHeaderValues } from "./header-values.js";
 import { checkIstioRules } from "./istio-rules.js";
 import { checkStrictBehindPlaintext } from "./mtls.js";
 import { checkPrincipals } from "./principals.js";
@@ -30,5 +31,6 @@ export function checkMesh(resources: readonly AnyMeshResource[], invalid: readon
   checkReach(ctx);
   checkServing(ctx);
   checkIstioRules(ctx);
+  checkHeaderValues(ctx);
   return out;
 }
