@@ -628,6 +628,22 @@ spec:
     },
     expect: ["GM0310@vs.yaml:10:25", "GM0333@vs.yaml:13:86", "GM0333@vs.yaml:16:78"],
   },
+  {
+    name: "a gateway named in Istio's legacy FQDN form (NAME.NAMESPACE.svc.cluster.local) is found; a missing one still is not",
+    files: {
+      "se.yaml": reviews,
+      "gw.yaml": edgeGateway('servers: [{ port: { number: 80, name: http, protocol: HTTP }, hosts: ["*"] }]'),
+      "vs.yaml": `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: r, namespace: other }
+spec:
+  hosts: ["*"]
+  gateways: [edge.shop.svc.cluster.local, gone.shop.svc.cluster.local]
+  http: [{ route: [{ destination: { host: reviews.shop.svc.cluster.local } }] }]
+`,
+    },
+    expect: ["GM0308@vs.yaml:6:43"],
+  },
 ];
 
 for (const c of cases) {
