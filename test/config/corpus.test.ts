@@ -19,9 +19,15 @@ const sidecar = (namespace: string, serviceAccount: string, labels: Record<strin
   ({ nodeId: `${serviceAccount}-1`, kind: "sidecar", namespace, serviceAccount, labels, instanceIps: [], authenticated: true }) as ProxyIdentity;
 const ingress = { nodeId: "ingress-1", kind: "gateway", namespace: "istio-system", serviceAccount: "istio-ingressgateway", labels: { istio: "ingressgateway" }, instanceIps: [], authenticated: true } as ProxyIdentity;
 
+/** The samples' client (Istio's sleep, later curl). */
+const client = sidecar("default", "sleep", { app: "sleep" });
+
 /** The proxies each sample is rendered for. */
 const PROXIES: Readonly<Record<string, readonly ProxyIdentity[]>> = {
   bookinfo: [sidecar("default", "bookinfo-productpage", { app: "productpage", version: "v1" }), sidecar("default", "bookinfo-reviews", { app: "reviews", version: "v2" }), ingress],
+  httpbin: [client, sidecar("default", "httpbin", { app: "httpbin", version: "v1" }), ingress],
+  helloworld: [client, sidecar("default", "default", { app: "helloworld", version: "v2" }), ingress],
+  "tcp-echo": [client, ingress],
 };
 
 /** The secrets the runtime adds per proxy (its own certificate and the trust bundle). */
@@ -42,7 +48,9 @@ for (const sample of readdirSync(CORPUS, { withFileTypes: true }).filter((d) => 
       assert.ok(proxies !== undefined, `PROXIES names the proxies of ${sample}`);
       for (const proxy of proxies) {
         const resources = resourcesForProxy(translation, proxy);
-        assert.ok(resources.some((r) => r.type === "envoy.config.listener.v3.Listener"), `${proxy.nodeId} gets listeners`);
+        // A gateway has listeners where a Gateway selects it; a sidecar always has some.
+        const listens = proxy.kind !== "gateway" || loaded.model.resources.some((r) => r.kind === "Gateway");
+        assert.equal(resources.some((r) => r.type === "envoy.config.listener.v3.Listener"), listens, `${proxy.nodeId} gets listeners`);
         for (const r of resources) assert.deepEqual(validateMessage(r.type, encodeMessage(r.type, r.message as never)), [], `${proxy.nodeId}: ${r.type} ${r.name}`);
         const snapshot = makeSnapshot(resources.map((r) => encoder.encode(r)));
         assert.ok(snapshot.ok, JSON.stringify(!snapshot.ok && snapshot.problems));
