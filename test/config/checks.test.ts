@@ -644,6 +644,17 @@ spec:
     },
     expect: ["GM0308@vs.yaml:6:43"],
   },
+  {
+    name: "GM0334 HTTPS without tls, GM0335 tls on a plain HTTP server, GM0336 a TCP server beside an HTTP one on a port (warning: serve leaves it out)",
+    files: {
+      "gw.yaml": edgeGateway(`servers:
+    - { port: { number: 443, name: https, protocol: HTTPS }, hosts: [a.example.com] }
+    - { port: { number: 80, name: http, protocol: HTTP }, hosts: [a.example.com], tls: { mode: SIMPLE, credentialName: x } }
+    - { port: { number: 80, name: tcp, protocol: TCP }, hosts: ["*"] }
+    - { port: { number: 8443, name: tls, protocol: TLS }, hosts: [b.example.com], tls: { mode: SIMPLE, credentialName: y } }`),
+    },
+    expect: ["GM0334@gw.yaml:12:53", "GM0335@gw.yaml:13:83", "GM0336@gw.yaml:14:25"],
+  },
 ];
 
 for (const c of cases) {
@@ -681,8 +692,8 @@ spec:
   assert.match(conflict?.message ?? "", /VirtualService shop\/first \(a\.yaml:5:11\)/);
 });
 
-test("severities: GM0304, GM0307, GM0309, GM0319 to GM0323 are warnings, the rest errors", () => {
-  const warnings = new Set(["GM0304", "GM0307", "GM0309", "GM0319", "GM0320", "GM0321", "GM0322", "GM0323"]);
+test("severities: GM0304, GM0307, GM0309, GM0319 to GM0323 and GM0336 are warnings, the rest errors", () => {
+  const warnings = new Set(["GM0304", "GM0307", "GM0309", "GM0319", "GM0320", "GM0321", "GM0322", "GM0323", "GM0336"]);
   for (const c of cases) {
     const { diagnostics } = loadMesh(Object.entries(c.files).map(([path, text]) => ({ path, text })));
     for (const d of diagnostics.filter((x) => x.code.startsWith("GM03"))) assert.equal(d.severity, warnings.has(d.code) ? "warning" : "error", `${d.code} in "${c.name}"`);

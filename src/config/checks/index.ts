@@ -4,6 +4,7 @@ import { checkContext } from "./context.js";
 import { checkDefinitions } from "./definitions.js";
 import { checkDestinations } from "./destinations.js";
 import { checkDuplicates } from "./duplicates.js";
+import { checkGatewayServers } from "./gateway-servers.js";
 import { checkHeaderValues } from "./header-values.js";
 import { checkIstioRules } from "./istio-rules.js";
 import { checkStrictBehindPlaintext } from "./mtls.js";
@@ -32,5 +33,6 @@ export function checkMesh(resources: readonly AnyMeshResource[], invalid: readon
   checkServing(ctx);
   checkIstioRules(ctx);
   checkHeaderValues(ctx);
+  checkGatewayServers(ctx);
   return out;
 }
