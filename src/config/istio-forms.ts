@@ -7,7 +7,11 @@
  * one protocol), so Kubernetes-style lower-case names work unchanged.
  */
 export function canonicalIstioForms(value: unknown): void {
-  if (!isRecord(value) || !isRecord(value.spec)) return;
+  if (!isRecord(value)) return;
+  // A policy whose CRD allows spec to be left out means what an empty spec means (an
+  // AuthorizationPolicy ALLOW with no rules: allow nothing; a PeerAuthentication: inherit).
+  if (value.spec === undefined && (value.kind === "AuthorizationPolicy" || value.kind === "PeerAuthentication")) value.spec = {};
+  if (!isRecord(value.spec)) return;
   const spec = value.spec;
   switch (value.kind) {
     case "ServiceEntry":

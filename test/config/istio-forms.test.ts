@@ -49,3 +49,16 @@ for (const c of cases) {
     assert.equal(protocol, c.protocol);
   });
 }
+
+test("spec may be left out of an AuthorizationPolicy or PeerAuthentication, as their CRDs allow; not of a VirtualService", () => {
+  const doc = (apiVersion: string, kind: string) => `apiVersion: ${apiVersion}\nkind: ${kind}\nmetadata: { name: x, namespace: shop }\n`;
+  const loaded = loadMesh([
+    { path: "a.yaml", text: [doc("security.istio.io/v1", "AuthorizationPolicy"), doc("security.istio.io/v1", "PeerAuthentication"), doc("networking.istio.io/v1", "VirtualService")].join("---\n") },
+  ]);
+  assert.deepEqual(
+    loaded.diagnostics.map((d) => `${d.code} ${d.line}`),
+    ["GM0206 9"],
+  );
+  const ap = loaded.model.resources.find((r) => r.kind === "AuthorizationPolicy");
+  assert.deepEqual(ap?.spec, {}, "an ALLOW policy without rules: allow nothing, as Istio reads it");
+});
