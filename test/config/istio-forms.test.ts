@@ -62,3 +62,9 @@ test("spec may be left out of an AuthorizationPolicy or PeerAuthentication, as t
   const ap = loaded.model.resources.find((r) => r.kind === "AuthorizationPolicy");
   assert.deepEqual(ap?.spec, {}, "an ALLOW policy without rules: allow nothing, as Istio reads it");
 });
+
+test("a Gateway server port name may be upper case, as Istio allows (HTTP); a space is still refused", () => {
+  const gw = (name: string) => gateway("HTTP").replace("name: http,", `name: ${name},`) + "---\napiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: { name: web, namespace: shop }\nspec: { address: 10.0.0.1, labels: { app: web } }\n";
+  assert.deepEqual(loadMesh([{ path: "a.yaml", text: gw("HTTP") }]).diagnostics.map((d) => d.code), []);
+  assert.deepEqual(loadMesh([{ path: "a.yaml", text: gw('"a b"') }]).diagnostics.map((d) => d.code), ["GM0204"]);
+});
