@@ -1,5 +1,5 @@
 import { access, stat } from "node:fs/promises";
-import { dirname, join, relative, resolve, sep } from "node:path";
+import { dirname, join, normalize, relative, resolve, sep } from "node:path";
 import type { Diagnostic } from "../config/diagnostics.js";
 import { loadMesh } from "../config/load.js";
 import type { MeshNaming } from "../config/resources.js";
@@ -75,8 +75,9 @@ function prefixed(dir: string, path: string): string {
   return d === "" || d === "." ? path : `${d}/${path}`;
 }
 
+/** A path as forward slashes, normalised ("./mesh/a.yaml" and "mesh/a.yaml" are one file). */
 function slashes(path: string): string {
-  return path.split(sep).join("/");
+  return normalize(path).split(sep).join("/");
 }
 
 async function isDirectory(path: string): Promise<boolean> {

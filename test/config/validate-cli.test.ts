@@ -74,6 +74,9 @@ test("files: alone they are the whole config; with --config DIR they are checked
   assert.equal(alone.code, 1);
   const files = alone.stdout.trim().split("\n").map((l) => (JSON.parse(l) as { file: string }).file);
   assert.deepEqual([...new Set(files)].sort(), ["test/fixtures/broken/bad-duration.yaml", "test/fixtures/broken/sidecar-selects-nothing.yaml"]);
+  // A file named twice, or inside a directory also named, is read once.
+  const once = await run("validate", "test/fixtures/broken/", "./test/fixtures/broken/sidecar-selects-nothing.yaml", "--format", "json");
+  assert.ok(!once.stdout.includes("GM0301"), once.stdout);
   const dir = mkdtempSync(join(tmpdir(), "gitmesh-files-"));
   try {
     // The VirtualService alone names a host nothing declares; within its directory it does not.
