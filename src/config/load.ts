@@ -1,7 +1,9 @@
 import { checkMesh } from "./checks/index.js";
 import { bounded, isError, sortDiagnostics, type Diagnostic } from "./diagnostics.js";
+import { canonicalIstioForms } from "./istio-forms.js";
 import { DEFAULT_NAMING, toResource, type AnyMeshResource, type MeshNaming } from "./resources.js";
 import { validateSchema } from "./schema.js";
+import { isMeshKind } from "./types.js";
 import { DEFAULT_CONFIG_LIMITS, type ConfigLimits } from "./limits.js";
 import { runInSlices, runSteps } from "../common/steps.js";
 import { parseSteps, type SourceFile } from "./source.js";
@@ -51,10 +53,17 @@ function* loadFileSteps(file: SourceFile, limits: ConfigLimits): Generator<"tick
   const invalid: AnyMeshResource[] = [];
   const parsed = yield* parseSteps(file, limits);
   diagnostics.push(...parsed.diagnostics);
+  // A document with a syntax error is lost, but what it declares still counts: the references
+  // to it are not reported again as missing.
+  for (const b of parsed.broken ?? []) if (hasEnvelope(b.value) && isMeshKind((b.value as { kind: unknown }).kind)) invalid.push(toResource(b));
   for (const doc of parsed.docs) {
+    canonicalIstioForms(doc.value);
     const found = validateSchema(doc);
     diagnostics.push(...found);
-    if (!found.some(isError)) resources.push(toResource(doc));
+    // A document skipped with a warning (a Kubernetes Service, say) is no mesh resource.
+    if (!found.some(isError)) {
+      if (isMeshKind((doc.value as { kind?: unknown }).kind)) resources.push(toResource(doc));
+    }
     else if (hasEnvelope(doc.value)) invalid.push(toResource(doc));
     yield "tick";
   }

@@ -77,8 +77,14 @@ export function labelsMatch(selector: Readonly<Record<string, string>> | undefin
   return Object.entries(selector ?? {}).every(([k, v]) => labels[k] === v);
 }
 
-/** A VirtualService's gateways entry as "namespace/name" (a bare name is in the VirtualService's namespace), or "mesh". */
+/**
+ * A VirtualService's gateways entry as "namespace/name", or "mesh". As Istio resolves it
+ * (resolveGatewayName): "namespace/name"; the legacy FQDN form NAME.NAMESPACE.svc.cluster.local
+ * (anything with a dot: the first two labels); a bare name is in the VirtualService's namespace.
+ */
 export function gatewayRef(ref: string, namespace: string): string {
-  if (ref === "mesh") return "mesh";
-  return ref.includes("/") ? ref : `${namespace}/${ref}`;
+  if (ref === "mesh" || ref.includes("/")) return ref;
+  const [name, ns] = ref.split(".");
+  if (ns !== undefined && name !== undefined) return `${ns}/${name}`;
+  return `${namespace}/${ref}`;
 }

@@ -9,6 +9,8 @@ export const SchemaCode = {
   unknownKind: "GM0101",
   apiVersion: "GM0102",
   name: "GM0103",
+  /** A Kubernetes document that is not mesh config (a warning: it is skipped). */
+  skippedKind: "GM0104",
   unsupportedField: "GM0201",
   wrongType: "GM0202",
   outOfRange: "GM0203",

@@ -5,8 +5,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Ajv, type AnySchemaObject, type ValidateFunction } from "ajv";
-import { excerpt, sortDiagnostics, type Diagnostic, type ResourceRef } from "./diagnostics.js";
+import { excerpt, sortDiagnostics, type Diagnostic, type ResourceRef, type Severity } from "./diagnostics.js";
 import { ANNOTATION_KEYWORDS, closest, diagnosticsFromAjv, SchemaCode, sourceText } from "./schema-errors.js";
+import { foreignKind } from "./kinds.js";
 import { positionOf, type ParsedDoc } from "./source.js";
 import { API_VERSIONS, isMeshKind, MESH_KINDS, type MeshKind } from "./types.js";
 
@@ -69,11 +70,11 @@ const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typ
  */
 export function validateSchema(doc: ParsedDoc): Diagnostic[] {
   const out: Diagnostic[] = [];
-  const at = (path: (string | number)[], where: "key" | "value", code: string, message: string, resource?: ResourceRef, field?: string): void => {
+  const at = (path: (string | number)[], where: "key" | "value", code: string, message: string, resource?: ResourceRef, field?: string, severity: Severity = "error"): void => {
     const pos = positionOf(doc, path, where);
     out.push({
       code,
-      severity: "error",
+      severity,
       message,
       file: doc.file,
       line: pos.line,
@@ -97,6 +98,11 @@ export function validateSchema(doc: ParsedDoc): Diagnostic[] {
     typeof kind === "string" && typeof name === "string" && name !== "" ? { kind, namespace, name } : undefined;
   const supported = MESH_KINDS.join(", ");
 
+  const foreign = foreignKind(kind, value.apiVersion);
+  if (foreign !== undefined) {
+    at(["kind"], "value", foreign.severity === "error" ? SchemaCode.unknownKind : SchemaCode.skippedKind, foreign.message, resource, "kind", foreign.severity);
+    return out;
+  }
   if (!isMeshKind(kind)) {
     if (kind === undefined) at([], "value", SchemaCode.unknownKind, `the document has no kind: set kind to one of ${supported}`, resource);
     else if (typeof kind !== "string") at(["kind"], "value", SchemaCode.unknownKind, `kind must be a string, one of ${supported}`, resource, "kind");

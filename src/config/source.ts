@@ -124,6 +124,18 @@ export async function readDirectory(dir: string, options: ReadOptions = {}): Pro
   return readFound(await findConfigFiles(dir, options), { ...DEFAULT_CONFIG_LIMITS, ...options.limits });
 }
 
+/**
+ * Reads one file named on its own (a file a pre-commit hook passes) as the config file at path,
+ * with the same size limit and UTF-8 rule as a file found in a directory.
+ */
+export async function readConfigFile(full: string, path: string, options: ReadOptions = {}): Promise<SourceFile> {
+  const max = { ...DEFAULT_CONFIG_LIMITS, ...options.limits }.maxFileBytes;
+  const info = await stat(full);
+  if (hasUnsafe(path)) return { path: escapeUnsafe(path), text: "", refused: { code: "GM0007", message: "the file name has control or invisible characters (shown escaped); rename it" } };
+  if (info.size > max) return { path, text: "", refused: { code: "GM0005", message: `the file is ${info.size} bytes; a config file may be at most ${max} bytes (docs/config.md, "Limits"): split it into smaller files` } };
+  return readOne({ path, full, size: info.size, mtimeMs: info.mtimeMs }, max);
+}
+
 /** Files read at once: enough to keep the disk busy, few enough to leave descriptors to proxies. */
 const READ_CONCURRENCY = 16;
 
@@ -213,6 +225,8 @@ export function isConfigFile(path: string): boolean {
 export interface ParsedFile {
   readonly docs: ParsedDoc[];
   readonly diagnostics: Diagnostic[];
+  /** Documents with a syntax error, as far as they could be read (not served: see partialValue). */
+  readonly broken?: ParsedDoc[];
 }
 
 /**
@@ -237,6 +251,7 @@ export function* parseSteps(file: SourceFile, limits: ConfigLimits = DEFAULT_CON
   const lines = new LineCounter();
   lines.addNewLine(0);
   const docs: ParsedDoc[] = [];
+  const broken: ParsedDoc[] = [];
   const diagnostics: Diagnostic[] = [];
   const at = (code: string, message: string, offset = 0): void => {
     const pos = lines.linePos(offset);
@@ -267,6 +282,7 @@ export function* parseSteps(file: SourceFile, limits: ConfigLimits = DEFAULT_CON
     for (const p of read.problems) at(p.code, p.message, p.offset);
     // "---" with nothing after it is no document.
     if (read.value !== null && read.value !== undefined) docs.push({ file: file.path, index, value: read.value, doc, lines });
+    else if (read.partial !== null && read.partial !== undefined) broken.push({ file: file.path, index, value: read.partial, doc, lines });
     index++;
   };
   let tokens = 0;
@@ -281,7 +297,7 @@ export function* parseSteps(file: SourceFile, limits: ConfigLimits = DEFAULT_CON
   }
   for (const token of parser.end()) for (const doc of composer.next(token)) take(doc);
   for (const doc of composer.end()) take(doc);
-  return { docs, diagnostics };
+  return { docs, diagnostics, broken };
 }
 
 interface Problem {
@@ -295,10 +311,12 @@ interface Problem {
  * a mapping, too many values, an alias to nothing. YAML warnings are reported too, and the
  * document is read all the same.
  */
-function readDoc(doc: Document.Parsed, limits: ConfigLimits): { readonly value?: unknown; readonly problems: readonly Problem[] } {
+function readDoc(doc: Document.Parsed, limits: ConfigLimits): { readonly value?: unknown; readonly problems: readonly Problem[]; readonly partial?: unknown } {
   // The first syntax error is the one to fix; the parser's follow-on complaints only confuse.
   const error = doc.errors[0];
-  if (error !== undefined) return { problems: [{ code: "GM0001", message: `YAML syntax error: ${firstLine(error.message)}; fix the YAML at this position`, offset: error.pos[0] }] };
+  if (error !== undefined) {
+    return { problems: [{ code: "GM0001", message: `YAML syntax error: ${firstLine(error.message)}; fix the YAML at this position`, offset: error.pos[0] }], partial: partialValue(doc) };
+  }
   const walked = walk(doc.contents as YamlNode | null, limits.maxDocumentValues);
   if (walked.t === "duplicate") {
     return { problems: [{ code: "GM0002", message: `duplicate key: ${JSON.stringify(escapeUnsafe(walked.key.slice(0, 80)))} appears twice in one mapping; a key may appear once per mapping`, offset: walked.offset }] };
@@ -313,6 +331,19 @@ function readDoc(doc: Document.Parsed, limits: ConfigLimits): { readonly value?:
     // An alias to an anchor that does not exist (or one that expands too much).
     const message = `YAML error: ${firstLine((e as Error).message)}; define the anchor (&name) before its alias (*name), in the same document`;
     return { problems: [...problems, { code: "GM0001", message, offset: doc.range[0] }] };
+  }
+}
+
+/**
+ * What a document with a syntax error still says, as far as the parser got: enough to know the
+ * resource it was meant to be (its kind, name, hosts), so references to it are not reported as
+ * missing too. Never served; undefined when even that cannot be read.
+ */
+function partialValue(doc: Document.Parsed): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: 100 }) as unknown;
+  } catch {
+    return undefined;
   }
 }
 

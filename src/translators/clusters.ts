@@ -3,6 +3,7 @@
 // One cluster per service port, and per port and subset, named outbound|PORT|SUBSET|HOST.
 // Pure and deterministic. Settings a cluster does not carry (yet) are listed by clusterNotes.
 import { admittedDuration } from "../common/duration.js";
+import { positiveDuration, refusedDurationNote } from "../config/serving.js";
 import type { ConnectionPoolSettings, DestinationRuleSpec, LoadBalancerSettings, OutlierDetection, ServicePort, TcpKeepalive, TrafficPolicy, ClientTLSSettings } from "../config/types.js";
 import { pack, type Cluster, type HttpProtocolOptions } from "../envoy/index.js";
 import {
@@ -168,9 +169,10 @@ function discovery(service: MeshService, key: ServiceCluster, notes: Notes): Par
 function connectTimeout(pool: ConnectionPoolSettings | undefined, notes: Notes): Duration {
   const text = pool?.tcp?.connectTimeout;
   if (text === undefined) return protoDuration(DEFAULT_CONNECT_TIMEOUT_NS);
-  const ns = admittedDuration(text);
-  if (ns > 0n) return protoDuration(ns);
-  notes.add(`connectionPool.tcp.connectTimeout ${text} is not accepted by Envoy (it must be more than 0); the default 10s is used`);
+  // Validation warns of it (GM0323): the same decision.
+  const ns = positiveDuration(text);
+  if (ns !== undefined) return protoDuration(ns);
+  notes.add(refusedDurationNote("connectionPool.tcp.connectTimeout", text));
   return protoDuration(DEFAULT_CONNECT_TIMEOUT_NS);
 }
 
@@ -279,9 +281,9 @@ function outlierDetection(od: OutlierDetection, notes: Notes): EnvoyOutlierDetec
   }
   const positive = (field: string, text: string | undefined): Duration | undefined => {
     if (text === undefined) return undefined;
-    const ns = admittedDuration(text);
-    if (ns > 0n) return protoDuration(ns);
-    notes.add(`outlierDetection.${field} ${text} is not accepted by Envoy (it must be more than 0); Envoy's default is used`);
+    const ns = positiveDuration(text);
+    if (ns !== undefined) return protoDuration(ns);
+    notes.add(refusedDurationNote(`outlierDetection.${field}`, text));
     return undefined;
   };
   const interval = positive("interval", od.interval);

@@ -2,8 +2,8 @@
 // DestinationRule subset), how each finds its endpoints, and the endpoints themselves, grouped by
 // locality. EDS clusters get a ClusterLoadAssignment of the cluster's name; DNS clusters carry the
 // same locality groups inline (clusters.ts). Pure and deterministic.
-import { isIP } from "node:net";
 import { labelsMatch } from "../config/resources.js";
+import { endpointAddressProblem, type Addressing } from "../config/serving.js";
 import type { ServicePort, Subset } from "../config/types.js";
 import type { ClusterLoadAssignment } from "../envoy/index.js";
 import { clusterName, endpointsName } from "./names.js";
@@ -100,7 +100,7 @@ export interface Localities {
  * split when locality-weighted balancing is on. An address:port listed twice is used once (gRPC
  * rejects duplicates).
  */
-export function localityLbEndpoints(endpoints: readonly ServiceEndpoint[], port: ServicePort, addressing: "ip" | "dns"): Localities {
+export function localityLbEndpoints(endpoints: readonly ServiceEndpoint[], port: ServicePort, addressing: Addressing): Localities {
   interface Entry {
     readonly locality: string;
     readonly address: string;
@@ -114,17 +114,15 @@ export function localityLbEndpoints(endpoints: readonly ServiceEndpoint[], port:
     const weight = Math.min(e.weight === undefined || e.weight === 0 ? 1 : e.weight, UINT32_MAX);
     const locality = e.locality ?? "";
     const lbWeight = { load_balancing_weight: { value: weight } };
-    if (e.address.startsWith("unix://")) {
-      if (addressing === "dns") {
-        skipped.push({ address: e.address, reason: "is a Unix socket, which a DNS cluster cannot resolve; it is left out" });
-        continue;
-      }
-      const path = e.address.slice("unix://".length);
-      entries.push({ locality, address: e.address, port: 0, weight, lb: { endpoint: { address: { pipe: { path } } }, ...lbWeight } });
+    // The same decision validation reports (GM0321).
+    const problem = endpointAddressProblem(e.address, addressing);
+    if (problem !== undefined) {
+      skipped.push({ address: e.address, reason: problem });
       continue;
     }
-    if (addressing === "ip" && isIP(e.address) === 0) {
-      skipped.push({ address: e.address, reason: "is not an IP address, which an EDS cluster needs (use resolution DNS for host names); it is left out" });
+    if (e.address.startsWith("unix://")) {
+      const path = e.address.slice("unix://".length);
+      entries.push({ locality, address: e.address, port: 0, weight, lb: { endpoint: { address: { pipe: { path } } }, ...lbWeight } });
       continue;
     }
     const p = endpointPort(e, port);

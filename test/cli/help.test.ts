@@ -37,7 +37,7 @@ for (const command of COMMANDS) {
 
 test("a usage error is one line and where the help is, exit 2", async () => {
   const table: [readonly string[], RegExp][] = [
-    [["validate"], /^gitmesh: validate takes exactly one directory$/],
+    [["validate"], /^gitmesh: validate takes a config directory, or files$/],
     [["validate", "config-examples", "--format", "xml"], /^gitmesh: --format must be one of text, json, github$/],
     [["render", "config-examples", "--namespace", "x"], /^gitmesh: render needs --namespace and --service-account$/],
     [["serve", "--bogus"], /^gitmesh: Unknown option '--bogus'/],

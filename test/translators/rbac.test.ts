@@ -352,6 +352,8 @@ test("rbac: policiesForWorkload selects by namespace (root namespace mesh-wide) 
       policy("ratings-only", "selector: { matchLabels: { app: ratings } }\nrules: [{}]"),
       policy("other-ns", "rules: [{}]", "ops"),
       policy("mesh", "rules: [{}]", "istio-system"),
+      // The workload ratings-only is for: a selector that matches none is an error (GM0316).
+      "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: { name: ratings-1, namespace: shop }\nspec: { address: 10.0.0.1, labels: { app: ratings } }\n",
     ].join("---\n"),
   );
   const names = (w: { namespace: string; labels: Record<string, string> }) => policiesForWorkload(ps, w).map((p) => p.name).sort();

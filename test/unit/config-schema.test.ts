@@ -211,8 +211,10 @@ describe("invalid documents: code, line and column", () => {
   // message: the first finding's message; every / none: each finding's message must (not) match.
   const cases: { name: string; text: string; expect: Expect[]; message?: RegExp; every?: RegExp; none?: RegExp }[] = [
     // GM0101 to GM0103: kind, apiVersion, name
-    { name: "unknown kind", text: "apiVersion: networking.istio.io/v1\nkind: EnvoyFilter\nmetadata: { name: x }\nspec: {}\n",
-      expect: [["GM0101", 2, 7, "kind"]], message: /unknown kind "EnvoyFilter": gitmesh supports ServiceEntry, .*AuthorizationPolicy/ },
+    { name: "unknown kind", text: "apiVersion: networking.istio.io/v1\nkind: Frobnicator\nmetadata: { name: x }\nspec: {}\n",
+      expect: [["GM0101", 2, 7, "kind"]], message: /unknown kind "Frobnicator": gitmesh supports ServiceEntry, .*AuthorizationPolicy/ },
+    { name: "an Istio kind gitmesh lacks says so", text: "apiVersion: networking.istio.io/v1\nkind: EnvoyFilter\nmetadata: { name: x }\nspec: {}\n",
+      expect: [["GM0101", 2, 7, "kind"]], message: /^EnvoyFilter is an Istio kind gitmesh does not support/ },
     { name: "kind in lowercase", text: "apiVersion: networking.istio.io/v1\nkind: virtualservice\nmetadata: { name: x }\nspec: { hosts: [a] }\n",
       expect: [["GM0101", 2, 7, "kind"]], message: /^unknown kind "virtualservice": did you mean "VirtualService"\?/ },
     { name: "kind in the plural", text: "apiVersion: networking.istio.io/v1\nkind: VirtualServices\nmetadata: { name: x }\nspec: { hosts: [a] }\n",
@@ -226,7 +228,7 @@ describe("invalid documents: code, line and column", () => {
     { name: "kind: VirtualServiceList", text: "apiVersion: networking.istio.io/v1\nkind: VirtualServiceList\nitems: []\n",
       expect: [["GM0101", 2, 7]], message: /kubectl List .*split it into one document per item/ },
     { name: "kind: List without items", text: "apiVersion: v1\nkind: List\n", expect: [["GM0101", 2, 7]], message: /^kind "List" is a kubectl List \(this looks like kubectl output\): split it into one document per item, separated by "---"$/ },
-    { name: "a kind that is no near miss gets the list of kinds", text: "apiVersion: v1\nkind: Service\nmetadata: { name: x }\n", expect: [["GM0101", 2, 7]], message: /^unknown kind "Service": gitmesh supports ServiceEntry, / },
+    { name: "a kind that is no near miss gets the list of kinds", text: "apiVersion: v1\nkind: Widget\nmetadata: { name: x }\n", expect: [["GM0101", 2, 7]], message: /^unknown kind "Widget": gitmesh supports ServiceEntry, / },
     { name: "missing kind", text: "apiVersion: networking.istio.io/v1\nmetadata: { name: x }\nspec: {}\n", expect: [["GM0101", 1, 1]], message: /no kind/ },
     { name: "apiVersion of another group", text: "apiVersion: security.istio.io/v1\nkind: VirtualService\nmetadata: { name: x }\nspec: { hosts: [a] }\n",
       expect: [["GM0102", 1, 13, "apiVersion"]], message: /use one of networking\.istio\.io\/v1, networking\.istio\.io\/v1beta1, networking\.istio\.io\/v1alpha3/ },

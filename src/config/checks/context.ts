@@ -18,9 +18,13 @@ export interface CheckContext {
    * own error is reported, so references to it are not reported again.
    */
   declaredByInvalid(what: string): boolean;
+  /** Resources that failed their schema or their YAML, read defensively (their specs are suspect). */
+  readonly invalid: readonly AnyMeshResource[];
   /** A host as written in a resource of `namespace`, fully qualified. */
   qualify(host: string, namespace: string): string;
   report(resource: AnyMeshResource, path: Path, code: string, severity: Severity, message: string, at?: "key" | "value"): void;
+  /** Where a field of a resource is, as file:line:col: a conflict names both places. */
+  where(resource: AnyMeshResource, path: Path): string;
 }
 
 export function checkContext(resources: readonly AnyMeshResource[], invalid: readonly AnyMeshResource[], naming: MeshNaming, out: Diagnostic[]): CheckContext {
@@ -48,8 +52,13 @@ export function checkContext(resources: readonly AnyMeshResource[], invalid: rea
     naming,
     ofKind: <K extends MeshKind>(kind: K) => (byKind.get(kind) ?? []) as MeshResource<K>[],
     servicesFor: (host) => [...(exact.get(host) ?? []), ...wildcards.filter((d) => hostMatches(d.host, host)).map((d) => d.se)],
+    invalid,
     declaredByInvalid: (what) => invalidDeclares.has(what) || invalidWildcards.some((h) => hostMatches(h, what)),
     qualify: (host, namespace) => qualifyHost(host, namespace, naming),
+    where(resource, path) {
+      const pos = positionOf(resource.source, path, "value");
+      return `${resource.source.file}:${pos.line}:${pos.col}`;
+    },
     report(resource, path, code, severity, message, at = "value") {
       const pos = positionOf(resource.source, path, at);
       out.push({ code, severity, message, file: resource.source.file, line: pos.line, col: pos.col, field: fieldPath(path), resource: refOf(resource) });

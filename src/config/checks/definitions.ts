@@ -1,3 +1,6 @@
+import { excerpt } from "../diagnostics.js";
+import { re2Problem } from "../re2.js";
+import type { MeshResource } from "../resources.js";
 import type { CheckContext, Path } from "./context.js";
 
 /**
@@ -33,21 +36,22 @@ export function checkDefinitions(ctx: CheckContext): void {
   }
   // GM0313 / GM0314: one host, one ServiceEntry and one DestinationRule. Istio merges duplicates
   // by rules operators rarely know; gitmesh asks for one place instead.
-  const seHosts = new Map<string, string>();
+  const seHosts = new Map<string, { se: MeshResource<"ServiceEntry">; index: number }>();
   for (const se of ctx.ofKind("ServiceEntry")) {
     se.spec.hosts.forEach((h, i) => {
       const first = seHosts.get(h);
-      if (first !== undefined && first !== `${se.namespace}/${se.name}`) {
-        ctx.report(se, ["spec", "hosts", i], "GM0313", "error", `host ${h} is already declared by ServiceEntry ${first}; declare each host in one ServiceEntry`);
-      } else seHosts.set(h, `${se.namespace}/${se.name}`);
+      // The same name twice is GM0301's to report.
+      if (first !== undefined && (first.se.namespace !== se.namespace || first.se.name !== se.name)) {
+        ctx.report(se, ["spec", "hosts", i], "GM0313", "error", `host ${h} is already declared by ServiceEntry ${first.se.namespace}/${first.se.name} (${ctx.where(first.se, ["spec", "hosts", first.index])}); declare each host in one ServiceEntry`);
+      } else if (first === undefined) seHosts.set(h, { se, index: i });
     });
   }
-  const drHosts = new Map<string, string>();
+  const drHosts = new Map<string, MeshResource<"DestinationRule">>();
   for (const dr of ctx.ofKind("DestinationRule")) {
     const host = ctx.qualify(dr.spec.host, dr.namespace);
     const first = drHosts.get(host);
-    if (first !== undefined) ctx.report(dr, ["spec", "host"], "GM0314", "error", `${host} already has DestinationRule ${first}; merge the two into one`);
-    else drHosts.set(host, `${dr.namespace}/${dr.name}`);
+    if (first !== undefined) ctx.report(dr, ["spec", "host"], "GM0314", "error", `${host} already has DestinationRule ${first.namespace}/${first.name} (${ctx.where(first, ["spec", "host"])}); merge the two into one`);
+    else drHosts.set(host, dr);
   }
   for (const dr of ctx.ofKind("DestinationRule")) {
     const seen = new Set<string>();
@@ -58,19 +62,8 @@ export function checkDefinitions(ctx: CheckContext): void {
   }
 }
 
-// RE2 (Envoy's engine) has no lookaround and no backreferences; JavaScript would accept them.
-const NOT_RE2 = /\(\?<?[=!]|\\[1-9]|\\k</;
-
 function checkRegex(ctx: CheckContext, r: Parameters<CheckContext["report"]>[0], path: Path, regex: string | undefined): void {
   if (regex === undefined) return;
-  let problem: string | undefined;
-  if (NOT_RE2.test(regex)) problem = "lookaround and backreferences are not supported by RE2, Envoy's regex engine";
-  else {
-    try {
-      new RegExp(regex.replace(/\(\?P</g, "(?<"), "u");
-    } catch (e) {
-      problem = (e as Error).message.replace(/^Invalid regular expression: /, "");
-    }
-  }
-  if (problem !== undefined) ctx.report(r, path, "GM0310", "error", `${JSON.stringify(regex)} is not a valid regular expression (${problem}); fix it (Envoy uses RE2 syntax)`);
+  const problem = re2Problem(regex);
+  if (problem !== undefined) ctx.report(r, path, "GM0310", "error", `${excerpt(regex, 200)} is not a valid regular expression (${problem}); fix it (Envoy uses RE2 syntax)`);
 }

@@ -4,8 +4,15 @@ import { checkContext } from "./context.js";
 import { checkDefinitions } from "./definitions.js";
 import { checkDestinations } from "./destinations.js";
 import { checkDuplicates } from "./duplicates.js";
+import { checkGatewayServers } from "./gateway-servers.js";
+import { checkHeaderValues } from "./header-values.js";
+import { checkIstioRules } from "./istio-rules.js";
+import { checkStrictBehindPlaintext } from "./mtls.js";
+import { checkPrincipals } from "./principals.js";
+import { checkReach } from "./reach.js";
 import { checkRoutes } from "./routes.js";
 import { checkSelectors } from "./selectors.js";
+import { checkServing } from "./serving.js";
 
 /**
  * Every check that needs more than one resource to see the problem. Resources that failed their
@@ -20,5 +27,12 @@ export function checkMesh(resources: readonly AnyMeshResource[], invalid: readon
   checkDestinations(ctx);
   checkRoutes(ctx);
   checkSelectors(ctx);
+  checkStrictBehindPlaintext(ctx);
+  checkPrincipals(ctx);
+  checkReach(ctx);
+  checkServing(ctx);
+  checkIstioRules(ctx);
+  checkHeaderValues(ctx);
+  checkGatewayServers(ctx);
   return out;
 }

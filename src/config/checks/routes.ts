@@ -2,11 +2,12 @@ import { gatewayRef, type MeshResource } from "../resources.js";
 import type { CheckContext } from "./context.js";
 
 /**
- * GM0304 weights that do not add up to 100, GM0306 two VirtualServices claiming one host,
+ * GM0304 (warning) weights that do not add up to 100, GM0325 weights that add up to 0,
+ * GM0306 two VirtualServices claiming one host,
  * GM0307 a match an earlier one shadows, GM0308 a gateway that does not exist.
  */
 export function checkRoutes(ctx: CheckContext): void {
-  const claimed = new Map<string, MeshResource<"VirtualService">>();
+  const claimed = new Map<string, { vs: MeshResource<"VirtualService">; index: number }>();
   const gateways = new Set(ctx.ofKind("Gateway").map((g) => `${g.namespace}/${g.name}`));
   for (const vs of ctx.ofKind("VirtualService")) {
     const attachedTo = (vs.spec.gateways ?? ["mesh"]).map((g) => gatewayRef(g, vs.namespace)).sort();
@@ -20,11 +21,12 @@ export function checkRoutes(ctx: CheckContext): void {
       const host = ctx.qualify(h, vs.namespace);
       for (const gw of attachedTo) {
         const other = claimed.get(`${gw} ${host}`);
-        if (other !== undefined && other !== vs) {
-          ctx.report(vs, ["spec", "hosts", i], "GM0306", "error", `host ${host} is already routed by VirtualService ${other.namespace}/${other.name} (${other.source.file}); merge the two into one VirtualService`);
+        if (other !== undefined && other.vs !== vs) {
+          const o = other.vs;
+          ctx.report(vs, ["spec", "hosts", i], "GM0306", "error", `host ${host} is already routed by VirtualService ${o.namespace}/${o.name} (${ctx.where(o, ["spec", "hosts", other.index])}); merge the two into one VirtualService`);
           break;
         }
-        claimed.set(`${gw} ${host}`, vs);
+        claimed.set(`${gw} ${host}`, { vs, index: i });
       }
     });
     checkWeights(ctx, vs);
@@ -32,14 +34,22 @@ export function checkRoutes(ctx: CheckContext): void {
   }
 }
 
+/**
+ * Weights are relative, as Istio's API says: each destination gets weight / total of the traffic
+ * (Envoy's weighted_clusters do the same). A total other than 100 is allowed but often a slip
+ * (GM0304, warning); a total of 0 over several destinations sends traffic nowhere (GM0325, error).
+ */
 function checkWeights(ctx: CheckContext, vs: MeshResource<"VirtualService">): void {
   const check = (routes: readonly { readonly weight?: number }[], path: (string | number)[]) => {
     // One destination takes all the traffic whatever its weight (as in Istio).
     if (routes.length <= 1) return;
     const total = routes.reduce((sum, r) => sum + (r.weight ?? 0), 0);
-    if (total !== 100) {
-      const weights = routes.map((r) => r.weight ?? 0).join(" + ");
-      ctx.report(vs, path, "GM0304", "error", `route weights add up to ${total} (${weights}); they must add up to 100`, "key");
+    const weights = routes.map((r) => r.weight ?? 0).join(" + ");
+    if (total === 0) {
+      ctx.report(vs, path, "GM0325", "error", `route weights add up to 0 (${weights}): no destination would get traffic; give the destinations weights`, "key");
+    } else if (total !== 100) {
+      const shares = routes.map((r) => `${(((r.weight ?? 0) * 100) / total).toFixed(1).replace(/\.0$/, "")}%`).join(", ");
+      ctx.report(vs, path, "GM0304", "warning", `route weights add up to ${total} (${weights}); weights are relative, so the split is ${shares}: write weights that add up to 100 if that is not what you meant`, "key");
     }
   };
   (vs.spec.http ?? []).forEach((r, i) => check(r.route ?? [], ["spec", "http", i, "route"]));
