@@ -1,11 +1,11 @@
-import { checkMesh } from "./checks/index.js";
+import { checkMeshSteps } from "./checks/index.js";
 import { bounded, isError, sortDiagnostics, type Diagnostic } from "./diagnostics.js";
 import { canonicalIstioForms } from "./istio-forms.js";
 import { DEFAULT_NAMING, toResource, type AnyMeshResource, type MeshNaming } from "./resources.js";
 import { validateSchema } from "./schema.js";
 import { isMeshKind } from "./types.js";
 import { DEFAULT_CONFIG_LIMITS, type ConfigLimits } from "./limits.js";
-import { runInSlices, runSteps } from "../common/steps.js";
+import { runInSlices, runSteps, type Steps } from "../common/steps.js";
 import { parseSteps, type SourceFile } from "./source.js";
 
 /** Where a model's config came from. */
@@ -98,7 +98,7 @@ export function createMeshLoader(limits: ConfigLimits = DEFAULT_CONFIG_LIMITS): 
       results.push(result);
     }
     cache = next; // files that are gone are forgotten
-    return combine(results, files.length, naming);
+    return yield* combine(results, files.length, naming);
   }
   return {
     load: (files, naming = DEFAULT_NAMING) => runSteps(steps(files, naming)),
@@ -112,15 +112,18 @@ export function createMeshLoader(limits: ConfigLimits = DEFAULT_CONFIG_LIMITS): 
  * cross-resource checks, which would only repeat its problem).
  */
 export function loadMesh(files: readonly SourceFile[], naming: MeshNaming = DEFAULT_NAMING, limits: ConfigLimits = DEFAULT_CONFIG_LIMITS): LoadResult {
-  return combine(
-    files.map((f) => runSteps(loadFileSteps(f, limits))),
-    files.length,
-    naming,
+  return runSteps(
+    combine(
+      files.map((f) => runSteps(loadFileSteps(f, limits))),
+      files.length,
+      naming,
+    ),
   );
 }
 
 
-function combine(results: readonly FileResult[], fileCount: number, naming: MeshNaming): LoadResult {
+/** The files' results as one model, after the cross-resource checks (steps: see checkMeshSteps). */
+function* combine(results: readonly FileResult[], fileCount: number, naming: MeshNaming): Steps<LoadResult> {
   const diagnostics: Diagnostic[] = results.flatMap((r) => r.diagnostics);
   const resources: AnyMeshResource[] = results.flatMap((r) => r.resources);
   const invalid: AnyMeshResource[] = results.flatMap((r) => r.invalid);
@@ -138,7 +141,7 @@ function combine(results: readonly FileResult[], fileCount: number, naming: Mesh
       col: 1,
     });
   }
-  diagnostics.push(...checkMesh(resources, invalid, naming));
+  diagnostics.push(...(yield* checkMeshSteps(resources, invalid, naming)));
   const key = (r: AnyMeshResource) => `${r.kind}\0${r.namespace}\0${r.name}`;
   resources.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
   const sorted = sortDiagnostics(diagnostics.map(bounded));

@@ -1,3 +1,4 @@
+import { runSteps, type Steps } from "../../common/steps.js";
 import type { Diagnostic } from "../diagnostics.js";
 import type { AnyMeshResource, MeshNaming } from "../resources.js";
 import { checkContext } from "./context.js";
@@ -20,19 +21,31 @@ import { checkServing } from "./serving.js";
  * reported once rather than at every reference to it.
  */
 export function checkMesh(resources: readonly AnyMeshResource[], invalid: readonly AnyMeshResource[], naming: MeshNaming): Diagnostic[] {
+  return runSteps(checkMeshSteps(resources, invalid, naming));
+}
+
+const CHECKS = [
+  checkDuplicates,
+  checkDefinitions,
+  checkDestinations,
+  checkRoutes,
+  checkSelectors,
+  checkStrictBehindPlaintext,
+  checkPrincipals,
+  checkReach,
+  checkServing,
+  checkIstioRules,
+  checkHeaderValues,
+  checkGatewayServers,
+];
+
+/** checkMesh as steps, pausing between two checks (a reload of a large mesh keeps the server answering). */
+export function* checkMeshSteps(resources: readonly AnyMeshResource[], invalid: readonly AnyMeshResource[], naming: MeshNaming): Steps<Diagnostic[]> {
   const out: Diagnostic[] = [];
   const ctx = checkContext(resources, invalid, naming, out);
-  checkDuplicates(ctx);
-  checkDefinitions(ctx);
-  checkDestinations(ctx);
-  checkRoutes(ctx);
-  checkSelectors(ctx);
-  checkStrictBehindPlaintext(ctx);
-  checkPrincipals(ctx);
-  checkReach(ctx);
-  checkServing(ctx);
-  checkIstioRules(ctx);
-  checkHeaderValues(ctx);
-  checkGatewayServers(ctx);
+  for (const check of CHECKS) {
+    yield "tick";
+    check(ctx);
+  }
   return out;
 }
