@@ -119,7 +119,8 @@ export interface MatchLabelsSelector {
 
 // ---- ServiceEntry, WorkloadEntry, WorkloadGroup ----
 
-export type ServiceProtocol = "HTTP" | "HTTP2" | "GRPC" | "TCP" | "TLS";
+/** HTTPS is TLS from the application, passed through as TLS is (Istio treats them alike). */
+export type ServiceProtocol = "HTTP" | "HTTPS" | "HTTP2" | "GRPC" | "TCP" | "TLS";
 
 export interface ServicePort {
   readonly number: number;
@@ -243,6 +244,8 @@ export interface ClientTLSSettings {
   readonly credentialName?: string;
   readonly subjectAltNames?: readonly string[];
   readonly sni?: string;
+  /** SIMPLE and MUTUAL: do not verify the server's certificate (its chain nor its names). */
+  readonly insecureSkipVerify?: boolean;
 }
 
 // ---- VirtualService ----

@@ -1,0 +1,140 @@
+// Egress on real Envoy: traffic from a sidecar to services outside the mesh. An "external" host
+// (no proxy) runs HTTPS servers with a certificate from an organisation's CA; the client's sidecar
+// originates TLS to it as Istio does (the server verified, by default against the system roots,
+// the SNI and the certificate's name taken from the request's host), and passes through the TLS
+// the application makes itself (ServiceEntry protocol HTTPS).
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import type { EchoAnswer } from "./support/agent.js";
+import { issueLeaf, organisationCa } from "./support/certs.js";
+import { sharedFleet, type Fleet, type FleetSpec } from "./support/fleet.js";
+import { docs, workloadEntry } from "./support/mesh-yaml.js";
+
+const NS = "demo";
+const certDir = mkdtempSync(join(tmpdir(), `gmf-${process.pid}-egress-`));
+const orgCa = organisationCa("egress test CA");
+// The external server's certificate names secure.example.com only.
+const server = issueLeaf(orgCa, "secure.example.com", { server: ["secure.example.com"] });
+const CA_FILE = join(certDir, "org-ca.pem");
+writeFileSync(CA_FILE, orgCa.certPem);
+
+/**
+ * An external service at the external host: port 80 is plain HTTP from the application, sent on
+ * as TLS to the server's 8443 under `tls`; port 8443 (protocol HTTPS) is the application's own TLS.
+ */
+function external(host: string, address: string, tls: string): string {
+  const name = host.split(".")[0] ?? host;
+  return docs(
+    `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ${name}, namespace: ${NS} }
+spec:
+  hosts: [${host}]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports:
+    - { number: 80, name: http, protocol: HTTP, targetPort: 8443 }
+    - { number: 8443, name: https, protocol: HTTPS }
+  endpoints: [{ address: ${address} }]
+`,
+    `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: ${name}, namespace: ${NS} }
+spec:
+  host: ${host}
+  trafficPolicy:
+    portLevelSettings:
+      - port: { number: 80 }
+        tls: ${tls}
+`,
+  );
+}
+
+function spec(): FleetSpec {
+  return {
+    workloads: [
+      { name: "client", namespace: NS, labels: { app: "client" } },
+      { name: "outside", proxy: "none", http: [8080], https: [{ port: 8443, cert: server.certPem, key: server.keyPem }] },
+    ],
+    config: (address) => ({
+      "workloads.yaml": workloadEntry("client", NS, address("client"), { app: "client" }, "client"),
+      "external.yaml": docs(
+        // The organisation's CA, no sni, no subjectAltNames: both come from the request's host.
+        external("secure.example.com", address("outside"), `{ mode: SIMPLE, caCertificates: ${CA_FILE} }`),
+        // The same server under a name its certificate does not carry.
+        external("misnamed.example.com", address("outside"), `{ mode: SIMPLE, caCertificates: ${CA_FILE} }`),
+        // No caCertificates: the system roots, which never signed the organisation's CA.
+        external("public.example.com", address("outside"), "{ mode: SIMPLE }"),
+        // insecureSkipVerify: neither the chain nor the name is checked.
+        external("lab.example.com", address("outside"), "{ mode: SIMPLE, insecureSkipVerify: true }"),
+      ),
+    }),
+  };
+}
+
+const fleet = sharedFleet(spec);
+after(async () => {
+  await fleet.close();
+  rmSync(certDir, { recursive: true, force: true });
+});
+
+/** The client sidecar's SSL counters for a cluster (fail_verify_error, fail_verify_san ...). */
+async function sslStats(f: Fleet, host: string, port: number): Promise<Record<string, number>> {
+  const prefix = `cluster.outbound|${port}||${host}.ssl.`;
+  const text = (await f.agent("client").envoy(`/stats?filter=${encodeURIComponent(`${host}.ssl.`)}`)).text;
+  const out: Record<string, number> = {};
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(prefix)) continue;
+    const [key, value] = line.slice(prefix.length).split(": ");
+    if (key !== undefined && value !== undefined && !key.includes(".")) out[key] = Number(value);
+  }
+  return out;
+}
+
+test("TLS origination without sni or subjectAltNames: the SNI is the request's host and the certificate must name it", (t) =>
+  fleet.row(t, async (f) => {
+    const client = f.agent("client");
+    const ok = await client.get("http://secure.example.com/hello");
+    assert.equal(ok.status, 200, JSON.stringify(ok));
+    const echo = ok.body as EchoAnswer;
+    assert.deepEqual([echo.name, echo.port, echo.path, echo.servername], ["outside", 8443, "/hello", "secure.example.com"]);
+    const misnamed = await client.get("http://misnamed.example.com/hello");
+    assert.equal(misnamed.status, 503, `a certificate that does not name the host is refused: ${JSON.stringify(misnamed)}`);
+    const stats = await sslStats(f, "misnamed.example.com", 80);
+    t.diagnostic(`misnamed.example.com ssl: ${JSON.stringify(stats)}`);
+    assert.ok((stats["fail_verify_san"] ?? 0) >= 1, JSON.stringify(stats));
+  }));
+
+test("TLS origination without caCertificates verifies against the system roots, and insecureSkipVerify turns verification off", (t) =>
+  fleet.row(t, async (f) => {
+    const client = f.agent("client");
+    const refused = await client.get("http://public.example.com/x");
+    assert.equal(refused.status, 503, `the organisation's CA is not a system root: ${JSON.stringify(refused)}`);
+    const stats = await sslStats(f, "public.example.com", 80);
+    t.diagnostic(`public.example.com ssl: ${JSON.stringify(stats)}`);
+    assert.ok((stats["fail_verify_error"] ?? 0) >= 1, JSON.stringify(stats));
+    const lab = await client.get("http://lab.example.com/y");
+    assert.equal(lab.status, 200, JSON.stringify(lab));
+    assert.deepEqual([(lab.body as EchoAnswer).path, (lab.body as EchoAnswer).servername], ["/y", "lab.example.com"], "unverified, and still the request's host as SNI");
+  }));
+
+test("ServiceEntry protocol HTTPS: the application's own TLS passes through the sidecar to the server", (t) =>
+  fleet.row(t, async (f) => {
+    const client = f.agent("client");
+    const before = await cxTotal(f, "secure.example.com", 8443);
+    const [r] = await client.http({ url: "https://secure.example.com:8443/tls", ca: orgCa.certPem });
+    assert.equal(r?.status, 200, JSON.stringify(r));
+    const echo = r?.body as EchoAnswer;
+    assert.deepEqual([echo.name, echo.port, echo.path, echo.servername], ["outside", 8443, "/tls", "secure.example.com"]);
+    assert.equal(await cxTotal(f, "secure.example.com", 8443), before + 1, "through the sidecar's cluster for the HTTPS port");
+  }));
+
+async function cxTotal(f: Fleet, host: string, port: number): Promise<number> {
+  const name = `cluster.outbound|${port}||${host}.upstream_cx_total`;
+  const text = (await f.agent("client").envoy(`/stats?filter=${encodeURIComponent(`${host}.upstream_cx_total`)}`)).text;
+  const line = text.split("\n").find((l) => l.startsWith(`${name}: `));
+  return Number(line?.split(": ")[1] ?? 0);
+}
