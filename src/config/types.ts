@@ -401,6 +401,8 @@ export interface SidecarSpec {
     /** namespace/dnsName, e.g. "./*". */
     readonly hosts: readonly string[];
   }[];
+  /** ALLOW_ANY only: without interception, undeclared hosts are reached directly. */
+  readonly outboundTrafficPolicy?: { readonly mode?: "ALLOW_ANY" };
 }
 
 // ---- PeerAuthentication, AuthorizationPolicy ----

@@ -1,7 +1,8 @@
 // Which services an Envoy sidecar is configured for. Istio's rules: the Sidecar resource whose
 // workloadSelector matches the workload, else its namespace's Sidecar without a selector, else
 // the root namespace's (the mesh-wide default); without one, every service visible from the
-// workload's namespace (gitmesh has no exportTo, so that is every service in the mesh).
+// workload's namespace (gitmesh has no exportTo, so that is every service in the mesh). A Sidecar
+// without egress listeners sees every service too.
 import { hostMatches, labelsMatch, type MeshResource } from "../config/resources.js";
 
 export interface SidecarScope {
@@ -26,7 +27,9 @@ export function sidecarScope(
     own.find((s) => s.spec.workloadSelector === undefined) ??
     byName.find((s) => s.namespace === rootNamespace && s.spec.workloadSelector === undefined);
   if (chosen === undefined) return EVERYTHING;
-  const hosts = (chosen.spec.egress ?? []).flatMap((e) => e.hosts).map((h) => parseEgressHost(h, proxy.namespace));
+  // A Sidecar without egress (one that only sets outboundTrafficPolicy, say) sees every service, as in Istio.
+  const egress = chosen.spec.egress ?? [];
+  const hosts = (egress.length === 0 ? ["*/*"] : egress.flatMap((e) => e.hosts)).map((h) => parseEgressHost(h, proxy.namespace));
   const usesOwnNamespace = (chosen.spec.egress ?? []).some((e) => e.hosts.some((h) => h.startsWith("./")));
   const id = `${chosen.namespace}/${chosen.name}`;
   return {

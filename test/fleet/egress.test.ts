@@ -59,8 +59,17 @@ function spec(): FleetSpec {
       { name: "client", namespace: NS, labels: { app: "client" } },
       { name: "outside", proxy: "none", http: [8080], https: [{ port: 8443, cert: server.certPem, key: server.keyPem }] },
     ],
+    // A host no ServiceEntry declares, as DNS would answer it.
+    extraHosts: (address) => [`${address("outside")} undeclared.example.com`],
     config: (address) => ({
       "workloads.yaml": workloadEntry("client", NS, address("client"), { app: "client" }, "client"),
+      // Istio's default made explicit; a Sidecar without egress listeners sees every service.
+      "sidecar.yaml": `apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: { name: default, namespace: ${NS} }
+spec:
+  outboundTrafficPolicy: { mode: ALLOW_ANY }
+`,
       "external.yaml": docs(
         // The organisation's CA, no sni, no subjectAltNames: both come from the request's host.
         external("secure.example.com", address("outside"), `{ mode: SIMPLE, caCertificates: ${CA_FILE} }`),
@@ -138,3 +147,15 @@ async function cxTotal(f: Fleet, host: string, port: number): Promise<number> {
   const line = text.split("\n").find((l) => l.startsWith(`${name}: `));
   return Number(line?.split(": ")[1] ?? 0);
 }
+
+test("Sidecar outboundTrafficPolicy ALLOW_ANY: a host no ServiceEntry declares is reached directly, and the Sidecar (without egress) hides no service", (t) =>
+  fleet.row(t, async (f) => {
+    const client = f.agent("client");
+    const r = await client.get("http://undeclared.example.com:8080/direct");
+    assert.equal(r.status, 200, JSON.stringify(r));
+    assert.deepEqual([(r.body as EchoAnswer).name, (r.body as EchoAnswer).path], ["outside", "/direct"]);
+    assert.equal(r.headers?.["x-envoy-upstream-service-time"], undefined, "not through the sidecar");
+    const listeners = (await client.envoy("/listeners")).text;
+    assert.doesNotMatch(listeners, /undeclared/);
+    for (const host of ["secure", "misnamed", "public", "lab"]) assert.match((await client.envoy("/clusters")).text, new RegExp(`outbound\\|80\\|\\|${host}\\.example\\.com::`), host);
+  }));

@@ -128,3 +128,16 @@ spec:
   assert.equal(Object.keys(http.allow?.rules?.policies ?? {}).length, 2, "HTTP ports keep both rules");
   assert.deepEqual(http.problems, []);
 });
+
+test("outboundTrafficPolicy: ALLOW_ANY is what a sidecar without interception does, and a Sidecar without egress sees every service; REGISTRY_ONLY is refused at its line", () => {
+  const [allowAny] = resources("Sidecar", "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: default, namespace: shop }\nspec:\n  outboundTrafficPolicy: { mode: ALLOW_ANY }\n");
+  assert.ok(allowAny);
+  const scope = sidecarScope([allowAny], { namespace: "shop", labels: {} }, "istio-system");
+  assert.equal(scope.sidecar, "shop/default");
+  for (const service of [{ host: "db.data.svc.cluster.local", namespace: "data" }, { host: "api.example.com", namespace: "shop" }]) assert.ok(scope.visible(service), service.host);
+  const refused = loadMesh([{ path: "sidecar.yaml", text: "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: default, namespace: shop }\nspec:\n  outboundTrafficPolicy:\n    mode: REGISTRY_ONLY\n" }]);
+  assert.deepEqual(
+    refused.diagnostics.map((d) => [d.file, d.line, d.code, d.message]),
+    [["sidecar.yaml", 6, "GM0204", 'field spec.outboundTrafficPolicy.mode is "REGISTRY_ONLY", which is an Istio value gitmesh does not support yet: use "ALLOW_ANY"']],
+  );
+});
