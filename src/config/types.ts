@@ -255,6 +255,7 @@ export interface VirtualServiceSpec {
   readonly gateways?: readonly string[];
   readonly http?: readonly HTTPRoute[];
   readonly tcp?: readonly TCPRoute[];
+  readonly tls?: readonly TLSRoute[];
 }
 
 interface HTTPRouteBase {
@@ -365,6 +366,12 @@ export interface TCPRoute {
   readonly route: readonly RouteDestination[];
 }
 
+/** Passed-through TLS, routed by the connection's SNI (sniHosts: names, or "*.suffix"). */
+export interface TLSRoute {
+  readonly match: readonly { readonly sniHosts: readonly string[]; readonly port?: number }[];
+  readonly route: readonly RouteDestination[];
+}
+
 export interface RouteDestination {
   readonly destination: Destination;
   /** 0-100. */
@@ -391,7 +398,8 @@ export interface Server {
 }
 
 export interface ServerTLSSettings {
-  readonly mode?: "SIMPLE" | "MUTUAL" | "ISTIO_MUTUAL";
+  /** PASSTHROUGH: TLS is not terminated; the VirtualServices' tls routes pick by SNI. */
+  readonly mode?: "SIMPLE" | "MUTUAL" | "ISTIO_MUTUAL" | "PASSTHROUGH";
   readonly credentialName?: string;
 }
 

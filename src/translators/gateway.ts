@@ -4,6 +4,7 @@
 // its certificate served over SDS (credentialName, read from the credentials directory) and its
 // own RouteConfiguration. Virtual hosts are the server hosts that VirtualServices bound to the
 // gateway claim; their routes are the VirtualServices' routes. TCP servers go through tcp_proxy.
+// A PASSTHROUGH server terminates nothing: the bound VirtualServices' tls routes pick by SNI.
 import type { TlsCredential } from "../config/credentials.js";
 import { gatewayRef, hostMatches, labelsMatch, type MeshResource } from "../config/resources.js";
 import type { Server } from "../config/types.js";
@@ -11,9 +12,11 @@ import { pack, type Any } from "../envoy/index.js";
 import type { FilterChain } from "../envoy/generated/envoy/config/listener/v3/FilterChain.js";
 import type { DownstreamTlsContext } from "../envoy/index.js";
 import { gatewayListenerName, gatewayRouteName, gatewayServerRouteName } from "./names.js";
-import { rdsConnectionManager, tcpProxy } from "./outbound.js";
+import { rdsConnectionManager } from "./outbound.js";
+import { tcpProxy } from "./tcp-proxy.js";
 import { httpRoutes, routeConfiguration, type VirtualHostRoutes } from "./routes.js";
 import type { ServiceIndex } from "./services.js";
+import { sniFilterChains, tlsInspector } from "./tls-routes.js";
 import { sortTranslated, translated, type Translated } from "./translated.js";
 
 /** TLS certificates by the credentialName Gateway servers use (PEM text; ca: MUTUAL's client CA). */
@@ -82,7 +85,11 @@ export function gatewayResources(
       if (tcp !== undefined) chains.push({ name: `tcp.${port}`, filters: [tcp] });
     }
     const sniTaken = new Set<string>();
-    for (const s of servers.filter((x) => x.server.port.protocol === "HTTPS" || x.server.port.protocol === "TLS")) {
+    const tlsServers = servers.filter((x) => x.server.port.protocol === "HTTPS" || x.server.port.protocol === "TLS");
+    // Passed-through servers first: their names are routes' SNI hosts, which a terminating server with the same name would shadow.
+    const passthroughNames = new Set<string>();
+    for (const s of tlsServers.filter((x) => x.server.tls?.mode === "PASSTHROUGH")) tlsChains.push(...passthroughChains(s, port, bound, index, passthroughNames, notes));
+    for (const s of tlsServers.filter((x) => x.server.tls?.mode !== "PASSTHROUGH")) {
       const tls = keysFor.has(s.gateway) ? downstreamTls(s, credentials, secrets, notes) : undefined;
       if (!keysFor.has(s.gateway)) {
         notes.push(`${where(s)}: this proxy may not hold the Gateway's private keys (its credential is not for a workload the Gateway selects, see docs/proxies.md); the server is left out`);
@@ -90,6 +97,11 @@ export function gatewayResources(
       if (tls === undefined) continue;
       const names = s.server.hosts.map(dnsName).filter((h) => h !== "*").sort();
       const sniKey = names.join(",");
+      const passed = names.filter((n) => passthroughNames.has(n));
+      if (passed.length > 0) {
+        notes.push(`${where(s)}: ${passed.join(", ")} on port ${port} is passed through by a PASSTHROUGH server; this one is left out`);
+        continue;
+      }
       if (sniTaken.has(sniKey)) {
         notes.push(`${where(s)}: another TLS server on port ${port} already answers for ${names.length === 0 ? "every name" : names.join(", ")}; this one is left out`);
         continue;
@@ -124,7 +136,7 @@ export function gatewayResources(
         address: { socket_address: { address: "0.0.0.0", port_value: port } },
         traffic_direction: "OUTBOUND",
         ...(tlsChains.length > 0
-          ? { listener_filters: [{ name: "envoy.filters.listener.tls_inspector", typed_config: pack("envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector", {}) }] }
+          ? { listener_filters: [tlsInspector()] }
           : {}),
         filter_chains: [...plain, ...tlsChains],
       }),
@@ -192,6 +204,37 @@ function tcpFilter(s: PlacedServer, port: number, bound: Map<string, VirtualServ
     name: "envoy.filters.network.tcp_proxy",
     typed_config: pack("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", tcpProxy(`gateway_${port}`, vs.spec.tcp, { host, port, namespace: vs.namespace, index })),
   };
+}
+
+/**
+ * A PASSTHROUGH server's filter chains: TLS is not terminated; the tls routes of the VirtualServices
+ * bound to its gateway send each SNI they name (within the server's hosts) on as it is.
+ */
+function passthroughChains(s: PlacedServer, port: number, bound: Map<string, VirtualService[]>, index: ServiceIndex, taken: Set<string>, notes: string[]): FilterChain[] {
+  const chains: FilterChain[] = [];
+  for (const vs of bound.get(id(s.gateway)) ?? []) {
+    const hosts = s.server.hosts.filter((h) => namespaceAllowed(h, s.gateway, vs)).map(dnsName);
+    if (hosts.length === 0 || (vs.spec.tls ?? []).length === 0) continue;
+    const ctx = { host: index.qualify(vs.spec.hosts[0] ?? "*", vs.namespace), port, namespace: vs.namespace, index };
+    chains.push(
+      ...sniFilterChains(
+        vs.spec.tls ?? [],
+        ctx,
+        {
+          statPrefix: `gateway_${port}`,
+          chainName: (i) => `passthrough.${port}.${vs.namespace}.${vs.name}.${i}`,
+          // The more specific of the SNI host and a server host that covers it.
+          narrow: (sni) => hosts.map((h) => intersect(h, sni)).find((n) => n !== undefined && n !== "*"),
+          taken,
+          tlsOnly: true,
+          where: `VirtualService ${id(vs)}`,
+        },
+        notes,
+      ),
+    );
+  }
+  if (chains.length === 0) notes.push(`${where(s)}: no VirtualService bound to the gateway has a tls route for its hosts on port ${port}; the server is left out`);
+  return chains;
 }
 
 /** The server's TLS context, adding the secrets it names; undefined (with a note) when it cannot be served. */

@@ -175,6 +175,7 @@ function routingKey(service: MeshService, address: string, index: ServiceIndex, 
     if (http.mirror !== undefined) destinations.add(index.qualify(http.mirror.host, vs?.namespace ?? ""));
   }
   for (const tcp of vs?.spec.tcp ?? []) for (const d of tcp.route) destinations.add(index.qualify(d.destination.host, vs?.namespace ?? ""));
+  for (const tls of vs?.spec.tls ?? []) for (const d of tls.route) destinations.add(index.qualify(d.destination.host, vs?.namespace ?? ""));
   let dependsOn = "";
   for (const h of [...destinations].sort()) {
     const s = index.service(h);

@@ -5,9 +5,11 @@
 // the application makes itself (ServiceEntry protocol HTTPS).
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import type { TLSSocket } from "node:tls";
 import type { EchoAnswer } from "./support/agent.js";
 import { issueLeaf, organisationCa } from "./support/certs.js";
 import { sharedFleet, type Fleet, type FleetSpec } from "./support/fleet.js";
@@ -18,6 +20,8 @@ const certDir = mkdtempSync(join(tmpdir(), `gmf-${process.pid}-egress-`));
 const orgCa = organisationCa("egress test CA");
 // The external server's certificate names secure.example.com only.
 const server = issueLeaf(orgCa, "secure.example.com", { server: ["secure.example.com"] });
+// A second server on the same host, for wiki.example.org and mirror.example.org.
+const mirror = issueLeaf(orgCa, "mirror.example.org", { server: ["mirror.example.org", "wiki.example.org"] });
 const CA_FILE = join(certDir, "org-ca.pem");
 writeFileSync(CA_FILE, orgCa.certPem);
 
@@ -53,16 +57,81 @@ spec:
   );
 }
 
+/**
+ * TLS passed through and routed by SNI. At the sidecar: wiki.example.org's VirtualService sends
+ * SNI wiki.example.org to mirror.example.org (the server on 9443, whose certificate names both),
+ * where the service itself is the server on 8443 (whose certificate does not). At the gateway: a
+ * PASSTHROUGH server for secure.example.com and *.example.org, routed by a VirtualService's tls
+ * routes to the two servers.
+ */
+function passthrough(outside: string): string {
+  const entry = (host: string, port: number) => `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ${host.split(".")[0] ?? host}, namespace: ${NS} }
+spec:
+  hosts: [${host}]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{ number: ${port}, name: tls, protocol: TLS }]
+  endpoints: [{ address: ${outside} }]
+`;
+  return docs(
+    entry("wiki.example.org", 8443),
+    entry("mirror.example.org", 9443),
+    `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: wiki, namespace: ${NS} }
+spec:
+  hosts: [wiki.example.org]
+  tls:
+    - match: [{ port: 8443, sniHosts: [wiki.example.org] }]
+      route: [{ destination: { host: mirror.example.org, port: { number: 9443 } } }]
+`,
+    `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: edge, namespace: ${NS} }
+spec:
+  selector: { istio: edgegateway }
+  servers:
+    - port: { number: 443, name: tls, protocol: TLS }
+      hosts: [secure.example.com, "*.example.org"]
+      tls: { mode: PASSTHROUGH }
+`,
+    `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: edge, namespace: ${NS} }
+spec:
+  hosts: [secure.example.com, "*.example.org"]
+  gateways: [edge]
+  tls:
+    - match: [{ port: 443, sniHosts: [secure.example.com] }]
+      route: [{ destination: { host: secure.example.com, port: { number: 8443 } } }]
+    - match: [{ port: 443, sniHosts: ["*.example.org"] }]
+      route: [{ destination: { host: mirror.example.org, port: { number: 9443 } } }]
+`,
+  );
+}
+
 function spec(): FleetSpec {
   return {
     workloads: [
       { name: "client", namespace: NS, labels: { app: "client" } },
-      { name: "outside", proxy: "none", http: [8080], https: [{ port: 8443, cert: server.certPem, key: server.keyPem }] },
+      {
+        name: "outside",
+        proxy: "none",
+        http: [8080],
+        https: [
+          { port: 8443, cert: server.certPem, key: server.keyPem },
+          { port: 9443, cert: mirror.certPem, key: mirror.keyPem },
+        ],
+      },
+      { name: "edge", namespace: NS, labels: { istio: "edgegateway" }, proxy: "gateway" },
     ],
     // A host no ServiceEntry declares, as DNS would answer it.
     extraHosts: (address) => [`${address("outside")} undeclared.example.com`],
     config: (address) => ({
-      "workloads.yaml": workloadEntry("client", NS, address("client"), { app: "client" }, "client"),
+      "workloads.yaml": docs(workloadEntry("client", NS, address("client"), { app: "client" }, "client"), workloadEntry("edge", NS, address("edge"), { istio: "edgegateway" }, "edge")),
+      "passthrough.yaml": passthrough(address("outside")),
       // Istio's default made explicit; a Sidecar without egress listeners sees every service.
       "sidecar.yaml": `apiVersion: networking.istio.io/v1
 kind: Sidecar
@@ -159,3 +228,38 @@ test("Sidecar outboundTrafficPolicy ALLOW_ANY: a host no ServiceEntry declares i
     assert.doesNotMatch(listeners, /undeclared/);
     for (const host of ["secure", "misnamed", "public", "lab"]) assert.match((await client.envoy("/clusters")).text, new RegExp(`outbound\\|80\\|\\|${host}\\.example\\.com::`), host);
   }));
+
+test("VirtualService tls routes at a sidecar: the application's TLS goes where its SNI is routed", (t) =>
+  fleet.row(t, async (f) => {
+    const [r] = await f.agent("client").http({ url: "https://wiki.example.org:8443/sni", ca: orgCa.certPem });
+    assert.equal(r?.status, 200, JSON.stringify(r));
+    const echo = r?.body as EchoAnswer;
+    assert.deepEqual([echo.port, echo.path, echo.servername], [9443, "/sni", "wiki.example.org"], "the route's destination, not the service's own endpoint (8443)");
+  }));
+
+test("Gateway tls.mode PASSTHROUGH: the client's TLS reaches the server its SNI is routed to, untouched; an SNI no route names is refused", (t) =>
+  fleet.row(t, async (f) => {
+    const edge = f.address("edge");
+    const secure = await tlsGet(edge, 443, "secure.example.com");
+    assert.deepEqual([secure.port, secure.servername, secure.peer], [8443, "secure.example.com", "secure.example.com"]);
+    const wiki = await tlsGet(edge, 443, "wiki.example.org");
+    assert.deepEqual([wiki.port, wiki.servername, wiki.peer], [9443, "wiki.example.org", "mirror.example.org"]);
+    await assert.rejects(tlsGet(edge, 443, "unrouted.example.net"), (e: Error) => /socket hang up|ECONNRESET|disconnected/.test(e.message), "no chain for the name: Envoy closes the connection");
+  }));
+
+/** An HTTPS request from outside the mesh (the test's host) with this SNI, verified end to end against the organisation's CA. */
+function tlsGet(address: string, port: number, servername: string): Promise<{ port: number; servername: unknown; peer: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: address, port, path: "/edge", servername, ca: orgCa.certPem, headers: { host: servername }, agent: false, timeout: 10_000 }, (res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => (body += c.toString("utf8")));
+      res.on("end", () => {
+        const echo = JSON.parse(body) as EchoAnswer;
+        resolve({ port: echo.port, servername: echo.servername, peer: String((res.socket as TLSSocket).getPeerCertificate().subject.CN) });
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+    req.end();
+  });
+}
