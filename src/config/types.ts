@@ -397,10 +397,18 @@ export interface Server {
   readonly name?: string;
 }
 
+export type TLSProtocolVersion = "TLS_AUTO" | "TLSV1_0" | "TLSV1_1" | "TLSV1_2" | "TLSV1_3";
+
 export interface ServerTLSSettings {
   /** PASSTHROUGH: TLS is not terminated; the VirtualServices' tls routes pick by SNI. */
   readonly mode?: "SIMPLE" | "MUTUAL" | "ISTIO_MUTUAL" | "PASSTHROUGH";
   readonly credentialName?: string;
+  /** A plaintext HTTP server answers every request with a redirect to https. */
+  readonly httpsRedirect?: boolean;
+  readonly minProtocolVersion?: TLSProtocolVersion;
+  readonly maxProtocolVersion?: TLSProtocolVersion;
+  /** BoringSSL names, for TLS 1.2 and below (TLS 1.3's suites are not configurable). */
+  readonly cipherSuites?: readonly string[];
 }
 
 export interface SidecarSpec {

@@ -7,7 +7,7 @@
 // A PASSTHROUGH server terminates nothing: the bound VirtualServices' tls routes pick by SNI.
 import type { TlsCredential } from "../config/credentials.js";
 import { gatewayRef, hostMatches, labelsMatch, type MeshResource } from "../config/resources.js";
-import type { Server } from "../config/types.js";
+import type { Server, ServerTLSSettings } from "../config/types.js";
 import { pack, type Any } from "../envoy/index.js";
 import type { FilterChain } from "../envoy/generated/envoy/config/listener/v3/FilterChain.js";
 import type { DownstreamTlsContext } from "../envoy/index.js";
@@ -183,6 +183,8 @@ function virtualHosts(servers: readonly PlacedServer[], port: number, bound: Map
             name: `${host}:${port}`,
             domains: host === "*" ? ["*"] : [host, `${host}:${port}`],
             routes: httpRoutes(vs, { host, port }, index),
+            // Istio: httpsRedirect on a plaintext server answers every request with a 301 to https.
+            ...(s.server.tls?.httpsRedirect === true && HTTP.has(s.server.port.protocol) ? { requireTls: true } : {}),
           });
         }
       }
@@ -260,14 +262,30 @@ function downstreamTls(s: PlacedServer, credentials: Credentials, secrets: Map<s
   if (mode === "MUTUAL" && credential.ca !== undefined) {
     secrets.set(caName, translated("envoy.extensions.transport_sockets.tls.v3.Secret", caName, { name: caName, validation_context: { trusted_ca: { inline_string: credential.ca } } }));
   }
+  const params = tlsParams(tls);
   return {
     common_tls_context: {
+      ...(params === undefined ? {} : { tls_params: params }),
       tls_certificate_sds_secret_configs: [{ name, sds_config: SDS_ADS }],
       ...(s.server.port.protocol === "HTTPS" ? { alpn_protocols: ["h2", "http/1.1"] } : {}),
       ...(mode === "MUTUAL" ? { validation_context_sds_secret_config: { name: caName, sds_config: SDS_ADS } } : {}),
     },
     ...(mode === "MUTUAL" ? { require_client_certificate: { value: true } } : {}),
   };
+}
+
+type TlsParameters = NonNullable<NonNullable<DownstreamTlsContext["common_tls_context"]>["tls_params"]>;
+
+/** Istio's version names as Envoy's (TLS_AUTO: Envoy's default). */
+const TLS_VERSIONS = { TLS_AUTO: "TLS_AUTO", TLSV1_0: "TLSv1_0", TLSV1_1: "TLSv1_1", TLSV1_2: "TLSv1_2", TLSV1_3: "TLSv1_3" } as const;
+
+/** A server's minProtocolVersion, maxProtocolVersion and cipherSuites (names the schema admits, as Envoy's BoringSSL spells them). */
+function tlsParams(tls: ServerTLSSettings | undefined): TlsParameters | undefined {
+  const out: TlsParameters = {};
+  if (tls?.minProtocolVersion !== undefined) out.tls_minimum_protocol_version = TLS_VERSIONS[tls.minProtocolVersion];
+  if (tls?.maxProtocolVersion !== undefined) out.tls_maximum_protocol_version = TLS_VERSIONS[tls.maxProtocolVersion];
+  if (tls?.cipherSuites !== undefined) out.cipher_suites = [...tls.cipherSuites];
+  return Object.keys(out).length === 0 ? undefined : out;
 }
 
 /** A server host "ns/name": which VirtualServices may bind it ("." the gateway's namespace, "*" any). */

@@ -80,6 +80,8 @@ export interface VirtualHostRoutes {
   readonly name: string;
   readonly domains: readonly string[];
   readonly routes: readonly Route[];
+  /** A gateway server's httpsRedirect: every plaintext request is answered with a redirect to https. */
+  readonly requireTls?: boolean;
 }
 
 /**
@@ -104,7 +106,7 @@ export function routeConfiguration(name: string, virtualHosts: readonly VirtualH
   const sorted = [...virtualHosts].sort((a, b) => compare(a.name, b.name));
   return translated("envoy.config.route.v3.RouteConfiguration", name, {
     name,
-    virtual_hosts: sorted.map((vh) => ({ name: vh.name, domains: [...vh.domains], routes: [...vh.routes] })),
+    virtual_hosts: sorted.map((vh) => ({ name: vh.name, domains: [...vh.domains], routes: [...vh.routes], ...(vh.requireTls === true ? { require_tls: "ALL" as const } : {}) })),
     validate_clusters: { value: false },
   });
 }

@@ -4,12 +4,14 @@
 // the SNI and the certificate's name taken from the request's host), and passes through the TLS
 // the application makes itself (ServiceEntry protocol HTTPS).
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import type { TLSSocket } from "node:tls";
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from "node:tls";
+import { REPO_ROOT } from "../support/peers.js";
 import type { EchoAnswer } from "./support/agent.js";
 import { issueLeaf, organisationCa } from "./support/certs.js";
 import { sharedFleet, type Fleet, type FleetSpec } from "./support/fleet.js";
@@ -22,6 +24,8 @@ const orgCa = organisationCa("egress test CA");
 const server = issueLeaf(orgCa, "secure.example.com", { server: ["secure.example.com"] });
 // A second server on the same host, for wiki.example.org and mirror.example.org.
 const mirror = issueLeaf(orgCa, "mirror.example.org", { server: ["mirror.example.org", "wiki.example.org"] });
+// The edge gateway's own certificate (credentialName edge-cert), for its HTTPS servers.
+const edgeCert = issueLeaf(orgCa, "edge", { server: ["modern.example.com", "legacy.example.com", "ciphers.example.com"] });
 const CA_FILE = join(certDir, "org-ca.pem");
 writeFileSync(CA_FILE, orgCa.certPem);
 
@@ -96,6 +100,26 @@ spec:
     - port: { number: 443, name: tls, protocol: TLS }
       hosts: [secure.example.com, "*.example.org"]
       tls: { mode: PASSTHROUGH }
+    - port: { number: 8080, name: http, protocol: HTTP }
+      hosts: [redirect.example.com]
+      tls: { httpsRedirect: true }
+    - port: { number: 8444, name: https-modern, protocol: HTTPS }
+      hosts: [modern.example.com]
+      tls: { mode: SIMPLE, credentialName: edge-cert, minProtocolVersion: TLSV1_3 }
+    - port: { number: 8445, name: https-legacy, protocol: HTTPS }
+      hosts: [legacy.example.com]
+      tls: { mode: SIMPLE, credentialName: edge-cert, maxProtocolVersion: TLSV1_2, cipherSuites: [ECDHE-ECDSA-AES256-GCM-SHA384] }
+    - port: { number: 8446, name: https-ciphers, protocol: HTTPS }
+      hosts: [ciphers.example.com]
+      tls: { mode: SIMPLE, credentialName: edge-cert, cipherSuites: [${CIPHERS.join(", ")}] }
+`,
+    `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: edge-http, namespace: ${NS} }
+spec:
+  hosts: [redirect.example.com, modern.example.com, legacy.example.com, ciphers.example.com]
+  gateways: [edge]
+  http: [{ route: [{ destination: { host: secure.example.com, port: { number: 80 } } }] }]
 `,
     `apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -112,8 +136,12 @@ spec:
   );
 }
 
+/** Every cipher suite name the Gateway schema admits: Envoy must take them all. */
+const CIPHERS = JSON.parse(readFileSync(join(REPO_ROOT, "schemas/gateway.schema.json"), "utf8")).definitions.server.properties.tls.properties.cipherSuites.items.enum as string[];
+
 function spec(): FleetSpec {
   return {
+    credentials: { "edge-cert": { "tls.crt": edgeCert.certPem, "tls.key": edgeCert.keyPem } },
     workloads: [
       { name: "client", namespace: NS, labels: { app: "client" } },
       {
@@ -261,5 +289,43 @@ function tlsGet(address: string, port: number, servername: string): Promise<{ po
     req.on("timeout", () => req.destroy(new Error("timeout")));
     req.on("error", reject);
     req.end();
+  });
+}
+
+test("Gateway httpsRedirect: a plaintext request is answered with a redirect to https", (t) =>
+  fleet.row(t, async (f) => {
+    // node:http, not fetch: fetch does not let a caller set Host.
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = httpRequest({ host: f.address("edge"), port: 8080, path: "/cart?id=7", headers: { host: "redirect.example.com" }, agent: false, timeout: 10_000 }, resolve);
+      req.on("timeout", () => req.destroy(new Error("timeout")));
+      req.on("error", reject).end();
+    });
+    res.resume();
+    assert.equal(res.statusCode, 301);
+    assert.equal(res.headers.location, "https://redirect.example.com/cart?id=7");
+  }));
+
+test("Gateway minProtocolVersion, maxProtocolVersion and cipherSuites: the handshake takes only what the server allows", (t) =>
+  fleet.row(t, async (f) => {
+    const edge = f.address("edge");
+    const modern = await handshake(edge, 8444, "modern.example.com", {});
+    assert.equal(modern.protocol, "TLSv1.3");
+    await assert.rejects(handshake(edge, 8444, "modern.example.com", { maxVersion: "TLSv1.2" }), "TLS 1.2 is below the server's minimum");
+    const legacy = await handshake(edge, 8445, "legacy.example.com", {});
+    assert.deepEqual([legacy.protocol, legacy.cipher], ["TLSv1.2", "ECDHE-ECDSA-AES256-GCM-SHA384"], "TLS 1.3 is above the server's maximum; its one suite");
+    await assert.rejects(handshake(edge, 8445, "legacy.example.com", { ciphers: "ECDHE-ECDSA-AES128-GCM-SHA256" }), "a suite the server does not list");
+    const all = await handshake(edge, 8446, "ciphers.example.com", { maxVersion: "TLSv1.2" });
+    t.diagnostic(`every schema cipher suite accepted by Envoy (${CIPHERS.length}); negotiated ${all.cipher}`);
+  }));
+
+/** A TLS handshake with the gateway from outside the mesh: the version and suite agreed. */
+function handshake(address: string, port: number, servername: string, options: ConnectionOptions): Promise<{ protocol: string | null; cipher: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: address, port, servername, ca: orgCa.certPem, ...options }, () => {
+      resolve({ protocol: socket.getProtocol(), cipher: socket.getCipher().name });
+      socket.end();
+    });
+    socket.setTimeout(10_000, () => socket.destroy(new Error("timeout")));
+    socket.on("error", reject);
   });
 }
