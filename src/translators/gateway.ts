@@ -16,6 +16,7 @@ import { rdsConnectionManager } from "./outbound.js";
 import { tcpProxy } from "./tcp-proxy.js";
 import { httpRoutes, routeConfiguration, type VirtualHostRoutes } from "./routes.js";
 import type { ServiceIndex } from "./services.js";
+import { HTTP_ALPN, meshServerTls } from "./tls-contexts.js";
 import { sniFilterChains, tlsInspector } from "./tls-routes.js";
 import { sortTranslated, translated, type Translated } from "./translated.js";
 
@@ -90,8 +91,10 @@ export function gatewayResources(
     const passthroughNames = new Set<string>();
     for (const s of tlsServers.filter((x) => x.server.tls?.mode === "PASSTHROUGH")) tlsChains.push(...passthroughChains(s, port, bound, index, passthroughNames, notes));
     for (const s of tlsServers.filter((x) => x.server.tls?.mode !== "PASSTHROUGH")) {
-      const tls = keysFor.has(s.gateway) ? downstreamTls(s, credentials, secrets, notes) : undefined;
-      if (!keysFor.has(s.gateway)) {
+      // ISTIO_MUTUAL serves the proxy's own mesh certificate: it needs none of the Gateway's keys.
+      const ownCertificate = s.server.tls?.mode === "ISTIO_MUTUAL";
+      const tls = ownCertificate ? istioMutualTls(s) : keysFor.has(s.gateway) ? downstreamTls(s, credentials, secrets, notes) : undefined;
+      if (!ownCertificate && !keysFor.has(s.gateway)) {
         notes.push(`${where(s)}: this proxy may not hold the Gateway's private keys (its credential is not for a workload the Gateway selects, see docs/proxies.md); the server is left out`);
       }
       if (tls === undefined) continue;
@@ -239,12 +242,23 @@ function passthroughChains(s: PlacedServer, port: number, bound: Map<string, Vir
   return chains;
 }
 
+/**
+ * ISTIO_MUTUAL: mesh mutual TLS terminated at the gateway with the proxy's own workload certificate
+ * ("default") and the mesh roots ("ROOTCA"), both per-proxy secrets every authenticated Envoy
+ * receives; a client certificate from the mesh is required (any identity, as in Istio).
+ */
+function istioMutualTls(s: PlacedServer): DownstreamTlsContext {
+  const context = meshServerTls(s.server.port.protocol === "HTTPS" ? HTTP_ALPN : []);
+  const params = tlsParams(s.server.tls);
+  return params === undefined ? context : { ...context, common_tls_context: { ...context.common_tls_context, tls_params: { ...context.common_tls_context?.tls_params, ...params } } };
+}
+
 /** The server's TLS context, adding the secrets it names; undefined (with a note) when it cannot be served. */
 function downstreamTls(s: PlacedServer, credentials: Credentials, secrets: Map<string, Translated>, notes: string[]): DownstreamTlsContext | undefined {
   const tls = s.server.tls;
   const mode = tls?.mode;
-  if (mode === undefined || mode === "ISTIO_MUTUAL") {
-    notes.push(`${where(s)}: tls.mode ${mode ?? "(missing)"} is not served yet; use SIMPLE or MUTUAL with a credentialName`);
+  if (mode === undefined || mode === "ISTIO_MUTUAL" || mode === "PASSTHROUGH") {
+    notes.push(`${where(s)}: tls.mode ${mode ?? "(missing)"} needs a tls.mode: SIMPLE or MUTUAL with a credentialName, ISTIO_MUTUAL or PASSTHROUGH`);
     return undefined;
   }
   const name = tls?.credentialName;

@@ -45,7 +45,16 @@ function upstreamSocket(context: UpstreamTlsContext): TransportSocket {
  * peer's SPIFFE identity. `alpn` for HTTP ports.
  */
 export function envoyInboundTls(alpn: readonly string[] = []): TransportSocket {
-  return downstreamSocket({
+  return downstreamSocket(meshServerTls(alpn));
+}
+
+/**
+ * A server's side of mesh mutual TLS: the proxy's own certificate over SDS, a client certificate
+ * required and verified against the mesh roots (any mesh identity). Sidecars' inbound listeners
+ * and gateway servers in ISTIO_MUTUAL mode.
+ */
+export function meshServerTls(alpn: readonly string[] = []): DownstreamTlsContext {
+  return {
     require_client_certificate: { value: true },
     common_tls_context: {
       tls_params: TLS_PARAMS,
@@ -53,7 +62,7 @@ export function envoyInboundTls(alpn: readonly string[] = []): TransportSocket {
       validation_context_sds_secret_config: sds(SDS_ROOT_CA),
       ...(alpn.length > 0 ? { alpn_protocols: [...alpn] } : {}),
     },
-  });
+  };
 }
 
 /**

@@ -112,6 +112,36 @@ spec:
     - port: { number: 8446, name: https-ciphers, protocol: HTTPS }
       hosts: [ciphers.example.com]
       tls: { mode: SIMPLE, credentialName: edge-cert, cipherSuites: [${CIPHERS.join(", ")}] }
+    - port: { number: 8447, name: https-mesh, protocol: HTTPS }
+      hosts: [edge-mesh.${NS}.svc.cluster.local]
+      tls: { mode: ISTIO_MUTUAL }
+`,
+    // The gateway as a mesh service its clients reach with mesh mutual TLS.
+    `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: edge-mesh, namespace: ${NS} }
+spec:
+  hosts: [edge-mesh.${NS}.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 8447, name: http, protocol: HTTP }]
+  workloadSelector: { labels: { istio: edgegateway } }
+`,
+    `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: edge-mesh, namespace: ${NS} }
+spec:
+  host: edge-mesh
+  trafficPolicy: { tls: { mode: ISTIO_MUTUAL, sni: edge-mesh.${NS}.svc.cluster.local } }
+`,
+    `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: edge-mesh, namespace: ${NS} }
+spec:
+  hosts: [edge-mesh.${NS}.svc.cluster.local]
+  gateways: [edge]
+  # The origination's SNI and SAN check follow the request's host: name the server's.
+  http: [{ rewrite: { authority: secure.example.com }, route: [{ destination: { host: secure.example.com, port: { number: 80 } } }] }]
 `,
     `apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -329,3 +359,21 @@ function handshake(address: string, port: number, servername: string, options: C
     socket.on("error", reject);
   });
 }
+
+test("Gateway tls.mode ISTIO_MUTUAL: a sidecar's mesh certificate is taken, a client without one is refused", (t) =>
+  fleet.row(t, async (f) => {
+    const r = await f.agent("client").get(`http://edge-mesh.${NS}.svc.cluster.local:8447/mesh`);
+    assert.equal(r.status, 200, JSON.stringify(r));
+    assert.deepEqual([(r.body as EchoAnswer).name, (r.body as EchoAnswer).path], ["outside", "/mesh"], "through the gateway's mTLS server and its route");
+    const handshakes = (await f.agent("edge").envoy(`/stats?filter=${encodeURIComponent("0.0.0.0_8447.ssl.handshake")}`)).text;
+    assert.match(handshakes, /ssl\.handshake: [1-9]/, handshakes);
+    await assert.rejects(
+      new Promise((resolve, reject) => {
+        const req = httpsRequest({ host: f.address("edge"), port: 8447, path: "/mesh", servername: `edge-mesh.${NS}.svc.cluster.local`, rejectUnauthorized: false, agent: false, timeout: 10_000 }, resolve);
+        req.on("timeout", () => req.destroy(new Error("timeout")));
+        req.on("error", reject).end();
+      }),
+      (e: Error) => !/timeout/.test(e.message),
+      "no client certificate: the handshake fails",
+    );
+  }));
