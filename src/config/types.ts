@@ -134,6 +134,8 @@ interface ServiceEntryBase {
   readonly ports?: readonly ServicePort[];
   readonly location?: "MESH_EXTERNAL" | "MESH_INTERNAL";
   readonly resolution?: "STATIC" | "DNS" | "DNS_ROUND_ROBIN" | "NONE";
+  /** Namespaces whose proxies see the service: "." its own, "*" all (the default), "~" none, or names. */
+  readonly exportTo?: readonly string[];
 }
 
 /** At most one of endpoints and workloadSelector. */

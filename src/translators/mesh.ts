@@ -1,10 +1,10 @@
 import type { MeshModel } from "../config/load.js";
 import type { MeshResource } from "../config/resources.js";
 import { serviceAddresses } from "./addresses.js";
+import { exportsRestricted } from "./scope.js";
 import { serviceClusters } from "./clusters.js";
 import { serviceEndpoints } from "./endpoints.js";
 import type { Credentials, GatewayTranslation } from "./gateway.js";
-import type { GrpcClientClass } from "./grpc-clients.js";
 import { grpcCluster } from "./grpc-compat.js";
 import { grpcClientResources } from "./grpc.js";
 import { meshMtls } from "./mtls.js";
@@ -18,6 +18,8 @@ export interface ServiceTranslation {
   readonly namespace: string;
   /** The loopback address sidecars reach it at (addresses.ts). */
   readonly address: string;
+  /** The ServiceEntry's exportTo: the namespaces whose proxies see it (absent: all). */
+  readonly exportTo?: readonly string[];
   readonly clusters: readonly TranslatedCluster[];
   readonly grpcClusters: readonly TranslatedCluster[];
   readonly endpoints: readonly Translated[];
@@ -46,6 +48,8 @@ export interface MeshTranslation {
   /** Envoy sidecars' outbound listeners and their routes. */
   readonly outboundListeners: readonly Translated[];
   readonly outboundRoutes: readonly Translated[];
+  /** Whether some ServiceEntry's exportTo hides it from some namespace (scope.ts, exportsRestricted). */
+  readonly exportsRestricted: boolean;
   /** The model's resources a proxy's own side is built from. */
   readonly model: MeshModel;
   readonly index: ServiceIndex;
@@ -145,7 +149,8 @@ export function createTranslationMemo(): TranslationMemo {
 export interface SharedDerivations {
   readonly scopes: Map<string, ScopedResources>;
   /** What gRPC clients of a class receive, and the notes on it (proxy-resources.ts). */
-  readonly grpcClients: Map<GrpcClientClass, { readonly resources: readonly Translated[]; readonly notes: readonly string[] }>;
+  /** By client class, and the namespace when exportTo makes what a client sees depend on it. */
+  readonly grpcClients: Map<string, { readonly resources: readonly Translated[]; readonly notes: readonly string[] }>;
   readonly gateways: Map<string, GatewayTranslation>;
   readonly inboundClusters: Map<string, Translated>;
 }
@@ -215,7 +220,8 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
         return { grpcListeners: g.listeners, grpcRoutes: g.routes, outboundListeners: o.listeners, outboundRoutes: o.routes };
       })();
     nextRouting.set(rKey, r);
-    services.push({ host: service.host, namespace: service.namespace, address, ...b, ...r });
+    const exportTo = service.entry.spec.exportTo;
+    services.push({ host: service.host, namespace: service.namespace, address, ...(exportTo === undefined ? {} : { exportTo }), ...b, ...r });
   }
   memo.backends = nextBackends;
   memo.routing = nextRouting;
@@ -223,6 +229,7 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
   const of = <K extends MeshResource["kind"]>(kind: K) => model.resources.filter((r): r is MeshResource<K> & typeof r => r.kind === kind) as MeshResource<K>[];
   return {
     services,
+    exportsRestricted: exportsRestricted(services),
     clusters: all("clusters"),
     grpcClusters: sortTranslated(services.flatMap((s) => s.grpcClusters)),
     endpoints: all("endpoints"),

@@ -9,12 +9,12 @@ import { grpcNotes } from "./grpc-notes.js";
 import { unspecified } from "./registration.js";
 import { grpcServerListener, grpcServerListenerName } from "./grpc-server.js";
 import { inboundCluster, inboundListener, type InboundPort } from "./inbound.js";
-import { selectorKey, type MeshTranslation, type ScopedResources } from "./mesh.js";
+import { selectorKey, type MeshTranslation, type ScopedResources, type ServiceTranslation } from "./mesh.js";
 import { meshMtls } from "./mtls.js";
 import { workloadAddress, type ProxyIdentity } from "./proxy.js";
 import { policiesForWorkload } from "./rbac.js";
 import { registeredEntryName } from "./registration.js";
-import { sidecarScope, type SidecarScope } from "./scope.js";
+import { exportedTo, sidecarScope, type SidecarScope } from "./scope.js";
 import { sortTranslated, type Translated } from "./translated.js";
 
 /** The ports a workload serves (as the ServiceEntries selecting it say) and the policies that apply. */
@@ -79,7 +79,7 @@ function scopedResources(t: MeshTranslation, scope: SidecarScope): ScopedResourc
   const cached = s.scopes.get(scope.key);
   if (cached !== undefined) return cached;
   let built: ScopedResources;
-  if (scope.sidecar === undefined) {
+  if (scope.key === "*") {
     built = { clusters: t.clusters, endpoints: t.endpoints, listeners: t.outboundListeners, routes: t.outboundRoutes };
   } else {
     const visible = t.services.filter((x) => scope.visible(x));
@@ -171,12 +171,12 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
       const side = workloadSide(t, proxy);
       // Clients of different classes (grpc-clients.ts) get different variants: never one snapshot.
       const cls = grpcClientClass(proxy.userAgent);
-      const client: ProxyLayer = { key: `grpc:${cls}`, resources: () => grpcClientSide(t, cls).resources };
+      const client: ProxyLayer = { key: grpcSideKey(t, cls, proxy.namespace), resources: () => grpcClientSide(t, cls, proxy.namespace).resources };
       if (side.ports.length === 0) return [client];
       return [client, { key: JSON.stringify(["grpc-server", side.ports.map((p) => [p.port, p.mtls]), ids(side.policies)]), resources: () => serverListeners(t, proxy) }];
     }
     case "sidecar": {
-      const scope = sidecarScope(t.of.sidecars, proxy, t.model.naming.rootNamespace);
+      const scope = sidecarScope(t.of.sidecars, proxy, t.model.naming.rootNamespace, t.exportsRestricted);
       const side = workloadSide(t, proxy);
       const outbound: ProxyLayer = {
         key: `sidecar-scope:${scope.key}`,
@@ -192,7 +192,12 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
       const gateways = gatewaysFor(t.of.gateways, proxy.labels);
       const keysFor = credentialAccess(t, proxy, gateways);
       return [
-        { key: "gateway-clusters", resources: () => [...t.clusters, ...t.endpoints] },
+        t.exportsRestricted
+          ? {
+              key: `gateway-clusters|exported:${proxy.namespace}`,
+              resources: () => exportedServices(t, proxy.namespace).flatMap((x) => [...x.clusters, ...x.endpoints]),
+            }
+          : { key: "gateway-clusters", resources: () => [...t.clusters, ...t.endpoints] },
         { key: JSON.stringify(["gateway", ids(gateways), ids([...keysFor])]), resources: () => gatewayTranslation(t, gateways, keysFor).resources },
       ];
     }
@@ -216,7 +221,7 @@ export function proxyNotes(t: MeshTranslation, proxy: ProxyIdentity): readonly s
       return problem === undefined ? [] : [problem];
     }
     case "grpc":
-      return grpcClientSide(t, grpcClientClass(proxy.userAgent)).notes;
+      return grpcClientSide(t, grpcClientClass(proxy.userAgent), proxy.namespace).notes;
   }
 }
 
@@ -224,16 +229,30 @@ export function proxyNotes(t: MeshTranslation, proxy: ProxyIdentity): readonly s
  * What every gRPC client of a class receives (its server side aside), and what it ignores of it:
  * once per translation and class, however many clients there are.
  */
-function grpcClientSide(t: MeshTranslation, cls: GrpcClientClass): { resources: readonly Translated[]; notes: readonly string[] } {
-  let side = t.shared.grpcClients.get(cls);
+function grpcClientSide(t: MeshTranslation, cls: GrpcClientClass, namespace: string): { resources: readonly Translated[]; notes: readonly string[] } {
+  const key = grpcSideKey(t, cls, namespace);
+  let side = t.shared.grpcClients.get(key);
   if (side === undefined) {
-    const clusters = cls === "standard" ? t.grpcClusters : t.grpcClusters.map((c) => grpcClusterFor(c, cls));
-    const resources = [...clusters, ...t.endpoints, ...t.grpcListeners, ...t.grpcRoutes];
+    const services = t.exportsRestricted ? exportedServices(t, namespace) : undefined;
+    const pick = (k: "endpoints" | "grpcListeners" | "grpcRoutes"): readonly Translated[] => (services === undefined ? t[k] : services.flatMap((x) => x[k]));
+    const own = services === undefined ? t.grpcClusters : services.flatMap((x) => x.grpcClusters);
+    const clusters = cls === "standard" ? own : own.map((c) => grpcClusterFor(c, cls));
+    const resources = [...clusters, ...pick("endpoints"), ...pick("grpcListeners"), ...pick("grpcRoutes")];
     const envoy = new Map<string, Translated>(t.clusters.map((c) => [c.name, c]));
     side = { resources, notes: grpcNotes(resources, envoy, cls) };
-    t.shared.grpcClients.set(cls, side);
+    t.shared.grpcClients.set(key, side);
   }
   return side;
+}
+
+/** gRPC clients of a class share what they see; with exportTo in use, per namespace. */
+function grpcSideKey(t: MeshTranslation, cls: GrpcClientClass, namespace: string): string {
+  return t.exportsRestricted ? `grpc:${cls}|exported:${namespace}` : `grpc:${cls}`;
+}
+
+/** The services exported to a namespace (a ServiceEntry's exportTo). */
+function exportedServices(t: MeshTranslation, namespace: string): readonly ServiceTranslation[] {
+  return t.services.filter((x) => exportedTo(x, namespace));
 }
 
 function ids(resources: readonly { readonly namespace: string; readonly name: string }[]): string[] {

@@ -169,6 +169,21 @@ spec:
 /** Every cipher suite name the Gateway schema admits: Envoy must take them all. */
 const CIPHERS = JSON.parse(readFileSync(join(REPO_ROOT, "schemas/gateway.schema.json"), "utf8")).definitions.server.properties.tls.properties.cipherSuites.items.enum as string[];
 
+/** A service of the finance namespace, at the outside host's plain HTTP port, with this exportTo. */
+function exported(name: string, exportTo: string, outside: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ${name}, namespace: finance }
+spec:
+  hosts: [${name}.finance.svc.cluster.local]
+  exportTo: ${exportTo}
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{ number: 8080, name: http, protocol: HTTP }]
+  endpoints: [{ address: ${outside} }]
+`;
+}
+
 function spec(): FleetSpec {
   return {
     credentials: { "edge-cert": { "tls.crt": edgeCert.certPem, "tls.key": edgeCert.keyPem } },
@@ -190,6 +205,7 @@ function spec(): FleetSpec {
     config: (address) => ({
       "workloads.yaml": docs(workloadEntry("client", NS, address("client"), { app: "client" }, "client"), workloadEntry("edge", NS, address("edge"), { istio: "edgegateway" }, "edge")),
       "passthrough.yaml": passthrough(address("outside")),
+      "exported.yaml": docs(exported("ledger", '["."]', address("outside")), exported("payroll", `[${NS}]`, address("outside"))),
       // Istio's default made explicit; a Sidecar without egress listeners sees every service.
       "sidecar.yaml": `apiVersion: networking.istio.io/v1
 kind: Sidecar
@@ -376,4 +392,20 @@ test("Gateway tls.mode ISTIO_MUTUAL: a sidecar's mesh certificate is taken, a cl
       (e: Error) => !/timeout/.test(e.message),
       "no client certificate: the handshake fails",
     );
+  }));
+
+test("ServiceEntry exportTo: a sidecar gets the services exported to its namespace and none other", (t) =>
+  fleet.row(t, async (f) => {
+    const client = f.agent("client");
+    const payroll = await client.get("http://payroll.finance.svc.cluster.local:8080/pay");
+    assert.equal(payroll.status, 200, JSON.stringify(payroll));
+    assert.equal((payroll.body as EchoAnswer).path, "/pay");
+    const clusters = (await client.envoy("/clusters")).text;
+    assert.match(clusters, /outbound\|8080\|\|payroll\.finance\.svc\.cluster\.local::/);
+    assert.doesNotMatch(clusters, /ledger/, "exportTo: [\".\"] keeps it in its namespace");
+    const ledger = await client.get("http://ledger.finance.svc.cluster.local:8080/books");
+    assert.equal(ledger.error, "ECONNREFUSED", `no listener for it: ${JSON.stringify(ledger)}`);
+    const gateway = (await f.agent("edge").envoy("/clusters")).text;
+    assert.match(gateway, /payroll/, "the gateway, in the client's namespace, sees what is exported there");
+    assert.doesNotMatch(gateway, /ledger/, "and no more");
   }));
