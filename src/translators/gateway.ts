@@ -258,7 +258,8 @@ function downstreamTls(s: PlacedServer, credentials: Credentials, secrets: Map<s
   const tls = s.server.tls;
   const mode = tls?.mode;
   if (mode === undefined || mode === "ISTIO_MUTUAL" || mode === "PASSTHROUGH") {
-    notes.push(`${where(s)}: tls.mode ${mode ?? "(missing)"} needs a tls.mode: SIMPLE or MUTUAL with a credentialName, ISTIO_MUTUAL or PASSTHROUGH`);
+    // ISTIO_MUTUAL and PASSTHROUGH servers are built elsewhere (istioMutualTls, passthroughChains).
+    notes.push(`${where(s)}: an ${s.server.port.protocol} server needs tls.mode: SIMPLE or MUTUAL with a credentialName, ISTIO_MUTUAL or PASSTHROUGH; the server is left out`);
     return undefined;
   }
   const name = tls?.credentialName;
