@@ -258,6 +258,8 @@ export interface VirtualServiceSpec {
   readonly http?: readonly HTTPRoute[];
   readonly tcp?: readonly TCPRoute[];
   readonly tls?: readonly TLSRoute[];
+  /** Namespaces whose proxies it applies to: "." its own, "*" all (the default), "~" none, or names. */
+  readonly exportTo?: readonly string[];
 }
 
 interface HTTPRouteBase {

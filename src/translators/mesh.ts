@@ -1,7 +1,7 @@
 import type { MeshModel } from "../config/load.js";
 import type { MeshResource } from "../config/resources.js";
 import { serviceAddresses } from "./addresses.js";
-import { exportsRestricted } from "./scope.js";
+import { exportsRestricted, type ScopedService } from "./scope.js";
 import { serviceClusters } from "./clusters.js";
 import { serviceEndpoints } from "./endpoints.js";
 import type { Credentials, GatewayTranslation } from "./gateway.js";
@@ -20,6 +20,8 @@ export interface ServiceTranslation {
   readonly address: string;
   /** The ServiceEntry's exportTo: the namespaces whose proxies see it (absent: all). */
   readonly exportTo?: readonly string[];
+  /** The VirtualService routing it for sidecars and proxyless clients, when its exportTo restricts it (scope.ts). */
+  readonly routedBy?: ScopedService;
   readonly clusters: readonly TranslatedCluster[];
   readonly grpcClusters: readonly TranslatedCluster[];
   readonly endpoints: readonly Translated[];
@@ -48,7 +50,7 @@ export interface MeshTranslation {
   /** Envoy sidecars' outbound listeners and their routes. */
   readonly outboundListeners: readonly Translated[];
   readonly outboundRoutes: readonly Translated[];
-  /** Whether some ServiceEntry's exportTo hides it from some namespace (scope.ts, exportsRestricted). */
+  /** Whether some ServiceEntry's or VirtualService's exportTo hides it from some namespace (scope.ts, exportsRestricted). */
   readonly exportsRestricted: boolean;
   /** The model's resources a proxy's own side is built from. */
   readonly model: MeshModel;
@@ -82,7 +84,7 @@ interface ServiceBackends {
 }
 
 /** A service's listeners and routes: they depend on its routing as well. */
-interface ServiceRouting {
+export interface ServiceRouting {
   readonly grpcListeners: readonly Translated[];
   readonly grpcRoutes: readonly Translated[];
   readonly outboundListeners: readonly Translated[];
@@ -148,11 +150,15 @@ export function createTranslationMemo(): TranslationMemo {
 /** What proxies alike share within one translation: built on first use, gone with it. */
 export interface SharedDerivations {
   readonly scopes: Map<string, ScopedResources>;
-  /** What gRPC clients of a class receive, and the notes on it (proxy-resources.ts). */
-  /** By client class, and the namespace when exportTo makes what a client sees depend on it. */
+  /**
+   * What gRPC clients of a class receive, and the notes on it (proxy-resources.ts): by class, and
+   * by namespace when exportTo makes what a client sees depend on it.
+   */
   readonly grpcClients: Map<string, { readonly resources: readonly Translated[]; readonly notes: readonly string[] }>;
   readonly gateways: Map<string, GatewayTranslation>;
   readonly inboundClusters: Map<string, Translated>;
+  /** A service's routing as a namespace its VirtualService is not exported to sees it, by "host|namespace". */
+  readonly unrouted: Map<string, ServiceRouting>;
 }
 
 /** The outbound resources of the services one Sidecar scope sees. */
@@ -194,6 +200,11 @@ export interface TranslationInputs {
   readonly credentials?: Credentials;
 }
 
+/** A VirtualService as exportTo sees it (scope.ts, exportedTo). */
+export function routedByOf(vs: MeshResource<"VirtualService">): ScopedService {
+  return { host: "", namespace: vs.namespace, ...(vs.spec.exportTo === undefined ? {} : { exportTo: vs.spec.exportTo }) };
+}
+
 export function translateMesh(model: MeshModel, memo: TranslationMemo = createTranslationMemo(), inputs: TranslationInputs = {}): MeshTranslation {
   const index = indexServices(model);
   const addresses = serviceAddresses(index.services.map((s) => s.host));
@@ -221,7 +232,17 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
       })();
     nextRouting.set(rKey, r);
     const exportTo = service.entry.spec.exportTo;
-    services.push({ host: service.host, namespace: service.namespace, address, ...(exportTo === undefined ? {} : { exportTo }), ...b, ...r });
+    const vs = index.virtualServiceFor(service.host);
+    const routedBy = vs === undefined ? undefined : routedByOf(vs);
+    services.push({
+      host: service.host,
+      namespace: service.namespace,
+      address,
+      ...(exportTo === undefined ? {} : { exportTo }),
+      ...(routedBy === undefined || !exportsRestricted([routedBy]) ? {} : { routedBy }),
+      ...b,
+      ...r,
+    });
   }
   memo.backends = nextBackends;
   memo.routing = nextRouting;
@@ -229,7 +250,7 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
   const of = <K extends MeshResource["kind"]>(kind: K) => model.resources.filter((r): r is MeshResource<K> & typeof r => r.kind === kind) as MeshResource<K>[];
   return {
     services,
-    exportsRestricted: exportsRestricted(services),
+    exportsRestricted: exportsRestricted(services) || exportsRestricted(of("VirtualService").map(routedByOf)),
     clusters: all("clusters"),
     grpcClusters: sortTranslated(services.flatMap((s) => s.grpcClusters)),
     endpoints: all("endpoints"),
@@ -241,7 +262,7 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
     index,
     credentials: inputs.credentials ?? new Map(),
     memo,
-    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map() },
+    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map(), unrouted: new Map() },
     of: {
       policies: of("AuthorizationPolicy"),
       sidecars: of("Sidecar"),

@@ -9,7 +9,10 @@ import { grpcNotes } from "./grpc-notes.js";
 import { unspecified } from "./registration.js";
 import { grpcServerListener, grpcServerListenerName } from "./grpc-server.js";
 import { inboundCluster, inboundListener, type InboundPort } from "./inbound.js";
-import { selectorKey, type MeshTranslation, type ScopedResources, type ServiceTranslation } from "./mesh.js";
+import { grpcClientResources } from "./grpc.js";
+import { routedByOf, selectorKey, type MeshTranslation, type ScopedResources, type ServiceRouting, type ServiceTranslation } from "./mesh.js";
+import { outboundResources } from "./outbound.js";
+import type { ServiceIndex } from "./services.js";
 import { meshMtls } from "./mtls.js";
 import { workloadAddress, type ProxyIdentity } from "./proxy.js";
 import { policiesForWorkload } from "./rbac.js";
@@ -74,7 +77,7 @@ export function serverListeners(t: MeshTranslation, proxy: ProxyIdentity): Trans
   ]);
 }
 
-function scopedResources(t: MeshTranslation, scope: SidecarScope): ScopedResources {
+function scopedResources(t: MeshTranslation, scope: SidecarScope, namespace: string): ScopedResources {
   const s = t.shared;
   const cached = s.scopes.get(scope.key);
   if (cached !== undefined) return cached;
@@ -83,23 +86,27 @@ function scopedResources(t: MeshTranslation, scope: SidecarScope): ScopedResourc
     built = { clusters: t.clusters, endpoints: t.endpoints, listeners: t.outboundListeners, routes: t.outboundRoutes };
   } else {
     const visible = t.services.filter((x) => scope.visible(x));
+    // With exportTo in use the scope is per namespace (sidecarScope), and so is each service's routing.
+    const routing = (x: ServiceTranslation) => (t.exportsRestricted ? routingFor(t, x, namespace) : x);
     built = {
       clusters: visible.flatMap((x) => x.clusters),
       endpoints: visible.flatMap((x) => x.endpoints),
-      listeners: visible.flatMap((x) => x.outboundListeners),
-      routes: visible.flatMap((x) => x.outboundRoutes),
+      listeners: visible.flatMap((x) => routing(x).outboundListeners),
+      routes: visible.flatMap((x) => routing(x).outboundRoutes),
     };
   }
   s.scopes.set(scope.key, built);
   return built;
 }
 
-function gatewayTranslation(t: MeshTranslation, gateways: readonly MeshResource<"Gateway">[], keysFor: ReadonlySet<MeshResource<"Gateway">>): GatewayTranslation {
+function gatewayTranslation(t: MeshTranslation, gateways: readonly MeshResource<"Gateway">[], keysFor: ReadonlySet<MeshResource<"Gateway">>, namespace: string): GatewayTranslation {
   const s = t.shared;
-  const key = JSON.stringify([ids(gateways), ids([...keysFor])]);
+  // With exportTo in use, a gateway takes the VirtualServices exported to its own namespace.
+  const key = JSON.stringify([ids(gateways), ids([...keysFor]), t.exportsRestricted ? namespace : ""]);
   const cached = s.gateways.get(key);
   if (cached !== undefined) return cached;
-  const built = gatewayResources(gateways, t.of.virtualServices, t.index, t.credentials, keysFor);
+  const virtualServices = t.exportsRestricted ? t.of.virtualServices.filter((vs) => exportedTo(routedByOf(vs), namespace)) : t.of.virtualServices;
+  const built = gatewayResources(gateways, virtualServices, t.index, t.credentials, keysFor);
   s.gateways.set(key, built);
   return built;
 }
@@ -181,7 +188,7 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
       const outbound: ProxyLayer = {
         key: `sidecar-scope:${scope.key}`,
         resources: () => {
-          const scoped = scopedResources(t, scope);
+          const scoped = scopedResources(t, scope, proxy.namespace);
           return [...scoped.clusters, ...scoped.endpoints, ...scoped.listeners, ...scoped.routes];
         },
       };
@@ -198,7 +205,10 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
               resources: () => exportedServices(t, proxy.namespace).flatMap((x) => [...x.clusters, ...x.endpoints]),
             }
           : { key: "gateway-clusters", resources: () => [...t.clusters, ...t.endpoints] },
-        { key: JSON.stringify(["gateway", ids(gateways), ids([...keysFor])]), resources: () => gatewayTranslation(t, gateways, keysFor).resources },
+        {
+          key: JSON.stringify(["gateway", ids(gateways), ids([...keysFor]), t.exportsRestricted ? proxy.namespace : ""]),
+          resources: () => gatewayTranslation(t, gateways, keysFor, proxy.namespace).resources,
+        },
       ];
     }
   }
@@ -214,7 +224,7 @@ export function proxyNotes(t: MeshTranslation, proxy: ProxyIdentity): readonly s
   switch (proxy.kind) {
     case "gateway": {
       const gateways = gatewaysFor(t.of.gateways, proxy.labels);
-      return gatewayTranslation(t, gateways, credentialAccess(t, proxy, gateways)).notes;
+      return gatewayTranslation(t, gateways, credentialAccess(t, proxy, gateways), proxy.namespace).notes;
     }
     case "sidecar": {
       const problem = inboundAddressProblem(proxy, workloadSide(t, proxy));
@@ -234,7 +244,8 @@ function grpcClientSide(t: MeshTranslation, cls: GrpcClientClass, namespace: str
   let side = t.shared.grpcClients.get(key);
   if (side === undefined) {
     const services = t.exportsRestricted ? exportedServices(t, namespace) : undefined;
-    const pick = (k: "endpoints" | "grpcListeners" | "grpcRoutes"): readonly Translated[] => (services === undefined ? t[k] : services.flatMap((x) => x[k]));
+    const pick = (k: "endpoints" | "grpcListeners" | "grpcRoutes"): readonly Translated[] =>
+      services === undefined ? t[k] : services.flatMap((x) => (k === "endpoints" ? x.endpoints : routingFor(t, x, namespace)[k]));
     const own = services === undefined ? t.grpcClusters : services.flatMap((x) => x.grpcClusters);
     const clusters = cls === "standard" ? own : own.map((c) => grpcClusterFor(c, cls));
     const resources = [...clusters, ...pick("endpoints"), ...pick("grpcListeners"), ...pick("grpcRoutes")];
@@ -248,6 +259,26 @@ function grpcClientSide(t: MeshTranslation, cls: GrpcClientClass, namespace: str
 /** gRPC clients of a class share what they see; with exportTo in use, per namespace. */
 function grpcSideKey(t: MeshTranslation, cls: GrpcClientClass, namespace: string): string {
   return t.exportsRestricted ? `grpc:${cls}|exported:${namespace}` : `grpc:${cls}`;
+}
+
+/**
+ * A service's listeners and routes as a proxy of `namespace` receives them: its shared routing,
+ * unless its VirtualService is not exported there, when it is routed as if it had none (Istio
+ * then uses no VirtualService of that host for the namespace), made once per namespace.
+ */
+function routingFor(t: MeshTranslation, x: ServiceTranslation, namespace: string): ServiceRouting {
+  if (x.routedBy === undefined || exportedTo(x.routedBy, namespace)) return x;
+  const key = `${x.host}|${namespace}`;
+  let routing = t.shared.unrouted.get(key);
+  const service = t.index.service(x.host);
+  if (routing === undefined && service !== undefined) {
+    const view: ServiceIndex = { ...t.index, virtualServiceFor: (host) => (host === x.host ? undefined : t.index.virtualServiceFor(host)) };
+    const g = grpcClientResources(service, view);
+    const o = outboundResources(service, view, x.address);
+    routing = { grpcListeners: g.listeners, grpcRoutes: g.routes, outboundListeners: o.listeners, outboundRoutes: o.routes };
+    t.shared.unrouted.set(key, routing);
+  }
+  return routing ?? x;
 }
 
 /** The services exported to a namespace (a ServiceEntry's exportTo). */

@@ -184,6 +184,20 @@ spec:
 `;
 }
 
+/** A VirtualService for a finance service, exported as given, that marks the requests it routes. */
+function routedIn(name: string, exportTo: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: ${name}, namespace: finance }
+spec:
+  hosts: [${name}.finance.svc.cluster.local]
+  exportTo: ${exportTo}
+  http:
+    - headers: { request: { set: { x-routed: ${name} } } }
+      route: [{ destination: { host: ${name}.finance.svc.cluster.local } }]
+`;
+}
+
 function spec(): FleetSpec {
   return {
     credentials: { "edge-cert": { "tls.crt": edgeCert.certPem, "tls.key": edgeCert.keyPem } },
@@ -205,7 +219,13 @@ function spec(): FleetSpec {
     config: (address) => ({
       "workloads.yaml": docs(workloadEntry("client", NS, address("client"), { app: "client" }, "client"), workloadEntry("edge", NS, address("edge"), { istio: "edgegateway" }, "edge")),
       "passthrough.yaml": passthrough(address("outside")),
-      "exported.yaml": docs(exported("ledger", '["."]', address("outside")), exported("payroll", `[${NS}]`, address("outside"))),
+      "exported.yaml": docs(
+        exported("ledger", '["."]', address("outside")),
+        exported("payroll", `[${NS}]`, address("outside")),
+        exported("audit", '["*"]', address("outside")),
+        routedIn("payroll", `[${NS}]`),
+        routedIn("audit", '["."]'),
+      ),
       // Istio's default made explicit; a Sidecar without egress listeners sees every service.
       "sidecar.yaml": `apiVersion: networking.istio.io/v1
 kind: Sidecar
@@ -408,4 +428,15 @@ test("ServiceEntry exportTo: a sidecar gets the services exported to its namespa
     const gateway = (await f.agent("edge").envoy("/clusters")).text;
     assert.match(gateway, /payroll/, "the gateway, in the client's namespace, sees what is exported there");
     assert.doesNotMatch(gateway, /ledger/, "and no more");
+  }));
+
+test("VirtualService exportTo: a sidecar takes the routes exported to its namespace; elsewhere the service is routed as if it had none", (t) =>
+  fleet.row(t, async (f) => {
+    const client = f.agent("client");
+    const payroll = await client.get("http://payroll.finance.svc.cluster.local:8080/pay");
+    assert.equal(payroll.status, 200, JSON.stringify(payroll));
+    assert.equal((payroll.body as EchoAnswer).headers["x-routed"], "payroll", "exported to the client's namespace: its routes apply");
+    const audit = await client.get("http://audit.finance.svc.cluster.local:8080/log");
+    assert.equal(audit.status, 200, JSON.stringify(audit));
+    assert.equal((audit.body as EchoAnswer).headers["x-routed"], undefined, "exported to finance only: the default route");
   }));
