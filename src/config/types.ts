@@ -169,6 +169,8 @@ export interface WorkloadGroupSpec {
 
 export interface DestinationRuleSpec {
   readonly host: string;
+  /** Namespaces whose proxies it applies to: "." its own, "*" all (the default), "~" none, or names. */
+  readonly exportTo?: readonly string[];
   readonly trafficPolicy?: TrafficPolicy;
   readonly subsets?: readonly Subset[];
 }

@@ -22,6 +22,8 @@ export interface ServiceTranslation {
   readonly exportTo?: readonly string[];
   /** The VirtualService routing it for sidecars and proxyless clients, when its exportTo restricts it (scope.ts). */
   readonly routedBy?: ScopedService;
+  /** Its DestinationRule, when the rule's exportTo restricts it (scope.ts). */
+  readonly ruledBy?: ScopedService;
   readonly clusters: readonly TranslatedCluster[];
   readonly grpcClusters: readonly TranslatedCluster[];
   readonly endpoints: readonly Translated[];
@@ -77,7 +79,7 @@ export interface MeshTranslation {
 }
 
 /** A service's clusters and endpoints: they depend on the service and its DestinationRule only. */
-interface ServiceBackends {
+export interface ServiceBackends {
   readonly clusters: readonly TranslatedCluster[];
   readonly grpcClusters: readonly TranslatedCluster[];
   readonly endpoints: readonly Translated[];
@@ -159,6 +161,8 @@ export interface SharedDerivations {
   readonly inboundClusters: Map<string, Translated>;
   /** A service's routing as a namespace its VirtualService is not exported to sees it, by "host|namespace". */
   readonly unrouted: Map<string, ServiceRouting>;
+  /** A service's clusters and endpoints as a namespace its DestinationRule is not exported to sees them, by "host|namespace". */
+  readonly unruled: Map<string, ServiceBackends>;
 }
 
 /** The outbound resources of the services one Sidecar scope sees. */
@@ -200,9 +204,16 @@ export interface TranslationInputs {
   readonly credentials?: Credentials;
 }
 
-/** A VirtualService as exportTo sees it (scope.ts, exportedTo). */
-export function routedByOf(vs: MeshResource<"VirtualService">): ScopedService {
-  return { host: "", namespace: vs.namespace, ...(vs.spec.exportTo === undefined ? {} : { exportTo: vs.spec.exportTo }) };
+/** A VirtualService or DestinationRule as exportTo sees it (scope.ts, exportedTo). */
+export function routedByOf(r: MeshResource<"VirtualService"> | MeshResource<"DestinationRule">): ScopedService {
+  return { host: "", namespace: r.namespace, ...(r.spec.exportTo === undefined ? {} : { exportTo: r.spec.exportTo }) };
+}
+
+/** A service's clusters and endpoints without its DestinationRule (a namespace it is not exported to). */
+export function backendsWithoutRule(service: MeshService, model: MeshModel): ServiceBackends {
+  const bare: MeshService = { host: service.host, namespace: service.namespace, entry: service.entry, ports: service.ports, endpoints: service.endpoints, workloads: service.workloads };
+  const clusters = serviceClusters(bare, meshMtls(model));
+  return { clusters, grpcClusters: clusters.map(grpcCluster), endpoints: serviceEndpoints(bare) };
 }
 
 export function translateMesh(model: MeshModel, memo: TranslationMemo = createTranslationMemo(), inputs: TranslationInputs = {}): MeshTranslation {
@@ -234,12 +245,14 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
     const exportTo = service.entry.spec.exportTo;
     const vs = index.virtualServiceFor(service.host);
     const routedBy = vs === undefined ? undefined : routedByOf(vs);
+    const ruledBy = service.rule === undefined ? undefined : routedByOf(service.rule);
     services.push({
       host: service.host,
       namespace: service.namespace,
       address,
       ...(exportTo === undefined ? {} : { exportTo }),
       ...(routedBy === undefined || !exportsRestricted([routedBy]) ? {} : { routedBy }),
+      ...(ruledBy === undefined || !exportsRestricted([ruledBy]) ? {} : { ruledBy }),
       ...b,
       ...r,
     });
@@ -250,7 +263,7 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
   const of = <K extends MeshResource["kind"]>(kind: K) => model.resources.filter((r): r is MeshResource<K> & typeof r => r.kind === kind) as MeshResource<K>[];
   return {
     services,
-    exportsRestricted: exportsRestricted(services) || exportsRestricted(of("VirtualService").map(routedByOf)),
+    exportsRestricted: exportsRestricted(services) || exportsRestricted([...of("VirtualService"), ...of("DestinationRule")].map(routedByOf)),
     clusters: all("clusters"),
     grpcClusters: sortTranslated(services.flatMap((s) => s.grpcClusters)),
     endpoints: all("endpoints"),
@@ -262,7 +275,7 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
     index,
     credentials: inputs.credentials ?? new Map(),
     memo,
-    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map(), unrouted: new Map() },
+    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map(), unrouted: new Map(), unruled: new Map() },
     of: {
       policies: of("AuthorizationPolicy"),
       sidecars: of("Sidecar"),

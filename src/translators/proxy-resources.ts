@@ -10,7 +10,7 @@ import { unspecified } from "./registration.js";
 import { grpcServerListener, grpcServerListenerName } from "./grpc-server.js";
 import { inboundCluster, inboundListener, type InboundPort } from "./inbound.js";
 import { grpcClientResources } from "./grpc.js";
-import { routedByOf, selectorKey, type MeshTranslation, type ScopedResources, type ServiceRouting, type ServiceTranslation } from "./mesh.js";
+import { backendsWithoutRule, routedByOf, selectorKey, type MeshTranslation, type ScopedResources, type ServiceBackends, type ServiceRouting, type ServiceTranslation } from "./mesh.js";
 import { outboundResources } from "./outbound.js";
 import type { ServiceIndex } from "./services.js";
 import { meshMtls } from "./mtls.js";
@@ -88,9 +88,10 @@ function scopedResources(t: MeshTranslation, scope: SidecarScope, namespace: str
     const visible = t.services.filter((x) => scope.visible(x));
     // With exportTo in use the scope is per namespace (sidecarScope), and so is each service's routing.
     const routing = (x: ServiceTranslation) => (t.exportsRestricted ? routingFor(t, x, namespace) : x);
+    const backends = (x: ServiceTranslation) => (t.exportsRestricted ? backendsFor(t, x, namespace) : x);
     built = {
-      clusters: visible.flatMap((x) => x.clusters),
-      endpoints: visible.flatMap((x) => x.endpoints),
+      clusters: visible.flatMap((x) => backends(x).clusters),
+      endpoints: visible.flatMap((x) => backends(x).endpoints),
       listeners: visible.flatMap((x) => routing(x).outboundListeners),
       routes: visible.flatMap((x) => routing(x).outboundRoutes),
     };
@@ -202,7 +203,11 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
         t.exportsRestricted
           ? {
               key: `gateway-clusters|exported:${proxy.namespace}`,
-              resources: () => exportedServices(t, proxy.namespace).flatMap((x) => [...x.clusters, ...x.endpoints]),
+              resources: () =>
+                exportedServices(t, proxy.namespace).flatMap((x) => {
+                  const b = backendsFor(t, x, proxy.namespace);
+                  return [...b.clusters, ...b.endpoints];
+                }),
             }
           : { key: "gateway-clusters", resources: () => [...t.clusters, ...t.endpoints] },
         {
@@ -245,11 +250,12 @@ function grpcClientSide(t: MeshTranslation, cls: GrpcClientClass, namespace: str
   if (side === undefined) {
     const services = t.exportsRestricted ? exportedServices(t, namespace) : undefined;
     const pick = (k: "endpoints" | "grpcListeners" | "grpcRoutes"): readonly Translated[] =>
-      services === undefined ? t[k] : services.flatMap((x) => (k === "endpoints" ? x.endpoints : routingFor(t, x, namespace)[k]));
-    const own = services === undefined ? t.grpcClusters : services.flatMap((x) => x.grpcClusters);
+      services === undefined ? t[k] : services.flatMap((x) => (k === "endpoints" ? backendsFor(t, x, namespace).endpoints : routingFor(t, x, namespace)[k]));
+    const own = services === undefined ? t.grpcClusters : services.flatMap((x) => backendsFor(t, x, namespace).grpcClusters);
     const clusters = cls === "standard" ? own : own.map((c) => grpcClusterFor(c, cls));
     const resources = [...clusters, ...pick("endpoints"), ...pick("grpcListeners"), ...pick("grpcRoutes")];
-    const envoy = new Map<string, Translated>(t.clusters.map((c) => [c.name, c]));
+    const envoyClusters = services === undefined ? t.clusters : services.flatMap((x) => backendsFor(t, x, namespace).clusters);
+    const envoy = new Map<string, Translated>(envoyClusters.map((c) => [c.name, c]));
     side = { resources, notes: grpcNotes(resources, envoy, cls) };
     t.shared.grpcClients.set(key, side);
   }
@@ -279,6 +285,23 @@ function routingFor(t: MeshTranslation, x: ServiceTranslation, namespace: string
     t.shared.unrouted.set(key, routing);
   }
   return routing ?? x;
+}
+
+/**
+ * A service's clusters and endpoints as a proxy of `namespace` receives them: the shared ones,
+ * unless its DestinationRule is not exported there, when they are built without it (no subsets,
+ * Envoy's defaults), once per namespace.
+ */
+function backendsFor(t: MeshTranslation, x: ServiceTranslation, namespace: string): ServiceBackends {
+  if (x.ruledBy === undefined || exportedTo(x.ruledBy, namespace)) return x;
+  const key = `${x.host}|${namespace}`;
+  let backends = t.shared.unruled.get(key);
+  const service = t.index.service(x.host);
+  if (backends === undefined && service !== undefined) {
+    backends = backendsWithoutRule(service, t.model);
+    t.shared.unruled.set(key, backends);
+  }
+  return backends ?? x;
 }
 
 /** The services exported to a namespace (a ServiceEntry's exportTo). */

@@ -15,7 +15,7 @@ import { REPO_ROOT } from "../support/peers.js";
 import type { EchoAnswer } from "./support/agent.js";
 import { issueLeaf, organisationCa } from "./support/certs.js";
 import { sharedFleet, type Fleet, type FleetSpec } from "./support/fleet.js";
-import { docs, workloadEntry } from "./support/mesh-yaml.js";
+import { destinationRule, docs, workloadEntry } from "./support/mesh-yaml.js";
 
 const NS = "demo";
 const certDir = mkdtempSync(join(tmpdir(), `gmf-${process.pid}-egress-`));
@@ -225,6 +225,9 @@ function spec(): FleetSpec {
         exported("audit", '["*"]', address("outside")),
         routedIn("payroll", `[${NS}]`),
         routedIn("audit", '["."]'),
+        // payroll's subsets hold where it is routed; audit's TLS (its server speaks plain HTTP) only in finance.
+        destinationRule("payroll", "finance", `exportTo: [${NS}]\nsubsets: [{ name: v1 }]`),
+        destinationRule("audit", "finance", 'exportTo: ["."]\ntrafficPolicy: { tls: { mode: SIMPLE } }'),
       ),
       // Istio's default made explicit; a Sidecar without egress listeners sees every service.
       "sidecar.yaml": `apiVersion: networking.istio.io/v1
@@ -439,4 +442,13 @@ test("VirtualService exportTo: a sidecar takes the routes exported to its namesp
     const audit = await client.get("http://audit.finance.svc.cluster.local:8080/log");
     assert.equal(audit.status, 200, JSON.stringify(audit));
     assert.equal((audit.body as EchoAnswer).headers["x-routed"], undefined, "exported to finance only: the default route");
+  }));
+
+test("DestinationRule exportTo: a sidecar takes the rules exported to its namespace; elsewhere the service's clusters have no rule", (t) =>
+  fleet.row(t, async (f) => {
+    const client = f.agent("client");
+    const clusters = (await client.envoy("/clusters")).text;
+    assert.match(clusters, /outbound\|8080\|v1\|payroll\.finance\.svc\.cluster\.local::/, "payroll's rule is exported here: its subset");
+    const audit = await client.get("http://audit.finance.svc.cluster.local:8080/plain");
+    assert.equal(audit.status, 200, `audit's rule (TLS to a plaintext server) holds in finance only: ${JSON.stringify(audit)}`);
   }));

@@ -213,8 +213,9 @@ describe("invalid documents: code, line and column", () => {
     { name: "empty subset: one finding", text: withSpec("VirtualService", "hosts: [a]\nhttp: [{ route: [{ destination: { host: a, subset: '' } }] }]"),
       expect: [["GM0203", 6, 54, "spec.http[0].route[0].destination.subset"]] },
     // GM0201: fields gitmesh does not support, and fields that do not exist
-    { name: "DestinationRule spec.exportTo (Istio field)", text: withSpec("DestinationRule", "host: a\nexportTo: ['.']"),
-      expect: [["GM0201", 6, 3, "spec.exportTo"]], message: /^field spec\.exportTo is not supported by gitmesh: remove it$/ },
+    { name: "DestinationRule tls.caCrl (Istio field)", text: withSpec("DestinationRule", "host: a\ntrafficPolicy:\n  tls:\n    caCrl: x"),
+      expect: [["GM0201", 8, 7, "spec.trafficPolicy.tls.caCrl"]], message: /^field spec\.trafficPolicy\.tls\.caCrl is not supported by gitmesh: remove it$/ },
+    { name: "DestinationRule exportTo is accepted", text: withSpec("DestinationRule", "host: a\nexportTo: ['.']"), expect: [] },
     { name: "VirtualService and ServiceEntry exportTo are accepted", text: withSpec("VirtualService", "hosts: [a]\nexportTo: ['.', ops]\nhttp: [{ route: [{ destination: { host: a } }] }]"), expect: [] },
     { name: "exportTo takes namespaces, '.', '*' and '~' only", text: withSpec("ServiceEntry", "hosts: [a]\nexportTo: ['./x']"), expect: [["GM0204", 6, 14, "spec.exportTo[0]"]], message: /must be ".", "\*", "~" or a namespace name/ },
     { name: "DestinationRule trafficPolicy.tunnel (Istio field)", text: withSpec("DestinationRule", "host: a\ntrafficPolicy:\n  tunnel: { protocol: CONNECT }"),
