@@ -12,7 +12,7 @@ import { inboundCluster, inboundListener, type InboundPort } from "./inbound.js"
 import { grpcClientResources } from "./grpc.js";
 import { backendsWithoutRule, routedByOf, selectorKey, type MeshTranslation, type ScopedResources, type ServiceBackends, type ServiceRouting, type ServiceTranslation } from "./mesh.js";
 import { outboundResources } from "./outbound.js";
-import type { ServiceIndex } from "./services.js";
+import type { MeshService, ServiceIndex } from "./services.js";
 import { meshMtls } from "./mtls.js";
 import { workloadAddress, type ProxyIdentity } from "./proxy.js";
 import { policiesForWorkload } from "./rbac.js";
@@ -274,17 +274,12 @@ function grpcSideKey(t: MeshTranslation, cls: GrpcClientClass, namespace: string
  */
 function routingFor(t: MeshTranslation, x: ServiceTranslation, namespace: string): ServiceRouting {
   if (x.routedBy === undefined || exportedTo(x.routedBy, namespace)) return x;
-  const key = `${x.host}|${namespace}`;
-  let routing = t.shared.unrouted.get(key);
-  const service = t.index.service(x.host);
-  if (routing === undefined && service !== undefined) {
+  return onceFor(t.shared.unrouted, t, x, namespace, (service) => {
     const view: ServiceIndex = { ...t.index, virtualServiceFor: (host) => (host === x.host ? undefined : t.index.virtualServiceFor(host)) };
     const g = grpcClientResources(service, view);
     const o = outboundResources(service, view, x.address);
-    routing = { grpcListeners: g.listeners, grpcRoutes: g.routes, outboundListeners: o.listeners, outboundRoutes: o.routes };
-    t.shared.unrouted.set(key, routing);
-  }
-  return routing ?? x;
+    return { grpcListeners: g.listeners, grpcRoutes: g.routes, outboundListeners: o.listeners, outboundRoutes: o.routes };
+  });
 }
 
 /**
@@ -294,14 +289,19 @@ function routingFor(t: MeshTranslation, x: ServiceTranslation, namespace: string
  */
 function backendsFor(t: MeshTranslation, x: ServiceTranslation, namespace: string): ServiceBackends {
   if (x.ruledBy === undefined || exportedTo(x.ruledBy, namespace)) return x;
+  return onceFor(t.shared.unruled, t, x, namespace, (service) => backendsWithoutRule(service, t.model));
+}
+
+/** A per-namespace variant of a service's translation, built once per translation (x itself if the service is gone). */
+function onceFor<V>(cache: Map<string, V>, t: MeshTranslation, x: ServiceTranslation & V, namespace: string, build: (service: MeshService) => V): V {
   const key = `${x.host}|${namespace}`;
-  let backends = t.shared.unruled.get(key);
+  let variant = cache.get(key);
   const service = t.index.service(x.host);
-  if (backends === undefined && service !== undefined) {
-    backends = backendsWithoutRule(service, t.model);
-    t.shared.unruled.set(key, backends);
+  if (variant === undefined && service !== undefined) {
+    variant = build(service);
+    cache.set(key, variant);
   }
-  return backends ?? x;
+  return variant ?? x;
 }
 
 /** The services exported to a namespace (a ServiceEntry's exportTo). */
