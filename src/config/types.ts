@@ -120,7 +120,8 @@ export interface MatchLabelsSelector {
 
 // ---- ServiceEntry, WorkloadEntry, WorkloadGroup ----
 
-export type ServiceProtocol = "HTTP" | "HTTP2" | "GRPC" | "TCP" | "TLS";
+/** HTTPS is TLS from the application, passed through as TLS is (Istio treats them alike). */
+export type ServiceProtocol = "HTTP" | "HTTPS" | "HTTP2" | "GRPC" | "TCP" | "TLS";
 
 export interface ServicePort {
   readonly number: number;
@@ -134,6 +135,8 @@ interface ServiceEntryBase {
   readonly ports?: readonly ServicePort[];
   readonly location?: "MESH_EXTERNAL" | "MESH_INTERNAL";
   readonly resolution?: "STATIC" | "DNS" | "DNS_ROUND_ROBIN" | "NONE";
+  /** Namespaces whose proxies see the service: "." its own, "*" all (the default), "~" none, or names. */
+  readonly exportTo?: readonly string[];
 }
 
 /** At most one of endpoints and workloadSelector. */
@@ -167,6 +170,8 @@ export interface WorkloadGroupSpec {
 
 export interface DestinationRuleSpec {
   readonly host: string;
+  /** Namespaces whose proxies it applies to: "." its own, "*" all (the default), "~" none, or names. */
+  readonly exportTo?: readonly string[];
   readonly trafficPolicy?: TrafficPolicy;
   readonly subsets?: readonly Subset[];
 }
@@ -278,6 +283,8 @@ export interface ClientTLSSettings {
   readonly credentialName?: string;
   readonly subjectAltNames?: readonly string[];
   readonly sni?: string;
+  /** SIMPLE and MUTUAL: do not verify the server's certificate (its chain nor its names). */
+  readonly insecureSkipVerify?: boolean;
 }
 
 // ---- VirtualService ----
@@ -287,6 +294,9 @@ export interface VirtualServiceSpec {
   readonly gateways?: readonly string[];
   readonly http?: readonly HTTPRoute[];
   readonly tcp?: readonly TCPRoute[];
+  readonly tls?: readonly TLSRoute[];
+  /** Namespaces whose proxies it applies to: "." its own, "*" all (the default), "~" none, or names. */
+  readonly exportTo?: readonly string[];
 }
 
 interface HTTPRouteBase {
@@ -425,6 +435,12 @@ export interface TCPRoute {
   readonly route: readonly RouteDestination[];
 }
 
+/** Passed-through TLS, routed by the connection's SNI (sniHosts: names, or "*.suffix"). */
+export interface TLSRoute {
+  readonly match: readonly { readonly sniHosts: readonly string[]; readonly port?: number }[];
+  readonly route: readonly RouteDestination[];
+}
+
 export interface RouteDestination {
   readonly destination: Destination;
   /** 0-100. */
@@ -450,9 +466,18 @@ export interface Server {
   readonly name?: string;
 }
 
+export type TLSProtocolVersion = "TLS_AUTO" | "TLSV1_0" | "TLSV1_1" | "TLSV1_2" | "TLSV1_3";
+
 export interface ServerTLSSettings {
-  readonly mode?: "SIMPLE" | "MUTUAL" | "ISTIO_MUTUAL";
+  /** PASSTHROUGH: TLS is not terminated; the VirtualServices' tls routes pick by SNI. */
+  readonly mode?: "SIMPLE" | "MUTUAL" | "ISTIO_MUTUAL" | "PASSTHROUGH";
   readonly credentialName?: string;
+  /** A plaintext HTTP server answers every request with a redirect to https. */
+  readonly httpsRedirect?: boolean;
+  readonly minProtocolVersion?: TLSProtocolVersion;
+  readonly maxProtocolVersion?: TLSProtocolVersion;
+  /** BoringSSL names, for TLS 1.2 and below (TLS 1.3's suites are not configurable). */
+  readonly cipherSuites?: readonly string[];
 }
 
 export interface SidecarSpec {
@@ -461,6 +486,8 @@ export interface SidecarSpec {
     /** namespace/dnsName, e.g. "./*". */
     readonly hosts: readonly string[];
   }[];
+  /** ALLOW_ANY only: without interception, undeclared hosts are reached directly. */
+  readonly outboundTrafficPolicy?: { readonly mode?: "ALLOW_ANY" };
 }
 
 // ---- PeerAuthentication, AuthorizationPolicy ----

@@ -16,7 +16,7 @@ import {
 } from "./endpoints.js";
 import { DEFAULT_MESH_MTLS, recordUpstreamSecurity, type MeshMtls, type UpstreamSecurity } from "./mtls.js";
 import type { MeshService } from "./services.js";
-import { envoyFileTls, envoyIstioMutual } from "./tls-contexts.js";
+import { envoyFileTls, envoyIstioMutual, upstreamTlsHttpOptions } from "./tls-contexts.js";
 import { sortTranslated, translated, type TranslatedCluster } from "./translated.js";
 
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
@@ -33,6 +33,7 @@ type TransportSocket = NonNullable<Cluster["transport_socket"]>;
 type CommonHttpOptions = NonNullable<HttpProtocolOptions["common_http_protocol_options"]>;
 type EnvoyTcpKeepalive = NonNullable<NonNullable<Cluster["upstream_connection_options"]>["tcp_keepalive"]>;
 type SlowStartConfig = NonNullable<NonNullable<Cluster["round_robin_lb_config"]>["slow_start_config"]>;
+type UpstreamHttpOptions = NonNullable<HttpProtocolOptions["upstream_http_protocol_options"]>;
 
 /** The parts of a traffic policy that shape one cluster, after port-level and subset overrides. */
 export interface EffectivePolicy {
@@ -125,10 +126,12 @@ function buildCluster(service: MeshService, key: ServiceCluster, notes: Notes, m
     // when unset, instead of Envoy's 50%.
     cluster.common_lb_config = { healthy_panic_threshold: { value: policy.outlierDetection.minHealthPercent ?? 0 } };
   }
-  const http = httpProtocolOptions(key.port, policy.connectionPool);
-  if (http !== undefined) cluster.typed_extension_protocol_options = { [HTTP_PROTOCOL_OPTIONS]: pack(HTTP_PROTOCOL_OPTIONS, http) };
   const upstream = mtls.upstream(service, key.port, policy.tls);
   for (const n of upstream.notes) notes.add(n);
+  // Read by the HTTP router only: httpProtocolOptions leaves it out on TCP and TLS ports.
+  const autoTls = upstream.security.t === "files" ? upstreamTlsHttpOptions(upstream.security.tls) : undefined;
+  const http = httpProtocolOptions(key.port, policy.connectionPool, autoTls);
+  if (http !== undefined) cluster.typed_extension_protocol_options = { [HTTP_PROTOCOL_OPTIONS]: pack(HTTP_PROTOCOL_OPTIONS, http) };
   const socket = upstreamTransportSocket(upstream.security);
   if (socket !== undefined) cluster.transport_socket = socket;
   grpcCompatibility(cluster, notes);
@@ -302,7 +305,7 @@ function outlierDetection(od: OutlierDetection, notes: Notes): EnvoyOutlierDetec
  * maxRequestsPerConnection (0: unlimited) and idleTimeout go in the common options of HTTP ports.
  * On TCP and TLS ports the HTTP settings have nothing to act on and are left out.
  */
-function httpProtocolOptions(port: ServicePort, pool: ConnectionPoolSettings | undefined): HttpProtocolOptions | undefined {
+function httpProtocolOptions(port: ServicePort, pool: ConnectionPoolSettings | undefined, autoTls: UpstreamHttpOptions | undefined): HttpProtocolOptions | undefined {
   const h2 = port.protocol === "HTTP2" || port.protocol === "GRPC" || (port.protocol === "HTTP" && pool?.http?.h2UpgradePolicy === "UPGRADE");
   if (!h2 && port.protocol !== "HTTP") return undefined;
   const common: CommonHttpOptions = {};
@@ -311,11 +314,12 @@ function httpProtocolOptions(port: ServicePort, pool: ConnectionPoolSettings | u
   const perConnection = pool?.http?.maxRequestsPerConnection;
   if (perConnection !== undefined && perConnection > 0) common.max_requests_per_connection = { value: perConnection };
   const hasCommon = Object.keys(common).length > 0;
-  if (!h2 && !hasCommon) return undefined;
+  if (!h2 && !hasCommon && autoTls === undefined) return undefined;
   return {
     // The protocol is required once the options are there; Istio says HTTP/1.1 explicitly too.
     explicit_http_config: h2 ? { http2_protocol_options: {} } : { http_protocol_options: {} },
     ...(hasCommon ? { common_http_protocol_options: common } : {}),
+    ...(autoTls === undefined ? {} : { upstream_http_protocol_options: autoTls }),
   };
 }
 

@@ -4,18 +4,22 @@
 // its certificate served over SDS (credentialName, read from the credentials directory) and its
 // own RouteConfiguration. Virtual hosts are the server hosts that VirtualServices bound to the
 // gateway claim; their routes are the VirtualServices' routes. TCP servers go through tcp_proxy.
+// A PASSTHROUGH server terminates nothing: the bound VirtualServices' tls routes pick by SNI.
 import type { TlsCredential } from "../config/credentials.js";
 import { gatewayRef, hostMatches, labelsMatch, type MeshResource } from "../config/resources.js";
-import type { Server } from "../config/types.js";
+import type { Server, ServerTLSSettings } from "../config/types.js";
 import { pack, type Any } from "../envoy/index.js";
 import type { FilterChain } from "../envoy/generated/envoy/config/listener/v3/FilterChain.js";
 import type { HttpFilter } from "../envoy/generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpFilter.js";
 import type { DownstreamTlsContext } from "../envoy/index.js";
 import { gatewayListenerName, gatewayRouteName, gatewayServerRouteName } from "./names.js";
-import { rdsConnectionManager, tcpProxy } from "./outbound.js";
+import { rdsConnectionManager } from "./outbound.js";
+import { tcpProxy } from "./tcp-proxy.js";
 import { httpRoutes, routeConfiguration, type VirtualHostRoutes } from "./routes.js";
 import { dependsOnSource } from "./routes-source.js";
 import type { ServiceIndex } from "./services.js";
+import { HTTP_ALPN, meshServerTls } from "./tls-contexts.js";
+import { sniFilterChains, tlsInspector } from "./tls-routes.js";
 import { sortTranslated, translated, type Translated } from "./translated.js";
 
 /** TLS certificates by the credentialName Gateway servers use (PEM text; ca: MUTUAL's client CA). */
@@ -94,14 +98,25 @@ export function gatewayResources(
       if (tcp !== undefined) chains.push({ name: `tcp.${port}`, filters: [...tcpSecurity(port), tcp] });
     }
     const sniTaken = new Set<string>();
-    for (const s of servers.filter((x) => x.server.port.protocol === "HTTPS" || x.server.port.protocol === "TLS")) {
-      const tls = keysFor.has(s.gateway) ? downstreamTls(s, credentials, secrets, notes) : undefined;
-      if (!keysFor.has(s.gateway)) {
+    const tlsServers = servers.filter((x) => x.server.port.protocol === "HTTPS" || x.server.port.protocol === "TLS");
+    // Passed-through servers first: their names are routes' SNI hosts, which a terminating server with the same name would shadow.
+    const passthroughNames = new Set<string>();
+    for (const s of tlsServers.filter((x) => x.server.tls?.mode === "PASSTHROUGH")) tlsChains.push(...passthroughChains(s, port, bound, index, passthroughNames, notes));
+    for (const s of tlsServers.filter((x) => x.server.tls?.mode !== "PASSTHROUGH")) {
+      // ISTIO_MUTUAL serves the proxy's own mesh certificate: it needs none of the Gateway's keys.
+      const ownCertificate = s.server.tls?.mode === "ISTIO_MUTUAL";
+      const tls = ownCertificate ? istioMutualTls(s) : keysFor.has(s.gateway) ? downstreamTls(s, credentials, secrets, notes) : undefined;
+      if (!ownCertificate && !keysFor.has(s.gateway)) {
         notes.push(`${where(s)}: this proxy may not hold the Gateway's private keys (its credential is not for a workload the Gateway selects, see docs/proxies.md); the server is left out`);
       }
       if (tls === undefined) continue;
       const names = s.server.hosts.map(dnsName).filter((h) => h !== "*").sort();
       const sniKey = names.join(",");
+      const passed = names.filter((n) => passthroughNames.has(n));
+      if (passed.length > 0) {
+        notes.push(`${where(s)}: ${passed.join(", ")} on port ${port} is passed through by a PASSTHROUGH server; this one is left out`);
+        continue;
+      }
       if (sniTaken.has(sniKey)) {
         notes.push(`${where(s)}: another TLS server on port ${port} already answers for ${names.length === 0 ? "every name" : names.join(", ")}; this one is left out`);
         continue;
@@ -136,7 +151,7 @@ export function gatewayResources(
         address: { socket_address: { address: "0.0.0.0", port_value: port } },
         traffic_direction: "OUTBOUND",
         ...(tlsChains.length > 0
-          ? { listener_filters: [{ name: "envoy.filters.listener.tls_inspector", typed_config: pack("envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector", {}) }] }
+          ? { listener_filters: [tlsInspector()] }
           : {}),
         filter_chains: [...plain, ...tlsChains],
       }),
@@ -185,6 +200,8 @@ function virtualHosts(servers: readonly PlacedServer[], port: number, bound: Map
             name: `${host}:${port}`,
             domains: host === "*" ? ["*"] : [host, `${host}:${port}`],
             routes: httpRoutes(vs, { host, port }, index),
+            // Istio: httpsRedirect on a plaintext server answers every request with a 301 to https.
+            ...(s.server.tls?.httpsRedirect === true && HTTP.has(s.server.port.protocol) ? { requireTls: true } : {}),
           });
         }
       }
@@ -208,12 +225,55 @@ function tcpFilter(s: PlacedServer, port: number, bound: Map<string, VirtualServ
   };
 }
 
+/**
+ * A PASSTHROUGH server's filter chains: TLS is not terminated; the tls routes of the VirtualServices
+ * bound to its gateway send each SNI they name (within the server's hosts) on as it is.
+ */
+function passthroughChains(s: PlacedServer, port: number, bound: Map<string, VirtualService[]>, index: ServiceIndex, taken: Set<string>, notes: string[]): FilterChain[] {
+  const chains: FilterChain[] = [];
+  for (const vs of bound.get(id(s.gateway)) ?? []) {
+    const hosts = s.server.hosts.filter((h) => namespaceAllowed(h, s.gateway, vs)).map(dnsName);
+    if (hosts.length === 0 || (vs.spec.tls ?? []).length === 0) continue;
+    const ctx = { host: index.qualify(vs.spec.hosts[0] ?? "*", vs.namespace), port, namespace: vs.namespace, index };
+    chains.push(
+      ...sniFilterChains(
+        vs.spec.tls ?? [],
+        ctx,
+        {
+          statPrefix: `gateway_${port}`,
+          chainName: (i) => `passthrough.${port}.${vs.namespace}.${vs.name}.${i}`,
+          // The more specific of the SNI host and a server host that covers it.
+          narrow: (sni) => hosts.map((h) => intersect(h, sni)).find((n) => n !== undefined && n !== "*"),
+          taken,
+          tlsOnly: true,
+          where: `VirtualService ${id(vs)}`,
+        },
+        notes,
+      ),
+    );
+  }
+  if (chains.length === 0) notes.push(`${where(s)}: no VirtualService bound to the gateway has a tls route for its hosts on port ${port}; the server is left out`);
+  return chains;
+}
+
+/**
+ * ISTIO_MUTUAL: mesh mutual TLS terminated at the gateway with the proxy's own workload certificate
+ * ("default") and the mesh roots ("ROOTCA"), both per-proxy secrets every authenticated Envoy
+ * receives; a client certificate from the mesh is required (any identity, as in Istio).
+ */
+function istioMutualTls(s: PlacedServer): DownstreamTlsContext {
+  const context = meshServerTls(s.server.port.protocol === "HTTPS" ? HTTP_ALPN : []);
+  const params = tlsParams(s.server.tls);
+  return params === undefined ? context : { ...context, common_tls_context: { ...context.common_tls_context, tls_params: { ...context.common_tls_context?.tls_params, ...params } } };
+}
+
 /** The server's TLS context, adding the secrets it names; undefined (with a note) when it cannot be served. */
 function downstreamTls(s: PlacedServer, credentials: Credentials, secrets: Map<string, Translated>, notes: string[]): DownstreamTlsContext | undefined {
   const tls = s.server.tls;
   const mode = tls?.mode;
-  if (mode === undefined || mode === "ISTIO_MUTUAL") {
-    notes.push(`${where(s)}: tls.mode ${mode ?? "(missing)"} is not served yet; use SIMPLE or MUTUAL with a credentialName`);
+  if (mode === undefined || mode === "ISTIO_MUTUAL" || mode === "PASSTHROUGH") {
+    // ISTIO_MUTUAL and PASSTHROUGH servers are built elsewhere (istioMutualTls, passthroughChains).
+    notes.push(`${where(s)}: an ${s.server.port.protocol} server needs tls.mode: SIMPLE or MUTUAL with a credentialName, ISTIO_MUTUAL or PASSTHROUGH; the server is left out`);
     return undefined;
   }
   const name = tls?.credentialName;
@@ -231,14 +291,30 @@ function downstreamTls(s: PlacedServer, credentials: Credentials, secrets: Map<s
   if (mode === "MUTUAL" && credential.ca !== undefined) {
     secrets.set(caName, translated("envoy.extensions.transport_sockets.tls.v3.Secret", caName, { name: caName, validation_context: { trusted_ca: { inline_string: credential.ca } } }));
   }
+  const params = tlsParams(tls);
   return {
     common_tls_context: {
+      ...(params === undefined ? {} : { tls_params: params }),
       tls_certificate_sds_secret_configs: [{ name, sds_config: SDS_ADS }],
       ...(s.server.port.protocol === "HTTPS" ? { alpn_protocols: ["h2", "http/1.1"] } : {}),
       ...(mode === "MUTUAL" ? { validation_context_sds_secret_config: { name: caName, sds_config: SDS_ADS } } : {}),
     },
     ...(mode === "MUTUAL" ? { require_client_certificate: { value: true } } : {}),
   };
+}
+
+type TlsParameters = NonNullable<NonNullable<DownstreamTlsContext["common_tls_context"]>["tls_params"]>;
+
+/** Istio's version names as Envoy's (TLS_AUTO: Envoy's default). */
+const TLS_VERSIONS = { TLS_AUTO: "TLS_AUTO", TLSV1_0: "TLSv1_0", TLSV1_1: "TLSv1_1", TLSV1_2: "TLSv1_2", TLSV1_3: "TLSv1_3" } as const;
+
+/** A server's minProtocolVersion, maxProtocolVersion and cipherSuites (names the schema admits, as Envoy's BoringSSL spells them). */
+function tlsParams(tls: ServerTLSSettings | undefined): TlsParameters | undefined {
+  const out: TlsParameters = {};
+  if (tls?.minProtocolVersion !== undefined) out.tls_minimum_protocol_version = TLS_VERSIONS[tls.minProtocolVersion];
+  if (tls?.maxProtocolVersion !== undefined) out.tls_maximum_protocol_version = TLS_VERSIONS[tls.maxProtocolVersion];
+  if (tls?.cipherSuites !== undefined) out.cipher_suites = [...tls.cipherSuites];
+  return Object.keys(out).length === 0 ? undefined : out;
 }
 
 /** A server host "ns/name": which VirtualServices may bind it ("." the gateway's namespace, "*" any). */

@@ -2,10 +2,10 @@ import { runSteps, type Steps } from "../common/steps.js";
 import type { MeshModel } from "../config/load.js";
 import type { MeshResource } from "../config/resources.js";
 import { serviceAddresses } from "./addresses.js";
+import { exportsRestricted, type ScopedService } from "./scope.js";
 import { serviceClusters } from "./clusters.js";
 import { serviceEndpoints } from "./endpoints.js";
 import type { Credentials, GatewayTranslation } from "./gateway.js";
-import type { GrpcClientClass } from "./grpc-clients.js";
 import { grpcCluster } from "./grpc-compat.js";
 import { grpcClientResources } from "./grpc.js";
 import type { FailoverCluster } from "./locality.js";
@@ -20,6 +20,12 @@ export interface ServiceTranslation {
   readonly namespace: string;
   /** The loopback address sidecars reach it at (addresses.ts). */
   readonly address: string;
+  /** The ServiceEntry's exportTo: the namespaces whose proxies see it (absent: all). */
+  readonly exportTo?: readonly string[];
+  /** The VirtualService routing it for sidecars and proxyless clients, when its exportTo restricts it (scope.ts). */
+  readonly routedBy?: ScopedService;
+  /** Its DestinationRule, when the rule's exportTo restricts it (scope.ts). */
+  readonly ruledBy?: ScopedService;
   readonly clusters: readonly TranslatedCluster[];
   readonly endpoints: readonly Translated[];
   readonly outboundListeners: readonly Translated[];
@@ -29,6 +35,7 @@ export interface ServiceTranslation {
    * mesh of Envoy sidecars alone never pays for it.
    */
   readonly grpc: () => GrpcSide;
+  readonly grpcClusters: () => readonly TranslatedCluster[];
 }
 
 /** A service's resources, or the mesh's, as proxyless gRPC clients take them. */
@@ -39,7 +46,7 @@ export interface GrpcSide {
 }
 
 /** f's value, computed on the first call and kept. */
-function once<T>(f: () => T): () => T {
+export function once<T>(f: () => T): () => T {
   let value: { v: T } | undefined;
   return () => (value ??= { v: f() }).v;
 }
@@ -63,6 +70,8 @@ export interface MeshTranslation {
   /** Envoy sidecars' outbound listeners and their routes. */
   readonly outboundListeners: readonly Translated[];
   readonly outboundRoutes: readonly Translated[];
+  /** Whether some ServiceEntry's or VirtualService's exportTo hides it from some namespace (scope.ts, exportsRestricted). */
+  readonly exportsRestricted: boolean;
   /** The model's resources a proxy's own side is built from. */
   readonly model: MeshModel;
   readonly index: ServiceIndex;
@@ -89,14 +98,14 @@ export interface MeshTranslation {
 }
 
 /** A service's clusters and endpoints: they depend on the service and its DestinationRule only. */
-interface ServiceBackends {
+export interface ServiceBackends {
   readonly clusters: readonly TranslatedCluster[];
   readonly grpcClusters: () => readonly TranslatedCluster[];
   readonly endpoints: readonly Translated[];
 }
 
 /** A service's listeners and routes: they depend on its routing as well. */
-interface ServiceRouting {
+export interface ServiceRouting {
   readonly grpc: () => { readonly listeners: readonly Translated[]; readonly routes: readonly Translated[] };
   readonly outboundListeners: readonly Translated[];
   readonly outboundRoutes: readonly Translated[];
@@ -161,8 +170,11 @@ export function createTranslationMemo(): TranslationMemo {
 /** What proxies alike share within one translation: built on first use, gone with it. */
 export interface SharedDerivations {
   readonly scopes: Map<string, ScopedResources>;
-  /** What gRPC clients of a class receive, and the notes on it (proxy-resources.ts). */
-  readonly grpcClients: Map<GrpcClientClass, { readonly resources: readonly Translated[]; readonly notes: readonly string[] }>;
+  /**
+   * What gRPC clients of a class receive, and the notes on it (proxy-resources.ts): by class, and
+   * by namespace when exportTo makes what a client sees depend on it.
+   */
+  readonly grpcClients: Map<string, { readonly resources: readonly Translated[]; readonly notes: readonly string[] }>;
   readonly gateways: Map<string, GatewayTranslation>;
   readonly inboundClusters: Map<string, Translated>;
   /** Inbound listeners by everything but their address (see inboundListenerAt). */
@@ -179,6 +191,10 @@ export interface SharedDerivations {
   readonly perScope: Map<string, readonly unknown[]>;
   /** Per Sidecar scope key: its routes that match on JWT claims, which never match there (proxy-resources.ts). */
   readonly claimRouteNotes: Map<string, readonly string[]>;
+  /** A service's routing as a namespace its VirtualService is not exported to sees it, by "host|namespace". */
+  readonly unrouted: Map<string, ServiceRouting>;
+  /** A service's clusters and endpoints as a namespace its DestinationRule is not exported to sees them, by "host|namespace". */
+  readonly unruled: Map<string, ServiceBackends>;
 }
 
 /** The outbound resources of the services one Sidecar scope sees. */
@@ -207,6 +223,7 @@ function routingKey(service: MeshService, address: string, index: ServiceIndex, 
     for (const m of http.mirrors ?? []) destinations.add(index.qualify(m.destination.host, vs?.namespace ?? ""));
   }
   for (const tcp of vs?.spec.tcp ?? []) for (const d of tcp.route) destinations.add(index.qualify(d.destination.host, vs?.namespace ?? ""));
+  for (const tls of vs?.spec.tls ?? []) for (const d of tls.route) destinations.add(index.qualify(d.destination.host, vs?.namespace ?? ""));
   let dependsOn = "";
   for (const h of [...destinations].sort()) {
     const s = index.service(h);
@@ -218,6 +235,18 @@ function routingKey(service: MeshService, address: string, index: ServiceIndex, 
 export interface TranslationInputs {
   /** Gateway TLS certificates by credentialName (from the credentials directory). */
   readonly credentials?: Credentials;
+}
+
+/** A VirtualService or DestinationRule as exportTo sees it (scope.ts, exportedTo). */
+export function routedByOf(r: MeshResource<"VirtualService"> | MeshResource<"DestinationRule">): ScopedService {
+  return { host: "", namespace: r.namespace, ...(r.spec.exportTo === undefined ? {} : { exportTo: r.spec.exportTo }) };
+}
+
+/** A service's clusters and endpoints without its DestinationRule (a namespace it is not exported to). */
+export function backendsWithoutRule(service: MeshService, model: MeshModel): ServiceBackends {
+  const bare: MeshService = { host: service.host, namespace: service.namespace, entry: service.entry, ports: service.ports, endpoints: service.endpoints, workloads: service.workloads };
+  const clusters = serviceClusters(bare, meshMtls(model));
+  return { clusters, grpcClusters: once(() => clusters.map(grpcCluster)), endpoints: serviceEndpoints(bare) };
 }
 
 export function translateMesh(model: MeshModel, memo: TranslationMemo = createTranslationMemo(), inputs: TranslationInputs = {}): MeshTranslation {
@@ -255,7 +284,24 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
       })();
     nextRouting.set(rKey, r);
     const grpc = once(() => ({ clusters: b.grpcClusters(), ...r.grpc() }));
-    services.push({ host: service.host, namespace: service.namespace, address, clusters: b.clusters, endpoints: b.endpoints, outboundListeners: r.outboundListeners, outboundRoutes: r.outboundRoutes, grpc });
+    const exportTo = service.entry.spec.exportTo;
+    const vs = index.virtualServiceFor(service.host);
+    const routedBy = vs === undefined ? undefined : routedByOf(vs);
+    const ruledBy = service.rule === undefined ? undefined : routedByOf(service.rule);
+    services.push({
+      host: service.host,
+      namespace: service.namespace,
+      address,
+      ...(exportTo === undefined ? {} : { exportTo }),
+      ...(routedBy === undefined || !exportsRestricted([routedBy]) ? {} : { routedBy }),
+      ...(ruledBy === undefined || !exportsRestricted([ruledBy]) ? {} : { ruledBy }),
+      clusters: b.clusters,
+      endpoints: b.endpoints,
+      outboundListeners: r.outboundListeners,
+      outboundRoutes: r.outboundRoutes,
+      grpc,
+      grpcClusters: b.grpcClusters,
+    });
     yield "tick";
   }
   memo.backends = nextBackends;
@@ -271,6 +317,7 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
   const of = <K extends MeshResource["kind"]>(kind: K) => model.resources.filter((r): r is MeshResource<K> & typeof r => r.kind === kind) as MeshResource<K>[];
   return {
     services,
+    exportsRestricted: exportsRestricted(services) || exportsRestricted([...of("VirtualService"), ...of("DestinationRule")].map(routedByOf)),
     clusters: all("clusters"),
     endpoints: all("endpoints"),
     grpc,
@@ -280,7 +327,7 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
     index,
     credentials: inputs.credentials ?? new Map(),
     memo,
-    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map(), inboundTemplates: new Map(), sourceRoutes: new Map(), localityEndpoints: new Map(), perScope: new Map(), claimRouteNotes: new Map() },
+    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map(), inboundTemplates: new Map(), sourceRoutes: new Map(), localityEndpoints: new Map(), perScope: new Map(), claimRouteNotes: new Map(), unrouted: new Map(), unruled: new Map() },
     of: {
       policies: of("AuthorizationPolicy"),
       requestAuthentications: of("RequestAuthentication"),

@@ -2,16 +2,18 @@
 // loopback address (addresses.ts). HTTP-family ports go through the HTTP connection manager with
 // the service port's routes over RDS; TCP and TLS ports through tcp_proxy, to the VirtualService's
 // tcp route for the port or to the service port's cluster.
-import type { ServicePort, TCPRoute } from "../config/types.js";
+import type { ServicePort } from "../config/types.js";
 import { pack, type Any } from "../envoy/index.js";
-import type { TcpProxy } from "../envoy/index.js";
+import type { FilterChain } from "../envoy/generated/envoy/config/listener/v3/FilterChain.js";
 import type { HttpFilter } from "../envoy/generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpFilter.js";
-import { destinationCluster, type RouteContext } from "./routes-action.js";
-import { clusterName, outboundListenerName, outboundRouteName } from "./names.js";
+import type { RouteContext } from "./routes-action.js";
+import { outboundListenerName, outboundRouteName } from "./names.js";
 import { httpRoutes, routeConfiguration } from "./routes.js";
 import type { RouteSource } from "./routes-source.js";
 import { CORS_FILTER, FAULT_FILTER } from "./routes-values.js";
 import type { MeshService, ServiceIndex } from "./services.js";
+import { tcpProxy } from "./tcp-proxy.js";
+import { sniFilterChains, tlsInspector } from "./tls-routes.js";
 import { translated, type TranslatedListener, type TranslatedRoute } from "./translated.js";
 
 const HTTP_PROTOCOLS = new Set<ServicePort["protocol"]>(["HTTP", "HTTP2", "GRPC"]);
@@ -52,6 +54,7 @@ export function outboundResources(service: MeshService, index: ServiceIndex, add
   for (const port of service.ports) {
     const name = outboundListenerName(address, port.number);
     let filter: { name: string; typed_config: Any };
+    let sniChains: FilterChain[] = [];
     if (isHttpProtocol(port.protocol)) {
       const routeName = outboundRouteName(service.host, port.number);
       // The listener is the service's own, so its one virtual host takes any Host header.
@@ -60,31 +63,21 @@ export function outboundResources(service: MeshService, index: ServiceIndex, add
     } else {
       const ctx: RouteContext = { host: service.host, port: port.number, namespace: vs?.namespace ?? service.namespace, index };
       filter = { name: "envoy.filters.network.tcp_proxy", typed_config: pack("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", tcpProxy(`outbound_${name}`, vs?.spec.tcp, ctx)) };
+      if ((port.protocol === "TLS" || port.protocol === "HTTPS") && vs !== undefined) {
+        // TLS from the application: its VirtualService's tls routes pick by SNI; the rest goes as above.
+        const options = { statPrefix: `outbound_${name}`, chainName: (i: number) => `tls.${vs.namespace}.${vs.name}.${i}`, narrow: (sni: string) => sni, taken: new Set<string>(), tlsOnly: false, where: `VirtualService ${vs.namespace}/${vs.name}` };
+        sniChains = sniFilterChains(vs.spec.tls ?? [], ctx, options, []);
+      }
     }
     listeners.push(
       translated("envoy.config.listener.v3.Listener", name, {
         name,
         address: { socket_address: { address, port_value: port.number } },
         traffic_direction: "OUTBOUND",
-        filter_chains: [{ filters: [filter] }],
+        ...(sniChains.length > 0 ? { listener_filters: [tlsInspector()] } : {}),
+        filter_chains: [...sniChains, { filters: [filter] }],
       }),
     );
   }
   return { listeners, routes };
-}
-
-/**
- * tcp_proxy to the first tcp route for this port (a route without a port match applies to every
- * port), split by weight when it has several destinations; without one, the service port's cluster.
- */
-export function tcpProxy(statPrefix: string, tcp: readonly TCPRoute[] | undefined, ctx: RouteContext): TcpProxy {
-  const route = (tcp ?? []).find((r) => (r.match ?? []).length === 0 || (r.match ?? []).some((m) => m.port === undefined || m.port === ctx.port));
-  const destinations = (route?.route ?? []).filter((d) => route?.route.length === 1 || (d.weight ?? 0) > 0);
-  const [single] = destinations;
-  if (route === undefined || single === undefined) return { stat_prefix: statPrefix, cluster: clusterName(ctx.host, ctx.port) };
-  if (destinations.length === 1) return { stat_prefix: statPrefix, cluster: destinationCluster(single.destination, ctx).cluster };
-  return {
-    stat_prefix: statPrefix,
-    weighted_clusters: { clusters: destinations.map((d) => ({ name: destinationCluster(d.destination, ctx).cluster, weight: d.weight ?? 0 })) },
-  };
 }

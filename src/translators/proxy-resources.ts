@@ -10,13 +10,15 @@ import { unspecified } from "./registration.js";
 import { grpcServerListener, grpcServerListenerName } from "./grpc-server.js";
 import { inboundCluster, inboundListener, inboundListenerAt, type InboundPort } from "./inbound.js";
 import { jwksClusters, jwtAuthnFilter } from "./jwt.js";
-import { isHttpProtocol } from "./outbound.js";
-import { selectorKey, type MeshTranslation, type ScopedResources } from "./mesh.js";
+import { grpcClientResources } from "./grpc.js";
+import { backendsWithoutRule, once, routedByOf, selectorKey, type MeshTranslation, type ScopedResources, type ServiceBackends, type ServiceRouting, type ServiceTranslation } from "./mesh.js";
+import { isHttpProtocol, outboundResources } from "./outbound.js";
+import type { MeshService, ServiceIndex } from "./services.js";
 import { meshMtls } from "./mtls.js";
 import { workloadAddress, type ProxyIdentity } from "./proxy.js";
 import { policiesForWorkload, rbacFilterConfig, rbacHttpFilters, rbacNetworkFilters, type RbacPeer, type Traffic } from "./rbac.js";
 import { registeredEntryName } from "./registration.js";
-import { sidecarScope, type SidecarScope } from "./scope.js";
+import { exportedTo, sidecarScope, type SidecarScope } from "./scope.js";
 import { sourceVariant } from "./source-variants.js";
 import { localityVariant } from "./locality.js";
 import { sortTranslated, type Translated } from "./translated.js";
@@ -82,20 +84,23 @@ export function serverListeners(t: MeshTranslation, proxy: ProxyIdentity): Trans
   ]);
 }
 
-function scopedResources(t: MeshTranslation, scope: SidecarScope): ScopedResources {
+function scopedResources(t: MeshTranslation, scope: SidecarScope, namespace: string): ScopedResources {
   const s = t.shared;
   const cached = s.scopes.get(scope.key);
   if (cached !== undefined) return cached;
   let built: ScopedResources;
-  if (scope.sidecar === undefined) {
+  if (scope.key === "*") {
     built = { clusters: t.clusters, endpoints: t.endpoints, listeners: t.outboundListeners, routes: t.outboundRoutes };
   } else {
     const visible = t.services.filter((x) => scope.visible(x));
+    // With exportTo in use the scope is per namespace (sidecarScope), and so is each service's routing.
+    const routing = (x: ServiceTranslation) => (t.exportsRestricted ? routingFor(t, x, namespace) : x);
+    const backends = (x: ServiceTranslation) => (t.exportsRestricted ? backendsFor(t, x, namespace) : x);
     built = {
-      clusters: visible.flatMap((x) => x.clusters),
-      endpoints: visible.flatMap((x) => x.endpoints),
-      listeners: visible.flatMap((x) => x.outboundListeners),
-      routes: visible.flatMap((x) => x.outboundRoutes),
+      clusters: visible.flatMap((x) => backends(x).clusters),
+      endpoints: visible.flatMap((x) => backends(x).endpoints),
+      listeners: visible.flatMap((x) => routing(x).outboundListeners),
+      routes: visible.flatMap((x) => routing(x).outboundRoutes),
     };
   }
   s.scopes.set(scope.key, built);
@@ -105,16 +110,19 @@ function scopedResources(t: MeshTranslation, scope: SidecarScope): ScopedResourc
 function gatewayTranslation(t: MeshTranslation, gateways: readonly MeshResource<"Gateway">[], keysFor: ReadonlySet<MeshResource<"Gateway">>, proxy: ProxyIdentity): GatewayTranslation {
   const s = t.shared;
   const { authorization, authentication } = gatewayPolicies(t, proxy);
-  const key = JSON.stringify([ids(gateways), ids([...keysFor]), ids(authorization), ids(authentication)]);
+  // With exportTo in use, a gateway takes the VirtualServices exported to its own namespace.
+  const namespace = t.exportsRestricted ? proxy.namespace : "";
+  const key = JSON.stringify([ids(gateways), ids([...keysFor]), ids(authorization), ids(authentication), namespace]);
   const cached = s.gateways.get(key);
   if (cached !== undefined) return cached;
+  const virtualServices = t.exportsRestricted ? t.of.virtualServices.filter((vs) => exportedTo(routedByOf(vs), proxy.namespace)) : t.of.virtualServices;
   // As at a sidecar's inbound (inbound.ts): verify end-user JWTs, then authorize, then route (a
   // VirtualService may match on the verified claims, routes-match.ts).
   const jwt = jwtAuthnFilter(authentication);
   const http = [...(jwt === undefined ? [] : [jwt]), ...rbacHttpFilters(rbacFilterConfig(authorization))];
   const tcpRbac = rbacFilterConfig(authorization, "tcp");
   const security = { http, tcp: (statPrefix: string) => rbacNetworkFilters(tcpRbac, statPrefix) };
-  const built = gatewayResources(gateways, t.of.virtualServices, t.index, t.credentials, keysFor, security);
+  const built = gatewayResources(gateways, virtualServices, t.index, t.credentials, keysFor, security);
   const withKeys = { ...built, resources: sortTranslated([...built.resources, ...jwksClusters(authentication)]) };
   s.gateways.set(key, withKeys);
   return withKeys;
@@ -219,9 +227,9 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
       const variant = sourceVariant(t, "grpc", proxy, EVERY_SERVICE);
       const near = localityVariant(t, proxy, EVERY_SERVICE);
       const client: ProxyLayer = {
-        key: `grpc:${cls}${variant.key}${near.key}`,
+        key: `${grpcSideKey(t, cls, proxy.namespace)}${variant.key}${near.key}`,
         resources: () => {
-          const all = grpcClientSide(t, cls).resources;
+          const all = grpcClientSide(t, cls, proxy.namespace).resources;
           return variant.key === "" && near.key === "" ? all : near.endpoints(variant.routes(all));
         },
       };
@@ -229,14 +237,14 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
       return [client, { key: JSON.stringify(["grpc-server", side.ports.map((p) => [p.port, p.mtls]), ids(side.policies)]), resources: () => serverListeners(t, proxy) }];
     }
     case "sidecar": {
-      const scope = sidecarScope(t.of.sidecars, proxy, t.model.naming.rootNamespace);
+      const scope = sidecarScope(t.of.sidecars, proxy, t.model.naming.rootNamespace, t.exportsRestricted);
       const side = workloadSide(t, proxy);
       const variant = sourceVariant(t, "outbound", proxy, scope);
       const near = localityVariant(t, proxy, scope);
       const outbound: ProxyLayer = {
         key: `sidecar-scope:${scope.key}${variant.key}${near.key}`,
         resources: () => {
-          const scoped = scopedResources(t, scope);
+          const scoped = scopedResources(t, scope, proxy.namespace);
           return [...scoped.clusters, ...near.endpoints(scoped.endpoints), ...scoped.listeners, ...variant.routes(scoped.routes)];
         },
       };
@@ -248,8 +256,19 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
       const keysFor = credentialAccess(t, proxy, gateways);
       const near = localityVariant(t, proxy, EVERY_SERVICE);
       return [
-        { key: `gateway-clusters${near.key}`, resources: () => [...t.clusters, ...near.endpoints(t.endpoints)] },
-        { key: JSON.stringify(["gateway", ids(gateways), ids([...keysFor]), gatewayPolicyIds(t, proxy)]), resources: () => gatewayTranslation(t, gateways, keysFor, proxy).resources },
+        t.exportsRestricted
+          ? {
+              key: `gateway-clusters|exported:${proxy.namespace}${near.key}`,
+              resources: () => {
+                const backends = exportedServices(t, proxy.namespace).map((x) => backendsFor(t, x, proxy.namespace));
+                return [...backends.flatMap((b) => b.clusters), ...near.endpoints(backends.flatMap((b) => b.endpoints))];
+              },
+            }
+          : { key: `gateway-clusters${near.key}`, resources: () => [...t.clusters, ...near.endpoints(t.endpoints)] },
+        {
+          key: JSON.stringify(["gateway", ids(gateways), ids([...keysFor]), gatewayPolicyIds(t, proxy), t.exportsRestricted ? proxy.namespace : ""]),
+          resources: () => gatewayTranslation(t, gateways, keysFor, proxy).resources,
+        },
       ];
     }
   }
@@ -275,11 +294,11 @@ export function proxyNotes(t: MeshTranslation, proxy: ProxyIdentity): readonly s
     case "sidecar": {
       const side = workloadSide(t, proxy);
       const problem = inboundAddressProblem(proxy, side);
-      const scope = sidecarScope(t.of.sidecars, proxy, t.model.naming.rootNamespace);
-      return [...(problem === undefined ? [] : [problem]), ...authorizationNotes(side, "envoy"), ...claimRouteNotes(t, scope)];
+      const scope = sidecarScope(t.of.sidecars, proxy, t.model.naming.rootNamespace, t.exportsRestricted);
+      return [...(problem === undefined ? [] : [problem]), ...authorizationNotes(side, "envoy"), ...claimRouteNotes(t, scope, proxy.namespace)];
     }
     case "grpc":
-      return [...grpcClientSide(t, grpcClientClass(proxy.userAgent)).notes, ...authorizationNotes(workloadSide(t, proxy), "grpc")];
+      return [...grpcClientSide(t, grpcClientClass(proxy.userAgent), proxy.namespace).notes, ...authorizationNotes(workloadSide(t, proxy), "grpc")];
   }
 }
 
@@ -288,11 +307,11 @@ export function proxyNotes(t: MeshTranslation, proxy: ProxyIdentity): readonly s
  * its inbound side only, after the caller's sidecar routed, so there they never match (Istio
  * supports claim routing at ingress gateways only).
  */
-function claimRouteNotes(t: MeshTranslation, scope: SidecarScope): readonly string[] {
+function claimRouteNotes(t: MeshTranslation, scope: SidecarScope, namespace: string): readonly string[] {
   const cached = t.shared.claimRouteNotes.get(scope.key);
   if (cached !== undefined) return cached;
   const notes: string[] = [];
-  for (const r of scopedResources(t, scope).routes) {
+  for (const r of scopedResources(t, scope, namespace).routes) {
     const config = r.message as RouteConfiguration;
     for (const vh of config.virtual_hosts ?? []) {
       for (const route of vh.routes ?? []) {
@@ -315,17 +334,70 @@ function authorizationNotes(side: WorkloadSide, peer: RbacPeer): string[] {
  * What every gRPC client of a class receives (its server side aside), and what it ignores of it:
  * once per translation and class, however many clients there are.
  */
-function grpcClientSide(t: MeshTranslation, cls: GrpcClientClass): { resources: readonly Translated[]; notes: readonly string[] } {
-  let side = t.shared.grpcClients.get(cls);
+function grpcClientSide(t: MeshTranslation, cls: GrpcClientClass, namespace: string): { resources: readonly Translated[]; notes: readonly string[] } {
+  const key = grpcSideKey(t, cls, namespace);
+  let side = t.shared.grpcClients.get(key);
   if (side === undefined) {
-    const grpc = t.grpc();
-    const clusters = cls === "standard" ? grpc.clusters : grpc.clusters.map((c) => grpcClusterFor(c, cls));
-    const resources = [...clusters, ...t.endpoints, ...grpc.listeners, ...grpc.routes];
-    const envoy = new Map<string, Translated>(t.clusters.map((c) => [c.name, c]));
+    const services = t.exportsRestricted ? exportedServices(t, namespace) : undefined;
+    const grpc = services === undefined ? t.grpc() : undefined;
+    const own = grpc?.clusters ?? (services ?? []).flatMap((x) => backendsFor(t, x, namespace).grpcClusters());
+    const clusters = cls === "standard" ? own : own.map((c) => grpcClusterFor(c, cls));
+    const endpoints = services === undefined ? t.endpoints : services.flatMap((x) => backendsFor(t, x, namespace).endpoints);
+    const listeners = grpc?.listeners ?? (services ?? []).flatMap((x) => routingFor(t, x, namespace).grpc().listeners);
+    const routes = grpc?.routes ?? (services ?? []).flatMap((x) => routingFor(t, x, namespace).grpc().routes);
+    const resources = [...clusters, ...endpoints, ...listeners, ...routes];
+    const envoyClusters = services === undefined ? t.clusters : services.flatMap((x) => backendsFor(t, x, namespace).clusters);
+    const envoy = new Map<string, Translated>(envoyClusters.map((c) => [c.name, c]));
     side = { resources, notes: grpcNotes(resources, envoy, cls, t.outboundRoutes) };
-    t.shared.grpcClients.set(cls, side);
+    t.shared.grpcClients.set(key, side);
   }
   return side;
+}
+
+/** gRPC clients of a class share what they see; with exportTo in use, per namespace. */
+function grpcSideKey(t: MeshTranslation, cls: GrpcClientClass, namespace: string): string {
+  return t.exportsRestricted ? `grpc:${cls}|exported:${namespace}` : `grpc:${cls}`;
+}
+
+/**
+ * A service's listeners and routes as a proxy of `namespace` receives them: its shared routing,
+ * unless its VirtualService is not exported there, when it is routed as if it had none (Istio
+ * then uses no VirtualService of that host for the namespace), made once per namespace.
+ */
+function routingFor(t: MeshTranslation, x: ServiceTranslation, namespace: string): ServiceRouting {
+  if (x.routedBy === undefined || exportedTo(x.routedBy, namespace)) return x;
+  return onceFor(t.shared.unrouted, t, x, namespace, (service) => {
+    const view: ServiceIndex = { ...t.index, virtualServiceFor: (host) => (host === x.host ? undefined : t.index.virtualServiceFor(host)) };
+    const o = outboundResources(service, view, x.address);
+    return { grpc: once(() => grpcClientResources(service, view)), outboundListeners: o.listeners, outboundRoutes: o.routes };
+  });
+}
+
+/**
+ * A service's clusters and endpoints as a proxy of `namespace` receives them: the shared ones,
+ * unless its DestinationRule is not exported there, when they are built without it (no subsets,
+ * Envoy's defaults), once per namespace.
+ */
+function backendsFor(t: MeshTranslation, x: ServiceTranslation, namespace: string): ServiceBackends {
+  if (x.ruledBy === undefined || exportedTo(x.ruledBy, namespace)) return x;
+  return onceFor(t.shared.unruled, t, x, namespace, (service) => backendsWithoutRule(service, t.model));
+}
+
+/** A per-namespace variant of a service's translation, built once per translation (x itself if the service is gone). */
+function onceFor<V>(cache: Map<string, V>, t: MeshTranslation, x: ServiceTranslation & V, namespace: string, build: (service: MeshService) => V): V {
+  const key = `${x.host}|${namespace}`;
+  let variant = cache.get(key);
+  const service = t.index.service(x.host);
+  if (variant === undefined && service !== undefined) {
+    variant = build(service);
+    cache.set(key, variant);
+  }
+  return variant ?? x;
+}
+
+/** The services exported to a namespace (a ServiceEntry's exportTo). */
+function exportedServices(t: MeshTranslation, namespace: string): readonly ServiceTranslation[] {
+  return t.services.filter((x) => exportedTo(x, namespace));
 }
 
 function ids(resources: readonly { readonly namespace: string; readonly name: string }[]): string[] {

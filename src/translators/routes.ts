@@ -87,6 +87,8 @@ export interface VirtualHostRoutes {
   readonly name: string;
   readonly domains: readonly string[];
   readonly routes: readonly Route[];
+  /** A gateway server's httpsRedirect: every plaintext request is answered with a redirect to https. */
+  readonly requireTls?: boolean;
 }
 
 /**
@@ -112,7 +114,7 @@ export function routeConfiguration(name: string, virtualHosts: readonly VirtualH
   const body = largestDirectResponseBody(virtualHosts);
   return translated("envoy.config.route.v3.RouteConfiguration", name, {
     name,
-    virtual_hosts: sorted.map((vh) => ({ name: vh.name, domains: [...vh.domains], routes: [...vh.routes] })),
+    virtual_hosts: sorted.map((vh) => ({ name: vh.name, domains: [...vh.domains], routes: [...vh.routes], ...(vh.requireTls === true ? { require_tls: "ALL" as const } : {}) })),
     validate_clusters: { value: false },
     ...(body > ENVOY_DIRECT_RESPONSE_BODY_LIMIT ? { max_direct_response_body_size_bytes: { value: body } } : {}),
   });

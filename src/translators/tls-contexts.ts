@@ -9,6 +9,7 @@ import type { ClientTLSSettings } from "../config/types.js";
 import { pack, type Cluster, type DownstreamTlsContext, type UpstreamTlsContext } from "../envoy/index.js";
 import type { FilterChain } from "../envoy/generated/envoy/config/listener/v3/FilterChain.js";
 import type { SdsSecretConfig } from "../envoy/generated/envoy/extensions/transport_sockets/tls/v3/SdsSecretConfig.js";
+import type { UpstreamHttpProtocolOptions } from "../envoy/generated/envoy/config/core/v3/UpstreamHttpProtocolOptions.js";
 
 export type TransportSocket = NonNullable<FilterChain["transport_socket"]>;
 type CommonTlsContext = NonNullable<UpstreamTlsContext["common_tls_context"]>;
@@ -44,7 +45,16 @@ function upstreamSocket(context: UpstreamTlsContext): TransportSocket {
  * peer's SPIFFE identity. `alpn` for HTTP ports.
  */
 export function envoyInboundTls(alpn: readonly string[] = []): TransportSocket {
-  return downstreamSocket({
+  return downstreamSocket(meshServerTls(alpn));
+}
+
+/**
+ * A server's side of mesh mutual TLS: the proxy's own certificate over SDS, a client certificate
+ * required and verified against the mesh roots (any mesh identity). Sidecars' inbound listeners
+ * and gateway servers in ISTIO_MUTUAL mode.
+ */
+export function meshServerTls(alpn: readonly string[] = []): DownstreamTlsContext {
+  return {
     require_client_certificate: { value: true },
     common_tls_context: {
       tls_params: TLS_PARAMS,
@@ -52,7 +62,7 @@ export function envoyInboundTls(alpn: readonly string[] = []): TransportSocket {
       validation_context_sds_secret_config: sds(SDS_ROOT_CA),
       ...(alpn.length > 0 ? { alpn_protocols: [...alpn] } : {}),
     },
-  });
+  };
 }
 
 /**
@@ -75,18 +85,28 @@ export function envoyIstioMutual(sans: readonly string[], sni?: string): Transpo
 }
 
 /**
- * A DestinationRule's SIMPLE or MUTUAL TLS with files on the proxy's disk: the client pair for
- * MUTUAL, the CA to verify the server with (none: the server is not verified, as in Istio without
- * caCertificates), the names it must carry (DNS or URI SANs, matched exactly) and SNI.
+ * Where a sidecar finds the operating system's root certificates (Debian's and Ubuntu's bundle,
+ * which the Envoy images carry). Istio's agent looks the file up per host; gitmesh's clusters are
+ * shared by every proxy, so the path is one decision, here. See docs/config.md, "Egress".
+ */
+export const SYSTEM_CA_FILE = "/etc/ssl/certs/ca-certificates.crt";
+
+/**
+ * A DestinationRule's SIMPLE or MUTUAL TLS with files on the proxy's disk, as Istio builds it: the
+ * client pair for MUTUAL; the server verified against caCertificates, else against the system
+ * roots (SYSTEM_CA_FILE), and not at all only with insecureSkipVerify; the names it must carry
+ * (subjectAltNames as DNS or URI SANs, matched exactly; without them HTTP clusters check the
+ * name the request went to, upstreamTlsHttpOptions); and SNI (sni, else on HTTP clusters the
+ * request's host).
  */
 export function envoyFileTls(tls: ClientTLSSettings): TransportSocket {
   const common: CommonTlsContext = { tls_params: TLS_PARAMS };
   if (tls.mode === "MUTUAL" && tls.clientCertificate !== undefined && tls.privateKey !== undefined) {
     common.tls_certificates = [{ certificate_chain: { filename: tls.clientCertificate }, private_key: { filename: tls.privateKey } }];
   }
-  if (tls.caCertificates !== undefined) {
+  if (tls.insecureSkipVerify !== true) {
     common.validation_context = {
-      trusted_ca: { filename: tls.caCertificates },
+      trusted_ca: { filename: tls.caCertificates ?? SYSTEM_CA_FILE },
       match_typed_subject_alt_names: (tls.subjectAltNames ?? []).flatMap((s) => [
         { san_type: "DNS" as const, matcher: { exact: s } },
         { san_type: "URI" as const, matcher: { exact: s } },
@@ -94,6 +114,19 @@ export function envoyFileTls(tls: ClientTLSSettings): TransportSocket {
     };
   }
   return upstreamSocket({ common_tls_context: common, ...(tls.sni === undefined ? {} : { sni: tls.sni }) });
+}
+
+/**
+ * Istio's automatic SNI and SAN check for TLS it originates on HTTP clusters: without sni, the SNI
+ * is the request's host (auto_sni); without subjectAltNames (and unless insecureSkipVerify), the
+ * server's certificate must name that host (auto_san_validation). Undefined when neither applies.
+ * Envoy reads both from the HTTP router, so TCP and TLS clusters send only what tls says.
+ */
+export function upstreamTlsHttpOptions(tls: ClientTLSSettings): UpstreamHttpProtocolOptions | undefined {
+  const autoSni = tls.sni === undefined;
+  const autoSan = tls.insecureSkipVerify !== true && (tls.subjectAltNames ?? []).length === 0;
+  if (!autoSni && !autoSan) return undefined;
+  return { ...(autoSni ? { auto_sni: true } : {}), ...(autoSan ? { auto_san_validation: true } : {}) };
 }
 
 /**

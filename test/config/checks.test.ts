@@ -254,7 +254,7 @@ spec:
   {
     name: "a ServiceEntry that fails its schema is reported once, not again at every reference to it",
     files: {
-      "se.yaml": se("reviews", "reviews.shop.svc.cluster.local", "[{ number: 9080, name: http, protocol: HTTP }]", "\n  exportTo: ['.']"),
+      "se.yaml": se("reviews", "reviews.shop.svc.cluster.local", "[{ number: 9080, name: http, protocol: HTTP }]", "\n  addresses: ['10.0.0.1']"),
       "dr.yaml": dr,
       "vs.yaml": `apiVersion: networking.istio.io/v1
 kind: VirtualService

@@ -136,6 +136,61 @@ function grpcError(kind: "cluster" | "endpoints", message: Cluster | ClusterLoad
   return "error" in result ? String(result.error) : undefined;
 }
 
+/** A cluster's UpstreamTlsContext, decoded; undefined when it has no transport socket. */
+function upstreamTls(c: Cluster): Record<string, unknown> | undefined {
+  const any = c.transport_socket?.typed_config as { value: Uint8Array } | undefined;
+  return any === undefined ? undefined : decodeMessage("envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", any.value);
+}
+
+/**
+ * TLS origination as Istio does it (cluster_tls.go, setAutoSniAndAutoSanValidation): the server
+ * verified by default against the system roots, the SNI and the certificate's name taken from
+ * the request's host on HTTP ports unless sni and subjectAltNames say otherwise.
+ */
+function egressTlsCases(): Case[] {
+  const validation = (c: Cluster) => (upstreamTls(c)?.["common_tls_context"] as Record<string, unknown> | undefined)?.["validation_context"] as Record<string, unknown> | undefined;
+  const upstreamHttp = (c: Cluster) => httpOptions(c)?.["upstream_http_protocol_options"];
+  return [
+    {
+      name: "tls SIMPLE without caCertificates verifies against the system roots; HTTP ports take SNI and the SAN check from the request's host; TCP ports carry no HTTP options",
+      docs: withRule({ trafficPolicy: { tls: { mode: "SIMPLE" } } }, [HTTP, TCP]),
+      check: (out) => {
+        for (const port of [80, 5432]) {
+          assert.deepEqual(validation(cluster(out, port)), { trusted_ca: { filename: "/etc/ssl/certs/ca-certificates.crt" } }, `port ${port}`);
+          assert.equal(upstreamTls(cluster(out, port))?.["sni"], undefined, `port ${port}: no fixed SNI`);
+        }
+        assert.deepEqual(upstreamHttp(cluster(out, 80)), { auto_sni: true, auto_san_validation: true });
+        assert.deepEqual(httpOptions(cluster(out, 80))?.["explicit_http_config"], { http_protocol_options: {} });
+        assert.equal(httpOptions(cluster(out, 5432)), undefined);
+      },
+    },
+    {
+      name: "tls with caCertificates, sni and subjectAltNames: those files and names, nothing automatic",
+      docs: withRule({ trafficPolicy: { tls: { mode: "SIMPLE", caCertificates: "/certs/ca.pem", sni: "api.example.com", subjectAltNames: ["api.example.com"] } } }),
+      check: (out) => {
+        const v = validation(cluster(out, 80));
+        assert.deepEqual(v?.["trusted_ca"], { filename: "/certs/ca.pem" });
+        assert.deepEqual((v?.["match_typed_subject_alt_names"] as { san_type: string }[]).map((m) => m.san_type), ["DNS", "URI"]);
+        assert.equal(upstreamTls(cluster(out, 80))?.["sni"], "api.example.com");
+        assert.equal(httpOptions(cluster(out, 80)), undefined);
+      },
+    },
+    {
+      name: "tls with sni but no subjectAltNames: the SAN check stays automatic; insecureSkipVerify: no validation at all, SNI still automatic, and a note",
+      docs: withRule({
+        trafficPolicy: { tls: { mode: "SIMPLE", sni: "api.example.com" } },
+        subsets: [{ name: "lab", labels: { version: "v1" }, trafficPolicy: { tls: { mode: "SIMPLE", insecureSkipVerify: true } } }],
+      }),
+      check: (out) => {
+        assert.deepEqual(upstreamHttp(cluster(out, 80)), { auto_san_validation: true });
+        assert.equal(validation(cluster(out, 80, "lab")), undefined);
+        assert.deepEqual(upstreamHttp(cluster(out, 80, "lab")), { auto_sni: true });
+        assert.ok(out.notes.includes(`outbound|80|lab|${HOST}: tls insecureSkipVerify: the server's certificate is not verified`), out.notes.join("\n"));
+      },
+    },
+  ];
+}
+
 interface Case {
   readonly name: string;
   readonly docs: readonly Doc[];
@@ -440,7 +495,7 @@ const cases: readonly Case[] = [
   },
   // ---- tls ----
   {
-    name: "tls SIMPLE with files: an UpstreamTlsContext with its SNI; a subset's DISABLE keeps that subset plaintext; notes say what is not verified",
+    name: "tls SIMPLE with files: an UpstreamTlsContext with its SNI; a subset's DISABLE keeps that subset plaintext; notes say what gRPC cannot use",
     docs: withRule({
       trafficPolicy: { tls: { mode: "SIMPLE", sni: "svc.example.com" } },
       subsets: [{ name: "v1", labels: { version: "v1" }, trafficPolicy: { tls: { mode: "DISABLE" } } }, { name: "v2", labels: { version: "v2" } }],
@@ -453,10 +508,11 @@ const cases: readonly Case[] = [
         const tls = decodeMessage("envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", (socket?.typed_config as { value: Uint8Array }).value);
         assert.equal(tls["sni"], "svc.example.com");
       }
-      const tails = ["tls mode SIMPLE without caCertificates: the server's certificate is not verified", "proxyless gRPC clients cannot use tls mode SIMPLE with files; they connect with their fallback credentials"];
+      const tails = ["proxyless gRPC clients cannot use tls mode SIMPLE with files; they connect with their fallback credentials"];
       assert.deepEqual(out.notes, [...tails.map((t) => `outbound|80|v2|${HOST}: ${t}`), ...tails.map((t) => `outbound|80||${HOST}: ${t}`)], "in cluster (name) order");
     },
   },
+  ...egressTlsCases(),
   // ---- endpoints ----
   {
     name: "endpoints grouped by locality (sorted), weighted (default 1, 0 means 1), locality weight = sum; ports by name, targetPort",

@@ -11,7 +11,7 @@ import { meshFiles } from "../../bench/mesh-gen.js";
  * the shared scratch are caches, not output), the gRPC side computed.
  */
 function output(t: MeshTranslation) {
-  return { ...t, grpc: t.grpc(), services: t.services.map((s) => ({ ...s, grpc: s.grpc() })), model: undefined, index: undefined, memo: undefined, shared: undefined };
+  return { ...t, grpc: t.grpc(), services: t.services.map((s) => ({ ...s, grpc: s.grpc(), grpcClusters: s.grpcClusters() })), model: undefined, index: undefined, memo: undefined, shared: undefined };
 }
 
 test("a memoised translation equals a fresh one and reuses unchanged services", () => {

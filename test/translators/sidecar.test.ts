@@ -6,7 +6,7 @@ import { loadMesh } from "../../src/config/load.js";
 import type { MeshResource } from "../../src/config/resources.js";
 import { serviceAddresses } from "../../src/translators/addresses.js";
 import { rbacFilterConfig } from "../../src/translators/rbac.js";
-import { sidecarScope } from "../../src/translators/scope.js";
+import { exportedTo, exportsRestricted, sidecarScope } from "../../src/translators/scope.js";
 
 function resources<K extends MeshResource["kind"]>(kind: K, yaml: string): MeshResource<K>[] {
   const loaded = loadMesh([{ path: "test.yaml", text: yaml }]);
@@ -127,4 +127,39 @@ spec:
   const http = rbacFilterConfig(policies);
   assert.equal(Object.keys(http.allow?.rules?.policies ?? {}).length, 2, "HTTP ports keep both rules");
   assert.deepEqual(http.problems, []);
+});
+
+test("outboundTrafficPolicy: ALLOW_ANY is what a sidecar without interception does, and a Sidecar without egress sees every service; REGISTRY_ONLY is refused at its line", () => {
+  const [allowAny] = resources("Sidecar", "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: default, namespace: shop }\nspec:\n  outboundTrafficPolicy: { mode: ALLOW_ANY }\n");
+  assert.ok(allowAny);
+  const scope = sidecarScope([allowAny], { namespace: "shop", labels: {} }, "istio-system");
+  assert.equal(scope.sidecar, "shop/default");
+  for (const service of [{ host: "db.data.svc.cluster.local", namespace: "data" }, { host: "api.example.com", namespace: "shop" }]) assert.ok(scope.visible(service), service.host);
+  const refused = loadMesh([{ path: "sidecar.yaml", text: "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: default, namespace: shop }\nspec:\n  outboundTrafficPolicy:\n    mode: REGISTRY_ONLY\n" }]);
+  assert.deepEqual(
+    refused.diagnostics.map((d) => [d.file, d.line, d.code, d.message]),
+    [["sidecar.yaml", 6, "GM0204", 'field spec.outboundTrafficPolicy.mode is "REGISTRY_ONLY", which is an Istio value gitmesh does not support yet: use "ALLOW_ANY"']],
+  );
+});
+
+test("ServiceEntry exportTo: '.' its own namespace, '*' all, '~' none, or names; a scope narrows to what is exported to the proxy's namespace", () => {
+  const service = (exportTo?: string[]) => ({ host: "db.data.svc.cluster.local", namespace: "data", ...(exportTo === undefined ? {} : { exportTo }) });
+  const cases: [string[] | undefined, string, boolean][] = [
+    [undefined, "shop", true],
+    [["*"], "shop", true],
+    [["."], "data", true],
+    [["."], "shop", false],
+    [["~"], "data", false],
+    [["shop", "ops"], "ops", true],
+    [["shop"], "data", false],
+  ];
+  for (const [exportTo, ns, expected] of cases) assert.equal(exportedTo(service(exportTo), ns), expected, `${JSON.stringify(exportTo)} to ${ns}`);
+  assert.equal(exportsRestricted([service(), service(["*"])]), false);
+  assert.equal(exportsRestricted([service(), service(["."])]), true);
+  const shop = sidecarScope([], { namespace: "shop", labels: {} }, "istio-system", true);
+  const ops = sidecarScope([], { namespace: "ops", labels: {} }, "istio-system", true);
+  assert.notEqual(shop.key, ops.key, "proxies of different namespaces see different services");
+  assert.equal(shop.visible(service(["shop"])), true);
+  assert.equal(ops.visible(service(["shop"])), false);
+  assert.equal(sidecarScope([], { namespace: "shop", labels: {} }, "istio-system").key, "*", "without exportTo in the mesh, one scope for all");
 });

@@ -21,6 +21,9 @@ export function checkDestinations(ctx: CheckContext): void {
     (vs.spec.tcp ?? []).forEach((route, i) => {
       (route.route ?? []).forEach((d, j) => checkDestination(ctx, vs, d.destination, ["spec", "tcp", i, "route", j, "destination"]));
     });
+    (vs.spec.tls ?? []).forEach((route, i) => {
+      (route.route ?? []).forEach((d, j) => checkDestination(ctx, vs, d.destination, ["spec", "tls", i, "route", j, "destination"]));
+    });
   }
   for (const dr of ctx.ofKind("DestinationRule")) {
     const host = ctx.qualify(dr.spec.host, dr.namespace);

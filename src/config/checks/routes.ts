@@ -54,6 +54,7 @@ function checkWeights(ctx: CheckContext, vs: MeshResource<"VirtualService">): vo
   };
   (vs.spec.http ?? []).forEach((r, i) => check(r.route ?? [], ["spec", "http", i, "route"]));
   (vs.spec.tcp ?? []).forEach((r, i) => check(r.route ?? [], ["spec", "tcp", i, "route"]));
+  (vs.spec.tls ?? []).forEach((r, i) => check(r.route ?? [], ["spec", "tls", i, "route"]));
 }
 
 type HttpMatch = NonNullable<NonNullable<MeshResource<"VirtualService">["spec"]["http"]>[number]["match"]>[number];

@@ -8,7 +8,7 @@
 //   change how they answer, and reach the host's Envoy admin page (which listens on 127.0.0.1).
 // It exits when its stdin closes, so a test process that dies takes its agents with it.
 import { createServer as createHttpServer, request as httpRequest, Agent, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
+import { createServer as createHttpsServer, request as httpsRequest } from "node:https";
 import { createServer as createTcpServer, connect, type Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
@@ -76,6 +76,8 @@ export interface HttpCall {
   readonly summary?: boolean;
   /** A fresh connection per request instead of keep-alive. */
   readonly fresh?: boolean;
+  /** https:// URLs: the CA (PEM) the application verifies the server with (a fresh connection per request). */
+  readonly ca?: string;
 }
 
 export interface HttpResult {
@@ -283,14 +285,18 @@ function oneRequest(call: HttpCall, agent: Agent | undefined): Promise<HttpResul
   const started = performance.now();
   return new Promise((resolve) => {
     const url = new URL(call.url);
-    const req = httpRequest(
+    // TLS made by the application itself (a ServiceEntry port of protocol HTTPS or TLS).
+    const tls = url.protocol === "https:";
+    const request = tls ? httpsRequest : httpRequest;
+    const req = request(
       {
         host: url.hostname,
-        port: url.port === "" ? 80 : Number(url.port),
+        port: url.port === "" ? (tls ? 443 : 80) : Number(url.port),
         path: url.pathname + url.search,
         method: call.method ?? "GET",
         headers: call.headers ?? {},
-        ...(agent === undefined ? { agent: false } : { agent }),
+        ...(agent === undefined || tls ? { agent: false } : { agent }),
+        ...(tls && call.ca !== undefined ? { ca: call.ca } : {}),
         timeout: call.timeoutMs ?? 10_000,
       },
       (res) => {
