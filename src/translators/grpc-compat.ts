@@ -118,7 +118,7 @@ export function grpcRoutes(routes: readonly Route[]): Route[] {
     const headers = match?.headers ?? [];
     const method = headers.find((h) => h.name === ":method");
     if (method !== undefined && (method.string_match?.exact !== "POST" || method.invert_match === true)) continue;
-    out.push(...grpcHeaderRoutes(withGrpcTimeout(method === undefined ? r : { ...r, match: { ...match, headers: headers.filter((h) => h !== method) } })));
+    out.push(...grpcHeaderRoutes(withTotalWeight(withGrpcTimeout(method === undefined ? r : { ...r, match: { ...match, headers: headers.filter((h) => h !== method) } }))));
   }
   return out;
 }
@@ -126,6 +126,19 @@ export function grpcRoutes(routes: readonly Route[]): Route[] {
 /** Whether a route forwards (gRPC clients take only these): not a redirect or a direct response. */
 export function forwards(r: Route): boolean {
   return (r.redirect === undefined || r.redirect === null) && (r.direct_response === undefined || r.direct_response === null);
+}
+
+/**
+ * Weights are relative (Istio's 49 + 50 splits 49:50), and Envoy takes them so. gRPC C-core before
+ * 1.53 still holds them to total_weight, 100 when unset, and rejects the whole route configuration
+ * otherwise (seen with Python's grpcio 1.51): a total other than 100 is stated. Envoy deprecates
+ * the field, so only gRPC clients get it.
+ */
+function withTotalWeight(r: Route): Route {
+  const weighted = r.route?.weighted_clusters;
+  if (r.route === undefined || r.route === null || weighted === undefined || weighted === null) return r;
+  const total = (weighted.clusters ?? []).reduce((sum, c) => sum + Number(c.weight?.value ?? 0), 0);
+  return total === 100 ? r : { ...r, route: { ...r.route, weighted_clusters: { ...weighted, total_weight: { value: total } } } };
 }
 
 function withGrpcTimeout(r: Route): Route {
