@@ -3,6 +3,7 @@
 // argument list, never a shell string). Expected failures (not a repo, unknown ref, network
 // down) come back as results; nothing here throws for them.
 import { execFile } from "node:child_process";
+import { join, resolve } from "node:path";
 import { isConfigFile, type SourceFile } from "./source.js";
 
 export interface GitState {
@@ -113,6 +114,20 @@ export async function gitState(dir: string, onError?: (error: string) => void): 
   if (r.ok) return r.state;
   onError?.(r.error);
   return undefined;
+}
+
+/**
+ * The files git changes when a commit is made or checked out in dir's repository: HEAD and its
+ * log (of the work tree's own git directory, a linked work tree's included), and the branches
+ * (of the repository's common directory). Undefined outside a work tree.
+ */
+export async function headFilesOf(dir: string): Promise<string[] | undefined> {
+  const r = await run(dir, ["rev-parse", "--absolute-git-dir", "--git-common-dir"]);
+  if (!r.ok) return undefined;
+  const [gitDir, common] = text(r).split("\n");
+  if (gitDir === undefined || common === undefined) return undefined;
+  const commonDir = resolve(dir, common);
+  return [join(gitDir, "HEAD"), join(gitDir, "logs", "HEAD"), join(commonDir, "refs", "heads"), join(commonDir, "packed-refs")];
 }
 
 /** Paths (from the repository's top) in `status --porcelain -z` output, both sides of renames. */

@@ -231,3 +231,35 @@ export function watchDirectory(dir: string, options: WatchOptions): DirectoryWat
     },
   };
 }
+
+/**
+ * Watches the files git changes when a commit is made or checked out (git.ts, headFilesOf): a
+ * commit of files already saved changes no file in the tree, so the tree's watcher sees nothing,
+ * and the served config would be named "COMMIT-dirty" until the next resync. onChange is called
+ * once per burst, after quietMs of quiet.
+ */
+export function watchGitHead(paths: readonly string[], options: { readonly onChange: () => void; readonly logger: Logger; readonly quietMs?: number }): DirectoryWatch {
+  const { onChange, logger, quietMs = 100 } = options;
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const changed = () => {
+    if (closed) return;
+    if (timer !== undefined) clearTimeout(timer);
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (!closed) onChange();
+    }, quietMs);
+  };
+  const watcher = watch([...paths], { ignoreInitial: true, persistent: false, followSymlinks: false });
+  watcher.on("all", changed);
+  watcher.on("error", (e) => logger.warn("cannot watch git's HEAD; commits are seen at the next resync", { error: message(e) }));
+  const ready = new Promise<void>((r) => watcher.once("ready", () => r()));
+  return {
+    ready,
+    close: async () => {
+      closed = true;
+      if (timer !== undefined) clearTimeout(timer);
+      await watcher.close();
+    },
+  };
+}

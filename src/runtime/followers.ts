@@ -5,9 +5,9 @@ import { status as grpcStatus } from "@grpc/grpc-js";
 import { formatProblem, issuer, openCa } from "../ca/index.js";
 import { every } from "../common/timers.js";
 import { readCredentials } from "../config/credentials.js";
-import { GitPoller } from "../config/git.js";
+import { GitPoller, headFilesOf } from "../config/git.js";
 import type { ConfigReloader } from "../config/reloader.js";
-import { watchDirectory } from "../config/watch.js";
+import { watchDirectory, watchGitHead } from "../config/watch.js";
 import type { Logger } from "../log.js";
 import type { XdsServer } from "../xds/index.js";
 import type { MeshPusher } from "./push.js";
@@ -140,14 +140,21 @@ export async function followConfig(o: FollowConfigOptions): Promise<Stop> {
   };
   const watcher = watchDirectory(o.dir, { onChange: reload, logger });
   await watcher.ready;
-  // Changes between the first load and the watcher being ready, and anything the watcher misses
-  // (a replaced directory, a commit that touches no file), are caught by a periodic resync.
-  const resync = every(o.resyncSeconds * 1000, () => {
+  const resyncNow = () => {
     reloader.resync().catch((e: unknown) => logger.error("bug: resync failed", { error: String(e) }));
-  });
-  void reloader.resync();
+  };
+  // A commit of files already saved changes nothing in the tree: git's HEAD and branches are
+  // watched too, so the served config is named by its commit at once.
+  const heads = await headFilesOf(o.dir);
+  const headWatch = heads === undefined ? undefined : watchGitHead(heads, { onChange: resyncNow, logger });
+  await headWatch?.ready;
+  // Changes between the first load and the watchers being ready, and anything they miss (a
+  // replaced directory), are caught by a periodic resync.
+  const resync = every(o.resyncSeconds * 1000, resyncNow);
+  resyncNow();
   return async () => {
     resync.cancel();
+    await headWatch?.close();
     await watcher.close();
   };
 }

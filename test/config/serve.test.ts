@@ -151,3 +151,17 @@ test("--git-poll serves the upstream branch and follows a pushed commit; local f
   await git(author, "push", "--quiet", "origin", "HEAD:main");
   assert.match(await loaded, new RegExp(`commit=${pushed}`));
 });
+
+test("a commit that changes no file in the tree is named by its commit at once, not at the next resync", async (t) => {
+  const repo = await initRepo();
+  await writeFiles(repo, { "a.yaml": service("a") });
+  await commitAll(repo, "a");
+  // A resync an hour away: only the watch on git's HEAD can see the commit in time. The commit
+  // changes no file (as committing files saved earlier does not), so the tree's watcher sees nothing.
+  const server = start(["--config", repo, "--state-dir", await tempDir("gitmesh-state-"), "--resync-seconds", "3600"]);
+  t.after(() => server.child.kill("SIGKILL"));
+  await server.waitFor(/gitmesh serving/);
+  const committed = server.waitFor(/config loaded .*dirty=false/);
+  const second = await commitAll(repo, "nothing changed");
+  assert.match(await committed, new RegExp(`commit=${second}`));
+});
