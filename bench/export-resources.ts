@@ -113,10 +113,18 @@ function anyValue(any: Buffer, typeUrl: string): Buffer {
   return any.subarray(i, i + len);
 }
 
-/** A snapshot read back from an export, as gitmesh's own server would hold it. */
-export function readExportedSnapshot(dir: string, types: readonly ExportedType[]): Snapshot {
-  const resources = types.flatMap((t) => decodeTypeFile(t.typeUrl, readFileSync(join(dir, t.file))));
-  const made = makeSnapshot(resources);
+/**
+ * A snapshot read back from an export, as gitmesh's own server would hold it: given the snapshot
+ * it follows, a resource of the same content is that snapshot's object (gitmesh's encoder interns
+ * by content) and a type left alone keeps its object (as the pusher's layers keep it).
+ */
+export function readExportedSnapshot(dir: string, types: readonly ExportedType[], previous?: Snapshot): Snapshot {
+  const same = (r: EncodedResource) => (previous === undefined ? undefined : resourcesOf(previous, r.typeUrl).byName.get(r.name));
+  const resources = types.flatMap((t) => decodeTypeFile(t.typeUrl, readFileSync(join(dir, t.file)))).map((r) => {
+    const kept = same(r);
+    return kept !== undefined && kept.version === r.version ? kept : r;
+  });
+  const made = makeSnapshot(resources, previous);
   if (!made.ok) throw new Error(`export in ${dir} is not a snapshot: ${JSON.stringify(made.problems.slice(0, 3))}`);
   for (const t of types) {
     const version = resourcesOf(made.snapshot, t.typeUrl).version;

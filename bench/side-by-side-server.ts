@@ -43,7 +43,8 @@ interface Served {
 
 async function serveGitmesh(dir: string, nodes: number): Promise<Served> {
   const manifest = readManifest(dir);
-  const snapshots: Record<Label, Snapshot> = { A: readExportedSnapshot(dir, manifest.snapshots.A), B: readExportedSnapshot(dir, manifest.snapshots.B) };
+  const a = readExportedSnapshot(dir, manifest.snapshots.A);
+  const snapshots: Record<Label, Snapshot> = { A: a, B: readExportedSnapshot(dir, manifest.snapshots.B, a) };
   const cache = new SnapshotCache();
   const server = new XdsServer({ source: cache, logger: silentLogger });
   // Streams on the plaintext endpoint watch "plain/NODE" (defaultProxyKey).
