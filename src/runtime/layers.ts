@@ -13,7 +13,7 @@ import type { Logger } from "../log.js";
 import type { ProxyLayer } from "../translators/proxy-resources.js";
 import type { Translated } from "../translators/translated.js";
 import { runSteps, type Steps } from "../common/steps.js";
-import { composeSnapshot, makeSnapshot, referencesOf, type EncodedResource, type ResourceEncoder, type Snapshot } from "../xds/index.js";
+import { composeSnapshot, makeSnapshot, referencesOf, unresolved, type EncodedResource, type ResourceEncoder, type Snapshot } from "../xds/index.js";
 
 interface Entry {
   readonly snapshot: Snapshot;
@@ -142,11 +142,18 @@ export class SnapshotLayers {
       if (encoded.length % ENCODE_STEP === 0) yield "tick";
     }
     if (epoch !== this.epoch) return undefined; // of a translation no longer served
+    yield "tick";
     const built = makeSnapshot(encoded, before?.snapshot);
     if (!built.ok) {
       this.logger.error("bug: translation produced an invalid snapshot", { layer: layer.key, problems: JSON.stringify(built.problems) });
       return undefined;
     }
+    yield "tick";
+    // What it leaves unresolved, in a step of its own: the cache checks every snapshot made of
+    // this layer through this answer, which the snapshot keeps.
+    unresolved(built.snapshot);
+    yield "tick";
+    if (epoch !== this.epoch) return undefined;
     this.entries.set(layer.key, { snapshot: built.snapshot, sources, parts: [], users: entry?.users ?? new Set() });
     return built.snapshot;
   }

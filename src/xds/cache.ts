@@ -19,7 +19,7 @@ const NONE: ReadonlyMap<string, readonly Inconsistency[]> = new Map();
  * with the resources that refer to it. A snapshot is immutable, and one snapshot is often shared
  * by thousands of proxies: it is checked once, and the answer is kept by the snapshot.
  */
-function unresolved(snapshot: Snapshot): ReadonlyMap<string, readonly Inconsistency[]> {
+export function unresolved(snapshot: Snapshot): ReadonlyMap<string, readonly Inconsistency[]> {
   return snapshot.memo.get("unresolved", () => {
     const out = new Map<string, readonly Inconsistency[]>();
     const layers = snapshot.layers;

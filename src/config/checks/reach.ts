@@ -8,8 +8,6 @@ import type { CheckContext } from "./context.js";
  * (sidecars have no route for it, so the VirtualService does nothing).
  */
 export function checkReach(ctx: CheckContext): void {
-  const entries = ctx.ofKind("WorkloadEntry");
-  const groups = ctx.ofKind("WorkloadGroup");
   for (const dr of ctx.ofKind("DestinationRule")) {
     const host = ctx.qualify(dr.spec.host, dr.namespace);
     if (host.startsWith("*")) continue;
@@ -19,9 +17,9 @@ export function checkReach(ctx: CheckContext): void {
       const selector = se.spec.workloadSelector?.labels;
       if (selector === undefined) return (se.spec.endpoints ?? []).map((e) => e.labels ?? {});
       return [
-        ...entries.filter((w) => w.namespace === se.namespace && labelsMatch(selector, w.spec.labels ?? {})).map((w) => w.spec.labels ?? {}),
+        ...ctx.inNamespace("WorkloadEntry", se.namespace).filter((w) => labelsMatch(selector, w.spec.labels ?? {})).map((w) => w.spec.labels ?? {}),
         // Workloads of a group register later with the template's labels.
-        ...groups.filter((g) => g.namespace === se.namespace && labelsMatch(selector, g.spec.metadata?.labels ?? {})).map((g) => g.spec.metadata?.labels ?? {}),
+        ...ctx.inNamespace("WorkloadGroup", se.namespace).filter((g) => labelsMatch(selector, g.spec.metadata?.labels ?? {})).map((g) => g.spec.metadata?.labels ?? {}),
       ];
     });
     // A service without endpoints in the config fails whatever the subset: not the subset's doing.

@@ -10,7 +10,6 @@ import type { CheckContext, Path } from "./context.js";
  * Envoy refuses (0) and serve replaces with the default, GM0324 a ServiceEntry host "*" (Istio refuses it; it would claim every host).
  */
 export function checkServing(ctx: CheckContext): void {
-  const entries = ctx.ofKind("WorkloadEntry");
   for (const se of ctx.ofKind("ServiceEntry")) {
     se.spec.hosts.forEach((h, i) => {
       if (h === "*") ctx.report(se, ["spec", "hosts", i], "GM0324", "error", `a ServiceEntry host "*" would declare every host there is (Istio refuses it); list the hosts, or a domain wildcard such as *.example.com`);
@@ -20,8 +19,9 @@ export function checkServing(ctx: CheckContext): void {
     const endpoints: { address: string; locality: string; at: { r: AnyMeshResource; path: Path } }[] =
       selector === undefined
         ? (se.spec.endpoints ?? []).map((e, i) => ({ address: e.address, locality: e.locality ?? "", at: { r: se, path: ["spec", "endpoints", i, "address"] } }))
-        : entries
-            .filter((w) => w.namespace === se.namespace && labelsMatch(selector, w.spec.labels ?? {}))
+        : ctx
+            .inNamespace("WorkloadEntry", se.namespace)
+            .filter((w) => labelsMatch(selector, w.spec.labels ?? {}))
             .map((w) => ({ address: w.spec.address, locality: w.spec.locality ?? "", at: { r: w, path: ["spec", "address"] } }));
     const usable = endpoints.filter((e) => {
       const problem = endpointAddressProblem(e.address, addressing);
