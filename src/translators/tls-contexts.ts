@@ -14,10 +14,9 @@ import type { UpstreamHttpProtocolOptions } from "../envoy/generated/envoy/confi
 export type TransportSocket = NonNullable<FilterChain["transport_socket"]>;
 type CommonTlsContext = NonNullable<UpstreamTlsContext["common_tls_context"]>;
 
-/** The SDS name of the workload's certificate chain and key. */
-export const SDS_WORKLOAD_CERT = "default";
-/** The SDS name of the trust bundle (the mesh roots). */
-export const SDS_ROOT_CA = "ROOTCA";
+import { SDS_ROOT_CA, SDS_WORKLOAD_CERT } from "../common/sds-names.js";
+
+export { SDS_ROOT_CA, SDS_WORKLOAD_CERT };
 /** The certificate provider instance proxyless gRPC reads both its certificate and the roots from. */
 export const GRPC_CERT_PROVIDER = "default";
 

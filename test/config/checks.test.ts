@@ -663,6 +663,16 @@ spec:
     },
     expect: ["GM0334@gw.yaml:12:53", "GM0335@gw.yaml:13:83", "GM0336@gw.yaml:14:25"],
   },
+  {
+    name: "GM0337 a gateway credentialName that is the SDS name of the workload's own certificate or trust bundle",
+    files: {
+      "gw.yaml": edgeGateway(`servers:
+    - { port: { number: 443, name: https, protocol: HTTPS }, hosts: [a.example.com], tls: { mode: SIMPLE, credentialName: default } }
+    - { port: { number: 8443, name: https-2, protocol: HTTPS }, hosts: [b.example.com], tls: { mode: SIMPLE, credentialName: ROOTCA } }
+    - { port: { number: 9443, name: https-3, protocol: HTTPS }, hosts: [c.example.com], tls: { mode: SIMPLE, credentialName: edge-cert } }`),
+    },
+    expect: ["GM0337@gw.yaml:12:123", "GM0337@gw.yaml:13:126"],
+  },
 ];
 
 for (const c of cases) {

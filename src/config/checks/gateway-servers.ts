@@ -1,3 +1,4 @@
+import { SDS_ROOT_CA, SDS_WORKLOAD_CERT } from "../../common/sds-names.js";
 import type { MeshResource } from "../resources.js";
 import type { CheckContext } from "./context.js";
 
@@ -8,7 +9,8 @@ const HTTP_FAMILY = new Set([...PLAIN_HTTP, "HTTPS"]);
  * Gateway servers serve would leave out, said where they are written: GM0334 an HTTPS or TLS server
  * without tls, GM0335 tls settings on a plain HTTP server (both refused by Istio: httpsRedirect
  * alone is allowed), GM0336 (warning) a TCP server on a port where an HTTP server of a Gateway
- * with the same selector is (one listener per port: the TCP server is left out).
+ * with the same selector is (one listener per port: the TCP server is left out). GM0337 a
+ * credentialName that is the SDS name of the gateway workload's own mesh secrets.
  */
 export function checkGatewayServers(ctx: CheckContext): void {
   const byPort = new Map<string, { gw: MeshResource<"Gateway">; index: number; protocol: string }[]>();
@@ -21,6 +23,11 @@ export function checkGatewayServers(ctx: CheckContext): void {
       }
       if (PLAIN_HTTP.has(protocol) && tls !== undefined && Object.keys(tls).some((k) => k !== "httpsRedirect")) {
         ctx.report(gw, ["spec", "servers", i, "tls"], "GM0335", "error", `a plain ${protocol} server cannot have tls settings (Istio refuses them; only httpsRedirect is allowed): make it HTTPS, or remove tls`, "key");
+      }
+      const credential = tls?.["credentialName"];
+      if (credential === SDS_WORKLOAD_CERT || credential === SDS_ROOT_CA) {
+        const what = credential === SDS_WORKLOAD_CERT ? "the gateway workload's own mesh certificate" : "the mesh's trust bundle";
+        ctx.report(gw, ["spec", "servers", i, "tls", "credentialName"], "GM0337", "error", `credentialName ${credential} is the name ${what} is sent under (SDS); the two would collide and the gateway would get neither: name the credential otherwise (and its directory in the credentials directory)`);
       }
       const key = `${JSON.stringify(Object.entries(gw.spec.selector ?? {}).sort())} ${s.port.number}`;
       byPort.set(key, [...(byPort.get(key) ?? []), { gw, index: i, protocol }]);
