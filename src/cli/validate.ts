@@ -1,9 +1,10 @@
 import { access, stat } from "node:fs/promises";
 import { dirname, join, normalize, relative, resolve, sep } from "node:path";
-import type { Diagnostic } from "../config/diagnostics.js";
+import { sortDiagnostics, type Diagnostic } from "../config/diagnostics.js";
 import { loadMesh } from "../config/load.js";
 import type { MeshNaming } from "../config/resources.js";
 import { readConfigFile, readDirectory, type SourceFile } from "../config/source.js";
+import { servingNotes } from "../translators/serving-notes.js";
 import { formatDiagnostic, summary, type ReportFormat } from "./report.js";
 import { UsageError } from "./usage.js";
 
@@ -51,7 +52,9 @@ export async function validate(options: ValidateOptions): Promise<number> {
     files = await readInputs(options.paths, read);
   }
   const result = loadMesh(files, options.naming);
-  const shown = result.diagnostics.filter(reported).map((d) => (options.strict === true && d.severity === "warning" ? { ...d, severity: "error" as const } : d));
+  // What serve would leave out or change, decided where serve decides it (a valid model only).
+  const diagnostics = result.ok ? sortDiagnostics([...result.diagnostics, ...servingNotes(result.model)]) : result.diagnostics;
+  const shown = diagnostics.filter(reported).map((d) => (options.strict === true && d.severity === "warning" ? { ...d, severity: "error" as const } : d));
   const root = options.format === "github" ? await repositoryRoot(options.config ?? options.paths[0] ?? ".") : undefined;
   for (const d of shown) options.out(formatDiagnostic(root === undefined ? d : { ...d, file: relativePath(root, d.file) }, options.format, ""));
   if (options.format !== "json") options.out(summary(files.length, result.model.resources.length, shown));

@@ -76,11 +76,16 @@ export function serviceClusters(service: MeshService, mtls: MeshMtls = DEFAULT_M
  * cluster cannot use, and clusters proxyless gRPC clients reject. For `gitmesh render`.
  */
 export function clusterNotes(service: MeshService, mtls: MeshMtls = DEFAULT_MESH_MTLS): string[] {
-  const lines: string[] = [];
+  return [...new Set(clusterNoteEntries(service, mtls).map((e) => e.text))];
+}
+
+/** clusterNotes, each with who else says it (validate reports the others: see servingNotes). */
+export function clusterNoteEntries(service: MeshService, mtls: MeshMtls = DEFAULT_MESH_MTLS): ClusterNote[] {
+  const lines: ClusterNote[] = [];
   if (resolutionOf(service) === "NONE" && service.ports.length > 0) {
-    lines.push(
-      `${service.host}: resolution NONE is served as EDS with the endpoints the ServiceEntry lists or selects; passthrough to the original destination is not supported`,
-    );
+    lines.push({
+      text: `${service.host}: resolution NONE is served as EDS with the endpoints the ServiceEntry lists or selects; passthrough to the original destination is not supported`,
+    });
   }
   for (const c of serviceClusterKeys(service)) {
     const notes = new Notes(c.name);
@@ -94,18 +99,38 @@ export function clusterNotes(service: MeshService, mtls: MeshMtls = DEFAULT_MESH
     }
     if (c.subset === undefined && clusterDiscovery(service, c) === "EDS" && resolutionOf(service) !== "DNS_ROUND_ROBIN") {
       // Endpoint problems are the same in every subset: say them once, on the whole-service cluster.
-      for (const s of localityLbEndpoints(clusterEndpoints(service, c), c.port, "ip").skipped) notes.add(`endpoint ${s.address} ${s.reason}`);
+      for (const s of localityLbEndpoints(clusterEndpoints(service, c), c.port, "ip").skipped) notes.add(`endpoint ${s.address} ${s.reason}`, "validate");
     }
-    lines.push(...notes.lines);
+    lines.push(...notes.entries);
   }
-  return [...new Set(lines)];
+  const seen = new Set<string>();
+  return lines.filter((e) => {
+    if (seen.has(e.text)) return false;
+    seen.add(e.text);
+    return true;
+  });
+}
+
+/**
+ * Who else says a note: validate reports some where they are written (config/serving.ts decides
+ * them for both, GM0321-GM0323), and the gRPC client notes are render's, for gRPC proxies only
+ * (grpc-notes.ts). The rest only clusterNotes says, and validate reports them as GM0338.
+ */
+export type NoteAlsoSaid = "validate" | "grpc";
+
+export interface ClusterNote {
+  readonly text: string;
+  readonly alsoSaid?: NoteAlsoSaid;
 }
 
 class Notes {
-  readonly lines: string[] = [];
+  readonly entries: ClusterNote[] = [];
   constructor(private readonly cluster: string) {}
-  add(text: string): void {
-    this.lines.push(`${this.cluster}: ${text}`);
+  add(text: string, alsoSaid?: NoteAlsoSaid): void {
+    this.entries.push({ text: `${this.cluster}: ${text}`, ...(alsoSaid === undefined ? {} : { alsoSaid }) });
+  }
+  get lines(): string[] {
+    return this.entries.map((e) => e.text);
   }
 }
 
@@ -127,7 +152,8 @@ function buildCluster(service: MeshService, key: ServiceCluster, notes: Notes, m
     cluster.common_lb_config = { healthy_panic_threshold: { value: policy.outlierDetection.minHealthPercent ?? 0 } };
   }
   const upstream = mtls.upstream(service, key.port, policy.tls);
-  for (const n of upstream.notes) notes.add(n);
+  // mtls.ts words what gRPC clients make of the TLS settings for them, as grpc-notes.ts does.
+  for (const n of upstream.notes) notes.add(n, n.startsWith("proxyless gRPC clients") ? "grpc" : undefined);
   // Read by the HTTP router only: httpProtocolOptions leaves it out on TCP and TLS ports.
   const autoTls = upstream.security.t === "files" ? upstreamTlsHttpOptions(upstream.security.tls) : undefined;
   const http = httpProtocolOptions(key.port, policy.connectionPool, autoTls);
@@ -148,13 +174,13 @@ function discovery(service: MeshService, key: ServiceCluster, notes: Notes): Par
   }
   const found = localityLbEndpoints(clusterEndpoints(service, key), key.port, "dns");
   let endpoints = found.endpoints;
-  if (key.subset === undefined) for (const s of found.skipped) notes.add(`endpoint ${s.address} ${s.reason}`);
+  if (key.subset === undefined) for (const s of found.skipped) notes.add(`endpoint ${s.address} ${s.reason}`, "validate");
   if (type === "LOGICAL_DNS") {
     // Envoy takes a LOGICAL_DNS cluster with exactly one locality of one endpoint: the first, in address order.
     const [first] = endpoints;
     const lb = first?.lb_endpoints?.[0];
     const count = endpoints.reduce((n, l) => n + (l.lb_endpoints?.length ?? 0), 0);
-    if (count > 1) notes.add(`DNS_ROUND_ROBIN uses one endpoint; ${count - 1} other endpoint(s) are left out`);
+    if (count > 1) notes.add(`DNS_ROUND_ROBIN uses one endpoint; ${count - 1} other endpoint(s) are left out`, "validate");
     endpoints = first === undefined || lb === undefined ? [] : [{ ...first, lb_endpoints: [lb], load_balancing_weight: lb.load_balancing_weight ?? null }];
   }
   return {
@@ -175,7 +201,7 @@ function connectTimeout(pool: ConnectionPoolSettings | undefined, notes: Notes):
   // Validation warns of it (GM0323): the same decision.
   const ns = positiveDuration(text);
   if (ns !== undefined) return protoDuration(ns);
-  notes.add(refusedDurationNote("connectionPool.tcp.connectTimeout", text));
+  notes.add(refusedDurationNote("connectionPool.tcp.connectTimeout", text), "validate");
   return protoDuration(DEFAULT_CONNECT_TIMEOUT_NS);
 }
 
@@ -286,7 +312,7 @@ function outlierDetection(od: OutlierDetection, notes: Notes): EnvoyOutlierDetec
     if (text === undefined) return undefined;
     const ns = positiveDuration(text);
     if (ns !== undefined) return protoDuration(ns);
-    notes.add(refusedDurationNote(`outlierDetection.${field}`, text));
+    notes.add(refusedDurationNote(`outlierDetection.${field}`, text), "validate");
     return undefined;
   };
   const interval = positive("interval", od.interval);
@@ -338,9 +364,9 @@ function upstreamTransportSocket(security: UpstreamSecurity): TransportSocket | 
 /** The pinned gRPC xDS client (grpc-js) takes EDS and LOGICAL_DNS clusters balanced ROUND_ROBIN or RING_HASH. */
 function grpcCompatibility(cluster: Cluster, notes: Notes): void {
   if (cluster.lb_policy === "LEAST_REQUEST" || cluster.lb_policy === "RANDOM") {
-    notes.add(`proxyless gRPC clients reject loadBalancer ${cluster.lb_policy} (they take ROUND_ROBIN and consistentHash)`);
+    notes.add(`proxyless gRPC clients reject loadBalancer ${cluster.lb_policy} (they take ROUND_ROBIN and consistentHash)`, "grpc");
   }
-  if (cluster.type === "STRICT_DNS") notes.add("proxyless gRPC clients reject resolution DNS (STRICT_DNS); they take STATIC and DNS_ROUND_ROBIN");
+  if (cluster.type === "STRICT_DNS") notes.add("proxyless gRPC clients reject resolution DNS (STRICT_DNS); they take STATIC and DNS_ROUND_ROBIN", "grpc");
 }
 
 function portLevel(policy: TrafficPolicy | undefined, port: number): { policy: EffectivePolicy; portLevel: boolean } {
