@@ -12,6 +12,7 @@ import { watch as watchFs, type FSWatcher as FsWatcher, type Stats } from "node:
 import { realpath, stat } from "node:fs/promises";
 import { basename, dirname, relative, resolve, sep } from "node:path";
 import { watch, type FSWatcher } from "chokidar";
+import { after, type Timer } from "../common/timers.js";
 import type { Logger } from "../log.js";
 
 /** The path onChange reports, alone, when the whole directory may have changed (it was replaced). */
@@ -240,15 +241,15 @@ export function watchDirectory(dir: string, options: WatchOptions): DirectoryWat
  */
 export function watchGitHead(paths: readonly string[], options: { readonly onChange: () => void; readonly logger: Logger; readonly quietMs?: number }): DirectoryWatch {
   const { onChange, logger, quietMs = 100 } = options;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: Timer | undefined;
   let closed = false;
   const changed = () => {
     if (closed) return;
-    if (timer !== undefined) clearTimeout(timer);
-    timer = setTimeout(() => {
+    timer?.cancel();
+    timer = after(quietMs, () => {
       timer = undefined;
       if (!closed) onChange();
-    }, quietMs);
+    });
   };
   const watcher = watch([...paths], { ignoreInitial: true, persistent: false, followSymlinks: false });
   watcher.on("all", changed);
@@ -258,7 +259,7 @@ export function watchGitHead(paths: readonly string[], options: { readonly onCha
     ready,
     close: async () => {
       closed = true;
-      if (timer !== undefined) clearTimeout(timer);
+      timer?.cancel();
       await watcher.close();
     },
   };

@@ -12,7 +12,8 @@
 import type { Logger } from "../log.js";
 import type { ProxyLayer } from "../translators/proxy-resources.js";
 import type { Translated } from "../translators/translated.js";
-import { runSteps, type Steps } from "../common/steps.js";
+import { sameItems } from "../common/arrays.js";
+import type { Steps } from "../common/steps.js";
 import { composeSnapshot, makeSnapshot, referencesOf, unresolved, type EncodedResource, type ResourceEncoder, type Snapshot } from "../xds/index.js";
 
 interface Entry {
@@ -32,8 +33,6 @@ interface Entry {
 /** Resources encoded between two pauses while a layer is built (a sidecar scope has thousands). */
 const ENCODE_STEP = 64;
 
-const sameItems = <T>(a: readonly T[], b: readonly T[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
-
 export class SnapshotLayers {
   /** Layers and whole combinations, by key (a combination's key lists its layers' keys). */
   private entries = new Map<string, Entry>();
@@ -50,16 +49,10 @@ export class SnapshotLayers {
   ) {}
 
   /**
-   * The proxy's snapshot of these layers; what it held before is released. Undefined (logged as
-   * a bug) when a layer cannot be made into a snapshot.
-   */
-  snapshotFor(proxy: string, layers: readonly ProxyLayer[]): Snapshot | undefined {
-    return runSteps(this.snapshotSteps(proxy, layers));
-  }
-
-  /**
-   * snapshotFor as steps: building a layer of thousands of resources pauses as it encodes them.
-   * Undefined, too, when a new translation came while it was paused (the proxy is pushed again).
+   * The proxy's snapshot of these layers, in steps (building a layer of thousands of resources
+   * pauses as it encodes them); what it held before is released. Undefined when a layer cannot be
+   * made into a snapshot (logged as a bug), or when a new translation came while it was paused
+   * (the proxy is pushed again).
    */
   *snapshotSteps(proxy: string, layers: readonly ProxyLayer[]): Steps<Snapshot | undefined> {
     const epoch = this.epoch;

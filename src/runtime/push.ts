@@ -184,11 +184,6 @@ export class MeshPusher {
     this.registrations.close();
   }
 
-  /** Sets one proxy's snapshot again (its secrets changed). */
-  refresh(key: string): void {
-    this.schedule(key);
-  }
-
   connected(key: string, node: Node__Output, peer = "", credential?: StreamIdentity): void {
     if (this.closed) return;
     const r = proxyFromNode(node);

@@ -152,8 +152,8 @@ function buildCluster(service: MeshService, key: ServiceCluster, notes: Notes, m
     cluster.common_lb_config = { healthy_panic_threshold: { value: policy.outlierDetection.minHealthPercent ?? 0 } };
   }
   const upstream = mtls.upstream(service, key.port, policy.tls);
-  // mtls.ts words what gRPC clients make of the TLS settings for them, as grpc-notes.ts does.
-  for (const n of upstream.notes) notes.add(n, n.startsWith("proxyless gRPC clients") ? "grpc" : undefined);
+  for (const n of upstream.notes) notes.add(n);
+  if (upstream.security.t === "files") notes.add(`proxyless gRPC clients cannot use tls mode ${upstream.security.tls.mode ?? ""} with files; they connect with their fallback credentials`, "grpc");
   // Read by the HTTP router only: httpProtocolOptions leaves it out on TCP and TLS ports.
   const autoTls = upstream.security.t === "files" ? upstreamTlsHttpOptions(upstream.security.tls) : undefined;
   const http = httpProtocolOptions(key.port, policy.connectionPool, autoTls);

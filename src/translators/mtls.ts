@@ -85,7 +85,6 @@ function upstreamFor(service: MeshService, port: ServicePort, tls: ClientTLSSett
   if (tls.credentialName !== undefined) notes.push(`tls credentialName ${tls.credentialName} is served to gateways only; sidecars use clientCertificate, privateKey and caCertificates files`);
   if (mode === "MUTUAL" && (tls.clientCertificate === undefined || tls.privateKey === undefined)) notes.push("tls mode MUTUAL without clientCertificate and privateKey: no client certificate is presented");
   if (tls.insecureSkipVerify === true) notes.push(`tls insecureSkipVerify: the server's certificate is not verified`);
-  notes.push(`proxyless gRPC clients cannot use tls mode ${mode} with files; they connect with their fallback credentials`);
   return { security: { t: "files", tls }, notes };
 }
 

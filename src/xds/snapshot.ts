@@ -1,3 +1,4 @@
+import { sameItems } from "../common/arrays.js";
 import { TypeUrl } from "../envoy/index.js";
 import { ADS_ORDER, kindOf } from "./resource-kinds.js";
 import { contentHash } from "./hash.js";
@@ -56,8 +57,6 @@ const EMPTY: readonly EncodedResource[] = [];
 export function typeResources(typeUrl: string, items: readonly EncodedResource[]): TypeResources {
   return { typeUrl, version: versionOf(items), items, byName: new Map(items.map((r) => [r.name, r])), memo: new Memo() };
 }
-
-const sameItems = <T>(a: readonly T[], b: readonly T[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /**
  * Groups resources by type, sorts them by name and computes versions. Given the snapshot this one

@@ -1,4 +1,5 @@
 import type { DiscoveryRequest__Output, Node__Output } from "../envoy/index.js";
+import { sameItems } from "../common/arrays.js";
 import { NewClusters, routesInPlace } from "./make-before-break.js";
 import { ADS_ORDER, CDS, EDS, LDS, RDS, type ResourceKind } from "./resource-kinds.js";
 import type { EncodedResource } from "./resource.js";
@@ -37,8 +38,6 @@ interface TypeState {
   /** Whether a request has set the subscription yet. */
   subscribed: boolean;
 }
-
-const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /**
  * One state-of-the-world xDS stream (ADS or a single-type service) as a state machine: requests
@@ -235,7 +234,7 @@ export class SotwSession implements Session<DiscoveryRequest__Output> {
   private subscribe(st: TypeState, names: readonly string[]): string | undefined {
     // The usual request, an ACK, repeats the list it answered: when it lists the names as the
     // subscription holds them (sorted, once each), nothing changes, and nothing is built to say so.
-    if (st.subscribed && !st.wildcard && names.length > 0 && sameList(st.subscription.names, names)) return undefined;
+    if (st.subscribed && !st.wildcard && names.length > 0 && sameItems(st.subscription.names, names)) return undefined;
     const next = this.holds.pool.acquire(names);
     const previous = st.subscription;
     if (next !== previous) {

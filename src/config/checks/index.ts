@@ -1,4 +1,4 @@
-import { runSteps, type Steps } from "../../common/steps.js";
+import type { Steps } from "../../common/steps.js";
 import type { Diagnostic } from "../diagnostics.js";
 import type { AnyMeshResource, MeshNaming } from "../resources.js";
 import { checkContext } from "./context.js";
@@ -15,15 +15,7 @@ import { checkRoutes } from "./routes.js";
 import { checkSelectors } from "./selectors.js";
 import { checkServing } from "./serving.js";
 
-/**
- * Every check that needs more than one resource to see the problem. Resources that failed their
- * schema (invalid) are not checked, but what they declare still counts, so one mistake is
- * reported once rather than at every reference to it.
- */
-export function checkMesh(resources: readonly AnyMeshResource[], invalid: readonly AnyMeshResource[], naming: MeshNaming): Diagnostic[] {
-  return runSteps(checkMeshSteps(resources, invalid, naming));
-}
-
+/** Every check that needs more than one resource to see the problem. */
 const CHECKS = [
   checkDuplicates,
   checkDefinitions,
@@ -39,7 +31,11 @@ const CHECKS = [
   checkGatewayServers,
 ];
 
-/** checkMesh as steps, pausing between two checks (a reload of a large mesh keeps the server answering). */
+/**
+ * The cross-resource checks, as steps pausing between two checks (a reload of a large mesh keeps
+ * the server answering). Resources that failed their schema (invalid) are not checked, but what
+ * they declare still counts, so one mistake is reported once rather than at every reference to it.
+ */
 export function* checkMeshSteps(resources: readonly AnyMeshResource[], invalid: readonly AnyMeshResource[], naming: MeshNaming): Steps<Diagnostic[]> {
   const out: Diagnostic[] = [];
   const ctx = checkContext(resources, invalid, naming, out);
