@@ -1,6 +1,6 @@
 import type { Diagnostic, Severity } from "../diagnostics.js";
 import { fieldPath } from "../diagnostics.js";
-import { hostMatches, qualifyHost, refOf, type AnyMeshResource, type MeshNaming, type MeshResource } from "../resources.js";
+import { hostMatches, labelsMatch, qualifyHost, refOf, type AnyMeshResource, type MeshNaming, type MeshResource } from "../resources.js";
 import { positionOf } from "../source.js";
 import type { MeshKind } from "../types.js";
 
@@ -17,6 +17,13 @@ export interface CheckContext {
    * workloads was most of a reload).
    */
   inNamespace<K extends MeshKind>(kind: K, namespace: string): MeshResource<K>[];
+  /**
+   * The WorkloadEntries (labels) or WorkloadGroups (template labels) of a namespace a selector
+   * matches, in config order: the same as filtering inNamespace with labelsMatch, but through an
+   * index by label pair (each ServiceEntry of a thousand looked at every workload of its
+   * namespace, twice: most of a reload).
+   */
+  selected<K extends WorkloadKind>(kind: K, namespace: string, selector: Readonly<Record<string, string>>): MeshResource<K>[];
   /** The ServiceEntries declaring a host (exactly, or by a wildcard like *.example.com). */
   servicesFor(host: string): MeshResource<"ServiceEntry">[];
   /**
@@ -31,6 +38,13 @@ export interface CheckContext {
   report(resource: AnyMeshResource, path: Path, code: string, severity: Severity, message: string, at?: "key" | "value"): void;
   /** Where a field of a resource is, as file:line:col: a conflict names both places. */
   where(resource: AnyMeshResource, path: Path): string;
+}
+
+type WorkloadKind = "WorkloadEntry" | "WorkloadGroup";
+
+/** A workload's labels, as a selector matches them. */
+function workloadLabels(r: MeshResource<WorkloadKind>): Readonly<Record<string, string>> {
+  return (r.kind === "WorkloadEntry" ? (r as MeshResource<"WorkloadEntry">).spec.labels : (r as MeshResource<"WorkloadGroup">).spec.metadata?.labels) ?? {};
 }
 
 export function checkContext(resources: readonly AnyMeshResource[], invalid: readonly AnyMeshResource[], naming: MeshNaming, out: Diagnostic[]): CheckContext {
@@ -60,11 +74,40 @@ export function checkContext(resources: readonly AnyMeshResource[], invalid: rea
     if (list === undefined) byNamespace.set(key, [r]);
     else list.push(r);
   }
+  const inNamespace = <K extends MeshKind>(kind: K, namespace: string) => (byNamespace.get(`${kind}\0${namespace}`) ?? []) as MeshResource<K>[];
+  // Built on first use: kind, namespace and one label pair to the workloads having it, in order.
+  let byPair: Map<string, MeshResource<WorkloadKind>[]> | undefined;
+  const pairIndex = () => {
+    byPair = new Map();
+    for (const kind of ["WorkloadEntry", "WorkloadGroup"] as const) {
+      for (const w of byKind.get(kind) ?? []) {
+        for (const [k, v] of Object.entries(workloadLabels(w as MeshResource<WorkloadKind>))) {
+          const key = `${kind}\0${w.namespace}\0${k}\0${v}`;
+          const list = byPair.get(key);
+          if (list === undefined) byPair.set(key, [w as MeshResource<WorkloadKind>]);
+          else list.push(w as MeshResource<WorkloadKind>);
+        }
+      }
+    }
+    return byPair;
+  };
   return {
     resources,
     naming,
+    inNamespace,
+    selected<K extends WorkloadKind>(kind: K, namespace: string, selector: Readonly<Record<string, string>>): MeshResource<K>[] {
+      const pairs = Object.entries(selector);
+      if (pairs.length === 0) return [...inNamespace(kind, namespace)];
+      const index = byPair ?? pairIndex();
+      // The workloads having the selector's rarest pair, in config order; then the other pairs.
+      let candidates: MeshResource<WorkloadKind>[] | undefined;
+      for (const [k, v] of pairs) {
+        const list = index.get(`${kind}\0${namespace}\0${k}\0${v}`) ?? [];
+        if (candidates === undefined || list.length < candidates.length) candidates = list;
+      }
+      return (candidates ?? []).filter((w) => labelsMatch(selector, workloadLabels(w))) as MeshResource<K>[];
+    },
     ofKind: <K extends MeshKind>(kind: K) => (byKind.get(kind) ?? []) as MeshResource<K>[],
-    inNamespace: <K extends MeshKind>(kind: K, namespace: string) => (byNamespace.get(`${kind}\0${namespace}`) ?? []) as MeshResource<K>[],
     servicesFor: (host) => [...(exact.get(host) ?? []), ...wildcards.filter((d) => hostMatches(d.host, host)).map((d) => d.se)],
     invalid,
     declaredByInvalid: (what) => invalidDeclares.has(what) || invalidWildcards.some((h) => hostMatches(h, what)),

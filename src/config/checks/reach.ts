@@ -17,9 +17,9 @@ export function checkReach(ctx: CheckContext): void {
       const selector = se.spec.workloadSelector?.labels;
       if (selector === undefined) return (se.spec.endpoints ?? []).map((e) => e.labels ?? {});
       return [
-        ...ctx.inNamespace("WorkloadEntry", se.namespace).filter((w) => labelsMatch(selector, w.spec.labels ?? {})).map((w) => w.spec.labels ?? {}),
+        ...ctx.selected("WorkloadEntry", se.namespace, selector).map((w) => w.spec.labels ?? {}),
         // Workloads of a group register later with the template's labels.
-        ...ctx.inNamespace("WorkloadGroup", se.namespace).filter((g) => labelsMatch(selector, g.spec.metadata?.labels ?? {})).map((g) => g.spec.metadata?.labels ?? {}),
+        ...ctx.selected("WorkloadGroup", se.namespace, selector).map((g) => g.spec.metadata?.labels ?? {}),
       ];
     });
     // A service without endpoints in the config fails whatever the subset: not the subset's doing.

@@ -1,4 +1,4 @@
-import { labelsMatch, type AnyMeshResource, type MeshResource } from "../resources.js";
+import type { AnyMeshResource, MeshResource } from "../resources.js";
 import { addressingOf, endpointAddressProblem, positiveDuration, refusedDurationNote } from "../serving.js";
 import type { TrafficPolicy } from "../types.js";
 import type { CheckContext, Path } from "./context.js";
@@ -20,8 +20,7 @@ export function checkServing(ctx: CheckContext): void {
       selector === undefined
         ? (se.spec.endpoints ?? []).map((e, i) => ({ address: e.address, locality: e.locality ?? "", at: { r: se, path: ["spec", "endpoints", i, "address"] } }))
         : ctx
-            .inNamespace("WorkloadEntry", se.namespace)
-            .filter((w) => labelsMatch(selector, w.spec.labels ?? {}))
+            .selected("WorkloadEntry", se.namespace, selector)
             .map((w) => ({ address: w.spec.address, locality: w.spec.locality ?? "", at: { r: w, path: ["spec", "address"] } }));
     const usable = endpoints.filter((e) => {
       const problem = endpointAddressProblem(e.address, addressing);
