@@ -351,7 +351,9 @@ function selectingIndex(entries: readonly MeshResource<"ServiceEntry">[]): Map<s
     if (r.spec.workloadSelector === undefined) continue;
     const first = Object.entries(r.spec.workloadSelector.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))[0];
     const key = selectorKey(r.namespace, first);
-    index.set(key, [...(index.get(key) ?? []), r]);
+    const list = index.get(key);
+    if (list === undefined) index.set(key, [r]);
+    else list.push(r);
   }
   return index;
 }

@@ -96,7 +96,9 @@ function workloadSelector(workloads: readonly MeshResource<"WorkloadEntry">[]) {
   const byPair = new Map<string, MeshResource<"WorkloadEntry">[]>();
   const byNamespace = new Map<string, MeshResource<"WorkloadEntry">[]>();
   for (const w of workloads) {
-    byNamespace.set(w.namespace, [...(byNamespace.get(w.namespace) ?? []), w]);
+    const inNamespace = byNamespace.get(w.namespace);
+    if (inNamespace === undefined) byNamespace.set(w.namespace, [w]);
+    else inNamespace.push(w);
     for (const [k, v] of Object.entries(w.spec.labels ?? {})) {
       const key = `${w.namespace}\0${k}\0${v}`;
       const list = byPair.get(key);

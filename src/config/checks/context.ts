@@ -47,48 +47,82 @@ function workloadLabels(r: MeshResource<WorkloadKind>): Readonly<Record<string, 
   return (r.kind === "WorkloadEntry" ? (r as MeshResource<"WorkloadEntry">).spec.labels : (r as MeshResource<"WorkloadGroup">).spec.metadata?.labels) ?? {};
 }
 
-export function checkContext(resources: readonly AnyMeshResource[], invalid: readonly AnyMeshResource[], naming: MeshNaming, out: Diagnostic[]): CheckContext {
-  const invalidDeclares = new Set(invalid.flatMap((r) => [`${r.kind} ${r.namespace}/${r.name}`, ...declaredHosts(r, naming)]));
+/**
+ * Builds a value from some inputs, or hands back the value built last time from the very same
+ * inputs (see MeshChecker: an index over workloads survives a change to a VirtualService).
+ */
+export type Reuse = <T>(name: string, inputs: readonly (readonly unknown[])[], build: () => T) => T;
+
+const buildAlways: Reuse = (_name, _inputs, build) => build();
+
+export function checkContext(resources: readonly AnyMeshResource[], invalid: readonly AnyMeshResource[], naming: MeshNaming, out: Diagnostic[], reuse: Reuse = buildAlways): CheckContext {
+  const naming_ = [naming.rootNamespace, naming.clusterDomain, naming.trustDomain];
+  const { invalidDeclares, invalidWildcards } = reuse("invalid", [invalid, naming_], () => {
+    const declares = new Set(invalid.flatMap((r) => [`${r.kind} ${r.namespace}/${r.name}`, ...declaredHosts(r, naming)]));
+    return { invalidDeclares: declares, invalidWildcards: [...declares].filter((h) => h.startsWith("*")) };
+  });
   const byKind = new Map<string, AnyMeshResource[]>();
   for (const r of resources) {
     const list = byKind.get(r.kind);
     if (list === undefined) byKind.set(r.kind, [r]);
     else list.push(r);
   }
-  const serviceEntries = (byKind.get("ServiceEntry") ?? []) as MeshResource<"ServiceEntry">[];
+  const ofKind = <K extends MeshKind>(kind: K) => (byKind.get(kind) ?? []) as MeshResource<K>[];
+  const serviceEntries = ofKind("ServiceEntry");
   // ServiceEntry hosts are taken literally, as Istio does (only VirtualService and
   // DestinationRule hosts expand a short name).
-  const exact = new Map<string, MeshResource<"ServiceEntry">[]>();
-  const wildcards: { host: string; se: MeshResource<"ServiceEntry"> }[] = [];
-  for (const se of serviceEntries) {
-    for (const h of se.spec.hosts ?? []) {
-      if (h.startsWith("*")) wildcards.push({ host: h, se });
-      else exact.set(h, [...(exact.get(h) ?? []), se]);
-    }
-  }
-  const invalidWildcards = [...invalidDeclares].filter((h) => h.startsWith("*"));
-  const byNamespace = new Map<string, AnyMeshResource[]>();
-  for (const r of resources) {
-    const key = `${r.kind}\0${r.namespace}`;
-    const list = byNamespace.get(key);
-    if (list === undefined) byNamespace.set(key, [r]);
-    else list.push(r);
-  }
-  const inNamespace = <K extends MeshKind>(kind: K, namespace: string) => (byNamespace.get(`${kind}\0${namespace}`) ?? []) as MeshResource<K>[];
-  // Built on first use: kind, namespace and one label pair to the workloads having it, in order.
-  let byPair: Map<string, MeshResource<WorkloadKind>[]> | undefined;
-  const pairIndex = () => {
-    byPair = new Map();
-    for (const kind of ["WorkloadEntry", "WorkloadGroup"] as const) {
-      for (const w of byKind.get(kind) ?? []) {
-        for (const [k, v] of Object.entries(workloadLabels(w as MeshResource<WorkloadKind>))) {
-          const key = `${kind}\0${w.namespace}\0${k}\0${v}`;
-          const list = byPair.get(key);
-          if (list === undefined) byPair.set(key, [w as MeshResource<WorkloadKind>]);
-          else list.push(w as MeshResource<WorkloadKind>);
+  const { exact, wildcards } = reuse("hosts", [serviceEntries], () => {
+    const exact = new Map<string, MeshResource<"ServiceEntry">[]>();
+    const wildcards: { host: string; se: MeshResource<"ServiceEntry"> }[] = [];
+    for (const se of serviceEntries) {
+      for (const h of se.spec.hosts ?? []) {
+        if (h.startsWith("*")) wildcards.push({ host: h, se });
+        else {
+          const list = exact.get(h);
+          if (list === undefined) exact.set(h, [se]);
+          else list.push(se);
         }
       }
     }
+    return { exact, wildcards };
+  });
+  // A kind's resources by namespace, built for a kind when first asked for.
+  const namespaced = new Map<string, Map<string, AnyMeshResource[]>>();
+  const inNamespace = <K extends MeshKind>(kind: K, namespace: string): MeshResource<K>[] => {
+    let index = namespaced.get(kind);
+    if (index === undefined) {
+      const all = byKind.get(kind) ?? [];
+      index = reuse(`namespaces ${kind}`, [all], () => {
+        const byNamespace = new Map<string, AnyMeshResource[]>();
+        for (const r of all) {
+          const list = byNamespace.get(r.namespace);
+          if (list === undefined) byNamespace.set(r.namespace, [r]);
+          else list.push(r);
+        }
+        return byNamespace;
+      });
+      namespaced.set(kind, index);
+    }
+    return (index.get(namespace) ?? []) as MeshResource<K>[];
+  };
+  // Built on first use: kind, namespace and one label pair to the workloads having it, in order.
+  let byPair: Map<string, MeshResource<WorkloadKind>[]> | undefined;
+  const pairIndex = () => {
+    const workloads = [ofKind("WorkloadEntry"), ofKind("WorkloadGroup")] as const;
+    byPair = reuse("label pairs", workloads, () => {
+      const index = new Map<string, MeshResource<WorkloadKind>[]>();
+      for (const list of workloads) {
+        for (const w of list) {
+          for (const [k, v] of Object.entries(workloadLabels(w))) {
+            const key = `${w.kind}\0${w.namespace}\0${k}\0${v}`;
+            const same = index.get(key);
+            if (same === undefined) index.set(key, [w]);
+            else same.push(w);
+          }
+        }
+      }
+      return index;
+    });
     return byPair;
   };
   return {
@@ -107,7 +141,7 @@ export function checkContext(resources: readonly AnyMeshResource[], invalid: rea
       }
       return (candidates ?? []).filter((w) => labelsMatch(selector, workloadLabels(w))) as MeshResource<K>[];
     },
-    ofKind: <K extends MeshKind>(kind: K) => (byKind.get(kind) ?? []) as MeshResource<K>[],
+    ofKind,
     servicesFor: (host) => [...(exact.get(host) ?? []), ...wildcards.filter((d) => hostMatches(d.host, host)).map((d) => d.se)],
     invalid,
     declaredByInvalid: (what) => invalidDeclares.has(what) || invalidWildcards.some((h) => hostMatches(h, what)),

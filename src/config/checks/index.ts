@@ -3,7 +3,7 @@ import type { Steps } from "../../common/steps.js";
 import type { Diagnostic } from "../diagnostics.js";
 import type { AnyMeshResource, MeshNaming } from "../resources.js";
 import type { MeshKind } from "../types.js";
-import { checkContext, type CheckContext } from "./context.js";
+import { checkContext, type CheckContext, type Reuse } from "./context.js";
 import { checkDefinitions } from "./definitions.js";
 import { checkDestinations } from "./destinations.js";
 import { checkDuplicates } from "./duplicates.js";
@@ -60,14 +60,24 @@ export interface MeshChecker {
  * in the same order, and the same naming. What a check reads is recorded as it runs, through its
  * context, so a rule that starts reading another kind is re-run when that kind changes without
  * anyone declaring it. A change to one VirtualService re-runs the checks that read
- * VirtualServices, not those about workloads, selectors or policies.
+ * VirtualServices, not those about workloads, selectors or policies; and the context's indexes
+ * built from unchanged kinds (hosts, workloads by label pair) are kept too.
  */
 export function createMeshChecker(): MeshChecker {
   let memos: (CheckMemo | undefined)[] = [];
+  // The context's indexes (hosts, workloads by label pair ...) by name, with what they were built from.
+  let indexes = new Map<string, { readonly inputs: readonly (readonly unknown[])[]; readonly value: unknown }>();
   return {
     *steps(resources, invalid, naming) {
       const out: Diagnostic[] = [];
-      const ctx = checkContext(resources, invalid, naming, out);
+      const nextIndexes = new Map<string, { readonly inputs: readonly (readonly unknown[])[]; readonly value: unknown }>();
+      const reuse: Reuse = <T>(name: string, inputs: readonly (readonly unknown[])[], build: () => T): T => {
+        const before = indexes.get(name);
+        const kept = before !== undefined && before.inputs.length === inputs.length && before.inputs.every((items, i) => sameItems(items, inputs[i] ?? [])) ? before : { inputs, value: build() };
+        nextIndexes.set(name, kept);
+        return kept.value as T;
+      };
+      const ctx = checkContext(resources, invalid, naming, out, reuse);
       const input = (name: string): readonly AnyMeshResource[] => (name === "*" ? resources : name === "invalid" ? invalid : (ctx.ofKind(name as MeshKind) as readonly AnyMeshResource[]));
       const namingKey = JSON.stringify(naming);
       const next: CheckMemo[] = [];
@@ -85,6 +95,7 @@ export function createMeshChecker(): MeshChecker {
         next.push({ reads, naming: namingKey, diagnostics: out.slice(said) });
       }
       memos = next;
+      indexes = nextIndexes;
       return out;
     },
   };
