@@ -314,7 +314,14 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
       routes: sortTranslated(services.flatMap((s) => s.grpc().routes)),
     }),
   );
-  const of = <K extends MeshResource["kind"]>(kind: K) => model.resources.filter((r): r is MeshResource<K> & typeof r => r.kind === kind) as MeshResource<K>[];
+  // The model's resources by kind, in one pass over them.
+  const byKind = new Map<string, MeshResource[]>();
+  for (const r of model.resources) {
+    const list = byKind.get(r.kind);
+    if (list === undefined) byKind.set(r.kind, [r]);
+    else list.push(r);
+  }
+  const of = <K extends MeshResource["kind"]>(kind: K) => (byKind.get(kind) ?? []) as MeshResource<K>[];
   return {
     services,
     exportsRestricted: exportsRestricted(services) || exportsRestricted([...of("VirtualService"), ...of("DestinationRule")].map(routedByOf)),
