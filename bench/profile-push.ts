@@ -1,7 +1,7 @@
 // Inclusive CPU time by function while one phase of the translate bench runs (connect N sidecars,
-// or a one-file change), from the inspector's profiler: which call paths a push spends its time in.
+// a one-file change to new snapshots, its reload alone, a first translation), from the inspector's profiler.
 //
-//   node --expose-gc dist/bench/profile-push.js [--services 1000] [--proxies 2000] [--phase push|change|translate] [--top 40]
+//   node --expose-gc dist/bench/profile-push.js [--services 1000] [--proxies 2000] [--phase push|change|reload|translate] [--top 40]
 import { Session } from "node:inspector/promises";
 import { translateMesh } from "../src/translators/mesh.js";
 import type { CpuProfile } from "./cpu-profile-summary.js";
@@ -64,7 +64,10 @@ if (phase === "push") {
   connect();
   await pusher.settled();
 } else if (phase === "translate") translateMesh(loaded.model);
-else {
+else if (phase === "reload") {
+  // The one-file change's reload alone (parsing the file, the checks that read what changed).
+  if (!(await loader.loadAsync(changed)).ok) throw new Error("changed mesh has errors");
+} else {
   const next = await loader.loadAsync(changed);
   if (!next.ok) throw new Error("changed mesh has errors");
   await pusher.setModel(next.model);

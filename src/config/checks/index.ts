@@ -65,17 +65,19 @@ export interface MeshChecker {
  */
 export function createMeshChecker(): MeshChecker {
   let memos: (CheckMemo | undefined)[] = [];
-  // The context's indexes (hosts, workloads by label pair ...) by name, with what they were built from.
-  let indexes = new Map<string, { readonly inputs: readonly (readonly unknown[])[]; readonly value: unknown }>();
+  // The context's indexes (hosts, workloads by label pair ...) by name, with what they were built
+  // from. One per name, kept while no check needs it (a load whose checks were all said again
+  // builds none): the next one to need it finds it.
+  const indexes = new Map<string, { readonly inputs: readonly (readonly unknown[])[]; readonly value: unknown }>();
   return {
     *steps(resources, invalid, naming) {
       const out: Diagnostic[] = [];
-      const nextIndexes = new Map<string, { readonly inputs: readonly (readonly unknown[])[]; readonly value: unknown }>();
       const reuse: Reuse = <T>(name: string, inputs: readonly (readonly unknown[])[], build: () => T): T => {
         const before = indexes.get(name);
-        const kept = before !== undefined && before.inputs.length === inputs.length && before.inputs.every((items, i) => sameItems(items, inputs[i] ?? [])) ? before : { inputs, value: build() };
-        nextIndexes.set(name, kept);
-        return kept.value as T;
+        if (before !== undefined && before.inputs.length === inputs.length && before.inputs.every((items, i) => sameItems(items, inputs[i] ?? []))) return before.value as T;
+        const value = build();
+        indexes.set(name, { inputs, value });
+        return value;
       };
       const ctx = checkContext(resources, invalid, naming, out, reuse);
       const input = (name: string): readonly AnyMeshResource[] => (name === "*" ? resources : name === "invalid" ? invalid : (ctx.ofKind(name as MeshKind) as readonly AnyMeshResource[]));
@@ -95,7 +97,6 @@ export function createMeshChecker(): MeshChecker {
         next.push({ reads, naming: namingKey, diagnostics: out.slice(said) });
       }
       memos = next;
-      indexes = nextIndexes;
       return out;
     },
   };
