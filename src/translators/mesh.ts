@@ -1,3 +1,4 @@
+import { sameItems } from "../common/arrays.js";
 import { runSteps, type Steps } from "../common/steps.js";
 import type { MeshModel } from "../config/load.js";
 import type { MeshResource } from "../config/resources.js";
@@ -124,6 +125,12 @@ export interface ServiceRouting {
 export class TranslationMemo {
   backends = new Map<string, ServiceBackends>();
   routing = new Map<string, ServiceRouting>();
+  /**
+   * The mesh's sorted clusters, endpoints, listeners and routes, with the services' lists they were
+   * gathered from: when every service kept its list (a route change leaves every cluster alone),
+   * the sorted list is the previous one, not gathered and sorted again.
+   */
+  sorted = new Map<string, { readonly parts: readonly (readonly Translated[])[]; readonly all: readonly Translated[] }>();
   private readonly identities = new WeakMap<object, number>();
   private lastIdentity = 0;
   private readonly inbound = new Map<string, WeakRef<Translated>>();
@@ -306,7 +313,14 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
   }
   memo.backends = nextBackends;
   memo.routing = nextRouting;
-  const all = <K extends "clusters" | "endpoints" | "outboundListeners" | "outboundRoutes">(k: K) => sortTranslated(services.flatMap((s) => s[k]));
+  const all = <K extends "clusters" | "endpoints" | "outboundListeners" | "outboundRoutes">(k: K): ServiceTranslation[K] => {
+    const parts = services.map((s) => s[k]);
+    const before = memo.sorted.get(k);
+    if (before !== undefined && sameItems(before.parts, parts)) return before.all as ServiceTranslation[K];
+    const sorted = sortTranslated(parts.flat()) as ServiceTranslation[K];
+    memo.sorted.set(k, { parts, all: sorted });
+    return sorted;
+  };
   const grpc = once(
     (): GrpcSide => ({
       clusters: sortTranslated(services.flatMap((s) => s.grpc().clusters)),
