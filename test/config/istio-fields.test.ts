@@ -163,3 +163,29 @@ describe("x-istio-unsupported lists only Istio fields, and none gitmesh takes", 
     });
   }
 });
+
+describe("host forms: what Istio's validation takes (ValidateWildcardDomain, ValidatePartialWildCard), gitmesh takes", () => {
+  // [kind, spec, accepted]: hosts take a wildcard first label, whole or partial; Sidecar egress
+  // hosts only "*" or "*." (Istio refuses partial wildcards there), with an optional ~ exclusion.
+  const cases: [MeshKind, JsonObject, boolean][] = [
+    ["VirtualService", { hosts: ["*api.example.com"], http: [{ route: [{ destination: { host: "api.example.com" } }] }] }, true],
+    ["VirtualService", { hosts: ["*-api.example.com"], http: [{ route: [{ destination: { host: "*-api.example.com" } }] }] }, true],
+    ["VirtualService", { hosts: ["api*.example.com"], http: [{ route: [{ destination: { host: "api.example.com" } }] }] }, false],
+    ["VirtualService", { hosts: ["*.*.example.com"], http: [{ route: [{ destination: { host: "api.example.com" } }] }] }, false],
+    ["DestinationRule", { host: "*api.example.com" }, true],
+    ["ServiceEntry", { ...BASE.ServiceEntry, hosts: ["*api.example.com"] }, true],
+    ["ServiceEntry", { ...BASE.ServiceEntry, hosts: ["**.example.com"] }, false],
+    ["Sidecar", { egress: [{ hosts: ["*/*", "~legacy/*", "~/api.example.com", "~./db.example.com", "~*/*.example.com"] }] }, true],
+    ["Sidecar", { egress: [{ hosts: ["~~legacy/*"] }] }, false],
+    ["Sidecar", { egress: [{ hosts: ["*/*api.example.com"] }] }, false],
+    ["Sidecar", { egress: [{ hosts: ["legacy~/*"] }] }, false],
+  ];
+  for (const [kind, spec, accepted] of cases) {
+    test(`${kind} ${JSON.stringify(spec)}: ${accepted ? "taken" : "refused"}`, () => {
+      const { text } = documentWith(kind, spec);
+      const ds = check(text);
+      if (accepted) assert.deepEqual(ds, [], shown(text, ds));
+      else assert.ok(ds.length > 0 && ds.every((d) => d.code === SchemaCode.notAllowed), shown(text, ds));
+    });
+  }
+});

@@ -1,7 +1,9 @@
 // Istio YAML written the ways Istio accepts it, on real Envoy: lower-case port protocols are the
 // protocols they name (an HTTP port gets HTTP routing, a TCP port a TCP proxy), route weights are
 // relative (1 + 3 splits 25:75, as Istio's API says; Envoy receives the weights as written), and a
-// VirtualService naming its Gateway in the legacy FQDN form is bound to it.
+// VirtualService naming its Gateway in the legacy FQDN form is bound to it; a partial wildcard host
+// (*api.forms.example) covers every host ending so, the bare api.forms.example included, as Istio
+// matches hosts.
 import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
 import { after, test } from "node:test";
@@ -46,6 +48,21 @@ metadata: { name: api-edge, namespace: forms }
 spec:
   hosts: [api.example.com]
   gateways: [edge.forms.svc.cluster.local]
+  http:
+    - route: [{ destination: { host: api.forms.svc.cluster.local, subset: v2 } }]
+---
+# Two more names for the api workloads (both versions), and one partial-wildcard VirtualService
+# over both that sends everything to v2.
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: partner, namespace: forms }
+spec: { hosts: [api.forms.example, shop-api.forms.example], location: MESH_INTERNAL, resolution: STATIC, ports: [{ number: 8080, name: http, protocol: HTTP }], workloadSelector: { labels: { app: api } } }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: partner-apis, namespace: forms }
+spec:
+  hosts: ["*api.forms.example"]
   http:
     - route: [{ destination: { host: api.forms.svc.cluster.local, subset: v2 } }]
 `;
@@ -96,4 +113,14 @@ test("Istio forms: a VirtualService naming its Gateway as edge.forms.svc.cluster
     });
     assert.equal(res.status, 200, res.body);
     assert.equal((JSON.parse(res.body) as EchoAnswer).name, "api-v2");
+  }));
+
+test("Istio forms: a VirtualService for *api.forms.example routes api.forms.example and shop-api.forms.example", (t) =>
+  fleet.row(t, async (f) => {
+    for (const host of ["api.forms.example", "shop-api.forms.example"]) {
+      // The entry selects v1 and v2: without the VirtualService about half the answers would be v1's.
+      const s = await f.agent("client").httpSummary({ url: `http://${host}:8080/wild`, count: 20, concurrency: 4 });
+      assert.deepEqual(s.byStatus, { "200": 20 }, `${host}: ${JSON.stringify(s)}`);
+      assert.deepEqual(Object.keys(s.byName), ["api-v2"], `${host}: ${JSON.stringify(s)}`);
+    }
   }));
