@@ -8,7 +8,7 @@ import { loadSchema, validateSchema } from "../../src/config/schema.js";
 import { SchemaCode, UNSUPPORTED_KEYWORD } from "../../src/config/schema-errors.js";
 import { parseFile } from "../../src/config/source.js";
 import { API_VERSIONS, MESH_KINDS, type MeshKind } from "../../src/config/types.js";
-import { fieldPaths, ISTIO_SPECS, type IstioField, type IstioValue } from "../fixtures/istio-fields.js";
+import { enumFields, fieldPaths, ISTIO_SPECS, type IstioField, type IstioValue } from "../fixtures/istio-fields.js";
 
 type Json = string | number | boolean | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
@@ -133,6 +133,25 @@ describe("every Istio field is taken or 'not supported by gitmesh', at its line"
             // The field itself, or the unsupported field it sits in, at that field's own line.
             assert.ok(written === field || written.startsWith(`${field}.`) || written.startsWith(`${field}[`), `${field} is not on ${written}:\n${shown(text, ds)}`);
             assert.equal(d.line, lines.get(field), `line of ${field}:\n${shown(text, ds)}`);
+          }
+        });
+      }
+    });
+  }
+});
+
+describe("every value of Istio's enums is taken or 'an Istio value gitmesh does not support'", () => {
+  for (const kind of MESH_KINDS) {
+    describe(kind, () => {
+      for (const [path, values] of enumFields(ISTIO_SPECS[kind])) {
+        test(`${path}: ${values.join(", ")}`, () => {
+          const at = concrete(path);
+          const written = dotted(at);
+          for (const value of values) {
+            const { text } = documentWith(kind, writeAt(BASE[kind], at.slice(1), value) as JsonObject);
+            const ds = check(text);
+            const refused = ds.filter((d) => d.field === written && d.code === SchemaCode.notAllowed && !/an Istio value gitmesh does not support/.test(d.message));
+            assert.deepEqual(refused, [], `${value} is an Istio value:\n${shown(text, ds)}`);
           }
         });
       }
