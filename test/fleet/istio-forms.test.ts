@@ -3,7 +3,7 @@
 // relative (1 + 3 splits 25:75, as Istio's API says; Envoy receives the weights as written), and a
 // VirtualService naming its Gateway in the legacy FQDN form is bound to it; a partial wildcard host
 // (*api.forms.example) covers every host ending so, the bare api.forms.example included, as Istio
-// matches hosts.
+// matches hosts; and an AUTO_PASSTHROUGH gateway sends mesh mTLS on by its SNI, outbound_.PORT_.SUBSET_.HOST.
 import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
 import { after, test } from "node:test";
@@ -67,6 +67,42 @@ spec:
     - route: [{ destination: { host: api.forms.svc.cluster.local, subset: v2 } }]
 `;
 
+/**
+ * An east-west gateway (AUTO_PASSTHROUGH on 15443) and, for the client, a service whose endpoint
+ * is that gateway: the client's sidecar originates mesh mTLS with the SNI that names api's v1
+ * subset, the gateway passes the TLS through by that SNI, and api-v1's sidecar terminates it.
+ */
+function eastWest(gateway: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: east-west, namespace: forms }
+spec:
+  selector: { istio: ingressgateway }
+  servers:
+    - port: { number: 15443, name: tls, protocol: TLS }
+      tls: { mode: AUTO_PASSTHROUGH }
+      hosts: ["*.forms.svc.cluster.local"]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: via-east, namespace: forms }
+spec:
+  hosts: [via-east.forms.example]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 8080, name: http, protocol: HTTP }]
+  endpoints: [{ address: ${gateway}, ports: { http: 15443 } }]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: via-east, namespace: forms }
+spec:
+  host: via-east.forms.example
+  trafficPolicy:
+    tls: { mode: ISTIO_MUTUAL, sni: outbound_.8080_.v1_.api.forms.svc.cluster.local, subjectAltNames: ["spiffe://cluster.local/ns/forms/sa/api"] }
+`;
+}
+
 function spec(): FleetSpec {
   return {
     workloads: workloads.map((w) => ({ ...w, namespace: NS })),
@@ -76,7 +112,7 @@ function spec(): FleetSpec {
         serviceEntry("echo", NS, [{ number: 9000, name: "tcp", protocol: "Tcp" }], { app: "echo" }),
       ),
       "workloads.yaml": docs(...workloads.map((w) => workloadEntry(w.name, NS, address(w.name), w.labels, "serviceAccount" in w ? w.serviceAccount : w.name))),
-      "routing.yaml": docs(destinationRule("api", NS, "subsets:\n  - { name: v1, labels: { version: v1 } }\n  - { name: v2, labels: { version: v2 } }"), ROUTING),
+      "routing.yaml": docs(destinationRule("api", NS, "subsets:\n  - { name: v1, labels: { version: v1 } }\n  - { name: v2, labels: { version: v2 } }"), ROUTING, eastWest(address("ingress"))),
     }),
   };
 }
@@ -123,4 +159,16 @@ test("Istio forms: a VirtualService for *api.forms.example routes api.forms.exam
       assert.deepEqual(s.byStatus, { "200": 20 }, `${host}: ${JSON.stringify(s)}`);
       assert.deepEqual(Object.keys(s.byName), ["api-v2"], `${host}: ${JSON.stringify(s)}`);
     }
+  }));
+
+test("Istio forms: an AUTO_PASSTHROUGH gateway passes mesh mTLS through to the service and subset its SNI names", (t) =>
+  fleet.row(t, async (f) => {
+    // The SNI names v1: without the gateway reading it, v2 would answer too (or nothing would).
+    const s = await f.agent("client").httpSummary({ url: "http://via-east.forms.example:8080/east-west", count: 20, concurrency: 4 });
+    assert.deepEqual(s.byStatus, { "200": 20 }, JSON.stringify(s));
+    assert.deepEqual(Object.keys(s.byName), ["api-v1"], JSON.stringify(s));
+    // Envoy's own count: the gateway's SNI-named cluster carried the connections.
+    const stats = (await f.agent("ingress").envoy("/stats?filter=outbound_\\.8080_\\.v1_\\..*upstream_cx_total")).text;
+    const total = Number(/upstream_cx_total: (\d+)/.exec(stats)?.[1] ?? "0");
+    assert.ok(total > 0, stats);
   }));
