@@ -66,11 +66,15 @@ export function qualifyHost(host: string, namespace: string, naming: MeshNaming)
   return `${host}.${namespace}.svc.${naming.clusterDomain}`;
 }
 
-/** Does a declared host (possibly "*.example.com") cover a requested one? */
+/**
+ * Does a declared host cover a requested one? As Istio's host.Name SubsetOf: a wildcard covers every
+ * host that ends with what follows its "*" ("*.example.com" covers a.example.com but not
+ * example.com; "*api.example.com" covers api.example.com and shop-api.example.com), and a narrower
+ * wildcard ("*.a.example.com" is under "*.example.com"); "*" covers everything.
+ */
 export function hostMatches(declared: string, requested: string): boolean {
   if (declared === requested) return true;
-  if (declared.startsWith("*")) return requested.endsWith(declared.slice(1)) && requested.length > declared.length - 1;
-  return false;
+  return declared.startsWith("*") && requested.endsWith(declared.slice(1));
 }
 
 export function labelsMatch(selector: Readonly<Record<string, string>> | undefined, labels: Readonly<Record<string, string>>): boolean {

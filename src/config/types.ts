@@ -470,7 +470,7 @@ export type TLSProtocolVersion = "TLS_AUTO" | "TLSV1_0" | "TLSV1_1" | "TLSV1_2" 
 
 export interface ServerTLSSettings {
   /** PASSTHROUGH: TLS is not terminated; the VirtualServices' tls routes pick by SNI. */
-  readonly mode?: "SIMPLE" | "MUTUAL" | "ISTIO_MUTUAL" | "PASSTHROUGH";
+  readonly mode?: "SIMPLE" | "MUTUAL" | "ISTIO_MUTUAL" | "PASSTHROUGH" | "AUTO_PASSTHROUGH";
   readonly credentialName?: string;
   /** A plaintext HTTP server answers every request with a redirect to https. */
   readonly httpsRedirect?: boolean;

@@ -4,7 +4,8 @@
 // its certificate served over SDS (credentialName, read from the credentials directory) and its
 // own RouteConfiguration. Virtual hosts are the server hosts that VirtualServices bound to the
 // gateway claim; their routes are the VirtualServices' routes. TCP servers go through tcp_proxy.
-// A PASSTHROUGH server terminates nothing: the bound VirtualServices' tls routes pick by SNI.
+// A PASSTHROUGH server terminates nothing: the bound VirtualServices' tls routes pick by SNI. An
+// AUTO_PASSTHROUGH one neither, and needs no VirtualService: the SNI names the service (auto-passthrough.ts).
 import type { TlsCredential } from "../config/credentials.js";
 import { gatewayRef, hostMatches, labelsMatch, type MeshResource } from "../config/resources.js";
 import type { Server, ServerTLSSettings } from "../config/types.js";
@@ -12,6 +13,7 @@ import { pack, type Any } from "../envoy/index.js";
 import type { FilterChain } from "../envoy/generated/envoy/config/listener/v3/FilterChain.js";
 import type { HttpFilter } from "../envoy/generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpFilter.js";
 import type { DownstreamTlsContext } from "../envoy/index.js";
+import { autoPassthrough } from "./auto-passthrough.js";
 import { gatewayListenerName, gatewayRouteName, gatewayServerRouteName } from "./names.js";
 import { rdsConnectionManager } from "./outbound.js";
 import { tcpProxy } from "./tcp-proxy.js";
@@ -82,6 +84,7 @@ export function gatewayResources(
   }
   const bound = boundVirtualServices(virtualServices);
   const secrets = new Map<string, Translated>();
+  const sniClusters = new Map<string, Translated>();
   for (const port of [...byPort.keys()].sort((a, b) => a - b)) {
     const servers = byPort.get(port) ?? [];
     const chains: FilterChain[] = [];
@@ -102,7 +105,12 @@ export function gatewayResources(
     // Passed-through servers first: their names are routes' SNI hosts, which a terminating server with the same name would shadow.
     const passthroughNames = new Set<string>();
     for (const s of tlsServers.filter((x) => x.server.tls?.mode === "PASSTHROUGH")) tlsChains.push(...passthroughChains(s, port, bound, index, passthroughNames, notes));
-    for (const s of tlsServers.filter((x) => x.server.tls?.mode !== "PASSTHROUGH")) {
+    for (const s of tlsServers.filter((x) => x.server.tls?.mode === "AUTO_PASSTHROUGH")) {
+      const auto = autoPassthrough(s, port, index, passthroughNames, tcpSecurity(port), notes);
+      tlsChains.push(...auto.chains);
+      for (const c of auto.clusters) sniClusters.set(c.name, c);
+    }
+    for (const s of tlsServers.filter((x) => x.server.tls?.mode !== "PASSTHROUGH" && x.server.tls?.mode !== "AUTO_PASSTHROUGH")) {
       // ISTIO_MUTUAL serves the proxy's own mesh certificate: it needs none of the Gateway's keys.
       const ownCertificate = s.server.tls?.mode === "ISTIO_MUTUAL";
       const tls = ownCertificate ? istioMutualTls(s) : keysFor.has(s.gateway) ? downstreamTls(s, credentials, secrets, notes) : undefined;
@@ -157,7 +165,7 @@ export function gatewayResources(
       }),
     );
   }
-  return { resources: sortTranslated([...resources, ...secrets.values()]), notes };
+  return { resources: sortTranslated([...resources, ...secrets.values(), ...sniClusters.values()]), notes };
 }
 
 /** VirtualServices by the gateway ("ns/name") they are bound to, sorted by namespace and name. */

@@ -9,6 +9,14 @@ export function clusterName(host: string, port: number, subset = ""): string {
   return `outbound|${port}|${subset}|${host}`;
 }
 
+/**
+ * The SNI a client names a service by at an AUTO_PASSTHROUGH gateway, and the name of the gateway's
+ * cluster for it: Istio's outbound_.PORT_.SUBSET_.HOST (outbound_.8080_._.HOST for the whole service).
+ */
+export function autoPassthroughClusterName(host: string, port: number, subset = ""): string {
+  return `outbound_.${port}_.${subset}_.${host}`;
+}
+
 /** The ClusterLoadAssignment of a cluster has the cluster's name (EDS service_name left empty). */
 export function endpointsName(cluster: string): string {
   return cluster;

@@ -2,7 +2,9 @@
 // workloadSelector matches the workload, else its namespace's Sidecar without a selector, else
 // the root namespace's (the mesh-wide default); without one, every service visible from the
 // workload's namespace (a ServiceEntry's exportTo). A Sidecar without egress listeners sees every
-// visible service too.
+// visible service too. Each egress listener's hosts import services ("ns/dnsName") and, with a ~
+// before the namespace, take them away again ("~legacy/*"); the sidecar sees what any listener
+// keeps (pilot/pkg/model/sidecar.go, selectServices).
 import { hostMatches, labelsMatch, type MeshResource } from "../config/resources.js";
 
 /** A service as scoping sees it. */
@@ -70,21 +72,46 @@ function resourceScope(
   if (chosen === undefined) return EVERYTHING;
   // A Sidecar without egress (one that only sets outboundTrafficPolicy, say) sees every service, as in Istio.
   const egress = chosen.spec.egress ?? [];
-  const hosts = (egress.length === 0 ? ["*/*"] : egress.flatMap((e) => e.hosts)).map((h) => parseEgressHost(h, proxy.namespace));
-  const usesOwnNamespace = (chosen.spec.egress ?? []).some((e) => e.hosts.some((h) => h.startsWith("./")));
+  const listeners = (egress.length === 0 ? [["*/*"]] : egress.map((e) => e.hosts)).map((hosts) => hosts.map((h) => parseEgressHost(h, proxy.namespace)));
+  const usesOwnNamespace = listeners.some((hosts) => hosts.some((h) => h.own));
   const id = `${chosen.namespace}/${chosen.name}`;
   return {
     key: usesOwnNamespace ? `${id}@${proxy.namespace}` : id,
     sidecar: id,
-    visible: (service) => hosts.some((h) => (h.namespace === "*" || h.namespace === service.namespace) && (h.dnsName === "*" || hostMatches(h.dnsName, service.host))),
+    visible: (service) => listeners.some((hosts) => listenerImports(hosts, service)),
   };
 }
 
-/** namespace/dnsName: "." is the workload's namespace, "*" any, "~" none (it matches nothing). */
-function parseEgressHost(text: string, ownNamespace: string): { namespace: string; dnsName: string } {
+/** One egress hosts entry: the namespace it names ("*" any), its DNS name, and whether it excludes. */
+export interface EgressHost {
+  readonly namespace: string;
+  readonly dnsName: string;
+  /** "~ns/name": the services it covers are taken away from what the listener's other entries import. */
+  readonly excluded: boolean;
+  /** Written with "." (the workload's own namespace), so the scope differs by namespace. */
+  readonly own: boolean;
+}
+
+/**
+ * "namespace/dnsName" as Istio reads it: "." is the workload's namespace, "*" any; a leading "~"
+ * makes it an exclusion, and "~" alone excludes from every namespace ("~/*" takes away everything,
+ * which is what Istio's old "~" namespace, "no services", amounted to).
+ */
+export function parseEgressHost(text: string, ownNamespace: string): EgressHost {
   const slash = text.indexOf("/");
-  const ns = text.slice(0, slash);
-  const dnsName = text.slice(slash + 1);
-  if (ns === "~") return { namespace: "\0none", dnsName };
-  return { namespace: ns === "." ? ownNamespace : ns, dnsName };
+  const written = text.slice(0, slash);
+  const excluded = written.startsWith("~");
+  const ns = excluded ? written.slice(1) : written;
+  return {
+    namespace: ns === "" ? "*" : ns === "." ? ownNamespace : ns,
+    dnsName: text.slice(slash + 1),
+    excluded,
+    own: ns === ".",
+  };
+}
+
+/** Whether a listener's hosts import a service: one entry covers it and no exclusion does. */
+function listenerImports(hosts: readonly EgressHost[], service: ScopedService): boolean {
+  const covers = (h: EgressHost) => (h.namespace === "*" || h.namespace === service.namespace) && hostMatches(h.dnsName, service.host);
+  return hosts.some((h) => !h.excluded && covers(h)) && !hosts.some((h) => h.excluded && covers(h));
 }

@@ -1,7 +1,9 @@
 // Istio YAML written the ways Istio accepts it, on real Envoy: lower-case port protocols are the
 // protocols they name (an HTTP port gets HTTP routing, a TCP port a TCP proxy), route weights are
 // relative (1 + 3 splits 25:75, as Istio's API says; Envoy receives the weights as written), and a
-// VirtualService naming its Gateway in the legacy FQDN form is bound to it.
+// VirtualService naming its Gateway in the legacy FQDN form is bound to it; a partial wildcard host
+// (*api.forms.example) covers every host ending so, the bare api.forms.example included, as Istio
+// matches hosts; and an AUTO_PASSTHROUGH gateway sends mesh mTLS on by its SNI, outbound_.PORT_.SUBSET_.HOST.
 import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
 import { after, test } from "node:test";
@@ -48,7 +50,58 @@ spec:
   gateways: [edge.forms.svc.cluster.local]
   http:
     - route: [{ destination: { host: api.forms.svc.cluster.local, subset: v2 } }]
+---
+# Two more names for the api workloads (both versions), and one partial-wildcard VirtualService
+# over both that sends everything to v2.
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: partner, namespace: forms }
+spec: { hosts: [api.forms.example, shop-api.forms.example], location: MESH_INTERNAL, resolution: STATIC, ports: [{ number: 8080, name: http, protocol: HTTP }], workloadSelector: { labels: { app: api } } }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: partner-apis, namespace: forms }
+spec:
+  hosts: ["*api.forms.example"]
+  http:
+    - route: [{ destination: { host: api.forms.svc.cluster.local, subset: v2 } }]
 `;
+
+/**
+ * An east-west gateway (AUTO_PASSTHROUGH on 15443) and, for the client, a service whose endpoint
+ * is that gateway: the client's sidecar originates mesh mTLS with the SNI that names api's v1
+ * subset, the gateway passes the TLS through by that SNI, and api-v1's sidecar terminates it.
+ */
+function eastWest(gateway: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: east-west, namespace: forms }
+spec:
+  selector: { istio: ingressgateway }
+  servers:
+    - port: { number: 15443, name: tls, protocol: TLS }
+      tls: { mode: AUTO_PASSTHROUGH }
+      hosts: ["*.forms.svc.cluster.local"]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: via-east, namespace: forms }
+spec:
+  hosts: [via-east.forms.example]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 8080, name: http, protocol: HTTP }]
+  endpoints: [{ address: ${gateway}, ports: { http: 15443 } }]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: via-east, namespace: forms }
+spec:
+  host: via-east.forms.example
+  trafficPolicy:
+    tls: { mode: ISTIO_MUTUAL, sni: outbound_.8080_.v1_.api.forms.svc.cluster.local, subjectAltNames: ["spiffe://cluster.local/ns/forms/sa/api"] }
+`;
+}
 
 function spec(): FleetSpec {
   return {
@@ -59,7 +112,7 @@ function spec(): FleetSpec {
         serviceEntry("echo", NS, [{ number: 9000, name: "tcp", protocol: "Tcp" }], { app: "echo" }),
       ),
       "workloads.yaml": docs(...workloads.map((w) => workloadEntry(w.name, NS, address(w.name), w.labels, "serviceAccount" in w ? w.serviceAccount : w.name))),
-      "routing.yaml": docs(destinationRule("api", NS, "subsets:\n  - { name: v1, labels: { version: v1 } }\n  - { name: v2, labels: { version: v2 } }"), ROUTING),
+      "routing.yaml": docs(destinationRule("api", NS, "subsets:\n  - { name: v1, labels: { version: v1 } }\n  - { name: v2, labels: { version: v2 } }"), ROUTING, eastWest(address("ingress"))),
     }),
   };
 }
@@ -96,4 +149,26 @@ test("Istio forms: a VirtualService naming its Gateway as edge.forms.svc.cluster
     });
     assert.equal(res.status, 200, res.body);
     assert.equal((JSON.parse(res.body) as EchoAnswer).name, "api-v2");
+  }));
+
+test("Istio forms: a VirtualService for *api.forms.example routes api.forms.example and shop-api.forms.example", (t) =>
+  fleet.row(t, async (f) => {
+    for (const host of ["api.forms.example", "shop-api.forms.example"]) {
+      // The entry selects v1 and v2: without the VirtualService about half the answers would be v1's.
+      const s = await f.agent("client").httpSummary({ url: `http://${host}:8080/wild`, count: 20, concurrency: 4 });
+      assert.deepEqual(s.byStatus, { "200": 20 }, `${host}: ${JSON.stringify(s)}`);
+      assert.deepEqual(Object.keys(s.byName), ["api-v2"], `${host}: ${JSON.stringify(s)}`);
+    }
+  }));
+
+test("Istio forms: an AUTO_PASSTHROUGH gateway passes mesh mTLS through to the service and subset its SNI names", (t) =>
+  fleet.row(t, async (f) => {
+    // The SNI names v1: without the gateway reading it, v2 would answer too (or nothing would).
+    const s = await f.agent("client").httpSummary({ url: "http://via-east.forms.example:8080/east-west", count: 20, concurrency: 4 });
+    assert.deepEqual(s.byStatus, { "200": 20 }, JSON.stringify(s));
+    assert.deepEqual(Object.keys(s.byName), ["api-v1"], JSON.stringify(s));
+    // Envoy's own count: the gateway's SNI-named cluster carried the connections.
+    const stats = (await f.agent("ingress").envoy("/stats?filter=outbound_\\.8080_\\.v1_\\..*upstream_cx_total")).text;
+    const total = Number(/upstream_cx_total: (\d+)/.exec(stats)?.[1] ?? "0");
+    assert.ok(total > 0, stats);
   }));

@@ -1,5 +1,6 @@
 // Sidecar scoping and self-registration on real Envoy: a sidecar whose Sidecar resource does not
-// see a service has no listener for it, and a WorkloadGroup member becomes an endpoint when its
+// see a service (not imported, or taken away by a ~ exclusion) has no listener for it, and a
+// WorkloadGroup member becomes an endpoint when its
 // Envoy connects and leaves after the grace period once it is gone.
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
@@ -14,6 +15,7 @@ const GRACE_SECONDS = 3;
 const workloads = [
   { name: "scoped", namespace: "team-a", labels: { app: "scoped" } },
   { name: "unscoped", namespace: "team-b", labels: { app: "unscoped" } },
+  { name: "picky", namespace: "team-c", labels: { app: "picky" } },
   { name: "a-1", namespace: "team-a", labels: { app: "a" }, serviceAccount: "a", http: [8080] },
   { name: "b-1", namespace: "team-b", labels: { app: "b" }, serviceAccount: "b", http: [8080] },
 ] as const;
@@ -23,6 +25,13 @@ kind: Sidecar
 metadata: { name: default, namespace: team-a }
 spec:
   egress: [{ hosts: ["./*"] }]
+---
+# Everything but team-a's services and the reg service (wherever it is declared).
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: { name: default, namespace: team-c }
+spec:
+  egress: [{ hosts: ["*/*", "~team-a/*", "~/reg.team-b.svc.cluster.local"] }]
 ---
 apiVersion: networking.istio.io/v1
 kind: WorkloadGroup
@@ -78,6 +87,21 @@ test("Sidecar scoping: a sidecar that does not see a service has no listener for
     assert.equal(unseen.error, "ECONNREFUSED", "nothing listens where the unseen service's name points");
     const other = await f.agent("unscoped").get("http://b.team-b.svc.cluster.local:8080/");
     assert.equal((other.body as EchoAnswer).name, "b-1");
+  }));
+
+test("Sidecar exclusions: ~team-a/* and ~/reg... take those services away from */*, and the rest stay reachable", (t) =>
+  fleet.row(t, async (f) => {
+    const hosts = (await f.cli("hosts", f.configDir)).trim().split("\n");
+    const addressOf = (host: string) => hosts.find((l) => l.includes(` ${host}`))?.split(" ")[0] ?? "";
+    const [a, b, reg] = [addressOf("a.team-a.svc.cluster.local"), addressOf("b.team-b.svc.cluster.local"), addressOf("reg.team-b.svc.cluster.local")];
+    const picky = await listeners(f, "picky");
+    assert.ok(picky.includes(`${b}_8080`), `picky imports */*: ${picky.join(" ")}`);
+    assert.ok(!picky.includes(`${a}_8080`), `~team-a/* takes team-a's service away: ${picky.join(" ")}`);
+    assert.ok(!picky.includes(`${reg}_8080`), `~/reg.team-b.svc.cluster.local takes reg away: ${picky.join(" ")}`);
+    const kept = await f.agent("picky").get("http://b.team-b.svc.cluster.local:8080/");
+    assert.equal((kept.body as EchoAnswer).name, "b-1");
+    const excluded = await f.agent("picky").get("http://a.team-a.svc.cluster.local:8080/");
+    assert.equal(excluded.error, "ECONNREFUSED", "nothing listens where the excluded service's name points");
   }));
 
 test("self-registration: a WorkloadGroup member is an endpoint while its Envoy is connected, and leaves after the grace period", (t) =>

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { loadMesh } from "../../src/config/load.js";
-import type { MeshResource } from "../../src/config/resources.js";
+import { hostMatches, type MeshResource } from "../../src/config/resources.js";
 import { serviceAddresses } from "../../src/translators/addresses.js";
 import { rbacFilterConfig } from "../../src/translators/rbac.js";
 import { exportedTo, exportsRestricted, sidecarScope } from "../../src/translators/scope.js";
@@ -95,6 +95,66 @@ test("Sidecar scoping follows Istio's precedence and egress host forms", () => {
   const none = sidecarScope([], { namespace: "shop", labels: {} }, "istio-system");
   assert.equal(none.sidecar, undefined);
   assert.equal(none.visible({ host: "anything.example", namespace: "x" }), true, "without a Sidecar every service is visible");
+});
+
+test("egress hosts with a ~ namespace take services away from what the listener imports, as Istio's selectServices", () => {
+  const sidecar = (egress: string[][], namespace = "shop") => `apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: { name: default, namespace: ${namespace} }
+spec:
+  egress:
+${egress.map((hosts) => `    - hosts: ${JSON.stringify(hosts)}`).join("\n")}
+`;
+  const cart = { host: "cart.shop.svc.cluster.local", namespace: "shop" };
+  const legacy = { host: "old.legacy.svc.cluster.local", namespace: "legacy" };
+  const api = { host: "api.example.com", namespace: "ext" };
+  const shopApi = { host: "api.example.com", namespace: "shop" };
+  const other = { host: "other.example.com", namespace: "ext" };
+  const cases: { egress: string[][]; service: { host: string; namespace: string }; visible: boolean }[] = [
+    { egress: [["*/*", "~legacy/*"]], service: legacy, visible: false },
+    { egress: [["*/*", "~legacy/*"]], service: cart, visible: true },
+    // "~/name" excludes the name from every namespace; "~./" from the workload's own.
+    { egress: [["*/*", "~/api.example.com"]], service: api, visible: false },
+    { egress: [["*/*", "~/api.example.com"]], service: shopApi, visible: false },
+    { egress: [["*/*", "~/api.example.com"]], service: other, visible: true },
+    { egress: [["*/*", "~./api.example.com"]], service: shopApi, visible: false },
+    { egress: [["*/*", "~./api.example.com"]], service: api, visible: true },
+    { egress: [["*/*", "~ext/*.example.com"]], service: other, visible: false },
+    { egress: [["*/*", "~ext/*.example.com"]], service: shopApi, visible: true },
+    // "~/*" takes away everything the listener imports (Istio's old "no services" namespace).
+    { egress: [["./*", "~/*"]], service: cart, visible: false },
+    // An exclusion holds in its own listener only: another listener may still import the service.
+    { egress: [["*/*", "~legacy/*"], ["legacy/*"]], service: legacy, visible: true },
+    // An exclusion alone imports nothing.
+    { egress: [["~legacy/*"]], service: cart, visible: false },
+  ];
+  for (const c of cases) {
+    const scope = sidecarScope(resources("Sidecar", sidecar(c.egress)), { namespace: "shop", labels: {} }, "istio-system");
+    assert.equal(scope.visible(c.service), c.visible, JSON.stringify(c));
+  }
+  const own = sidecar([["*/*", "~./legacy.example.com"]], "istio-system");
+  assert.notEqual(sidecarScope(resources("Sidecar", own), { namespace: "a", labels: {} }, "istio-system").key, sidecarScope(resources("Sidecar", own), { namespace: "b", labels: {} }, "istio-system").key, "'~./' makes the scope per namespace too");
+});
+
+test("hostMatches is Istio's host.Name SubsetOf: a wildcard covers every name ending with what follows the *", () => {
+  const cases: [declared: string, requested: string, covered: boolean][] = [
+    ["api.example.com", "api.example.com", true],
+    ["api.example.com", "web.example.com", false],
+    ["*", "api.example.com", true],
+    ["*.example.com", "api.example.com", true],
+    ["*.example.com", "a.b.example.com", true],
+    ["*.example.com", "example.com", false],
+    ["*api.example.com", "api.example.com", true],
+    ["*api.example.com", "shop-api.example.com", true],
+    ["*api.example.com", "shop.example.com", false],
+    ["*-api.example.com", "shop-api.example.com", true],
+    ["*-api.example.com", "api.example.com", false],
+    // Wildcards among themselves: a narrower one is covered by a wider one, not the other way.
+    ["*.example.com", "*.a.example.com", true],
+    ["*.a.example.com", "*.example.com", false],
+    ["*", "*.example.com", true],
+  ];
+  for (const [declared, requested, covered] of cases) assert.equal(hostMatches(declared, requested), covered, `${declared} covers ${requested}`);
 });
 
 test("on a TCP port an ALLOW rule with HTTP-only fields matches nothing and a DENY rule drops them", () => {
