@@ -65,8 +65,13 @@ interface Building {
   policyFrom?: Rule;
 }
 
-/** Rules for hosts of one pool, exact and wildcard (*.example.com). */
-type Pool = Map<string, Building[]>;
+/** Rules for hosts of one pool, exact and wildcard (*.example.com) apart: a lookup scans the wildcards only. */
+interface Pool {
+  readonly exact: Map<string, Building[]>;
+  readonly wildcard: Map<string, Building[]>;
+}
+
+const newPool = (): Pool => ({ exact: new Map(), wildcard: new Map() });
 
 /** The order rules are merged in: selector first, then file, then place in the file. */
 export function ruleOrder(a: Rule, b: Rule): number {
@@ -81,7 +86,7 @@ export function indexDestinationRules(rules: readonly Rule[], naming: MeshNaming
   const root = naming.rootNamespace;
   const local = new Map<string, Pool>();
   const exported = new Map<string, Pool>();
-  const rootLocal: Pool = new Map();
+  const rootLocal = newPool();
   const findings = new Map<string, MergeFinding>();
   const note = (f: MergeFinding) => {
     const key = `${f.what}|${f.host}|${f.kept.rule.source.file}|${f.kept.rule.source.index}|${f.dropped.rule.source.file}|${f.dropped.rule.source.index}|${f.name ?? ""}`;
@@ -89,7 +94,7 @@ export function indexDestinationRules(rules: readonly Rule[], naming: MeshNaming
   };
   const poolOf = (pools: Map<string, Pool>, ns: string) => {
     let p = pools.get(ns);
-    if (p === undefined) pools.set(ns, (p = new Map()));
+    if (p === undefined) pools.set(ns, (p = newPool()));
     return p;
   };
   for (const dr of [...rules].sort(ruleOrder)) {
@@ -135,7 +140,8 @@ export function indexDestinationRules(rules: readonly Rule[], naming: MeshNaming
 /** Istio's mergeDestinationRule, with ENABLE_ENHANCED_DESTINATIONRULE_MERGE (its default). */
 function merge(pool: Pool, dr: Rule, exportTo: ReadonlySet<string>, naming: MeshNaming, note: (f: MergeFinding) => void): void {
   const host = qualifyHost(dr.spec.host, dr.namespace, naming);
-  const list = pool.get(host);
+  const hosts = host.startsWith("*") ? pool.wildcard : pool.exact;
+  const list = hosts.get(host);
   const fresh = (): Building => ({
     host,
     rule: dr,
@@ -146,7 +152,7 @@ function merge(pool: Pool, dr: Rule, exportTo: ReadonlySet<string>, naming: Mesh
     ...(dr.spec.trafficPolicy === undefined ? {} : { policyFrom: dr }),
   });
   if (list === undefined) {
-    pool.set(host, [fresh()]);
+    hosts.set(host, [fresh()]);
     return;
   }
   let separately = true;
@@ -189,14 +195,14 @@ function merge(pool: Pool, dr: Rule, exportTo: ReadonlySet<string>, naming: Mesh
 /** Istio's MostSpecificHostMatch: the host's own rules, else those of the longest wildcard covering it. */
 function mostSpecific(pool: Pool | undefined, host: string): Building[] | undefined {
   if (pool === undefined) return undefined;
-  const exact = pool.get(host);
+  const exact = (host.startsWith("*") ? pool.wildcard : pool.exact).get(host);
   if (exact !== undefined) return exact;
   let best: string | undefined;
-  for (const h of pool.keys()) {
-    if (!h.startsWith("*") || !hostMatches(h, host)) continue;
+  for (const h of pool.wildcard.keys()) {
+    if (!hostMatches(h, host)) continue;
     if (best === undefined || h.length > best.length || (h.length === best.length && h < best)) best = h;
   }
-  return best === undefined ? undefined : pool.get(best);
+  return best === undefined ? undefined : pool.wildcard.get(best);
 }
 
 function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {

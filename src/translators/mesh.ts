@@ -198,6 +198,8 @@ export interface SharedDerivations {
   selectorRules?: ReadonlyMap<string, readonly MeshResource<"DestinationRule">[]>;
   /** A service's clusters and endpoints built with another rule, by "host|rules" (rule-variants.ts). */
   readonly ruleBackends: Map<string, ServiceBackends>;
+  /** A service's routes as a proxy taking other rules with a consistent hash gets them, by flavour, host and those rules (rule-variants.ts). */
+  readonly ruleRoutes: Map<string, readonly Translated[]>;
 }
 
 /** The outbound resources of the services one Sidecar scope sees. */
@@ -219,6 +221,16 @@ function backendsKey(service: MeshService, model: MeshModel, id: (o: object | un
  */
 function routingKey(service: MeshService, address: string, index: ServiceIndex, model: MeshModel, id: (o: object | undefined) => string): string {
   const vs = index.virtualServiceFor(service.host);
+  let dependsOn = "";
+  for (const h of [...routedHosts(vs, index)].sort()) {
+    const s = index.service(h);
+    dependsOn += `;${h}:${fromKey(s === undefined ? undefined : (s.entries ?? [s.entry]), id)}:${fromKey(s?.ruleFrom, id)}`;
+  }
+  return `${model.naming.clusterDomain}|${service.host}|${address}|${fromKey(service.entries ?? [service.entry], id)}|${fromKey(service.ruleFrom, id)}|${id(vs)}${dependsOn}`;
+}
+
+/** The hosts a VirtualService sends traffic to (routes, mirrors), qualified: what its routes read of other services. */
+export function routedHosts(vs: MeshResource<"VirtualService"> | undefined, index: ServiceIndex): Set<string> {
   const destinations = new Set<string>();
   for (const http of vs?.spec.http ?? []) {
     for (const d of http.route ?? []) destinations.add(index.qualify(d.destination.host, vs?.namespace ?? ""));
@@ -227,12 +239,7 @@ function routingKey(service: MeshService, address: string, index: ServiceIndex, 
   }
   for (const tcp of vs?.spec.tcp ?? []) for (const d of tcp.route) destinations.add(index.qualify(d.destination.host, vs?.namespace ?? ""));
   for (const tls of vs?.spec.tls ?? []) for (const d of tls.route) destinations.add(index.qualify(d.destination.host, vs?.namespace ?? ""));
-  let dependsOn = "";
-  for (const h of [...destinations].sort()) {
-    const s = index.service(h);
-    dependsOn += `;${h}:${fromKey(s === undefined ? undefined : (s.entries ?? [s.entry]), id)}:${fromKey(s?.ruleFrom, id)}`;
-  }
-  return `${model.naming.clusterDomain}|${service.host}|${address}|${fromKey(service.entries ?? [service.entry], id)}|${fromKey(service.ruleFrom, id)}|${id(vs)}${dependsOn}`;
+  return destinations;
 }
 
 export interface TranslationInputs {
@@ -321,7 +328,7 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
     index,
     credentials: inputs.credentials ?? new Map(),
     memo,
-    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map(), inboundTemplates: new Map(), sourceRoutes: new Map(), localityEndpoints: new Map(), perScope: new Map(), claimRouteNotes: new Map(), unrouted: new Map(), ruleOwn: new Map(), ruleBackends: new Map() },
+    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map(), inboundTemplates: new Map(), sourceRoutes: new Map(), localityEndpoints: new Map(), perScope: new Map(), claimRouteNotes: new Map(), unrouted: new Map(), ruleOwn: new Map(), ruleBackends: new Map(), ruleRoutes: new Map() },
     of: {
       policies: of("AuthorizationPolicy"),
       requestAuthentications: of("RequestAuthentication"),

@@ -249,7 +249,7 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
         resources: () => {
           const scoped = scopedResources(t, scope, proxy.namespace);
           const backends = rules.resources([...scoped.clusters, ...scoped.endpoints], "envoy");
-          return [...near.endpoints(backends), ...scoped.listeners, ...variant.routes(scoped.routes)];
+          return [...near.endpoints(backends), ...scoped.listeners, ...variant.routes(rules.routes(scoped.routes, "outbound"))];
         },
       };
       if (side.ports.length === 0 || inboundAddressProblem(proxy, side) !== undefined) return [outbound];
@@ -358,7 +358,7 @@ function grpcClientSide(t: MeshTranslation, cls: GrpcClientClass, namespace: str
     const endpoints = services === undefined ? t.endpoints : services.flatMap((x) => x.endpoints);
     const listeners = grpc?.listeners ?? (services ?? []).flatMap((x) => routingFor(t, x, namespace).grpc().listeners);
     const routes = grpc?.routes ?? (services ?? []).flatMap((x) => routingFor(t, x, namespace).grpc().routes);
-    const resources = [...rules.resources([...clusters, ...endpoints], cls), ...listeners, ...routes];
+    const resources = [...rules.resources([...clusters, ...endpoints], cls), ...listeners, ...rules.routes(routes, "grpc")];
     const envoyClusters = rules.resources(services === undefined ? t.clusters : services.flatMap((x) => x.clusters), "envoy").filter((r) => r.type === CLUSTER);
     const envoy = new Map<string, Translated>(envoyClusters.map((c) => [c.name, c]));
     side = { resources, notes: grpcNotes(resources, envoy, cls, t.outboundRoutes) };

@@ -10,9 +10,13 @@ import type { GrpcClientClass } from "./grpc-clients.js";
 import { grpcCluster, grpcClusterFor } from "./grpc-compat.js";
 import { serviceClusters } from "./clusters.js";
 import { serviceEndpoints } from "./endpoints.js";
-import { once, type MeshTranslation, type ServiceBackends, type ServiceTranslation } from "./mesh.js";
+import type { DestinationRuleSpec } from "../config/types.js";
+import { grpcClientResources } from "./grpc.js";
+import { once, routedHosts, type MeshTranslation, type ServiceBackends, type ServiceTranslation } from "./mesh.js";
+import { outboundResources } from "./outbound.js";
 import { meshMtls } from "./mtls.js";
-import { withRule, type MeshService } from "./services.js";
+import { withRule, type MeshService, type ServiceIndex } from "./services.js";
+import type { RouteFlavour } from "./source-variants.js";
 import type { Translated } from "./translated.js";
 
 export interface RuleVariant {
@@ -20,6 +24,11 @@ export interface RuleVariant {
   readonly key: string;
   /** The shared resources given, with the clusters and endpoints of the services whose rule differs built with the proxy's own. */
   resources(shared: readonly Translated[], flavour: "envoy" | GrpcClientClass): Translated[];
+  /**
+   * The shared route configurations given, with those that read a consistent hash from a rule
+   * that differs (routes to such a service, and its own default routes) built with the proxy's.
+   */
+  routes(shared: readonly Translated[], flavour: RouteFlavour): Translated[];
 }
 
 interface Own {
@@ -28,14 +37,17 @@ interface Own {
   readonly key: string;
 }
 
-const NONE: RuleVariant = { key: "", resources: (shared) => [...shared] };
+const NONE: RuleVariant = { key: "", resources: (shared) => [...shared], routes: (shared) => [...shared] };
+const ROUTE_CONFIGURATION = "envoy.config.route.v3.RouteConfiguration";
 
 /** The rules a proxy takes among the services visible to it (`scope`: its Sidecar scope's key and test). */
 export function ruleVariant(t: MeshTranslation, proxy: ProxyView, scope: { readonly key: string; visible(s: ServiceTranslation): boolean }): RuleVariant {
   const own = ownRules(t, proxy, scope);
   if (own.length === 0) return NONE;
+  const key = own.map((o) => `|rule:${o.service.host}=${o.key}`).join("");
   return {
-    key: own.map((o) => `|rule:${o.service.host}=${o.key}`).join(""),
+    key,
+    routes: (shared, flavour) => hashedRoutes(t, own, key, scope, shared, flavour),
     resources(shared, flavour) {
       const dropped = new Set<string>();
       const added: Translated[] = [];
@@ -90,14 +102,57 @@ function selectorRules(t: MeshTranslation, namespace: string): readonly MeshReso
   return found.get(namespace) ?? [];
 }
 
+/**
+ * Routes read a rule's consistent hash (routes-action.ts): where a differing rule, or the shared
+ * one it replaces, has one, the routes to that service (and its own) are built again with the
+ * proxy's rules, once per translation for each service, flavour and set of rules.
+ */
+function hashedRoutes(t: MeshTranslation, own: readonly Own[], key: string, scope: { visible(s: ServiceTranslation): boolean }, shared: readonly Translated[], flavour: RouteFlavour): Translated[] {
+  const hashed = new Set(own.filter((o) => hasHash(o.rule?.rule.spec) || hasHash(t.index.service(o.service.host)?.rule?.spec)).map((o) => o.service.host));
+  if (hashed.size === 0) return [...shared];
+  const view: ServiceIndex = { ...t.index, service: (host) => (hashed.has(host) ? withOwnRule(t, own, host) : t.index.service(host)) };
+  const replaced = new Map<string, Translated>();
+  for (const service of t.services) {
+    if (!scope.visible(service)) continue;
+    const vs = t.index.virtualServiceFor(service.host);
+    if (!hashed.has(service.host) && ![...routedHosts(vs, t.index)].some((h) => hashed.has(h))) continue;
+    const cacheKey = `${flavour}|${service.host}|${key}`;
+    let built = t.shared.ruleRoutes.get(cacheKey);
+    if (built === undefined) {
+      const mesh = view.service(service.host);
+      if (mesh === undefined) continue;
+      built = flavour === "outbound" ? outboundResources(mesh, view, service.address).routes : grpcClientResources(mesh, view).routes;
+      t.shared.ruleRoutes.set(cacheKey, built);
+    }
+    for (const r of built) replaced.set(r.name, r);
+  }
+  return shared.map((r) => (r.type === ROUTE_CONFIGURATION ? (replaced.get(r.name) ?? r) : r));
+}
+
+/** Whether a rule asks for a consistent hash anywhere (top level, port level, subsets). */
+function hasHash(spec: DestinationRuleSpec | undefined): boolean {
+  const policies = [spec?.trafficPolicy, ...(spec?.subsets ?? []).map((s) => s.trafficPolicy)];
+  return policies.some((p) => p?.loadBalancer?.consistentHash !== undefined || (p?.portLevelSettings ?? []).some((l) => l.loadBalancer?.consistentHash !== undefined));
+}
+
+/** The service of a host as the proxy sees it: with its own rule. */
+function withOwnRule(t: MeshTranslation, own: readonly Own[], host: string): MeshService | undefined {
+  const o = own.find((x) => x.service.host === host);
+  return o === undefined ? t.index.service(host) : serviceWithRule(t, o);
+}
+
+function serviceWithRule(t: MeshTranslation, o: Own): MeshService {
+  const mesh = t.index.service(o.service.host);
+  if (mesh === undefined) throw new Error(`bug: no service ${o.service.host} in the index`);
+  return { host: mesh.host, namespace: mesh.namespace, entry: mesh.entry, ...(mesh.entries === undefined ? {} : { entries: mesh.entries }), ports: mesh.ports, endpoints: mesh.endpoints, workloads: mesh.workloads, ...withRule(o.rule) };
+}
+
 /** A service's clusters and endpoints built with a rule (none: without one), once per translation. */
 function ruleBackends(t: MeshTranslation, o: Own): ServiceBackends {
   const key = `${o.service.host}|${o.key}`;
   const cached = t.shared.ruleBackends.get(key);
   if (cached !== undefined) return cached;
-  const mesh = t.index.service(o.service.host);
-  if (mesh === undefined) throw new Error(`bug: no service ${o.service.host} in the index`);
-  const service: MeshService = { host: mesh.host, namespace: mesh.namespace, entry: mesh.entry, ports: mesh.ports, endpoints: mesh.endpoints, workloads: mesh.workloads, ...withRule(o.rule) };
+  const service = serviceWithRule(t, o);
   const clusters = serviceClusters(service, meshMtls(t.model));
   const built: ServiceBackends = { clusters, grpcClusters: once(() => clusters.map(grpcCluster)), endpoints: serviceEndpoints(service) };
   t.shared.ruleBackends.set(key, built);

@@ -7,6 +7,7 @@ import { loadMesh } from "../../src/config/load.js";
 import { indexDestinationRules } from "../../src/config/merge-destination-rules.js";
 import type { Cluster } from "../../src/envoy/generated/envoy/config/cluster/v3/Cluster.js";
 import type { ClusterLoadAssignment } from "../../src/envoy/generated/envoy/config/endpoint/v3/ClusterLoadAssignment.js";
+import type { RouteConfiguration } from "../../src/envoy/generated/envoy/config/route/v3/RouteConfiguration.js";
 import { translateMesh } from "../../src/translators/mesh.js";
 import type { ProxyIdentity } from "../../src/translators/proxy.js";
 import { proxyLayers, resourcesForProxy } from "../../src/translators/proxy-resources.js";
@@ -130,4 +131,34 @@ test("two ServiceEntries for one host: one service, the ports of both, the endpo
   const addresses = ((eds?.message as ClusterLoadAssignment | undefined)?.endpoints ?? []).flatMap((l) => l.lb_endpoints ?? []).map((e) => e.endpoint?.address?.socket_address?.address);
   assert.deepEqual(addresses.sort(), ["10.0.0.1", "10.0.0.2"]);
   assert.equal(t.services.filter((s) => s.host === API).length, 1);
+});
+
+test("routes read the consistent hash of the proxy's own rule: routes to the service and its own default routes", () => {
+  const files = {
+    ...FILES,
+    "c.yaml": rule("shop", "api-canary", "api", `workloadSelector: { matchLabels: { track: canary } }\n${subsets("v1")}\ntrafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: x-user } } }`),
+    "vs.yaml": `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: front, namespace: shop }
+spec:
+  hosts: [pay]
+  http:
+    - route: [{ destination: { host: api, port: { number: 8080 } } }]
+`,
+  };
+  const loaded = loadMesh(Object.entries(files).map(([path, text]) => ({ path, text })));
+  assert.deepEqual(loaded.diagnostics.filter((d) => d.severity === "error"), []);
+  const t = translateMesh(loaded.model);
+  const hashes = (proxy: ProxyIdentity, name: string) => {
+    const rc = resourcesForProxy(t, proxy).find((r) => r.type === "envoy.config.route.v3.RouteConfiguration" && r.name === name);
+    assert.ok(rc !== undefined, name);
+    return ((rc.message as RouteConfiguration).virtual_hosts ?? []).flatMap((vh) => vh.routes ?? []).map((r) => JSON.stringify(r.route?.hash_policy ?? []));
+  };
+  const byHeader = JSON.stringify([{ header: { header_name: "x-user" } }]);
+  for (const name of [`${PAY}:8080`, `${API}:8080`]) {
+    assert.deepEqual(hashes(sidecar("c", "shop", { track: "canary" }), name), [byHeader], `canary: ${name}`);
+    assert.deepEqual(hashes(sidecar("a", "shop"), name), ["[]"], `others: ${name}`);
+  }
+  const grpc: ProxyIdentity = { nodeId: "g", kind: "grpc", namespace: "shop", serviceAccount: "sa", labels: { track: "canary" }, instanceIps: [] };
+  assert.deepEqual(hashes(grpc, `${PAY}:8080`), [byHeader], "a proxyless gRPC client too");
 });
