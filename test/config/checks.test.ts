@@ -419,6 +419,21 @@ spec:
     expect: ["GM0314@dr.yaml:15:3"],
   },
   {
+    name: "GM0314 (warning): a workload two workloadSelector rules for one host select takes the first in file order only",
+    files: {
+      "se.yaml": reviews,
+      "w.yaml": `apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: { name: batch-1, namespace: shop }
+spec: { address: 10.0.0.7, labels: { role: batch, tier: low } }
+`,
+      "a.yaml": dr.replace("  host: reviews", "  host: reviews\n  workloadSelector: { matchLabels: { role: batch } }"),
+      "b.yaml": dr.replace("name: reviews", "name: low").replace("  host: reviews", "  host: reviews\n  workloadSelector: { matchLabels: { tier: low } }"),
+      "c.yaml": dr.replace("name: reviews", "name: same").replace("  host: reviews", "  host: reviews\n  workloadSelector: { matchLabels: { role: batch } }").replace("name: v1,", "name: v9,"),
+    },
+    expect: ["GM0314@b.yaml:6:3"],
+  },
+  {
     name: "rules with different exportTo, or different namespaces, are not merged (no finding)",
     files: {
       "se.yaml": reviews,

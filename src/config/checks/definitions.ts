@@ -1,7 +1,8 @@
 import { excerpt } from "../diagnostics.js";
-import { indexDestinationRules } from "../merge-destination-rules.js";
+import { indexDestinationRules, ruleOrder } from "../merge-destination-rules.js";
 import { mergeServiceEntries } from "../merge-service-entries.js";
 import { re2Problem } from "../re2.js";
+import { labelsMatch, type MeshResource } from "../resources.js";
 import type { CheckContext, Path } from "./context.js";
 
 /**
@@ -50,12 +51,45 @@ export function checkDefinitions(ctx: CheckContext): void {
     const what = f.what === "subset" ? `subset ${f.name ?? ""} of ${f.host} is already defined by DestinationRule ${kept}` : `${f.host} already has a top-level trafficPolicy from DestinationRule ${kept}`;
     ctx.report(f.dropped.rule, f.dropped.path, "GM0314", "warning", `${what}, which comes first in file order; as Istio merges rules for one host this one is ignored: remove it or rename it`, f.what === "subset" ? "value" : "key");
   }
+  checkSelectorOverlap(ctx);
   for (const dr of ctx.ofKind("DestinationRule")) {
     const seen = new Set<string>();
     (dr.spec.subsets ?? []).forEach((s, i) => {
       if (seen.has(s.name)) ctx.report(dr, ["spec", "subsets", i, "name"], "GM0312", "error", `subset ${s.name} is defined twice; merge the two or rename one`);
       seen.add(s.name);
     });
+  }
+}
+
+/**
+ * GM0314 (warning): a workload two workloadSelector rules for one host select with different
+ * selectors takes the first in file order only (Istio: the oldest), the other ignored for it.
+ */
+function checkSelectorOverlap(ctx: CheckContext): void {
+  const groups = new Map<string, MeshResource<"DestinationRule">[]>();
+  for (const dr of [...ctx.ofKind("DestinationRule")].sort(ruleOrder)) {
+    if (dr.spec.workloadSelector === undefined) continue;
+    const key = `${dr.namespace}\0${ctx.qualify(dr.spec.host, dr.namespace)}`;
+    groups.set(key, [...(groups.get(key) ?? []), dr]);
+  }
+  for (const rules of groups.values()) {
+    const [first] = rules;
+    if (rules.length < 2 || first === undefined) continue;
+    const workloads = [
+      ...ctx.inNamespace("WorkloadEntry", first.namespace).map((w) => ({ name: w.name, labels: w.spec.labels ?? {} })),
+      ...ctx.inNamespace("WorkloadGroup", first.namespace).map((g) => ({ name: g.name, labels: g.spec.metadata?.labels ?? {} })),
+    ];
+    const reported = new Set<MeshResource<"DestinationRule">>();
+    for (const w of workloads) {
+      const taking = rules.filter((r) => labelsMatch(r.spec.workloadSelector?.matchLabels, w.labels));
+      const [kept, ...ignored] = taking;
+      if (kept === undefined) continue;
+      for (const dr of ignored) {
+        if (reported.has(dr) || JSON.stringify(dr.spec.workloadSelector) === JSON.stringify(kept.spec.workloadSelector)) continue; // equal selectors merge
+        reported.add(dr);
+        ctx.report(dr, ["spec", "workloadSelector"], "GM0314", "warning", `workload ${w.name} is also selected by DestinationRule ${kept.namespace}/${kept.name} (${ctx.where(kept, ["spec", "workloadSelector"])}) for ${ctx.qualify(dr.spec.host, dr.namespace)}, which comes first in file order; as in Istio it takes that one only and this one is ignored for it: make the selectors disjoint`, "key");
+      }
+    }
   }
 }
 
