@@ -40,13 +40,19 @@ function spec(): FleetSpec {
       // Two teams' files, each adding its subset; the second also asks for a trafficPolicy.
       "rules/team-1.yaml": rule("svc-v1", "subsets:\n  - { name: v1, labels: { version: v1 } }"),
       "rules/team-2.yaml": rule("svc-v2", "subsets:\n  - { name: v2, labels: { version: v2 } }"),
-      // Client a's own rule: the same subsets, one connection at most to each endpoint.
-      "rules/client-a.yaml": rule("svc-for-a", `workloadSelector: { matchLabels: ${flow({ team: "a" })} }\ntrafficPolicy:\n  connectionPool: { tcp: { maxConnections: 1 } }\n${SUBSETS}`),
+      // Client a's own rule: the same subsets, one connection at most to each endpoint, and
+      // requests with one x-user to one endpoint.
+      "rules/client-a.yaml": rule(
+        "svc-for-a",
+        `workloadSelector: { matchLabels: ${flow({ team: "a" })} }\ntrafficPolicy:\n  connectionPool: { tcp: { maxConnections: 1 } }\n  loadBalancer: { consistentHash: { httpHeaderName: x-user } }\n${SUBSETS}`,
+      ),
       "routes.yaml": virtualService(
         "svc",
         NS,
         ["svc"],
         `http:
+  - match: [{ uri: { prefix: /any } }]
+    route: [{ destination: { host: svc } }]
   - match: [{ headers: { x-version: { exact: v2 } } }]
     route: [{ destination: { host: svc, subset: v2 } }]
   - route: [{ destination: { host: svc, subset: v1 } }]`,
@@ -105,4 +111,16 @@ test("two ServiceEntries for one host in one namespace: the second's port is ser
       const echo = r.body as EchoAnswer;
       assert.deepEqual([echo.name, echo.port, echo.path], [name, 9090, "/admin"]);
     }
+  }));
+
+test("a DestinationRule with a workloadSelector: the selected client's requests hash by its header to one endpoint, another client's spread", (t) =>
+  fleet.row(t, async (f) => {
+    for (let user = 0; user < 6; user++) {
+      const s = await f.agent("client-a").httpSummary({ url: `http://${HOST}:8080/any`, count: 10, headers: { "x-user": `user-${user}` } });
+      assert.deepEqual(s.byStatus, { "200": 10 }, JSON.stringify(s));
+      assert.equal(Object.keys(s.byName).length, 1, `client-a, user-${user}: ${JSON.stringify(s.byName)}`);
+    }
+    const b = await f.agent("client-b").httpSummary({ url: `http://${HOST}:8080/any`, count: 20, headers: { "x-user": "user-0" } });
+    assert.deepEqual(b.byStatus, { "200": 20 }, JSON.stringify(b));
+    assert.deepEqual(Object.keys(b.byName).sort(), ["svc-v1", "svc-v2"], `client-b spreads: ${JSON.stringify(b.byName)}`);
   }));
