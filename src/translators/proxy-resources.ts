@@ -107,12 +107,13 @@ function scopedResources(t: MeshTranslation, scope: SidecarScope, namespace: str
   return built;
 }
 
-function gatewayTranslation(t: MeshTranslation, gateways: readonly MeshResource<"Gateway">[], keysFor: ReadonlySet<MeshResource<"Gateway">>, proxy: ProxyIdentity): GatewayTranslation {
+function gatewayTranslation(t: MeshTranslation, gateways: readonly MeshResource<"Gateway">[], keysFor: ReadonlySet<MeshResource<"Gateway">>, proxy: ProxyIdentity, rules: RuleVariant): GatewayTranslation {
   const s = t.shared;
   const { authorization, authentication } = gatewayPolicies(t, proxy);
   // With exportTo in use, a gateway takes the VirtualServices exported to its own namespace.
   const namespace = t.exportsRestricted ? proxy.namespace : "";
-  const key = JSON.stringify([ids(gateways), ids([...keysFor]), ids(authorization), ids(authentication), namespace]);
+  // Its routes read the consistent hash of the rules it takes (rule-variants.ts).
+  const key = JSON.stringify([ids(gateways), ids([...keysFor]), ids(authorization), ids(authentication), namespace, rules.key]);
   const cached = s.gateways.get(key);
   if (cached !== undefined) return cached;
   const virtualServices = t.exportsRestricted ? t.of.virtualServices.filter((vs) => exportedTo(routedByOf(vs), proxy.namespace)) : t.of.virtualServices;
@@ -122,7 +123,7 @@ function gatewayTranslation(t: MeshTranslation, gateways: readonly MeshResource<
   const http = [...(jwt === undefined ? [] : [jwt]), ...rbacHttpFilters(rbacFilterConfig(authorization))];
   const tcpRbac = rbacFilterConfig(authorization, "tcp");
   const security = { http, tcp: (statPrefix: string) => rbacNetworkFilters(tcpRbac, statPrefix) };
-  const built = gatewayResources(gateways, virtualServices, t.index, t.credentials, keysFor, security);
+  const built = gatewayResources(gateways, virtualServices, rules.index, t.credentials, keysFor, security);
   const withKeys = { ...built, resources: sortTranslated([...built.resources, ...jwksClusters(authentication)]) };
   s.gateways.set(key, withKeys);
   return withKeys;
@@ -271,8 +272,8 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
             }
           : { key: `gateway-clusters${near.key}${rules.key}`, resources: () => near.endpoints(rules.resources([...t.clusters, ...t.endpoints], "envoy")) },
         {
-          key: JSON.stringify(["gateway", ids(gateways), ids([...keysFor]), gatewayPolicyIds(t, proxy), t.exportsRestricted ? proxy.namespace : ""]),
-          resources: () => gatewayTranslation(t, gateways, keysFor, proxy).resources,
+          key: JSON.stringify(["gateway", ids(gateways), ids([...keysFor]), gatewayPolicyIds(t, proxy), t.exportsRestricted ? proxy.namespace : "", rules.key]),
+          resources: () => gatewayTranslation(t, gateways, keysFor, proxy, rules).resources,
         },
       ];
     }
@@ -301,7 +302,8 @@ export function proxyNotes(t: MeshTranslation, proxy: ProxyIdentity): readonly s
       const gateways = gatewaysFor(t.of.gateways, proxy.labels);
       const tcp = gateways.some((g) => g.spec.servers.some((sv) => sv.port.protocol === "TCP" || sv.port.protocol === "TLS"));
       const problems = tcp ? rbacFilterConfig(gatewayPolicies(t, proxy).authorization, "tcp").problems : [];
-      return [...gatewayTranslation(t, gateways, credentialAccess(t, proxy, gateways), proxy).notes, ...problems];
+      const rules = ruleVariant(t, proxy, exportedScope(t, proxy.namespace));
+      return [...gatewayTranslation(t, gateways, credentialAccess(t, proxy, gateways), proxy, rules).notes, ...problems];
     }
     case "sidecar": {
       const side = workloadSide(t, proxy);

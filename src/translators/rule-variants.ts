@@ -29,6 +29,8 @@ export interface RuleVariant {
    * that differs (routes to such a service, and its own default routes) built with the proxy's.
    */
   routes(shared: readonly Translated[], flavour: RouteFlavour): Translated[];
+  /** The service index as the proxy sees it: each service with the proxy's own rule (for routes built per proxy, a gateway's). */
+  readonly index: ServiceIndex;
 }
 
 interface Own {
@@ -37,17 +39,17 @@ interface Own {
   readonly key: string;
 }
 
-const NONE: RuleVariant = { key: "", resources: (shared) => [...shared], routes: (shared) => [...shared] };
 const ROUTE_CONFIGURATION = "envoy.config.route.v3.RouteConfiguration";
 
 /** The rules a proxy takes among the services visible to it (`scope`: its Sidecar scope's key and test). */
 export function ruleVariant(t: MeshTranslation, proxy: ProxyView, scope: { readonly key: string; visible(s: ServiceTranslation): boolean }): RuleVariant {
   const own = ownRules(t, proxy, scope);
-  if (own.length === 0) return NONE;
+  if (own.length === 0) return { key: "", resources: (shared) => [...shared], routes: (shared) => [...shared], index: t.index };
   const key = own.map((o) => `|rule:${o.service.host}=${o.key}`).join("");
   return {
     key,
     routes: (shared, flavour) => hashedRoutes(t, own, key, scope, shared, flavour),
+    index: { ...t.index, service: (host) => withOwnRule(t, own, host) },
     resources(shared, flavour) {
       const dropped = new Set<string>();
       const added: Translated[] = [];

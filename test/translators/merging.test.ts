@@ -162,3 +162,38 @@ spec:
   const grpc: ProxyIdentity = { nodeId: "g", kind: "grpc", namespace: "shop", serviceAccount: "sa", labels: { track: "canary" }, instanceIps: [] };
   assert.deepEqual(hashes(grpc, `${PAY}:8080`), [byHeader], "a proxyless gRPC client too");
 });
+
+test("a gateway's routes read the consistent hash of the rule it takes", () => {
+  const files = {
+    ...FILES,
+    "c.yaml": rule("shop", "api-canary", "api", `workloadSelector: { matchLabels: { istio: canary-gateway } }\n${subsets("v1")}\ntrafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: x-user } } }`),
+    "gw.yaml": `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: edge, namespace: shop }
+spec:
+  selector: { app: edge }
+  servers: [{ port: { number: 8080, name: http, protocol: HTTP }, hosts: ["*"] }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: edge, namespace: shop }
+spec:
+  hosts: ["*"]
+  gateways: [edge]
+  http:
+    - route: [{ destination: { host: api, port: { number: 8080 } } }]
+`,
+  };
+  const loaded = loadMesh(Object.entries(files).map(([path, text]) => ({ path, text })));
+  assert.deepEqual(loaded.diagnostics.filter((d) => d.severity === "error"), []);
+  const t = translateMesh(loaded.model);
+  const gateway = (labels: Record<string, string>): ProxyIdentity => ({ nodeId: "gw", kind: "gateway", namespace: "shop", serviceAccount: "edge", labels: { app: "edge", ...labels }, instanceIps: [] });
+  const hashes = (proxy: ProxyIdentity) =>
+    resourcesForProxy(t, proxy)
+      .filter((r) => r.type === "envoy.config.route.v3.RouteConfiguration")
+      .flatMap((r) => (r.message as RouteConfiguration).virtual_hosts ?? [])
+      .flatMap((vh) => vh.routes ?? [])
+      .map((r) => JSON.stringify(r.route?.hash_policy ?? []));
+  assert.deepEqual(hashes(gateway({ istio: "canary-gateway" })), [JSON.stringify([{ header: { header_name: "x-user" } }])]);
+  assert.deepEqual(hashes(gateway({})), ["[]"]);
+});
