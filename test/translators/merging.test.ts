@@ -49,8 +49,8 @@ const FILES: Record<string, string> = {
   "f.yaml": rule("istio-system", "pay-root", PAY, subsets("root")),
 };
 
-function load() {
-  const result = loadMesh(Object.entries(FILES).map(([path, text]) => ({ path, text })));
+function load(files: Record<string, string> = FILES) {
+  const result = loadMesh(Object.entries(files).map(([path, text]) => ({ path, text })));
   assert.deepEqual(result.diagnostics.filter((d) => d.severity === "error"), []);
   return result;
 }
@@ -146,9 +146,7 @@ spec:
     - route: [{ destination: { host: api, port: { number: 8080 } } }]
 `,
   };
-  const loaded = loadMesh(Object.entries(files).map(([path, text]) => ({ path, text })));
-  assert.deepEqual(loaded.diagnostics.filter((d) => d.severity === "error"), []);
-  const t = translateMesh(loaded.model);
+  const t = translateMesh(load(files).model);
   const hashes = (proxy: ProxyIdentity, name: string) => {
     const rc = resourcesForProxy(t, proxy).find((r) => r.type === "envoy.config.route.v3.RouteConfiguration" && r.name === name);
     assert.ok(rc !== undefined, name);
@@ -184,9 +182,7 @@ spec:
     - route: [{ destination: { host: api, port: { number: 8080 } } }]
 `,
   };
-  const loaded = loadMesh(Object.entries(files).map(([path, text]) => ({ path, text })));
-  assert.deepEqual(loaded.diagnostics.filter((d) => d.severity === "error"), []);
-  const t = translateMesh(loaded.model);
+  const t = translateMesh(load(files).model);
   const gateway = (labels: Record<string, string>): ProxyIdentity => ({ nodeId: "gw", kind: "gateway", namespace: "shop", serviceAccount: "edge", labels: { app: "edge", ...labels }, instanceIps: [] });
   const hashes = (proxy: ProxyIdentity) =>
     resourcesForProxy(t, proxy)
