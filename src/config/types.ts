@@ -174,6 +174,8 @@ export interface DestinationRuleSpec {
   readonly exportTo?: readonly string[];
   readonly trafficPolicy?: TrafficPolicy;
   readonly subsets?: readonly Subset[];
+  /** The workloads of its own namespace whose outbound traffic it applies to (merge-destination-rules.ts). */
+  readonly workloadSelector?: { readonly matchLabels?: Labels };
 }
 
 export interface Subset {

@@ -1,5 +1,6 @@
 import { sameItems } from "../common/arrays.js";
 import { runSteps, type Steps } from "../common/steps.js";
+import { fromKey, type ConsolidatedRule } from "../config/merge-destination-rules.js";
 import type { MeshModel } from "../config/load.js";
 import type { MeshResource } from "../config/resources.js";
 import { serviceAddresses } from "./addresses.js";
@@ -25,8 +26,6 @@ export interface ServiceTranslation {
   readonly exportTo?: readonly string[];
   /** The VirtualService routing it for sidecars and proxyless clients, when its exportTo restricts it (scope.ts). */
   readonly routedBy?: ScopedService;
-  /** Its DestinationRule, when the rule's exportTo restricts it (scope.ts). */
-  readonly ruledBy?: ScopedService;
   readonly clusters: readonly TranslatedCluster[];
   readonly endpoints: readonly Translated[];
   readonly outboundListeners: readonly Translated[];
@@ -200,8 +199,14 @@ export interface SharedDerivations {
   readonly claimRouteNotes: Map<string, readonly string[]>;
   /** A service's routing as a namespace its VirtualService is not exported to sees it, by "host|namespace". */
   readonly unrouted: Map<string, ServiceRouting>;
-  /** A service's clusters and endpoints as a namespace its DestinationRule is not exported to sees them, by "host|namespace". */
-  readonly unruled: Map<string, ServiceBackends>;
+  /** Services whose DestinationRule differs for a proxy from the shared one, by scope, namespace and selecting rules (rule-variants.ts). */
+  readonly ruleOwn: Map<string, readonly { readonly service: ServiceTranslation; readonly rule: ConsolidatedRule | undefined; readonly key: string }[]>;
+  /** DestinationRules with a workloadSelector by namespace, found on first use (rule-variants.ts). */
+  selectorRules?: ReadonlyMap<string, readonly MeshResource<"DestinationRule">[]>;
+  /** A service's clusters and endpoints built with another rule, by "host|rules" (rule-variants.ts). */
+  readonly ruleBackends: Map<string, ServiceBackends>;
+  /** A service's routes as a proxy taking other rules with a consistent hash gets them, by flavour, host and those rules (rule-variants.ts). */
+  readonly ruleRoutes: Map<string, readonly Translated[]>;
 }
 
 /** The outbound resources of the services one Sidecar scope sees. */
@@ -213,7 +218,7 @@ export interface ScopedResources {
 }
 
 function backendsKey(service: MeshService, model: MeshModel, id: (o: object | undefined) => string): string {
-  return `${model.naming.clusterDomain}|${service.host}|${id(service.entry)}|${id(service.rule)}|${service.workloads.map(id).join(",")}`;
+  return `${model.naming.clusterDomain}|${service.host}|${fromKey(service.entries ?? [service.entry], id)}|${fromKey(service.ruleFrom, id)}|${service.workloads.map(id).join(",")}`;
 }
 
 /**
@@ -223,6 +228,16 @@ function backendsKey(service: MeshService, model: MeshModel, id: (o: object | un
  */
 function routingKey(service: MeshService, address: string, index: ServiceIndex, model: MeshModel, id: (o: object | undefined) => string): string {
   const vs = index.virtualServiceFor(service.host);
+  let dependsOn = "";
+  for (const h of [...routedHosts(vs, index)].sort()) {
+    const s = index.service(h);
+    dependsOn += `;${h}:${fromKey(s === undefined ? undefined : (s.entries ?? [s.entry]), id)}:${fromKey(s?.ruleFrom, id)}`;
+  }
+  return `${model.naming.clusterDomain}|${service.host}|${address}|${fromKey(service.entries ?? [service.entry], id)}|${fromKey(service.ruleFrom, id)}|${id(vs)}${dependsOn}`;
+}
+
+/** The hosts a VirtualService sends traffic to (routes, mirrors), qualified: what its routes read of other services. */
+export function routedHosts(vs: MeshResource<"VirtualService"> | undefined, index: ServiceIndex): Set<string> {
   const destinations = new Set<string>();
   for (const http of vs?.spec.http ?? []) {
     for (const d of http.route ?? []) destinations.add(index.qualify(d.destination.host, vs?.namespace ?? ""));
@@ -231,12 +246,7 @@ function routingKey(service: MeshService, address: string, index: ServiceIndex, 
   }
   for (const tcp of vs?.spec.tcp ?? []) for (const d of tcp.route) destinations.add(index.qualify(d.destination.host, vs?.namespace ?? ""));
   for (const tls of vs?.spec.tls ?? []) for (const d of tls.route) destinations.add(index.qualify(d.destination.host, vs?.namespace ?? ""));
-  let dependsOn = "";
-  for (const h of [...destinations].sort()) {
-    const s = index.service(h);
-    dependsOn += `;${h}:${id(s?.entry)}:${id(s?.rule)}`;
-  }
-  return `${model.naming.clusterDomain}|${service.host}|${address}|${id(service.entry)}|${id(service.rule)}|${id(vs)}${dependsOn}`;
+  return destinations;
 }
 
 export interface TranslationInputs {
@@ -244,16 +254,9 @@ export interface TranslationInputs {
   readonly credentials?: Credentials;
 }
 
-/** A VirtualService or DestinationRule as exportTo sees it (scope.ts, exportedTo). */
-export function routedByOf(r: MeshResource<"VirtualService"> | MeshResource<"DestinationRule">): ScopedService {
+/** A VirtualService as exportTo sees it (scope.ts, exportedTo). */
+export function routedByOf(r: MeshResource<"VirtualService">): ScopedService {
   return { host: "", namespace: r.namespace, ...(r.spec.exportTo === undefined ? {} : { exportTo: r.spec.exportTo }) };
-}
-
-/** A service's clusters and endpoints without its DestinationRule (a namespace it is not exported to). */
-export function backendsWithoutRule(service: MeshService, model: MeshModel): ServiceBackends {
-  const bare: MeshService = { host: service.host, namespace: service.namespace, entry: service.entry, ports: service.ports, endpoints: service.endpoints, workloads: service.workloads };
-  const clusters = serviceClusters(bare, meshMtls(model));
-  return { clusters, grpcClusters: once(() => clusters.map(grpcCluster)), endpoints: serviceEndpoints(bare) };
 }
 
 export function translateMesh(model: MeshModel, memo: TranslationMemo = createTranslationMemo(), inputs: TranslationInputs = {}): MeshTranslation {
@@ -294,14 +297,12 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
     const exportTo = service.entry.spec.exportTo;
     const vs = index.virtualServiceFor(service.host);
     const routedBy = vs === undefined ? undefined : routedByOf(vs);
-    const ruledBy = service.rule === undefined ? undefined : routedByOf(service.rule);
     services.push({
       host: service.host,
       namespace: service.namespace,
       address,
       ...(exportTo === undefined ? {} : { exportTo }),
       ...(routedBy === undefined || !exportsRestricted([routedBy]) ? {} : { routedBy }),
-      ...(ruledBy === undefined || !exportsRestricted([ruledBy]) ? {} : { ruledBy }),
       clusters: b.clusters,
       endpoints: b.endpoints,
       outboundListeners: r.outboundListeners,
@@ -338,7 +339,7 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
   const of = <K extends MeshResource["kind"]>(kind: K) => (byKind.get(kind) ?? []) as MeshResource<K>[];
   return {
     services,
-    exportsRestricted: exportsRestricted(services) || exportsRestricted([...of("VirtualService"), ...of("DestinationRule")].map(routedByOf)),
+    exportsRestricted: exportsRestricted(services) || exportsRestricted(of("VirtualService").map(routedByOf)),
     clusters: all("clusters"),
     endpoints: all("endpoints"),
     grpc,
@@ -348,7 +349,7 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
     index,
     credentials: inputs.credentials ?? new Map(),
     memo,
-    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map(), inboundTemplates: new Map(), sourceRoutes: new Map(), localityEndpoints: new Map(), perScope: new Map(), claimRouteNotes: new Map(), unrouted: new Map(), unruled: new Map() },
+    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map(), inboundTemplates: new Map(), sourceRoutes: new Map(), localityEndpoints: new Map(), perScope: new Map(), claimRouteNotes: new Map(), unrouted: new Map(), ruleOwn: new Map(), ruleBackends: new Map(), ruleRoutes: new Map() },
     of: {
       policies: of("AuthorizationPolicy"),
       requestAuthentications: of("RequestAuthentication"),

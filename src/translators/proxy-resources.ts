@@ -11,7 +11,7 @@ import { grpcServerListener, grpcServerListenerName } from "./grpc-server.js";
 import { inboundCluster, inboundListener, inboundListenerAt, type InboundPort } from "./inbound.js";
 import { jwksClusters, jwtAuthnFilter } from "./jwt.js";
 import { grpcClientResources } from "./grpc.js";
-import { backendsWithoutRule, once, routedByOf, selectorKey, type MeshTranslation, type ScopedResources, type ServiceBackends, type ServiceRouting, type ServiceTranslation } from "./mesh.js";
+import { once, routedByOf, selectorKey, type MeshTranslation, type ScopedResources, type ServiceRouting, type ServiceTranslation } from "./mesh.js";
 import { isHttpProtocol, outboundResources } from "./outbound.js";
 import type { MeshService, ServiceIndex } from "./services.js";
 import { meshMtls } from "./mtls.js";
@@ -19,6 +19,7 @@ import { workloadAddress, type ProxyIdentity } from "./proxy.js";
 import { policiesForWorkload, rbacFilterConfig, rbacHttpFilters, rbacNetworkFilters, type RbacPeer, type Traffic } from "./rbac.js";
 import { registeredEntryName } from "./registration.js";
 import { exportedTo, sidecarScope, type SidecarScope } from "./scope.js";
+import { ruleVariant, type RuleVariant } from "./rule-variants.js";
 import { sourceVariant } from "./source-variants.js";
 import { localityVariant } from "./locality.js";
 import { sortTranslated, type Translated } from "./translated.js";
@@ -95,10 +96,9 @@ function scopedResources(t: MeshTranslation, scope: SidecarScope, namespace: str
     const visible = t.services.filter((x) => scope.visible(x));
     // With exportTo in use the scope is per namespace (sidecarScope), and so is each service's routing.
     const routing = (x: ServiceTranslation) => (t.exportsRestricted ? routingFor(t, x, namespace) : x);
-    const backends = (x: ServiceTranslation) => (t.exportsRestricted ? backendsFor(t, x, namespace) : x);
     built = {
-      clusters: visible.flatMap((x) => backends(x).clusters),
-      endpoints: visible.flatMap((x) => backends(x).endpoints),
+      clusters: visible.flatMap((x) => x.clusters),
+      endpoints: visible.flatMap((x) => x.endpoints),
       listeners: visible.flatMap((x) => routing(x).outboundListeners),
       routes: visible.flatMap((x) => routing(x).outboundRoutes),
     };
@@ -107,12 +107,13 @@ function scopedResources(t: MeshTranslation, scope: SidecarScope, namespace: str
   return built;
 }
 
-function gatewayTranslation(t: MeshTranslation, gateways: readonly MeshResource<"Gateway">[], keysFor: ReadonlySet<MeshResource<"Gateway">>, proxy: ProxyIdentity): GatewayTranslation {
+function gatewayTranslation(t: MeshTranslation, gateways: readonly MeshResource<"Gateway">[], keysFor: ReadonlySet<MeshResource<"Gateway">>, proxy: ProxyIdentity, rules: RuleVariant): GatewayTranslation {
   const s = t.shared;
   const { authorization, authentication } = gatewayPolicies(t, proxy);
   // With exportTo in use, a gateway takes the VirtualServices exported to its own namespace.
   const namespace = t.exportsRestricted ? proxy.namespace : "";
-  const key = JSON.stringify([ids(gateways), ids([...keysFor]), ids(authorization), ids(authentication), namespace]);
+  // Its routes read the consistent hash of the rules it takes (rule-variants.ts).
+  const key = JSON.stringify([ids(gateways), ids([...keysFor]), ids(authorization), ids(authentication), namespace, rules.key]);
   const cached = s.gateways.get(key);
   if (cached !== undefined) return cached;
   const virtualServices = t.exportsRestricted ? t.of.virtualServices.filter((vs) => exportedTo(routedByOf(vs), proxy.namespace)) : t.of.virtualServices;
@@ -122,7 +123,7 @@ function gatewayTranslation(t: MeshTranslation, gateways: readonly MeshResource<
   const http = [...(jwt === undefined ? [] : [jwt]), ...rbacHttpFilters(rbacFilterConfig(authorization))];
   const tcpRbac = rbacFilterConfig(authorization, "tcp");
   const security = { http, tcp: (statPrefix: string) => rbacNetworkFilters(tcpRbac, statPrefix) };
-  const built = gatewayResources(gateways, virtualServices, t.index, t.credentials, keysFor, security);
+  const built = gatewayResources(gateways, virtualServices, rules.index, t.credentials, keysFor, security);
   const withKeys = { ...built, resources: sortTranslated([...built.resources, ...jwksClusters(authentication)]) };
   s.gateways.set(key, withKeys);
   return withKeys;
@@ -224,12 +225,14 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
       const cls = grpcClientClass(proxy.userAgent);
       // Routes that depend on who the client is (sourceLabels) make its own variant of the layer.
       // So do endpoints in priorities by the client's locality (locality failover).
+      // So do clusters built with a DestinationRule other than the shared one (rule-variants.ts).
       const variant = sourceVariant(t, "grpc", proxy, EVERY_SERVICE);
       const near = localityVariant(t, proxy, EVERY_SERVICE);
+      const rules = ruleVariant(t, proxy, exportedScope(t, proxy.namespace));
       const client: ProxyLayer = {
-        key: `${grpcSideKey(t, cls, proxy.namespace)}${variant.key}${near.key}`,
+        key: `${grpcSideKey(t, cls, proxy.namespace)}${rules.key}${variant.key}${near.key}`,
         resources: () => {
-          const all = grpcClientSide(t, cls, proxy.namespace).resources;
+          const all = grpcClientSide(t, cls, proxy.namespace, rules).resources;
           return variant.key === "" && near.key === "" ? all : near.endpoints(variant.routes(all));
         },
       };
@@ -241,11 +244,13 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
       const side = workloadSide(t, proxy);
       const variant = sourceVariant(t, "outbound", proxy, scope);
       const near = localityVariant(t, proxy, scope);
+      const rules = ruleVariant(t, proxy, scope);
       const outbound: ProxyLayer = {
-        key: `sidecar-scope:${scope.key}${variant.key}${near.key}`,
+        key: `sidecar-scope:${scope.key}${variant.key}${near.key}${rules.key}`,
         resources: () => {
           const scoped = scopedResources(t, scope, proxy.namespace);
-          return [...scoped.clusters, ...near.endpoints(scoped.endpoints), ...scoped.listeners, ...variant.routes(scoped.routes)];
+          const backends = rules.resources([...scoped.clusters, ...scoped.endpoints], "envoy");
+          return [...near.endpoints(backends), ...scoped.listeners, ...variant.routes(rules.routes(scoped.routes, "outbound"))];
         },
       };
       if (side.ports.length === 0 || inboundAddressProblem(proxy, side) !== undefined) return [outbound];
@@ -255,27 +260,35 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
       const gateways = gatewaysFor(t.of.gateways, proxy.labels);
       const keysFor = credentialAccess(t, proxy, gateways);
       const near = localityVariant(t, proxy, EVERY_SERVICE);
+      const rules = ruleVariant(t, proxy, exportedScope(t, proxy.namespace));
       return [
         t.exportsRestricted
           ? {
-              key: `gateway-clusters|exported:${proxy.namespace}${near.key}`,
+              key: `gateway-clusters|exported:${proxy.namespace}${near.key}${rules.key}`,
               resources: () => {
-                const backends = exportedServices(t, proxy.namespace).map((x) => backendsFor(t, x, proxy.namespace));
-                return [...backends.flatMap((b) => b.clusters), ...near.endpoints(backends.flatMap((b) => b.endpoints))];
+                const services = exportedServices(t, proxy.namespace);
+                return near.endpoints(rules.resources([...services.flatMap((x) => x.clusters), ...services.flatMap((x) => x.endpoints)], "envoy"));
               },
             }
-          : { key: `gateway-clusters${near.key}`, resources: () => [...t.clusters, ...near.endpoints(t.endpoints)] },
+          : { key: `gateway-clusters${near.key}${rules.key}`, resources: () => near.endpoints(rules.resources([...t.clusters, ...t.endpoints], "envoy")) },
         {
-          key: JSON.stringify(["gateway", ids(gateways), ids([...keysFor]), gatewayPolicyIds(t, proxy), t.exportsRestricted ? proxy.namespace : ""]),
-          resources: () => gatewayTranslation(t, gateways, keysFor, proxy).resources,
+          key: JSON.stringify(["gateway", ids(gateways), ids([...keysFor]), gatewayPolicyIds(t, proxy), t.exportsRestricted ? proxy.namespace : "", rules.key]),
+          resources: () => gatewayTranslation(t, gateways, keysFor, proxy, rules).resources,
         },
       ];
     }
   }
 }
 
+const CLUSTER = "envoy.config.cluster.v3.Cluster";
+
 /** Gateways and proxyless gRPC clients see every service (the scope key of a sidecar without a Sidecar). */
 const EVERY_SERVICE = { key: "*", visible: () => true };
+
+/** Every service exported to a namespace: what a gateway or a gRPC client there sees. */
+function exportedScope(t: MeshTranslation, namespace: string): { readonly key: string; visible(x: ServiceTranslation): boolean } {
+  return t.exportsRestricted ? { key: `exported:${namespace}`, visible: (x) => exportedTo(x, namespace) } : EVERY_SERVICE;
+}
 
 /** Everything one proxy receives, sorted (for render and golden files). */
 export function resourcesForProxy(t: MeshTranslation, proxy: ProxyIdentity): readonly Translated[] {
@@ -289,7 +302,8 @@ export function proxyNotes(t: MeshTranslation, proxy: ProxyIdentity): readonly s
       const gateways = gatewaysFor(t.of.gateways, proxy.labels);
       const tcp = gateways.some((g) => g.spec.servers.some((sv) => sv.port.protocol === "TCP" || sv.port.protocol === "TLS"));
       const problems = tcp ? rbacFilterConfig(gatewayPolicies(t, proxy).authorization, "tcp").problems : [];
-      return [...gatewayTranslation(t, gateways, credentialAccess(t, proxy, gateways), proxy).notes, ...problems];
+      const rules = ruleVariant(t, proxy, exportedScope(t, proxy.namespace));
+      return [...gatewayTranslation(t, gateways, credentialAccess(t, proxy, gateways), proxy, rules).notes, ...problems];
     }
     case "sidecar": {
       const side = workloadSide(t, proxy);
@@ -298,7 +312,8 @@ export function proxyNotes(t: MeshTranslation, proxy: ProxyIdentity): readonly s
       return [...(problem === undefined ? [] : [problem]), ...authorizationNotes(side, "envoy"), ...claimRouteNotes(t, scope, proxy.namespace)];
     }
     case "grpc":
-      return [...grpcClientSide(t, grpcClientClass(proxy.userAgent), proxy.namespace).notes, ...authorizationNotes(workloadSide(t, proxy), "grpc")];
+      const rules = ruleVariant(t, proxy, exportedScope(t, proxy.namespace));
+      return [...grpcClientSide(t, grpcClientClass(proxy.userAgent), proxy.namespace, rules).notes, ...authorizationNotes(workloadSide(t, proxy), "grpc")];
   }
 }
 
@@ -334,19 +349,19 @@ function authorizationNotes(side: WorkloadSide, peer: RbacPeer): string[] {
  * What every gRPC client of a class receives (its server side aside), and what it ignores of it:
  * once per translation and class, however many clients there are.
  */
-function grpcClientSide(t: MeshTranslation, cls: GrpcClientClass, namespace: string): { resources: readonly Translated[]; notes: readonly string[] } {
-  const key = grpcSideKey(t, cls, namespace);
+function grpcClientSide(t: MeshTranslation, cls: GrpcClientClass, namespace: string, rules: RuleVariant): { resources: readonly Translated[]; notes: readonly string[] } {
+  const key = grpcSideKey(t, cls, namespace) + rules.key;
   let side = t.shared.grpcClients.get(key);
   if (side === undefined) {
     const services = t.exportsRestricted ? exportedServices(t, namespace) : undefined;
     const grpc = services === undefined ? t.grpc() : undefined;
-    const own = grpc?.clusters ?? (services ?? []).flatMap((x) => backendsFor(t, x, namespace).grpcClusters());
+    const own = grpc?.clusters ?? (services ?? []).flatMap((x) => x.grpcClusters());
     const clusters = cls === "standard" ? own : own.map((c) => grpcClusterFor(c, cls));
-    const endpoints = services === undefined ? t.endpoints : services.flatMap((x) => backendsFor(t, x, namespace).endpoints);
+    const endpoints = services === undefined ? t.endpoints : services.flatMap((x) => x.endpoints);
     const listeners = grpc?.listeners ?? (services ?? []).flatMap((x) => routingFor(t, x, namespace).grpc().listeners);
     const routes = grpc?.routes ?? (services ?? []).flatMap((x) => routingFor(t, x, namespace).grpc().routes);
-    const resources = [...clusters, ...endpoints, ...listeners, ...routes];
-    const envoyClusters = services === undefined ? t.clusters : services.flatMap((x) => backendsFor(t, x, namespace).clusters);
+    const resources = [...rules.resources([...clusters, ...endpoints], cls), ...listeners, ...rules.routes(routes, "grpc")];
+    const envoyClusters = rules.resources(services === undefined ? t.clusters : services.flatMap((x) => x.clusters), "envoy").filter((r) => r.type === CLUSTER);
     const envoy = new Map<string, Translated>(envoyClusters.map((c) => [c.name, c]));
     side = { resources, notes: grpcNotes(resources, envoy, cls, t.outboundRoutes) };
     t.shared.grpcClients.set(key, side);
@@ -371,16 +386,6 @@ function routingFor(t: MeshTranslation, x: ServiceTranslation, namespace: string
     const o = outboundResources(service, view, x.address);
     return { grpc: once(() => grpcClientResources(service, view)), outboundListeners: o.listeners, outboundRoutes: o.routes };
   });
-}
-
-/**
- * A service's clusters and endpoints as a proxy of `namespace` receives them: the shared ones,
- * unless its DestinationRule is not exported there, when they are built without it (no subsets,
- * Envoy's defaults), once per namespace.
- */
-function backendsFor(t: MeshTranslation, x: ServiceTranslation, namespace: string): ServiceBackends {
-  if (x.ruledBy === undefined || exportedTo(x.ruledBy, namespace)) return x;
-  return onceFor(t.shared.unruled, t, x, namespace, (service) => backendsWithoutRule(service, t.model));
 }
 
 /** A per-namespace variant of a service's translation, built once per translation (x itself if the service is gone). */

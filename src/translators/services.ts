@@ -1,4 +1,6 @@
 import type { MeshModel } from "../config/load.js";
+import { mergeServiceEntries } from "../config/merge-service-entries.js";
+import { indexDestinationRules, type ConsolidatedRule, type DestinationRuleIndex } from "../config/merge-destination-rules.js";
 import { hostMatches, labelsMatch, qualifyHost, type MeshResource } from "../config/resources.js";
 import type { ServicePort } from "../config/types.js";
 
@@ -18,13 +20,22 @@ export interface ServiceEndpoint {
 export interface MeshService {
   readonly host: string;
   readonly namespace: string;
+  /** Its ServiceEntry: the first of those declaring the host in its namespace, with their ports and inline endpoints merged (merge-service-entries.ts). */
   readonly entry: MeshResource<"ServiceEntry">;
+  /** The ServiceEntries merged into `entry`, when there are several (for cache keys). */
+  readonly entries?: readonly MeshResource<"ServiceEntry">[];
   readonly ports: readonly ServicePort[];
   readonly endpoints: readonly ServiceEndpoint[];
   /** The WorkloadEntries its endpoints come from (inline endpoints come from entry). */
   readonly workloads: readonly MeshResource<"WorkloadEntry">[];
-  /** The DestinationRule for the host: its own, else the most specific wildcard one. */
+  /**
+   * The DestinationRule a proxy of the service's own namespace without labels takes for the host
+   * (merge-destination-rules.ts): what the shared translation is built with. A proxy that takes
+   * another (rule-variants.ts) gets the service's clusters built with its own.
+   */
   readonly rule?: MeshResource<"DestinationRule">;
+  /** The rules `rule` is merged from (for cache keys). */
+  readonly ruleFrom?: readonly MeshResource<"DestinationRule">[];
 }
 
 /** Services by host, with the VirtualServices that route them. */
@@ -35,6 +46,8 @@ export interface ServiceIndex {
   virtualServiceFor(host: string): MeshResource<"VirtualService"> | undefined;
   /** A host as written in a resource of `namespace`, fully qualified. */
   qualify(host: string, namespace: string): string;
+  /** The DestinationRules, merged and chosen per proxy as Istio does. */
+  readonly rules: DestinationRuleIndex;
 }
 
 /** The port a workload serves a service port on. */
@@ -46,24 +59,18 @@ export function endpointPort(e: ServiceEndpoint, p: ServicePort): number {
 export function indexServices(model: MeshModel): ServiceIndex {
   const of = <K extends MeshResource["kind"]>(kind: K) => model.resources.filter((r): r is MeshResource<K> & typeof r => r.kind === kind) as MeshResource<K>[];
   const selectWorkloads = workloadSelector(of("WorkloadEntry"));
-  const exactRules = new Map<string, MeshResource<"DestinationRule">>();
-  const wildcardRules: { host: string; dr: MeshResource<"DestinationRule"> }[] = [];
-  for (const dr of of("DestinationRule")) {
-    const host = qualifyHost(dr.spec.host, dr.namespace, model.naming);
-    if (host.startsWith("*")) wildcardRules.push({ host, dr });
-    else if (!exactRules.has(host)) exactRules.set(host, dr); // validation refuses a second (GM0314)
-  }
-  wildcardRules.sort((a, b) => b.host.length - a.host.length || (a.host < b.host ? -1 : 1));
+  const rules = indexDestinationRules(of("DestinationRule"), model.naming);
   const services: MeshService[] = [];
-  for (const se of of("ServiceEntry")) {
-    const workloads = se.spec.workloadSelector === undefined ? [] : selectWorkloads(se.namespace, se.spec.workloadSelector.labels ?? {});
-    const selected: ServiceEndpoint[] = workloads.map((w) => endpointOf(w.spec));
-    const inline = (se.spec.endpoints ?? []).map(endpointOf);
-    for (const host of se.spec.hosts) {
-      if (host.startsWith("*")) continue; // a wildcard entry declares no concrete service to route to
-      const rule = exactRules.get(host) ?? wildcardRules.find((r) => hostMatches(r.host, host))?.dr;
-      services.push({ host, namespace: se.namespace, entry: se, ports: se.spec.ports ?? [], endpoints: [...inline, ...selected], workloads, ...(rule === undefined ? {} : { rule }) });
-    }
+  // Entries declaring one host in one namespace are one service (merge-service-entries.ts); a
+  // host declared in several namespaces is served from the first (validation reports it, GM0313).
+  for (const [host, [merged]] of mergeServiceEntries(of("ServiceEntry")).hosts) {
+    if (host.startsWith("*") || merged === undefined) continue; // a wildcard entry declares no concrete service to route to
+    // Merged entries have equal selectors: a workload they select is one endpoint.
+    const workloads = [...new Set(merged.entries.flatMap((se) => (se.spec.workloadSelector === undefined ? [] : selectWorkloads(se.namespace, se.spec.workloadSelector.labels ?? {}))))];
+    const endpoints = [...merged.entries.flatMap((se) => (se.spec.endpoints ?? []).map(endpointOf)), ...workloads.map((w) => endpointOf(w.spec))];
+    const rule = rules.ruleFor(host, merged.namespace, { namespace: merged.namespace, labels: {} });
+    const entries = merged.entries.length > 1 ? { entries: merged.entries } : {};
+    services.push({ host, namespace: merged.namespace, entry: merged.entry, ...entries, ports: merged.entry.spec.ports ?? [], endpoints, workloads, ...withRule(rule) });
   }
   services.sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
   const byHost = new Map(services.map((s) => [s.host, s]));
@@ -85,7 +92,13 @@ export function indexServices(model: MeshModel): ServiceIndex {
     service: (host) => byHost.get(host),
     virtualServiceFor: routeFor,
     qualify: (host, namespace) => qualifyHost(host, namespace, model.naming),
+    rules,
   };
+}
+
+/** A service's rule fields for a consolidated rule (none: without them). */
+export function withRule(rule: ConsolidatedRule | undefined): Pick<MeshService, "rule" | "ruleFrom"> {
+  return rule === undefined ? {} : { rule: rule.rule, ruleFrom: rule.from };
 }
 
 /**

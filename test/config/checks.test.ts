@@ -348,11 +348,10 @@ spec:
     expect: ["GM0202@se.yaml:5:10"],
   },
   {
-    name: "GM0313 one host in two ServiceEntries; GM0314 two DestinationRules for one host; GM0315 no port on a multi-port destination",
+    name: "GM0315 no port on a multi-port destination",
     files: {
-      "se.yaml": reviews + "---\n" + se("reviews-copy", "reviews.shop.svc.cluster.local"),
+      "se.yaml": reviews,
       "multi.yaml": se("ratings", "ratings.shop.svc.cluster.local", "[{ number: 80, name: http, protocol: HTTP }, { number: 9090, name: grpc, protocol: GRPC }]"),
-      "dr.yaml": dr + "---\n" + dr.replace("name: reviews", "name: reviews-too"),
       "vs.yaml": `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: r, namespace: shop }
@@ -372,7 +371,106 @@ spec:
         - destination: { host: ratings }
 `,
     },
-    expect: ["GM0314@dr.yaml:13:9", "GM0313@se.yaml:13:11", "GM0315@vs.yaml:8:11"],
+    expect: ["GM0315@vs.yaml:8:11"],
+  },
+  {
+    name: "two DestinationRules for one host merge: each adds a subset, both subsets route (no finding)",
+    files: {
+      "se.yaml": reviews,
+      "a.yaml": dr,
+      "b.yaml": dr.replace("name: reviews", "name: reviews-v2").replace("name: v1, labels: { version: v1 }", "name: v2, labels: { version: v2 }"),
+      "vs.yaml": `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews, namespace: shop }
+spec:
+  hosts: [reviews]
+  http:
+    - route:
+        - { destination: { host: reviews, subset: v1 }, weight: 50 }
+        - { destination: { host: reviews, subset: v2 }, weight: 50 }
+`,
+    },
+    expect: [],
+  },
+  {
+    name: "GM0314 (warning): a subset name defined again by a later rule is dropped, at the later one naming the first",
+    files: { "se.yaml": reviews, "dr.yaml": dr + "---\n" + dr.replace("name: reviews", "name: reviews-too") },
+    expect: ["GM0314@dr.yaml:15:15"],
+  },
+  {
+    name: "GM0314 (warning): file order decides which rule is first (b.yaml's subset is the one dropped)",
+    files: { "se.yaml": reviews, "b.yaml": dr.replace("name: reviews", "name: aaa"), "a.yaml": dr.replace("name: reviews", "name: zzz") },
+    expect: ["GM0314@b.yaml:7:15"],
+  },
+  {
+    name: "GM0314 (warning): a second top-level trafficPolicy for one host is dropped",
+    files: {
+      "se.yaml": reviews,
+      "dr.yaml": `${dr}  trafficPolicy: { loadBalancer: { simple: RANDOM } }
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: reviews-lb, namespace: shop }
+spec:
+  host: reviews.shop.svc.cluster.local
+  trafficPolicy: { loadBalancer: { simple: LEAST_REQUEST } }
+`,
+    },
+    expect: ["GM0314@dr.yaml:15:3"],
+  },
+  {
+    name: "GM0314 (warning): a workload two workloadSelector rules for one host select takes the first in file order only",
+    files: {
+      "se.yaml": reviews,
+      "w.yaml": `apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: { name: batch-1, namespace: shop }
+spec: { address: 10.0.0.7, labels: { role: batch, tier: low } }
+`,
+      "a.yaml": dr.replace("  host: reviews", "  host: reviews\n  workloadSelector: { matchLabels: { role: batch } }"),
+      "b.yaml": dr.replace("name: reviews", "name: low").replace("  host: reviews", "  host: reviews\n  workloadSelector: { matchLabels: { tier: low } }"),
+      "c.yaml": dr.replace("name: reviews", "name: same").replace("  host: reviews", "  host: reviews\n  workloadSelector: { matchLabels: { role: batch } }").replace("name: v1,", "name: v9,"),
+    },
+    expect: ["GM0314@b.yaml:6:3"],
+  },
+  {
+    name: "rules with different exportTo, or different namespaces, are not merged (no finding)",
+    files: {
+      "se.yaml": reviews,
+      "dr.yaml": `${dr}---
+${dr.replace("namespace: shop", "namespace: web").replace("host: reviews", "host: reviews.shop.svc.cluster.local")}---
+${dr.replace("name: reviews", "name: private").replace("host: reviews", 'host: reviews\n  exportTo: ["."]')}`,
+    },
+    expect: [],
+  },
+  {
+    name: "two ServiceEntries for one host in one namespace merge: ports of both, a route to the second's port (no finding)",
+    files: {
+      "se.yaml": reviews + "---\n" + se("reviews-admin", "reviews.shop.svc.cluster.local", "[{ number: 9081, name: admin, protocol: HTTP }]"),
+      "vs.yaml": `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews, namespace: shop }
+spec:
+  hosts: [reviews]
+  http:
+    - route:
+        - destination: { host: reviews, port: { number: 9081 } }
+`,
+    },
+    expect: [],
+  },
+  {
+    name: "GM0313: ServiceEntries for one host with another resolution, a port declared differently, a port name reused, another namespace",
+    files: {
+      "se.yaml": [
+        reviews,
+        se("other-resolution", "reviews.shop.svc.cluster.local", "[{ number: 9080, name: http, protocol: HTTP }]").replace("STATIC", "DNS"),
+        se("other-port", "reviews.shop.svc.cluster.local", "[{ number: 9080, name: tcp, protocol: TCP }]"),
+        se("same-name", "reviews.shop.svc.cluster.local", "[{ number: 9999, name: http, protocol: HTTP }]"),
+        se("elsewhere", "reviews.shop.svc.cluster.local").replace("namespace: shop", "namespace: web"),
+      ].join("---\n"),
+    },
+    expect: ["GM0313@se.yaml:15:15", "GM0313@se.yaml:22:11", "GM0313@se.yaml:30:33", "GM0313@se.yaml:37:11"],
   },
   {
     name: "GM0309: a Sidecar, ServiceEntry or Gateway selector that matches no workload (warning)",
@@ -710,8 +808,8 @@ spec:
   assert.match(conflict?.message ?? "", /VirtualService shop\/first \(a\.yaml:5:11\)/);
 });
 
-test("severities: GM0304, GM0307, GM0309, GM0319 to GM0323 and GM0336 are warnings, the rest errors", () => {
-  const warnings = new Set(["GM0304", "GM0307", "GM0309", "GM0319", "GM0320", "GM0321", "GM0322", "GM0323", "GM0336"]);
+test("severities: GM0304, GM0307, GM0309, GM0314, GM0319 to GM0323 and GM0336 are warnings, the rest errors", () => {
+  const warnings = new Set(["GM0304", "GM0307", "GM0309", "GM0314", "GM0319", "GM0320", "GM0321", "GM0322", "GM0323", "GM0336"]);
   for (const c of cases) {
     const { diagnostics } = loadMesh(Object.entries(c.files).map(([path, text]) => ({ path, text })));
     for (const d of diagnostics.filter((x) => x.code.startsWith("GM03"))) assert.equal(d.severity, warnings.has(d.code) ? "warning" : "error", `${d.code} in "${c.name}"`);

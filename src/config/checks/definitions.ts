@@ -1,13 +1,16 @@
 import { excerpt } from "../diagnostics.js";
+import { indexDestinationRules, ruleOrder } from "../merge-destination-rules.js";
+import { mergeServiceEntries } from "../merge-service-entries.js";
 import { re2Problem } from "../re2.js";
-import type { MeshResource } from "../resources.js";
+import { labelsMatch, type MeshResource } from "../resources.js";
 import type { CheckContext, Path } from "./context.js";
 
 /**
  * GM0310 a regular expression Envoy's RE2 engine would refuse, GM0311 a ServiceEntry port number
- * or name used twice, GM0312 a DestinationRule subset name used twice, GM0313 a host two
- * ServiceEntries declare, GM0314 a host with two DestinationRules. Envoy would NACK the first and
- * quietly pick one of the duplicates; all are better caught before a commit is served.
+ * or name used twice, GM0312 a DestinationRule subset name used twice, GM0313 what ServiceEntries
+ * declaring one host cannot merge, GM0314 (a warning) what merging a host's DestinationRules drops. Envoy
+ * would NACK the first and quietly pick one of the duplicates; all are better caught before a
+ * commit is served.
  */
 export function checkDefinitions(ctx: CheckContext): void {
   for (const vs of ctx.ofKind("VirtualService")) {
@@ -34,31 +37,59 @@ export function checkDefinitions(ctx: CheckContext): void {
       if (p.name !== undefined) names.add(p.name);
     });
   }
-  // GM0313 / GM0314: one host, one ServiceEntry and one DestinationRule. Istio merges duplicates
-  // by rules operators rarely know; gitmesh asks for one place instead.
-  const seHosts = new Map<string, { se: MeshResource<"ServiceEntry">; index: number }>();
-  for (const se of ctx.ofKind("ServiceEntry")) {
-    se.spec.hosts.forEach((h, i) => {
-      const first = seHosts.get(h);
-      // The same name twice is GM0301's to report.
-      if (first !== undefined && (first.se.namespace !== se.namespace || first.se.name !== se.name)) {
-        ctx.report(se, ["spec", "hosts", i], "GM0313", "error", `host ${h} is already declared by ServiceEntry ${first.se.namespace}/${first.se.name} (${ctx.where(first.se, ["spec", "hosts", first.index])}); declare each host in one ServiceEntry`);
-      } else if (first === undefined) seHosts.set(h, { se, index: i });
-    });
+  // GM0313: ServiceEntries for one host merge as in Istio (merge-service-entries.ts); what cannot
+  // be merged is an error at the later entry, naming the first.
+  for (const c of mergeServiceEntries(ctx.ofKind("ServiceEntry")).conflicts) {
+    ctx.report(c.at, c.path, "GM0313", "error", `${c.message} (ServiceEntry ${c.first.namespace}/${c.first.name}, ${ctx.where(c.first, c.firstPath)})`);
   }
-  const drHosts = new Map<string, MeshResource<"DestinationRule">>();
-  for (const dr of ctx.ofKind("DestinationRule")) {
-    const host = ctx.qualify(dr.spec.host, dr.namespace);
-    const first = drHosts.get(host);
-    if (first !== undefined) ctx.report(dr, ["spec", "host"], "GM0314", "error", `${host} already has DestinationRule ${first.namespace}/${first.name} (${ctx.where(first, ["spec", "host"])}); merge the two into one`);
-    else drHosts.set(host, dr);
+  // GM0314: several DestinationRules for one host merge as in Istio (merge-destination-rules.ts);
+  // what the merge drops (a subset name defined again, a second top-level trafficPolicy) is a
+  // warning at the dropped place naming the kept one, as file order decides where Istio's
+  // creation time would.
+  for (const f of indexDestinationRules(ctx.ofKind("DestinationRule"), ctx.naming).findings) {
+    const kept = `${f.kept.rule.namespace}/${f.kept.rule.name} (${ctx.where(f.kept.rule, f.kept.path)})`;
+    const what = f.what === "subset" ? `subset ${f.name ?? ""} of ${f.host} is already defined by DestinationRule ${kept}` : `${f.host} already has a top-level trafficPolicy from DestinationRule ${kept}`;
+    ctx.report(f.dropped.rule, f.dropped.path, "GM0314", "warning", `${what}, which comes first in file order; as Istio merges rules for one host this one is ignored: remove it or rename it`, f.what === "subset" ? "value" : "key");
   }
+  checkSelectorOverlap(ctx);
   for (const dr of ctx.ofKind("DestinationRule")) {
     const seen = new Set<string>();
     (dr.spec.subsets ?? []).forEach((s, i) => {
       if (seen.has(s.name)) ctx.report(dr, ["spec", "subsets", i, "name"], "GM0312", "error", `subset ${s.name} is defined twice; merge the two or rename one`);
       seen.add(s.name);
     });
+  }
+}
+
+/**
+ * GM0314 (warning): a workload two workloadSelector rules for one host select with different
+ * selectors takes the first in file order only (Istio: the oldest), the other ignored for it.
+ */
+function checkSelectorOverlap(ctx: CheckContext): void {
+  const groups = new Map<string, MeshResource<"DestinationRule">[]>();
+  for (const dr of [...ctx.ofKind("DestinationRule")].sort(ruleOrder)) {
+    if (dr.spec.workloadSelector === undefined) continue;
+    const key = `${dr.namespace}\0${ctx.qualify(dr.spec.host, dr.namespace)}`;
+    groups.set(key, [...(groups.get(key) ?? []), dr]);
+  }
+  for (const rules of groups.values()) {
+    const [first] = rules;
+    if (rules.length < 2 || first === undefined) continue;
+    const workloads = [
+      ...ctx.inNamespace("WorkloadEntry", first.namespace).map((w) => ({ name: w.name, labels: w.spec.labels ?? {} })),
+      ...ctx.inNamespace("WorkloadGroup", first.namespace).map((g) => ({ name: g.name, labels: g.spec.metadata?.labels ?? {} })),
+    ];
+    const reported = new Set<MeshResource<"DestinationRule">>();
+    for (const w of workloads) {
+      const taking = rules.filter((r) => labelsMatch(r.spec.workloadSelector?.matchLabels, w.labels));
+      const [kept, ...ignored] = taking;
+      if (kept === undefined) continue;
+      for (const dr of ignored) {
+        if (reported.has(dr) || JSON.stringify(dr.spec.workloadSelector) === JSON.stringify(kept.spec.workloadSelector)) continue; // equal selectors merge
+        reported.add(dr);
+        ctx.report(dr, ["spec", "workloadSelector"], "GM0314", "warning", `workload ${w.name} is also selected by DestinationRule ${kept.namespace}/${kept.name} (${ctx.where(kept, ["spec", "workloadSelector"])}) for ${ctx.qualify(dr.spec.host, dr.namespace)}, which comes first in file order; as in Istio it takes that one only and this one is ignored for it: make the selectors disjoint`, "key");
+      }
+    }
   }
 }
 
