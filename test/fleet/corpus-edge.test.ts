@@ -154,12 +154,12 @@ async function tcpAnswers(f: Fleet, count: number): Promise<Record<string, numbe
 test("tcp-echo traffic shifting: all to v1, then 80/20 between v1 and v2 (TCP through the gateway)", (t) =>
   fleet.row(t, async (f) => {
     await corpus.apply(f, "tcp-echo", "tcp-echo-all-v1.yaml");
-    assert.deepEqual(await tcpAnswers(f, 20), { "tcp-echo-v1": 20 });
+    assert.deepEqual(await tcpAnswers(f, 10), { "tcp-echo-v1": 10 });
     await corpus.apply(f, "tcp-echo", "tcp-echo-20-v2.yaml");
-    const split = await tcpAnswers(f, 100);
+    const split = await tcpAnswers(f, 60);
     t.diagnostic(JSON.stringify(split));
-    assert.equal((split["tcp-echo-v1"] ?? 0) + (split["tcp-echo-v2"] ?? 0), 100, JSON.stringify(split));
-    assert.ok((split["tcp-echo-v2"] ?? 0) >= 8 && (split["tcp-echo-v2"] ?? 0) <= 35, JSON.stringify(split));
+    assert.equal((split["tcp-echo-v1"] ?? 0) + (split["tcp-echo-v2"] ?? 0), 60, JSON.stringify(split));
+    assert.ok((split["tcp-echo-v2"] ?? 0) >= 3 && (split["tcp-echo-v2"] ?? 0) <= 24, JSON.stringify(split));
   }));
 
 /** A TCP connection from sleep's sidecar to tcp-echo's port: the reply's workload, or how it failed. */
@@ -240,11 +240,11 @@ test("authorization with JWT task: httpbin requires a token from testing@secure.
 
 // The egress tasks declare their external hosts with resolution: DNS and no endpoints: the
 // sidecar resolves the host through the same /etc/hosts that maps it to the service's loopback
-// address for the application (validate's GM0338 says so), and finds no usable address. When gitmesh
+// address for the application (validate's GM0338 says so): itself, or nothing. When gitmesh
 // resolves these names another way, the fleet needs a DNS server answering them with the internet
 // host's address (a resolv.conf in /etc/netns/NS/ for sleep's host).
 const DNS_LOOP =
-  "resolution DNS without endpoints: the sidecar resolves the host itself, through the /etc/hosts that maps it to the service's loopback address (GM0338); real Envoy 1.40 answers 503 no healthy upstream. Istio's DNS-resolved egress needs a resolution path that skips gitmesh's hosts lines";
+  "resolution DNS without endpoints: the sidecar resolves the host itself, through the /etc/hosts that maps it to the service's loopback address (GM0338); real Envoy 1.40 resolved www.google.com to its own loopback address and the others to nothing (503 no healthy upstream). Istio's DNS-resolved egress needs a resolution path that skips gitmesh's hosts lines";
 
 /** The addresses sleep's sidecar holds for an outbound cluster (/clusters). */
 async function endpointsOf(f: Fleet, cluster: string): Promise<string[]> {
@@ -252,11 +252,19 @@ async function endpointsOf(f: Fleet, cluster: string): Promise<string[]> {
   return [...new Set(text.split("\n").filter((l) => l.startsWith(`${cluster}::`) && l.includes("::health_flags::")).map((l) => l.split("::")[1] ?? ""))].sort();
 }
 
-/** Every one of count requests from sleep answered 200 by the internet host, and the cluster resolved to it alone (at port). */
+/**
+ * The host resolved by sleep's sidecar to the internet host alone (at port), within 1 s (the hosts
+ * file is written after the config is served; Envoy re-resolves every 5 s), and every one of
+ * count requests answered 200 by it.
+ */
 async function assertEgress(f: Fleet, cluster: string, port: number, url: string, count: number, ca?: string): Promise<EchoAnswer> {
+  const resolved = await waitFor(`sleep's sidecar resolving ${cluster}`, async () => {
+    const endpoints = await endpointsOf(f, cluster);
+    return endpoints.length > 0 ? { ok: true, value: endpoints } : { ok: false, why: "no address" };
+  }, 1_000, 250);
+  assert.deepEqual(resolved, [`${f.address("internet")}:${port}`], "the sidecar resolved the host to the server, not to itself");
   const results = await f.agent("sleep").http({ url, count, timeoutMs: 5_000, ...(ca === undefined ? {} : { ca }) });
   assert.deepEqual(results.map((r) => `${r.status ?? r.error} ${answeredBy(r.body)}`), results.map(() => "200 internet"), JSON.stringify(results[0]));
-  assert.deepEqual(await endpointsOf(f, cluster), [`${f.address("internet")}:${port}`], "the sidecar resolved the host to the server, not to itself");
   return results[0]?.body as EchoAnswer;
 }
 

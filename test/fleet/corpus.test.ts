@@ -82,9 +82,9 @@ test("bookinfo request routing (virtual-service-reviews-test-v2): end-user jason
 test("bookinfo traffic shifting: 80/20 to v1/v2, then 50/50 to v1/v3, then all to v3", (t) =>
   fleet.row(t, async (f) => {
     await corpus.apply(f, "bookinfo", "virtual-service-reviews-80-20.yaml");
-    assertSplit(await answers(f, "productpage-v1", REVIEWS, 200), "reviews-v1", "reviews-v2", 200, 20, 65);
+    assertSplit(await answers(f, "productpage-v1", REVIEWS, 120), "reviews-v1", "reviews-v2", 120, 10, 40);
     await corpus.apply(f, "bookinfo", "virtual-service-reviews-50-v3.yaml");
-    assertSplit(await answers(f, "productpage-v1", REVIEWS, 200), "reviews-v1", "reviews-v3", 200, 70, 130);
+    assertSplit(await answers(f, "productpage-v1", REVIEWS, 120), "reviews-v1", "reviews-v3", 120, 40, 80);
     await corpus.apply(f, "bookinfo", "virtual-service-reviews-v3.yaml");
     assert.deepEqual((await answers(f, "productpage-v1", REVIEWS, 30)).byName, { "reviews-v3": 30 });
   }));
@@ -157,7 +157,7 @@ test("authorization for HTTP task: STRICT mTLS mesh-wide, allow-nothing, product
 test("helloworld canary: 90/10 between v1 and v2", (t) =>
   fleet.row(t, async (f) => {
     await corpus.apply(f, "helloworld", "canary-90-10.yaml");
-    assertSplit(await answers(f, "sleep", "http://helloworld:5000/hello", 200), "helloworld-v1", "helloworld-v2", 200, 5, 40);
+    assertSplit(await answers(f, "sleep", "http://helloworld:5000/hello", 120), "helloworld-v1", "helloworld-v2", 120, 3, 25);
   }));
 
 test("helloworld gateway: /hello through the ingress gateway reaches both versions; other paths 404", (t) =>
