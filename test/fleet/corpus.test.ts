@@ -157,7 +157,7 @@ test("authorization for HTTP task: STRICT mTLS mesh-wide, allow-nothing, product
 test("helloworld canary: 90/10 between v1 and v2", (t) =>
   fleet.row(t, async (f) => {
     await corpus.apply(f, "helloworld", "canary-90-10.yaml");
-    assertSplit(await answers(f, "sleep", "http://helloworld:5000/hello", 120), "helloworld-v1", "helloworld-v2", 120, 3, 25);
+    assertSplit(await answers(f, "sleep", "http://helloworld:5000/hello", 120), "helloworld-v1", "helloworld-v2", 120, 2, 25);
   }));
 
 test("helloworld gateway: /hello through the ingress gateway reaches both versions; other paths 404", (t) =>
