@@ -246,6 +246,9 @@ test("authorization with JWT task: httpbin requires a token from testing@secure.
 const DNS_LOOP =
   "resolution DNS without endpoints: the sidecar resolves the host itself, through the /etc/hosts that maps it to the service's loopback address (GM0338); real Envoy 1.40 resolved www.google.com to its own loopback address and the others to nothing (503 no healthy upstream). Istio's DNS-resolved egress needs a resolution path that skips gitmesh's hosts lines";
 
+/** The egress rows' failures are known (DNS_LOOP): no fleet report, no kept files. */
+const TODO = { todo: true };
+
 /** The addresses sleep's sidecar holds for an outbound cluster (/clusters). */
 async function endpointsOf(f: Fleet, cluster: string): Promise<string[]> {
   const text = (await f.agent("sleep").envoy("/clusters")).text;
@@ -273,7 +276,7 @@ test("external sample (aptget): deb.debian.org over plain HTTP through the sidec
     await corpus.apply(f, "external", "aptget.yaml");
     const echo = await assertEgress(f, "outbound|80||deb.debian.org", 80, "http://deb.debian.org/debian/dists/", 2);
     assert.equal(echo.path, "/debian/dists/");
-  }));
+  }, TODO));
 
 test("egress task: httpbin.org over HTTP with the VirtualService's 3s timeout", { todo: DNS_LOOP }, (t) =>
   fleet.row(t, async (f) => {
@@ -282,21 +285,21 @@ test("egress task: httpbin.org over HTTP with the VirtualService's 3s timeout", 
     const [slow] = await f.agent("sleep").http({ url: "http://httpbin.org/delay/5", headers: { "x-echo-delay-ms": "5000" }, timeoutMs: 8_000 });
     assert.equal(slow?.status, 504, JSON.stringify(slow));
     assert.ok((slow?.ms ?? 0) >= 2_900 && (slow?.ms ?? 0) < 4_900, `cut at 3s: ${slow?.ms} ms`);
-  }));
+  }, TODO));
 
 test("egress task: www.google.com over the application's own TLS (protocol HTTPS)", { todo: DNS_LOOP }, (t) =>
   fleet.row(t, async (f) => {
     await corpus.apply(f, "external", "task-egress-https.yaml");
     const echo = await assertEgress(f, "outbound|443||www.google.com", 443, "https://www.google.com/", 2, publicCa.certPem);
     assert.equal(echo.servername, "www.google.com");
-  }));
+  }, TODO));
 
 test("egress TLS origination task: HTTP from the application, TLS from the sidecar verified against the system roots", { todo: DNS_LOOP }, (t) =>
   fleet.row(t, async (f) => {
     await corpus.apply(f, "external", "task-egress-tls-origination.yaml");
     const echo = await assertEgress(f, "outbound|80||edition.cnn.com", 443, "http://edition.cnn.com/politics", 2);
     assert.deepEqual([echo.port, echo.servername, echo.path], [443, "edition.cnn.com", "/politics"], "TLS to the server's 443, SNI from the request's host");
-  }));
+  }, TODO));
 
 test("every scenario of httpbin, tcp-echo, nginx and external is served by a row above", (t) =>
   fleet.row(t, async () => {
