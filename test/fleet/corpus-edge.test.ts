@@ -65,6 +65,8 @@ const corpus = new Corpus(
     // The tasks' client (Istio's sleep, later curl).
     pod("sleep", { app: "sleep" }, "sleep", {}),
     INGRESS,
+    // Istio's egress gateway, in istio-system as installed.
+    { name: "egress", namespace: "istio-system", labels: { istio: "egressgateway" }, serviceAccount: "istio-egressgateway", proxy: "gateway" },
   ],
 );
 
@@ -299,6 +301,15 @@ test("egress TLS origination task: HTTP from the application, TLS from the sidec
     await corpus.apply(f, "external", "task-egress-tls-origination.yaml");
     const echo = await assertEgress(f, "outbound|80||edition.cnn.com", 443, "http://edition.cnn.com/politics", 2);
     assert.deepEqual([echo.port, echo.servername, echo.path], [443, "edition.cnn.com", "/politics"], "TLS to the server's 443, SNI from the request's host");
+  }, TODO));
+
+test("egress gateway task: HTTP to edition.cnn.com leaves through the egress gateway", { todo: "VirtualService http[].match[].gateways is not supported (GM0201): gitmesh refuses the task's VirtualService" }, (t) =>
+  fleet.row(t, async (f) => {
+    await corpus.apply(f, "external", "task-egress-gateway-http.yaml");
+    const echo = await assertEgress(f, "outbound|80||edition.cnn.com", 80, "http://edition.cnn.com/politics", 2);
+    assert.equal(echo.path, "/politics");
+    const through = (await f.agent("egress").envoy(`/stats?filter=${encodeURIComponent("edition.cnn.com.upstream_rq_total")}`)).text;
+    assert.match(through, /upstream_rq_total: [1-9]/, `through the egress gateway: ${through}`);
   }, TODO));
 
 test("every scenario of httpbin, tcp-echo, nginx and external is served by a row above", (t) =>
