@@ -1,6 +1,7 @@
 // What every command shares: where output goes, the usage error, and argument parsing that turns
 // node:util's parse errors into usage errors. A command module parses and prints; its handler
 // (loaded when the command runs) does the work.
+import { statSync } from "node:fs";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 
 /** A mistake in how a command was called: exit code 2, one line, and where the help is. */
@@ -75,5 +76,7 @@ export function portOf(flag: string, text: string): number {
 export function oneDirectory(positionals: readonly string[], command: string): string {
   const [dir, ...extra] = positionals;
   if (dir === undefined || extra.length > 0) throw new UsageError(`${command} takes exactly one directory`);
+  // A file given here used to end in a "bug:" stack trace (ENOTDIR from the directory walk).
+  if (statSync(dir, { throwIfNoEntry: false })?.isDirectory() !== true) throw new UsageError(`${command} takes a config directory: ${dir} is not one`);
   return dir;
 }

@@ -458,15 +458,23 @@ export interface DebugConfig {
   readonly lastReload: { readonly outcome: string; readonly source: { readonly commit?: string }; readonly error?: string; readonly diagnostics?: unknown } | null;
 }
 
+export interface RowOptions {
+  /** The row is a test marked todo: its failure is expected, so it prints no report and keeps no files. */
+  readonly todo?: boolean;
+}
+
 /**
  * One fleet per test file, started by the first test that needs it and stopped after the file's
  * tests. Each test is a row: on failure it prints the fleet's report; when it passes, it fails
  * anyway if an Envoy NACKed, counted a rejected update or logged a line refusing config meanwhile.
  */
-export function sharedFleet(spec: () => FleetSpec): { row: (t: TestContext, body: (fleet: Fleet) => Promise<void>) => Promise<void>; close: () => Promise<void> } {
+export function sharedFleet(spec: () => FleetSpec): {
+  row: (t: TestContext, body: (fleet: Fleet) => Promise<void>, options?: RowOptions) => Promise<void>;
+  close: () => Promise<void>;
+} {
   let started: Promise<Fleet> | undefined;
   return {
-    async row(t, body) {
+    async row(t, body, options = {}) {
       const envoy = needFleet(t);
       if (envoy === undefined) return;
       started ??= Fleet.start(spec(), envoy);
@@ -477,6 +485,8 @@ export function sharedFleet(spec: () => FleetSpec): { row: (t: TestContext, body
         await body(fleet);
         await fleet.assertClean(mark);
       } catch (e) {
+        // A known failure (a test marked todo): no report, and the fleet's files are not kept for it.
+        if (options.todo === true) throw e;
         // Printed as it is (t.diagnostic would fold it into one line).
         process.stderr.write(`\n=== fleet report for "${t.name}"\n${await fleet.report().catch((r: unknown) => `no report: ${String(r)}`)}\n=== end of fleet report\n`);
         throw e;
