@@ -32,7 +32,8 @@ interface Entry {
 }
 
 /**
- * The named subscriptions of a server's state-of-the-world streams, and their views. Every sidecar
+ * The named subscriptions of a server's streams, and the state-of-the-world views of them (delta
+ * streams intern their names here too, for DeltaLevels to key on). Every sidecar
  * of a service subscribes to the same names: they share one Subscription and, per snapshot type,
  * one view and one response body, instead of a copy per stream. Streams acquire and release them;
  * what no stream holds is dropped at once, so nothing outlives its last subscriber (a client that
