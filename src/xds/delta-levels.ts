@@ -16,6 +16,8 @@ export interface DeltaLevel {
   readonly typeUrl: string;
   readonly scope: DeltaScope;
   readonly all: TypeResources | undefined;
+  /** How many resources a proxy at the level holds (status pages ask every second). */
+  readonly count: number;
 }
 
 /** A response's worth of change from a level to a resources object (see DeltaLevels.step). */
@@ -62,7 +64,8 @@ export class DeltaLevels {
     const key = all ?? typeUrl;
     let entry = levels.get(key);
     if (entry === undefined) {
-      entry = { level: { typeUrl, scope, all }, refs: 0, steps: new Map() };
+      const names = all === undefined ? 0 : scope === "*" ? all.items.length : scope.names.reduce((n, name) => (all.byName.has(name) ? n + 1 : n), 0);
+      entry = { level: { typeUrl, scope, all, count: names }, refs: 0, steps: new Map() };
       levels.set(key, entry);
     }
     entry.refs++;

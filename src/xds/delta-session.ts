@@ -347,7 +347,7 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
     return {
       version: st.latest.systemVersion,
       answer: st.latest.answer,
-      count: held.t === "own" ? held.has.size : levelNames(held.level).length,
+      count: held.t === "own" ? held.has.size : held.level.count,
       resources: () => {
         const all = snapshot === undefined ? undefined : resourcesOf(snapshot, typeUrl).byName;
         const items: EncodedResource[] = [];
