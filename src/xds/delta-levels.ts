@@ -34,15 +34,31 @@ export interface DeltaStep {
   readonly body: Buffer | undefined;
 }
 
+/**
+ * Names a proxy is to be sent again whatever it holds (endpoints follow a changed cluster), keyed
+ * by the object they come from: the shared step of the clusters that changed, so every stream that
+ * took that step shares the endpoints' step too.
+ */
+export interface Resend {
+  readonly key: object;
+  /** Built by the first stream to take the step only. */
+  names(): ReadonlySet<string>;
+}
+
+interface Steps {
+  plain: DeltaStep | undefined;
+  readonly resending: Map<object, DeltaStep>;
+}
+
 interface LevelEntry {
   readonly level: DeltaLevel;
   /** Streams at this level now. */
   refs: number;
   /** Steps from it to the resources objects streams moved on to (the latest few). */
-  readonly steps: Map<TypeResources, DeltaStep>;
+  readonly steps: Map<TypeResources, Steps>;
 }
 
-/** Steps kept per level: a push's, and the one before for a stream that missed a push. */
+/** Steps kept per level (a push's, and the one before for a stream that missed a push), and resends per step. */
 const STEPS_PER_LEVEL = 2;
 
 /**
@@ -81,15 +97,25 @@ export class DeltaLevels {
     if (levels.size === 0) this.byScope.delete(level.scope);
   }
 
-  /** What moves a proxy at `from` (a level some stream holds) to hold `to`'s resources of its scope. */
-  step(from: DeltaLevel, to: TypeResources): DeltaStep {
+  /**
+   * What moves a proxy at `from` (a level some stream holds) to hold `to`'s resources of its
+   * scope, sending `resend`'s names again.
+   */
+  step(from: DeltaLevel, to: TypeResources, resend?: Resend): DeltaStep {
     const entry = this.byScope.get(from.scope)?.get(from.all ?? from.typeUrl);
     if (entry?.level !== from) throw new Error("bug: a step from a level nobody holds");
-    let step = entry.steps.get(to);
-    if (step === undefined) {
-      step = stepBetween(from, to);
+    let steps = entry.steps.get(to);
+    if (steps === undefined) {
+      steps = { plain: undefined, resending: new Map() };
       if (entry.steps.size >= STEPS_PER_LEVEL) entry.steps.delete(entry.steps.keys().next().value as TypeResources);
-      entry.steps.set(to, step);
+      entry.steps.set(to, steps);
+    }
+    if (resend === undefined) return (steps.plain ??= stepBetween(from, to, undefined));
+    let step = steps.resending.get(resend.key);
+    if (step === undefined) {
+      step = stepBetween(from, to, resend.names());
+      if (steps.resending.size >= STEPS_PER_LEVEL) steps.resending.delete(steps.resending.keys().next().value as object);
+      steps.resending.set(resend.key, step);
     }
     return step;
   }
@@ -128,12 +154,14 @@ function sortedIncludes(names: readonly string[], name: string): boolean {
   return false;
 }
 
-function stepBetween(from: DeltaLevel, to: TypeResources): DeltaStep {
+/** The step; names to send again count as not held (neither unchanged nor to be removed). */
+function stepBetween(from: DeltaLevel, to: TypeResources, resend: ReadonlySet<string> | undefined): DeltaStep {
   const before = from.all?.byName;
+  const held = (name: string): EncodedResource | undefined => (resend?.has(name) === true ? undefined : before?.get(name));
   const candidates = from.scope === "*" ? to.items : from.scope.names.flatMap((n) => to.byName.get(n) ?? []);
-  const changed = candidates.filter((r) => before?.get(r.name)?.version !== r.version);
-  const added = before === undefined ? changed : changed.filter((r) => !before.has(r.name));
-  const removed = levelNames(from).filter((n) => !to.byName.has(n));
+  const changed = candidates.filter((r) => held(r.name)?.version !== r.version);
+  const added = changed.filter((r) => held(r.name) === undefined);
+  const removed = levelNames(from).filter((n) => !to.byName.has(n) && resend?.has(n) !== true);
   const body = changed.length === 0 && removed.length === 0 ? undefined : deltaBody({ typeUrl: to.typeUrl, systemVersion: to.version, resources: changed, removed });
   return { changed, names: changed.map((r) => r.name), removed, added, body };
 }

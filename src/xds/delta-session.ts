@@ -4,7 +4,7 @@ import { ADS_ORDER, CDS, EDS, LDS, RDS, type ResourceKind } from "./resource-kin
 import type { EncodedResource } from "./resource.js";
 import { deltaBody, withNonce } from "./responses.js";
 import { charsOf, type NameAllowance } from "./allowance.js";
-import { DeltaLevels, levelHas, levelNames, type DeltaLevel, type DeltaScope, type DeltaStep } from "./delta-levels.js";
+import { DeltaLevels, levelHas, levelNames, type DeltaLevel, type DeltaScope, type DeltaStep, type Resend } from "./delta-levels.js";
 import { admitRequest, answerOf, exhausted, respondOwed, unsharedHolds, type Answer, type Holding, type Session, type SessionAction } from "./session.js";
 import { resourcesOf, type Snapshot, type TypeResources } from "./snapshot.js";
 import { NO_NAMES, SubscriptionPool, type Subscription } from "./subscriptions.js";
@@ -30,6 +30,8 @@ interface TypeState {
   subscription: Subscription;
   subscriptionStale: boolean;
   held: Held;
+  /** Names to send again whatever the proxy holds, kept with the level until the next response. */
+  resend: Resend | undefined;
   /** Our latest response of this type, once we have sent one on this stream. */
   latest: { readonly nonce: string; readonly systemVersion: string; answer: Answer } | undefined;
   /** A response is due but the session is holding (see Session.hold). */
@@ -92,6 +94,7 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
         subscription: NO_NAMES,
         subscriptionStale: false,
         held: { t: "own", has: new Map(Object.entries(req.initial_resource_versions ?? {})) },
+        resend: undefined,
         latest: undefined,
         owed: false,
       };
@@ -205,11 +208,16 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
 
   /** The stream's own copy of what the proxy holds, to change it (it leaves its shared level). */
   private ownHeld(st: TypeState): Map<string, string> {
-    if (st.held.t === "own") return st.held.has;
-    const level = st.held.level;
-    const has = new Map(levelNames(level).map((n) => [n, level.all?.byName.get(n)?.version ?? ""]));
-    this.shared.levels.release(level);
-    st.held = { t: "own", has };
+    let has: Map<string, string>;
+    if (st.held.t === "own") has = st.held.has;
+    else {
+      const level = st.held.level;
+      has = new Map(levelNames(level).map((n) => [n, level.all?.byName.get(n)?.version ?? ""]));
+      this.shared.levels.release(level);
+      st.held = { t: "own", has };
+    }
+    if (st.resend !== undefined) for (const name of st.resend.names()) has.delete(name);
+    st.resend = undefined;
     return has;
   }
 
@@ -219,16 +227,18 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
    * once for every stream at that level; otherwise (a map of its own, a changed subscription,
    * clusters kept for retirement) it works out its own diff and joins the shared level after it.
    */
-  private advance(st: TypeState, all: TypeResources): DeltaStep {
+  private advance(st: TypeState, all: TypeResources): { readonly step: DeltaStep; readonly shared: boolean } {
     const scope = this.scopeOf(st);
     const keepsRetiring = st.kind === CDS && this.retiring.size > 0;
     if (st.held.t === "own" && st.held.has.size === 0) st.held = { t: "level", level: this.shared.levels.acquire(scope, st.kind.typeUrl, undefined) };
     const held = st.held;
     if (held.t === "level" && held.level.scope === scope && !keepsRetiring) {
-      if (held.level.all === all) return NO_STEP;
-      const step = this.shared.levels.step(held.level, all);
+      const resend = st.resend;
+      st.resend = undefined;
+      if (held.level.all === all && resend === undefined) return { step: NO_STEP, shared: true };
+      const step = this.shared.levels.step(held.level, all, resend);
       this.moveTo(st, scope, all);
-      return step;
+      return { step, shared: true };
     }
     const has = this.ownHeld(st);
     const { forgotten, ...step } = ownStep(st, has, all, keepsRetiring ? this.retiring : undefined);
@@ -238,7 +248,7 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
     // Once this response is sent the proxy holds exactly the scope's resources of `all` (clusters
     // kept for retirement aside: then it keeps its own map and is compared again next time).
     if (!keepsRetiring) this.moveTo(st, scope, all);
-    return step;
+    return { step, shared: false };
   }
 
   private moveTo(st: TypeState, scope: DeltaScope, all: TypeResources): void {
@@ -267,7 +277,8 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
     }
     if (this.ordered && (st.kind === LDS || st.kind === RDS) && this.newClusters.warming) return [];
     const all = resourcesOf(this.snapshot, st.kind.typeUrl);
-    const { changed, names, removed, added, body } = this.advance(st, all);
+    const { step, shared } = this.advance(st, all);
+    const { changed, names, removed, added, body } = step;
     if (body === undefined) return [];
     const nonce = String(++this.nonces);
     if (this.ordered && st.kind === CDS && this.states.has(EDS.typeUrl)) this.newClusters.clustersSent(added, removed);
@@ -279,10 +290,15 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
     // Endpoints follow a changed cluster (Envoy warms it until they arrive), unless the proxy has
     // just rejected them.
     if (this.ordered && st.kind === CDS && eds !== undefined && changed.length > 0 && eds.latest?.answer !== "nack") {
-      const resend = endpointNamesOf(changed).filter((n) => this.holds(eds, n));
-      if (resend.length > 0) {
-        const has = this.ownHeld(eds);
-        for (const name of resend) has.delete(name);
+      if (shared && eds.held.t === "level" && eds.resend === undefined) {
+        // Every stream that took this step of clusters takes one step of endpoints with it.
+        eds.resend = { key: step, names: () => new Set(endpointNamesOf(changed)) };
+      } else {
+        const resend = endpointNamesOf(changed).filter((n) => this.holds(eds, n));
+        if (resend.length > 0) {
+          const has = this.ownHeld(eds);
+          for (const name of resend) has.delete(name);
+        }
       }
       actions.push(...this.respond(eds));
     }
