@@ -10,7 +10,8 @@
 // opens, and a push to every stream when told.
 //
 // Both print "listening PORT", then answer commands on stdin, one a line (the peer's protocol):
-//   set A|B          every proxy's snapshot becomes A or B: "ok set MS" (the synchronous part)
+//   set A|B          every proxy's snapshot becomes A or B: "ok set MS" (gitmesh: the slices of its
+//                    push, proxy by proxy as serve pushes; the floor: its one synchronous loop)
 //   gc               full collections: "ok gc"
 //   stall            the longest event-loop stall since the last set, in ms: "ok stall MS"
 //   profile-start    starts V8's CPU profiler (what --cpu-prof runs): "ok profile-start"
@@ -20,6 +21,7 @@ import { writeFileSync, readFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
+import { runInSlices, type Steps } from "../src/common/steps.js";
 import { silentLogger } from "../src/log.js";
 import { SnapshotCache, XdsServer, type Snapshot } from "../src/xds/index.js";
 import { readExportedSnapshot, readManifest } from "./export-resources.js";
@@ -38,7 +40,7 @@ type Label = "A" | "B";
 interface Served {
   readonly port: number;
   /** Makes `label` what every proxy is served. */
-  set(label: Label): void;
+  set(label: Label): void | Promise<void>;
 }
 
 async function serveGitmesh(dir: string, nodes: number): Promise<Served> {
@@ -49,13 +51,17 @@ async function serveGitmesh(dir: string, nodes: number): Promise<Served> {
   const server = new XdsServer({ source: cache, logger: silentLogger });
   // Streams on the plaintext endpoint watch "plain/NODE" (defaultProxyKey).
   const keys = Array.from({ length: nodes }, (_, i) => `plain/proxy-${i}`);
-  const set = (label: Label): void => {
+  // Proxy by proxy in slices, as serve's pusher pushes (src/runtime/push.ts): the event loop turns
+  // between slices, so ACKs and keepalives are answered during a push to thousands of streams.
+  function* push(label: Label): Steps<void> {
     for (const key of keys) {
       const r = cache.set(key, snapshots[label]);
       if (!r.ok) throw new Error(`snapshot ${label} is not consistent: ${JSON.stringify(r.problems.slice(0, 3))}`);
+      yield "tick";
     }
-  };
-  set("A");
+  }
+  const set = (label: Label): Promise<void> => runInSlices(push(label));
+  await set("A");
   return { port: await server.listen("127.0.0.1:0"), set };
 }
 
@@ -88,7 +94,7 @@ for await (const line of createInterface({ input: process.stdin })) {
   if (cmd === "set" && (value === "A" || value === "B")) {
     stalls.reset();
     const t0 = performance.now();
-    served.set(value);
+    await served.set(value);
     say(`ok set ${(performance.now() - t0).toFixed(1)}`);
   } else if (cmd === "gc") {
     if (gc === undefined) throw new Error("run with node --expose-gc");

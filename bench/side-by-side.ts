@@ -47,7 +47,7 @@ interface PushResult {
   readonly ms: number;
   readonly cpuMs: number;
   readonly fleetCpuMs: number;
-  /** The synchronous part the server reported (its set loop). */
+  /** What the server reported for its set command (gitmesh: its push in slices; the floor: its loop). */
   readonly setMs: number;
   /** gitmesh and floor: the longest event-loop stall during the push. */
   readonly stallMs: number | undefined;

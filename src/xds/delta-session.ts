@@ -2,38 +2,43 @@ import type { DeltaDiscoveryRequest__Output, Node__Output } from "../envoy/index
 import { endpointNamesOf, NewClusters, routesInPlace } from "./make-before-break.js";
 import { ADS_ORDER, CDS, EDS, LDS, RDS, type ResourceKind } from "./resource-kinds.js";
 import type { EncodedResource } from "./resource.js";
-import { deltaResponse } from "./responses.js";
+import { deltaBody, withNonce } from "./responses.js";
 import { charsOf, type NameAllowance } from "./allowance.js";
+import { DeltaLevels, levelHas, levelNames, type DeltaLevel, type DeltaScope, type DeltaStep, type Resend } from "./delta-levels.js";
 import { admitRequest, answerOf, exhausted, respondOwed, unsharedHolds, type Answer, type Holding, type Session, type SessionAction } from "./session.js";
 import { resourcesOf, type Snapshot, type TypeResources } from "./snapshot.js";
+import { NO_NAMES, SubscriptionPool, type Subscription } from "./subscriptions.js";
+
+/** What delta streams share, owned by their server: interned subscriptions and the levels over them. */
+export interface DeltaShared {
+  readonly pool: SubscriptionPool;
+  readonly levels: DeltaLevels;
+}
+
+/**
+ * What the proxy holds of a type, name to version: either a level it shares with other streams
+ * (it was brought level with a resources object under its scope, and nothing changed since), or a
+ * map of its own (initial_resource_versions, a re-subscribe, clusters kept for retirement).
+ */
+type Held = { readonly t: "level"; readonly level: DeltaLevel } | { readonly t: "own"; readonly has: Map<string, string> };
 
 interface TypeState {
   readonly kind: ResourceKind;
   wildcard: boolean;
   readonly names: Set<string>;
-  /** What the proxy holds, name to version: from initial_resource_versions and what we sent. */
-  readonly clientHas: Map<string, string>;
+  /** names, interned in the server's pool (shared by streams with the same names); stale after a change. */
+  subscription: Subscription;
+  subscriptionStale: boolean;
+  held: Held;
+  /** Names to send again whatever the proxy holds, kept with the level until the next response. */
+  resend: Resend | undefined;
   /** Our latest response of this type, once we have sent one on this stream. */
   latest: { readonly nonce: string; readonly systemVersion: string; answer: Answer } | undefined;
   /** A response is due but the session is holding (see Session.hold). */
   owed: boolean;
-  /**
-   * The resources the proxy was last brought level with, while nothing else changed since (its
-   * subscription, what it holds, the clusters kept for retirement). The server keeps a type's
-   * object when a push leaves the type alone (makeSnapshot, composeSnapshot): a push that changes
-   * one route then costs each stream nothing for its thousands of clusters and listeners.
-   */
-  levelWith: TypeResources | undefined;
 }
 
-const NO_DIFF: Diff = { changed: [], removed: [], forgotten: [] };
-
-interface Diff {
-  readonly changed: readonly EncodedResource[];
-  readonly removed: readonly string[];
-  /** Names the proxy holds but no longer subscribes to: forgotten without telling it. */
-  readonly forgotten: readonly string[];
-}
+const NO_STEP: DeltaStep = { changed: [], names: [], removed: [], added: [], body: undefined };
 
 /**
  * One incremental (delta) xDS stream as a state machine. Each resource has its own version (its
@@ -53,12 +58,14 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
   /**
    * @param ordered ADS: send types in ADS_ORDER and apply the make-before-break rules.
    * @param allowance what this stream may hold: its subscribed names and the names of its
-   *   initial_resource_versions are counted against it (delta names are the stream's own).
+   *   initial_resource_versions are counted against it.
+   * @param shared the server's subscription pool and delta levels (see DeltaLevels).
    */
   constructor(
     private readonly serves: readonly ResourceKind[],
     private readonly ordered: boolean,
     private readonly allowance: NameAllowance = unsharedHolds().allowance,
+    private readonly shared: DeltaShared = { pool: new SubscriptionPool(), levels: new DeltaLevels() },
   ) {}
 
   get identifiedNode(): Node__Output | undefined {
@@ -84,10 +91,12 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
         kind,
         wildcard: kind.legacyWildcard && req.resource_names_subscribe.length === 0,
         names: new Set(),
-        clientHas: new Map(Object.entries(req.initial_resource_versions ?? {})),
+        subscription: NO_NAMES,
+        subscriptionStale: false,
+        held: { t: "own", has: new Map(Object.entries(req.initial_resource_versions ?? {})) },
+        resend: undefined,
         latest: undefined,
         owed: false,
-        levelWith: undefined,
       };
       this.states.set(kind.typeUrl, st);
     } else if (st.latest !== undefined && req.response_nonce === st.latest.nonce && st.latest.answer === "pending") {
@@ -101,19 +110,19 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
     // Subscription changes count even when the nonce is stale: the proxy will not repeat them.
     const refused = this.takeAllowance(st, req);
     if (refused !== undefined) return [...actions, exhausted(refused)];
-    if (req.resource_names_subscribe.length > 0 || req.resource_names_unsubscribe.length > 0) st.levelWith = undefined;
     for (const name of req.resource_names_subscribe) {
       if (name === "*") st.wildcard = true;
       else {
+        if (!st.names.has(name)) st.subscriptionStale = true;
         st.names.add(name);
         // A re-subscribe (Envoy re-creating a cluster) wants the resource again; on a new stream
         // initial_resource_versions already says what the proxy holds.
-        if (!first) st.clientHas.delete(name);
+        if (!first && this.holds(st, name)) this.ownHeld(st).delete(name);
       }
     }
     for (const name of req.resource_names_unsubscribe) {
       if (name === "*") st.wildcard = false;
-      else st.names.delete(name);
+      else if (st.names.delete(name)) st.subscriptionStale = true;
     }
     actions.push(...this.respond(st));
     // The new clusters are warm: the listeners and routes that waited for them go now.
@@ -146,8 +155,15 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
     return respondOwed(this.states, (st) => this.respond(st));
   }
 
-  /** Delta names belong to the stream alone: nothing is shared to give back. */
-  close(): void {}
+  /** Gives back the stream's subscriptions and levels. */
+  close(): void {
+    for (const st of this.states.values()) {
+      if (st.held.t === "level") this.shared.levels.release(st.held.level);
+      st.held = { t: "own", has: new Map() };
+      this.shared.pool.release(st.subscription);
+      st.subscription = NO_NAMES;
+    }
+  }
 
   private respondRouting(): SessionAction[] {
     return [LDS, RDS].flatMap((k) => {
@@ -168,18 +184,89 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
     return actions;
   }
 
-  private diff(st: TypeState, snapshot: Snapshot): Diff {
-    const all = resourcesOf(snapshot, st.kind.typeUrl);
-    if (st.levelWith === all) return NO_DIFF;
-    const candidates = st.wildcard ? all.items : [...st.names].sort().flatMap((n) => all.byName.get(n) ?? []);
-    const changed = candidates.filter((r) => st.clientHas.get(r.name) !== r.version);
-    const removed: string[] = [];
-    const forgotten: string[] = [];
-    for (const name of [...st.clientHas.keys()].sort()) {
-      if (!st.wildcard && !st.names.has(name)) forgotten.push(name);
-      else if (!all.byName.has(name) && !(st.kind === CDS && this.retiring.has(name))) removed.push(name);
+  /** What the stream follows now: "*" or its names as the pool's shared subscription. */
+  private scopeOf(st: TypeState): DeltaScope {
+    if (st.wildcard) return "*";
+    if (st.subscriptionStale) {
+      const next = this.shared.pool.acquire([...st.names]);
+      this.shared.pool.release(st.subscription);
+      st.subscription = next;
+      st.subscriptionStale = false;
     }
-    return { changed, removed, forgotten };
+    return st.subscription;
+  }
+
+  /** Whether the proxy holds a name of the type (at any version). */
+  private holds(st: TypeState, name: string): boolean {
+    return st.held.t === "level" ? levelHas(st.held.level, name) : st.held.has.has(name);
+  }
+
+  /** The names the proxy holds of the type. */
+  private heldNames(st: TypeState): Iterable<string> {
+    return st.held.t === "level" ? levelNames(st.held.level) : st.held.has.keys();
+  }
+
+  /** The stream's own copy of what the proxy holds, to change it (it leaves its shared level). */
+  private ownHeld(st: TypeState): Map<string, string> {
+    let has: Map<string, string>;
+    if (st.held.t === "own") has = st.held.has;
+    else {
+      const level = st.held.level;
+      has = new Map(levelNames(level).map((n) => [n, level.all?.byName.get(n)?.version ?? ""]));
+      this.shared.levels.release(level);
+      st.held = { t: "own", has };
+    }
+    if (st.resend !== undefined) for (const name of st.resend.names()) has.delete(name);
+    st.resend = undefined;
+    return has;
+  }
+
+  /**
+   * The change that brings the proxy level with `all`, and the stream's record of what it holds
+   * moved there. A stream at a shared level under its current scope takes the level's step, built
+   * once for every stream at that level; otherwise (a map of its own, a changed subscription,
+   * clusters kept for retirement) it works out its own diff and joins the shared level after it.
+   */
+  private advance(st: TypeState, all: TypeResources): { readonly step: DeltaStep; readonly shared: boolean } {
+    const scope = this.scopeOf(st);
+    const keepsRetiring = st.kind === CDS && this.retiring.size > 0;
+    if (st.held.t === "own" && st.held.has.size === 0) st.held = { t: "level", level: this.shared.levels.acquire(scope, st.kind.typeUrl, undefined) };
+    const held = st.held;
+    if (held.t === "level" && held.level.scope === scope && !keepsRetiring) {
+      const resend = st.resend;
+      st.resend = undefined;
+      if (held.level.all === all && resend === undefined) return { step: NO_STEP, shared: true };
+      const step = this.shared.levels.step(held.level, all, resend);
+      this.moveTo(st, scope, all);
+      return { step, shared: true };
+    }
+    const has = this.ownHeld(st);
+    const { forgotten, ...step } = ownStep(st, has, all, keepsRetiring ? this.retiring : undefined);
+    for (const name of forgotten) has.delete(name);
+    for (const name of step.removed) has.delete(name);
+    for (const r of step.changed) has.set(r.name, r.version);
+    // Once this response is sent the proxy holds exactly the scope's resources of `all` (clusters
+    // kept for retirement aside: then it keeps its own map and is compared again next time).
+    if (!keepsRetiring) this.moveTo(st, scope, all);
+    return { step, shared: false };
+  }
+
+  private moveTo(st: TypeState, scope: DeltaScope, all: TypeResources): void {
+    const next = this.shared.levels.acquire(scope, st.kind.typeUrl, all);
+    if (st.held.t === "level") this.shared.levels.release(st.held.level);
+    st.held = { t: "level", level: next };
+  }
+
+  /** Whether bringing the proxy level with `all` would send anything (changes nothing). */
+  private wouldChange(st: TypeState, all: TypeResources): boolean {
+    const held = st.held;
+    if (held.t === "level" && held.level.all === all) return false;
+    if (held.t === "level" && held.level.scope === (st.wildcard ? "*" : st.subscriptionStale ? undefined : st.subscription)) {
+      return this.shared.levels.step(held.level, all).body !== undefined;
+    }
+    const has = held.t === "own" ? held.has : new Map(levelNames(held.level).map((n) => [n, held.level.all?.byName.get(n)?.version ?? ""]));
+    const step = ownStep(st, has, all, st.kind === CDS && this.retiring.size > 0 ? this.retiring : undefined);
+    return step.changed.length > 0 || step.removed.length > 0;
   }
 
   private respond(st: TypeState): SessionAction[] {
@@ -189,30 +276,30 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
       return [];
     }
     if (this.ordered && (st.kind === LDS || st.kind === RDS) && this.newClusters.warming) return [];
-    const { changed, removed, forgotten } = this.diff(st, this.snapshot);
-    for (const name of forgotten) st.clientHas.delete(name);
-    // Once this response is sent the proxy holds exactly the snapshot's (clusters kept for
-    // retirement aside: then it is compared again next time).
-    st.levelWith = st.kind === CDS && this.retiring.size > 0 ? undefined : resourcesOf(this.snapshot, st.kind.typeUrl);
-    if (changed.length === 0 && removed.length === 0) return [];
-    const added = st.kind === CDS ? changed.filter((r) => !st.clientHas.has(r.name)) : [];
-    for (const r of changed) st.clientHas.set(r.name, r.version);
-    for (const name of removed) st.clientHas.delete(name);
+    const all = resourcesOf(this.snapshot, st.kind.typeUrl);
+    const { step, shared } = this.advance(st, all);
+    const { changed, names, removed, added, body } = step;
+    if (body === undefined) return [];
     const nonce = String(++this.nonces);
     if (this.ordered && st.kind === CDS && this.states.has(EDS.typeUrl)) this.newClusters.clustersSent(added, removed);
-    if (this.ordered && st.kind === EDS) this.newClusters.endpointsSent(changed.map((r) => r.name), nonce);
-    const systemVersion = resourcesOf(this.snapshot, st.kind.typeUrl).version;
+    if (this.ordered && st.kind === EDS) this.newClusters.endpointsSent(names, nonce);
+    const systemVersion = all.version;
     st.latest = { nonce, systemVersion, answer: "pending" };
-    const bytes = deltaResponse({ typeUrl: st.kind.typeUrl, systemVersion, resources: changed, removed, nonce });
-    const actions: SessionAction[] = [
-      { t: "send", kind: st.kind, version: systemVersion, nonce, names: changed.map((r) => r.name), removed, bytes },
-    ];
+    const actions: SessionAction[] = [{ t: "send", kind: st.kind, version: systemVersion, nonce, names, removed, bytes: withNonce(body, nonce) }];
     const eds = this.states.get(EDS.typeUrl);
     // Endpoints follow a changed cluster (Envoy warms it until they arrive), unless the proxy has
     // just rejected them.
     if (this.ordered && st.kind === CDS && eds !== undefined && changed.length > 0 && eds.latest?.answer !== "nack") {
-      for (const name of endpointNamesOf(changed)) eds.clientHas.delete(name);
-      eds.levelWith = undefined;
+      if (shared && eds.held.t === "level" && eds.resend === undefined) {
+        // Every stream that took this step of clusters takes one step of endpoints with it.
+        eds.resend = { key: step, names: () => new Set(endpointNamesOf(changed)) };
+      } else {
+        const resend = endpointNamesOf(changed).filter((n) => this.holds(eds, n));
+        if (resend.length > 0) {
+          const has = this.ownHeld(eds);
+          for (const name of resend) has.delete(name);
+        }
+      }
       actions.push(...this.respond(eds));
     }
     return actions;
@@ -225,17 +312,23 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
       this.retiring = new Set();
       return;
     }
-    const next = resourcesOf(snapshot, CDS.typeUrl).byName;
-    const removing = [...cds.clientHas.keys()].filter((n) => !next.has(n));
+    const nextClusters = resourcesOf(snapshot, CDS.typeUrl);
+    const next = nextClusters.byName;
+    const held = cds.held;
+    // At a shared level the step there says what goes (built once for every stream at the level).
+    const removing =
+      held.t === "level"
+        ? held.level.all === nextClusters
+          ? []
+          : this.shared.levels.step(held.level, nextClusters).removed
+        : [...held.has.keys()].filter((n) => !next.has(n));
     if (removing.length === 0) {
       this.retiring = new Set();
       return;
     }
     const routesChange = [LDS, RDS].some((k) => {
       const st = this.states.get(k.typeUrl);
-      if (st === undefined) return false;
-      const d = this.diff(st, snapshot);
-      return d.changed.length > 0 || d.removed.length > 0;
+      return st !== undefined && this.wouldChange(st, resourcesOf(snapshot, k.typeUrl));
     });
     this.retiring = new Set(routesChange || !this.routesInPlace() ? removing : []);
   }
@@ -246,9 +339,9 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
     const listeners = this.snapshot === undefined ? undefined : resourcesOf(this.snapshot, LDS.typeUrl).byName;
     return routesInPlace({
       listenersAnswer: lds?.latest?.answer,
-      listeners: [...(lds?.clientHas.keys() ?? [])].flatMap((n) => listeners?.get(n) ?? []),
+      listeners: [...(lds === undefined ? [] : this.heldNames(lds))].flatMap((n) => listeners?.get(n) ?? []),
       routesAnswer: rds?.latest?.answer,
-      routeNames: new Set(rds?.clientHas.keys() ?? []),
+      routeNames: new Set(rds === undefined ? [] : this.heldNames(rds)),
     });
   }
 
@@ -257,7 +350,6 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
     if (this.retiring.size === 0 || this.newClusters.warming || !this.routesInPlace()) return [];
     this.retiring = new Set();
     const cds = this.states.get(CDS.typeUrl);
-    if (cds !== undefined) cds.levelWith = undefined;
     return cds === undefined ? [] : this.respond(cds);
   }
 
@@ -265,16 +357,18 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
     const st = this.states.get(typeUrl);
     if (st?.latest === undefined) return undefined;
     const snapshot = this.snapshot;
-    const clientHas = st.clientHas;
+    const held = st.held;
+    const entries = (): Iterable<[string, string]> =>
+      held.t === "own" ? held.has : levelNames(held.level).map((n) => [n, held.level.all?.byName.get(n)?.version ?? ""]);
     return {
       version: st.latest.systemVersion,
       answer: st.latest.answer,
-      count: clientHas.size,
+      count: held.t === "own" ? held.has.size : held.level.count,
       resources: () => {
         const all = snapshot === undefined ? undefined : resourcesOf(snapshot, typeUrl).byName;
         const items: EncodedResource[] = [];
         const outdated: string[] = [];
-        for (const [name, version] of clientHas) {
+        for (const [name, version] of entries()) {
           const r = all?.get(name);
           if (r?.version === version) items.push(r);
           else outdated.push(name);
@@ -284,4 +378,20 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
       },
     };
   }
+}
+
+/** The diff of a stream with a map of its own (what the old per-stream diff did for every stream). */
+function ownStep(st: TypeState, has: ReadonlyMap<string, string>, all: TypeResources, retiring: ReadonlySet<string> | undefined): DeltaStep & { forgotten: string[] } {
+  const candidates = st.wildcard ? all.items : [...st.names].sort().flatMap((n) => all.byName.get(n) ?? []);
+  const changed = candidates.filter((r) => has.get(r.name) !== r.version);
+  const added = changed.filter((r) => !has.has(r.name));
+  const removed: string[] = [];
+  const forgotten: string[] = [];
+  for (const name of [...has.keys()].sort()) {
+    // Held but no longer subscribed: forgotten without telling the proxy.
+    if (!st.wildcard && !st.names.has(name)) forgotten.push(name);
+    else if (!all.byName.has(name) && retiring?.has(name) !== true) removed.push(name);
+  }
+  const body = changed.length === 0 && removed.length === 0 ? undefined : deltaBody({ typeUrl: all.typeUrl, systemVersion: all.version, resources: changed, removed });
+  return { changed, names: changed.map((r) => r.name), removed, added, body, forgotten };
 }

@@ -38,21 +38,28 @@ function deltaResourceParts(r: EncodedResource): Buffer[] {
   return [fieldHeader(2, WIRE_LEN, version.length + r.anyField.length + name.length), version, r.anyField, name];
 }
 
-export interface DeltaResponseParts {
+export interface DeltaBodyParts {
   readonly typeUrl: string;
   readonly systemVersion: string;
   readonly resources: readonly EncodedResource[];
   readonly removed: readonly string[];
+}
+
+export interface DeltaResponseParts extends DeltaBodyParts {
   readonly nonce: string;
 }
 
-export function deltaResponse(parts: DeltaResponseParts): Buffer {
+/** A DeltaDiscoveryResponse without its nonce: what every stream taking the same step sends. */
+export function deltaBody(parts: DeltaBodyParts): Buffer {
   return Buffer.concat([
     stringField(1, parts.systemVersion),
     ...parts.resources.flatMap(deltaResourceParts),
     stringField(4, parts.typeUrl),
-    stringField(5, parts.nonce),
     ...parts.removed.map((name) => lengthDelimited(6, Buffer.from(name, "utf8"))),
     lengthDelimited(7, CONTROL_PLANE),
   ]);
+}
+
+export function deltaResponse(parts: DeltaResponseParts): Buffer {
+  return withNonce(deltaBody(parts), parts.nonce);
 }

@@ -7,6 +7,7 @@ import { HeldTotals, NameAllowance } from "./allowance.js";
 import type { SnapshotSource } from "./cache.js";
 import { ConnectionGuard, descriptorLimit, listenTcp, peerOf, type CloseReason } from "./connections.js";
 import { csdsService } from "./csds.js";
+import { DeltaLevels } from "./delta-levels.js";
 import { DeltaSession } from "./delta-session.js";
 import { DESCRIPTOR_RESERVE, limitsWith, type XdsLimits } from "./limits.js";
 import type { Decoded } from "./requests.js";
@@ -67,6 +68,8 @@ export interface XdsHoldings {
   readonly subscriptions: number;
   readonly views: number;
   readonly keptViewBodyBytes: number;
+  /** Distinct levels delta streams are at (see DeltaLevels): few when proxies are alike. */
+  readonly deltaLevels: number;
   readonly connections: { readonly pending: number; readonly proxies: number };
 }
 
@@ -78,7 +81,7 @@ interface Listening {
 /**
  * The xDS management server: ADS (state of the world and delta) and the per-type discovery
  * services on one gRPC server per address, fed by a SnapshotSource. It owns everything its
- * streams share or are counted against: the subscription pool and its views, the totals behind
+ * streams share or are counted against: the subscription pool and its views, the delta levels, the totals behind
  * the limits, the connection guard and the log throttle.
  */
 export class XdsServer {
@@ -88,6 +91,7 @@ export class XdsServer {
   private readonly streams = new Set<XdsStream>();
   private readonly totals = new HeldTotals();
   private readonly pool: SubscriptionPool;
+  private readonly deltaLevels = new DeltaLevels();
   private readonly throttle: LogThrottle;
   private readonly guard: ConnectionGuard;
   /** Streams with unread bytes, swept for stalls and for the total (see sweepUnread). */
@@ -136,7 +140,7 @@ export class XdsServer {
             const allowance = new NameAllowance(this.totals, this.limits);
             // The method's deserializer decides the request type, so the session matches it.
             const session = (
-              m.protocol === "sotw" ? new SotwSession(m.serves, m.ordered, { pool: this.pool, allowance }) : new DeltaSession(m.serves, m.ordered, allowance)
+              m.protocol === "sotw" ? new SotwSession(m.serves, m.ordered, { pool: this.pool, allowance }) : new DeltaSession(m.serves, m.ordered, allowance, { pool: this.pool, levels: this.deltaLevels })
             ) as Session<unknown>;
             this.open(call, session, allowance, `${service.split(".").pop() ?? service}/${m.method}`, m.protocol, policy, listener);
           },
@@ -197,6 +201,7 @@ export class XdsServer {
       subscriptions: pool.subscriptions,
       views: pool.views,
       keptViewBodyBytes: pool.keptBodyBytes,
+      deltaLevels: this.deltaLevels.size,
       connections: this.guard.counts,
     };
   }

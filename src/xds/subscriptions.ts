@@ -1,4 +1,6 @@
+import { sameItems } from "../common/arrays.js";
 import { charsOf } from "./allowance.js";
+import { contentHash } from "./hash.js";
 import { sotwBody } from "./responses.js";
 import type { EncodedResource } from "./resource.js";
 import { versionOf, type TypeResources } from "./snapshot.js";
@@ -7,7 +9,7 @@ import { fullView, type View } from "./views.js";
 /** A named subscription: sorted names without duplicates or "*", and a key identifying it. */
 export interface Subscription {
   readonly names: readonly string[];
-  /** names joined by "\n". */
+  /** Identifies the subscription in its pool (a hash of the names). */
   readonly key: string;
   /** Characters of the names (what the stream's NameAllowance counts). */
   readonly chars: number;
@@ -32,7 +34,8 @@ interface Entry {
 }
 
 /**
- * The named subscriptions of a server's state-of-the-world streams, and their views. Every sidecar
+ * The named subscriptions of a server's streams, and the state-of-the-world views of them (delta
+ * streams intern their names here too, for DeltaLevels to key on). Every sidecar
  * of a service subscribes to the same names: they share one Subscription and, per snapshot type,
  * one view and one response body, instead of a copy per stream. Streams acquire and release them;
  * what no stream holds is dropped at once, so nothing outlives its last subscriber (a client that
@@ -49,8 +52,15 @@ export class SubscriptionPool {
   acquire(requested: readonly string[]): Subscription {
     const names = [...new Set(requested)].filter((n) => n !== "*").sort();
     if (names.length === 0) return NO_NAMES;
-    const key = names.join("\n");
+    // Keyed by a hash of the names, not the names joined: a joined key would hold every name a
+    // second time (a stream may hold 50,000). Another list with the same hash takes the next key.
+    const hash = contentHash(names);
+    let key = hash;
     let entry = this.entries.get(key);
+    for (let i = 1; entry !== undefined && !sameItems(entry.subscription.names, names); i++) {
+      key = `${hash}/${i}`;
+      entry = this.entries.get(key);
+    }
     if (entry === undefined) {
       entry = { subscription: { names, key, chars: charsOf(names) }, refs: 0, views: new Map() };
       this.entries.set(key, entry);

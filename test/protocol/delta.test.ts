@@ -1,10 +1,11 @@
 // Incremental (delta) ADS, asserted on exactly what a scripted client receives over real gRPC.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { CDS, EDS, LDS, RDS, SDS, resourcesOf } from "../../src/xds/index.js";
+import { CDS, EDS, LDS, RDS, SDS, resourcesOf, type Snapshot } from "../../src/xds/index.js";
 import { deltaAck, deltaBarrier, deltaNack, nextDelta, versionsOf } from "../support/delta-harness.js";
 import { apiListener, edsCluster, endpoints, replacing, routeTo, secret, snapshot } from "../support/fixtures.js";
-import { barrierSecrets, startServer } from "../support/harness.js";
+import { barrierSecrets, startServer, type Harness } from "../support/harness.js";
+import { waitFor } from "../support/wait.js";
 import { node, type DeltaStream } from "../support/xds-client.js";
 
 const clusterA = edsCluster("a");
@@ -303,4 +304,144 @@ test("a held cluster removal waits while the proxy NACKs the new route, and foll
   h.cache.set("p", snapshot(...next, fixed));
   deltaAck(s, await nextDelta(s, RDS.typeUrl, { resources: [fixed] }, "a fixed route"));
   await nextDelta(s, CDS.typeUrl, { resources: [], removed: ["a"] }, "a goes once a route is accepted");
+});
+
+// Sharing: delta streams that hold the same thing share one diff and one response body per push
+// (DeltaLevels). Asserted on what each stream receives as they share a level, leave it (an
+// unsubscribe, a NACK, a re-subscribe) and join it again (a reconnect with initial versions), and on
+// the server's count of levels.
+
+/** Two proxies served the very same snapshot objects, as a pusher serves sidecars alike. */
+function setBoth(h: Harness, snap: Snapshot): void {
+  h.cache.set("p", snap);
+  h.cache.set("q", snap);
+}
+
+test("two alike delta streams share their levels; one unsubscribing and one NACKing each leave them, and each gets what it alone would", async (t) => {
+  const h = await startServer(t);
+  setBoth(h, snapshot(...base));
+  const p = h.client().delta();
+  await syncAll(p, "p");
+  const oneStream = h.server.holdings.deltaLevels;
+  assert.ok(oneStream >= 5, `one stream is at a level per type (CDS, EDS, LDS, RDS, SDS): ${oneStream}`);
+  const q = h.client().delta();
+  await syncAll(q, "q");
+  assert.equal(h.server.holdings.deltaLevels, oneStream, "the second stream, holding the same, is at the first one's levels");
+
+  // A push both take the same step of: the same resources (one body), each with its own nonce.
+  const movedA = endpoints("a", "10.0.0.9:80");
+  setBoth(h, snapshot(...replacing(base, movedA)));
+  const atP = await nextDelta(p, EDS.typeUrl, { resources: [movedA] }, "p: a moved");
+  const atQ = await nextDelta(q, EDS.typeUrl, { resources: [movedA] }, "q: a moved");
+  deltaAck(p, atP);
+  deltaAck(q, atQ);
+  assert.equal(h.server.holdings.deltaLevels, oneStream, "after the push both are at the new levels, and the old ones are gone");
+
+  // q leaves the shared EDS level: it no longer follows b.
+  q.send({ type_url: EDS.typeUrl, resource_names_unsubscribe: ["b"] });
+  await deltaBarrier(q, "q: unsubscribing b sends nothing");
+  const movedA2 = endpoints("a", "10.0.0.7:80");
+  const movedB = endpoints("b", "10.0.0.8:80");
+  setBoth(h, snapshot(...replacing(base, movedA2, movedB)));
+  const bothAtP = await nextDelta(p, EDS.typeUrl, { resources: [movedA2, movedB] }, "p: a and b moved, p follows both");
+  const onlyAtQ = await nextDelta(q, EDS.typeUrl, { resources: [movedA2] }, "q: a and b moved, q follows a");
+  deltaAck(p, bothAtP);
+  // q rejects its endpoints: a cluster change then brings p its endpoints again, not q.
+  deltaNack(q, onlyAtQ, "endpoints a: rejected for the test");
+  await deltaBarrier(p, "p: after the endpoints");
+  await deltaBarrier(q, "q: after its NACK, nothing is re-sent");
+
+  const changedA = edsCluster("a", { connectTimeoutSeconds: 2 });
+  setBoth(h, snapshot(...replacing(base, changedA, movedA2, movedB)));
+  deltaAck(p, await nextDelta(p, CDS.typeUrl, { resources: [changedA] }, "p: cluster a changed"));
+  deltaAck(p, await nextDelta(p, EDS.typeUrl, { resources: [movedA2] }, "p: a's endpoints follow its changed cluster"));
+  deltaAck(q, await nextDelta(q, CDS.typeUrl, { resources: [changedA] }, "q: cluster a changed"));
+  await deltaBarrier(q, "q: its endpoints, just rejected, do not follow");
+  await deltaBarrier(p, "p: nothing else");
+
+  // Both follow the next change to a again, each from where it is.
+  const movedA3 = endpoints("a", "10.0.0.6:80");
+  setBoth(h, snapshot(...replacing(base, changedA, movedA3, movedB)));
+  deltaAck(p, await nextDelta(p, EDS.typeUrl, { resources: [movedA3] }, "p: a moved again"));
+  deltaAck(q, await nextDelta(q, EDS.typeUrl, { resources: [movedA3] }, "q: a moved again"));
+  await deltaBarrier(p, "p: after the last push");
+  await deltaBarrier(q, "q: after the last push");
+
+  p.cancel();
+  q.cancel();
+  await Promise.all([p.ended(), q.ended()]);
+  await waitFor(() => h.server.holdings.streams === 0);
+  assert.deepEqual(
+    { levels: h.server.holdings.deltaLevels, subscriptions: h.server.holdings.subscriptions },
+    { levels: 0, subscriptions: 0 },
+    "nothing is left once the streams are gone",
+  );
+});
+
+test("a stream re-subscribing a name it holds is sent it again while its twin is not, and both share a level again after the next push", async (t) => {
+  const h = await startServer(t);
+  setBoth(h, snapshot(...base));
+  const p = h.client().delta();
+  const q = h.client().delta();
+  await syncAll(p, "p");
+  await syncAll(q, "q");
+  const levels = h.server.holdings.deltaLevels;
+
+  q.send({ type_url: EDS.typeUrl, resource_names_subscribe: ["a"] });
+  deltaAck(q, await nextDelta(q, EDS.typeUrl, { resources: [endpointsA] }, "q: re-subscribing a sends it again"));
+  await deltaBarrier(p, "p: nothing for q's re-subscribe");
+  await deltaBarrier(q, "q: nothing else");
+
+  const movedB = endpoints("b", "10.0.0.8:80");
+  setBoth(h, snapshot(...replacing(base, movedB)));
+  deltaAck(p, await nextDelta(p, EDS.typeUrl, { resources: [movedB] }, "p: b moved"));
+  deltaAck(q, await nextDelta(q, EDS.typeUrl, { resources: [movedB] }, "q: b moved"));
+  await deltaBarrier(p, "p: after b");
+  await deltaBarrier(q, "q: after b");
+  assert.equal(h.server.holdings.deltaLevels, levels, "the two streams are at the same levels again");
+});
+
+test("a reconnecting proxy's initial_resource_versions: it is sent only what changed, then shares the level of a stream that never left", async (t) => {
+  const h = await startServer(t);
+  setBoth(h, snapshot(...base));
+  const stays = h.client().delta();
+  await syncAll(stays, "p");
+  const c = h.client();
+  const leaves = c.delta();
+  leaves.send({ node: node("q"), type_url: CDS.typeUrl });
+  const cds = await nextDelta(leaves, CDS.typeUrl, { resources: [clusterA, clusterB] }, "q: clusters");
+  deltaAck(leaves, cds);
+  leaves.send({ type_url: EDS.typeUrl, resource_names_subscribe: ["a", "b"] });
+  const eds = await nextDelta(leaves, EDS.typeUrl, { resources: [endpointsA, endpointsB] }, "q: endpoints");
+  deltaAck(leaves, eds);
+  await deltaBarrier(leaves, "q: synced");
+  leaves.cancel();
+  await leaves.ended();
+
+  // While q was away, cluster b and a's endpoints changed; p, connected, follows them.
+  const changedB = edsCluster("b", { lbPolicy: "LEAST_REQUEST" });
+  const movedA = endpoints("a", "10.0.0.9:80");
+  setBoth(h, snapshot(...replacing(base, changedB, movedA)));
+  deltaAck(stays, await nextDelta(stays, CDS.typeUrl, { resources: [changedB] }, "p: b changed"));
+  deltaAck(stays, await nextDelta(stays, EDS.typeUrl, { resources: [movedA, endpointsB] }, "p: a moved, and b's endpoints follow its changed cluster"));
+  await deltaBarrier(stays, "p: after the change");
+  await waitFor(() => h.server.holdings.streams === 1);
+  const levels = h.server.holdings.deltaLevels;
+
+  const back = c.delta();
+  back.send({ node: node("q"), type_url: CDS.typeUrl, initial_resource_versions: versionsOf(cds) });
+  deltaAck(back, await nextDelta(back, CDS.typeUrl, { resources: [changedB] }, "q reconnects: only b"));
+  back.send({ type_url: EDS.typeUrl, resource_names_subscribe: ["a", "b"], initial_resource_versions: versionsOf(eds) });
+  deltaAck(back, await nextDelta(back, EDS.typeUrl, { resources: [movedA] }, "q reconnects: only a's endpoints"));
+  await deltaBarrier(back, "q: nothing else after reconnecting");
+  // The barrier secrets q subscribed differ from p's (one against p's one): the rest are p's.
+  assert.equal(h.server.holdings.deltaLevels, levels + 1, "q's clusters and endpoints are at p's levels; only its barrier's secrets are its own");
+
+  // The next push: one step for both.
+  const movedB = endpoints("b", "10.0.0.8:80");
+  setBoth(h, snapshot(...replacing(base, changedB, movedA, movedB)));
+  deltaAck(stays, await nextDelta(stays, EDS.typeUrl, { resources: [movedB] }, "p: b moved"));
+  deltaAck(back, await nextDelta(back, EDS.typeUrl, { resources: [movedB] }, "q: b moved"));
+  await deltaBarrier(stays, "p: after b");
+  await deltaBarrier(back, "q: after b");
 });
