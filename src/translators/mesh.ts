@@ -333,7 +333,7 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
       requestAuthentications: of("RequestAuthentication"),
       sidecars: of("Sidecar"),
       gateways: of("Gateway"),
-      virtualServices: of("VirtualService"),
+      virtualServices: index.virtualServices,
       workloads: new Map(of("WorkloadEntry").map((w) => [`${w.namespace}/${w.name}`, w])),
       workloadGroups: of("WorkloadGroup"),
       selecting: selectingIndex(of("ServiceEntry")),

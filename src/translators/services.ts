@@ -1,6 +1,7 @@
 import type { MeshModel } from "../config/load.js";
 import { hostMatches, labelsMatch, qualifyHost, type MeshResource } from "../config/resources.js";
 import type { ServicePort } from "../config/types.js";
+import { virtualServiceView } from "../config/virtual-services.js";
 
 /** One place a service's traffic can go. */
 export interface ServiceEndpoint {
@@ -33,6 +34,8 @@ export interface ServiceIndex {
   service(host: string): MeshService | undefined;
   /** The VirtualService routing host for sidecars and proxyless clients (gateway "mesh"). */
   virtualServiceFor(host: string): MeshResource<"VirtualService"> | undefined;
+  /** Every VirtualService with hosts, in file order, its delegates resolved (config/virtual-services.ts). */
+  readonly virtualServices: readonly MeshResource<"VirtualService">[];
   /** A host as written in a resource of `namespace`, fully qualified. */
   qualify(host: string, namespace: string): string;
 }
@@ -67,15 +70,14 @@ export function indexServices(model: MeshModel): ServiceIndex {
   }
   services.sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
   const byHost = new Map(services.map((s) => [s.host, s]));
+  // Several VirtualServices as Istio merges them: delegates resolved, the first claim of a host
+  // routing it for sidecars (validation refuses a second one, GM0306).
+  const view = virtualServiceView(of("VirtualService"), model.naming);
   const routes = new Map<string, MeshResource<"VirtualService">>();
   const wildcardRoutes: { host: string; vs: MeshResource<"VirtualService"> }[] = [];
-  for (const vs of of("VirtualService")) {
-    if (!(vs.spec.gateways ?? ["mesh"]).includes("mesh")) continue;
-    for (const h of vs.spec.hosts ?? []) {
-      const host = qualifyHost(h, vs.namespace, model.naming);
-      if (host.startsWith("*")) wildcardRoutes.push({ host, vs });
-      else if (!routes.has(host)) routes.set(host, vs); // validation refuses a second claim (GM0306)
-    }
+  for (const [host, vs] of view.mesh) {
+    if (host.startsWith("*")) wildcardRoutes.push({ host, vs });
+    else routes.set(host, vs);
   }
   // A host without its own VirtualService takes the most specific wildcard one (*.example.com).
   wildcardRoutes.sort((a, b) => b.host.length - a.host.length || (a.host < b.host ? -1 : 1));
@@ -84,6 +86,7 @@ export function indexServices(model: MeshModel): ServiceIndex {
     services,
     service: (host) => byHost.get(host),
     virtualServiceFor: routeFor,
+    virtualServices: view.roots,
     qualify: (host, namespace) => qualifyHost(host, namespace, model.naming),
   };
 }
