@@ -50,6 +50,7 @@ export function virtualServiceView(all: readonly VirtualService[], naming: MeshN
   const byName = new Map(ordered.map((vs) => [`${vs.namespace}/${vs.name}`, vs]));
   for (const vs of ordered) if (isDelegate(vs)) findings.push(...delegateShape(vs));
   const roots = ordered.filter((vs) => !isDelegate(vs)).map((vs) => resolveDelegates(vs, byName, qualify, findings));
+  findings.push(...unreferenced(ordered, byName));
   const mesh = new Map<string, VirtualService>();
   for (const vs of roots) {
     if (!(vs.spec.gateways ?? ["mesh"]).includes("mesh")) continue;
@@ -94,6 +95,21 @@ function delegateShape(vs: VirtualService): RouteFinding[] {
     }
   });
   return out;
+}
+
+/** A delegate no root delegates to routes nothing (often a VirtualService whose hosts were forgotten): GM0365. */
+function unreferenced(ordered: readonly VirtualService[], byName: ReadonlyMap<string, VirtualService>): RouteFinding[] {
+  const used = new Set<VirtualService>();
+  for (const vs of ordered) {
+    if (isDelegate(vs)) continue;
+    for (const r of vs.spec.http ?? []) {
+      const d = r.delegate === undefined ? undefined : byName.get(`${r.delegate.namespace ?? vs.namespace}/${r.delegate.name}`);
+      if (d !== undefined) used.add(d);
+    }
+  }
+  return ordered
+    .filter((vs) => isDelegate(vs) && !used.has(vs))
+    .map((vs) => ({ code: "GM0365", severity: "warning" as const, at: vs, path: ["metadata", "name"], message: `this VirtualService has no hosts, which makes it a delegate, and no VirtualService delegates to it (http[].delegate: { name: ${vs.name}, namespace: ${vs.namespace} }): it routes nothing; add hosts, or delegate to it` }));
 }
 
 function exportedTo(vs: VirtualService, namespace: string): boolean {

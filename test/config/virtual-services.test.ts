@@ -114,7 +114,7 @@ const checkCases: readonly { name: string; files: Record<string, string>; expect
     files: {
       "d.yaml": vs("d", `  gateways: [edge]\n  tcp: [{ route: [{ destination: { host: web } }] }]\n  http:\n    - delegate: { name: e }\n`),
     },
-    expect: ["GM0362@d.yaml:5:13", "GM0362@d.yaml:6:8", "GM0363@d.yaml:8:7"],
+    expect: ["GM0365@d.yaml:3:19", "GM0362@d.yaml:5:13", "GM0362@d.yaml:6:8", "GM0363@d.yaml:8:7"],
   },
   {
     name: "GM0364: a delegate route outside the root's match is left out (warning)",
@@ -129,13 +129,13 @@ const checkCases: readonly { name: string; files: Record<string, string>; expect
 for (const c of checkCases) {
   test(`validate: ${c.name}`, () => {
     const { diagnostics } = loadMesh([{ path: "gw.yaml", text: gateway }, { path: "se.yaml", text: se }, ...Object.entries(c.files).map(([path, text]) => ({ path, text }))]);
-    const ours = diagnostics.filter((d) => ["GM0306", "GM0360", "GM0361", "GM0362", "GM0363", "GM0364"].includes(d.code));
+    const ours = diagnostics.filter((d) => ["GM0306", "GM0360", "GM0361", "GM0362", "GM0363", "GM0364", "GM0365"].includes(d.code));
     assert.deepEqual(
       ours.map((d) => `${d.code}@${d.file}:${d.line}:${d.col}`),
       c.expect,
       JSON.stringify(diagnostics.map((d) => `${d.code} ${d.file}:${d.line} ${d.message}`), null, 1),
     );
-    for (const d of ours) assert.equal(d.severity, d.code === "GM0360" || d.code === "GM0364" ? "warning" : "error");
+    for (const d of ours) assert.equal(d.severity, ["GM0360", "GM0364", "GM0365"].includes(d.code) ? "warning" : "error");
   });
 }
 

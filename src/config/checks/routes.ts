@@ -8,7 +8,8 @@ import type { CheckContext } from "./context.js";
  * view of several VirtualServices (virtual-services.ts, the one serve uses) refuses or leaves out:
  * GM0306 a second VirtualService for a sidecar host, GM0360 a gateway catch-all another one's
  * hides, GM0361 a delegate that cannot be resolved, GM0362 a delegate with gateways, tcp or tls,
- * GM0363 delegation from a delegate, GM0364 (warning) a delegate route outside the root's match.
+ * GM0363 delegation from a delegate, GM0364 (warning) a delegate route outside the root's match,
+ * GM0365 (warning) a delegate nothing delegates to.
  */
 export function checkRoutes(ctx: CheckContext): void {
   const gateways = new Set(ctx.ofKind("Gateway").map((g) => `${g.namespace}/${g.name}`));
