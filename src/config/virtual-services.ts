@@ -34,6 +34,11 @@ export interface VirtualServiceView {
   /** The VirtualService routing each host (qualified; wildcards as written) for sidecars and proxyless clients. */
   readonly mesh: ReadonlyMap<string, VirtualService>;
   readonly findings: readonly RouteFinding[];
+  /**
+   * The written VirtualServices a root is made of: itself, then its delegates. A delegating root
+   * is a new object each time the view is made; a translation memo keys on these instead.
+   */
+  madeOf(root: VirtualService): readonly VirtualService[];
 }
 
 /** Istio's order of VirtualServices (creation time) as gitmesh has it: file path, then document. */
@@ -49,7 +54,8 @@ export function virtualServiceView(all: readonly VirtualService[], naming: MeshN
   const findings: RouteFinding[] = [];
   const byName = new Map(ordered.map((vs) => [`${vs.namespace}/${vs.name}`, vs]));
   for (const vs of ordered) if (isDelegate(vs)) findings.push(...delegateShape(vs));
-  const roots = ordered.filter((vs) => !isDelegate(vs)).map((vs) => resolveDelegates(vs, byName, qualify, findings));
+  const sources = new Map<VirtualService, VirtualService[]>();
+  const roots = ordered.filter((vs) => !isDelegate(vs)).map((vs) => resolveDelegates(vs, byName, qualify, findings, sources));
   findings.push(...unreferenced(ordered, byName));
   const mesh = new Map<string, VirtualService>();
   for (const vs of roots) {
@@ -73,7 +79,7 @@ export function virtualServiceView(all: readonly VirtualService[], naming: MeshN
     });
   }
   findings.push(...gatewayCatchAlls(ordered.filter((vs) => !isDelegate(vs)), qualify));
-  return { roots, mesh, findings };
+  return { roots, mesh, findings, madeOf: (root) => sources.get(root) ?? [root] };
 }
 
 /** A VirtualService without hosts: only another one's delegate routes to it. */
@@ -119,10 +125,11 @@ function exportedTo(vs: VirtualService, namespace: string): boolean {
 }
 
 /** The root with each delegating http route replaced by its delegate's routes (the same object when it delegates nothing). */
-function resolveDelegates(root: VirtualService, byName: ReadonlyMap<string, VirtualService>, qualify: (h: string, ns: string) => string, findings: RouteFinding[]): VirtualService {
+function resolveDelegates(root: VirtualService, byName: ReadonlyMap<string, VirtualService>, qualify: (h: string, ns: string) => string, findings: RouteFinding[], sources: Map<VirtualService, VirtualService[]>): VirtualService {
   const http = root.spec.http ?? [];
   if (!http.some((r) => r.delegate !== undefined)) return root;
   const merged: HTTPRoute[] = [];
+  const madeOf = [root];
   http.forEach((route, i) => {
     const ref = route.delegate;
     if (ref === undefined) {
@@ -142,6 +149,7 @@ function resolveDelegates(root: VirtualService, byName: ReadonlyMap<string, Virt
       findings.push({ code: "GM0361", severity: "error", at: root, path: at, message: `${why}. This route is left out`, ...(d === undefined ? {} : { also: { at: d, path: isDelegate(d) ? ["spec", "exportTo"] : ["spec", "hosts"] } }) });
       return;
     }
+    madeOf.push(d);
     (d.spec.http ?? []).forEach((sub, j) => {
       if (sub.delegate !== undefined) return; // GM0363 at the delegate
       const m = mergeRoute(route, ownHosts(sub, d.namespace, qualify));
@@ -159,7 +167,9 @@ function resolveDelegates(root: VirtualService, byName: ReadonlyMap<string, Virt
       merged.push(m);
     });
   });
-  return { ...root, spec: { ...root.spec, http: merged } };
+  const resolved = { ...root, spec: { ...root.spec, http: merged } };
+  sources.set(resolved, madeOf);
+  return resolved;
 }
 
 /** A delegate's own hosts written as full names: they are read in the delegate's namespace, not the root's. */

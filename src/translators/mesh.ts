@@ -229,7 +229,8 @@ function routingKey(service: MeshService, address: string, index: ServiceIndex, 
     const s = index.service(h);
     dependsOn += `;${h}:${id(s?.entry)}:${id(s?.rule)}`;
   }
-  return `${model.naming.clusterDomain}|${service.host}|${address}|${id(service.entry)}|${id(service.rule)}|${id(vs)}${dependsOn}`;
+  const routedBy = vs === undefined ? id(undefined) : index.madeOf(vs).map(id).join("+");
+  return `${model.naming.clusterDomain}|${service.host}|${address}|${id(service.entry)}|${id(service.rule)}|${routedBy}${dependsOn}`;
 }
 
 export interface TranslationInputs {
@@ -317,7 +318,7 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
   const of = <K extends MeshResource["kind"]>(kind: K) => model.resources.filter((r): r is MeshResource<K> & typeof r => r.kind === kind) as MeshResource<K>[];
   return {
     services,
-    exportsRestricted: exportsRestricted(services) || exportsRestricted([...of("VirtualService"), ...of("DestinationRule")].map(routedByOf)),
+    exportsRestricted: exportsRestricted(services) || exportsRestricted([...index.virtualServices, ...of("DestinationRule")].map(routedByOf)),
     clusters: all("clusters"),
     endpoints: all("endpoints"),
     grpc,

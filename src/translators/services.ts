@@ -36,6 +36,8 @@ export interface ServiceIndex {
   virtualServiceFor(host: string): MeshResource<"VirtualService"> | undefined;
   /** Every VirtualService with hosts, in file order, its delegates resolved (config/virtual-services.ts). */
   readonly virtualServices: readonly MeshResource<"VirtualService">[];
+  /** The written VirtualServices a root of virtualServices is made of (itself and its delegates): what a memo keys on. */
+  madeOf(root: MeshResource<"VirtualService">): readonly MeshResource<"VirtualService">[];
   /** A host as written in a resource of `namespace`, fully qualified. */
   qualify(host: string, namespace: string): string;
 }
@@ -87,6 +89,7 @@ export function indexServices(model: MeshModel): ServiceIndex {
     service: (host) => byHost.get(host),
     virtualServiceFor: routeFor,
     virtualServices: view.roots,
+    madeOf: view.madeOf,
     qualify: (host, namespace) => qualifyHost(host, namespace, model.naming),
   };
 }
