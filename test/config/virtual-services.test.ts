@@ -72,7 +72,7 @@ spec:
 ${body}`;
 const toWeb = "route: [{ destination: { host: web } }]";
 
-const checkCases: readonly { name: string; files: Record<string, string>; expect: string[] }[] = [
+const checkCases: readonly { name: string; files: Record<string, string>; expect: string[]; invalid?: string }[] = [
   {
     name: "two VirtualServices on one gateway host are merged: no finding",
     files: {
@@ -110,6 +110,15 @@ const checkCases: readonly { name: string; files: Record<string, string>; expect
     expect: ["GM0361@root.yaml:9:7", "GM0361@root.yaml:11:7", "GM0361@root.yaml:13:7"],
   },
   {
+    name: "a delegate that fails its schema is reported there, not again as missing",
+    files: {
+      "root.yaml": vs("root", `  hosts: [shop.example.com]\n  gateways: [edge]\n  http:\n    - match: [{ uri: { prefix: /a } }]\n      delegate: { name: broken }\n`),
+      "broken.yaml": vs("broken", `  http: [{ rout: [{ destination: { host: web } }] }]\n`),
+    },
+    expect: [],
+    invalid: "broken.yaml",
+  },
+  {
     name: "GM0362, GM0363: a delegate with gateways or tcp routes, or delegating again",
     files: {
       "d.yaml": vs("d", `  gateways: [edge]\n  tcp: [{ route: [{ destination: { host: web } }] }]\n  http:\n    - delegate: { name: e }\n`),
@@ -135,6 +144,7 @@ for (const c of checkCases) {
       c.expect,
       JSON.stringify(diagnostics.map((d) => `${d.code} ${d.file}:${d.line} ${d.message}`), null, 1),
     );
+    if (c.invalid !== undefined) assert.ok(diagnostics.some((d) => d.file === c.invalid && d.severity === "error"), `${c.invalid} fails its schema`);
     for (const d of ours) assert.equal(d.severity, ["GM0360", "GM0364", "GM0365"].includes(d.code) ? "warning" : "error");
   });
 }
