@@ -31,8 +31,11 @@ export interface RouteFinding {
 export interface VirtualServiceView {
   /** Every VirtualService with hosts, in file order, its delegates resolved into its http routes. */
   readonly roots: readonly VirtualService[];
-  /** The VirtualService routing each host (qualified; wildcards as written) for sidecars and proxyless clients. */
-  readonly mesh: ReadonlyMap<string, VirtualService>;
+  /**
+   * The VirtualServices for each host (qualified; wildcards as written) for sidecars and proxyless
+   * clients, in file order: a proxy takes the first one exported to its namespace (Istio's).
+   */
+  readonly mesh: ReadonlyMap<string, readonly VirtualService[]>;
   readonly findings: readonly RouteFinding[];
   /**
    * The written VirtualServices a root is made of: itself, then its delegates. A delegating root
@@ -57,23 +60,24 @@ export function virtualServiceView(all: readonly VirtualService[], naming: MeshN
   const sources = new Map<VirtualService, VirtualService[]>();
   const roots = ordered.filter((vs) => !isDelegate(vs)).map((vs) => resolveDelegates(vs, byName, qualify, findings, sources));
   findings.push(...unreferenced(ordered, byName));
-  const mesh = new Map<string, VirtualService>();
+  const mesh = new Map<string, VirtualService[]>();
   for (const vs of roots) {
     if (!(vs.spec.gateways ?? ["mesh"]).includes("mesh")) continue;
     (vs.spec.hosts ?? []).forEach((h, i) => {
       const host = qualify(h, vs.namespace);
-      const first = mesh.get(host);
-      if (first === undefined) {
-        mesh.set(host, vs);
-        return;
-      }
-      if (first === vs) return;
+      const earlier = mesh.get(host) ?? [];
+      mesh.set(host, earlier);
+      if (earlier.includes(vs)) return;
+      earlier.push(vs);
+      // Istio's IST0109: only VirtualServices some namespace sees both of conflict.
+      const first = earlier.find((e) => e !== vs && exportsOverlap(e, vs));
+      if (first === undefined) return;
       findings.push({
         code: "GM0306",
         severity: "error",
         at: vs,
         path: ["spec", "hosts", i],
-        message: `host ${host} is already routed for sidecars by VirtualService ${first.namespace}/${first.name} ({where}), which comes first in file order; Istio, like gitmesh, would use only that one for sidecars and proxyless clients. Merge the two into one VirtualService (on a gateway, several VirtualServices for one host are merged)`,
+        message: `host ${host} is already routed for sidecars by VirtualService ${first.namespace}/${first.name} ({where}), which comes first in file order and is exported to namespaces this one is: there, Istio, like gitmesh, uses only the first for sidecars and proxyless clients. Merge the two into one VirtualService (on a gateway, several VirtualServices for one host are merged)`,
         also: { at: first, path: ["spec", "hosts", (first.spec.hosts ?? []).findIndex((x) => qualify(x, first.namespace) === host)] },
       });
     });
@@ -118,7 +122,19 @@ function unreferenced(ordered: readonly VirtualService[], byName: ReadonlyMap<st
     .map((vs) => ({ code: "GM0365", severity: "warning" as const, at: vs, path: ["metadata", "name"], message: `this VirtualService has no hosts, which makes it a delegate, and no VirtualService delegates to it (http[].delegate: { name: ${vs.name}, namespace: ${vs.namespace} }): it routes nothing; add hosts, or delegate to it` }));
 }
 
-function exportedTo(vs: VirtualService, namespace: string): boolean {
+/** Whether some namespace sees both VirtualServices (exportTo: absent or "*" all, "." its own, "~" none). */
+function exportsOverlap(a: VirtualService, b: VirtualService): boolean {
+  const seen = (vs: VirtualService) => {
+    const to = vs.spec.exportTo ?? [];
+    return to.length === 0 ? new Set(["*"]) : new Set(to.filter((n) => n !== "~").map((n) => (n === "." ? vs.namespace : n)));
+  };
+  const [x, y] = [seen(a), seen(b)];
+  if (x.size === 0 || y.size === 0) return false;
+  return x.has("*") || y.has("*") || [...x].some((n) => y.has(n));
+}
+
+/** Whether a VirtualService is exported to a namespace (as scope.ts's exportedTo, for config). */
+export function exportedTo(vs: VirtualService, namespace: string): boolean {
   const to = vs.spec.exportTo;
   if (to === undefined || to.length === 0) return true;
   return to.some((n) => n === "*" || n === namespace || (n === "." && vs.namespace === namespace));

@@ -1,7 +1,7 @@
 import type { MeshModel } from "../config/load.js";
 import { hostMatches, labelsMatch, qualifyHost, type MeshResource } from "../config/resources.js";
 import type { ServicePort } from "../config/types.js";
-import { virtualServiceView } from "../config/virtual-services.js";
+import { exportedTo, virtualServiceView } from "../config/virtual-services.js";
 
 /** One place a service's traffic can go. */
 export interface ServiceEndpoint {
@@ -34,6 +34,8 @@ export interface ServiceIndex {
   service(host: string): MeshService | undefined;
   /** The VirtualService routing host for sidecars and proxyless clients (gateway "mesh"). */
   virtualServiceFor(host: string): MeshResource<"VirtualService"> | undefined;
+  /** The VirtualService routing host for sidecars and proxyless clients of a namespace: the first exported there. */
+  virtualServiceIn(host: string, namespace: string): MeshResource<"VirtualService"> | undefined;
   /** Every VirtualService with hosts, in file order, its delegates resolved (config/virtual-services.ts). */
   readonly virtualServices: readonly MeshResource<"VirtualService">[];
   /** The written VirtualServices a root of virtualServices is made of (itself and its delegates): what a memo keys on. */
@@ -75,19 +77,25 @@ export function indexServices(model: MeshModel): ServiceIndex {
   // Several VirtualServices as Istio merges them: delegates resolved, the first claim of a host
   // routing it for sidecars (validation refuses a second one, GM0306).
   const view = virtualServiceView(of("VirtualService"), model.naming);
-  const routes = new Map<string, MeshResource<"VirtualService">>();
-  const wildcardRoutes: { host: string; vs: MeshResource<"VirtualService"> }[] = [];
-  for (const [host, vs] of view.mesh) {
-    if (host.startsWith("*")) wildcardRoutes.push({ host, vs });
-    else routes.set(host, vs);
+  const routes = new Map<string, readonly MeshResource<"VirtualService">[]>();
+  const wildcardRoutes: { host: string; vss: readonly MeshResource<"VirtualService">[] }[] = [];
+  for (const [host, vss] of view.mesh) {
+    if (host.startsWith("*")) wildcardRoutes.push({ host, vss });
+    else routes.set(host, vss);
   }
   // A host without its own VirtualService takes the most specific wildcard one (*.example.com).
   wildcardRoutes.sort((a, b) => b.host.length - a.host.length || (a.host < b.host ? -1 : 1));
-  const routeFor = (host: string) => routes.get(host) ?? wildcardRoutes.find((w) => hostMatches(w.host, host))?.vs;
+  const routeFor = (host: string) => routes.get(host)?.[0] ?? wildcardRoutes.find((w) => hostMatches(w.host, host))?.vss[0];
+  // As a namespace sees it: the first exported there, exact before wildcard (Istio's sidecar scope).
+  const routeIn = (host: string, namespace: string) => {
+    const seen = (vss: readonly MeshResource<"VirtualService">[] | undefined) => vss?.find((vs) => exportedTo(vs, namespace));
+    return seen(routes.get(host)) ?? wildcardRoutes.filter((w) => hostMatches(w.host, host)).map((w) => seen(w.vss)).find((vs) => vs !== undefined);
+  };
   return {
     services,
     service: (host) => byHost.get(host),
     virtualServiceFor: routeFor,
+    virtualServiceIn: routeIn,
     virtualServices: view.roots,
     madeOf: view.madeOf,
     qualify: (host, namespace) => qualifyHost(host, namespace, model.naming),

@@ -173,3 +173,32 @@ test("the merged view: the root's delegating route becomes the delegate's routes
     { route: [{ destination: { host: "web" } }] },
   ]);
 });
+
+test("two VirtualServices for one sidecar host exported to different namespaces: no conflict, each namespace takes its own", async () => {
+  const { translateMesh } = await import("../../src/translators/mesh.js");
+  const { resourcesForProxy } = await import("../../src/translators/proxy-resources.js");
+  const only = (name: string, ns: string, prefix: string) => vs(name, `  hosts: [web.shop.svc.cluster.local]\n  exportTo: [${ns}]\n  http: [{ match: [{ uri: { prefix: ${prefix} } }], ${toWeb} }]\n`);
+  const files = [
+    { path: "se.yaml", text: se },
+    { path: "a.yaml", text: only("for-ops", "ops", "/ops") },
+    { path: "b.yaml", text: only("for-dev", "dev", "/dev") },
+    { path: "c.yaml", text: only("also-ops", "ops", "/late") },
+  ];
+  const { model, diagnostics } = loadMesh(files);
+  assert.deepEqual(
+    diagnostics.filter((d) => d.code === "GM0306").map((d) => `${d.file}:${d.line}`),
+    ["c.yaml:5"],
+    "only also-ops conflicts: with for-ops, which ops sees first",
+  );
+  const t = translateMesh(model);
+  const routesOf = (namespace: string, kind: "sidecar" | "grpc") => {
+    const proxy = { nodeId: `${kind}-${namespace}`, kind, namespace, serviceAccount: "x", labels: {}, instanceIps: [] } as const;
+    const text = JSON.stringify(resourcesForProxy(t, proxy).filter((r) => r.type === "envoy.config.route.v3.RouteConfiguration").map((r) => r.message));
+    return ["/ops", "/dev", "/late"].filter((p) => text.includes(`"prefix":"${p}"`));
+  };
+  for (const kind of ["sidecar", "grpc"] as const) {
+    assert.deepEqual(routesOf("ops", kind), ["/ops"], `${kind} in ops`);
+    assert.deepEqual(routesOf("dev", kind), ["/dev"], `${kind} in dev`);
+    assert.deepEqual(routesOf("qa", kind), [], `${kind} in qa: no VirtualService is exported there`);
+  }
+});
