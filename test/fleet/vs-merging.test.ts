@@ -15,6 +15,8 @@ const HTTP_PORT = [{ number: 8080, name: "http", protocol: "HTTP" }];
 const workloads = [
   { name: "ingress", labels: { istio: "ingressgateway" }, proxy: "gateway" as const },
   { name: "client", labels: { app: "client" } },
+  // A client in another namespace: it takes the VirtualService exported there.
+  { name: "ops-client", labels: { app: "client" }, namespace: "ops" },
   { name: "web-1", labels: { app: "web" }, serviceAccount: "web", http: [8080] },
   { name: "api-1", labels: { app: "api" }, serviceAccount: "api", http: [8080] },
 ] as const;
@@ -82,12 +84,28 @@ spec:
       route: [{ destination: { host: web.demo.svc.cluster.local, port: { number: 8080 } } }]
 `;
 
+// Two VirtualServices for one sidecar host, each exported to one namespace: no conflict (Istio's
+// sidecar scope); each namespace's sidecars take their own.
+const perNamespace = (ns: string) => `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: web-for-${ns}, namespace: demo }
+spec:
+  hosts: [web]
+  exportTo: [${ns}]
+  http:
+    - match: [{ uri: { prefix: /only-${ns} } }]
+      route: [{ destination: { host: api, port: { number: 8080 } } }]
+    - route: [{ destination: { host: web, port: { number: 8080 } } }]
+`;
+
 function spec(): FleetSpec {
   return {
-    workloads: workloads.map((w) => ({ ...w, namespace: NS })),
+    workloads: workloads.map((w) => ({ namespace: NS, ...w })),
     config: (address) => ({
       "services.yaml": docs(serviceEntry("web", NS, HTTP_PORT, { app: "web" }), serviceEntry("api", NS, HTTP_PORT, { app: "api" })),
-      "workloads.yaml": docs(...workloads.map((w) => workloadEntry(w.name, NS, address(w.name), w.labels, "serviceAccount" in w ? w.serviceAccount : w.name))),
+      "workloads.yaml": docs(...workloads.map((w) => workloadEntry(w.name, "namespace" in w ? w.namespace : NS, address(w.name), w.labels, "serviceAccount" in w ? w.serviceAccount : w.name))),
+      "routes/web-demo.yaml": perNamespace("demo"),
+      "routes/web-ops.yaml": perNamespace("ops"),
       "gateway.yaml": GATEWAY,
       "routes/a.yaml": SHOP_A,
       "routes/b.yaml": SHOP_B,
@@ -153,4 +171,18 @@ test("a delegate's routes are served under the root's match at a sidecar", (t) =
     assert.equal(rest.headers?.["x-delegate"], "rest");
     const outside = await client.get("http://api.demo.svc.cluster.local:8080/other");
     assert.equal(outside.status, 404, "the root routes only /store");
+  }));
+
+test("two VirtualServices for one sidecar host exported to different namespaces: each namespace's sidecar takes its own", (t) =>
+  fleet.row(t, async (f) => {
+    const web = "http://web.demo.svc.cluster.local:8080";
+    const name = async (client: string, path: string) => {
+      const r = await f.agent(client).get(`${web}${path}`);
+      assert.equal(r.status, 200, `${client} ${path}: ${JSON.stringify(r)}`);
+      return (r.body as EchoAnswer).name;
+    };
+    assert.equal(await name("client", "/only-demo"), "api-1", "demo's VirtualService in demo");
+    assert.equal(await name("client", "/only-ops"), "web-1", "ops's VirtualService is not demo's");
+    assert.equal(await name("ops-client", "/only-ops"), "api-1", "ops's VirtualService in ops");
+    assert.equal(await name("ops-client", "/only-demo"), "web-1", "demo's VirtualService is not ops's");
   }));
