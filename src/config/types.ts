@@ -292,7 +292,8 @@ export interface ClientTLSSettings {
 // ---- VirtualService ----
 
 export interface VirtualServiceSpec {
-  readonly hosts: readonly string[];
+  /** Absent in a delegate: a VirtualService that only another one's http[].delegate routes to. */
+  readonly hosts?: readonly string[];
   readonly gateways?: readonly string[];
   readonly http?: readonly HTTPRoute[];
   readonly tcp?: readonly TCPRoute[];
@@ -317,13 +318,24 @@ interface HTTPRouteBase {
   readonly headers?: Headers;
 }
 
-/** Exactly one of route, redirect and directResponse; rewrite only with route. */
+/**
+ * Exactly one of route, redirect, directResponse and delegate; rewrite only with route (or with
+ * delegate, for the delegate's routes to inherit).
+ */
 export type HTTPRoute = HTTPRouteBase &
   (
-    | { readonly route: readonly HTTPRouteDestination[]; readonly rewrite?: HTTPRewrite; readonly redirect?: never; readonly directResponse?: never }
-    | { readonly redirect: HTTPRedirect; readonly route?: never; readonly rewrite?: never; readonly directResponse?: never }
-    | { readonly directResponse: HTTPDirectResponse; readonly route?: never; readonly rewrite?: never; readonly redirect?: never }
+    | { readonly route: readonly HTTPRouteDestination[]; readonly rewrite?: HTTPRewrite; readonly redirect?: never; readonly directResponse?: never; readonly delegate?: never }
+    | { readonly redirect: HTTPRedirect; readonly route?: never; readonly rewrite?: never; readonly directResponse?: never; readonly delegate?: never }
+    | { readonly directResponse: HTTPDirectResponse; readonly route?: never; readonly rewrite?: never; readonly redirect?: never; readonly delegate?: never }
+    | { readonly delegate: Delegate; readonly rewrite?: HTTPRewrite; readonly route?: never; readonly redirect?: never; readonly directResponse?: never }
   );
+
+/** The VirtualService (without hosts) whose http routes replace this one, merged with it (config/virtual-services.ts). */
+export interface Delegate {
+  readonly name: string;
+  /** The root's namespace when absent. */
+  readonly namespace?: string;
+}
 
 /** A mirror destination and the share of requests it gets (100% when absent). */
 export interface HTTPMirrorPolicy {

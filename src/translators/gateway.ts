@@ -8,6 +8,8 @@
 // AUTO_PASSTHROUGH one neither, and needs no VirtualService: the SNI names the service (auto-passthrough.ts).
 import type { TlsCredential } from "../config/credentials.js";
 import { gatewayRef, hostMatches, labelsMatch, type MeshResource } from "../config/resources.js";
+import { fileOrder } from "../config/virtual-services.js";
+import type { Route } from "../envoy/generated/envoy/config/route/v3/Route.js";
 import type { Server, ServerTLSSettings } from "../config/types.js";
 import { pack, type Any } from "../envoy/index.js";
 import type { FilterChain } from "../envoy/generated/envoy/config/listener/v3/FilterChain.js";
@@ -17,7 +19,8 @@ import { autoPassthrough } from "./auto-passthrough.js";
 import { gatewayListenerName, gatewayRouteName, gatewayServerRouteName } from "./names.js";
 import { rdsConnectionManager } from "./outbound.js";
 import { tcpProxy } from "./tcp-proxy.js";
-import { httpRoutes, routeConfiguration, type VirtualHostRoutes } from "./routes.js";
+import { httpRoutes, routeConfiguration, virtualServiceRoutes, type VirtualHostRoutes } from "./routes.js";
+import { isCatchAll } from "./routes-match.js";
 import { dependsOnSource } from "./routes-source.js";
 import type { ServiceIndex } from "./services.js";
 import { HTTP_ALPN, meshServerTls } from "./tls-contexts.js";
@@ -168,10 +171,13 @@ export function gatewayResources(
   return { resources: sortTranslated([...resources, ...secrets.values(), ...sniClusters.values()]), notes };
 }
 
-/** VirtualServices by the gateway ("ns/name") they are bound to, sorted by namespace and name. */
+/**
+ * VirtualServices by the gateway ("ns/name") they are bound to, in file order (Istio's creation
+ * order; config/virtual-services.ts): the order their routes are merged in.
+ */
 function boundVirtualServices(virtualServices: readonly VirtualService[]): Map<string, VirtualService[]> {
   const out = new Map<string, VirtualService[]>();
-  for (const vs of [...virtualServices].sort((a, b) => compare(id(a), id(b)))) {
+  for (const vs of [...virtualServices].sort(fileOrder)) {
     for (const g of vs.spec.gateways ?? []) {
       const ref = gatewayRef(g, vs.namespace);
       if (ref === "mesh") continue;
@@ -183,39 +189,46 @@ function boundVirtualServices(virtualServices: readonly VirtualService[]): Map<s
 
 /**
  * The virtual hosts of some servers on a port: every server host a bound VirtualService claims
- * (the more specific of the two names), the first claim winning.
+ * (the more specific of the two names). Several VirtualServices for one host are merged as Istio
+ * merges them (pilot/pkg/networking/core/gateway.go): their routes concatenated in file order,
+ * then every catch-all route moved after the others (SortVHostRoutes), so one VirtualService's
+ * catch-all does not hide another's specific routes.
  */
 function virtualHosts(servers: readonly PlacedServer[], port: number, bound: Map<string, VirtualService[]>, index: ServiceIndex, notes: string[]): VirtualHostRoutes[] {
-  const claimed = new Map<string, string>();
-  const out: VirtualHostRoutes[] = [];
+  const hosts = new Map<string, { routes: Route[]; from: Set<VirtualService>; requireTls: boolean }>();
   for (const s of servers) {
     for (const vs of bound.get(id(s.gateway)) ?? []) {
       if ((vs.spec.http ?? []).length === 0) continue; // a tcp-only VirtualService claims no HTTP host
       for (const serverHost of s.server.hosts) {
         if (!namespaceAllowed(serverHost, s.gateway, vs)) continue;
-        for (const vsHost of vs.spec.hosts) {
+        for (const vsHost of vs.spec.hosts ?? []) {
           const host = intersect(dnsName(serverHost), index.qualify(vsHost, vs.namespace));
           if (host === undefined) continue;
-          const owner = claimed.get(host);
-          if (owner !== undefined) {
-            if (owner !== id(vs)) notes.push(`${where(s)}: host ${host} on port ${port} is routed by VirtualService ${owner}; ${id(vs)} is ignored for it`);
-            continue;
-          }
-          claimed.set(host, id(vs));
+          const vh = hosts.get(host) ?? { routes: [], from: new Set<VirtualService>(), requireTls: false };
+          hosts.set(host, vh);
+          // Istio: httpsRedirect on a plaintext server answers every request with a 301 to https.
+          if (s.server.tls?.httpsRedirect === true && HTTP.has(s.server.port.protocol)) vh.requireTls = true;
+          if (vh.from.has(vs)) continue; // the same VirtualService through another server or host
+          vh.from.add(vs);
           const perClient = `${where(s)}: VirtualService ${id(vs)}: matches with sourceLabels or sourceNamespace are left out on gateways (routes are not built per gateway proxy)`;
           if (dependsOnSource(vs) && !notes.includes(perClient)) notes.push(perClient);
-          out.push({
-            name: `${host}:${port}`,
-            domains: host === "*" ? ["*"] : [host, `${host}:${port}`],
-            routes: httpRoutes(vs, { host, port }, index),
-            // Istio: httpsRedirect on a plaintext server answers every request with a 301 to https.
-            ...(s.server.tls?.httpsRedirect === true && HTTP.has(s.server.port.protocol) ? { requireTls: true } : {}),
-          });
+          vh.routes.push(...virtualServiceRoutes(vs, { host, port }, index));
         }
       }
     }
   }
-  return out;
+  return [...hosts].map(([host, vh]) => ({
+    name: `${host}:${port}`,
+    domains: host === "*" ? ["*"] : [host, `${host}:${port}`],
+    routes: vh.routes.length > 0 ? catchAllLast(vh.routes) : httpRoutes(undefined, { host, port }, index),
+    ...(vh.requireTls ? { requireTls: true } : {}),
+  }));
+}
+
+/** Istio's SortVHostRoutes: catch-all routes after the rest, each group in its order. */
+function catchAllLast(routes: readonly Route[]): Route[] {
+  const all = (r: Route) => r.match !== undefined && r.match !== null && isCatchAll(r.match);
+  return [...routes.filter((r) => !all(r)), ...routes.filter(all)];
 }
 
 function tcpFilter(s: PlacedServer, port: number, bound: Map<string, VirtualService[]>, index: ServiceIndex, notes: string[]): { name: string; typed_config: Any } | undefined {
@@ -226,7 +239,7 @@ function tcpFilter(s: PlacedServer, port: number, bound: Map<string, VirtualServ
     notes.push(`${where(s)}: no VirtualService bound to the gateway has a tcp route for port ${port}; the server is left out`);
     return undefined;
   }
-  const host = index.qualify(vs.spec.hosts[0] ?? "*", vs.namespace);
+  const host = index.qualify(vs.spec.hosts?.[0] ?? "*", vs.namespace);
   return {
     name: "envoy.filters.network.tcp_proxy",
     typed_config: pack("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", tcpProxy(`gateway_${port}`, vs.spec.tcp, { host, port, namespace: vs.namespace, index })),
@@ -242,7 +255,7 @@ function passthroughChains(s: PlacedServer, port: number, bound: Map<string, Vir
   for (const vs of bound.get(id(s.gateway)) ?? []) {
     const hosts = s.server.hosts.filter((h) => namespaceAllowed(h, s.gateway, vs)).map(dnsName);
     if (hosts.length === 0 || (vs.spec.tls ?? []).length === 0) continue;
-    const ctx = { host: index.qualify(vs.spec.hosts[0] ?? "*", vs.namespace), port, namespace: vs.namespace, index };
+    const ctx = { host: index.qualify(vs.spec.hosts?.[0] ?? "*", vs.namespace), port, namespace: vs.namespace, index };
     chains.push(
       ...sniFilterChains(
         vs.spec.tls ?? [],

@@ -233,7 +233,9 @@ function routingKey(service: MeshService, address: string, index: ServiceIndex, 
     const s = index.service(h);
     dependsOn += `;${h}:${fromKey(s === undefined ? undefined : (s.entries ?? [s.entry]), id)}:${fromKey(s?.ruleFrom, id)}`;
   }
-  return `${model.naming.clusterDomain}|${service.host}|${address}|${fromKey(service.entries ?? [service.entry], id)}|${fromKey(service.ruleFrom, id)}|${id(vs)}${dependsOn}`;
+  // A merged VirtualService (several files, delegates) is made of several resources.
+  const routedBy = vs === undefined ? id(undefined) : index.madeOf(vs).map(id).join("+");
+  return `${model.naming.clusterDomain}|${service.host}|${address}|${fromKey(service.entries ?? [service.entry], id)}|${fromKey(service.ruleFrom, id)}|${routedBy}${dependsOn}`;
 }
 
 /** The hosts a VirtualService sends traffic to (routes, mirrors), qualified: what its routes read of other services. */
@@ -355,7 +357,7 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
       requestAuthentications: of("RequestAuthentication"),
       sidecars: of("Sidecar"),
       gateways: of("Gateway"),
-      virtualServices: of("VirtualService"),
+      virtualServices: index.virtualServices,
       workloads: new Map(of("WorkloadEntry").map((w) => [`${w.namespace}/${w.name}`, w])),
       workloadGroups: of("WorkloadGroup"),
       selecting: selectingIndex(of("ServiceEntry")),

@@ -376,13 +376,15 @@ function grpcSideKey(t: MeshTranslation, cls: GrpcClientClass, namespace: string
 
 /**
  * A service's listeners and routes as a proxy of `namespace` receives them: its shared routing,
- * unless its VirtualService is not exported there, when it is routed as if it had none (Istio
- * then uses no VirtualService of that host for the namespace), made once per namespace.
+ * unless its VirtualService is not exported there, when it is routed by the next VirtualService
+ * for the host that is (in file order), or as if it had none (Istio's sidecar scope), made once
+ * per namespace.
  */
 function routingFor(t: MeshTranslation, x: ServiceTranslation, namespace: string): ServiceRouting {
   if (x.routedBy === undefined || exportedTo(x.routedBy, namespace)) return x;
   return onceFor(t.shared.unrouted, t, x, namespace, (service) => {
-    const view: ServiceIndex = { ...t.index, virtualServiceFor: (host) => (host === x.host ? undefined : t.index.virtualServiceFor(host)) };
+    const seen = t.index.virtualServiceIn(x.host, namespace);
+    const view: ServiceIndex = { ...t.index, virtualServiceFor: (host) => (host === x.host ? seen : t.index.virtualServiceFor(host)) };
     const o = outboundResources(service, view, x.address);
     return { grpc: once(() => grpcClientResources(service, view)), outboundListeners: o.listeners, outboundRoutes: o.routes };
   });

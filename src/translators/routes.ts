@@ -26,6 +26,12 @@ export const DEFAULT_ROUTE_NAME = "default";
  * (Istio's sourceMatchHTTP; routes-source.ts).
  */
 export function httpRoutes(vs: MeshResource<"VirtualService"> | undefined, service: { host: string; port: number }, index: ServiceIndex, source?: RouteSource): Route[] {
+  const out = virtualServiceRoutes(vs, service, index, source);
+  return out.length > 0 ? out : [defaultRoute({ host: service.host, port: service.port, namespace: vs?.namespace ?? "default", index })];
+}
+
+/** httpRoutes without the default route: none when no http route applies (a gateway merges several VirtualServices' routes). */
+export function virtualServiceRoutes(vs: MeshResource<"VirtualService"> | undefined, service: { host: string; port: number }, index: ServiceIndex, source?: RouteSource): Route[] {
   const ctx: RouteContext = { host: service.host, port: service.port, namespace: vs?.namespace ?? "default", index };
   const out: Route[] = [];
   for (const http of vs?.spec.http ?? []) {
@@ -42,7 +48,7 @@ export function httpRoutes(vs: MeshResource<"VirtualService"> | undefined, servi
     }
     if (catchAll) break;
   }
-  return out.length > 0 ? out : [defaultRoute(ctx)];
+  return out;
 }
 
 function defaultRoute(ctx: RouteContext): Route {
@@ -63,9 +69,12 @@ function translateRoute(http: HTTPRoute, m: HTTPMatchRequest | undefined, ctx: R
   } else if (http.redirect !== undefined) {
     out.redirect = redirectAction(http.redirect);
     Object.assign(out, own);
-  } else {
+  } else if (http.directResponse !== undefined) {
     out.direct_response = directResponseAction(http.directResponse);
     Object.assign(out, own);
+  } else {
+    // config/virtual-services.ts replaces every delegating route by its delegate's routes.
+    throw new Error(`bug: http route ${http.name ?? ""} still delegates to ${http.delegate.namespace ?? ""}/${http.delegate.name} when translated`);
   }
   const filters: Record<string, Any> = {};
   if (http.fault !== undefined) filters[FAULT_FILTER] = faultConfig(http.fault);

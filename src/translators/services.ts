@@ -3,6 +3,7 @@ import { mergeServiceEntries } from "../config/merge-service-entries.js";
 import { indexDestinationRules, type ConsolidatedRule, type DestinationRuleIndex } from "../config/merge-destination-rules.js";
 import { hostMatches, labelsMatch, qualifyHost, type MeshResource } from "../config/resources.js";
 import type { ServicePort } from "../config/types.js";
+import { exportedTo, virtualServiceView } from "../config/virtual-services.js";
 
 /** One place a service's traffic can go. */
 export interface ServiceEndpoint {
@@ -44,6 +45,12 @@ export interface ServiceIndex {
   service(host: string): MeshService | undefined;
   /** The VirtualService routing host for sidecars and proxyless clients (gateway "mesh"). */
   virtualServiceFor(host: string): MeshResource<"VirtualService"> | undefined;
+  /** The VirtualService routing host for sidecars and proxyless clients of a namespace: the first exported there. */
+  virtualServiceIn(host: string, namespace: string): MeshResource<"VirtualService"> | undefined;
+  /** Every VirtualService with hosts, in file order, its delegates resolved (config/virtual-services.ts). */
+  readonly virtualServices: readonly MeshResource<"VirtualService">[];
+  /** The written VirtualServices a root of virtualServices is made of (itself and its delegates): what a memo keys on. */
+  madeOf(root: MeshResource<"VirtualService">): readonly MeshResource<"VirtualService">[];
   /** A host as written in a resource of `namespace`, fully qualified. */
   qualify(host: string, namespace: string): string;
   /** The DestinationRules, merged and chosen per proxy as Istio does. */
@@ -74,23 +81,30 @@ export function indexServices(model: MeshModel): ServiceIndex {
   }
   services.sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
   const byHost = new Map(services.map((s) => [s.host, s]));
-  const routes = new Map<string, MeshResource<"VirtualService">>();
-  const wildcardRoutes: { host: string; vs: MeshResource<"VirtualService"> }[] = [];
-  for (const vs of of("VirtualService")) {
-    if (!(vs.spec.gateways ?? ["mesh"]).includes("mesh")) continue;
-    for (const h of vs.spec.hosts ?? []) {
-      const host = qualifyHost(h, vs.namespace, model.naming);
-      if (host.startsWith("*")) wildcardRoutes.push({ host, vs });
-      else if (!routes.has(host)) routes.set(host, vs); // validation refuses a second claim (GM0306)
-    }
+  // Several VirtualServices as Istio merges them: delegates resolved, the first claim of a host
+  // routing it for sidecars (validation refuses a second one, GM0306).
+  const view = virtualServiceView(of("VirtualService"), model.naming);
+  const routes = new Map<string, readonly MeshResource<"VirtualService">[]>();
+  const wildcardRoutes: { host: string; vss: readonly MeshResource<"VirtualService">[] }[] = [];
+  for (const [host, vss] of view.mesh) {
+    if (host.startsWith("*")) wildcardRoutes.push({ host, vss });
+    else routes.set(host, vss);
   }
   // A host without its own VirtualService takes the most specific wildcard one (*.example.com).
   wildcardRoutes.sort((a, b) => b.host.length - a.host.length || (a.host < b.host ? -1 : 1));
-  const routeFor = (host: string) => routes.get(host) ?? wildcardRoutes.find((w) => hostMatches(w.host, host))?.vs;
+  const routeFor = (host: string) => routes.get(host)?.[0] ?? wildcardRoutes.find((w) => hostMatches(w.host, host))?.vss[0];
+  // As a namespace sees it: the first exported there, exact before wildcard (Istio's sidecar scope).
+  const routeIn = (host: string, namespace: string) => {
+    const seen = (vss: readonly MeshResource<"VirtualService">[] | undefined) => vss?.find((vs) => exportedTo(vs, namespace));
+    return seen(routes.get(host)) ?? wildcardRoutes.filter((w) => hostMatches(w.host, host)).map((w) => seen(w.vss)).find((vs) => vs !== undefined);
+  };
   return {
     services,
     service: (host) => byHost.get(host),
     virtualServiceFor: routeFor,
+    virtualServiceIn: routeIn,
+    virtualServices: view.roots,
+    madeOf: view.madeOf,
     qualify: (host, namespace) => qualifyHost(host, namespace, model.naming),
     rules,
   };

@@ -808,8 +808,8 @@ spec:
   assert.match(conflict?.message ?? "", /VirtualService shop\/first \(a\.yaml:5:11\)/);
 });
 
-test("severities: GM0304, GM0307, GM0309, GM0314, GM0319 to GM0323 and GM0336 are warnings, the rest errors", () => {
-  const warnings = new Set(["GM0304", "GM0307", "GM0309", "GM0314", "GM0319", "GM0320", "GM0321", "GM0322", "GM0323", "GM0336"]);
+test("severities: GM0304, GM0307, GM0309, GM0314, GM0319 to GM0323, GM0336, GM0360, GM0364 and GM0365 are warnings, the rest errors", () => {
+  const warnings = new Set(["GM0304", "GM0307", "GM0309", "GM0314", "GM0319", "GM0320", "GM0321", "GM0322", "GM0323", "GM0336", "GM0360", "GM0364", "GM0365"]);
   for (const c of cases) {
     const { diagnostics } = loadMesh(Object.entries(c.files).map(([path, text]) => ({ path, text })));
     for (const d of diagnostics.filter((x) => x.code.startsWith("GM03"))) assert.equal(d.severity, warnings.has(d.code) ? "warning" : "error", `${d.code} in "${c.name}"`);

@@ -166,6 +166,22 @@ function mesh(b: Backends, live: "v1" | "v2"): string {
       mirrors: [{ destination: { host: ${host("x")}, subset: v3 } }]`,
     ),
     service("locality", "loc", "trafficPolicy:\n  outlierDetection: { consecutive5xxErrors: 5, interval: 1s, baseEjectionTime: 30s }", ""),
+    // A root whose jason route is a delegate's routes (config/virtual-services.ts merges them):
+    // each delegate match is narrowed by the root's header condition.
+    routes(
+      "delegated",
+      `    - match: [{ headers: { x-user: { exact: jason } } }]
+      delegate: { name: delegated-routes }
+    - ${to("v1")}`,
+    ),
+    `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: delegated-routes, namespace: ${NS} }
+spec:
+  http:
+    - match: [{ uri: { prefix: /gitmesh.test.Admin/ } }]
+      route: [{ destination: { host: ${host("delegated")}, subset: v3 } }]
+    - route: [{ destination: { host: ${host("delegated")}, subset: v2 } }]`,
     routes("live", `    - ${to(live)}`),
   ].join("\n---\n");
 }
@@ -225,6 +241,13 @@ const ROWS: Record<string, (p: Peer) => Promise<void>> = {
     assert.ok(all(await p.calls({ target: t, count: 5, timeoutMs: 20_000 }), "v1"));
     assert.ok(all(await p.calls({ target: t, count: 5, method: "/gitmesh.test.Identity/Other" }), "v2"));
     assert.ok(all(await p.calls({ target: t, count: 5, method: "/gitmesh.test.Admin/WhoAmI" }), "v3"));
+  },
+  "delegate: the delegate's routes under the root's match": async (p) => {
+    const t = target("delegated");
+    assert.ok(all(await p.calls({ target: t, count: 5, timeoutMs: 20_000 }), "v1"), "outside the root's match: the root's next route");
+    assert.ok(all(await p.calls({ target: t, count: 5, headers: { "x-user": "jason" } }), "v2"), "the delegate's catch-all, under the root's header match");
+    assert.ok(all(await p.calls({ target: t, count: 5, headers: { "x-user": "jason" }, method: "/gitmesh.test.Admin/WhoAmI" }), "v3"), "the delegate's path match and the root's header match");
+    assert.ok(all(await p.calls({ target: t, count: 5, method: "/gitmesh.test.Admin/WhoAmI" }), "v1"), "the delegate's path match alone is not enough");
   },
   "method match (an RPC is a POST)": async (p) => {
     const t = target("match-method");

@@ -45,3 +45,44 @@ test("a change to a destination's DestinationRule rebuilds the routes that send 
   const model = loader.load(changed).model;
   assert.deepEqual(output(translateMesh(model, memo)), output(translateMesh(model)), "the hash policy on svc-1's routes is not served stale");
 });
+
+test("a root VirtualService's routes are reused while neither it nor its delegate changes, and rebuilt when its delegate does", () => {
+  const se = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: api, namespace: shop }
+spec:
+  hosts: [api.shop.svc.cluster.local]
+  ports: [{ number: 8080, name: http, protocol: HTTP }]
+  resolution: STATIC
+  endpoints: [{ address: 10.0.0.1 }]
+`;
+  const root = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: api, namespace: shop }
+spec:
+  hosts: [api]
+  http: [{ match: [{ uri: { prefix: /v1 } }], delegate: { name: api-v1 } }]
+`;
+  const delegate = (timeout: string) => `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: api-v1, namespace: shop }
+spec:
+  http: [{ timeout: ${timeout}, route: [{ destination: { host: api } }] }]
+`;
+  const files = (timeout: string) => [
+    { path: "se.yaml", text: se },
+    { path: "root.yaml", text: root },
+    { path: "delegate.yaml", text: delegate(timeout) },
+  ];
+  const memo = createTranslationMemo();
+  const loader = createMeshLoader();
+  const routes = (t: MeshTranslation) => t.services.find((s) => s.host === "api.shop.svc.cluster.local")?.outboundRoutes;
+  const first = translateMesh(loader.load(files("2s")).model, memo);
+  const same = translateMesh(loader.load(files("2s")).model, memo);
+  assert.equal(routes(same), routes(first), "nothing changed: the same route objects");
+  const model = loader.load(files("3s")).model;
+  const changed = translateMesh(model, memo);
+  assert.notEqual(routes(changed), routes(first), "the delegate changed: the root's routes are rebuilt");
+  assert.deepEqual(output(changed), output(translateMesh(model)), "same as a fresh translation");
+  assert.match(JSON.stringify(routes(changed)), /"seconds":"3"|"seconds":3/);
+});

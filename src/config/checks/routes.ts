@@ -1,37 +1,40 @@
 import { gatewayRef, type MeshResource } from "../resources.js";
+import { virtualServiceView } from "../virtual-services.js";
 import type { CheckContext } from "./context.js";
 
 /**
  * GM0304 (warning) weights that do not add up to 100, GM0325 weights that add up to 0,
- * GM0306 two VirtualServices claiming one host,
- * GM0307 a match an earlier one shadows, GM0308 a gateway that does not exist.
+ * GM0307 a match an earlier one shadows, GM0308 a gateway that does not exist; and what the merged
+ * view of several VirtualServices (virtual-services.ts, the one serve uses) refuses or leaves out:
+ * GM0306 a second VirtualService for a sidecar host, GM0360 a gateway catch-all another one's
+ * hides, GM0361 a delegate that cannot be resolved, GM0362 a delegate with gateways, tcp or tls,
+ * GM0363 delegation from a delegate, GM0364 (warning) a delegate route outside the root's match,
+ * GM0365 (warning) a delegate nothing delegates to.
  */
 export function checkRoutes(ctx: CheckContext): void {
-  const claimed = new Map<string, { vs: MeshResource<"VirtualService">; index: number }>();
   const gateways = new Set(ctx.ofKind("Gateway").map((g) => `${g.namespace}/${g.name}`));
   for (const vs of ctx.ofKind("VirtualService")) {
-    const attachedTo = (vs.spec.gateways ?? ["mesh"]).map((g) => gatewayRef(g, vs.namespace)).sort();
     (vs.spec.gateways ?? []).forEach((g, i) => {
       const key = gatewayRef(g, vs.namespace);
       if (key !== "mesh" && !gateways.has(key) && !ctx.declaredByInvalid(`Gateway ${key}`)) {
         ctx.report(vs, ["spec", "gateways", i], "GM0308", "error", `gateway ${key} does not exist; define it, fix the name, or use "mesh" for sidecars`);
       }
     });
-    (vs.spec.hosts ?? []).forEach((h, i) => {
-      const host = ctx.qualify(h, vs.namespace);
-      for (const gw of attachedTo) {
-        const other = claimed.get(`${gw} ${host}`);
-        if (other !== undefined && other.vs !== vs) {
-          const o = other.vs;
-          ctx.report(vs, ["spec", "hosts", i], "GM0306", "error", `host ${host} is already routed by VirtualService ${o.namespace}/${o.name} (${ctx.where(o, ["spec", "hosts", other.index])}); merge the two into one VirtualService`);
-          break;
-        }
-        claimed.set(`${gw} ${host}`, { vs, index: i });
-      }
-    });
     checkWeights(ctx, vs);
     checkShadowing(ctx, vs);
   }
+  for (const f of virtualServiceView(ctx.ofKind("VirtualService"), ctx.naming).findings) {
+    if (f.code === "GM0361" && f.also === undefined && delegateIsInvalid(ctx, f.at, f.path)) continue; // its own error is reported
+    const message = f.also === undefined ? f.message : f.message.replace("{where}", ctx.where(f.also.at, f.also.path));
+    ctx.report(f.at, f.path, f.code, f.severity, message, f.path.at(-1) === "delegate" || typeof f.path.at(-1) === "number" ? "key" : "value");
+  }
+}
+
+/** Whether the delegate a route names failed its own schema (then it is not reported missing again). */
+function delegateIsInvalid(ctx: CheckContext, vs: MeshResource<"VirtualService">, path: readonly (string | number)[]): boolean {
+  const i = path[2];
+  const ref = typeof i === "number" ? vs.spec.http?.[i]?.delegate : undefined;
+  return ref !== undefined && ctx.declaredByInvalid(`VirtualService ${ref.namespace ?? vs.namespace}/${ref.name}`);
 }
 
 /**
