@@ -366,6 +366,8 @@ export interface HTTPMatchRequest {
   readonly sourceLabels?: Labels;
   /** The match exists only for client proxies in this namespace. */
   readonly sourceNamespace?: string;
+  /** The match exists only where these gateways or "mesh" route (overriding the VirtualService's gateways). */
+  readonly gateways?: readonly string[];
 }
 
 export interface HTTPRouteDestination {

@@ -212,7 +212,7 @@ function virtualHosts(servers: readonly PlacedServer[], port: number, bound: Map
           vh.from.add(vs);
           const perClient = `${where(s)}: VirtualService ${id(vs)}: matches with sourceLabels or sourceNamespace are left out on gateways (routes are not built per gateway proxy)`;
           if (dependsOnSource(vs) && !notes.includes(perClient)) notes.push(perClient);
-          vh.routes.push(...virtualServiceRoutes(vs, { host, port }, index));
+          vh.routes.push(...virtualServiceRoutes(vs, { host, port }, index, undefined, id(s.gateway)));
         }
       }
     }

@@ -2,7 +2,7 @@
 // are not Envoy conditions: they decide which routes a proxy receives (Istio's sourceMatchHTTP).
 // Routes are shared between proxies, so a proxy's variant is named by which of these conditions
 // hold for it: proxies with the same answers share one set of routes.
-import { labelsMatch, type MeshResource } from "../config/resources.js";
+import { gatewayRef, labelsMatch, type MeshResource } from "../config/resources.js";
 import type { HTTPMatchRequest, Labels } from "../config/types.js";
 
 /** The client proxy routes are built for: its labels and namespace (the node's own claim). */
@@ -11,9 +11,13 @@ export interface RouteSource {
   readonly namespace: string;
 }
 
-/** Whether a match has a condition on the client. */
+/** Whether a match has a condition on the client (one naming gateways has none: see atSite). */
 export function hasSourceCondition(m: HTTPMatchRequest | undefined): boolean {
-  return m !== undefined && (m.sourceLabels !== undefined || m.sourceNamespace !== undefined);
+  return m !== undefined && !namesGateways(m) && (m.sourceLabels !== undefined || m.sourceNamespace !== undefined);
+}
+
+function namesGateways(m: HTTPMatchRequest | undefined): boolean {
+  return (m?.gateways ?? []).length > 0;
 }
 
 /**
@@ -41,4 +45,25 @@ export function sourceAnswers(vs: MeshResource<"VirtualService"> | undefined, so
   let out = "";
   for (const h of vs?.spec.http ?? []) for (const m of h.match ?? []) if (hasSourceCondition(m)) out += appliesTo(m, source) ? "1" : "0";
   return out;
+}
+
+/**
+ * Where routes are built: "mesh" (sidecars and proxyless gRPC clients) or one gateway, as
+ * "namespace/name". Every proxy of a site gets the same answer, so this varies no shared routes.
+ */
+export type RouteSite = string;
+
+/** The site of sidecars and proxyless gRPC clients (a VirtualService's gateways entry "mesh"). */
+export const MESH_SITE: RouteSite = "mesh";
+
+/**
+ * Whether a match exists where routes are built and for the client: a match naming gateways
+ * (Istio's HTTPMatchRequest.gateways) exists only at those, "mesh" included, and its sourceLabels
+ * and sourceNamespace are then not read (Istio's sourceMatchHTTP reads the gateways instead of
+ * them); any other match is the client's question (appliesTo). The VirtualService's own gateways
+ * still decide where it is translated at all.
+ */
+export function matchExists(m: HTTPMatchRequest | undefined, vsNamespace: string, site: RouteSite, source: RouteSource | undefined): boolean {
+  if (!namesGateways(m)) return appliesTo(m, source);
+  return (m?.gateways ?? []).some((g) => gatewayRef(g, vsNamespace) === site);
 }

@@ -7,7 +7,7 @@ import type { Any } from "../envoy/index.js";
 import type { Route } from "../envoy/generated/envoy/config/route/v3/Route.js";
 import { defaultAction, directResponseAction, forwardAction, redirectAction, type RouteContext } from "./routes-action.js";
 import { isCatchAll, MATCH_ALL, routeMatch } from "./routes-match.js";
-import { appliesTo, type RouteSource } from "./routes-source.js";
+import { matchExists, MESH_SITE, type RouteSite, type RouteSource } from "./routes-source.js";
 import { compare, concatMutations, CORS_FILTER, corsConfig, FAULT_FILTER, faultConfig, headerMutations } from "./routes-values.js";
 import type { ServiceIndex } from "./services.js";
 import { translated, type TranslatedRoute } from "./translated.js";
@@ -22,8 +22,9 @@ export const DEFAULT_ROUTE_NAME = "default";
  * Istio: nothing after it could match). Without a VirtualService, or when none of its http routes
  * applies to this port, the one default route: everything to the service port's cluster.
  * `source`: the client proxy the routes are for; a match with sourceLabels or sourceNamespace
- * exists only for the clients it names, and a route none of whose matches exists is left out
- * (Istio's sourceMatchHTTP; routes-source.ts).
+ * exists only for the clients it names, and a match naming gateways only at those (`site`: "mesh"
+ * or the gateway the routes are for); a route none of whose matches exists is left out (Istio's
+ * sourceMatchHTTP; routes-source.ts).
  */
 export function httpRoutes(vs: MeshResource<"VirtualService"> | undefined, service: { host: string; port: number }, index: ServiceIndex, source?: RouteSource): Route[] {
   const out = virtualServiceRoutes(vs, service, index, source);
@@ -31,11 +32,18 @@ export function httpRoutes(vs: MeshResource<"VirtualService"> | undefined, servi
 }
 
 /** httpRoutes without the default route: none when no http route applies (a gateway merges several VirtualServices' routes). */
-export function virtualServiceRoutes(vs: MeshResource<"VirtualService"> | undefined, service: { host: string; port: number }, index: ServiceIndex, source?: RouteSource): Route[] {
+export function virtualServiceRoutes(
+  vs: MeshResource<"VirtualService"> | undefined,
+  service: { host: string; port: number },
+  index: ServiceIndex,
+  source?: RouteSource,
+  site: RouteSite = MESH_SITE,
+): Route[] {
   const ctx: RouteContext = { host: service.host, port: service.port, namespace: vs?.namespace ?? "default", index };
   const out: Route[] = [];
   for (const http of vs?.spec.http ?? []) {
-    const matches: readonly (HTTPMatchRequest | undefined)[] = (http.match ?? []).length === 0 ? [undefined] : (http.match ?? []).filter((m) => appliesTo(m, source));
+    const matches: readonly (HTTPMatchRequest | undefined)[] =
+      (http.match ?? []).length === 0 ? [undefined] : (http.match ?? []).filter((m) => matchExists(m, vs?.namespace ?? "default", site, source));
     let catchAll = false;
     for (const m of matches) {
       if (m?.port !== undefined && m.port !== service.port) continue;

@@ -34,9 +34,7 @@ const PROXIES: Readonly<Record<string, readonly ProxyIdentity[]>> = {
 };
 
 /** Scenarios gitmesh does not serve yet, each with why (the test runs, marked todo). */
-const NOT_YET: Readonly<Record<string, string>> = {
-  "external/scenarios/task-egress-gateway-http.yaml": "VirtualService http[].match[].gateways (routing mesh traffic to the egress gateway and the gateway's on) is not supported (GM0201)",
-};
+const NOT_YET: Readonly<Record<string, string>> = {};
 
 /** The secrets the tasks create (kubectl create secret tls), as the credentials directory holds them. */
 const httpbinCredential = issueLeaf(organisationCa("example.com CA"), "httpbin.example.com", { server: ["httpbin.example.com"] });

@@ -98,11 +98,29 @@ spec:
     - route: [{ destination: { host: web, port: { number: 8080 } } }]
 `;
 
+// One VirtualService for the mesh and the gateway with a route for each (Istio's match gateways,
+// as its egress gateway task writes them): a sidecar takes only the mesh route, the gateway only
+// its own, whatever their order.
+const SITES = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: pick, namespace: demo }
+spec:
+  hosts: [pick, pick.example.com]
+  gateways: [ingress, mesh]
+  http:
+    - match: [{ gateways: [ingress] }]
+      headers: { response: { set: { x-site: ingress } } }
+      route: [{ destination: { host: web, port: { number: 8080 } } }]
+    - match: [{ gateways: [mesh] }]
+      headers: { response: { set: { x-site: mesh } } }
+      route: [{ destination: { host: api, port: { number: 8080 } } }]
+`;
+
 function spec(): FleetSpec {
   return {
     workloads: workloads.map((w) => ({ namespace: NS, ...w })),
     config: (address) => ({
-      "services.yaml": docs(serviceEntry("web", NS, HTTP_PORT, { app: "web" }), serviceEntry("api", NS, HTTP_PORT, { app: "api" })),
+      "services.yaml": docs(serviceEntry("web", NS, HTTP_PORT, { app: "web" }), serviceEntry("api", NS, HTTP_PORT, { app: "api" }), serviceEntry("pick", NS, HTTP_PORT, { app: "web" })),
       "workloads.yaml": docs(...workloads.map((w) => workloadEntry(w.name, "namespace" in w ? w.namespace : NS, address(w.name), w.labels, "serviceAccount" in w ? w.serviceAccount : w.name))),
       "routes/web-demo.yaml": perNamespace("demo"),
       "routes/web-ops.yaml": perNamespace("ops"),
@@ -111,6 +129,7 @@ function spec(): FleetSpec {
       "routes/b.yaml": SHOP_B,
       "routes/store.yaml": STORE,
       "team/store-routes.yaml": STORE_ROUTES,
+      "routes/sites.yaml": SITES,
     }),
   };
 }
@@ -185,4 +204,13 @@ test("two VirtualServices for one sidecar host exported to different namespaces:
     assert.equal(await name("client", "/only-ops"), "web-1", "ops's VirtualService is not demo's");
     assert.equal(await name("ops-client", "/only-ops"), "api-1", "ops's VirtualService in ops");
     assert.equal(await name("ops-client", "/only-demo"), "web-1", "demo's VirtualService is not ops's");
+  }));
+
+test("a match naming gateways exists only there: the sidecar takes the mesh route, the gateway its own", (t) =>
+  fleet.row(t, async (f) => {
+    const mesh = await f.agent("client").get("http://pick.demo.svc.cluster.local:8080/x");
+    assert.equal(mesh.status, 200, JSON.stringify(mesh));
+    assert.deepEqual([(mesh.body as EchoAnswer).name, mesh.headers?.["x-site"]], ["api-1", "mesh"], "the ingress route comes first but is not the sidecar's");
+    const edge = await viaGateway(f, "pick.example.com", "/x");
+    assert.deepEqual([edge.status, edge.name, edge.headers["x-site"]], [200, "web-1", "ingress"]);
   }));

@@ -9,17 +9,24 @@ import type { CheckContext } from "./context.js";
  * GM0306 a second VirtualService for a sidecar host, GM0360 a gateway catch-all another one's
  * hides, GM0361 a delegate that cannot be resolved, GM0362 a delegate with gateways, tcp or tls,
  * GM0363 delegation from a delegate, GM0364 (warning) a delegate route outside the root's match,
- * GM0365 (warning) a delegate nothing delegates to.
+ * GM0365 (warning) a delegate nothing delegates to, GM0308 also for http match gateways, GM0366
+ * (warning) a match naming a gateway its VirtualService is not bound to.
  */
 export function checkRoutes(ctx: CheckContext): void {
   const gateways = new Set(ctx.ofKind("Gateway").map((g) => `${g.namespace}/${g.name}`));
   for (const vs of ctx.ofKind("VirtualService")) {
-    (vs.spec.gateways ?? []).forEach((g, i) => {
-      const key = gatewayRef(g, vs.namespace);
+    const named: { ref: string; path: (string | number)[] }[] = (vs.spec.gateways ?? []).map((g, i) => ({ ref: g, path: ["spec", "gateways", i] }));
+    (vs.spec.http ?? []).forEach((h, i) => (h.match ?? []).forEach((m, j) => (m.gateways ?? []).forEach((g, k) => named.push({ ref: g, path: ["spec", "http", i, "match", j, "gateways", k] }))));
+    const bound = new Set((vs.spec.gateways ?? ["mesh"]).map((g) => gatewayRef(g, vs.namespace)));
+    for (const { ref, path } of named) {
+      const key = gatewayRef(ref, vs.namespace);
       if (key !== "mesh" && !gateways.has(key) && !ctx.declaredByInvalid(`Gateway ${key}`)) {
-        ctx.report(vs, ["spec", "gateways", i], "GM0308", "error", `gateway ${key} does not exist; define it, fix the name, or use "mesh" for sidecars`);
+        ctx.report(vs, path, "GM0308", "error", `gateway ${key} does not exist; define it, fix the name, or use "mesh" for sidecars`);
+      } else if (path[1] === "http" && !bound.has(key)) {
+        // As in Istio: spec.gateways decides where the VirtualService is translated at all.
+        ctx.report(vs, path, "GM0366", "warning", `this match names ${key}, but the VirtualService is not bound to it (spec.gateways), so it never applies there; add ${ref} to spec.gateways`);
       }
-    });
+    }
     checkWeights(ctx, vs);
     checkShadowing(ctx, vs);
   }
