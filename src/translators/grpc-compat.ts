@@ -8,6 +8,7 @@ import { grpcHeaderRoutes } from "./grpc-headers.js";
 import { upstreamSecurityOf } from "./mtls.js";
 import { ZERO_DURATION } from "./routes-values.js";
 import { grpcIstioMutual, withTransportSocket, type TransportSocket } from "./tls-contexts.js";
+import type { TranslationMemo } from "./mesh.js";
 import type { TranslatedCluster } from "./translated.js";
 
 /** Load balancers gRPC's xDS client implements (others are NACKed). */
@@ -82,19 +83,17 @@ function failurePercentage(od: OutlierDetection | undefined): OutlierDetection |
   };
 }
 
-const roundRobinVariants = new WeakMap<TranslatedCluster, TranslatedCluster>();
-
-/** The gRPC cluster for a client of this class (grpc-clients.ts): ring hash as round robin where it crashes. */
-export function grpcClusterFor(c: TranslatedCluster, cls: GrpcClientClass): TranslatedCluster {
+/**
+ * The gRPC cluster for a client of this class (grpc-clients.ts): ring hash as round robin where it
+ * crashes. The memo keeps one variant per cluster object, so it is encoded once.
+ */
+export function grpcClusterFor(c: TranslatedCluster, cls: GrpcClientClass, memo: TranslationMemo): TranslatedCluster {
   if (cls === "standard" || c.message.lb_policy !== "RING_HASH") return c;
-  let variant = roundRobinVariants.get(c);
-  if (variant === undefined) {
+  return memo.variant(c, cls, () => {
     const message: Cluster = { ...c.message, lb_policy: "ROUND_ROBIN" };
     delete message.ring_hash_lb_config;
-    variant = { ...c, message };
-    roundRobinVariants.set(c, variant);
-  }
-  return variant;
+    return { ...c, message };
+  });
 }
 
 /**

@@ -131,6 +131,7 @@ export class TranslationMemo {
    */
   sorted = new Map<string, { readonly parts: readonly (readonly Translated[])[]; readonly all: readonly Translated[] }>();
   private readonly identities = new WeakMap<object, number>();
+  private readonly variants = new WeakMap<TranslatedCluster, Map<string, TranslatedCluster>>();
   private lastIdentity = 0;
   private readonly inbound = new Map<string, WeakRef<Translated>>();
   private readonly inboundGone = new FinalizationRegistry<string>((key) => {
@@ -159,6 +160,20 @@ export class TranslationMemo {
     const built = build();
     this.inbound.set(key, new WeakRef(built));
     this.inboundGone.register(built, key);
+    return built;
+  }
+
+  /**
+   * A cluster as clients of a class that cannot take it as built get it (grpc-compat.ts), held
+   * weakly by the cluster: the same cluster object keeps the same variant, so it is encoded once.
+   */
+  variant(cluster: TranslatedCluster, cls: string, build: () => TranslatedCluster): TranslatedCluster {
+    const byClass = this.variants.get(cluster) ?? new Map<string, TranslatedCluster>();
+    this.variants.set(cluster, byClass);
+    const held = byClass.get(cls);
+    if (held !== undefined) return held;
+    const built = build();
+    byClass.set(cls, built);
     return built;
   }
 

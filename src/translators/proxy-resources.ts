@@ -356,7 +356,7 @@ function grpcClientSide(t: MeshTranslation, cls: GrpcClientClass, namespace: str
     const services = t.exportsRestricted ? exportedServices(t, namespace) : undefined;
     const grpc = services === undefined ? t.grpc() : undefined;
     const own = grpc?.clusters ?? (services ?? []).flatMap((x) => x.grpcClusters());
-    const clusters = cls === "standard" ? own : own.map((c) => grpcClusterFor(c, cls));
+    const clusters = cls === "standard" ? own : own.map((c) => grpcClusterFor(c, cls, t.memo));
     const endpoints = services === undefined ? t.endpoints : services.flatMap((x) => x.endpoints);
     const listeners = grpc?.listeners ?? (services ?? []).flatMap((x) => routingFor(t, x, namespace).grpc().listeners);
     const routes = grpc?.routes ?? (services ?? []).flatMap((x) => routingFor(t, x, namespace).grpc().routes);

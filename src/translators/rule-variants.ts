@@ -56,7 +56,7 @@ export function ruleVariant(t: MeshTranslation, proxy: ProxyView, scope: { reado
       for (const o of own) {
         for (const r of [...o.service.clusters, ...o.service.endpoints]) dropped.add(`${r.type}|${r.name}`);
         const b = ruleBackends(t, o);
-        const clusters = flavour === "envoy" ? b.clusters : flavour === "standard" ? b.grpcClusters() : b.grpcClusters().map((c) => grpcClusterFor(c, flavour));
+        const clusters = flavour === "envoy" ? b.clusters : flavour === "standard" ? b.grpcClusters() : b.grpcClusters().map((c) => grpcClusterFor(c, flavour, t.memo));
         added.push(...clusters, ...b.endpoints);
       }
       return [...shared.filter((r) => !dropped.has(`${r.type}|${r.name}`)), ...added];

@@ -9,7 +9,7 @@ import { loadMesh } from "../../src/config/load.js";
 import { grpcClientClass } from "../../src/translators/grpc-clients.js";
 import { grpcCluster, grpcClusterFor } from "../../src/translators/grpc-compat.js";
 import { grpcHeaderRoutes, legacyHeaderMatcher } from "../../src/translators/grpc-headers.js";
-import { translateMesh } from "../../src/translators/mesh.js";
+import { createTranslationMemo, translateMesh } from "../../src/translators/mesh.js";
 import { proxyLayers } from "../../src/translators/proxy-resources.js";
 import type { ProxyIdentity } from "../../src/translators/proxy.js";
 import { translated } from "../../src/translators/translated.js";
@@ -82,12 +82,14 @@ for (const c of userAgents) {
 
 const ringHash = translated("envoy.config.cluster.v3.Cluster", "c", { name: "c", type: "EDS", lb_policy: "RING_HASH", ring_hash_lb_config: { minimum_ring_size: { value: 64 } } });
 
-test("ring hash for a client it crashes: round robin, one shared object", () => {
-  const rr = grpcClusterFor(ringHash, "ring-hash-crashes");
+test("ring hash for a client it crashes: round robin, one shared object per memo", () => {
+  const memo = createTranslationMemo();
+  const rr = grpcClusterFor(ringHash, "ring-hash-crashes", memo);
   assert.equal(rr.message.lb_policy, "ROUND_ROBIN");
   assert.equal(rr.message.ring_hash_lb_config, undefined);
-  assert.equal(grpcClusterFor(ringHash, "ring-hash-crashes"), rr, "memoised: encoded once");
-  assert.equal(grpcClusterFor(ringHash, "standard"), ringHash);
+  assert.equal(grpcClusterFor(ringHash, "ring-hash-crashes", memo), rr, "memoised: encoded once");
+  assert.equal(grpcClusterFor(ringHash, "standard", memo), ringHash);
+  assert.notEqual(grpcClusterFor(ringHash, "ring-hash-crashes", createTranslationMemo()), rr, "the memo owns the variant, no module-wide cache");
 });
 
 const outliers: { name: string; od: object; volume?: number }[] = [
