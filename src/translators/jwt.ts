@@ -19,6 +19,7 @@ import type { JwtAuthentication } from "../envoy/generated/envoy/extensions/filt
 import type { JwtProvider } from "../envoy/generated/envoy/extensions/filters/http/jwt_authn/v3/JwtProvider.js";
 import type { JwtRequirement } from "../envoy/generated/envoy/extensions/filters/http/jwt_authn/v3/JwtRequirement.js";
 import { duration } from "./routes-values.js";
+import { SYSTEM_CA_FILE } from "./tls-contexts.js";
 import { translated, type TranslatedCluster } from "./translated.js";
 
 type RequestAuthentication = MeshResource<"RequestAuthentication">;
@@ -30,8 +31,6 @@ export const JWT_PAYLOAD_KEY = "payload";
 
 /** Istio's default for fetching jwksUri (JWTRule.timeout). */
 const DEFAULT_FETCH_TIMEOUT = { seconds: 5, nanos: 0 };
-/** The CA bundle of the proxy's host that an https jwksUri is verified against (Debian's path). */
-export const SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
 
 /** Where an https or http jwksUri is fetched from. */
 export interface JwksEndpoint {
@@ -141,7 +140,7 @@ function jwksCluster(name: string, e: JwksEndpoint): TranslatedCluster {
               sni: e.host,
               common_tls_context: {
                 validation_context: {
-                  trusted_ca: { filename: SYSTEM_CA_BUNDLE },
+                  trusted_ca: { filename: SYSTEM_CA_FILE }, // an https jwksUri is verified against the system roots
                   match_typed_subject_alt_names: [{ san_type: IP_ADDRESS.test(e.host) ? "IP_ADDRESS" : "DNS", matcher: { exact: e.host } }],
                 },
               },

@@ -486,6 +486,35 @@ spec:
     expect: ["GM0309@s.yaml:5:3"],
   },
   {
+    name: "GM0309: a DestinationRule workloadSelector that matches no workload (warning): its policy reaches no proxy",
+    files: {
+      "se.yaml": se("reviews", "reviews.shop.svc.cluster.local"),
+      "dr.yaml": `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: reviews-for-payments, namespace: shop }
+spec:
+  host: reviews
+  workloadSelector: { matchLabels: { app: payments } }
+  trafficPolicy: { loadBalancer: { simple: RANDOM } }
+`,
+    },
+    expect: ["GM0309@dr.yaml:6:3"],
+  },
+  {
+    name: "GM0339: a second Sidecar egress listener (none has a port), at its own line",
+    files: {
+      "s.yaml": `apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: { name: default, namespace: shop }
+spec:
+  egress:
+    - hosts: ["./*"]
+    - hosts: ["istio-system/*"]
+`,
+    },
+    expect: ["GM0339@s.yaml:7:7"],
+  },
+  {
     name: "GM0316 spares a policy whose workloads register at run time (a ServiceEntry selects them), not one with a conflicting label",
     files: {
       "se.yaml": se("identity", "identity.shop.svc.cluster.local", "[{ number: 9090, name: grpc, protocol: GRPC }]", "\n  workloadSelector: { labels: { app: identity } }"),

@@ -5,7 +5,7 @@ import type { CheckContext } from "./context.js";
  * something else (or nothing): GM0326 a VirtualService without routes, GM0327 "*" as a host for
  * sidecars (the mesh gateway), GM0328 an empty Sidecar, GM0329 a DENY policy without rules,
  * GM0330 portLevelMtls without a selector, GM0331 endpoint ports naming no service port, GM0332
- * two Gateway servers with one port name.
+ * two Gateway servers with one port name, GM0339 a second egress listener without a port.
  */
 export function checkIstioRules(ctx: CheckContext): void {
   for (const vs of ctx.ofKind("VirtualService")) {
@@ -24,6 +24,11 @@ export function checkIstioRules(ctx: CheckContext): void {
     if (!["egress", "ingress", "outboundTrafficPolicy", "inboundConnectionPool"].some(has)) {
       ctx.report(s, ["spec"], "GM0328", "error", "an empty Sidecar configures nothing (Istio refuses it); give it egress hosts, or delete it", "key");
     }
+    // An egress listener without a port catches every port, and Istio takes one (the last); every
+    // gitmesh egress listener has no port (egress port is not supported).
+    (s.spec.egress ?? []).forEach((_, i) => {
+      if (i > 0) ctx.report(s, ["spec", "egress", i], "GM0339", "error", "a Sidecar has one egress listener without a port (Istio refuses a second); put these hosts in the first listener's hosts", "key");
+    });
   }
   for (const ap of ctx.ofKind("AuthorizationPolicy")) {
     if (ap.spec.action === "DENY" && (ap.spec.rules ?? []).length === 0) {

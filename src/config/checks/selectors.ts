@@ -21,7 +21,7 @@ export function knownWorkloads(ctx: CheckContext): Workload[] {
  * may match workloads in any namespace. GM0316 (error) for an AuthorizationPolicy,
  * PeerAuthentication or RequestAuthentication: the policy the operator meant to enforce silently
  * applies to nothing.
- * GM0309 (warning) for a Sidecar, ServiceEntry or Gateway selector.
+ * GM0309 (warning) for a Sidecar, ServiceEntry, DestinationRule or Gateway selector.
  */
 export function checkSelectors(ctx: CheckContext): void {
   const workloads = knownWorkloads(ctx);
@@ -66,6 +66,7 @@ export function checkSelectors(ctx: CheckContext): void {
   for (const p of ctx.ofKind("RequestAuthentication")) check(p, p.spec.selector?.matchLabels, ["spec", "selector"]);
   for (const s of ctx.ofKind("Sidecar")) check(s, s.spec.workloadSelector?.labels, ["spec", "workloadSelector"]);
   for (const se of ctx.ofKind("ServiceEntry")) check(se, se.spec.workloadSelector?.labels, ["spec", "workloadSelector"]);
+  for (const dr of ctx.ofKind("DestinationRule")) check(dr, dr.spec.workloadSelector?.matchLabels, ["spec", "workloadSelector"]);
   // Istio picks gateway workloads in every namespace.
   for (const g of ctx.ofKind("Gateway")) check(g, g.spec.selector, ["spec", "selector"], true);
 }
