@@ -11,6 +11,8 @@ import { trafficPolicyFor } from "./clusters.js";
 import { serviceClusterKeys } from "./endpoints.js";
 import { endpointsName } from "./names.js";
 import type { MeshTranslation, ServiceTranslation } from "./mesh.js";
+import type { RuleVariant } from "./rule-variants.js";
+import type { MeshService } from "./services.js";
 import type { ProxyIdentity } from "./proxy.js";
 import { translated, type Translated } from "./translated.js";
 
@@ -62,12 +64,21 @@ export interface LocalityVariant {
   endpoints(shared: readonly Translated[]): Translated[];
 }
 
-/** The endpoints a client gets among the services visible to it (`scope`: its Sidecar scope's key and test). */
-export function localityVariant(t: MeshTranslation, proxy: ProxyIdentity, scope: { readonly key: string; visible(s: ServiceTranslation): boolean }): LocalityVariant {
+/**
+ * The endpoints a client gets among the services visible to it (`scope`: its Sidecar scope's key
+ * and test). A service whose DestinationRule differs for the client (`rules`, rule-variants.ts) is
+ * under failover by that rule's policy, with the endpoints built with it.
+ */
+export function localityVariant(t: MeshTranslation, proxy: ProxyIdentity, scope: { readonly key: string; visible(s: ServiceTranslation): boolean }, rules: RuleVariant): LocalityVariant {
   const client = proxyLocality(t, proxy);
   const none: LocalityVariant = { key: "", endpoints: (shared) => [...shared] };
   if (client === undefined) return none;
-  const clusters = inScope(t, `failover|${scope.key}`, () => failoverClusters(t).filter((c) => scope.visible(c.service)));
+  const differing = rules.differing();
+  const byOwnRule = new Set(differing.map((d) => d.service.host));
+  const clusters = [
+    ...inScope(t, `failover|${scope.key}`, () => failoverClusters(t).filter((c) => scope.visible(c.service))).filter((c) => !byOwnRule.has(c.service.host)),
+    ...differing.flatMap((d) => failoverClustersOf(d.service, d.mesh, d.endpoints, d.key)),
+  ];
   if (clusters.length === 0) return none;
   return {
     key: `|locality:${client}`,
@@ -82,11 +93,12 @@ export function localityVariant(t: MeshTranslation, proxy: ProxyIdentity, scope:
   };
 }
 
-/** A cluster under locality failover: its service, shared assignment and setting. */
+/** A cluster under locality failover: its service, assignment and setting, and the rule they come from ("": the shared one). */
 export interface FailoverCluster {
   readonly service: ServiceTranslation;
   readonly assignment: Translated;
   readonly setting: LocalityLbSetting | undefined;
+  readonly rule: string;
 }
 
 /** A list derived for one Sidecar scope, once per translation. */
@@ -105,22 +117,28 @@ function failoverClusters(t: MeshTranslation): readonly FailoverCluster[] {
   const out: FailoverCluster[] = [];
   for (const service of t.services) {
     const mesh = t.index.service(service.host);
-    if (mesh === undefined) continue;
-    for (const key of serviceClusterKeys(mesh)) {
-      const policy = trafficPolicyFor(mesh.rule?.spec, key.port.number, key.subset?.name);
-      const setting = policy.loadBalancer?.localityLbSetting;
-      if (policy.outlierDetection === undefined || setting?.enabled === false) continue;
-      const assignment = service.endpoints.find((e) => e.name === endpointsName(key.name));
-      if (assignment !== undefined) out.push({ service, assignment, setting });
-    }
+    if (mesh !== undefined) out.push(...failoverClustersOf(service, mesh, service.endpoints, ""));
   }
   t.shared.failoverClusters = out;
   return out;
 }
 
+/** A service's clusters under failover by its rule's policy (`mesh`: the service with that rule; `endpoints`: built with it). */
+function failoverClustersOf(service: ServiceTranslation, mesh: MeshService, endpoints: readonly Translated[], rule: string): FailoverCluster[] {
+  const out: FailoverCluster[] = [];
+  for (const key of serviceClusterKeys(mesh)) {
+    const policy = trafficPolicyFor(mesh.rule?.spec, key.port.number, key.subset?.name);
+    const setting = policy.loadBalancer?.localityLbSetting;
+    if (policy.outlierDetection === undefined || setting?.enabled === false) continue;
+    const assignment = endpoints.find((e) => e.name === endpointsName(key.name));
+    if (assignment !== undefined) out.push({ service, assignment, setting, rule });
+  }
+  return out;
+}
+
 /** The cluster's assignment with priorities for a client locality; undefined when all are 0 (the shared one serves). */
 function ownAssignment(t: MeshTranslation, c: FailoverCluster, client: string): Translated | undefined {
-  const key = `${c.assignment.name}|${client}`;
+  const key = `${c.assignment.name}|${client}|${c.rule}`;
   if (t.shared.localityEndpoints.has(key)) return t.shared.localityEndpoints.get(key);
   const cla = c.assignment.message as ClusterLoadAssignment;
   const groups = cla.endpoints ?? [];

@@ -227,8 +227,8 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
       // So do endpoints in priorities by the client's locality (locality failover).
       // So do clusters built with a DestinationRule other than the shared one (rule-variants.ts).
       const variant = sourceVariant(t, "grpc", proxy, EVERY_SERVICE);
-      const near = localityVariant(t, proxy, EVERY_SERVICE);
       const rules = ruleVariant(t, proxy, exportedScope(t, proxy.namespace));
+      const near = localityVariant(t, proxy, EVERY_SERVICE, rules);
       const client: ProxyLayer = {
         key: `${grpcSideKey(t, cls, proxy.namespace)}${rules.key}${variant.key}${near.key}`,
         resources: () => {
@@ -243,8 +243,8 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
       const scope = sidecarScope(t.of.sidecars, proxy, t.model.naming.rootNamespace, t.exportsRestricted);
       const side = workloadSide(t, proxy);
       const variant = sourceVariant(t, "outbound", proxy, scope);
-      const near = localityVariant(t, proxy, scope);
       const rules = ruleVariant(t, proxy, scope);
+      const near = localityVariant(t, proxy, scope, rules);
       const outbound: ProxyLayer = {
         key: `sidecar-scope:${scope.key}${variant.key}${near.key}${rules.key}`,
         resources: () => {
@@ -259,8 +259,8 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
     case "gateway": {
       const gateways = gatewaysFor(t.of.gateways, proxy.labels);
       const keysFor = credentialAccess(t, proxy, gateways);
-      const near = localityVariant(t, proxy, EVERY_SERVICE);
       const rules = ruleVariant(t, proxy, exportedScope(t, proxy.namespace));
+      const near = localityVariant(t, proxy, EVERY_SERVICE, rules);
       return [
         t.exportsRestricted
           ? {

@@ -31,6 +31,18 @@ export interface RuleVariant {
   routes(shared: readonly Translated[], flavour: RouteFlavour): Translated[];
   /** The service index as the proxy sees it: each service with the proxy's own rule (for routes built per proxy, a gateway's). */
   readonly index: ServiceIndex;
+  /** The services whose rule differs for the proxy, each with that rule and the endpoints built with it (locality.ts reads their policy). */
+  differing(): readonly DifferingRule[];
+}
+
+/** A service whose DestinationRule differs for a proxy from the shared one. */
+export interface DifferingRule {
+  readonly service: ServiceTranslation;
+  /** The service with the proxy's rule. */
+  readonly mesh: MeshService;
+  /** What sets the rule apart (for cache keys). */
+  readonly key: string;
+  readonly endpoints: readonly Translated[];
 }
 
 interface Own {
@@ -44,12 +56,13 @@ const ROUTE_CONFIGURATION = "envoy.config.route.v3.RouteConfiguration";
 /** The rules a proxy takes among the services visible to it (`scope`: its Sidecar scope's key and test). */
 export function ruleVariant(t: MeshTranslation, proxy: ProxyView, scope: { readonly key: string; visible(s: ServiceTranslation): boolean }): RuleVariant {
   const own = ownRules(t, proxy, scope);
-  if (own.length === 0) return { key: "", resources: (shared) => [...shared], routes: (shared) => [...shared], index: t.index };
+  if (own.length === 0) return { key: "", resources: (shared) => [...shared], routes: (shared) => [...shared], index: t.index, differing: () => [] };
   const key = own.map((o) => `|rule:${o.service.host}=${o.key}`).join("");
   return {
     key,
     routes: (shared, flavour) => hashedRoutes(t, own, key, scope, shared, flavour),
     index: { ...t.index, service: (host) => withOwnRule(t, own, host) },
+    differing: () => own.map((o) => ({ service: o.service, mesh: serviceWithRule(t, o), key: o.key, endpoints: ruleBackends(t, o).endpoints })),
     resources(shared, flavour) {
       const dropped = new Set<string>();
       const added: Translated[] = [];

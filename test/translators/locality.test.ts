@@ -1,7 +1,12 @@
 // Istio's locality failover priorities (applyLocalityFailover), table-driven.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { loadMesh } from "../../src/config/load.js";
+import type { ClusterLoadAssignment } from "../../src/envoy/generated/envoy/config/endpoint/v3/ClusterLoadAssignment.js";
 import { failoverPriorities } from "../../src/translators/locality.js";
+import { translateMesh } from "../../src/translators/mesh.js";
+import type { ProxyIdentity } from "../../src/translators/proxy.js";
+import { resourcesForProxy } from "../../src/translators/proxy-resources.js";
 
 const at = (region: string, zone = "", sub_zone = "") => ({ locality: { region, zone, sub_zone }, lb_endpoints: [] });
 
@@ -21,3 +26,60 @@ for (const c of cases) {
     assert.deepEqual(failoverPriorities(c.client, ENDPOINTS, c.failover === undefined ? undefined : { failover: c.failover }), c.want);
   });
 }
+
+// Failover follows the DestinationRule the client takes (rule-variants.ts): a workloadSelector rule
+// with outlierDetection puts its clients' endpoints in priorities; the shared rule without it
+// leaves the others flat; and the other way round.
+const CONFIG = (sharedOutlier: boolean, ownOutlier: boolean) => `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: api, namespace: shop }
+spec:
+  hosts: [api.shop.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 8080, name: http, protocol: HTTP }]
+  endpoints: [{ address: 10.0.0.1, locality: eu/a }, { address: 10.0.0.2, locality: us/b }]
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: { name: client-a, namespace: shop }
+spec: { address: 10.0.1.1, labels: { app: client, team: a }, locality: eu/a }
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: { name: client-b, namespace: shop }
+spec: { address: 10.0.1.2, labels: { app: client, team: b }, locality: eu/a }
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: api, namespace: shop }
+spec:
+  host: api
+  trafficPolicy: { connectionPool: { tcp: { maxConnections: 10 } }${sharedOutlier ? ", outlierDetection: { consecutive5xxErrors: 3 }" : ""} }
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: api-for-a, namespace: shop }
+spec:
+  host: api
+  workloadSelector: { matchLabels: { team: a } }
+  trafficPolicy: { connectionPool: { tcp: { maxConnections: 1 } }${ownOutlier ? ", outlierDetection: { consecutive5xxErrors: 3 }" : ""} }
+`;
+
+const client = (team: string): ProxyIdentity =>
+  ({ nodeId: `client-${team}`, kind: "sidecar", namespace: "shop", serviceAccount: "client", labels: { app: "client", team }, workloadName: `client-${team}`, instanceIps: [`10.0.1.${team === "a" ? 1 : 2}`], authenticated: true }) as ProxyIdentity;
+
+function priorities(sharedOutlier: boolean, ownOutlier: boolean, team: string): number[] {
+  const loaded = loadMesh([{ path: "mesh.yaml", text: CONFIG(sharedOutlier, ownOutlier) }]);
+  assert.ok(loaded.ok, JSON.stringify(loaded.diagnostics));
+  const cla = resourcesForProxy(translateMesh(loaded.model), client(team)).find((r) => r.type === "envoy.config.endpoint.v3.ClusterLoadAssignment" && r.name === "outbound|8080||api.shop.svc.cluster.local");
+  assert.ok(cla !== undefined);
+  return ((cla.message as ClusterLoadAssignment).endpoints ?? []).map((e) => e.priority ?? 0);
+}
+
+test("locality failover follows the rule the client takes: its own workloadSelector rule's outlierDetection, not the shared rule's", () => {
+  assert.deepEqual(priorities(false, true, "a"), [0, 1], "a's own rule has outlierDetection: failover");
+  assert.deepEqual(priorities(false, true, "b"), [0, 0], "the shared rule has none: flat");
+  assert.deepEqual(priorities(true, false, "a"), [0, 0], "a's own rule has none, whatever the shared one says");
+  assert.deepEqual(priorities(true, false, "b"), [0, 1], "the shared rule's outlierDetection");
+});
