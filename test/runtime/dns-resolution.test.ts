@@ -2,10 +2,13 @@
 // clock: when a host is looked up again (its TTL, clamped), what a failure keeps, when a change
 // is reported (only a changed answer pushes), and what is logged.
 import assert from "node:assert/strict";
+import { createSocket } from "node:dgram";
+import { Resolver } from "node:dns/promises";
 import { test } from "node:test";
 import { DnsResolution, MAX_REFRESH_MS, MIN_REFRESH_MS, refreshDelayMs, type NameResolver, type TtlRecord } from "../../src/runtime/dns-resolution.js";
 import type { Logger } from "../../src/log.js";
 import type { DnsAnswers } from "../../src/translators/services.js";
+import { answer } from "../fleet/support/dns.js";
 import { fakeScheduler } from "../support/fake-scheduler.js";
 
 /** A record set, or the error code a query fails with (ENODATA: the name has no such record). */
@@ -191,4 +194,33 @@ test("a host dropped while its lookup is in flight gets no answer", async () => 
   assert.equal(dns.current().size, 0);
   assert.equal(changes.length, 0);
   dns.close();
+});
+
+test("with node:dns's Resolver: names are asked of the DNS server, never looked up in /etc/hosts (localhost is not found)", async () => {
+  // The fleet's DNS server (its answer function), on a loopback port of this process.
+  const socket = createSocket("udp4");
+  socket.on("message", (query, from) => {
+    const reply = answer(query, new Set(["httpbin.org"]), "10.1.2.3", 30);
+    if (reply !== undefined) socket.send(reply, from.port, from.address);
+  });
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+  const resolver = new Resolver({ timeout: 2_000, tries: 1 });
+  resolver.setServers([`127.0.0.1:${socket.address().port}`]);
+  const answered = new Promise<DnsAnswers>((resolve) => {
+    const dns = new DnsResolution({
+      logger: recordingLogger(),
+      resolver,
+      onChange: (answers) => {
+        if (answers.size < 2) return;
+        dns.close();
+        resolve(answers);
+      },
+    });
+    dns.setHosts(["httpbin.org", "localhost"]);
+  });
+  try {
+    assert.deepEqual(Object.fromEntries(await answered), { "httpbin.org": ["10.1.2.3"], localhost: [] });
+  } finally {
+    socket.close();
+  }
 });
