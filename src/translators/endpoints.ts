@@ -167,6 +167,16 @@ export function serviceEndpoints(service: MeshService): TranslatedEndpoints[] {
   return sortTranslated(out);
 }
 
+/**
+ * For render, which does not resolve: a note per service among `clusterNames` (what the proxy
+ * receives) whose endpoints come from gitmesh's own DNS lookups at serve time.
+ */
+export function unresolvedLookupNotes(services: readonly MeshService[], clusterNames: ReadonlySet<string>): string[] {
+  return services
+    .filter((s) => s.lookup !== undefined && s.lookup.addresses === undefined && serviceClusterKeys(s).some((c) => clusterNames.has(c.name)))
+    .map((s) => `${s.host}: its endpoints come from gitmesh's own DNS lookups of ${s.host} while it serves (the DNS servers of gitmesh's /etc/resolv.conf, not /etc/hosts); render does not resolve, so it shows none`);
+}
+
 /** "region/zone/subzone" as an Envoy Locality; "" is the empty locality (gRPC needs it present). */
 function localityOf(text: string): NonNullable<LocalityLbEndpoints["locality"]> {
   const [region, zone, subZone] = text === "" ? [] : text.split("/");
