@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { loadMesh, type MeshModel } from "../../src/config/load.js";
-import type { Node__Output } from "../../src/envoy/index.js";
+import { decodeMessage, type ClusterLoadAssignment, type Node__Output } from "../../src/envoy/index.js";
 import { silentLogger } from "../../src/log.js";
 import { MeshPusher, type SecretSource } from "../../src/runtime/index.js";
 import { translated } from "../../src/translators/translated.js";
@@ -228,3 +228,36 @@ test("a translation while proxies are being pushed: every proxy ends with the ne
 function withPeer([node, identity]: [Node__Output, StreamIdentity]): [Node__Output, string, StreamIdentity] {
   return [node, "", identity];
 }
+
+test("gitmesh's DNS answers are a translation input: a host's assignment gains the addresses, and another answer replaces them", async () => {
+  const cache = new SnapshotCache();
+  const pusher = new MeshPusher(cache, silentLogger, { secrets: readySecrets() });
+  const egress = model(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: httpbin, namespace: shop }
+spec:
+  hosts: [httpbin.org]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+`);
+  await pusher.setModel(egress);
+  pusher.connected("p", sidecar("p", { app: "web" }, { INSTANCE_IPS: str("10.0.0.5") }), "ipv4:10.0.0.5:5000", web);
+  await pusher.settled();
+  /** The addresses in the proxy's assignment for httpbin.org's cluster. */
+  const addresses = () => {
+    const r = resourcesOf(cache.get("p") as Snapshot, EDS.typeUrl).byName.get("outbound|80||httpbin.org");
+    assert.ok(r !== undefined, "an assignment, answer or not");
+    const cla = decodeMessage("envoy.config.endpoint.v3.ClusterLoadAssignment", r.bytes) as ClusterLoadAssignment;
+    return (cla.endpoints ?? []).flatMap((l) => (l.lb_endpoints ?? []).map((e) => e.endpoint?.address?.socket_address?.address));
+  };
+  assert.deepEqual(addresses(), [], "none before the first answer");
+  await pusher.setDnsAnswers(new Map([["httpbin.org", ["10.9.0.1"]]]));
+  await pusher.settled();
+  assert.deepEqual(addresses(), ["10.9.0.1"]);
+  await pusher.setDnsAnswers(new Map([["httpbin.org", ["10.9.0.2", "10.9.0.3"]]]));
+  await pusher.settled();
+  assert.deepEqual(addresses(), ["10.9.0.2", "10.9.0.3"], "another answer replaces them");
+  assert.ok(resourcesOf(cache.get("p") as Snapshot, CDS.typeUrl).byName.has("outbound|80||httpbin.org"));
+  pusher.close();
+});
