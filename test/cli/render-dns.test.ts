@@ -1,29 +1,22 @@
 // `gitmesh render` of a host gitmesh resolves itself (resolution DNS, no endpoints): it does not
 // resolve, so the clusters are EDS without endpoints, and a note says where the addresses come from.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { parse } from "yaml";
 import { render } from "../../src/cli/render.js";
 import type { ProxyIdentity } from "../../src/translators/proxy.js";
-
-const CONFIG = `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: httpbin, namespace: default }
-spec:
-  hosts: [httpbin.org]
-  location: MESH_EXTERNAL
-  resolution: DNS
-  ports: [{ number: 80, name: http, protocol: HTTP }]
-`;
+import { EGRESS_HTTP } from "../support/corpus-files.js";
+import { REPO_ROOT } from "../support/peers.js";
 
 for (const kind of ["sidecar", "grpc"] as const) {
   test(`render (${kind}): httpbin.org's cluster is EDS with no endpoints, and a note says gitmesh resolves it while it serves`, async () => {
     const dir = mkdtempSync(join(tmpdir(), "gm-render-dns-"));
     try {
-      writeFileSync(join(dir, "httpbin.yaml"), CONFIG);
+      // Istio's egress task: httpbin.org with resolution DNS and no endpoints.
+      copyFileSync(join(REPO_ROOT, EGRESS_HTTP), join(dir, "httpbin.yaml"));
       let text = "";
       const proxy: ProxyIdentity = { nodeId: "sleep", kind, namespace: "default", serviceAccount: "sleep", labels: {}, instanceIps: [] };
       assert.equal(await render({ dir, proxy, format: "yaml", out: (t) => (text += t) }), 0, text);

@@ -2,6 +2,8 @@
 // back when they leave, how it compares a proxy's claims, and what it refuses to hand a proxy that
 // could not use it (issue 9).
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import { loadMesh, type MeshModel } from "../../src/config/load.js";
 import { decodeMessage, type ClusterLoadAssignment, type Node__Output } from "../../src/envoy/index.js";
@@ -11,6 +13,8 @@ import { translated } from "../../src/translators/translated.js";
 import { CDS, EDS, LDS, RDS, resourcesOf, SnapshotCache, type Snapshot, type StreamIdentity } from "../../src/xds/index.js";
 import { meshFiles } from "../../bench/mesh-gen.js";
 import { heapAfterGc } from "../support/gc.js";
+import { EGRESS_HTTP } from "../support/corpus-files.js";
+import { REPO_ROOT } from "../support/peers.js";
 
 function model(text: string): MeshModel {
   const loaded = loadMesh([{ path: "mesh.yaml", text }]);
@@ -232,15 +236,8 @@ function withPeer([node, identity]: [Node__Output, StreamIdentity]): [Node__Outp
 test("gitmesh's DNS answers are a translation input: a host's assignment gains the addresses, and another answer replaces them", async () => {
   const cache = new SnapshotCache();
   const pusher = new MeshPusher(cache, silentLogger, { secrets: readySecrets() });
-  const egress = model(`apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: httpbin, namespace: shop }
-spec:
-  hosts: [httpbin.org]
-  location: MESH_EXTERNAL
-  resolution: DNS
-  ports: [{ number: 80, name: http, protocol: HTTP }]
-`);
+  // Istio's egress task: httpbin.org with resolution DNS and no endpoints.
+  const egress = model(readFileSync(join(REPO_ROOT, EGRESS_HTTP), "utf8"));
   await pusher.setModel(egress);
   pusher.connected("p", sidecar("p", { app: "web" }, { INSTANCE_IPS: str("10.0.0.5") }), "ipv4:10.0.0.5:5000", web);
   await pusher.settled();
