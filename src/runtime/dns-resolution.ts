@@ -10,7 +10,8 @@
 // Each host is looked up again at its records' TTL, clamped to MIN_REFRESH_MS..MAX_REFRESH_MS; a
 // lookup that fails keeps the last good addresses (and is tried again at MIN_REFRESH_MS); a failure
 // is logged once per change of state, not at every attempt. Only a changed answer (sorted) calls
-// onChange, so a steady TTL costs no push.
+// onChange, so a steady TTL costs no push. Loopback addresses are never served (they would send a
+// sidecar to its own host).
 import { Resolver } from "node:dns/promises";
 import { after, REAL_SCHEDULER, type Scheduler, type Timer } from "../common/timers.js";
 import type { Logger } from "../log.js";
@@ -50,6 +51,10 @@ const NO_ADDRESS = new Set(["ENODATA", "ENOTFOUND"]);
 export function refreshDelayMs(ttls: readonly number[]): number {
   const ttl = ttls.length === 0 ? 0 : Math.min(...ttls);
   return Math.min(MAX_REFRESH_MS, Math.max(MIN_REFRESH_MS, ttl * 1000));
+}
+
+function loopback(address: string): boolean {
+  return address.startsWith("127.") || address === "::1" || address.startsWith("::ffff:127.");
 }
 
 interface HostState {
@@ -143,8 +148,14 @@ export class DnsResolution {
     }
     // One family failing while the other answers is an answer (its records); both failing is not.
     if (records.length === 0 && errors.length > 0) return { t: "failed", error: errors.join(", ") };
-    const addresses = [...new Set(records.map((r) => r.address))].sort();
-    return { t: "answer", addresses, delayMs: refreshDelayMs(records.map((r) => r.ttl)) };
+    // A loopback address would send a sidecar to its own host: it comes from a DNS server that
+    // reads /etc/hosts (systemd-resolved's stub does), where gitmesh hosts put the service's own.
+    const usable = records.filter((r) => !loopback(r.address));
+    if (usable.length === 0 && records.length > 0) {
+      return { t: "failed", error: `only loopback addresses (${records.map((r) => r.address).join(", ")}): the DNS server answers from /etc/hosts? Point gitmesh's resolv.conf at one that does not` };
+    }
+    const addresses = [...new Set(usable.map((r) => r.address))].sort();
+    return { t: "answer", addresses, delayMs: refreshDelayMs(usable.map((r) => r.ttl)) };
   }
 
   private changed(): void {

@@ -151,6 +151,18 @@ test("a failure before any answer leaves the host without addresses; a name with
   dns.close();
 });
 
+test("loopback addresses are never served: an answer of only loopback addresses is a failure (a DNS server reading /etc/hosts)", async () => {
+  const { resolver, dns, logger } = setup();
+  resolver.v4.set("mixed", [a("127.130.4.5", 60), a("10.0.0.1", 60)]);
+  resolver.v4.set("looped", [a("127.130.4.6", 60)]);
+  resolver.v6.set("looped", [a("::1", 60)]);
+  dns.setHosts(["mixed", "looped"]);
+  await settle();
+  assert.deepEqual(Object.fromEntries(dns.current()), { mixed: ["10.0.0.1"] });
+  assert.ok(logger.lines.some((l) => l.startsWith("warn") && l.includes('"host":"looped"') && l.includes("only loopback addresses")), logger.lines.join("\n"));
+  dns.close();
+});
+
 test("only a changed answer is reported: the same addresses in another order or with another TTL are not", async () => {
   const { resolver, dns, changes, advance } = setup();
   resolver.v4.set("h", [a("10.0.0.2", 10), a("10.0.0.1", 10)]);
