@@ -3,6 +3,7 @@ import { loadMesh } from "../config/load.js";
 import type { MeshNaming } from "../config/resources.js";
 import { readDirectory } from "../config/source.js";
 import { describeMessage, encodeMessage, redacted } from "../envoy/index.js";
+import { unresolvedLookupNotes } from "../translators/endpoints.js";
 import { translateMesh } from "../translators/mesh.js";
 import { proxyNotes, resourcesForProxy } from "../translators/proxy-resources.js";
 import { readCredentials } from "../config/credentials.js";
@@ -49,8 +50,10 @@ export async function render(options: RenderOptions): Promise<number> {
   }
   const credentials = options.credentialsDir === undefined ? undefined : await readCredentials(options.credentialsDir);
   const translation = translateMesh(result.model, undefined, credentials === undefined ? {} : { credentials: credentials.credentials });
-  const described: Record<string, unknown> = describeResources(resourcesForProxy(translation, options.proxy));
-  const notes = [...(credentials?.problems ?? []), ...proxyNotes(translation, options.proxy)];
+  const resources = resourcesForProxy(translation, options.proxy);
+  const described: Record<string, unknown> = describeResources(resources);
+  const clusterNames = new Set(resources.filter((r) => r.type === "envoy.config.cluster.v3.Cluster").map((r) => r.name));
+  const notes = [...(credentials?.problems ?? []), ...proxyNotes(translation, options.proxy), ...unresolvedLookupNotes(translation.index.services, clusterNames)];
   if (notes.length > 0) described["notes"] = notes;
   options.out(options.format === "json" ? JSON.stringify(described, null, 2) : stringify(described, { lineWidth: 0 }).trimEnd());
   return 0;

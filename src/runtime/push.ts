@@ -1,5 +1,6 @@
 // Keeps every connected proxy's snapshot in step with what it is served from: the config model,
-// the gateway credentials, the workloads registered by their proxies and each proxy's own secrets.
+// the gateway credentials, the workloads registered by their proxies, the addresses of gitmesh's
+// own DNS lookups (dns-resolution.ts) and each proxy's own secrets.
 // Translates once per change and sets a proxy's snapshot when it connects and when its resources
 // change. Proxies are pushed in slices of a few milliseconds (common/steps.ts): pushing two
 // thousand sidecars after a commit never holds up the ACKs, health checks and keepalives the
@@ -15,6 +16,7 @@ import { peerHost, proxyFromNode, canonicalProxy, type ProxyIdentity } from "../
 import type { AccessLogging } from "../translators/access-log.js";
 import { proxyLayers, proxyNotes, type ProxyLayer } from "../translators/proxy-resources.js";
 import { withRegistrations, type RegistrationProblems } from "../translators/registration.js";
+import type { DnsAnswers } from "../translators/services.js";
 import { ResourceEncoder, type AdmitRefusal, type SnapshotCache, type StreamIdentity, type XdsServerOptions } from "../xds/index.js";
 import { runInSlices, type Steps } from "../common/steps.js";
 import { SnapshotLayers } from "./layers.js";
@@ -70,6 +72,7 @@ export class MeshPusher {
   private translation: MeshTranslation | undefined;
   private model: MeshModel | undefined;
   private credentials: Credentials = new Map();
+  private dnsAnswers: DnsAnswers = new Map();
   private registrationProblems: RegistrationProblems = new Map();
   private readonly proxies = new Map<string, Connected>();
   private readonly registrations: Registrations;
@@ -147,6 +150,14 @@ export class MeshPusher {
     this.credentials = credentials;
     const r = await this.translate("credentials");
     if (!r.ok && this.credentials === credentials) this.credentials = previous;
+  }
+
+  /** gitmesh's own DNS lookups changed (dns-resolution.ts): the hosts they resolve get the new addresses. */
+  async setDnsAnswers(answers: DnsAnswers): Promise<void> {
+    const previous = this.dnsAnswers;
+    this.dnsAnswers = answers;
+    const r = await this.translate("dns");
+    if (!r.ok && this.dnsAnswers === answers) this.dnsAnswers = previous;
   }
 
   /** Registered workloads now: those serving as endpoints, and those refused with why. */
@@ -272,7 +283,7 @@ export class MeshPusher {
    * service at a time, rather than all at once when the first of them is pushed.
    */
   private *translationSteps(model: MeshModel, grpcClients: boolean): Steps<MeshTranslation> {
-    const translation = yield* translateMeshSteps(model, this.memo, { credentials: this.credentials });
+    const translation = yield* translateMeshSteps(model, this.memo, { credentials: this.credentials, dnsAnswers: this.dnsAnswers });
     if (grpcClients) {
       for (const s of translation.services) {
         s.grpc();

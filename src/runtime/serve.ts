@@ -14,6 +14,8 @@ import { ADS_ORDER, SnapshotCache, XdsServer, XdsStatus } from "../xds/index.js"
 import { followCa, followConfig, followCredentials, followRevocations, type Stop } from "./followers.js";
 import { settleTrustDomain } from "../ca/index.js";
 import { AccessLogging, type AccessLogSetting } from "../translators/access-log.js";
+import { lookedUpHosts } from "../translators/services.js";
+import { DnsResolution } from "./dns-resolution.js";
 import { Observation } from "./observe.js";
 import { MeshPusher } from "./push.js";
 import { openRegistrations } from "./registration-store.js";
@@ -139,6 +141,9 @@ export async function serve(options: ServeOptions): Promise<Serving> {
       ...(options.accessLog === undefined ? {} : { accessLog: new AccessLogging(options.accessLog) }),
     });
     started.add(() => pusher.close());
+    // The hosts gitmesh resolves itself (dns-resolution.ts): stopped before the pusher.
+    const dns = new DnsResolution({ logger, onChange: (answers) => void pusher.setDnsAnswers(answers) });
+    started.add(() => dns.close());
 
     // The xDS server and what reads its status.
     const status = new XdsStatus();
@@ -171,7 +176,10 @@ export async function serve(options: ServeOptions): Promise<Serving> {
         naming,
         logger,
         ...(options.followExternalLinks === true ? { read: { followExternalLinks: true } } : {}),
-        onModel: (served) => observation.apply(served.source, () => pusher.setModel(served.model), () => pusher.settled()),
+        onModel: (served) => {
+          dns.setHosts(lookedUpHosts(served.model));
+          return observation.apply(served.source, () => pusher.setModel(served.model), () => pusher.settled());
+        },
         onReload: (r: ReloadRecord) => metrics.configReloaded(r.outcome, countBySeverity(r), r.source),
       });
       reloader = loader;

@@ -46,8 +46,8 @@ export function autoPassthrough(
     for (const key of serviceClusterKeys(service)) {
       const sni = autoPassthroughClusterName(service.host, key.port.number, key.subset?.name);
       if (clusterDiscovery(service, key) !== "EDS") {
-        // A DNS-resolved service's endpoints are in its cluster, not in a ClusterLoadAssignment to share.
-        notes.push(`Gateway ${id(s.gateway)} AUTO_PASSTHROUGH (port ${port}): ${sni} is left out: ${service.host} is resolved by DNS; only services with resolution STATIC or NONE are passed through`);
+        // Endpoints Envoy resolves by name are in the cluster, not in a ClusterLoadAssignment to share.
+        notes.push(`Gateway ${id(s.gateway)} AUTO_PASSTHROUGH (port ${port}): ${sni} is left out: ${service.host} is resolved by DNS; only services with resolution STATIC or NONE, or DNS without endpoints (resolved by gitmesh), are passed through`);
         continue;
       }
       if (taken.has(sni)) continue;

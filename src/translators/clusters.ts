@@ -87,14 +87,25 @@ export function clusterNoteEntries(service: MeshService, mtls: MeshMtls = DEFAUL
       text: `${service.host}: resolution NONE is served as EDS with the endpoints the ServiceEntry lists or selects; passthrough to the original destination is not supported`,
     });
   }
+  const lookup = service.lookup;
+  if (lookup !== undefined && service.ports.length > 0) {
+    if (lookup.addresses === undefined) {
+      lines.push({
+        text: `${service.host}: resolution ${resolutionOf(service)} without endpoints: gitmesh resolves ${service.host} itself while it serves (through its own DNS servers, never /etc/hosts, where sidecars would find their own address) and sends the addresses as EDS endpoints; until the first answer its clusters have none (503)`,
+      });
+    } else if (lookup.addresses.length === 0) {
+      lines.push({ text: `${service.host}: gitmesh's DNS lookup of ${service.host} found no address: its clusters have no endpoints (503)` });
+    }
+  }
   for (const c of serviceClusterKeys(service)) {
     const notes = new Notes(c.name);
     buildCluster(service, c, notes, mtls);
     if (c.subset === undefined && clusterDiscovery(service, c) !== "EDS" && clusterEndpoints(service, c).some((e) => e.address === service.host)) {
       // Found with real Envoy: a sidecar's resolver reads the /etc/hosts that sends the application
-      // to the sidecar, and got the sidecar's own address back.
+      // to the sidecar, and got the sidecar's own address back. gitmesh resolves a host listing no
+      // endpoints itself (services.ts, gitmeshResolves); one listing its own name is resolved by Envoy.
       notes.add(
-        `Envoy sidecars resolve ${service.host} themselves, through the same /etc/hosts that maps it to their loopback address for applications (gitmesh hosts, compose extra_hosts), and would reach themselves: list the service's endpoints by another name (endpoints: [{ address: NAME }]) or their addresses (resolution STATIC)`,
+        `Envoy sidecars resolve ${service.host} themselves, through the same /etc/hosts that maps it to their loopback address for applications (gitmesh hosts, compose extra_hosts), and would reach themselves: list no endpoints (gitmesh then resolves the host itself), or list them by another name (endpoints: [{ address: NAME }]) or by their addresses (resolution STATIC)`,
       );
     }
     if (c.subset === undefined && clusterDiscovery(service, c) === "EDS" && resolutionOf(service) !== "DNS_ROUND_ROBIN") {
@@ -168,7 +179,7 @@ function buildCluster(service: MeshService, key: ServiceCluster, notes: Notes, m
 function discovery(service: MeshService, key: ServiceCluster, notes: Notes): Partial<Cluster> {
   const type = clusterDiscovery(service, key);
   if (type === "EDS") {
-    if (resolutionOf(service) === "DNS_ROUND_ROBIN") notes.add("DNS_ROUND_ROBIN needs exactly one endpoint and this cluster has none; it is served as EDS with no endpoints");
+    if (resolutionOf(service) === "DNS_ROUND_ROBIN" && service.lookup === undefined) notes.add("DNS_ROUND_ROBIN needs exactly one endpoint and this cluster has none; it is served as EDS with no endpoints");
     // service_name is left empty: the ClusterLoadAssignment has the cluster's name.
     return { type: "EDS", eds_cluster_config: { eds_config: { ads: {}, resource_api_version: "V3" } } };
   }

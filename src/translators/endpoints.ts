@@ -43,20 +43,12 @@ export function serviceClusterKeys(service: MeshService): ServiceCluster[] {
 
 /**
  * The endpoints a cluster may use: the service's, narrowed to a subset's labels. A DNS service
- * that lists no endpoints and selects no workloads resolves its own host, as in Istio.
+ * that lists no endpoints and selects no workloads has the addresses gitmesh resolved its host to
+ * (services.ts, gitmeshResolves): Istio's sidecars resolve the host themselves, which gitmesh's
+ * cannot.
  */
 export function clusterEndpoints(service: MeshService, cluster: ServiceCluster): readonly ServiceEndpoint[] {
-  let endpoints = service.endpoints;
-  const resolution = resolutionOf(service);
-  const spec = service.entry.spec;
-  if (
-    (resolution === "DNS" || resolution === "DNS_ROUND_ROBIN") &&
-    endpoints.length === 0 &&
-    (spec.endpoints ?? []).length === 0 &&
-    spec.workloadSelector === undefined
-  ) {
-    endpoints = [{ address: service.host, ports: {}, labels: {} }];
-  }
+  const endpoints = service.lookup === undefined ? service.endpoints : (service.lookup.addresses ?? []).map((address) => ({ address, ports: {}, labels: {} }));
   const labels = cluster.subset?.labels;
   return labels === undefined ? endpoints : endpoints.filter((e) => labelsMatch(labels, e.labels));
 }
@@ -65,9 +57,11 @@ export function clusterEndpoints(service: MeshService, cluster: ServiceCluster):
  * STATIC and NONE: EDS (NONE has no original-destination passthrough here; it is served from the
  * endpoints it lists). DNS: STRICT_DNS. DNS_ROUND_ROBIN: LOGICAL_DNS, which Envoy accepts only
  * with exactly one endpoint; when a cluster has none usable (a subset selecting nothing, say) it
- * is EDS with an empty assignment instead, so it is accepted and fails fast.
+ * is EDS with an empty assignment instead, so it is accepted and fails fast. A host gitmesh
+ * resolves itself: EDS with the addresses it found.
  */
 export function clusterDiscovery(service: MeshService, cluster: ServiceCluster): Discovery {
+  if (service.lookup !== undefined) return "EDS"; // addresses gitmesh resolved
   switch (resolutionOf(service)) {
     case "DNS":
       return "STRICT_DNS";
@@ -166,11 +160,21 @@ export function serviceEndpoints(service: MeshService): TranslatedEndpoints[] {
   for (const cluster of serviceClusterKeys(service)) {
     if (clusterDiscovery(service, cluster) !== "EDS") continue;
     // A LOGICAL_DNS cluster that fell back to EDS has no usable endpoints: its assignment is empty.
-    const endpoints = resolutionOf(service) === "DNS_ROUND_ROBIN" ? [] : localityLbEndpoints(clusterEndpoints(service, cluster), cluster.port, "ip").endpoints;
+    const endpoints = resolutionOf(service) === "DNS_ROUND_ROBIN" && service.lookup === undefined ? [] : localityLbEndpoints(clusterEndpoints(service, cluster), cluster.port, "ip").endpoints;
     const name = endpointsName(cluster.name);
     out.push(translated("envoy.config.endpoint.v3.ClusterLoadAssignment", name, { cluster_name: name, endpoints }));
   }
   return sortTranslated(out);
+}
+
+/**
+ * For render, which does not resolve: a note per service among `clusterNames` (what the proxy
+ * receives) whose endpoints come from gitmesh's own DNS lookups at serve time.
+ */
+export function unresolvedLookupNotes(services: readonly MeshService[], clusterNames: ReadonlySet<string>): string[] {
+  return services
+    .filter((s) => s.lookup !== undefined && s.lookup.addresses === undefined && serviceClusterKeys(s).some((c) => clusterNames.has(c.name)))
+    .map((s) => `${s.host}: its endpoints come from gitmesh's own DNS lookups of ${s.host} while it serves (the DNS servers of gitmesh's /etc/resolv.conf, not /etc/hosts); render does not resolve, so it shows none`);
 }
 
 /** "region/zone/subzone" as an Envoy Locality; "" is the empty locality (gRPC needs it present). */

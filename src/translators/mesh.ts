@@ -13,7 +13,7 @@ import { grpcClientResources } from "./grpc.js";
 import type { FailoverCluster } from "./locality.js";
 import { meshMtls } from "./mtls.js";
 import { outboundResources } from "./outbound.js";
-import { indexServices, type MeshService, type ServiceIndex } from "./services.js";
+import { indexServices, type DnsAnswers, type MeshService, type ServiceIndex } from "./services.js";
 import { sortTranslated, type Translated, type TranslatedCluster, type TranslatedListener } from "./translated.js";
 
 /** One service's resources: what every proxy that sees the service receives of it. */
@@ -233,7 +233,7 @@ export interface ScopedResources {
 }
 
 function backendsKey(service: MeshService, model: MeshModel, id: (o: object | undefined) => string): string {
-  return `${model.naming.clusterDomain}|${service.host}|${fromKey(service.entries ?? [service.entry], id)}|${fromKey(service.ruleFrom, id)}|${service.workloads.map(id).join(",")}`;
+  return `${model.naming.clusterDomain}|${service.host}|${fromKey(service.entries ?? [service.entry], id)}|${fromKey(service.ruleFrom, id)}|${service.workloads.map(id).join(",")}|${service.lookup?.addresses?.join(",") ?? "-"}`;
 }
 
 /**
@@ -269,6 +269,8 @@ export function routedHosts(vs: MeshResource<"VirtualService"> | undefined, inde
 export interface TranslationInputs {
   /** Gateway TLS certificates by credentialName (from the credentials directory). */
   readonly credentials?: Credentials;
+  /** Addresses by host from gitmesh's own DNS lookups (runtime/dns-resolution.ts); none: no answer yet. */
+  readonly dnsAnswers?: DnsAnswers;
 }
 
 /** A VirtualService as exportTo sees it (scope.ts, exportedTo). */
@@ -286,7 +288,7 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
  * abandoned half-way leave it as it was.
  */
 export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = createTranslationMemo(), inputs: TranslationInputs = {}): Steps<MeshTranslation> {
-  const index = indexServices(model);
+  const index = indexServices(model, inputs.dnsAnswers);
   const addresses = serviceAddresses(index.services.map((s) => s.host));
   const id = (o: object | undefined) => memo.id(o);
   const nextBackends = new Map<string, ServiceBackends>();

@@ -37,6 +37,31 @@ export interface MeshService {
   readonly rule?: MeshResource<"DestinationRule">;
   /** The rules `rule` is merged from (for cache keys). */
   readonly ruleFrom?: readonly MeshResource<"DestinationRule">[];
+  /**
+   * Present when gitmesh resolves the host itself (gitmeshResolves): its clusters are EDS with the
+   * addresses of the last answer. Absent addresses: no answer yet (render, validate, serve before
+   * its first lookup), and no endpoints.
+   */
+  readonly lookup?: DnsLookup;
+}
+
+/** What gitmesh's own DNS lookups found for a host (runtime/dns-resolution.ts). */
+export interface DnsLookup {
+  /** IPv4 and IPv6 addresses, sorted; absent until the first answer. */
+  readonly addresses?: readonly string[];
+}
+
+/** Addresses by host, from gitmesh's own DNS lookups: a translation input, as registrations are. */
+export type DnsAnswers = ReadonlyMap<string, readonly string[]>;
+
+/**
+ * Whether gitmesh resolves a ServiceEntry's hosts itself: resolution DNS or DNS_ROUND_ROBIN with
+ * no endpoints and no workloadSelector, so that the host names the servers. A sidecar cannot
+ * resolve it: its resolver reads the /etc/hosts that maps the host to the sidecar's own loopback
+ * address for the application (gitmesh hosts; docs/decisions.md).
+ */
+export function gitmeshResolves(spec: MeshResource<"ServiceEntry">["spec"]): boolean {
+  return (spec.resolution === "DNS" || spec.resolution === "DNS_ROUND_ROBIN") && (spec.endpoints ?? []).length === 0 && spec.workloadSelector === undefined;
 }
 
 /** Services by host, with the VirtualServices that route them. */
@@ -57,13 +82,23 @@ export interface ServiceIndex {
   readonly rules: DestinationRuleIndex;
 }
 
+const NO_ANSWERS: DnsAnswers = new Map();
+
+/** The hosts gitmesh resolves itself (gitmeshResolves), sorted: what the runtime looks up. */
+export function lookedUpHosts(model: MeshModel): string[] {
+  return indexServices(model).services.filter((s) => s.lookup !== undefined).map((s) => s.host);
+}
+
 /** The port a workload serves a service port on. */
 export function endpointPort(e: ServiceEndpoint, p: ServicePort): number {
   return (p.name !== undefined ? e.ports[p.name] : undefined) ?? p.targetPort ?? p.number;
 }
 
-/** Resolves the validated model into services: pure, sorted by host. */
-export function indexServices(model: MeshModel): ServiceIndex {
+/**
+ * Resolves the validated model into services: pure, sorted by host. answers: gitmesh's DNS
+ * lookups for the hosts it resolves itself (none: no answer yet).
+ */
+export function indexServices(model: MeshModel, answers: DnsAnswers = NO_ANSWERS): ServiceIndex {
   const of = <K extends MeshResource["kind"]>(kind: K) => model.resources.filter((r): r is MeshResource<K> & typeof r => r.kind === kind) as MeshResource<K>[];
   const selectWorkloads = workloadSelector(of("WorkloadEntry"));
   const rules = indexDestinationRules(of("DestinationRule"), model.naming);
@@ -77,7 +112,9 @@ export function indexServices(model: MeshModel): ServiceIndex {
     const endpoints = [...merged.entries.flatMap((se) => (se.spec.endpoints ?? []).map(endpointOf)), ...workloads.map((w) => endpointOf(w.spec))];
     const rule = rules.ruleFor(host, merged.namespace, { namespace: merged.namespace, labels: {} });
     const entries = merged.entries.length > 1 ? { entries: merged.entries } : {};
-    services.push({ host, namespace: merged.namespace, entry: merged.entry, ...entries, ports: merged.entry.spec.ports ?? [], endpoints, workloads, ...withRule(rule) });
+    const resolved = answers.get(host);
+    const lookup = endpoints.length === 0 && merged.entries.every((se) => gitmeshResolves(se.spec)) ? { lookup: resolved === undefined ? {} : { addresses: resolved } } : {};
+    services.push({ host, namespace: merged.namespace, entry: merged.entry, ...entries, ports: merged.entry.spec.ports ?? [], endpoints, workloads, ...withRule(rule), ...lookup });
   }
   services.sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
   const byHost = new Map(services.map((s) => [s.host, s]));

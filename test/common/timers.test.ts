@@ -1,39 +1,8 @@
 // The clamping timer helper: delays past setTimeout's 32-bit limit fire at their time, not at once.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { after, at, MAX_TIMER_MS, type Scheduler } from "../../src/common/timers.js";
-
-/** A scheduler on a fake clock: records every delay asked for, runs callbacks as time advances. */
-function fakeScheduler(): Scheduler & { advance(ms: number): void; delays: number[] } {
-  let now = 1_000_000;
-  let pending: { due: number; fn: () => void; id: number }[] = [];
-  let ids = 0;
-  const delays: number[] = [];
-  return {
-    delays,
-    now: () => now,
-    setTimeout(fn, ms) {
-      delays.push(ms);
-      const id = ++ids;
-      pending.push({ due: now + ms, fn, id });
-      return id;
-    },
-    clearTimeout(handle) {
-      pending = pending.filter((p) => p.id !== handle);
-    },
-    advance(ms) {
-      const until = now + ms;
-      for (;;) {
-        const next = pending.filter((p) => p.due <= until).sort((a, b) => a.due - b.due)[0];
-        if (next === undefined) break;
-        pending = pending.filter((p) => p !== next);
-        now = next.due;
-        next.fn();
-      }
-      now = until;
-    },
-  };
-}
+import { after, at, MAX_TIMER_MS } from "../../src/common/timers.js";
+import { fakeScheduler } from "../support/fake-scheduler.js";
 
 const HOUR = 3_600_000;
 

@@ -2,15 +2,19 @@
 // back when they leave, how it compares a proxy's claims, and what it refuses to hand a proxy that
 // could not use it (issue 9).
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import { loadMesh, type MeshModel } from "../../src/config/load.js";
-import type { Node__Output } from "../../src/envoy/index.js";
+import { decodeMessage, type ClusterLoadAssignment, type Node__Output } from "../../src/envoy/index.js";
 import { silentLogger } from "../../src/log.js";
 import { MeshPusher, type SecretSource } from "../../src/runtime/index.js";
 import { translated } from "../../src/translators/translated.js";
 import { CDS, EDS, LDS, RDS, resourcesOf, SnapshotCache, type Snapshot, type StreamIdentity } from "../../src/xds/index.js";
 import { meshFiles } from "../../bench/mesh-gen.js";
 import { heapAfterGc } from "../support/gc.js";
+import { EGRESS_HTTP } from "../support/corpus-files.js";
+import { REPO_ROOT } from "../support/peers.js";
 
 function model(text: string): MeshModel {
   const loaded = loadMesh([{ path: "mesh.yaml", text }]);
@@ -228,3 +232,29 @@ test("a translation while proxies are being pushed: every proxy ends with the ne
 function withPeer([node, identity]: [Node__Output, StreamIdentity]): [Node__Output, string, StreamIdentity] {
   return [node, "", identity];
 }
+
+test("gitmesh's DNS answers are a translation input: a host's assignment gains the addresses, and another answer replaces them", async () => {
+  const cache = new SnapshotCache();
+  const pusher = new MeshPusher(cache, silentLogger, { secrets: readySecrets() });
+  // Istio's egress task: httpbin.org with resolution DNS and no endpoints.
+  const egress = model(readFileSync(join(REPO_ROOT, EGRESS_HTTP), "utf8"));
+  await pusher.setModel(egress);
+  pusher.connected("p", sidecar("p", { app: "web" }, { INSTANCE_IPS: str("10.0.0.5") }), "ipv4:10.0.0.5:5000", web);
+  await pusher.settled();
+  /** The addresses in the proxy's assignment for httpbin.org's cluster. */
+  const addresses = () => {
+    const r = resourcesOf(cache.get("p") as Snapshot, EDS.typeUrl).byName.get("outbound|80||httpbin.org");
+    assert.ok(r !== undefined, "an assignment, answer or not");
+    const cla = decodeMessage("envoy.config.endpoint.v3.ClusterLoadAssignment", r.bytes) as ClusterLoadAssignment;
+    return (cla.endpoints ?? []).flatMap((l) => (l.lb_endpoints ?? []).map((e) => e.endpoint?.address?.socket_address?.address));
+  };
+  assert.deepEqual(addresses(), [], "none before the first answer");
+  await pusher.setDnsAnswers(new Map([["httpbin.org", ["10.9.0.1"]]]));
+  await pusher.settled();
+  assert.deepEqual(addresses(), ["10.9.0.1"]);
+  await pusher.setDnsAnswers(new Map([["httpbin.org", ["10.9.0.2", "10.9.0.3"]]]));
+  await pusher.settled();
+  assert.deepEqual(addresses(), ["10.9.0.2", "10.9.0.3"], "another answer replaces them");
+  assert.ok(resourcesOf(cache.get("p") as Snapshot, CDS.typeUrl).byName.has("outbound|80||httpbin.org"));
+  pusher.close();
+});

@@ -10,7 +10,7 @@ import { decodeMessage, encodeMessage, typeUrlOf, validateMessage } from "../../
 import type { Cluster, ClusterLoadAssignment } from "../../src/envoy/index.js";
 import { clusterNotes, serviceClusters, trafficPolicyFor } from "../../src/translators/clusters.js";
 import { serviceEndpoints } from "../../src/translators/endpoints.js";
-import { indexServices, type MeshService } from "../../src/translators/services.js";
+import { indexServices, type DnsAnswers, type MeshService } from "../../src/translators/services.js";
 import { ClusterResourceType } from "@grpc/grpc-js-xds/build/src/xds-resource-type/cluster-resource-type.js";
 import { EndpointResourceType } from "@grpc/grpc-js-xds/build/src/xds-resource-type/endpoint-resource-type.js";
 import type { XdsDecodeContext } from "@grpc/grpc-js-xds/build/src/xds-resource-type/xds-resource-type.js";
@@ -53,11 +53,11 @@ interface Output {
   readonly notes: string[];
 }
 
-function translate(docs: readonly Doc[], host = HOST): Output {
+function translate(docs: readonly Doc[], host = HOST, answers: DnsAnswers = new Map()): Output {
   const text = docs.map((d) => stringify(d)).join("---\n");
   const loaded = loadMesh([{ path: "mesh.yaml", text }]);
   assert.ok(loaded.ok, loaded.diagnostics.map((d) => `${d.code} ${d.line}:${d.col} ${d.message}`).join("\n"));
-  const service = indexServices(loaded.model).service(host);
+  const service = indexServices(loaded.model, answers).service(host);
   assert.ok(service, `no service ${host}`);
   const clusters = serviceClusters(service);
   const endpoints = serviceEndpoints(service);
@@ -194,6 +194,8 @@ function egressTlsCases(): Case[] {
 interface Case {
   readonly name: string;
   readonly docs: readonly Doc[];
+  /** gitmesh's DNS lookups (runtime/dns-resolution.ts), by host; default none. */
+  readonly answers?: DnsAnswers;
   readonly check: (out: Output) => void;
 }
 
@@ -250,12 +252,54 @@ const cases: readonly Case[] = [
     },
   },
   {
-    name: "DNS without endpoints or a selector: the service host is resolved (as in Istio), with a note on sidecars",
+    name: "DNS without endpoints or a selector, before gitmesh's first lookup: EDS with no endpoints, and a note (sidecars would resolve the host to themselves)",
     docs: [serviceEntry({ resolution: "DNS", ports: [{ number: 443, name: "tls", protocol: "TLS", targetPort: 8443 }] })],
     check: (out) => {
-      assert.deepEqual(summary(cluster(out, 443).load_assignment), [`- 1: ${HOST}:8443@1`]);
-      // Real Envoy resolved the host through the /etc/hosts that maps it to the sidecar itself.
-      assert.ok(out.notes.some((n) => n.includes(`Envoy sidecars resolve ${HOST} themselves`) && n.includes("endpoints: [{ address: NAME }]")), out.notes.join("\n"));
+      const c = cluster(out, 443);
+      assert.equal(c.type, "EDS");
+      assert.equal(c.load_assignment, undefined);
+      assert.deepEqual(summary(assignment(out, 443)), []);
+      assert.deepEqual(out.notes, [
+        `${HOST}: resolution DNS without endpoints: gitmesh resolves ${HOST} itself while it serves (through its own DNS servers, never /etc/hosts, where sidecars would find their own address) and sends the addresses as EDS endpoints; until the first answer its clusters have none (503)`,
+      ]);
+      assert.equal(grpcError("cluster", c), undefined, "proxyless gRPC clients take it");
+    },
+  },
+  {
+    name: "DNS without endpoints, resolved by gitmesh: EDS with the addresses at the port's targetPort, for every subset without labels; TLS origination unchanged",
+    docs: [
+      serviceEntry({ resolution: "DNS", ports: [{ number: 443, name: "tls", protocol: "TLS", targetPort: 8443 }, HTTP] }),
+      destinationRule({ trafficPolicy: { portLevelSettings: [{ port: { number: 80 }, tls: { mode: "SIMPLE" } }] }, subsets: [{ name: "all" }, { name: "v1", labels: { version: "v1" } }] }),
+    ],
+    answers: new Map([[HOST, ["10.9.0.1", "2001:db8::1"]]]),
+    check: (out) => {
+      assert.equal(cluster(out, 443).type, "EDS");
+      assert.deepEqual(summary(assignment(out, 443)), ["- 2: 10.9.0.1:8443@1 2001:db8::1:8443@1"]);
+      assert.deepEqual(summary(assignment(out, 80)), ["- 2: 10.9.0.1:80@1 2001:db8::1:80@1"]);
+      assert.deepEqual(summary(assignment(out, 80, "all")), ["- 2: 10.9.0.1:80@1 2001:db8::1:80@1"]);
+      assert.deepEqual(summary(assignment(out, 80, "v1")), [], "resolved addresses carry no labels");
+      assert.deepEqual(httpOptions(cluster(out, 80))?.["upstream_http_protocol_options"], { auto_sni: true, auto_san_validation: true }, "SNI and the certificate check from the request's host, as before");
+      assert.deepEqual(out.notes.filter((n) => !n.includes("proxyless gRPC clients cannot use tls mode SIMPLE")), [], "nothing about DNS once there is an answer");
+      assert.equal(grpcError("endpoints", assignment(out, 80)), undefined, "proxyless gRPC clients take the assignment");
+    },
+  },
+  {
+    name: "DNS_ROUND_ROBIN without endpoints, resolved by gitmesh to no address: EDS with none, noted",
+    docs: [serviceEntry({ resolution: "DNS_ROUND_ROBIN", ports: [HTTP] })],
+    answers: new Map([[HOST, []]]),
+    check: (out) => {
+      assert.equal(cluster(out, 80).type, "EDS");
+      assert.deepEqual(summary(assignment(out, 80)), []);
+      assert.deepEqual(out.notes, [`${HOST}: gitmesh's DNS lookup of ${HOST} found no address: its clusters have no endpoints (503)`]);
+    },
+  },
+  {
+    name: "DNS listing the service's own host as an endpoint: STRICT_DNS, and the note that sidecars would resolve it to themselves",
+    docs: [serviceEntry({ resolution: "DNS", ports: [HTTP], endpoints: [{ address: HOST }] })],
+    answers: new Map([[HOST, ["10.9.0.1"]]]),
+    check: (out) => {
+      assert.equal(cluster(out, 80).type, "STRICT_DNS", "listed endpoints are Envoy's to resolve; answers are for hosts listing none");
+      assert.ok(out.notes.some((n) => n.includes(`Envoy sidecars resolve ${HOST} themselves`) && n.includes("list no endpoints")), out.notes.join("\n"));
     },
   },
   {
@@ -600,7 +644,7 @@ const cases: readonly Case[] = [
 ];
 
 for (const c of cases) {
-  test(c.name, () => c.check(translate(c.docs)));
+  test(c.name, () => c.check(translate(c.docs, HOST, c.answers)));
 }
 
 test("output does not depend on the order of the config", () => {

@@ -61,6 +61,11 @@ export interface FleetSpec {
   readonly credentials?: Readonly<Record<string, Readonly<Record<string, string>>>>;
   readonly registrationGraceSeconds?: number;
   readonly serveArgs?: readonly string[];
+  /**
+   * The workload whose address gitmesh's host has as its DNS server (its /etc/resolv.conf), for
+   * gitmesh's own lookups of ServiceEntry hosts (support/dns.ts runs one). Default: the machine's.
+   */
+  readonly dnsServer?: string;
   /** Runs once gitmesh serves, before any Envoy starts (compose's gitmesh-init). */
   readonly beforeEnvoys?: (fleet: Fleet) => Promise<void>;
 }
@@ -136,6 +141,11 @@ export class Fleet {
     await writeFiles(this.configDir, this.spec.config((n) => this.address(n)));
     await commitAll(this.configDir, "fleet config");
     await this.writeHosts();
+    if (this.spec.dnsServer !== undefined) {
+      // ip netns exec bind-mounts /etc/netns/NS/resolv.conf over /etc/resolv.conf, as it does hosts.
+      mkdirSync(join("/etc/netns", this.gitmeshHost.netns), { recursive: true });
+      writeFileSync(join("/etc/netns", this.gitmeshHost.netns, "resolv.conf"), `nameserver ${this.address(this.spec.dnsServer)}\n`);
+    }
     await this.startGitmesh();
     await Promise.all([...this.workloads.values()].map((w) => this.startAgent(w)));
     await this.spec.beforeEnvoys?.(this);
