@@ -4,7 +4,7 @@
 // transport sockets and docs/mtls.md explains the rules.
 import type { MeshModel } from "../config/load.js";
 import { peerAuthentications, TLS_MODE_LABEL, type PeerAuthentications } from "../config/peer-authentication.js";
-import { DEFAULT_NAMING, type MeshResource } from "../config/resources.js";
+import { DEFAULT_NAMING, labelsMatch, type MeshResource } from "../config/resources.js";
 import type { ClientTLSSettings, ServicePort } from "../config/types.js";
 import type { Cluster } from "../envoy/index.js";
 import { endpointPort, type MeshService } from "./services.js";
@@ -54,25 +54,37 @@ export function serviceIdentities(service: MeshService, trustDomain: string): st
  * mutual TLS there. gitmesh's rule: the ServiceEntry is MESH_INTERNAL and selects its endpoints by
  * workloadSelector (WorkloadEntries and registered workloads are mesh members) with no inline
  * endpoints; there is at least one; none is labelled security.istio.io/tlsMode other than
- * "istio"; and no endpoint's PeerAuthentication is DISABLE on the port it serves. Otherwise
+ * "istio" or is a gateway workload (a Gateway selects it); and no endpoint's PeerAuthentication
+ * is DISABLE on the port it serves. Otherwise
  * plaintext (a STRICT endpoint behind such a service then refuses the client: say ISTIO_MUTUAL in
  * a DestinationRule).
  */
-function autoMtls(service: MeshService, port: ServicePort, peers: PeerAuthentications): boolean {
+function autoMtls(service: MeshService, port: ServicePort, peers: PeerAuthentications, gateways: readonly Readonly<Record<string, string>>[]): boolean {
   const spec = service.entry.spec;
   if (spec.location !== "MESH_INTERNAL" || spec.workloadSelector === undefined || (spec.endpoints ?? []).length > 0) return false;
   if (service.endpoints.length === 0) return false;
   return service.endpoints.every((e) => {
     const tlsMode = e.labels[TLS_MODE_LABEL];
     if (tlsMode !== undefined && tlsMode !== "istio") return false;
+    // A gateway workload (one a Gateway selects) serves its servers as they say, plaintext HTTP
+    // included: Istio's gateway pods carry no tlsMode "istio" label, so automatic mTLS skips them
+    // (a DestinationRule asks ISTIO_MUTUAL for an ISTIO_MUTUAL server, as Istio's tasks do).
+    if (gateways.some((selector) => labelsMatch(selector, e.labels))) return false;
     return peers.mode({ namespace: service.namespace, labels: e.labels }, endpointPort(e, port)) !== "DISABLE";
   });
 }
 
-function upstreamFor(service: MeshService, port: ServicePort, tls: ClientTLSSettings | undefined, peers: PeerAuthentications, trustDomain: string): { security: UpstreamSecurity; notes: string[] } {
+function upstreamFor(
+  service: MeshService,
+  port: ServicePort,
+  tls: ClientTLSSettings | undefined,
+  peers: PeerAuthentications,
+  trustDomain: string,
+  gateways: readonly Readonly<Record<string, string>>[],
+): { security: UpstreamSecurity; notes: string[] } {
   const notes: string[] = [];
   if (tls === undefined) {
-    const security: UpstreamSecurity = autoMtls(service, port, peers) ? { t: "istio-mutual", sans: serviceIdentities(service, trustDomain), auto: true } : { t: "plaintext" };
+    const security: UpstreamSecurity = autoMtls(service, port, peers, gateways) ? { t: "istio-mutual", sans: serviceIdentities(service, trustDomain), auto: true } : { t: "plaintext" };
     return { security, notes };
   }
   const mode = tls.mode;
@@ -89,14 +101,20 @@ function upstreamFor(service: MeshService, port: ServicePort, tls: ClientTLSSett
 }
 
 /** The mTLS decisions for explicit inputs (tests, and models through meshMtls). */
-export function createMeshMtls(policies: readonly PeerAuthentication[], rootNamespace: string, trustDomain: string): MeshMtls {
+export function createMeshMtls(
+  policies: readonly PeerAuthentication[],
+  rootNamespace: string,
+  trustDomain: string,
+  gatewaySelectors: readonly Readonly<Record<string, string>>[] = [],
+): MeshMtls {
   const peers = peerAuthentications(policies, rootNamespace);
+  const gateways = gatewaySelectors.filter((s) => Object.keys(s).length > 0);
   return {
     trustDomain,
     peers,
-    upstream: (service, port, tls) => upstreamFor(service, port, tls, peers, trustDomain),
+    upstream: (service, port, tls) => upstreamFor(service, port, tls, peers, trustDomain, gateways),
     key(service) {
-      return JSON.stringify([trustDomain, service.ports.map((p) => autoMtls(service, p, peers))]);
+      return JSON.stringify([trustDomain, service.ports.map((p) => autoMtls(service, p, peers, gateways))]);
     },
   };
 }
@@ -111,7 +129,8 @@ export function meshMtls(model: MeshModel): MeshMtls {
   let m = byModel.get(model);
   if (m === undefined) {
     const policies = model.resources.filter((r): r is PeerAuthentication => r.kind === "PeerAuthentication");
-    m = createMeshMtls(policies, model.naming.rootNamespace, model.naming.trustDomain);
+    const gateways = model.resources.flatMap((r) => (r.kind === "Gateway" ? [r.spec.selector ?? {}] : []));
+    m = createMeshMtls(policies, model.naming.rootNamespace, model.naming.trustDomain, gateways);
     byModel.set(model, m);
   }
   return m;

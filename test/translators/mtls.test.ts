@@ -160,6 +160,24 @@ const upstream: readonly { name: string; docs: Doc[]; expect: unknown }[] = [
     expect: { t: "plaintext" },
   },
   {
+    name: "no automatic mTLS to a gateway workload (a Gateway selects it): its servers say what they accept, as Istio's gateway pods have no tlsMode label",
+    docs: [
+      internal,
+      workload("a", { labels: { app: "svc", istio: "egressgateway" } }),
+      { apiVersion: "networking.istio.io/v1", kind: "Gateway", metadata: { name: "egress", namespace: "edge" }, spec: { selector: { istio: "egressgateway" }, servers: [{ port: { number: 80, name: "http", protocol: "HTTP" }, hosts: ["*"] }] } },
+    ],
+    expect: { t: "plaintext" },
+  },
+  {
+    name: "automatic mTLS to workloads no Gateway selects, a Gateway in the mesh notwithstanding",
+    docs: [
+      internal,
+      workload("a", { serviceAccount: "svc" }),
+      { apiVersion: "networking.istio.io/v1", kind: "Gateway", metadata: { name: "egress", namespace: "edge" }, spec: { selector: { istio: "egressgateway" }, servers: [{ port: { number: 80, name: "http", protocol: "HTTP" }, hosts: ["*"] }] } },
+    ],
+    expect: { t: "istio-mutual", auto: true, sans: ["spiffe://cluster.local/ns/shop/sa/svc"] },
+  },
+  {
     name: "no automatic mTLS when a workload's PeerAuthentication is DISABLE on the port it serves (targetPort)",
     docs: [internal, workload("a", {}), pa("shop", "svc", { selector: { matchLabels: { app: "svc" } }, portLevelMtls: { "8080": { mode: "DISABLE" } } })],
     expect: { t: "plaintext" },
