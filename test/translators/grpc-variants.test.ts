@@ -6,8 +6,9 @@ import { test } from "node:test";
 import type { HeaderMatcher } from "../../src/envoy/generated/envoy/config/route/v3/HeaderMatcher.js";
 import type { Route } from "../../src/envoy/generated/envoy/config/route/v3/Route.js";
 import { loadMesh } from "../../src/config/load.js";
+import { decodeMessage } from "../../src/envoy/index.js";
 import { grpcClientClass } from "../../src/translators/grpc-clients.js";
-import { grpcCluster, grpcClusterFor } from "../../src/translators/grpc-compat.js";
+import { grpcCluster, grpcClusterFor, grpcRoutesFor, NO_MATCH_ROUTE } from "../../src/translators/grpc-compat.js";
 import { grpcHeaderRoutes, legacyHeaderMatcher } from "../../src/translators/grpc-headers.js";
 import { translateMesh } from "../../src/translators/mesh.js";
 import { proxyLayers } from "../../src/translators/proxy-resources.js";
@@ -66,8 +67,8 @@ test("two withoutHeaders values give four routes", () => {
 
 const userAgents: { name: string; ua?: { name: string; version: string }; cls: string }[] = [
   { name: "no user agent", cls: "standard" },
-  { name: "C-core 1.51 (Python)", ua: { name: "gRPC C-core linux Python", version: "C-core 29.0.0 Python 1.51.1" }, cls: "ring-hash-crashes" },
-  { name: "C-core 1.52 (C++: no suffix)", ua: { name: "gRPC C-core linux", version: "C-core 30.0.0" }, cls: "ring-hash-crashes" },
+  { name: "C-core 1.51 (Python)", ua: { name: "gRPC C-core linux Python", version: "C-core 29.0.0 Python 1.51.1" }, cls: "old-c-core" },
+  { name: "C-core 1.52 (C++: no suffix)", ua: { name: "gRPC C-core linux", version: "C-core 30.0.0" }, cls: "old-c-core" },
   { name: "C-core 1.53", ua: { name: "gRPC C-core linux Python", version: "C-core 30.1.0 Python 1.53.0" }, cls: "standard" },
   { name: "C-core 1.85", ua: { name: "gRPC C-core linux Python", version: "C-core 58.0.0 Python 1.85.1" }, cls: "standard" },
   { name: "C-core with a version it cannot read", ua: { name: "gRPC C-core linux", version: "dev" }, cls: "standard" },
@@ -83,12 +84,46 @@ for (const c of userAgents) {
 const ringHash = translated("envoy.config.cluster.v3.Cluster", "c", { name: "c", type: "EDS", lb_policy: "RING_HASH", ring_hash_lb_config: { minimum_ring_size: { value: 64 } } });
 
 test("ring hash for a client it crashes: round robin, one shared object", () => {
-  const rr = grpcClusterFor(ringHash, "ring-hash-crashes");
+  const rr = grpcClusterFor(ringHash, "old-c-core");
   assert.equal(rr.message.lb_policy, "ROUND_ROBIN");
   assert.equal(rr.message.ring_hash_lb_config, undefined);
-  assert.equal(grpcClusterFor(ringHash, "ring-hash-crashes"), rr, "memoised: encoded once");
+  assert.equal(grpcClusterFor(ringHash, "old-c-core"), rr, "memoised: encoded once");
   assert.equal(grpcClusterFor(ringHash, "standard"), ringHash);
 });
+
+const to = (cluster: string): NonNullable<Route["route"]> => ({ cluster });
+const noMatch: { name: string; routes: Route[]; added?: string }[] = [
+  { name: "a header match only: a catch-all to its cluster", routes: [{ name: "r", match: { prefix: "/", headers: [{ name: "x", exact_match: "a" }] }, route: to("c1") }], added: "c1" },
+  { name: "a path prefix only", routes: [{ match: { prefix: "/svc.A/" }, route: to("c1") }], added: "c1" },
+  { name: "a weighted first route: its first cluster", routes: [{ match: { path: "/svc.A/M" }, route: { weighted_clusters: { clusters: [{ name: "w1", weight: { value: 1 } }, { name: "w2", weight: { value: 1 } }] } } }], added: "w1" },
+  { name: "no route at all: the service's cluster", routes: [], added: "outbound|9090||h.default.svc.cluster.local" },
+  { name: "a catch-all last: unchanged", routes: [{ match: { prefix: "/", headers: [{ name: "x", exact_match: "a" }] }, route: to("c1") }, { match: { prefix: "/" }, route: to("c2") }] },
+  { name: "an empty prefix is a catch-all too", routes: [{ match: { prefix: "" }, route: to("c2") }] },
+];
+
+for (const c of noMatch) {
+  test(`old C-core and a call no route matches: ${c.name}`, () => {
+    const rc = translated("envoy.config.route.v3.RouteConfiguration", "h:9090", {
+      name: "h:9090",
+      virtual_hosts: [{ name: "h:9090", domains: ["h.default.svc.cluster.local", "h.default.svc.cluster.local:9090"], routes: c.routes }],
+    });
+    assert.equal(grpcRoutesFor(rc, "standard"), rc, "other clients: the same object");
+    const old = grpcRoutesFor(rc, "old-c-core");
+    assert.equal(grpcRoutesFor(rc, "old-c-core"), old, "memoised: encoded once");
+    assert.equal(grpcRoutesFor(old, "old-c-core"), old, "taking it twice adds nothing");
+    if (c.added === undefined) return assert.equal(old, rc);
+    const routes = old.message.virtual_hosts?.[0]?.routes ?? [];
+    assert.deepEqual(routes.slice(0, -1), c.routes, "the routes before it are unchanged");
+    const last = routes.at(-1);
+    assert.equal(last?.name, NO_MATCH_ROUTE);
+    assert.deepEqual(last?.match, { prefix: "/" });
+    assert.equal(last?.route?.cluster, c.added);
+    const fault = last?.typed_per_filter_config?.["envoy.filters.http.fault"] as { type_url?: string; value?: Uint8Array } | undefined;
+    assert.ok(fault?.type_url?.endsWith("envoy.extensions.filters.http.fault.v3.HTTPFault") && fault.value !== undefined, "the fault filter's config");
+    const abort = decodeMessage("envoy.extensions.filters.http.fault.v3.HTTPFault", fault?.value ?? new Uint8Array())["abort"];
+    assert.deepEqual(abort, { grpc_status: 14, percentage: { numerator: 100, denominator: "HUNDRED" } }, "every call aborted UNAVAILABLE, before any pick");
+  });
+}
 
 const outliers: { name: string; od: object; volume?: number }[] = [
   { name: "consecutive5xxErrors 3", od: { consecutive_5xx: { value: 3 }, enforcing_consecutive_5xx: { value: 100 } }, volume: 3 },
