@@ -147,7 +147,8 @@ for (const c of outliers) {
   });
 }
 
-test("gRPC clients of different classes never share a snapshot layer", () => {
+/** One gRPC service, shop, with these resources after it; translated. */
+function shop(extra: string) {
   const loaded = loadMesh([
     {
       path: "mesh.yaml",
@@ -160,23 +161,54 @@ spec:
   ports: [{ number: 9090, name: grpc, protocol: GRPC }]
   endpoints: [{ address: 10.0.0.1 }]
 ---
-apiVersion: networking.istio.io/v1
+${extra}`,
+    },
+  ]);
+  assert.ok(loaded.ok);
+  return translateMesh(loaded.model);
+}
+
+/** A C-core client of this C-core version, labelled app: frontend. */
+const cCore = (version: string): ProxyIdentity => ({ nodeId: version, kind: "grpc", namespace: "default", serviceAccount: "c", labels: { app: "frontend" }, instanceIps: [], userAgent: { name: "gRPC C-core linux", version } });
+
+test("gRPC clients of different classes never share a snapshot layer", () => {
+  const t = shop(`apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: shop }
 spec:
   host: shop
   trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: x-user } } }
-`,
-    },
-  ]);
-  assert.ok(loaded.ok);
-  const t = translateMesh(loaded.model);
-  const proxy = (version: string): ProxyIdentity => ({ nodeId: version, kind: "grpc", namespace: "default", serviceAccount: "c", labels: {}, instanceIps: [], userAgent: { name: "gRPC C-core linux", version } });
-  const [old] = proxyLayers(t, proxy("C-core 29.0.0"));
-  const [current] = proxyLayers(t, proxy("C-core 58.0.0"));
+`);
+  const [old] = proxyLayers(t, cCore("C-core 29.0.0"));
+  const [current] = proxyLayers(t, cCore("C-core 58.0.0"));
   assert.ok(old !== undefined && current !== undefined);
   assert.notEqual(old.key, current.key);
   const lb = (layer: typeof old) => layer.resources().flatMap((r) => (r.type === "envoy.config.cluster.v3.Cluster" ? [(r.message as { lb_policy?: string }).lb_policy] : []));
   assert.deepEqual(lb(old), ["ROUND_ROBIN"]);
   assert.deepEqual(lb(current), ["RING_HASH"]);
+});
+
+test("old C-core's catch-all also ends routes that depend on the client (sourceLabels)", () => {
+  const t = shop(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: shop }
+spec:
+  hosts: [shop.default.svc.cluster.local]
+  http:
+    - match: [{ sourceLabels: { app: frontend }, headers: { x-user: { exact: jason } } }]
+      route: [{ destination: { host: shop.default.svc.cluster.local } }]
+`);
+  const routeNames = (version: string) =>
+    (proxyLayers(t, cCore(version))[0]?.resources() ?? []).flatMap((r) =>
+      r.type === "envoy.config.route.v3.RouteConfiguration" ? [(r.message as { virtual_hosts?: { routes?: Route[] }[] }).virtual_hosts?.[0]?.routes?.map((x) => x.name ?? "")] : [],
+    );
+  const old = routeNames("C-core 29.0.0");
+  assert.equal(old.length, 1);
+  assert.equal(old[0]?.length, 2, `the client's own route, then the catch-all: ${JSON.stringify(old)}`);
+  assert.equal(old[0]?.at(-1), NO_MATCH_ROUTE);
+  assert.deepEqual(
+    routeNames("C-core 58.0.0").map((r) => r?.length),
+    [1],
+    "current C-core: its own route only",
+  );
 });
