@@ -1,15 +1,17 @@
 // What proxyless gRPC clients can use differs from Envoy. The mesh's clusters and routes are
 // translated for Envoy; these functions derive the gRPC variant of each (memoised per source
 // object, so a variant is still one object shared by every gRPC proxy and encoded once).
-import type { Cluster } from "../envoy/index.js";
+import { pack, type Cluster } from "../envoy/index.js";
 import type { Route } from "../envoy/generated/envoy/config/route/v3/Route.js";
+import type { VirtualHost } from "../envoy/generated/envoy/config/route/v3/VirtualHost.js";
 import type { GrpcClientClass } from "./grpc-clients.js";
 import { grpcHeaderRoutes } from "./grpc-headers.js";
 import { upstreamSecurityOf } from "./mtls.js";
-import { ZERO_DURATION } from "./routes-values.js";
+import { clusterName } from "./names.js";
+import { FAULT_FILTER, ZERO_DURATION } from "./routes-values.js";
 import { grpcIstioMutual, withTransportSocket, type TransportSocket } from "./tls-contexts.js";
 import type { TranslationMemo } from "./mesh.js";
-import type { TranslatedCluster } from "./translated.js";
+import type { TranslatedCluster, TranslatedRoute } from "./translated.js";
 
 /** Load balancers gRPC's xDS client implements (others are NACKed). */
 const GRPC_LB_POLICIES = new Set(["ROUND_ROBIN", "RING_HASH"]);
@@ -94,6 +96,50 @@ export function grpcClusterFor(c: TranslatedCluster, cls: GrpcClientClass, memo:
     delete message.ring_hash_lb_config;
     return { ...c, message };
   });
+}
+
+/** The route old C-core gets last in a virtual host without a catch-all (grpcRoutesFor). */
+export const NO_MATCH_ROUTE = "gitmesh-no-route-matched";
+
+const GRPC_UNAVAILABLE = 14;
+
+/**
+ * The route configuration for a gRPC client of this class (grpc-clients.ts). C-core before 1.53
+ * crashes (SIGSEGV) on a call no route matches, where the others fail it UNAVAILABLE: each of its
+ * virtual hosts without a catch-all gets one last, NO_MATCH_ROUTE, whose fault filter aborts the
+ * call with UNAVAILABLE before any pick (the cluster it names, one the host already routes to,
+ * is never called). Memoised: one object per route configuration and class, encoded once. Taking
+ * an already extended configuration gives it back unchanged.
+ */
+export function grpcRoutesFor(r: TranslatedRoute, cls: GrpcClientClass, memo: TranslationMemo): TranslatedRoute {
+  if (cls === "standard") return r;
+  return memo.variant(r, cls, () => {
+    const hosts = r.message.virtual_hosts ?? [];
+    const extended = hosts.map(withNoMatchRoute);
+    return extended.every((vh, i) => vh === hosts[i]) ? r : { ...r, message: { ...r.message, virtual_hosts: extended } };
+  });
+}
+
+function withNoMatchRoute(vh: VirtualHost): VirtualHost {
+  const routes = vh.routes ?? [];
+  if (routes.some(matchesEverything)) return vh;
+  const cluster = routes.map((x) => x.route?.cluster ?? x.route?.weighted_clusters?.clusters?.[0]?.name).find((c) => c !== undefined && c !== "") ?? serviceCluster(vh);
+  if (cluster === undefined) return vh;
+  const abort = pack("envoy.extensions.filters.http.fault.v3.HTTPFault", { abort: { grpc_status: GRPC_UNAVAILABLE, percentage: { numerator: 100, denominator: "HUNDRED" } } });
+  return { ...vh, routes: [...routes, { name: NO_MATCH_ROUTE, match: { prefix: "/" }, route: { cluster }, typed_per_filter_config: { [FAULT_FILTER]: abort } }] };
+}
+
+/** Whether a route matches every RPC (conservative: a catch-all it cannot tell only adds an unreachable route). */
+function matchesEverything(r: Route): boolean {
+  const m = r.match;
+  if (m === undefined || m === null || (m.prefix !== "" && m.prefix !== "/")) return false;
+  return [m.headers, m.query_parameters, m.dynamic_metadata].every((l) => (l ?? []).length === 0) && (m.runtime_fraction === undefined || m.runtime_fraction === null);
+}
+
+/** The whole service's cluster, for a virtual host with no route at all: its domains are HOST and HOST:PORT (grpc.ts). */
+function serviceCluster(vh: VirtualHost): string | undefined {
+  const withPort = (vh.domains ?? []).map((d) => /^(.+):([0-9]+)$/.exec(d)).find((m) => m !== null);
+  return withPort === undefined || withPort === null ? undefined : clusterName(withPort[1] ?? "", Number(withPort[2]));
 }
 
 /**

@@ -4,8 +4,8 @@
 import { decodeMessage, type Cluster } from "../envoy/index.js";
 import type { RouteConfiguration } from "../envoy/generated/envoy/config/route/v3/RouteConfiguration.js";
 import type { Route } from "../envoy/generated/envoy/config/route/v3/Route.js";
-import { GRPC_CLIENT_RULES, type GrpcClientClass } from "./grpc-clients.js";
-import { forwards, GRPC_FAILURE_PERCENTAGE_THRESHOLD } from "./grpc-compat.js";
+import { NO_MATCH_AS_UNAVAILABLE, RING_HASH_AS_ROUND_ROBIN, type GrpcClientClass } from "./grpc-clients.js";
+import { forwards, GRPC_FAILURE_PERCENTAGE_THRESHOLD, NO_MATCH_ROUTE } from "./grpc-compat.js";
 import { DEFAULT_RETRY_ON } from "./routes-action.js";
 import { CORS_FILTER } from "./routes-values.js";
 import type { Translated, TranslatedCluster } from "./translated.js";
@@ -39,6 +39,10 @@ function routeNotes(config: string, rc: RouteConfiguration): string[] {
   const out: string[] = [];
   for (const vh of rc.virtual_hosts ?? []) {
     for (const route of vh.routes ?? []) {
+      if (route.name === NO_MATCH_ROUTE) {
+        out.push(`${config}: some calls match no route; this client gets ${NO_MATCH_AS_UNAVAILABLE}`);
+        continue;
+      }
       const where = `${config} route ${route.name ?? "(unnamed)"}`;
       for (const what of ignoredInRoute(route)) out.push(`${where}: ${what}`);
     }
@@ -108,8 +112,7 @@ function clusterNotes(c: TranslatedCluster, envoy: Translated | undefined, cls: 
     );
   }
   if (e?.lb_policy === "RING_HASH" && m.lb_policy === "ROUND_ROBIN" && cls !== "standard") {
-    const rule = GRPC_CLIENT_RULES.find((r) => r.class === cls);
-    out.push(`${c.name}: this client gets ${rule?.gets ?? cls}`);
+    out.push(`${c.name}: this client gets ${RING_HASH_AS_ROUND_ROBIN}`);
   } else if (e !== undefined && e.lb_policy !== m.lb_policy) {
     out.push(`${c.name}: loadBalancer ${String(e.lb_policy)} is served as ${String(m.lb_policy)} (gRPC clients implement ROUND_ROBIN and RING_HASH)`);
   }

@@ -131,7 +131,7 @@ export class TranslationMemo {
    */
   sorted = new Map<string, { readonly parts: readonly (readonly Translated[])[]; readonly all: readonly Translated[] }>();
   private readonly identities = new WeakMap<object, number>();
-  private readonly variants = new WeakMap<TranslatedCluster, Map<string, TranslatedCluster>>();
+  private readonly variants = new WeakMap<Translated, Map<string, Translated>>();
   private lastIdentity = 0;
   private readonly inbound = new Map<string, WeakRef<Translated>>();
   private readonly inboundGone = new FinalizationRegistry<string>((key) => {
@@ -164,14 +164,14 @@ export class TranslationMemo {
   }
 
   /**
-   * A cluster as clients of a class that cannot take it as built get it (grpc-compat.ts), held
-   * weakly by the cluster: the same cluster object keeps the same variant, so it is encoded once.
+   * A resource as gRPC clients of a class that cannot take it as built get it (grpc-compat.ts),
+   * held weakly by the resource: the same object keeps the same variant, so it is encoded once.
    */
-  variant(cluster: TranslatedCluster, cls: string, build: () => TranslatedCluster): TranslatedCluster {
-    const byClass = this.variants.get(cluster) ?? new Map<string, TranslatedCluster>();
-    this.variants.set(cluster, byClass);
+  variant<T extends Translated>(of: T, cls: string, build: () => T): T {
+    const byClass = this.variants.get(of) ?? new Map<string, Translated>();
+    this.variants.set(of, byClass);
     const held = byClass.get(cls);
-    if (held !== undefined) return held;
+    if (held !== undefined) return held as T;
     const built = build();
     byClass.set(cls, built);
     return built;

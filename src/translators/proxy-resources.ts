@@ -4,7 +4,7 @@ import { labelsMatch, type MeshResource } from "../config/resources.js";
 import type { ServicePort } from "../config/types.js";
 import { gatewayResources, gatewaysFor, type GatewayTranslation } from "./gateway.js";
 import { grpcClientClass, type GrpcClientClass } from "./grpc-clients.js";
-import { grpcClusterFor } from "./grpc-compat.js";
+import { grpcClusterFor, grpcRoutesFor } from "./grpc-compat.js";
 import { grpcNotes } from "./grpc-notes.js";
 import { unspecified } from "./registration.js";
 import { grpcServerListener, grpcServerListenerName } from "./grpc-server.js";
@@ -22,7 +22,7 @@ import { exportedTo, sidecarScope, type SidecarScope } from "./scope.js";
 import { ruleVariant, type RuleVariant } from "./rule-variants.js";
 import { sourceVariant } from "./source-variants.js";
 import { localityVariant } from "./locality.js";
-import { sortTranslated, type Translated } from "./translated.js";
+import { sortTranslated, type Translated, type TranslatedRoute } from "./translated.js";
 import type { RouteConfiguration } from "../envoy/index.js";
 
 /** The ports a workload serves (as the ServiceEntries selecting it say) and the policies that apply. */
@@ -233,7 +233,7 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
         key: `${grpcSideKey(t, cls, proxy.namespace)}${rules.key}${variant.key}${near.key}`,
         resources: () => {
           const all = grpcClientSide(t, cls, proxy.namespace, rules).resources;
-          return variant.key === "" && near.key === "" ? all : near.endpoints(variant.routes(all));
+          return variant.key === "" && near.key === "" ? all : forClass(t, near.endpoints(variant.routes(all)), cls);
         },
       };
       if (side.ports.length === 0) return [client];
@@ -360,13 +360,19 @@ function grpcClientSide(t: MeshTranslation, cls: GrpcClientClass, namespace: str
     const endpoints = services === undefined ? t.endpoints : services.flatMap((x) => x.endpoints);
     const listeners = grpc?.listeners ?? (services ?? []).flatMap((x) => routingFor(t, x, namespace).grpc().listeners);
     const routes = grpc?.routes ?? (services ?? []).flatMap((x) => routingFor(t, x, namespace).grpc().routes);
-    const resources = [...rules.resources([...clusters, ...endpoints], cls), ...listeners, ...rules.routes(routes, "grpc")];
+    const resources = [...rules.resources([...clusters, ...endpoints], cls), ...listeners, ...forClass(t, rules.routes(routes, "grpc"), cls)];
     const envoyClusters = rules.resources(services === undefined ? t.clusters : services.flatMap((x) => x.clusters), "envoy").filter((r) => r.type === CLUSTER);
     const envoy = new Map<string, Translated>(envoyClusters.map((c) => [c.name, c]));
     side = { resources, notes: grpcNotes(resources, envoy, cls, t.outboundRoutes) };
     t.shared.grpcClients.set(key, side);
   }
   return side;
+}
+
+/** A gRPC client's route configurations as its class takes them (grpc-compat.ts grpcRoutesFor): the same objects for the standard class. */
+function forClass(t: MeshTranslation, resources: readonly Translated[], cls: GrpcClientClass): Translated[] {
+  if (cls === "standard") return [...resources];
+  return resources.map((r) => (r.type === "envoy.config.route.v3.RouteConfiguration" ? grpcRoutesFor(r as TranslatedRoute, cls, t.memo) : r));
 }
 
 /** gRPC clients of a class share what they see; with exportTo in use, per namespace. */

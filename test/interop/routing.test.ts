@@ -113,6 +113,12 @@ function mesh(b: Backends, live: "v1" | "v2"): string {
       ${to("v3")}
     - ${to("v1")}`,
     ),
+    // No catch-all: an RPC without x-user: jason matches no route.
+    routes(
+      "no-match",
+      `    - match: [{ headers: { x-user: { exact: jason } } }]
+      ${to("v2")}`,
+    ),
     routes(
       "match-method",
       `    - match: [{ method: { exact: GET } }]
@@ -241,6 +247,15 @@ const ROWS: Record<string, (p: Peer) => Promise<void>> = {
     assert.ok(all(await p.calls({ target: t, count: 5, timeoutMs: 20_000 }), "v1"));
     assert.ok(all(await p.calls({ target: t, count: 5, method: "/gitmesh.test.Identity/Other" }), "v2"));
     assert.ok(all(await p.calls({ target: t, count: 5, method: "/gitmesh.test.Admin/WhoAmI" }), "v3"));
+  },
+  "no route matches: UNAVAILABLE, and the client lives": async (p) => {
+    const t = target("no-match");
+    assert.ok(all(await p.calls({ target: t, count: 3, timeoutMs: 20_000, headers: { "x-user": "jason" } }), "v2"), "the one route");
+    const before = backends.v2.calls();
+    const missed = await p.calls({ target: t, count: 3 });
+    assert.deepEqual(tally(missed), { [`code ${UNAVAILABLE}`]: 3 }, `an RPC matching no route fails UNAVAILABLE: ${JSON.stringify(missed)}`);
+    assert.equal(backends.v2.calls(), before, "no backend is called");
+    assert.ok(all(await p.calls({ target: t, count: 3, headers: { "x-user": "jason" } }), "v2"), "the client still works after");
   },
   "delegate: the delegate's routes under the root's match": async (p) => {
     const t = target("delegated");

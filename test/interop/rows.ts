@@ -17,7 +17,7 @@ export function skipped(client: string, row: string): string | undefined {
 
 /**
  * Clients gitmesh gives round robin in place of ring hash, by their user agent (the class
- * "ring-hash-crashes" of src/translators/grpc-clients.ts): the row checks they keep working.
+ * "old-c-core" of src/translators/grpc-clients.ts): the row checks they keep working.
  */
 export const RING_HASH_AS_ROUND_ROBIN: ReadonlySet<string> = new Set(["c-core-1.51"]);
 

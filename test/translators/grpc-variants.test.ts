@@ -6,8 +6,9 @@ import { test } from "node:test";
 import type { HeaderMatcher } from "../../src/envoy/generated/envoy/config/route/v3/HeaderMatcher.js";
 import type { Route } from "../../src/envoy/generated/envoy/config/route/v3/Route.js";
 import { loadMesh } from "../../src/config/load.js";
+import { decodeMessage } from "../../src/envoy/index.js";
 import { grpcClientClass } from "../../src/translators/grpc-clients.js";
-import { grpcCluster, grpcClusterFor } from "../../src/translators/grpc-compat.js";
+import { grpcCluster, grpcClusterFor, grpcRoutesFor, NO_MATCH_ROUTE } from "../../src/translators/grpc-compat.js";
 import { grpcHeaderRoutes, legacyHeaderMatcher } from "../../src/translators/grpc-headers.js";
 import { createTranslationMemo, translateMesh } from "../../src/translators/mesh.js";
 import { proxyLayers } from "../../src/translators/proxy-resources.js";
@@ -66,8 +67,8 @@ test("two withoutHeaders values give four routes", () => {
 
 const userAgents: { name: string; ua?: { name: string; version: string }; cls: string }[] = [
   { name: "no user agent", cls: "standard" },
-  { name: "C-core 1.51 (Python)", ua: { name: "gRPC C-core linux Python", version: "C-core 29.0.0 Python 1.51.1" }, cls: "ring-hash-crashes" },
-  { name: "C-core 1.52 (C++: no suffix)", ua: { name: "gRPC C-core linux", version: "C-core 30.0.0" }, cls: "ring-hash-crashes" },
+  { name: "C-core 1.51 (Python)", ua: { name: "gRPC C-core linux Python", version: "C-core 29.0.0 Python 1.51.1" }, cls: "old-c-core" },
+  { name: "C-core 1.52 (C++: no suffix)", ua: { name: "gRPC C-core linux", version: "C-core 30.0.0" }, cls: "old-c-core" },
   { name: "C-core 1.53", ua: { name: "gRPC C-core linux Python", version: "C-core 30.1.0 Python 1.53.0" }, cls: "standard" },
   { name: "C-core 1.85", ua: { name: "gRPC C-core linux Python", version: "C-core 58.0.0 Python 1.85.1" }, cls: "standard" },
   { name: "C-core with a version it cannot read", ua: { name: "gRPC C-core linux", version: "dev" }, cls: "standard" },
@@ -84,13 +85,48 @@ const ringHash = translated("envoy.config.cluster.v3.Cluster", "c", { name: "c",
 
 test("ring hash for a client it crashes: round robin, one shared object per memo", () => {
   const memo = createTranslationMemo();
-  const rr = grpcClusterFor(ringHash, "ring-hash-crashes", memo);
+  const rr = grpcClusterFor(ringHash, "old-c-core", memo);
   assert.equal(rr.message.lb_policy, "ROUND_ROBIN");
   assert.equal(rr.message.ring_hash_lb_config, undefined);
-  assert.equal(grpcClusterFor(ringHash, "ring-hash-crashes", memo), rr, "memoised: encoded once");
+  assert.equal(grpcClusterFor(ringHash, "old-c-core", memo), rr, "memoised: encoded once");
   assert.equal(grpcClusterFor(ringHash, "standard", memo), ringHash);
-  assert.notEqual(grpcClusterFor(ringHash, "ring-hash-crashes", createTranslationMemo()), rr, "the memo owns the variant, no module-wide cache");
+  assert.notEqual(grpcClusterFor(ringHash, "old-c-core", createTranslationMemo()), rr, "the memo owns the variant, no module-wide cache");
 });
+
+const to = (cluster: string): NonNullable<Route["route"]> => ({ cluster });
+const noMatch: { name: string; routes: Route[]; added?: string }[] = [
+  { name: "a header match only: a catch-all to its cluster", routes: [{ name: "r", match: { prefix: "/", headers: [{ name: "x", exact_match: "a" }] }, route: to("c1") }], added: "c1" },
+  { name: "a path prefix only", routes: [{ match: { prefix: "/svc.A/" }, route: to("c1") }], added: "c1" },
+  { name: "a weighted first route: its first cluster", routes: [{ match: { path: "/svc.A/M" }, route: { weighted_clusters: { clusters: [{ name: "w1", weight: { value: 1 } }, { name: "w2", weight: { value: 1 } }] } } }], added: "w1" },
+  { name: "no route at all: the service's cluster", routes: [], added: "outbound|9090||h.default.svc.cluster.local" },
+  { name: "a catch-all last: unchanged", routes: [{ match: { prefix: "/", headers: [{ name: "x", exact_match: "a" }] }, route: to("c1") }, { match: { prefix: "/" }, route: to("c2") }] },
+  { name: "an empty prefix is a catch-all too", routes: [{ match: { prefix: "" }, route: to("c2") }] },
+];
+
+for (const c of noMatch) {
+  test(`old C-core and a call no route matches: ${c.name}`, () => {
+    const memo = createTranslationMemo();
+    const rc = translated("envoy.config.route.v3.RouteConfiguration", "h:9090", {
+      name: "h:9090",
+      virtual_hosts: [{ name: "h:9090", domains: ["h.default.svc.cluster.local", "h.default.svc.cluster.local:9090"], routes: c.routes }],
+    });
+    assert.equal(grpcRoutesFor(rc, "standard", memo), rc, "other clients: the same object");
+    const old = grpcRoutesFor(rc, "old-c-core", memo);
+    assert.equal(grpcRoutesFor(rc, "old-c-core", memo), old, "memoised: encoded once");
+    assert.equal(grpcRoutesFor(old, "old-c-core", memo), old, "taking it twice adds nothing");
+    if (c.added === undefined) return assert.equal(old, rc);
+    const routes = old.message.virtual_hosts?.[0]?.routes ?? [];
+    assert.deepEqual(routes.slice(0, -1), c.routes, "the routes before it are unchanged");
+    const last = routes.at(-1);
+    assert.equal(last?.name, NO_MATCH_ROUTE);
+    assert.deepEqual(last?.match, { prefix: "/" });
+    assert.equal(last?.route?.cluster, c.added);
+    const fault = last?.typed_per_filter_config?.["envoy.filters.http.fault"] as { type_url?: string; value?: Uint8Array } | undefined;
+    assert.ok(fault?.type_url?.endsWith("envoy.extensions.filters.http.fault.v3.HTTPFault") && fault.value !== undefined, "the fault filter's config");
+    const abort = decodeMessage("envoy.extensions.filters.http.fault.v3.HTTPFault", fault?.value ?? new Uint8Array())["abort"];
+    assert.deepEqual(abort, { grpc_status: 14, percentage: { numerator: 100, denominator: "HUNDRED" } }, "every call aborted UNAVAILABLE, before any pick");
+  });
+}
 
 const outliers: { name: string; od: object; volume?: number }[] = [
   { name: "consecutive5xxErrors 3", od: { consecutive_5xx: { value: 3 }, enforcing_consecutive_5xx: { value: 100 } }, volume: 3 },
@@ -114,7 +150,8 @@ for (const c of outliers) {
   });
 }
 
-test("gRPC clients of different classes never share a snapshot layer", () => {
+/** One gRPC service, shop, with these resources after it; translated. */
+function shop(extra: string) {
   const loaded = loadMesh([
     {
       path: "mesh.yaml",
@@ -127,23 +164,54 @@ spec:
   ports: [{ number: 9090, name: grpc, protocol: GRPC }]
   endpoints: [{ address: 10.0.0.1 }]
 ---
-apiVersion: networking.istio.io/v1
+${extra}`,
+    },
+  ]);
+  assert.ok(loaded.ok);
+  return translateMesh(loaded.model);
+}
+
+/** A C-core client of this C-core version, labelled app: frontend. */
+const cCore = (version: string): ProxyIdentity => ({ nodeId: version, kind: "grpc", namespace: "default", serviceAccount: "c", labels: { app: "frontend" }, instanceIps: [], userAgent: { name: "gRPC C-core linux", version } });
+
+test("gRPC clients of different classes never share a snapshot layer", () => {
+  const t = shop(`apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: shop }
 spec:
   host: shop
   trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: x-user } } }
-`,
-    },
-  ]);
-  assert.ok(loaded.ok);
-  const t = translateMesh(loaded.model);
-  const proxy = (version: string): ProxyIdentity => ({ nodeId: version, kind: "grpc", namespace: "default", serviceAccount: "c", labels: {}, instanceIps: [], userAgent: { name: "gRPC C-core linux", version } });
-  const [old] = proxyLayers(t, proxy("C-core 29.0.0"));
-  const [current] = proxyLayers(t, proxy("C-core 58.0.0"));
+`);
+  const [old] = proxyLayers(t, cCore("C-core 29.0.0"));
+  const [current] = proxyLayers(t, cCore("C-core 58.0.0"));
   assert.ok(old !== undefined && current !== undefined);
   assert.notEqual(old.key, current.key);
   const lb = (layer: typeof old) => layer.resources().flatMap((r) => (r.type === "envoy.config.cluster.v3.Cluster" ? [(r.message as { lb_policy?: string }).lb_policy] : []));
   assert.deepEqual(lb(old), ["ROUND_ROBIN"]);
   assert.deepEqual(lb(current), ["RING_HASH"]);
+});
+
+test("old C-core's catch-all also ends routes that depend on the client (sourceLabels)", () => {
+  const t = shop(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: shop }
+spec:
+  hosts: [shop.default.svc.cluster.local]
+  http:
+    - match: [{ sourceLabels: { app: frontend }, headers: { x-user: { exact: jason } } }]
+      route: [{ destination: { host: shop.default.svc.cluster.local } }]
+`);
+  const routeNames = (version: string) =>
+    (proxyLayers(t, cCore(version))[0]?.resources() ?? []).flatMap((r) =>
+      r.type === "envoy.config.route.v3.RouteConfiguration" ? [(r.message as { virtual_hosts?: { routes?: Route[] }[] }).virtual_hosts?.[0]?.routes?.map((x) => x.name ?? "")] : [],
+    );
+  const old = routeNames("C-core 29.0.0");
+  assert.equal(old.length, 1);
+  assert.equal(old[0]?.length, 2, `the client's own route, then the catch-all: ${JSON.stringify(old)}`);
+  assert.equal(old[0]?.at(-1), NO_MATCH_ROUTE);
+  assert.deepEqual(
+    routeNames("C-core 58.0.0").map((r) => r?.length),
+    [1],
+    "current C-core: its own route only",
+  );
 });
