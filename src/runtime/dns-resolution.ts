@@ -1,5 +1,6 @@
-// gitmesh's own DNS lookups, for the ServiceEntry hosts it resolves itself (resolution DNS or
-// DNS_ROUND_ROBIN, no endpoints, no workloadSelector: translators/services.ts, gitmeshResolves).
+// gitmesh's own DNS lookups, for the ServiceEntry hosts it resolves itself (resolution DNS,
+// DNS_ROUND_ROBIN, or NONE for a named host; no endpoints, no workloadSelector:
+// translators/services.ts, gitmeshResolves).
 // Istio's sidecars resolve such a host themselves; gitmesh's cannot: the application reaches a
 // service through the loopback address /etc/hosts gives its name (gitmesh hosts), and Envoy's
 // c-ares resolver reads the same /etc/hosts (nothing turns that off), so it found its own

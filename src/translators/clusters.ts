@@ -82,9 +82,11 @@ export function clusterNotes(service: MeshService, mtls: MeshMtls = DEFAULT_MESH
 /** clusterNotes, each with who else says it (validate reports the others: see servingNotes). */
 export function clusterNoteEntries(service: MeshService, mtls: MeshMtls = DEFAULT_MESH_MTLS): ClusterNote[] {
   const lines: ClusterNote[] = [];
-  if (resolutionOf(service) === "NONE" && service.ports.length > 0) {
+  if (resolutionOf(service) === "NONE" && service.lookup === undefined && service.ports.length > 0) {
     lines.push({
-      text: `${service.host}: resolution NONE is served as EDS with the endpoints the ServiceEntry lists or selects; passthrough to the original destination is not supported`,
+      text: service.host.includes("*")
+        ? `${service.host}: resolution NONE for a wildcard host: its names have no hosts line, so applications reach them directly, past the sidecar (gitmesh does not intercept traffic); its clusters serve the endpoints the ServiceEntry lists or selects`
+        : `${service.host}: resolution NONE with endpoints listed or selected is served as EDS with those endpoints (without them, gitmesh would resolve the host as the original destination)`,
     });
   }
   const lookup = service.lookup;

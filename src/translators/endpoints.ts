@@ -54,8 +54,8 @@ export function clusterEndpoints(service: MeshService, cluster: ServiceCluster):
 }
 
 /**
- * STATIC and NONE: EDS (NONE has no original-destination passthrough here; it is served from the
- * endpoints it lists). DNS: STRICT_DNS. DNS_ROUND_ROBIN: LOGICAL_DNS, which Envoy accepts only
+ * STATIC and NONE: EDS (NONE without endpoints for a named host is resolved by gitmesh, the
+ * original destination without interception; with endpoints, served from them). DNS: STRICT_DNS. DNS_ROUND_ROBIN: LOGICAL_DNS, which Envoy accepts only
  * with exactly one endpoint; when a cluster has none usable (a subset selecting nothing, say) it
  * is EDS with an empty assignment instead, so it is accepted and fails fast. A host gitmesh
  * resolves itself: EDS with the addresses it found.

@@ -55,13 +55,19 @@ export interface DnsLookup {
 export type DnsAnswers = ReadonlyMap<string, readonly string[]>;
 
 /**
- * Whether gitmesh resolves a ServiceEntry's hosts itself: resolution DNS or DNS_ROUND_ROBIN with
- * no endpoints and no workloadSelector, so that the host names the servers. A sidecar cannot
- * resolve it: its resolver reads the /etc/hosts that maps the host to the sidecar's own loopback
- * address for the application (gitmesh hosts; docs/decisions.md).
+ * Whether gitmesh resolves a ServiceEntry's hosts itself: no endpoints and no workloadSelector,
+ * so that the host names the servers, with resolution DNS or DNS_ROUND_ROBIN, or NONE (Istio's
+ * default) for hosts without a wildcard. A sidecar cannot resolve them: its resolver reads the
+ * /etc/hosts that maps the host to the sidecar's own loopback address for the application
+ * (gitmesh hosts; docs/decisions.md). NONE is Istio's passthrough to the original destination:
+ * without interception, the destination an application meant by a name is what the name resolves
+ * to. A wildcard host has no name to resolve (and no hosts line: its names pass the sidecar by).
  */
 export function gitmeshResolves(spec: MeshResource<"ServiceEntry">["spec"]): boolean {
-  return (spec.resolution === "DNS" || spec.resolution === "DNS_ROUND_ROBIN") && (spec.endpoints ?? []).length === 0 && spec.workloadSelector === undefined;
+  if ((spec.endpoints ?? []).length > 0 || spec.workloadSelector !== undefined) return false;
+  const resolution = spec.resolution ?? "NONE";
+  if (resolution === "DNS" || resolution === "DNS_ROUND_ROBIN") return true;
+  return resolution === "NONE" && spec.hosts.every((h) => !h.includes("*"));
 }
 
 /** Services by host, with the VirtualServices that route them. */

@@ -293,6 +293,23 @@ test("egress task: httpbin.org over HTTP with the VirtualService's 3s timeout", 
     assert.ok((slow?.ms ?? 0) >= 2_900 && (slow?.ms ?? 0) < 4_900, `cut at 3s: ${slow?.ms} ms`);
   }));
 
+// Istio's default resolution, NONE, for a named host: passthrough to the original destination,
+// which without interception is what the name resolves to (services.ts, gitmeshResolves).
+const PASSTHROUGH = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: httpbin-passthrough }
+spec:
+  hosts: [httpbin.org]
+  location: MESH_EXTERNAL
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+`;
+
+test("resolution NONE (Istio's default) for a named host: passed through to the address its name resolves to", (t) =>
+  fleet.row(t, async (f) => {
+    await f.commit({ "scenario.yaml": PASSTHROUGH }, "resolution NONE");
+    await assertEgress(f, "outbound|80||httpbin.org", 80, "http://httpbin.org/headers", 2);
+  }));
+
 test("egress task: www.google.com over the application's own TLS (protocol HTTPS)", (t) =>
   fleet.row(t, async (f) => {
     await corpus.apply(f, "external", "task-egress-https.yaml");

@@ -10,7 +10,8 @@ import { decodeMessage, encodeMessage, typeUrlOf, validateMessage } from "../../
 import type { Cluster, ClusterLoadAssignment } from "../../src/envoy/index.js";
 import { clusterNotes, serviceClusters, trafficPolicyFor } from "../../src/translators/clusters.js";
 import { serviceEndpoints } from "../../src/translators/endpoints.js";
-import { indexServices, type DnsAnswers, type MeshService } from "../../src/translators/services.js";
+import type { MeshResource } from "../../src/config/resources.js";
+import { gitmeshResolves, indexServices, type DnsAnswers, type MeshService } from "../../src/translators/services.js";
 import { ClusterResourceType } from "@grpc/grpc-js-xds/build/src/xds-resource-type/cluster-resource-type.js";
 import { EndpointResourceType } from "@grpc/grpc-js-xds/build/src/xds-resource-type/endpoint-resource-type.js";
 import type { XdsDecodeContext } from "@grpc/grpc-js-xds/build/src/xds-resource-type/xds-resource-type.js";
@@ -220,13 +221,23 @@ const cases: readonly Case[] = [
     },
   },
   {
-    name: "NONE (and unset, Istio's default): EDS from the listed endpoints, with a note that passthrough is not supported",
+    name: "NONE (and unset, Istio's default) with endpoints: EDS from the listed endpoints, noted",
     docs: [serviceEntry({ ports: [HTTP], endpoints: [{ address: "10.0.0.1" }] })],
     check: (out) => {
       assert.equal(cluster(out, 80).type, "EDS");
       assert.deepEqual(summary(assignment(out, 80)), ["- 1: 10.0.0.1:80@1"]);
       assert.equal(out.notes.length, 1);
-      assert.match(out.notes[0] ?? "", /resolution NONE .* passthrough to the original destination is not supported/);
+      assert.match(out.notes[0] ?? "", /resolution NONE with endpoints listed or selected is served as EDS with those endpoints/);
+    },
+  },
+  {
+    name: "NONE without endpoints for a named host: passthrough to the original destination, the addresses gitmesh resolves (as DNS)",
+    docs: [serviceEntry({ ports: [HTTP] })],
+    answers: new Map([[HOST, ["10.9.0.7"]]]),
+    check: (out) => {
+      assert.equal(cluster(out, 80).type, "EDS");
+      assert.deepEqual(summary(assignment(out, 80)), ["- 1: 10.9.0.7:80@1"]);
+      assert.deepEqual(out.notes, []);
     },
   },
   {
@@ -679,3 +690,19 @@ test("the bookinfo example: every cluster and assignment passes Envoy's rules, a
   assert.equal(byName.get("outbound|9080|v2|reviews.bookinfo.svc.cluster.local")?.circuit_breakers?.thresholds?.[0]?.max_connections?.value, 100);
 });
 
+
+test("gitmesh resolves a host without endpoints or a selector for DNS, DNS_ROUND_ROBIN and NONE (unset: NONE), never a wildcard host", () => {
+  const spec = (extra: Doc) => ({ hosts: ["en.wikipedia.org"], ports: [{ number: 80, name: "http", protocol: "HTTP" }], ...extra }) as unknown as MeshResource<"ServiceEntry">["spec"];
+  const cases: [Doc, boolean][] = [
+    [{}, true],
+    [{ resolution: "NONE" }, true],
+    [{ resolution: "DNS" }, true],
+    [{ resolution: "DNS_ROUND_ROBIN" }, true],
+    [{ resolution: "STATIC" }, false],
+    [{ hosts: ["*.wikipedia.org"] }, false],
+    [{ hosts: ["*.wikipedia.org"], resolution: "NONE" }, false],
+    [{ endpoints: [{ address: "10.0.0.1" }] }, false],
+    [{ workloadSelector: { labels: { app: "x" } } }, false],
+  ];
+  for (const [extra, resolves] of cases) assert.equal(gitmeshResolves(spec(extra)), resolves, JSON.stringify(extra));
+});

@@ -27,9 +27,9 @@ ${trafficPolicy}`;
 
 const cases: { name: string; text: string; expect: string[] }[] = [
   {
-    name: "resolution NONE: served as EDS, at the ServiceEntry's hosts",
+    name: "resolution NONE with endpoints: served as EDS with them, at the ServiceEntry's hosts",
     text: se("a", "NONE", "  endpoints: [{ address: 10.0.0.1 }]\n"),
-    expect: ["mesh.yaml:5:3 resolution NONE is served as EDS"],
+    expect: ["mesh.yaml:5:3 resolution NONE with endpoints listed or selected is served as EDS"],
   },
   {
     name: "warmup with consistentHash has no effect: at the DestinationRule's host",
