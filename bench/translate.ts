@@ -11,7 +11,6 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { MeshPusher } from "../src/runtime/index.js";
 import { createMeshLoader } from "../src/config/load.js";
-import { envoyProtoRoot } from "../src/envoy/index.js";
 import { silentLogger } from "../src/log.js";
 import { translateMesh } from "../src/translators/mesh.js";
 import { resourcesForProxy } from "../src/translators/proxy-resources.js";
@@ -64,10 +63,6 @@ const kind = proxyKindOption(option("kind", "grpc"));
 
 const proxies = Number(option("proxies", "2000"));
 console.log(`${kind} proxies`);
-// Loading Envoy's protos is a cost of the process, whatever the config: serve pays it once, in
-// its first translation at start-up. Timed on its own, so the first translation is translation.
-const [, protosMs] = time(() => envoyProtoRoot());
-console.log(`Envoy protos loaded once per process: ${protosMs.toFixed(0)} ms`);
 console.log(
   `services | files | load+validate ms | translate ms (CPU); warm | resources | shared snapshot ms | push to ${proxies} proxies ms (CPU; longest stall) | one-file change to snapshots ms (CPU; of which load, its CPU; longest stall) | RSS MB`,
 );
