@@ -123,7 +123,11 @@ function gatewayTranslation(t: MeshTranslation, gateways: readonly MeshResource<
   const http = [...(jwt === undefined ? [] : [jwt]), ...rbacHttpFilters(rbacFilterConfig(authorization))];
   const tcpRbac = rbacFilterConfig(authorization, "tcp");
   const security = { http, tcp: (statPrefix: string) => rbacNetworkFilters(tcpRbac, statPrefix) };
-  const built = gatewayResources(gateways, virtualServices, rules.index, t.credentials, keysFor, security);
+  // AUTO_PASSTHROUGH servers pass through to the services exported to the gateway's namespace:
+  // another's endpoints are not sent to it, so a cluster for it would never warm.
+  const exported = t.exportsRestricted ? new Set(exportedServices(t, proxy.namespace).map((x) => x.host)) : undefined;
+  const index = exported === undefined ? rules.index : { ...rules.index, services: rules.index.services.filter((x) => exported.has(x.host)) };
+  const built = gatewayResources(gateways, virtualServices, index, t.credentials, keysFor, security);
   const withKeys = { ...built, resources: sortTranslated([...built.resources, ...jwksClusters(authentication)]) };
   s.gateways.set(key, withKeys);
   return withKeys;
