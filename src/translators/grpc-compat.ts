@@ -16,8 +16,6 @@ import type { TranslatedCluster, TranslatedRoute } from "./translated.js";
 /** Load balancers gRPC's xDS client implements (others are NACKed). */
 const GRPC_LB_POLICIES = new Set(["ROUND_ROBIN", "RING_HASH"]);
 
-const clusterVariants = new WeakMap<TranslatedCluster, TranslatedCluster>();
-
 /**
  * The cluster as a gRPC client takes it: an unsupported load balancer falls back to round robin
  * (as Istio's proxyless gRPC does), and DNS resolution becomes LOGICAL_DNS on the first address,
@@ -25,11 +23,11 @@ const clusterVariants = new WeakMap<TranslatedCluster, TranslatedCluster>();
  * implements (failurePercentage). A DestinationRule's ISTIO_MUTUAL becomes the
  * certificate provider form gRPC reads (tls-contexts.ts); automatic mTLS and file-based TLS are
  * left out, so the client uses its fallback credentials (Istio's proxyless gRPC does the same:
- * it cannot tell whether the client was built with xDS credentials, nor the server).
+ * it cannot tell whether the client was built with xDS credentials, nor the server). Made once
+ * per cluster by its owner (ServiceBackends.grpcClusters, memoised with the backends), so each
+ * variant is encoded once.
  */
 export function grpcCluster(c: TranslatedCluster): TranslatedCluster {
-  let variant = clusterVariants.get(c);
-  if (variant !== undefined) return variant;
   const m = c.message;
   const lb = m.lb_policy === undefined || GRPC_LB_POLICIES.has(String(m.lb_policy)) ? {} : { lb_policy: "ROUND_ROBIN" as const, least_request_lb_config: null };
   let dns = {};
@@ -49,9 +47,7 @@ export function grpcCluster(c: TranslatedCluster): TranslatedCluster {
   const outlier = failurePercentage(m.outlier_detection ?? undefined);
   const od = outlier === undefined ? {} : { outlier_detection: outlier };
   const same = Object.keys(lb).length === 0 && Object.keys(dns).length === 0 && sameTls && outlier === undefined;
-  variant = same ? c : { ...c, message: withTransportSocket({ ...m, ...lb, ...dns, ...od }, tls) };
-  clusterVariants.set(c, variant);
-  return variant;
+  return same ? c : { ...c, message: withTransportSocket({ ...m, ...lb, ...dns, ...od }, tls) };
 }
 
 type OutlierDetection = NonNullable<Cluster["outlier_detection"]>;
