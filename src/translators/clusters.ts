@@ -14,7 +14,7 @@ import {
   serviceClusterKeys,
   type ServiceCluster,
 } from "./endpoints.js";
-import { DEFAULT_MESH_MTLS, recordUpstreamSecurity, type MeshMtls, type UpstreamSecurity } from "./mtls.js";
+import { DEFAULT_MESH_MTLS, type MeshMtls, type UpstreamSecurity } from "./mtls.js";
 import type { MeshService } from "./services.js";
 import { envoyFileTls, envoyIstioMutual, upstreamTlsHttpOptions } from "./tls-contexts.js";
 import { sortTranslated, translated, type TranslatedCluster } from "./translated.js";
@@ -67,7 +67,12 @@ export function trafficPolicyFor(rule: DestinationRuleSpec | undefined, port: nu
 
 /** The clusters of a service, sorted by name; mtls decides their upstream TLS (mtls.ts). */
 export function serviceClusters(service: MeshService, mtls: MeshMtls = DEFAULT_MESH_MTLS): TranslatedCluster[] {
-  return sortTranslated(serviceClusterKeys(service).map((c) => translated("envoy.config.cluster.v3.Cluster", c.name, buildCluster(service, c, new Notes(c.name), mtls))));
+  return sortTranslated(
+    serviceClusterKeys(service).map((c) => {
+      const { cluster, upstream } = buildCluster(service, c, new Notes(c.name), mtls);
+      return { ...translated("envoy.config.cluster.v3.Cluster", c.name, cluster), upstream };
+    }),
+  );
 }
 
 /**
@@ -147,7 +152,7 @@ class Notes {
   }
 }
 
-function buildCluster(service: MeshService, key: ServiceCluster, notes: Notes, mtls: MeshMtls): Cluster {
+function buildCluster(service: MeshService, key: ServiceCluster, notes: Notes, mtls: MeshMtls): { cluster: Cluster; upstream: UpstreamSecurity } {
   const policy = trafficPolicyFor(service.rule?.spec, key.port.number, key.subset?.name);
   const cluster: Cluster = {
     name: key.name,
@@ -174,8 +179,7 @@ function buildCluster(service: MeshService, key: ServiceCluster, notes: Notes, m
   const socket = upstreamTransportSocket(upstream.security);
   if (socket !== undefined) cluster.transport_socket = socket;
   grpcCompatibility(cluster, notes);
-  recordUpstreamSecurity(cluster, upstream.security);
-  return cluster;
+  return { cluster, upstream: upstream.security };
 }
 
 function discovery(service: MeshService, key: ServiceCluster, notes: Notes): Partial<Cluster> {

@@ -6,7 +6,6 @@ import type { Route } from "../envoy/generated/envoy/config/route/v3/Route.js";
 import type { VirtualHost } from "../envoy/generated/envoy/config/route/v3/VirtualHost.js";
 import type { GrpcClientClass } from "./grpc-clients.js";
 import { grpcHeaderRoutes } from "./grpc-headers.js";
-import { upstreamSecurityOf } from "./mtls.js";
 import { clusterName } from "./names.js";
 import { FAULT_FILTER, ZERO_DURATION } from "./routes-values.js";
 import { grpcIstioMutual, withTransportSocket, type TransportSocket } from "./tls-contexts.js";
@@ -41,7 +40,7 @@ export function grpcCluster(c: TranslatedCluster): TranslatedCluster {
         : { load_assignment: { ...m.load_assignment, endpoints: [{ ...first, lb_endpoints: [endpoint] }] } }),
     };
   }
-  const security = upstreamSecurityOf(m);
+  const security = c.upstream;
   const tls: TransportSocket | undefined = security?.t === "istio-mutual" && !security.auto ? grpcIstioMutual(security.sans) : undefined;
   const sameTls = tls === undefined && m.transport_socket === undefined;
   const outlier = failurePercentage(m.outlier_detection ?? undefined);

@@ -6,7 +6,6 @@ import type { MeshModel } from "../config/load.js";
 import { peerAuthentications, TLS_MODE_LABEL, type PeerAuthentications } from "../config/peer-authentication.js";
 import { DEFAULT_NAMING, labelsMatch, type MeshResource } from "../config/resources.js";
 import type { ClientTLSSettings, ServicePort } from "../config/types.js";
-import type { Cluster } from "../envoy/index.js";
 import { endpointPort, type MeshService } from "./services.js";
 
 export { DEFAULT_MTLS_MODE, peerAuthentications, TLS_MODE_LABEL, type MtlsMode, type PeerAuthentications } from "../config/peer-authentication.js";
@@ -139,13 +138,3 @@ export function meshMtls(model: MeshModel): MeshMtls {
 /** The decisions of a mesh without PeerAuthentications, in the default trust domain. */
 export const DEFAULT_MESH_MTLS = createMeshMtls([], DEFAULT_NAMING.rootNamespace, DEFAULT_NAMING.trustDomain);
 
-const clusterSecurity = new WeakMap<Cluster, UpstreamSecurity>();
-
-/** Remembers how a cluster message reaches its endpoints, for its proxyless gRPC variant. */
-export function recordUpstreamSecurity(cluster: Cluster, security: UpstreamSecurity): void {
-  clusterSecurity.set(cluster, security);
-}
-
-export function upstreamSecurityOf(cluster: Cluster): UpstreamSecurity | undefined {
-  return clusterSecurity.get(cluster);
-}

@@ -1,4 +1,5 @@
 import type { EnvoyMessageName, EnvoyMessages } from "../envoy/index.js";
+import type { UpstreamSecurity } from "./mtls.js";
 
 /**
  * One Envoy resource a translator produced: its type, name and typed message. Translators are
@@ -11,7 +12,11 @@ export interface Translated<N extends EnvoyMessageName = EnvoyMessageName> {
   readonly message: EnvoyMessages[N];
 }
 
-export type TranslatedCluster = Translated<"envoy.config.cluster.v3.Cluster">;
+/**
+ * A cluster, and how it reaches its endpoints when a translator chose that (clusters.ts): its
+ * proxyless gRPC variant reads it (grpc-compat.ts). Never in the output.
+ */
+export type TranslatedCluster = Translated<"envoy.config.cluster.v3.Cluster"> & { readonly upstream?: UpstreamSecurity };
 export type TranslatedEndpoints = Translated<"envoy.config.endpoint.v3.ClusterLoadAssignment">;
 export type TranslatedRoute = Translated<"envoy.config.route.v3.RouteConfiguration">;
 export type TranslatedListener = Translated<"envoy.config.listener.v3.Listener">;
