@@ -73,12 +73,16 @@ export function localityVariant(t: MeshTranslation, proxy: ProxyIdentity, scope:
   const client = proxyLocality(t, proxy);
   const none: LocalityVariant = { key: "", endpoints: (shared) => [...shared] };
   if (client === undefined) return none;
-  const differing = rules.differing();
-  const byOwnRule = new Set(differing.map((d) => d.service.host));
-  const clusters = [
-    ...inScope(t, `failover|${scope.key}`, () => failoverClusters(t).filter((c) => scope.visible(c.service))).filter((c) => !byOwnRule.has(c.service.host)),
-    ...differing.flatMap((d) => failoverClustersOf(d.service, d.mesh, d.endpoints, d.key)),
-  ];
+  const shared = inScope(t, `failover|${scope.key}`, () => failoverClusters(t).filter((c) => scope.visible(c.service)));
+  // Once per scope and set of rules, however many proxies take them.
+  const clusters =
+    rules.key === ""
+      ? shared
+      : inScope(t, `failover|${scope.key}${rules.key}`, () => {
+          const differing = rules.differing();
+          const byOwnRule = new Set(differing.map((d) => d.service.host));
+          return [...shared.filter((c) => !byOwnRule.has(c.service.host)), ...differing.flatMap((d) => failoverClustersOf(d.service, d.mesh, d.endpoints, d.key))];
+        });
   if (clusters.length === 0) return none;
   return {
     key: `|locality:${client}`,
