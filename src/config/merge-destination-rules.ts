@@ -12,7 +12,7 @@
 //   and is preferred for them; it is never exported.
 // - A proxy takes the most specific rule of its own namespace for the host, else one exported to
 //   it from the service's namespace, else one exported from the root namespace; else none.
-import { hostMatches, labelsMatch, qualifyHost, type MeshNaming, type MeshResource } from "./resources.js";
+import { fileOrder, hostMatches, labelsMatch, qualifyHost, type MeshNaming, type MeshResource } from "./resources.js";
 import type { DestinationRuleSpec } from "./types.js";
 
 type Rule = MeshResource<"DestinationRule">;
@@ -77,9 +77,7 @@ const newPool = (): Pool => ({ exact: new Map(), wildcard: new Map() });
 export function ruleOrder(a: Rule, b: Rule): number {
   const sa = a.spec.workloadSelector !== undefined ? 0 : 1;
   const sb = b.spec.workloadSelector !== undefined ? 0 : 1;
-  if (sa !== sb) return sa - sb;
-  if (a.source.file !== b.source.file) return a.source.file < b.source.file ? -1 : 1;
-  return a.source.index - b.source.index;
+  return sa - sb || fileOrder(a, b);
 }
 
 export function indexDestinationRules(rules: readonly Rule[], naming: MeshNaming): DestinationRuleIndex {

@@ -11,7 +11,7 @@
 // - In different namespaces they are different services, and a client sees the one exported to
 //   it (Istio prefers its own namespace's, then the oldest): gitmesh does not choose per client
 //   namespace yet, and reports it.
-import type { MeshResource } from "./resources.js";
+import { fileOrder, type MeshResource } from "./resources.js";
 import type { ServicePort } from "./types.js";
 
 type Entry = MeshResource<"ServiceEntry">;
@@ -41,19 +41,16 @@ export interface MergedEntries {
   readonly conflicts: readonly EntryConflict[];
 }
 
-export function entryOrder(a: Entry, b: Entry): number {
-  if (a.source.file !== b.source.file) return a.source.file < b.source.file ? -1 : 1;
-  return a.source.index - b.source.index;
-}
-
 /** Merges the entries of each host (wildcard hosts too, taken literally as Istio does). */
 export function mergeServiceEntries(entries: readonly Entry[]): MergedEntries {
   const groups = new Map<string, Map<string, Entry[]>>();
-  for (const se of [...entries].sort(entryOrder)) {
+  for (const se of [...entries].sort(fileOrder)) {
     for (const host of new Set(se.spec.hosts)) {
       let byNs = groups.get(host);
       if (byNs === undefined) groups.set(host, (byNs = new Map()));
-      byNs.set(se.namespace, [...(byNs.get(se.namespace) ?? []), se]);
+      const list = byNs.get(se.namespace);
+      if (list === undefined) byNs.set(se.namespace, [se]);
+      else list.push(se);
     }
   }
   const conflicts: EntryConflict[] = [];

@@ -92,3 +92,21 @@ export function gatewayRef(ref: string, namespace: string): string {
   if (ns !== undefined && name !== undefined) return `${ns}/${name}`;
   return `${namespace}/${ref}`;
 }
+
+/**
+ * Istio's order of resources of a kind (creation time), as gitmesh has it: file path, then place
+ * in the file. Merging (VirtualServices, DestinationRules, ServiceEntries) takes them in this order.
+ */
+export function fileOrder(a: { readonly source: ParsedDoc }, b: { readonly source: ParsedDoc }): number {
+  if (a.source.file !== b.source.file) return a.source.file < b.source.file ? -1 : 1;
+  return a.source.index - b.source.index;
+}
+
+/**
+ * Whether a resource (or a service) with this exportTo, in namespace `owner`, is exported to
+ * `namespace`: absent or empty all, "*" all, "." its own, "~" none, or the namespaces named.
+ */
+export function exportedToNamespace(exportTo: readonly string[] | undefined, owner: string, namespace: string): boolean {
+  if (exportTo === undefined || exportTo.length === 0) return true;
+  return exportTo.some((n) => n === "*" || n === namespace || (n === "." && owner === namespace));
+}

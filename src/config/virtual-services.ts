@@ -11,7 +11,7 @@
 //   later one is not used (Istio's analyzer reports IST0109, an error; so does GM0306).
 // Istio orders VirtualServices by creation time; git has none, so the order here is the file
 // path, then the document's place in its file.
-import { gatewayRef, qualifyHost, type MeshNaming, type MeshResource } from "./resources.js";
+import { exportedToNamespace, fileOrder, gatewayRef, qualifyHost, type MeshNaming, type MeshResource } from "./resources.js";
 import type { HTTPMatchRequest, HTTPRoute, StringMatch } from "./types.js";
 
 type VirtualService = MeshResource<"VirtualService">;
@@ -44,12 +44,6 @@ export interface VirtualServiceView {
   madeOf(root: VirtualService): readonly VirtualService[];
 }
 
-/** Istio's order of VirtualServices (creation time) as gitmesh has it: file path, then document. */
-export function fileOrder(a: VirtualService, b: VirtualService): number {
-  if (a.source.file !== b.source.file) return a.source.file < b.source.file ? -1 : 1;
-  return a.source.index - b.source.index;
-}
-
 /** The merged view of a mesh's VirtualServices. Pure: the same resources give the same view. */
 export function virtualServiceView(all: readonly VirtualService[], naming: MeshNaming): VirtualServiceView {
   const qualify = (host: string, namespace: string) => qualifyHost(host, namespace, naming);
@@ -58,8 +52,9 @@ export function virtualServiceView(all: readonly VirtualService[], naming: MeshN
   const byName = new Map(ordered.map((vs) => [`${vs.namespace}/${vs.name}`, vs]));
   for (const vs of ordered) if (isDelegate(vs)) findings.push(...delegateShape(vs));
   const sources = new Map<VirtualService, VirtualService[]>();
-  const roots = ordered.filter((vs) => !isDelegate(vs)).map((vs) => resolveDelegates(vs, byName, qualify, findings, sources));
-  findings.push(...unreferenced(ordered, byName));
+  const written = ordered.filter((vs) => !isDelegate(vs));
+  const roots = written.map((vs) => resolveDelegates(vs, byName, qualify, findings, sources));
+  findings.push(...unreferenced(ordered, written, byName));
   const mesh = new Map<string, VirtualService[]>();
   for (const vs of roots) {
     if (!(vs.spec.gateways ?? ["mesh"]).includes("mesh")) continue;
@@ -82,12 +77,12 @@ export function virtualServiceView(all: readonly VirtualService[], naming: MeshN
       });
     });
   }
-  findings.push(...gatewayCatchAlls(ordered.filter((vs) => !isDelegate(vs)), qualify));
+  findings.push(...gatewayCatchAlls(written, qualify));
   return { roots, mesh, findings, madeOf: (root) => sources.get(root) ?? [root] };
 }
 
 /** A VirtualService without hosts: only another one's delegate routes to it. */
-export function isDelegate(vs: VirtualService): boolean {
+function isDelegate(vs: VirtualService): boolean {
   return (vs.spec.hosts ?? []).length === 0;
 }
 
@@ -108,10 +103,9 @@ function delegateShape(vs: VirtualService): RouteFinding[] {
 }
 
 /** A delegate no root delegates to routes nothing (often a VirtualService whose hosts were forgotten): GM0365. */
-function unreferenced(ordered: readonly VirtualService[], byName: ReadonlyMap<string, VirtualService>): RouteFinding[] {
+function unreferenced(ordered: readonly VirtualService[], written: readonly VirtualService[], byName: ReadonlyMap<string, VirtualService>): RouteFinding[] {
   const used = new Set<VirtualService>();
-  for (const vs of ordered) {
-    if (isDelegate(vs)) continue;
+  for (const vs of written) {
     for (const r of vs.spec.http ?? []) {
       const d = r.delegate === undefined ? undefined : byName.get(`${r.delegate.namespace ?? vs.namespace}/${r.delegate.name}`);
       if (d !== undefined) used.add(d);
@@ -133,11 +127,9 @@ function exportsOverlap(a: VirtualService, b: VirtualService): boolean {
   return x.has("*") || y.has("*") || [...x].some((n) => y.has(n));
 }
 
-/** Whether a VirtualService is exported to a namespace (as scope.ts's exportedTo, for config). */
+/** Whether a VirtualService is exported to a namespace. */
 export function exportedTo(vs: VirtualService, namespace: string): boolean {
-  const to = vs.spec.exportTo;
-  if (to === undefined || to.length === 0) return true;
-  return to.some((n) => n === "*" || n === namespace || (n === "." && vs.namespace === namespace));
+  return exportedToNamespace(vs.spec.exportTo, vs.namespace, namespace);
 }
 
 /** The root with each delegating http route replaced by its delegate's routes (the same object when it delegates nothing). */
@@ -287,7 +279,7 @@ function stringConflict(root: StringMatch | Readonly<Record<string, never>> | un
  * Whether an http route matches every request on a gateway (no match, or matches whose only
  * condition is the URI prefix "/"): Istio moves such routes after every other one of the host.
  */
-export function isCatchAllRoute(r: HTTPRoute): boolean {
+function isCatchAllRoute(r: HTTPRoute): boolean {
   if (r.delegate !== undefined) return false; // its delegate's routes decide
   const ms = r.match ?? [];
   if (ms.length === 0) return true;

@@ -8,7 +8,6 @@
 // AUTO_PASSTHROUGH one neither, and needs no VirtualService: the SNI names the service (auto-passthrough.ts).
 import type { TlsCredential } from "../config/credentials.js";
 import { gatewayRef, hostMatches, labelsMatch, type MeshResource } from "../config/resources.js";
-import { fileOrder } from "../config/virtual-services.js";
 import type { Route } from "../envoy/generated/envoy/config/route/v3/Route.js";
 import type { Server, ServerTLSSettings } from "../config/types.js";
 import { pack, type Any } from "../envoy/index.js";
@@ -172,12 +171,13 @@ export function gatewayResources(
 }
 
 /**
- * VirtualServices by the gateway ("ns/name") they are bound to, in file order (Istio's creation
- * order; config/virtual-services.ts): the order their routes are merged in.
+ * VirtualServices by the gateway ("ns/name") they are bound to, in the order given: file order
+ * (Istio's creation order), as config/virtual-services.ts's roots are, the order their routes are
+ * merged in.
  */
 function boundVirtualServices(virtualServices: readonly VirtualService[]): Map<string, VirtualService[]> {
   const out = new Map<string, VirtualService[]>();
-  for (const vs of [...virtualServices].sort(fileOrder)) {
+  for (const vs of virtualServices) {
     for (const g of vs.spec.gateways ?? []) {
       const ref = gatewayRef(g, vs.namespace);
       if (ref === "mesh") continue;

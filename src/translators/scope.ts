@@ -5,7 +5,7 @@
 // visible service too. Each egress listener's hosts import services ("ns/dnsName") and, with a ~
 // before the namespace, take them away again ("~legacy/*"); the sidecar sees what any listener
 // keeps (pilot/pkg/model/sidecar.go, selectServices).
-import { hostMatches, labelsMatch, type MeshResource } from "../config/resources.js";
+import { exportedToNamespace, hostMatches, labelsMatch, type MeshResource } from "../config/resources.js";
 
 /** A service as scoping sees it. */
 export interface ScopedService {
@@ -29,9 +29,7 @@ const EVERYTHING: SidecarScope = { key: "*", visible: () => true };
  * "." its own; "~" none; otherwise the namespaces named.
  */
 export function exportedTo(service: ScopedService, namespace: string): boolean {
-  const to = service.exportTo;
-  if (to === undefined || to.length === 0) return true;
-  return to.some((n) => n === "*" || n === namespace || (n === "." && service.namespace === namespace));
+  return exportedToNamespace(service.exportTo, service.namespace, namespace);
 }
 
 /** Whether any service's exportTo hides it from some namespace: then what a proxy sees depends on its namespace. */
