@@ -14,6 +14,7 @@
 // onChange, so a steady TTL costs no push. Loopback addresses are never served (they would send a
 // sidecar to its own host).
 import { Resolver } from "node:dns/promises";
+import { sameItems } from "../common/arrays.js";
 import { after, REAL_SCHEDULER, type Scheduler, type Timer } from "../common/timers.js";
 import type { Logger } from "../log.js";
 import type { DnsAnswers } from "../translators/services.js";
@@ -127,7 +128,7 @@ export class DnsResolution {
       delete state.failing;
       delayMs = outcome.delayMs;
       const before = this.answers.get(host);
-      if (before === undefined || before.join(",") !== outcome.addresses.join(",")) {
+      if (before === undefined || !sameItems(before, outcome.addresses)) {
         this.answers = new Map(this.answers).set(host, outcome.addresses);
         this.changed();
       }

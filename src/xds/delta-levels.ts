@@ -129,6 +129,11 @@ export class DeltaLevels {
 }
 
 /** The names a level holds, in name order. */
+/** The names of a level's resources with their versions: a stream's own record of what it holds, made from the level. */
+export function levelVersions(level: DeltaLevel): [string, string][] {
+  return levelNames(level).map((n) => [n, level.all?.byName.get(n)?.version ?? ""]);
+}
+
 export function levelNames(level: DeltaLevel): readonly string[] {
   const all = level.all;
   if (all === undefined) return [];

@@ -4,7 +4,7 @@ import { ADS_ORDER, CDS, EDS, LDS, RDS, type ResourceKind } from "./resource-kin
 import type { EncodedResource } from "./resource.js";
 import { deltaBody, withNonce } from "./responses.js";
 import { charsOf, type NameAllowance } from "./allowance.js";
-import { DeltaLevels, levelHas, levelNames, type DeltaLevel, type DeltaScope, type DeltaStep, type Resend } from "./delta-levels.js";
+import { DeltaLevels, levelHas, levelNames, levelVersions, type DeltaLevel, type DeltaScope, type DeltaStep, type Resend } from "./delta-levels.js";
 import { admitRequest, answerOf, exhausted, respondOwed, unsharedHolds, type Answer, type Holding, type Session, type SessionAction } from "./session.js";
 import { resourcesOf, type Snapshot, type TypeResources } from "./snapshot.js";
 import { NO_NAMES, SubscriptionPool, type Subscription } from "./subscriptions.js";
@@ -212,7 +212,7 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
     if (st.held.t === "own") has = st.held.has;
     else {
       const level = st.held.level;
-      has = new Map(levelNames(level).map((n) => [n, level.all?.byName.get(n)?.version ?? ""]));
+      has = new Map(levelVersions(level));
       this.shared.levels.release(level);
       st.held = { t: "own", has };
     }
@@ -264,7 +264,7 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
     if (held.t === "level" && held.level.scope === (st.wildcard ? "*" : st.subscriptionStale ? undefined : st.subscription)) {
       return this.shared.levels.step(held.level, all).body !== undefined;
     }
-    const has = held.t === "own" ? held.has : new Map(levelNames(held.level).map((n) => [n, held.level.all?.byName.get(n)?.version ?? ""]));
+    const has = held.t === "own" ? held.has : new Map(levelVersions(held.level));
     const step = ownStep(st, has, all, st.kind === CDS && this.retiring.size > 0 ? this.retiring : undefined);
     return step.changed.length > 0 || step.removed.length > 0;
   }
@@ -359,7 +359,7 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
     const snapshot = this.snapshot;
     const held = st.held;
     const entries = (): Iterable<[string, string]> =>
-      held.t === "own" ? held.has : levelNames(held.level).map((n) => [n, held.level.all?.byName.get(n)?.version ?? ""]);
+      held.t === "own" ? held.has : levelVersions(held.level);
     return {
       version: st.latest.systemVersion,
       answer: st.latest.answer,
