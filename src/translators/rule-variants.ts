@@ -159,7 +159,11 @@ function withOwnRule(t: MeshTranslation, own: readonly Own[], host: string): Mes
 function serviceWithRule(t: MeshTranslation, o: Own): MeshService {
   const mesh = t.index.service(o.service.host);
   if (mesh === undefined) throw new Error(`bug: no service ${o.service.host} in the index`);
-  return { host: mesh.host, namespace: mesh.namespace, entry: mesh.entry, ...(mesh.entries === undefined ? {} : { entries: mesh.entries }), ports: mesh.ports, endpoints: mesh.endpoints, workloads: mesh.workloads, ...withRule(o.rule) };
+  // Everything the service is (its addresses from gitmesh's DNS lookups included) but its rule.
+  const service: { -readonly [K in keyof MeshService]: MeshService[K] } = { ...mesh };
+  delete service.rule;
+  delete service.ruleFrom;
+  return { ...service, ...withRule(o.rule) };
 }
 
 /** A service's clusters and endpoints built with a rule (none: without one), once per translation. */

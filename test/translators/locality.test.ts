@@ -1,4 +1,4 @@
-// Istio's locality failover priorities (applyLocalityFailover), table-driven.
+// Istio's locality failover priorities (applyLocalityFailover), table-driven; and what a client taking its own DestinationRule (rule-variants.ts) gets.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { loadMesh } from "../../src/config/load.js";
@@ -82,4 +82,38 @@ test("locality failover follows the rule the client takes: its own workloadSelec
   assert.deepEqual(priorities(false, true, "b"), [0, 0], "the shared rule has none: flat");
   assert.deepEqual(priorities(true, false, "a"), [0, 0], "a's own rule has none, whatever the shared one says");
   assert.deepEqual(priorities(true, false, "b"), [0, 1], "the shared rule's outlierDetection");
+});
+
+test("a client taking its own DestinationRule for a host gitmesh resolves keeps gitmesh's addresses (EDS), not a DNS cluster its sidecar would resolve to itself", () => {
+  const text = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ext, namespace: shop }
+spec:
+  hosts: [api.example.com]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: { name: client-a, namespace: shop }
+spec: { address: 10.0.1.1, labels: { app: client, team: a } }
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: ext-for-a, namespace: shop }
+spec:
+  host: api.example.com
+  workloadSelector: { matchLabels: { team: a } }
+  trafficPolicy: { connectionPool: { tcp: { maxConnections: 1 } } }
+`;
+  const loaded = loadMesh([{ path: "mesh.yaml", text }]);
+  assert.ok(loaded.ok, JSON.stringify(loaded.diagnostics));
+  const t = translateMesh(loaded.model, undefined, { dnsAnswers: new Map([["api.example.com", ["203.0.113.7"]]]) });
+  const resources = resourcesForProxy(t, client("a"));
+  const cluster = resources.find((r) => r.type === "envoy.config.cluster.v3.Cluster" && r.name === "outbound|80||api.example.com")?.message as { type?: string; circuit_breakers?: unknown } | undefined;
+  assert.equal(cluster?.type, "EDS", "its own rule's cluster is still built from gitmesh's lookup");
+  assert.match(JSON.stringify(cluster?.circuit_breakers), /"max_connections":\{"value":1\}/, "and with its own rule");
+  const cla = resources.find((r) => r.type === "envoy.config.endpoint.v3.ClusterLoadAssignment" && r.name === "outbound|80||api.example.com")?.message as ClusterLoadAssignment | undefined;
+  assert.match(JSON.stringify(cla?.endpoints), /203\.0\.113\.7/);
 });
