@@ -265,7 +265,7 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
       return this.shared.levels.step(held.level, all).body !== undefined;
     }
     const has = held.t === "own" ? held.has : new Map(levelVersions(held.level));
-    const step = ownStep(st, has, all, st.kind === CDS && this.retiring.size > 0 ? this.retiring : undefined);
+    const step = ownStep(st, has, all, st.kind === CDS && this.retiring.size > 0 ? this.retiring : undefined, false);
     return step.changed.length > 0 || step.removed.length > 0;
   }
 
@@ -381,7 +381,8 @@ export class DeltaSession implements Session<DeltaDiscoveryRequest__Output> {
 }
 
 /** The diff of a stream with a map of its own (what the old per-stream diff did for every stream). */
-function ownStep(st: TypeState, has: ReadonlyMap<string, string>, all: TypeResources, retiring: ReadonlySet<string> | undefined): DeltaStep & { forgotten: string[] } {
+/** `encode`: build the response body too (false where only whether anything changed is asked). */
+function ownStep(st: TypeState, has: ReadonlyMap<string, string>, all: TypeResources, retiring: ReadonlySet<string> | undefined, encode = true): DeltaStep & { forgotten: string[] } {
   const candidates = st.wildcard ? all.items : [...st.names].sort().flatMap((n) => all.byName.get(n) ?? []);
   const changed = candidates.filter((r) => has.get(r.name) !== r.version);
   const added = changed.filter((r) => !has.has(r.name));
@@ -392,6 +393,6 @@ function ownStep(st: TypeState, has: ReadonlyMap<string, string>, all: TypeResou
     if (!st.wildcard && !st.names.has(name)) forgotten.push(name);
     else if (!all.byName.has(name) && retiring?.has(name) !== true) removed.push(name);
   }
-  const body = changed.length === 0 && removed.length === 0 ? undefined : deltaBody({ typeUrl: all.typeUrl, systemVersion: all.version, resources: changed, removed });
+  const body = !encode || (changed.length === 0 && removed.length === 0) ? undefined : deltaBody({ typeUrl: all.typeUrl, systemVersion: all.version, resources: changed, removed });
   return { changed, names: changed.map((r) => r.name), removed, added, body, forgotten };
 }
