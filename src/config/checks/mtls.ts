@@ -1,5 +1,5 @@
 import { peerAuthentications, TLS_MODE_LABEL } from "../peer-authentication.js";
-import { hostMatches, labelsMatch, type MeshResource } from "../resources.js";
+import { hostMatches, type MeshResource } from "../resources.js";
 import type { TrafficPolicy } from "../types.js";
 import type { CheckContext } from "./context.js";
 
@@ -11,8 +11,6 @@ import type { CheckContext } from "./context.js";
  */
 export function checkStrictBehindPlaintext(ctx: CheckContext): void {
   const peers = peerAuthentications(ctx.ofKind("PeerAuthentication"), ctx.naming.rootNamespace);
-  const entries = ctx.ofKind("WorkloadEntry");
-  const groups = ctx.ofKind("WorkloadGroup");
   const rules = ctx.ofKind("DestinationRule").map((dr) => ({ host: ctx.qualify(dr.spec.host, dr.namespace), mutual: saysIstioMutual(dr) }));
   for (const se of ctx.ofKind("ServiceEntry")) {
     const selector = se.spec.workloadSelector?.labels;
@@ -20,10 +18,8 @@ export function checkStrictBehindPlaintext(ctx: CheckContext): void {
     if (se.spec.hosts.every((h) => rules.some((r) => r.mutual && hostMatches(r.host, h)))) continue;
     // Mesh workloads (they run a proxy) the entry selects, as they would register.
     const workloads = [
-      ...entries.filter((w) => w.namespace === se.namespace && labelsMatch(selector, w.spec.labels ?? {})).map((w) => ({ what: `WorkloadEntry ${w.namespace}/${w.name}`, labels: w.spec.labels ?? {}, ports: w.spec.ports ?? {} })),
-      ...groups
-        .filter((g) => g.namespace === se.namespace && labelsMatch(selector, g.spec.metadata?.labels ?? {}))
-        .map((g) => ({ what: `WorkloadGroup ${g.namespace}/${g.name}`, labels: g.spec.metadata?.labels ?? {}, ports: g.spec.template.ports ?? {} })),
+      ...ctx.selected("WorkloadEntry", se.namespace, selector).map((w) => ({ what: `WorkloadEntry ${w.namespace}/${w.name}`, labels: w.spec.labels ?? {}, ports: w.spec.ports ?? {} })),
+      ...ctx.selected("WorkloadGroup", se.namespace, selector).map((g) => ({ what: `WorkloadGroup ${g.namespace}/${g.name}`, labels: g.spec.metadata?.labels ?? {}, ports: g.spec.template.ports ?? {} })),
     ].filter((w) => (w.labels[TLS_MODE_LABEL] ?? "istio") === "istio");
     for (const p of se.spec.ports ?? []) {
       const strict = workloads.find((w) => peers.mode({ namespace: se.namespace, labels: w.labels }, w.ports[p.name] ?? p.targetPort ?? p.number) === "STRICT");
