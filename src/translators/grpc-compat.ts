@@ -1,6 +1,8 @@
 // What proxyless gRPC clients can use differs from Envoy. The mesh's clusters and routes are
-// translated for Envoy; these functions derive the gRPC variant of each (memoised per source
-// object, so a variant is still one object shared by every gRPC proxy and encoded once).
+// translated for Envoy; these functions derive the gRPC variant of each, made once per source
+// object (by the service backends that own it, or the translation memo), so a variant is one
+// object shared by every gRPC proxy and encoded once.
+import { sameItems } from "../common/arrays.js";
 import { pack, type Cluster } from "../envoy/index.js";
 import type { Route } from "../envoy/generated/envoy/config/route/v3/Route.js";
 import type { VirtualHost } from "../envoy/generated/envoy/config/route/v3/VirtualHost.js";
@@ -111,7 +113,7 @@ export function grpcRoutesFor(r: TranslatedRoute, cls: GrpcClientClass, memo: Tr
   return memo.variant(r, cls, () => {
     const hosts = r.message.virtual_hosts ?? [];
     const extended = hosts.map(withNoMatchRoute);
-    return extended.every((vh, i) => vh === hosts[i]) ? r : { ...r, message: { ...r.message, virtual_hosts: extended } };
+    return sameItems(extended, hosts) ? r : { ...r, message: { ...r.message, virtual_hosts: extended } };
   });
 }
 
