@@ -241,6 +241,11 @@ test("authorization with JWT task: httpbin requires a token from testing@secure.
     const forged = `${token({}).slice(0, -8)}AAAAAAAA`;
     assert.equal((await sleep.get(url, { authorization: `Bearer ${forged}` })).status, 401, "a bad signature");
     await corpus.apply(f, "httpbin", "task-authz-jwt-groups.yaml");
+    // A token with group1 passes the old policy too: wait until both sidecars refuse one without it.
+    await waitFor("both httpbin sidecars take the groups policy", async () => {
+      const s = await answers(f, "sleep", url, 8, bearer({ groups: ["group2"] }));
+      return s.byStatus["403"] === 8 ? { ok: true, value: undefined } : { ok: false, why: JSON.stringify(s.byStatus) };
+    });
     await waitFor("a token with group1 passes", async () => {
       const s = await answers(f, "sleep", url, 8, bearer({ groups: ["group1", "group2"] }));
       return s.byStatus["200"] === 8 ? { ok: true, value: undefined } : { ok: false, why: JSON.stringify(s.byStatus) };
