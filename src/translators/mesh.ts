@@ -133,9 +133,9 @@ export class TranslationMemo {
   private readonly identities = new WeakMap<object, number>();
   private readonly variants = new WeakMap<Translated, Map<string, Translated>>();
   private lastIdentity = 0;
-  private readonly inbound = new Map<string, WeakRef<Translated>>();
+  private readonly inboundHeld = new Map<string, WeakRef<Translated>>();
   private readonly inboundGone = new FinalizationRegistry<string>((key) => {
-    if (this.inbound.get(key)?.deref() === undefined) this.inbound.delete(key);
+    if (this.inboundHeld.get(key)?.deref() === undefined) this.inboundHeld.delete(key);
   });
 
   /**
@@ -153,12 +153,16 @@ export class TranslationMemo {
     return n.toString(36);
   }
 
-  /** The inbound listener for a key, built once while anything still holds it. */
-  inboundListener(key: string, build: () => Translated): Translated {
-    const held = this.inbound.get(key)?.deref();
+  /**
+   * A sidecar's inbound resource (a listener, a local cluster) for a key, built once while
+   * anything still holds it: an unchanged sidecar's inbound layer is then made of the very same
+   * objects after a new translation, and is not encoded or checked again (runtime/layers.ts).
+   */
+  inbound(key: string, build: () => Translated): Translated {
+    const held = this.inboundHeld.get(key)?.deref();
     if (held !== undefined) return held;
     const built = build();
-    this.inbound.set(key, new WeakRef(built));
+    this.inboundHeld.set(key, new WeakRef(built));
     this.inboundGone.register(built, key);
     return built;
   }
@@ -179,8 +183,8 @@ export class TranslationMemo {
 
   /** Inbound listeners still referenced (for leak checks); forgets those already collected. */
   get inboundListeners(): number {
-    for (const [key, ref] of this.inbound) if (ref.deref() === undefined) this.inbound.delete(key);
-    return this.inbound.size;
+    for (const [key, ref] of this.inboundHeld) if (ref.deref() === undefined) this.inboundHeld.delete(key);
+    return this.inboundHeld.size;
   }
 }
 
@@ -197,7 +201,6 @@ export interface SharedDerivations {
    */
   readonly grpcClients: Map<string, { readonly resources: readonly Translated[]; readonly notes: readonly string[] }>;
   readonly gateways: Map<string, GatewayTranslation>;
-  readonly inboundClusters: Map<string, Translated>;
   /** Inbound listeners by everything but their address (see inboundListenerAt). */
   readonly inboundTemplates: Map<string, TranslatedListener>;
   /** Services whose routes depend on the client proxy (source-variants.ts), found on first use. */
@@ -368,7 +371,7 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
     index,
     credentials: inputs.credentials ?? new Map(),
     memo,
-    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundClusters: new Map(), inboundTemplates: new Map(), sourceRoutes: new Map(), localityEndpoints: new Map(), perScope: new Map(), claimRouteNotes: new Map(), unrouted: new Map(), ruleOwn: new Map(), ruleBackends: new Map(), ruleRoutes: new Map() },
+    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundTemplates: new Map(), sourceRoutes: new Map(), localityEndpoints: new Map(), perScope: new Map(), claimRouteNotes: new Map(), unrouted: new Map(), ruleOwn: new Map(), ruleBackends: new Map(), ruleRoutes: new Map() },
     of: {
       policies: of("AuthorizationPolicy"),
       requestAuthentications: of("RequestAuthentication"),

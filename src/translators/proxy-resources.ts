@@ -166,26 +166,22 @@ export function credentialAccess(t: MeshTranslation, proxy: ProxyIdentity, gatew
 
 /**
  * A sidecar's inbound listeners and their local clusters. Listeners are kept across translations
- * (TranslationMemo.inboundListener) by everything they are built from, policies by identity (the
+ * (TranslationMemo.inbound) by everything they are built from, policies by identity (the
  * loader keeps unchanged files' objects), so a config change re-encodes only the sidecars it
  * concerns.
  */
 function sidecarInbound(t: MeshTranslation, side: WorkloadSide): Translated[] {
-  const clusters = t.shared.inboundClusters;
   const policies = [...side.policies, ...side.requestAuthentications].map((p) => t.memo.id(p)).join(",");
   const security = { authorization: side.policies, authentication: side.requestAuthentications };
   // The clusters jwt_authn fetches keys through, once for the workload (not per port).
-  const jwks = side.ports.some((p) => isHttpProtocol(p.protocol)) ? jwksClusters(side.requestAuthentications) : [];
+  // Its name says all it is made of, so one object per name serves every translation.
+  const jwks = side.ports.some((p) => isHttpProtocol(p.protocol)) ? jwksClusters(side.requestAuthentications).map((c) => t.memo.inbound(`jwks|${c.name}`, () => c)) : [];
   return [...jwks, ...side.ports.flatMap((p) => {
     const key = `${p.port}/${p.protocol}`;
-    let cluster = clusters.get(key);
-    if (cluster === undefined) {
-      cluster = inboundCluster(p);
-      clusters.set(key, cluster);
-    }
+    const cluster = t.memo.inbound(`cluster|${key}`, () => inboundCluster(p));
     const { rootNamespace, clusterDomain, trustDomain } = t.model.naming;
     const templateKey = `${rootNamespace}|${clusterDomain}|${trustDomain}|${p.port}|${p.protocol}|${p.mtls ?? ""}|${policies}`;
-    const listener = t.memo.inboundListener(`${side.address}|${templateKey}`, () => {
+    const listener = t.memo.inbound(`listener|${side.address}|${templateKey}`, () => {
       let template = t.shared.inboundTemplates.get(templateKey);
       if (template === undefined) {
         template = inboundListener(side.address, p, security);

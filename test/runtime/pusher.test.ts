@@ -223,6 +223,9 @@ test("a translation while proxies are being pushed: every proxy ends with the ne
     const routes = (s: Snapshot) => resourcesOf(s, RDS.typeUrl).version;
     assert.notEqual(routes(now), routes(old), `${proxy}'s routes changed`);
     for (const type of [LDS, CDS, EDS]) assert.equal(resourcesOf(now, type.typeUrl), resourcesOf(old, type.typeUrl), `${proxy}'s ${type.short} are the very same object`);
+    // Its inbound layer (listener and local cluster) was not encoded and checked again.
+    assert.ok(old.layers !== undefined && old.layers.length >= 2, `${proxy} has an inbound layer`);
+    assert.equal(now.layers?.[1], old.layers[1], `${proxy}'s inbound layer is the very same snapshot`);
   }
   assert.equal(resourcesOf(cache.get("s-7") as Snapshot, RDS.typeUrl).version, resourcesOf(expectedCache.get("s-7") as Snapshot, RDS.typeUrl).version, "the newest translation's routes");
   pusher.close();
