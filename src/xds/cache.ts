@@ -24,10 +24,15 @@ export function unresolved(snapshot: Snapshot): ReadonlyMap<string, readonly Inc
     const out = new Map<string, readonly Inconsistency[]>();
     const layers = snapshot.layers;
     if (layers === undefined || layers.length === 0) {
+      // Thousands of clusters name the same two secrets: each list grows in place.
+      const lists = new Map<string, Inconsistency[]>();
       for (const p of checkConsistency(snapshot)) {
         const key = `${p.missing.typeUrl}\0${p.missing.name}`;
-        out.set(key, [...(out.get(key) ?? []), p]);
+        const list = lists.get(key);
+        if (list === undefined) lists.set(key, [p]);
+        else list.push(p);
       }
+      for (const [key, list] of lists) out.set(key, list);
     } else {
       // Checked through its layers: what each leaves unresolved (a sidecar scope's thousands of
       // clusters name the proxy's own certificate and trust bundle: two names) is looked up in the
