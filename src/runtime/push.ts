@@ -14,7 +14,7 @@ import type { Credentials } from "../translators/gateway.js";
 import { createTranslationMemo, translateMeshSteps, type MeshTranslation } from "../translators/mesh.js";
 import { peerHost, proxyFromNode, canonicalProxy, type ProxyIdentity } from "../translators/proxy.js";
 import type { AccessLogging } from "../translators/access-log.js";
-import { proxyLayers, proxyNotes, type ProxyLayer } from "../translators/proxy-resources.js";
+import { proxyPlan, type ProxyLayer } from "../translators/proxy-resources.js";
 import { withRegistrations, type RegistrationProblems } from "../translators/registration.js";
 import type { DnsAnswers } from "../translators/services.js";
 import { ResourceEncoder, type AdmitRefusal, type SnapshotCache, type StreamIdentity, type XdsServerOptions } from "../xds/index.js";
@@ -60,6 +60,8 @@ export type ApplyResult = { readonly ok: true } | { readonly ok: false; readonly
 
 interface Connected {
   readonly identity: ProxyIdentity;
+  /** canonicalProxy(identity), worked out once: what a reconnecting proxy is compared by. */
+  readonly canonical: string;
   /** The credential its streams showed (only streams of one identity share a key). */
   readonly credential: StreamIdentity | undefined;
   streams: number;
@@ -206,10 +208,11 @@ export class MeshPusher {
       ...(credential === undefined ? {} : { authenticated: true }),
     };
     const existing = this.proxies.get(key);
+    const canonical = canonicalProxy(identity);
     // The newest stream's node wins: a restarted proxy may reuse its id as something else.
-    this.proxies.set(key, { identity, credential: credential ?? existing?.credential, streams: (existing?.streams ?? 0) + 1 });
+    this.proxies.set(key, { identity, canonical, credential: credential ?? existing?.credential, streams: (existing?.streams ?? 0) + 1 });
     this.registrations.connected(key, identity);
-    if (existing === undefined || canonicalProxy(existing.identity) !== canonicalProxy(identity)) this.schedule(key);
+    if (existing === undefined || existing.canonical !== canonical) this.schedule(key);
   }
 
   disconnected(key: string): void {
@@ -336,8 +339,9 @@ export class MeshPusher {
     if (this.closed || p === undefined || this.translation === undefined) return;
     try {
       const registration = this.registrationProblems.get(key);
-      this.notices.set(key, [...(registration === undefined ? [] : [registration]), ...proxyNotes(this.translation, p.identity)]);
-      const layers = proxyLayers(this.translation, p.identity);
+      const plan = proxyPlan(this.translation, p.identity);
+      this.notices.set(key, [...(registration === undefined ? [] : [registration]), ...plan.notes()]);
+      const layers = plan.layers;
       const own = this.secretsLayer(key, p);
       if (own === "not ready") return;
       const logged = this.options.accessLog?.layers(p.identity.kind, layers) ?? layers;
@@ -348,7 +352,7 @@ export class MeshPusher {
         return;
       }
       // It came back as something else meanwhile: connected() asked for another push.
-      if (this.closed || canonicalProxy(now.identity) !== canonicalProxy(p.identity)) return;
+      if (this.closed || now.canonical !== p.canonical) return;
       if (snapshot === undefined) return;
       const set = this.cache.set(key, snapshot);
       if (!set.ok) this.logger.error("bug: translation produced an inconsistent snapshot; the proxy keeps what it has", { proxy: key, problems: JSON.stringify(set.problems.slice(0, 10)) });

@@ -208,8 +208,16 @@ export interface ProxyLayer {
   readonly own?: true;
 }
 
+/** What one proxy receives, in layers, and what its translation left out and why. */
+export interface ProxyPlan {
+  readonly layers: readonly ProxyLayer[];
+  /** For render, the log and the proxy's status. */
+  notes(): readonly string[];
+}
+
 /**
- * What one proxy receives, in layers.
+ * What one proxy receives, in layers, with its notes; what both read of the proxy (its workload
+ * side, its scope, its rules) is worked out once.
  * - A proxyless gRPC application: every service's listeners, routes, clusters and endpoints (it
  *   asks only for what it uses, by name), as its client class takes them (grpc-clients.ts), and,
  *   if it serves, its inbound listeners.
@@ -217,7 +225,7 @@ export interface ProxyLayer {
  *   Sidecar scope sees, and its inbound listeners and their local clusters.
  * - A gateway: every cluster, and the listeners, routes and secrets of the Gateways selecting it.
  */
-export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly ProxyLayer[] {
+export function proxyPlan(t: MeshTranslation, proxy: ProxyIdentity): ProxyPlan {
   switch (proxy.kind) {
     case "grpc": {
       const side = workloadSide(t, proxy);
@@ -236,8 +244,9 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
           return variant.key === "" && near.key === "" ? all : forClass(t, near.endpoints(variant.routes(all)), cls);
         },
       };
-      if (side.ports.length === 0) return [client];
-      return [client, { key: JSON.stringify(["grpc-server", side.ports.map((p) => [p.port, p.mtls]), ids(side.policies)]), resources: () => serverListeners(t, proxy) }];
+      const notes = () => [...grpcClientSide(t, cls, proxy.namespace, rules).notes, ...authorizationNotes(side, "grpc")];
+      if (side.ports.length === 0) return { layers: [client], notes };
+      return { layers: [client, { key: JSON.stringify(["grpc-server", side.ports.map((p) => [p.port, p.mtls]), ids(side.policies)]), resources: () => serverListeners(t, proxy) }], notes };
     }
     case "sidecar": {
       const scope = sidecarScope(t.of.sidecars, proxy, t.model.naming.rootNamespace, t.exportsRestricted);
@@ -253,31 +262,46 @@ export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly 
           return [...near.endpoints(backends), ...scoped.listeners, ...variant.routes(rules.routes(scoped.routes, "outbound"))];
         },
       };
-      if (side.ports.length === 0 || inboundAddressProblem(proxy, side) !== undefined) return [outbound];
-      return [outbound, { key: JSON.stringify(["inbound", side.address, side.ports, ids(side.policies), ids(side.requestAuthentications)]), resources: () => sidecarInbound(t, side) }];
+      const problem = inboundAddressProblem(proxy, side);
+      const notes = () => [...(problem === undefined ? [] : [problem]), ...authorizationNotes(side, "envoy"), ...claimRouteNotes(t, scope, proxy.namespace)];
+      if (side.ports.length === 0 || problem !== undefined) return { layers: [outbound], notes };
+      return { layers: [outbound, { key: JSON.stringify(["inbound", side.address, side.ports, ids(side.policies), ids(side.requestAuthentications)]), resources: () => sidecarInbound(t, side) }], notes };
     }
     case "gateway": {
       const gateways = gatewaysFor(t.of.gateways, proxy.labels);
       const keysFor = credentialAccess(t, proxy, gateways);
       const rules = ruleVariant(t, proxy, exportedScope(t, proxy.namespace));
       const near = localityVariant(t, proxy, EVERY_SERVICE, rules);
-      return [
-        t.exportsRestricted
-          ? {
-              key: `gateway-clusters|exported:${proxy.namespace}${near.key}${rules.key}`,
-              resources: () => {
-                const services = exportedServices(t, proxy.namespace);
-                return near.endpoints(rules.resources([...services.flatMap((x) => x.clusters), ...services.flatMap((x) => x.endpoints)], "envoy"));
-              },
-            }
-          : { key: `gateway-clusters${near.key}${rules.key}`, resources: () => near.endpoints(rules.resources([...t.clusters, ...t.endpoints], "envoy")) },
-        {
-          key: JSON.stringify(["gateway", ids(gateways), ids([...keysFor]), gatewayPolicyIds(t, proxy), t.exportsRestricted ? proxy.namespace : "", rules.key]),
-          resources: () => gatewayTranslation(t, gateways, keysFor, proxy, rules).resources,
-        },
-      ];
+      const notes = () => {
+        const tcp = gateways.some((g) => g.spec.servers.some((sv) => sv.port.protocol === "TCP" || sv.port.protocol === "TLS"));
+        const problems = tcp ? rbacFilterConfig(gatewayPolicies(t, proxy).authorization, "tcp").problems : [];
+        return [...gatewayTranslation(t, gateways, keysFor, proxy, rules).notes, ...problems];
+      };
+      return {
+        layers: [
+          t.exportsRestricted
+            ? {
+                key: `gateway-clusters|exported:${proxy.namespace}${near.key}${rules.key}`,
+                resources: () => {
+                  const services = exportedServices(t, proxy.namespace);
+                  return near.endpoints(rules.resources([...services.flatMap((x) => x.clusters), ...services.flatMap((x) => x.endpoints)], "envoy"));
+                },
+              }
+            : { key: `gateway-clusters${near.key}${rules.key}`, resources: () => near.endpoints(rules.resources([...t.clusters, ...t.endpoints], "envoy")) },
+          {
+            key: JSON.stringify(["gateway", ids(gateways), ids([...keysFor]), gatewayPolicyIds(t, proxy), t.exportsRestricted ? proxy.namespace : "", rules.key]),
+            resources: () => gatewayTranslation(t, gateways, keysFor, proxy, rules).resources,
+          },
+        ],
+        notes,
+      };
     }
   }
+}
+
+/** What one proxy receives, in layers (proxyPlan). */
+export function proxyLayers(t: MeshTranslation, proxy: ProxyIdentity): readonly ProxyLayer[] {
+  return proxyPlan(t, proxy).layers;
 }
 
 const CLUSTER = "envoy.config.cluster.v3.Cluster";
@@ -297,24 +321,7 @@ export function resourcesForProxy(t: MeshTranslation, proxy: ProxyIdentity): rea
 
 /** What a proxy's translation left out and why, for render, the log and the proxy's status. */
 export function proxyNotes(t: MeshTranslation, proxy: ProxyIdentity): readonly string[] {
-  switch (proxy.kind) {
-    case "gateway": {
-      const gateways = gatewaysFor(t.of.gateways, proxy.labels);
-      const tcp = gateways.some((g) => g.spec.servers.some((sv) => sv.port.protocol === "TCP" || sv.port.protocol === "TLS"));
-      const problems = tcp ? rbacFilterConfig(gatewayPolicies(t, proxy).authorization, "tcp").problems : [];
-      const rules = ruleVariant(t, proxy, exportedScope(t, proxy.namespace));
-      return [...gatewayTranslation(t, gateways, credentialAccess(t, proxy, gateways), proxy, rules).notes, ...problems];
-    }
-    case "sidecar": {
-      const side = workloadSide(t, proxy);
-      const problem = inboundAddressProblem(proxy, side);
-      const scope = sidecarScope(t.of.sidecars, proxy, t.model.naming.rootNamespace, t.exportsRestricted);
-      return [...(problem === undefined ? [] : [problem]), ...authorizationNotes(side, "envoy"), ...claimRouteNotes(t, scope, proxy.namespace)];
-    }
-    case "grpc":
-      const rules = ruleVariant(t, proxy, exportedScope(t, proxy.namespace));
-      return [...grpcClientSide(t, grpcClientClass(proxy.userAgent), proxy.namespace, rules).notes, ...authorizationNotes(workloadSide(t, proxy), "grpc")];
-  }
+  return proxyPlan(t, proxy).notes();
 }
 
 /**
