@@ -130,6 +130,13 @@ export class TranslationMemo {
    * the sorted list is the previous one, not gathered and sorted again.
    */
   sorted = new Map<string, { readonly parts: readonly (readonly Translated[])[]; readonly all: readonly Translated[] }>();
+  /**
+   * Which services' DestinationRule differs for proxies of a scope, namespace and selecting rules
+   * (rule-variants.ts), with the rules, Sidecars and ServiceEntries it was worked out from: while
+   * those are the very same objects, the next translation takes the answer instead of asking
+   * every service again for every namespace.
+   */
+  readonly ruleOwn = new Map<string, { readonly inputs: string; readonly own: readonly { readonly host: string; readonly key: string }[] }>();
   private readonly identities = new WeakMap<object, number>();
   private readonly variants = new WeakMap<Translated, Map<string, Translated>>();
   private lastIdentity = 0;
@@ -219,6 +226,8 @@ export interface SharedDerivations {
   readonly unrouted: Map<string, ServiceRouting>;
   /** Services whose DestinationRule differs for a proxy from the shared one, by scope, namespace and selecting rules (rule-variants.ts). */
   readonly ruleOwn: Map<string, readonly { readonly service: ServiceTranslation; readonly rule: ConsolidatedRule | undefined; readonly key: string }[]>;
+  /** What the services whose rule differs for a proxy are worked out from, by identity, found on first use (rule-variants.ts). */
+  ruleInputs?: string;
   /** DestinationRules with a workloadSelector by namespace, found on first use (rule-variants.ts). */
   selectorRules?: ReadonlyMap<string, readonly MeshResource<"DestinationRule">[]>;
   /** A service's clusters and endpoints built with another rule, by "host|rules" (rule-variants.ts). */

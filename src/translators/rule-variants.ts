@@ -90,17 +90,43 @@ function ownRules(t: MeshTranslation, proxy: ProxyView, scope: { readonly key: s
   const key = `${scope.key}|${proxy.namespace}|${selecting.join(",")}`;
   const cached = t.shared.ruleOwn.get(key);
   if (cached !== undefined) return cached;
-  const own: Own[] = [];
-  for (const service of t.services) {
-    if (!scope.visible(service)) continue;
-    const mesh = t.index.service(service.host);
-    if (mesh === undefined) continue;
-    const rule = t.index.rules.ruleFor(service.host, service.namespace, proxy);
-    const ruleKey = fromKey(rule?.from, id);
-    if (ruleKey !== fromKey(mesh.ruleFrom, id)) own.push({ service, rule, key: ruleKey });
+  const inputs = ruleInputs(t);
+  const before = t.memo.ruleOwn.get(key);
+  let own: Own[];
+  if (before?.inputs === inputs) {
+    // The same rules, scopes and services as last time: the same services differ, each asked again for its rule.
+    const byHost = new Map(t.services.map((s) => [s.host, s]));
+    own = before.own.flatMap(({ host, key }) => {
+      const service = byHost.get(host);
+      return service === undefined ? [] : [{ service, rule: t.index.rules.ruleFor(host, service.namespace, proxy), key }];
+    });
+  } else {
+    own = [];
+    for (const service of t.services) {
+      if (!scope.visible(service)) continue;
+      const mesh = t.index.service(service.host);
+      if (mesh === undefined) continue;
+      const rule = t.index.rules.ruleFor(service.host, service.namespace, proxy);
+      const ruleKey = fromKey(rule?.from, id);
+      if (ruleKey !== fromKey(mesh.ruleFrom, id)) own.push({ service, rule, key: ruleKey });
+    }
+    t.memo.ruleOwn.set(key, { inputs, own: own.map((o) => ({ host: o.service.host, key: o.key })) });
   }
   t.shared.ruleOwn.set(key, own);
   return own;
+}
+
+/**
+ * Everything ownRules reads besides the proxy, by identity (the loader hands back the same object
+ * for a file that did not change): the naming, whether exportTo is in use, and every
+ * DestinationRule, Sidecar and ServiceEntry.
+ */
+function ruleInputs(t: MeshTranslation): string {
+  if (t.shared.ruleInputs !== undefined) return t.shared.ruleInputs;
+  const { rootNamespace, clusterDomain } = t.model.naming;
+  const read = t.model.resources.filter((r) => r.kind === "DestinationRule" || r.kind === "Sidecar" || r.kind === "ServiceEntry");
+  t.shared.ruleInputs = `${rootNamespace}|${clusterDomain}|${t.exportsRestricted}|${read.map((r) => t.memo.id(r)).join(",")}`;
+  return t.shared.ruleInputs;
 }
 
 /** The DestinationRules with a workloadSelector in a namespace, once per translation. */

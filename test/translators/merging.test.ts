@@ -3,12 +3,12 @@
 // proxies receive of it.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { loadMesh } from "../../src/config/load.js";
+import { createMeshLoader, loadMesh } from "../../src/config/load.js";
 import { indexDestinationRules } from "../../src/config/merge-destination-rules.js";
 import type { Cluster } from "../../src/envoy/generated/envoy/config/cluster/v3/Cluster.js";
 import type { ClusterLoadAssignment } from "../../src/envoy/generated/envoy/config/endpoint/v3/ClusterLoadAssignment.js";
 import type { RouteConfiguration } from "../../src/envoy/generated/envoy/config/route/v3/RouteConfiguration.js";
-import { translateMesh } from "../../src/translators/mesh.js";
+import { createTranslationMemo, translateMesh } from "../../src/translators/mesh.js";
 import type { ProxyIdentity } from "../../src/translators/proxy.js";
 import { proxyLayers, resourcesForProxy } from "../../src/translators/proxy-resources.js";
 
@@ -192,4 +192,29 @@ spec:
       .map((r) => JSON.stringify(r.route?.hash_policy ?? []));
   assert.deepEqual(hashes(gateway({ istio: "canary-gateway" })), [JSON.stringify([{ header: { header_name: "x-user" } }])]);
   assert.deepEqual(hashes(gateway({})), ["[]"]);
+});
+
+test("a translation memo carries which services' rules differ to the next translation only while the rules, Sidecars and ServiceEntries are the very same objects", () => {
+  const loader = createMeshLoader(); // keeps an unchanged file's objects, as serve's reloader does
+  const memo = createTranslationMemo();
+  const proxies = [sidecar("a", "shop"), sidecar("c", "shop", { track: "canary" }), sidecar("w", "web"), sidecar("o", "other")];
+  const edits: readonly { why: string; files: Record<string, string>; reused: boolean }[] = [
+    { why: "the first translation", files: FILES, reused: false },
+    { why: "a file of another kind is added", files: { ...FILES, "vs.yaml": `apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: pay, namespace: shop }\nspec:\n  hosts: [pay]\n  http: [{ route: [{ destination: { host: pay } }], timeout: 2s }]\n` }, reused: true },
+    { why: "the canary rule's policy changes", files: { ...FILES, "c.yaml": FILES["c.yaml"]?.replace("ROUND_ROBIN", "RANDOM") ?? "" }, reused: false },
+    { why: "the web namespace's own rule goes", files: Object.fromEntries(Object.entries(FILES).filter(([path]) => path !== "d.yaml")), reused: false },
+    { why: "the canary selector goes", files: { ...FILES, "c.yaml": FILES["c.yaml"]?.replace("track: canary", "track: stable") ?? "" }, reused: false },
+  ];
+  for (const edit of edits) {
+    const loaded = loader.load(Object.entries(edit.files).map(([path, text]) => ({ path, text })));
+    assert.ok(loaded.ok, edit.why);
+    const before = new Map(memo.ruleOwn);
+    const t = translateMesh(loaded.model, memo);
+    const fresh = translateMesh(loaded.model);
+    for (const p of proxies) {
+      assert.deepEqual(resourcesForProxy(t, p).map((r) => [r.name, r.message]), resourcesForProxy(fresh, p).map((r) => [r.name, r.message]), `${edit.why}: ${p.nodeId} gets what a fresh translation gives it`);
+    }
+    const kept = [...memo.ruleOwn].filter(([key, entry]) => before.get(key) === entry).length;
+    assert.equal(kept > 0 && kept === memo.ruleOwn.size, edit.reused, `${edit.why}: the previous answers were ${edit.reused ? "" : "not "}taken`);
+  }
 });
