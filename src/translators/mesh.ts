@@ -220,6 +220,8 @@ export interface SharedDerivations {
   readonly localityEndpoints: Map<string, Translated | undefined>;
   /** What of those a Sidecar scope sees, by kind and scope key, so each proxy need not filter them again. */
   readonly perScope: Map<string, readonly unknown[]>;
+  /** What a workload's AuthorizationPolicies ask that its inbound side cannot check, by peer, traffic and policies (proxy-resources.ts). */
+  readonly authorizationNotes: Map<string, readonly string[]>;
   /** Per Sidecar scope key: its routes that match on JWT claims, which never match there (proxy-resources.ts). */
   readonly claimRouteNotes: Map<string, readonly string[]>;
   /** A service's routing as a namespace its VirtualService is not exported to sees it, by "host|namespace". */
@@ -380,7 +382,7 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
     index,
     credentials: inputs.credentials ?? new Map(),
     memo,
-    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundTemplates: new Map(), sourceRoutes: new Map(), localityEndpoints: new Map(), perScope: new Map(), claimRouteNotes: new Map(), unrouted: new Map(), ruleOwn: new Map(), ruleBackends: new Map(), ruleRoutes: new Map() },
+    shared: { scopes: new Map(), grpcClients: new Map(), gateways: new Map(), inboundTemplates: new Map(), sourceRoutes: new Map(), localityEndpoints: new Map(), perScope: new Map(), claimRouteNotes: new Map(), authorizationNotes: new Map(), unrouted: new Map(), ruleOwn: new Map(), ruleBackends: new Map(), ruleRoutes: new Map() },
     of: {
       policies: of("AuthorizationPolicy"),
       requestAuthentications: of("RequestAuthentication"),

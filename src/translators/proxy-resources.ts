@@ -53,9 +53,16 @@ export function workloadSide(t: MeshTranslation, proxy: ProxyIdentity): Workload
   const group = proxy.workloadGroup === undefined ? undefined : t.of.workloadGroups.find((g) => g.namespace === proxy.namespace && g.name === proxy.workloadGroup);
   const portNames = entry?.spec.ports ?? group?.spec.template.ports;
   const ports = new Map<number, ServicePort["protocol"]>();
-  const keys = [selectorKey(proxy.namespace, undefined), ...Object.entries(proxy.labels).map(([k, v]) => selectorKey(proxy.namespace, [k, v]))];
-  const entries = keys.flatMap((key) => t.of.selecting.get(key) ?? []).filter((se) => labelsMatch(se.spec.workloadSelector?.labels, proxy.labels));
-  for (const se of [...new Set(entries)].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+  // The entries selecting it, through the index by one of their selector's label pairs (run per proxy per push: no intermediate lists).
+  const selecting = new Set<MeshResource<"ServiceEntry">>();
+  const collect = (key: string) => {
+    for (const se of t.of.selecting.get(key) ?? []) if (labelsMatch(se.spec.workloadSelector?.labels, proxy.labels)) selecting.add(se);
+  };
+  collect(selectorKey(proxy.namespace, undefined));
+  for (const [k, v] of Object.entries(proxy.labels)) collect(selectorKey(proxy.namespace, [k, v]));
+  const entries = [...selecting];
+  if (entries.length > 1) entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const se of entries) {
     for (const p of se.spec.ports ?? []) {
       const served = portNames?.[p.name] ?? p.targetPort ?? p.number;
       if (!ports.has(served)) ports.set(served, p.protocol);
@@ -244,7 +251,7 @@ export function proxyPlan(t: MeshTranslation, proxy: ProxyIdentity): ProxyPlan {
           return variant.key === "" && near.key === "" ? all : forClass(t, near.endpoints(variant.routes(all)), cls);
         },
       };
-      const notes = () => [...grpcClientSide(t, cls, proxy.namespace, rules).notes, ...authorizationNotes(side, "grpc")];
+      const notes = () => [...grpcClientSide(t, cls, proxy.namespace, rules).notes, ...authorizationNotes(t, side, "grpc")];
       if (side.ports.length === 0) return { layers: [client], notes };
       return { layers: [client, { key: JSON.stringify(["grpc-server", side.ports.map((p) => [p.port, p.mtls]), ids(side.policies)]), resources: () => serverListeners(t, proxy) }], notes };
     }
@@ -263,7 +270,7 @@ export function proxyPlan(t: MeshTranslation, proxy: ProxyIdentity): ProxyPlan {
         },
       };
       const problem = inboundAddressProblem(proxy, side);
-      const notes = () => [...(problem === undefined ? [] : [problem]), ...authorizationNotes(side, "envoy"), ...claimRouteNotes(t, scope, proxy.namespace)];
+      const notes = () => [...(problem === undefined ? [] : [problem]), ...authorizationNotes(t, side, "envoy"), ...claimRouteNotes(t, scope, proxy.namespace)];
       if (side.ports.length === 0 || problem !== undefined) return { layers: [outbound], notes };
       return { layers: [outbound, { key: JSON.stringify(["inbound", side.address, side.ports, ids(side.policies), ids(side.requestAuthentications)]), resources: () => sidecarInbound(t, side) }], notes };
     }
@@ -347,9 +354,17 @@ function claimRouteNotes(t: MeshTranslation, scope: SidecarScope, namespace: str
 }
 
 /** What the workload's AuthorizationPolicies ask that its inbound side cannot check (rbac.ts), once each. */
-function authorizationNotes(side: WorkloadSide, peer: RbacPeer): string[] {
-  const traffics = new Set(side.ports.map((p): Traffic => (peer === "grpc" || isHttpProtocol(p.protocol) ? "http" : "tcp")));
-  return [...new Set([...traffics].sort().flatMap((traffic) => rbacFilterConfig(side.policies, traffic, peer).problems))];
+function authorizationNotes(t: MeshTranslation, side: WorkloadSide, peer: RbacPeer): readonly string[] {
+  if (side.policies.length === 0) return [];
+  const traffics = [...new Set(side.ports.map((p): Traffic => (peer === "grpc" || isHttpProtocol(p.protocol) ? "http" : "tcp")))].sort();
+  // Workloads under the same policies share the answer: the rules are built once per translation, not per proxy.
+  const key = `${peer}|${traffics.join(",")}|${side.policies.map((p) => t.memo.id(p)).join(",")}`;
+  let notes = t.shared.authorizationNotes.get(key);
+  if (notes === undefined) {
+    notes = [...new Set(traffics.flatMap((traffic) => rbacFilterConfig(side.policies, traffic, peer).problems))];
+    t.shared.authorizationNotes.set(key, notes);
+  }
+  return notes;
 }
 
 /**
