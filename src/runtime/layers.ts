@@ -14,7 +14,7 @@ import type { ProxyLayer } from "../translators/proxy-resources.js";
 import type { Translated } from "../translators/translated.js";
 import { sameItems } from "../common/arrays.js";
 import type { Steps } from "../common/steps.js";
-import { composeSnapshot, makeSnapshot, referencesOf, unresolved, type EncodedResource, type ResourceEncoder, type Snapshot } from "../xds/index.js";
+import { composeSnapshot, makeSnapshot, referencesOf, unresolvedSince, type EncodedResource, type ResourceEncoder, type Snapshot } from "../xds/index.js";
 
 interface Entry {
   readonly snapshot: Snapshot;
@@ -144,7 +144,7 @@ export class SnapshotLayers {
     yield "tick";
     // What it leaves unresolved, in a step of its own: the cache checks every snapshot made of
     // this layer through this answer, which the snapshot keeps.
-    unresolved(built.snapshot);
+    unresolvedSince(built.snapshot, before?.snapshot);
     yield "tick";
     if (epoch !== this.epoch) return undefined;
     this.entries.set(layer.key, { snapshot: built.snapshot, sources, parts: [], users: entry?.users ?? new Set() });

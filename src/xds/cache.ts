@@ -1,5 +1,6 @@
 import { checkConsistency, type Inconsistency } from "./references.js";
-import { resourcesOf, type Snapshot } from "./snapshot.js";
+import { TypeUrl } from "../envoy/index.js";
+import { resourcesOf, type Snapshot, type TypeResources } from "./snapshot.js";
 
 /** How the server finds a proxy's snapshots: the one thing it needs from a cache. */
 export interface SnapshotSource {
@@ -48,6 +49,30 @@ export function unresolved(snapshot: Snapshot): ReadonlyMap<string, readonly Inc
     }
     return out.size === 0 ? NONE : out;
   });
+}
+
+/**
+ * unresolved(snapshot), taking the answer of the snapshot it replaces when nothing that answer
+ * rests on changed: the same clusters and listeners (the very same objects) referring into the
+ * same names of assignments, routes and secrets. A route change rebuilds a sidecar scope's layer
+ * of thousands of resources, but leaves this answer as it was.
+ */
+export function unresolvedSince(snapshot: Snapshot, previous: Snapshot | undefined): ReadonlyMap<string, readonly Inconsistency[]> {
+  if (previous !== undefined && snapshot.layers === undefined && previous.layers === undefined) {
+    const same = (typeUrl: string) => resourcesOf(snapshot, typeUrl) === resourcesOf(previous, typeUrl);
+    if (same(TypeUrl.Cluster) && same(TypeUrl.Listener) && [TypeUrl.ClusterLoadAssignment, TypeUrl.RouteConfiguration, TypeUrl.Secret].every((typeUrl) => sameNames(resourcesOf(snapshot, typeUrl), resourcesOf(previous, typeUrl)))) {
+      const answer = unresolved(previous);
+      return snapshot.memo.get("unresolved", () => answer);
+    }
+  }
+  return unresolved(snapshot);
+}
+
+function sameNames(a: TypeResources, b: TypeResources): boolean {
+  if (a === b) return true;
+  if (a.items.length !== b.items.length) return false;
+  for (let i = 0; i < a.items.length; i++) if (a.items[i]?.name !== b.items[i]?.name) return false;
+  return true;
 }
 
 function consistencyOf(snapshot: Snapshot): readonly Inconsistency[] {

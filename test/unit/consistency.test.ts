@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { pack, TypeUrl } from "../../src/envoy/index.js";
 import type { HttpConnectionManager } from "../../src/envoy/index.js";
-import { checkConsistency, resource, SnapshotCache, type EncodedResource, type Inconsistency, type Snapshot } from "../../src/xds/index.js";
+import { checkConsistency, makeSnapshot, resource, SnapshotCache, unresolved, unresolvedSince, type EncodedResource, type Inconsistency, type Snapshot } from "../../src/xds/index.js";
 import { apiListener, edsCluster, endpoints, routeTo, secret, snapshot } from "../support/fixtures.js";
 
 const HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
@@ -201,4 +201,35 @@ describe("SnapshotCache", () => {
     cache.set("p", good);
     assert.deepEqual(late, [good]);
   });
+});
+
+describe("unresolvedSince: the answer of the snapshot replaced, while nothing it rests on changed", () => {
+  // A layer as a sidecar scope's is: clusters naming a secret another layer brings, a listener naming a route.
+  const c = mtlsCluster("c", "default", "ROOTCA");
+  const l = defaultChainListener("l", rds("r"));
+  // Built as a layer is rebuilt (runtime/layers.ts): a type whose resources are the very same keeps its object.
+  const layer = (...resources: EncodedResource[]) => {
+    const r = makeSnapshot(resources, before);
+    assert.ok(r.ok);
+    return r.snapshot;
+  };
+  const first = makeSnapshot([c, l, routeTo("r", "c")]);
+  assert.ok(first.ok);
+  const before = first.snapshot;
+  const answer = unresolved(before);
+  const rows: readonly { why: string; next: Snapshot; reused: boolean; missing: string[] }[] = [
+    { why: "a route's content changes, its name stays", next: layer(c, l, routeTo("r", { c: 80, d: 20 })), reused: true, missing: ["default", "ROOTCA"] },
+    { why: "the route the listener names goes", next: layer(c, l, routeTo("other", "c")), reused: false, missing: ["default", "ROOTCA", "r"] },
+    { why: "a cluster changes", next: layer(mtlsCluster("c", "default", "other-ca"), l, routeTo("r", "c")), reused: false, missing: ["default", "other-ca"] },
+    { why: "the secret arrives in the layer", next: layer(c, l, routeTo("r", "c"), secret("default")), reused: false, missing: ["ROOTCA"] },
+  ];
+  for (const row of rows) {
+    test(row.why, () => {
+      assert.notEqual(row.next, before);
+      const got = unresolvedSince(row.next, before);
+      assert.equal(got === answer, row.reused, row.reused ? "the previous answer is taken" : "worked out again");
+      assert.deepEqual([...got.keys()].map((k) => k.split("\0")[1]).sort(), [...row.missing].sort());
+      assert.deepEqual([...got.keys()].sort(), [...unresolved(layer(...[...row.next.types.values()].flatMap((t) => t.items))).keys()].sort(), "what a check from scratch finds");
+    });
+  }
 });
