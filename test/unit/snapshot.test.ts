@@ -189,3 +189,22 @@ describe("interning", () => {
     assert.deepEqual(a.anyField, b.anyField, "same bytes, separate objects");
   });
 });
+
+describe("makeSnapshot given the snapshot it replaces", () => {
+  const before = ok(mixed);
+  const rows: readonly { why: string; resources: readonly EncodedResource[]; keeps: Record<string, boolean> }[] = [
+    { why: "the same resources in another order: every type is kept", resources: [...mixed].reverse(), keeps: { [TypeUrl.Cluster]: true, [TypeUrl.RouteConfiguration]: true, [TypeUrl.Listener]: true } },
+    { why: "one route replaced: the other types are kept", resources: mixed.map((r) => (r.name === "r1" ? routeTo("r1", "b") : r)), keeps: { [TypeUrl.Cluster]: true, [TypeUrl.RouteConfiguration]: false } },
+    { why: "a cluster gone", resources: mixed.filter((r) => r.name !== "c"), keeps: { [TypeUrl.Cluster]: false, [TypeUrl.ClusterLoadAssignment]: true } },
+    { why: "a cluster of another name in place of one", resources: mixed.map((r) => (r.name === "c" ? edsCluster("d") : r)), keeps: { [TypeUrl.Cluster]: false } },
+  ];
+  for (const row of rows) {
+    test(row.why, () => {
+      const r = makeSnapshot(row.resources, before);
+      assert.ok(r.ok);
+      for (const [typeUrl, kept] of Object.entries(row.keeps)) assert.equal(resourcesOf(r.snapshot, typeUrl) === resourcesOf(before, typeUrl), kept, `${typeUrl} ${kept ? "kept" : "made anew"}`);
+      assert.deepEqual(namesByType(r.snapshot), namesByType(ok(row.resources)), "the same as one made from scratch");
+      assert.deepEqual(snapshotVersions(r.snapshot), snapshotVersions(ok(row.resources)));
+    });
+  }
+});
