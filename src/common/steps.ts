@@ -16,8 +16,14 @@ export function runSteps<T>(steps: Steps<T>): T {
   }
 }
 
-/** Runs steps to their end, letting the event loop turn whenever a slice of sliceMs has passed. */
+/**
+ * Runs steps to their end, letting the event loop turn whenever a slice of sliceMs has passed.
+ * The first slice starts on a turn of its own: work started by the end of other steps (a reload
+ * that hands its model to the translation, a translation that starts the push) would otherwise
+ * run its first slice straight after theirs, one stall of two slices.
+ */
 export async function runInSlices<T>(steps: Steps<T>, sliceMs = SLICE_MS): Promise<T> {
+  await new Promise((resolve) => setImmediate(resolve));
   let sliceEnds = performance.now() + sliceMs;
   for (;;) {
     const r = steps.next();

@@ -30,8 +30,12 @@ interface Entry {
   readonly users: Set<string>;
 }
 
-/** Resources encoded between two pauses while a layer is built (a sidecar scope has thousands). */
-const ENCODE_STEP = 64;
+/**
+ * Resources encoded between two places the build may pause (a sidecar scope has thousands). Small:
+ * runInSlices pauses only once its slice has passed, and the first encodings of a process (cold
+ * code, protobufjs writers built on first use) take up to half a millisecond each.
+ */
+const ENCODE_STEP = 8;
 
 export class SnapshotLayers {
   /** Layers and whole combinations, by key (a combination's key lists its layers' keys). */
