@@ -14,7 +14,7 @@ import type { Credentials } from "../translators/gateway.js";
 import { createTranslationMemo, translateMeshSteps, type MeshTranslation } from "../translators/mesh.js";
 import { peerHost, proxyFromNode, canonicalProxy, type ProxyIdentity } from "../translators/proxy.js";
 import type { AccessLogging } from "../translators/access-log.js";
-import { proxyPlan, type ProxyLayer } from "../translators/proxy-resources.js";
+import { proxyPlanSteps, type ProxyLayer } from "../translators/proxy-resources.js";
 import { withRegistrations, type RegistrationProblems } from "../translators/registration.js";
 import type { DnsAnswers } from "../translators/services.js";
 import { ResourceEncoder, type AdmitRefusal, type SnapshotCache, type StreamIdentity, type XdsServerOptions } from "../xds/index.js";
@@ -339,7 +339,10 @@ export class MeshPusher {
     if (this.closed || p === undefined || this.translation === undefined) return;
     try {
       const registration = this.registrationProblems.get(key);
-      const plan = proxyPlan(this.translation, p.identity);
+      const translation = this.translation;
+      const plan = yield* proxyPlanSteps(translation, p.identity);
+      // A newer translation came while it was worked out: every proxy is pushed again from that one.
+      if (translation !== this.translation) return;
       this.notices.set(key, [...(registration === undefined ? [] : [registration]), ...plan.notes()]);
       const layers = plan.layers;
       const own = this.secretsLayer(key, p);

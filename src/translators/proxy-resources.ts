@@ -19,7 +19,8 @@ import { workloadAddress, type ProxyIdentity } from "./proxy.js";
 import { policiesForWorkload, rbacFilterConfig, rbacHttpFilters, rbacNetworkFilters, type RbacPeer, type Traffic } from "./rbac.js";
 import { registeredEntryName } from "./registration.js";
 import { exportedTo, sidecarScope, type SidecarScope } from "./scope.js";
-import { ruleVariant, type RuleVariant } from "./rule-variants.js";
+import { ownRulesSteps, ruleVariant, type RuleVariant } from "./rule-variants.js";
+import type { Steps } from "../common/steps.js";
 import { sourceVariant } from "./source-variants.js";
 import { localityVariant } from "./locality.js";
 import { sortTranslated, type Translated, type TranslatedRoute } from "./translated.js";
@@ -304,6 +305,17 @@ export function proxyPlan(t: MeshTranslation, proxy: ProxyIdentity): ProxyPlan {
       };
     }
   }
+}
+
+/**
+ * proxyPlan with its one long part in steps first: the first proxy of a namespace (or Sidecar
+ * scope) asks every service which DestinationRule it takes (rule-variants.ts), which the plan
+ * then finds done.
+ */
+export function* proxyPlanSteps(t: MeshTranslation, proxy: ProxyIdentity): Steps<ProxyPlan> {
+  const scope = proxy.kind === "sidecar" ? sidecarScope(t.of.sidecars, proxy, t.model.naming.rootNamespace, t.exportsRestricted) : exportedScope(t, proxy.namespace);
+  yield* ownRulesSteps(t, proxy, scope);
+  return proxyPlan(t, proxy);
 }
 
 /** What one proxy receives, in layers (proxyPlan). */

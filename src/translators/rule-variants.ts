@@ -18,6 +18,7 @@ import { meshMtls } from "./mtls.js";
 import { withRule, type MeshService, type ServiceIndex } from "./services.js";
 import type { RouteFlavour } from "./source-variants.js";
 import type { Translated } from "./translated.js";
+import { runSteps, type Steps } from "../common/steps.js";
 
 export interface RuleVariant {
   /** "" when the proxy takes every service's shared rule; else what sets it apart, for its layer key. */
@@ -54,7 +55,7 @@ interface Own {
 const ROUTE_CONFIGURATION = "envoy.config.route.v3.RouteConfiguration";
 
 /** The rules a proxy takes among the services visible to it (`scope`: its Sidecar scope's key and test). */
-export function ruleVariant(t: MeshTranslation, proxy: ProxyView, scope: { readonly key: string; visible(s: ServiceTranslation): boolean }): RuleVariant {
+export function ruleVariant(t: MeshTranslation, proxy: ProxyView, scope: RuleScope): RuleVariant {
   const own = ownRules(t, proxy, scope);
   if (own.length === 0) return { key: "", resources: (shared) => [...shared], routes: (shared) => [...shared], index: t.index, differing: () => [] };
   const key = own.map((o) => `|rule:${o.service.host}=${o.key}`).join("");
@@ -82,7 +83,22 @@ export function ruleVariant(t: MeshTranslation, proxy: ProxyView, scope: { reado
  * namespace and set of workloadSelector rules of that namespace that select the proxy (all a
  * proxy's labels can change).
  */
-function ownRules(t: MeshTranslation, proxy: ProxyView, scope: { readonly key: string; visible(s: ServiceTranslation): boolean }): readonly Own[] {
+function ownRules(t: MeshTranslation, proxy: ProxyView, scope: RuleScope): readonly Own[] {
+  return runSteps(ownRulesSteps(t, proxy, scope));
+}
+
+/** The services visible to a proxy: its Sidecar scope's key and test. */
+type RuleScope = { readonly key: string; visible(s: ServiceTranslation): boolean };
+
+/** Services asked for their rule between two places the work may pause. */
+const RULE_STEP = 64;
+
+/**
+ * ownRules in steps: the first proxy of a namespace asks every service for its rule (tens of
+ * milliseconds at 10,000 services), which the pusher runs before the proxy's plan so that the
+ * plan finds it done.
+ */
+export function* ownRulesSteps(t: MeshTranslation, proxy: ProxyView, scope: RuleScope): Steps<readonly Own[]> {
   const id = (o: object) => t.memo.id(o);
   const selecting = selectorRules(t, proxy.namespace)
     .filter((r) => labelsMatch(r.spec.workloadSelector?.matchLabels, proxy.labels))
@@ -102,7 +118,9 @@ function ownRules(t: MeshTranslation, proxy: ProxyView, scope: { readonly key: s
     });
   } else {
     own = [];
+    let asked = 0;
     for (const service of t.services) {
+      if (++asked % RULE_STEP === 0) yield "tick";
       if (!scope.visible(service)) continue;
       const mesh = t.index.service(service.host);
       if (mesh === undefined) continue;
