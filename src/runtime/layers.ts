@@ -14,7 +14,7 @@ import type { ProxyLayer } from "../translators/proxy-resources.js";
 import type { Translated } from "../translators/translated.js";
 import { sameItems } from "../common/arrays.js";
 import type { Steps } from "../common/steps.js";
-import { composeSnapshot, makeSnapshot, referencesOf, unresolvedSince, type EncodedResource, type ResourceEncoder, type Snapshot } from "../xds/index.js";
+import { composeSnapshot, makeSnapshotSteps, referencesOf, unresolvedSince, type EncodedResource, type ResourceEncoder, type Snapshot } from "../xds/index.js";
 
 interface Entry {
   readonly snapshot: Snapshot;
@@ -140,7 +140,7 @@ export class SnapshotLayers {
     }
     if (epoch !== this.epoch) return undefined; // of a translation no longer served
     yield "tick";
-    const built = makeSnapshot(encoded, before?.snapshot);
+    const built = yield* makeSnapshotSteps(encoded, before?.snapshot);
     if (!built.ok) {
       this.logger.error("bug: translation produced an invalid snapshot", { layer: layer.key, problems: JSON.stringify(built.problems) });
       return undefined;

@@ -7,6 +7,7 @@ import {
   ADS_ORDER,
   encodedResource,
   makeSnapshot,
+  makeSnapshotSteps,
   ResourceEncoder,
   type TypedResource,
   resourcesOf,
@@ -207,4 +208,16 @@ describe("makeSnapshot given the snapshot it replaces", () => {
       assert.deepEqual(snapshotVersions(r.snapshot), snapshotVersions(ok(row.resources)));
     });
   }
+});
+
+test("makeSnapshotSteps pauses while it groups and sorts thousands of resources, and gives what makeSnapshot gives", () => {
+  const many = Array.from({ length: 3000 }, (_, i) => edsCluster(`c-${(i * 7919) % 3000}`));
+  const steps = makeSnapshotSteps(many);
+  let ticks = 0;
+  let r = steps.next();
+  for (; r.done !== true; r = steps.next()) ticks++;
+  assert.ok(ticks >= 3000 / 512, `paused ${ticks} times`);
+  assert.ok(r.value.ok);
+  assert.deepEqual(namesByType(r.value.snapshot), namesByType(ok(many)));
+  assert.deepEqual(snapshotVersions(r.value.snapshot), snapshotVersions(ok(many)));
 });
