@@ -2,7 +2,7 @@ import { sameItems } from "../common/arrays.js";
 import { runSteps, type Steps } from "../common/steps.js";
 import { fromKey, type ConsolidatedRule } from "../config/merge-destination-rules.js";
 import type { MeshModel } from "../config/load.js";
-import type { MeshResource } from "../config/resources.js";
+import type { MeshNaming, MeshResource } from "../config/resources.js";
 import { serviceAddresses } from "./addresses.js";
 import { exportsRestricted, type ScopedService } from "./scope.js";
 import { serviceClusters } from "./clusters.js";
@@ -13,7 +13,8 @@ import { grpcClientResources } from "./grpc.js";
 import type { FailoverCluster } from "./locality.js";
 import { meshMtls } from "./mtls.js";
 import { outboundResources } from "./outbound.js";
-import { indexServices, type DnsAnswers, type MeshService, type ServiceIndex } from "./services.js";
+import { createServiceIndexCache, indexServices, ofKind, resourcesByKind, type DnsAnswers, type MeshService, type ServiceIndex, type ServiceIndexCache } from "./services.js";
+import { keptOr, type Kept } from "./kept.js";
 import { sortTranslated, type Translated, type TranslatedCluster, type TranslatedListener } from "./translated.js";
 
 /** One service's resources: what every proxy that sees the service receives of it. */
@@ -111,6 +112,23 @@ export interface ServiceRouting {
   readonly outboundRoutes: readonly Translated[];
 }
 
+/** A service's translation and what it was made from (TranslationMemo.services). */
+interface KeptService {
+  readonly service: MeshService;
+  readonly address: string;
+  readonly clusterDomain: string;
+  readonly mtlsKey: string;
+  /** The written VirtualServices routing it. */
+  readonly madeOf: readonly MeshResource<"VirtualService">[];
+  /** The services its routes send to (routedHosts), in sorted host order. */
+  readonly dependsOn: readonly (MeshService | undefined)[];
+  readonly backendsKey: string;
+  readonly backends: ServiceBackends;
+  readonly routingKey: string;
+  readonly routing: ServiceRouting;
+  readonly translation: ServiceTranslation;
+}
+
 /**
  * The caches a translation reuses from the one before it, owned by whoever translates again and
  * again (the runtime's pusher; a one-off render makes its own and drops it):
@@ -130,6 +148,23 @@ export class TranslationMemo {
    * the sorted list is the previous one, not gathered and sorted again.
    */
   sorted = new Map<string, { readonly parts: readonly (readonly Translated[])[]; readonly all: readonly Translated[] }>();
+  /**
+   * The previous translation's services by host, with what each was made from: a service made
+   * from the very same objects (its MeshService, the VirtualServices routing it, the services
+   * those send to) is taken as it was, without making its keys (a one-file change would otherwise
+   * make and compare the keys of every service in the mesh).
+   */
+  services = new Map<string, KeptService>();
+  /** What indexing the services derived, reused while its resources are the same (services.ts). */
+  readonly index: ServiceIndexCache = createServiceIndexCache();
+  /** Each service's mTLS key (mtls.ts), while the PeerAuthentications, Gateways and naming are the same. */
+  mtlsKeys?: Kept<WeakMap<MeshService, string>>;
+  /** The model's derived lookups, while the resources they are made of are the same. */
+  addresses?: Kept<ReadonlyMap<string, string>>;
+  workloads?: Kept<ReadonlyMap<string, MeshResource<"WorkloadEntry">>>;
+  selecting?: Kept<ReadonlyMap<string, readonly MeshResource<"ServiceEntry">[]>>;
+  vsRestricted?: Kept<boolean>;
+  private readonly routed = new WeakMap<MeshResource<"VirtualService">, { readonly naming: MeshNaming; readonly hosts: readonly string[] }>();
   private readonly identities = new WeakMap<object, number>();
   private readonly variants = new WeakMap<Translated, Map<string, Translated>>();
   private lastIdentity = 0;
@@ -179,6 +214,16 @@ export class TranslationMemo {
     const built = build();
     byClass.set(cls, built);
     return built;
+  }
+
+  /** routedHosts of a VirtualService, sorted, made once per VirtualService object and naming. */
+  routedHosts(vs: MeshResource<"VirtualService"> | undefined, index: ServiceIndex, naming: MeshNaming): readonly string[] {
+    if (vs === undefined) return [];
+    const held = this.routed.get(vs);
+    if (held !== undefined && held.naming === naming) return held.hosts;
+    const hosts = [...routedHosts(vs, index)].sort();
+    this.routed.set(vs, { naming, hosts });
+    return hosts;
   }
 
   /** Inbound listeners still referenced (for leak checks); forgets those already collected. */
@@ -244,16 +289,23 @@ function backendsKey(service: MeshService, model: MeshModel, id: (o: object | un
  * its default route), its VirtualService, and what those routes read of the services they send
  * to (their ports and rules).
  */
-function routingKey(service: MeshService, address: string, index: ServiceIndex, model: MeshModel, id: (o: object | undefined) => string): string {
-  const vs = index.virtualServiceFor(service.host);
-  let dependsOn = "";
-  for (const h of [...routedHosts(vs, index)].sort()) {
-    const s = index.service(h);
-    dependsOn += `;${h}:${fromKey(s === undefined ? undefined : (s.entries ?? [s.entry]), id)}:${fromKey(s?.ruleFrom, id)}`;
-  }
+function routingKey(
+  service: MeshService,
+  address: string,
+  madeOf: readonly MeshResource<"VirtualService">[],
+  routed: readonly string[],
+  dependsOn: readonly (MeshService | undefined)[],
+  model: MeshModel,
+  id: (o: object | undefined) => string,
+): string {
+  let destinations = "";
+  routed.forEach((h, i) => {
+    const s = dependsOn[i];
+    destinations += `;${h}:${fromKey(s === undefined ? undefined : (s.entries ?? [s.entry]), id)}:${fromKey(s?.ruleFrom, id)}`;
+  });
   // A merged VirtualService (several files, delegates) is made of several resources.
-  const routedBy = vs === undefined ? id(undefined) : index.madeOf(vs).map(id).join("+");
-  return `${model.naming.clusterDomain}|${service.host}|${address}|${fromKey(service.entries ?? [service.entry], id)}|${fromKey(service.ruleFrom, id)}|${routedBy}${dependsOn}`;
+  const routedBy = madeOf.length === 0 ? id(undefined) : madeOf.map(id).join("+");
+  return `${model.naming.clusterDomain}|${service.host}|${address}|${fromKey(service.entries ?? [service.entry], id)}|${fromKey(service.ruleFrom, id)}|${routedBy}${destinations}`;
 }
 
 /** The hosts a VirtualService sends traffic to (routes, mirrors), qualified: what its routes read of other services. */
@@ -291,58 +343,52 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
  * abandoned half-way leave it as it was.
  */
 export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = createTranslationMemo(), inputs: TranslationInputs = {}): Steps<MeshTranslation> {
-  const index = indexServices(model, inputs.dnsAnswers);
-  const addresses = serviceAddresses(index.services.map((s) => s.host));
+  const byKind = resourcesByKind(model.resources);
+  const index = indexServices(model, inputs.dnsAnswers, memo.index, byKind);
+  const addresses = (memo.addresses = keptOr(memo.addresses, [index.services], () => serviceAddresses(index.services.map((s) => s.host)))).value;
   const id = (o: object | undefined) => memo.id(o);
+  const mtls = meshMtls(model);
+  const mtlsInputs = [ofKind(byKind, "PeerAuthentication"), ofKind(byKind, "Gateway"), [model.naming]];
+  const mtlsKeys = (memo.mtlsKeys = keptOr(memo.mtlsKeys, mtlsInputs, () => new WeakMap<MeshService, string>())).value;
+  const clusterDomain = model.naming.clusterDomain;
   const nextBackends = new Map<string, ServiceBackends>();
   const nextRouting = new Map<string, ServiceRouting>();
+  const nextServices = new Map<string, KeptService>();
   const services: ServiceTranslation[] = [];
   for (const service of index.services) {
     const address = addresses.get(service.host) ?? "";
-    const bKey = backendsKey(service, model, id) + meshMtls(model).key(service);
-    const b =
-      memo.backends.get(bKey) ??
-      (() => {
-        const clusters = serviceClusters(service, meshMtls(model));
-        return { clusters, grpcClusters: once(() => clusters.map(grpcCluster)), endpoints: serviceEndpoints(service) };
-      })();
-    nextBackends.set(bKey, b);
-    const rKey = routingKey(service, address, index, model, id);
-    const r =
-      memo.routing.get(rKey) ??
-      (() => {
-        const o = outboundResources(service, index, address);
-        return { grpc: once(() => grpcClientResources(service, index)), outboundListeners: o.listeners, outboundRoutes: o.routes };
-      })();
-    nextRouting.set(rKey, r);
-    const grpc = once(() => ({ clusters: b.grpcClusters(), ...r.grpc() }));
-    const exportTo = service.entry.spec.exportTo;
     const vs = index.virtualServiceFor(service.host);
-    const routedBy = vs === undefined ? undefined : routedByOf(vs);
-    services.push({
-      host: service.host,
-      namespace: service.namespace,
-      address,
-      ...(exportTo === undefined ? {} : { exportTo }),
-      ...(routedBy === undefined || !exportsRestricted([routedBy]) ? {} : { routedBy }),
-      clusters: b.clusters,
-      endpoints: b.endpoints,
-      outboundListeners: r.outboundListeners,
-      outboundRoutes: r.outboundRoutes,
-      grpc,
-      grpcClusters: b.grpcClusters,
-    });
+    const madeOf = vs === undefined ? [] : index.madeOf(vs);
+    const routed = memo.routedHosts(vs, index, model.naming);
+    const dependsOn = routed.map((h) => index.service(h));
+    let mtlsKey = mtlsKeys.get(service);
+    if (mtlsKey === undefined) mtlsKeys.set(service, (mtlsKey = mtls.key(service)));
+    const kept = memo.services.get(service.host);
+    const same =
+      kept !== undefined &&
+      kept.service === service &&
+      kept.address === address &&
+      kept.clusterDomain === clusterDomain &&
+      kept.mtlsKey === mtlsKey &&
+      sameItems(kept.madeOf, madeOf) &&
+      sameItems(kept.dependsOn, dependsOn);
+    const next = same ? kept : translateService(service, { address, clusterDomain, mtlsKey, madeOf, routed, dependsOn, vs }, model, index, memo, id);
+    nextServices.set(service.host, next);
+    nextBackends.set(next.backendsKey, next.backends);
+    nextRouting.set(next.routingKey, next.routing);
+    services.push(next.translation);
     yield "tick";
   }
   memo.backends = nextBackends;
   memo.routing = nextRouting;
+  memo.services = nextServices;
   const all = <K extends "clusters" | "endpoints" | "outboundListeners" | "outboundRoutes">(k: K): ServiceTranslation[K] => {
     const parts = services.map((s) => s[k]);
     const before = memo.sorted.get(k);
     if (before !== undefined && sameItems(before.parts, parts)) return before.all as ServiceTranslation[K];
-    const sorted = sortTranslated(parts.flat()) as ServiceTranslation[K];
+    const sorted = (before === undefined ? undefined : replaced(before, parts)) ?? sortTranslated(parts.flat());
     memo.sorted.set(k, { parts, all: sorted });
-    return sorted;
+    return sorted as ServiceTranslation[K];
   };
   const grpc = once(
     (): GrpcSide => ({
@@ -351,17 +397,11 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
       routes: sortTranslated(services.flatMap((s) => s.grpc().routes)),
     }),
   );
-  // The model's resources by kind, in one pass over them.
-  const byKind = new Map<string, MeshResource[]>();
-  for (const r of model.resources) {
-    const list = byKind.get(r.kind);
-    if (list === undefined) byKind.set(r.kind, [r]);
-    else list.push(r);
-  }
-  const of = <K extends MeshResource["kind"]>(kind: K) => (byKind.get(kind) ?? []) as MeshResource<K>[];
+  const of = <K extends MeshResource["kind"]>(kind: K) => ofKind(byKind, kind);
+  const vsRestricted = (memo.vsRestricted = keptOr(memo.vsRestricted, [of("VirtualService")], () => exportsRestricted(of("VirtualService").map(routedByOf)))).value;
   return {
     services,
-    exportsRestricted: exportsRestricted(services) || exportsRestricted(of("VirtualService").map(routedByOf)),
+    exportsRestricted: exportsRestricted(services) || vsRestricted,
     clusters: all("clusters"),
     endpoints: all("endpoints"),
     grpc,
@@ -378,11 +418,98 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
       sidecars: of("Sidecar"),
       gateways: of("Gateway"),
       virtualServices: index.virtualServices,
-      workloads: new Map(of("WorkloadEntry").map((w) => [`${w.namespace}/${w.name}`, w])),
+      workloads: (memo.workloads = keptOr(memo.workloads, [of("WorkloadEntry")], () => new Map(of("WorkloadEntry").map((w) => [`${w.namespace}/${w.name}`, w])))).value,
       workloadGroups: of("WorkloadGroup"),
-      selecting: selectingIndex(of("ServiceEntry")),
+      selecting: (memo.selecting = keptOr(memo.selecting, [of("ServiceEntry")], () => selectingIndex(of("ServiceEntry")))).value,
     },
   };
+}
+
+/** What a service's translation is made from besides the service itself (translateMeshSteps). */
+interface ServiceInputs {
+  readonly address: string;
+  readonly clusterDomain: string;
+  readonly mtlsKey: string;
+  readonly madeOf: readonly MeshResource<"VirtualService">[];
+  readonly routed: readonly string[];
+  readonly dependsOn: readonly (MeshService | undefined)[];
+  readonly vs: MeshResource<"VirtualService"> | undefined;
+}
+
+/** A service's translation, its clusters and routes taken from the memo by key where they are there. */
+function translateService(service: MeshService, inputs: ServiceInputs, model: MeshModel, index: ServiceIndex, memo: TranslationMemo, id: (o: object | undefined) => string): KeptService {
+  const { address, vs } = inputs;
+  const bKey = backendsKey(service, model, id) + inputs.mtlsKey;
+  const b =
+    memo.backends.get(bKey) ??
+    (() => {
+      const clusters = serviceClusters(service, meshMtls(model));
+      return { clusters, grpcClusters: once(() => clusters.map(grpcCluster)), endpoints: serviceEndpoints(service) };
+    })();
+  const rKey = routingKey(service, address, inputs.madeOf, inputs.routed, inputs.dependsOn, model, id);
+  const r =
+    memo.routing.get(rKey) ??
+    (() => {
+      const o = outboundResources(service, index, address);
+      return { grpc: once(() => grpcClientResources(service, index)), outboundListeners: o.listeners, outboundRoutes: o.routes };
+    })();
+  const grpc = once(() => ({ clusters: b.grpcClusters(), ...r.grpc() }));
+  const exportTo = service.entry.spec.exportTo;
+  const routedBy = vs === undefined ? undefined : routedByOf(vs);
+  const translation: ServiceTranslation = {
+    host: service.host,
+    namespace: service.namespace,
+    address,
+    ...(exportTo === undefined ? {} : { exportTo }),
+    ...(routedBy === undefined || !exportsRestricted([routedBy]) ? {} : { routedBy }),
+    clusters: b.clusters,
+    endpoints: b.endpoints,
+    outboundListeners: r.outboundListeners,
+    outboundRoutes: r.outboundRoutes,
+    grpc,
+    grpcClusters: b.grpcClusters,
+  };
+  return { service, ...inputs, backendsKey: bKey, backends: b, routingKey: rKey, routing: r, translation };
+}
+
+/**
+ * The mesh's sorted list again when some services' lists changed but each changed list names
+ * the same resources as before (a route's content changed): the new resources take the old
+ * ones' places. Undefined when names came or went, for a full sort.
+ */
+function replaced(before: { readonly parts: readonly (readonly Translated[])[]; readonly all: readonly Translated[] }, parts: readonly (readonly Translated[])[]): Translated[] | undefined {
+  if (before.parts.length !== parts.length) return undefined;
+  let all: Translated[] | undefined;
+  for (let i = 0; i < parts.length; i++) {
+    const was = before.parts[i] ?? [];
+    const now = parts[i] ?? [];
+    if (was === now) continue;
+    if (was.length !== now.length) return undefined;
+    all ??= [...before.all];
+    for (let j = 0; j < now.length; j++) {
+      const old = was[j];
+      const item = now[j];
+      if (old === undefined || item === undefined || old.type !== item.type || old.name !== item.name) return undefined;
+      const at = positionOf(before.all, old);
+      if (at < 0) return undefined;
+      all[at] = item;
+    }
+  }
+  return all;
+}
+
+/** Where an item is in a list sorted by sortTranslated's order (binary search, then identity among equal names); -1: absent. */
+function positionOf(sorted: readonly Translated[], item: Translated): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const m = sorted[mid];
+    if (m !== undefined && (m.type < item.type || (m.type === item.type && m.name < item.name))) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < sorted.length && sorted[i]?.type === item.type && sorted[i]?.name === item.name; i++) if (sorted[i] === item) return i;
+  return -1;
 }
 
 export function selectorKey(namespace: string, pair: readonly [string, string] | undefined): string {

@@ -127,8 +127,12 @@ const byModel = new WeakMap<MeshModel, MeshMtls>();
 export function meshMtls(model: MeshModel): MeshMtls {
   let m = byModel.get(model);
   if (m === undefined) {
-    const policies = model.resources.filter((r): r is PeerAuthentication => r.kind === "PeerAuthentication");
-    const gateways = model.resources.flatMap((r) => (r.kind === "Gateway" ? [r.spec.selector ?? {}] : []));
+    const policies: PeerAuthentication[] = [];
+    const gateways: Readonly<Record<string, string>>[] = [];
+    for (const r of model.resources) {
+      if (r.kind === "PeerAuthentication") policies.push(r);
+      else if (r.kind === "Gateway") gateways.push(r.spec.selector ?? {});
+    }
     m = createMeshMtls(policies, model.naming.rootNamespace, model.naming.trustDomain, gateways);
     byModel.set(model, m);
   }
