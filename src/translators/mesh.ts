@@ -1,6 +1,6 @@
 import { sameItems } from "../common/arrays.js";
 import { runSteps, type Steps } from "../common/steps.js";
-import { fromKey, type ConsolidatedRule } from "../config/merge-destination-rules.js";
+import type { ConsolidatedRule } from "../config/merge-destination-rules.js";
 import type { MeshModel } from "../config/load.js";
 import type { MeshNaming, MeshResource } from "../config/resources.js";
 import { serviceAddresses } from "./addresses.js";
@@ -11,7 +11,7 @@ import type { Credentials, GatewayTranslation } from "./gateway.js";
 import { grpcCluster } from "./grpc-compat.js";
 import { grpcClientResources } from "./grpc.js";
 import type { FailoverCluster } from "./locality.js";
-import { meshMtls } from "./mtls.js";
+import { meshMtls, type MeshMtls } from "./mtls.js";
 import { outboundResources } from "./outbound.js";
 import { createServiceIndexCache, indexServices, ofKind, resourcesByKind, type DnsAnswers, type MeshService, type ServiceIndex, type ServiceIndexCache } from "./services.js";
 import { keptOr, type Kept } from "./kept.js";
@@ -112,19 +112,24 @@ export interface ServiceRouting {
   readonly outboundRoutes: readonly Translated[];
 }
 
-/** A service's translation and what it was made from (TranslationMemo.services). */
+/**
+ * A service's translation and what it was made from (TranslationMemo.services): the next
+ * translation compares these with its own inputs for the host, by identity, and keeps the
+ * backends, the routing or the whole translation whose inputs are the same.
+ */
 interface KeptService {
   readonly service: MeshService;
   readonly address: string;
   readonly clusterDomain: string;
-  readonly mtlsKey: string;
+  /** The mTLS decisions its clusters were built with, and its key there (mtls.ts), made when first compared. */
+  readonly mtls: MeshMtls;
+  mtlsKey?: string;
   /** The written VirtualServices routing it. */
   readonly madeOf: readonly MeshResource<"VirtualService">[];
-  /** The services its routes send to (routedHosts), in sorted host order. */
+  /** The hosts its routes send to (routedHosts), sorted, and their services. */
+  readonly routed: readonly string[];
   readonly dependsOn: readonly (MeshService | undefined)[];
-  readonly backendsKey: string;
   readonly backends: ServiceBackends;
-  readonly routingKey: string;
   readonly routing: ServiceRouting;
   readonly translation: ServiceTranslation;
 }
@@ -132,16 +137,15 @@ interface KeptService {
 /**
  * The caches a translation reuses from the one before it, owned by whoever translates again and
  * again (the runtime's pusher; a one-off render makes its own and drops it):
- * - each service's resources by a key of everything they depend on: a service whose key is
- *   unchanged keeps its objects, so a one-file change re-encodes only what it changed. Holds one
- *   generation: services gone from the model are dropped at the next translation.
+ * - each service's resources with what they were made from (services): a service whose inputs
+ *   are the same objects keeps its resources, so a one-file change re-encodes only what it
+ *   changed. Holds one generation: services gone from the model are dropped at the next
+ *   translation.
  * - sidecars' inbound listeners by everything they are built from, held weakly: kept while a
  *   snapshot that carries one is alive, collected once the last proxy that used it has left.
- * - identities of config objects, for the keys above.
+ * - identities of config objects, for proxies' keys (proxy-resources.ts, rule-variants.ts).
  */
 export class TranslationMemo {
-  backends = new Map<string, ServiceBackends>();
-  routing = new Map<string, ServiceRouting>();
   /**
    * The mesh's sorted clusters, endpoints, listeners and routes, with the services' lists they were
    * gathered from: when every service kept its list (a route change leaves every cluster alone),
@@ -151,14 +155,14 @@ export class TranslationMemo {
   /**
    * The previous translation's services by host, with what each was made from: a service made
    * from the very same objects (its MeshService, the VirtualServices routing it, the services
-   * those send to) is taken as it was, without making its keys (a one-file change would otherwise
-   * make and compare the keys of every service in the mesh).
+   * those send to) is taken as it was; one whose clusters' or routes' inputs alone are the same
+   * keeps those. Compared by identity, without making keys of every service's inputs.
    */
   services = new Map<string, KeptService>();
   /** What indexing the services derived, reused while its resources are the same (services.ts). */
   readonly index: ServiceIndexCache = createServiceIndexCache();
-  /** Each service's mTLS key (mtls.ts), while the PeerAuthentications, Gateways and naming are the same. */
-  mtlsKeys?: Kept<WeakMap<MeshService, string>>;
+  /** The mesh's mTLS decisions (mtls.ts), while the PeerAuthentications, Gateways and naming are the same. */
+  mtls?: Kept<MeshMtls>;
   /** The model's derived lookups, while the resources they are made of are the same. */
   addresses?: Kept<ReadonlyMap<string, string>>;
   workloads?: Kept<ReadonlyMap<string, MeshResource<"WorkloadEntry">>>;
@@ -280,34 +284,6 @@ export interface ScopedResources {
   readonly routes: readonly Translated[];
 }
 
-function backendsKey(service: MeshService, model: MeshModel, id: (o: object | undefined) => string): string {
-  return `${model.naming.clusterDomain}|${service.host}|${fromKey(service.entries ?? [service.entry], id)}|${fromKey(service.ruleFrom, id)}|${service.workloads.map(id).join(",")}|${service.lookup?.addresses?.join(",") ?? "-"}`;
-}
-
-/**
- * What a service's routes are built from: the service's ports, address and DestinationRule (for
- * its default route), its VirtualService, and what those routes read of the services they send
- * to (their ports and rules).
- */
-function routingKey(
-  service: MeshService,
-  address: string,
-  madeOf: readonly MeshResource<"VirtualService">[],
-  routed: readonly string[],
-  dependsOn: readonly (MeshService | undefined)[],
-  model: MeshModel,
-  id: (o: object | undefined) => string,
-): string {
-  let destinations = "";
-  routed.forEach((h, i) => {
-    const s = dependsOn[i];
-    destinations += `;${h}:${fromKey(s === undefined ? undefined : (s.entries ?? [s.entry]), id)}:${fromKey(s?.ruleFrom, id)}`;
-  });
-  // A merged VirtualService (several files, delegates) is made of several resources.
-  const routedBy = madeOf.length === 0 ? id(undefined) : madeOf.map(id).join("+");
-  return `${model.naming.clusterDomain}|${service.host}|${address}|${fromKey(service.entries ?? [service.entry], id)}|${fromKey(service.ruleFrom, id)}|${routedBy}${destinations}`;
-}
-
 /** The hosts a VirtualService sends traffic to (routes, mirrors), qualified: what its routes read of other services. */
 export function routedHosts(vs: MeshResource<"VirtualService"> | undefined, index: ServiceIndex): Set<string> {
   const destinations = new Set<string>();
@@ -346,13 +322,9 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
   const byKind = resourcesByKind(model.resources);
   const index = indexServices(model, inputs.dnsAnswers, memo.index, byKind);
   const addresses = (memo.addresses = keptOr(memo.addresses, [index.services], () => serviceAddresses(index.services.map((s) => s.host)))).value;
-  const id = (o: object | undefined) => memo.id(o);
-  const mtls = meshMtls(model);
   const mtlsInputs = [ofKind(byKind, "PeerAuthentication"), ofKind(byKind, "Gateway"), [model.naming]];
-  const mtlsKeys = (memo.mtlsKeys = keptOr(memo.mtlsKeys, mtlsInputs, () => new WeakMap<MeshService, string>())).value;
+  const mtls = (memo.mtls = keptOr(memo.mtls, mtlsInputs, () => meshMtls(model))).value;
   const clusterDomain = model.naming.clusterDomain;
-  const nextBackends = new Map<string, ServiceBackends>();
-  const nextRouting = new Map<string, ServiceRouting>();
   const nextServices = new Map<string, KeptService>();
   const services: ServiceTranslation[] = [];
   for (const service of index.services) {
@@ -361,26 +333,13 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
     const madeOf = vs === undefined ? [] : index.madeOf(vs);
     const routed = memo.routedHosts(vs, index, model.naming);
     const dependsOn = routed.map((h) => index.service(h));
-    let mtlsKey = mtlsKeys.get(service);
-    if (mtlsKey === undefined) mtlsKeys.set(service, (mtlsKey = mtls.key(service)));
+    const inputs: ServiceInputs = { service, address, clusterDomain, mtls, madeOf, routed, dependsOn };
     const kept = memo.services.get(service.host);
-    const same =
-      kept !== undefined &&
-      kept.service === service &&
-      kept.address === address &&
-      kept.clusterDomain === clusterDomain &&
-      kept.mtlsKey === mtlsKey &&
-      sameItems(kept.madeOf, madeOf) &&
-      sameItems(kept.dependsOn, dependsOn);
-    const next = same ? kept : translateService(service, { address, clusterDomain, mtlsKey, madeOf, routed, dependsOn, vs }, model, index, memo, id);
+    const next = kept !== undefined && sameService(kept, inputs) ? kept : translateService(inputs, vs, kept, index);
     nextServices.set(service.host, next);
-    nextBackends.set(next.backendsKey, next.backends);
-    nextRouting.set(next.routingKey, next.routing);
     services.push(next.translation);
     yield "tick";
   }
-  memo.backends = nextBackends;
-  memo.routing = nextRouting;
   memo.services = nextServices;
   const all = <K extends "clusters" | "endpoints" | "outboundListeners" | "outboundRoutes">(k: K): ServiceTranslation[K] => {
     const parts = services.map((s) => s[k]);
@@ -425,34 +384,85 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
   };
 }
 
-/** What a service's translation is made from besides the service itself (translateMeshSteps). */
+/** What a service's translation is made from (translateMeshSteps). */
 interface ServiceInputs {
+  readonly service: MeshService;
   readonly address: string;
   readonly clusterDomain: string;
-  readonly mtlsKey: string;
+  readonly mtls: MeshMtls;
   readonly madeOf: readonly MeshResource<"VirtualService">[];
   readonly routed: readonly string[];
   readonly dependsOn: readonly (MeshService | undefined)[];
-  readonly vs: MeshResource<"VirtualService"> | undefined;
 }
 
-/** A service's translation, its clusters and routes taken from the memo by key where they are there. */
-function translateService(service: MeshService, inputs: ServiceInputs, model: MeshModel, index: ServiceIndex, memo: TranslationMemo, id: (o: object | undefined) => string): KeptService {
-  const { address, vs } = inputs;
-  const bKey = backendsKey(service, model, id) + inputs.mtlsKey;
+/** The kept service's mTLS key (made once). */
+function keptMtlsKey(kept: KeptService): string {
+  return (kept.mtlsKey ??= kept.mtls.key(kept.service));
+}
+
+/** Whether the kept translation is made of the very same inputs. */
+function sameService(kept: KeptService, now: ServiceInputs): boolean {
+  return (
+    kept.service === now.service &&
+    kept.address === now.address &&
+    kept.clusterDomain === now.clusterDomain &&
+    (kept.mtls === now.mtls || keptMtlsKey(kept) === now.mtls.key(now.service)) &&
+    sameItems(kept.madeOf, now.madeOf) &&
+    sameItems(kept.dependsOn, now.dependsOn)
+  );
+}
+
+/** The resources (entries) a service is declared by, and the DestinationRules its rule is merged from: what its routes read of it. */
+function sameDeclaration(a: MeshService | undefined, b: MeshService | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined) return false;
+  return sameItems(a.entries ?? [a.entry], b.entries ?? [b.entry]) && sameItems(a.ruleFrom ?? [], b.ruleFrom ?? []);
+}
+
+/**
+ * Whether a service's clusters and endpoints can be kept: they depend on its entries, its
+ * DestinationRule, its workloads, its DNS answer and its mTLS decisions.
+ */
+function sameBackends(kept: KeptService, now: ServiceInputs): boolean {
+  const [a, b] = [kept.service, now.service];
+  if (kept.clusterDomain !== now.clusterDomain) return false;
+  if (a !== b && !(sameDeclaration(a, b) && sameItems(a.workloads, b.workloads) && (a.lookup?.addresses?.join(",") ?? "-") === (b.lookup?.addresses?.join(",") ?? "-"))) return false;
+  return (kept.mtls === now.mtls && a === b) || keptMtlsKey(kept) === now.mtls.key(b);
+}
+
+/**
+ * Whether a service's listeners and routes can be kept: they depend on its ports, address and
+ * DestinationRule (for its default route), its VirtualService, and what those routes read of the
+ * services they send to (their ports and rules).
+ */
+function sameRouting(kept: KeptService, now: ServiceInputs): boolean {
+  return (
+    kept.clusterDomain === now.clusterDomain &&
+    kept.address === now.address &&
+    sameDeclaration(kept.service, now.service) &&
+    sameItems(kept.madeOf, now.madeOf) &&
+    sameItems(kept.routed, now.routed) &&
+    kept.dependsOn.every((d, i) => sameDeclaration(d, now.dependsOn[i]))
+  );
+}
+
+/** A service's translation, keeping the kept one's clusters or routes where their inputs are the same. */
+function translateService(inputs: ServiceInputs, vs: MeshResource<"VirtualService"> | undefined, kept: KeptService | undefined, index: ServiceIndex): KeptService {
+  const { service, address } = inputs;
   const b =
-    memo.backends.get(bKey) ??
-    (() => {
-      const clusters = serviceClusters(service, meshMtls(model));
-      return { clusters, grpcClusters: once(() => clusters.map(grpcCluster)), endpoints: serviceEndpoints(service) };
-    })();
-  const rKey = routingKey(service, address, inputs.madeOf, inputs.routed, inputs.dependsOn, model, id);
+    kept !== undefined && sameBackends(kept, inputs)
+      ? kept.backends
+      : (() => {
+          const clusters = serviceClusters(service, inputs.mtls);
+          return { clusters, grpcClusters: once(() => clusters.map(grpcCluster)), endpoints: serviceEndpoints(service) };
+        })();
   const r =
-    memo.routing.get(rKey) ??
-    (() => {
-      const o = outboundResources(service, index, address);
-      return { grpc: once(() => grpcClientResources(service, index)), outboundListeners: o.listeners, outboundRoutes: o.routes };
-    })();
+    kept !== undefined && sameRouting(kept, inputs)
+      ? kept.routing
+      : (() => {
+          const o = outboundResources(service, index, address);
+          return { grpc: once(() => grpcClientResources(service, index)), outboundListeners: o.listeners, outboundRoutes: o.routes };
+        })();
   const grpc = once(() => ({ clusters: b.grpcClusters(), ...r.grpc() }));
   const exportTo = service.entry.spec.exportTo;
   const routedBy = vs === undefined ? undefined : routedByOf(vs);
@@ -469,7 +479,7 @@ function translateService(service: MeshService, inputs: ServiceInputs, model: Me
     grpc,
     grpcClusters: b.grpcClusters,
   };
-  return { service, ...inputs, backendsKey: bKey, backends: b, routingKey: rKey, routing: r, translation };
+  return { ...inputs, backends: b, routing: r, translation };
 }
 
 /**

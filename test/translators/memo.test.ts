@@ -175,3 +175,20 @@ test("a memoised translation follows the mesh's naming and DNS answers", () => {
     assert.deepEqual(output(translateMesh(model, memo, inputs)), output(translateMesh(model, undefined, inputs)), `step ${i}`);
   }
 });
+
+test("a workload's change rebuilds its service's endpoints and keeps its routes; a VirtualService's keeps its clusters", () => {
+  const files = meshFiles(3);
+  const memo = createTranslationMemo();
+  const loader = createMeshLoader();
+  const before = translateMesh(loader.load(files).model, memo);
+  const svc = (t: MeshTranslation) => t.services.find((s) => s.host.startsWith("svc-2."));
+  const moved = edit("svc-2/workload-v1.yaml", ["address: 10.0.2.1", "address: 10.0.2.7"])(files);
+  const after = translateMesh(loader.load(moved).model, memo);
+  assert.notEqual(svc(after)?.endpoints, svc(before)?.endpoints, "the endpoints are rebuilt");
+  assert.equal(svc(after)?.outboundRoutes, svc(before)?.outboundRoutes, "the routes do not read workloads");
+  assert.equal(svc(after)?.outboundListeners, svc(before)?.outboundListeners);
+  const rerouted = translateMesh(loader.load(edit("svc-2/virtual-service.yaml", ["timeout: 2s", "timeout: 5s"])(moved)).model, memo);
+  assert.notEqual(svc(rerouted)?.outboundRoutes, svc(after)?.outboundRoutes, "the routes are rebuilt");
+  assert.equal(svc(rerouted)?.clusters, svc(after)?.clusters, "the clusters do not read routes");
+  assert.equal(svc(rerouted)?.endpoints, svc(after)?.endpoints);
+});
