@@ -321,7 +321,8 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
 export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = createTranslationMemo(), inputs: TranslationInputs = {}): Steps<MeshTranslation> {
   const byKind = resourcesByKind(model.resources);
   const index = indexServices(model, inputs.dnsAnswers, memo.index, byKind);
-  const addresses = (memo.addresses = keptOr(memo.addresses, [index.services], () => serviceAddresses(index.services.map((s) => s.host)))).value;
+  const hosts = index.services.map((s) => s.host);
+  const addresses = (memo.addresses = keptOr(memo.addresses, [hosts], () => serviceAddresses(hosts))).value;
   const mtlsInputs = [ofKind(byKind, "PeerAuthentication"), ofKind(byKind, "Gateway"), [model.naming]];
   const mtls = (memo.mtls = keptOr(memo.mtls, mtlsInputs, () => meshMtls(model))).value;
   const clusterDomain = model.naming.clusterDomain;

@@ -1,7 +1,7 @@
 import { sameItems } from "../common/arrays.js";
 import { keptOr, type Kept } from "./kept.js";
 import type { MeshModel } from "../config/load.js";
-import { mergeServiceEntries } from "../config/merge-service-entries.js";
+import { mergeServiceEntries, type MergedHost } from "../config/merge-service-entries.js";
 import { indexDestinationRules, type ConsolidatedRule, type DestinationRuleIndex } from "../config/merge-destination-rules.js";
 import { hostMatches, labelsMatch, qualifyHost, type MeshNaming, type MeshResource } from "../config/resources.js";
 import type { ServicePort } from "../config/types.js";
@@ -129,6 +129,7 @@ export function ofKind<K extends MeshResource["kind"]>(byKind: KindLists, kind: 
  */
 export interface ServiceIndexCache {
   rules?: Kept<DestinationRuleIndex>;
+  declared?: Kept<readonly DeclaredService[]>;
   services?: Kept<{ readonly list: readonly MeshService[]; readonly byHost: ReadonlyMap<string, MeshService> }>;
   routing?: Kept<VirtualServiceRouting>;
 }
@@ -159,8 +160,9 @@ export function indexServices(model: MeshModel, answers: DnsAnswers = NO_ANSWERS
   const rules = (cache.rules = keptOr(cache.rules, [drs, naming], () => indexDestinationRules(drs, model.naming))).value;
   const ses = ofKind(byKind, "ServiceEntry");
   const wes = ofKind(byKind, "WorkloadEntry");
+  const declared = (cache.declared = keptOr(cache.declared, [ses, wes], () => declaredServices(ses, wes))).value;
   const before = cache.services?.value.byHost;
-  const { list: services, byHost } = (cache.services = keptOr(cache.services, [ses, wes, [rules, answers]], () => resolveServices(ses, wes, rules, answers, before))).value;
+  const { list: services, byHost } = (cache.services = keptOr(cache.services, [declared, [rules, answers]], () => resolveServices(declared, rules, answers, before))).value;
   const vss = ofKind(byKind, "VirtualService");
   const kept = cache.routing;
   const { roots, madeOf, routes, wildcardRoutes } = (cache.routing = keptOr(kept, [vss, naming], () => (kept?.inputs[1]?.[0] === model.naming ? edited(kept, vss, model.naming) : undefined) ?? virtualServiceRouting(vss, model.naming))).value;
@@ -182,28 +184,40 @@ export function indexServices(model: MeshModel, answers: DnsAnswers = NO_ANSWERS
   };
 }
 
-/**
- * The services of the ServiceEntries, sorted by host. before: the previous call's services by
- * host; one made of the very same objects is kept (its identity keys the translation's memo).
- */
-function resolveServices(
-  ses: readonly MeshResource<"ServiceEntry">[],
-  wes: readonly MeshResource<"WorkloadEntry">[],
-  rules: DestinationRuleIndex,
-  answers: DnsAnswers,
-  before: ReadonlyMap<string, MeshService> | undefined,
-): { list: MeshService[]; byHost: Map<string, MeshService> } {
+/** A service as its ServiceEntries and the workloads they select declare it, before its DestinationRule and DNS answer. */
+interface DeclaredService {
+  readonly host: string;
+  readonly merged: MergedHost;
+  readonly workloads: readonly MeshResource<"WorkloadEntry">[];
+  /** Whether gitmesh would resolve the host itself, were there no endpoints (gitmeshResolves). */
+  readonly resolves: boolean;
+}
+
+/** The concrete hosts of the ServiceEntries, their entries merged, with the workloads they select; sorted by host. */
+function declaredServices(ses: readonly MeshResource<"ServiceEntry">[], wes: readonly MeshResource<"WorkloadEntry">[]): DeclaredService[] {
   const selectWorkloads = workloadSelector(wes);
-  const services: MeshService[] = [];
+  const out: DeclaredService[] = [];
   // Entries declaring one host in one namespace are one service (merge-service-entries.ts); a
   // host declared in several namespaces is served from the first (validation reports it, GM0313).
   for (const [host, [merged]] of mergeServiceEntries(ses).hosts) {
     if (host.startsWith("*") || merged === undefined) continue; // a wildcard entry declares no concrete service to route to
     // Merged entries have equal selectors: a workload they select is one endpoint.
     const workloads = merged.entries.length === 1 ? selectedBy(merged.entry, selectWorkloads) : [...new Set(merged.entries.flatMap((se) => selectedBy(se, selectWorkloads)))];
+    out.push({ host, merged, workloads, resolves: merged.entries.every((se) => gitmeshResolves(se.spec)) });
+  }
+  return out.sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
+}
+
+/**
+ * The services, sorted by host: each declared one with its DestinationRule and DNS answer.
+ * before: the previous call's services by host; one made of the very same objects is kept (its
+ * identity is what the translation's memo compares).
+ */
+function resolveServices(declared: readonly DeclaredService[], rules: DestinationRuleIndex, answers: DnsAnswers, before: ReadonlyMap<string, MeshService> | undefined): { list: MeshService[]; byHost: Map<string, MeshService> } {
+  const services: MeshService[] = [];
+  for (const { host, merged, workloads, resolves } of declared) {
     const rule = rules.ruleFor(host, merged.namespace, { namespace: merged.namespace, labels: {} });
     const resolved = answers.get(host);
-    const resolves = merged.entries.every((se) => gitmeshResolves(se.spec));
     const kept = before?.get(host);
     if (
       kept !== undefined &&
@@ -223,7 +237,6 @@ function resolveServices(
     const lookup = endpoints.length === 0 && resolves ? { lookup: resolved === undefined ? {} : { addresses: resolved } } : {};
     services.push({ host, namespace: merged.namespace, entry: merged.entry, ...entries, ports: merged.entry.spec.ports ?? [], endpoints, workloads, ...withRule(rule), ...lookup });
   }
-  services.sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
   return { list: services, byHost: new Map(services.map((s) => [s.host, s])) };
 }
 
