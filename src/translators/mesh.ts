@@ -13,7 +13,7 @@ import { grpcClientResources } from "./grpc.js";
 import type { FailoverCluster } from "./locality.js";
 import { meshMtls, type MeshMtls } from "./mtls.js";
 import { outboundResources } from "./outbound.js";
-import { createServiceIndexCache, indexServices, ofKind, resourcesByKind, type DnsAnswers, type MeshService, type ServiceIndex, type ServiceIndexCache } from "./services.js";
+import { createServiceIndexCache, indexServices, ofKind, reroutedHosts, resourcesByKind, routingOf, type DnsAnswers, type MeshService, type ServiceIndex, type ServiceIndexCache } from "./services.js";
 import { keptOr, type Kept } from "./kept.js";
 import { sortTranslated, type Translated, type TranslatedCluster, type TranslatedListener } from "./translated.js";
 
@@ -168,6 +168,22 @@ export class TranslationMemo {
   workloads?: Kept<ReadonlyMap<string, MeshResource<"WorkloadEntry">>>;
   selecting?: Kept<ReadonlyMap<string, readonly MeshResource<"ServiceEntry">[]>>;
   vsRestricted?: Kept<boolean>;
+  /**
+   * The last translation's services and what they were translated with: when the next one has
+   * the very same services, mTLS decisions, addresses and naming, and its VirtualServices are
+   * these with a few edited in place, only the hosts those route are looked at again.
+   */
+  last?: {
+    readonly services: readonly MeshService[];
+    /** The VirtualServices' routing it was made with (services.ts, routingOf). */
+    readonly routing: object | undefined;
+    readonly mtls: MeshMtls;
+    readonly addresses: ReadonlyMap<string, string>;
+    readonly naming: MeshNaming;
+    readonly translations: readonly ServiceTranslation[];
+    /** Each host's place in services. */
+    readonly at: ReadonlyMap<string, number>;
+  };
   private readonly routed = new WeakMap<MeshResource<"VirtualService">, { readonly naming: MeshNaming; readonly hosts: readonly string[] }>();
   private readonly identities = new WeakMap<object, number>();
   private readonly variants = new WeakMap<Translated, Map<string, Translated>>();
@@ -326,9 +342,8 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
   const mtlsInputs = [ofKind(byKind, "PeerAuthentication"), ofKind(byKind, "Gateway"), [model.naming]];
   const mtls = (memo.mtls = keptOr(memo.mtls, mtlsInputs, () => meshMtls(model))).value;
   const clusterDomain = model.naming.clusterDomain;
-  const nextServices = new Map<string, KeptService>();
-  const services: ServiceTranslation[] = [];
-  for (const service of index.services) {
+  /** The service's translation: the kept one when its inputs are the same (then `same`). */
+  const step = (service: MeshService): { next: KeptService; same: boolean } => {
     const address = addresses.get(service.host) ?? "";
     const vs = index.virtualServiceFor(service.host);
     const madeOf = vs === undefined ? [] : index.madeOf(vs);
@@ -336,12 +351,41 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
     const dependsOn = routed.map((h) => index.service(h));
     const inputs: ServiceInputs = { service, address, clusterDomain, mtls, madeOf, routed, dependsOn };
     const kept = memo.services.get(service.host);
-    const next = kept !== undefined && sameService(kept, inputs) ? kept : translateService(inputs, vs, kept, index);
-    nextServices.set(service.host, next);
-    services.push(next.translation);
-    yield "tick";
+    if (kept !== undefined && sameService(kept, inputs)) return { next: kept, same: true };
+    return { next: translateService(inputs, vs, kept, index), same: false };
+  };
+  const last = memo.last;
+  // Against the routing the last translation was made with (a translation abandoned half-way may have indexed since).
+  const rerouted = last === undefined ? undefined : reroutedHosts(memo.index, last.routing);
+  let services: ServiceTranslation[];
+  let nextServices: Map<string, KeptService>;
+  if (last !== undefined && rerouted !== undefined && last.services === index.services && last.mtls === mtls && last.addresses === addresses && last.naming === model.naming) {
+    // Only VirtualServices changed, edited in place: the other services' inputs are the same objects.
+    services = [...last.translations];
+    nextServices = new Map(memo.services);
+    for (const host of rerouted) {
+      const i = last.at.get(host);
+      const service = i === undefined ? undefined : index.services[i];
+      if (i === undefined || service === undefined) continue;
+      const { next, same } = step(service);
+      services[i] = next.translation;
+      nextServices.set(host, next);
+      if (!same) yield "tick";
+    }
+  } else {
+    services = [];
+    nextServices = new Map<string, KeptService>();
+    for (const service of index.services) {
+      const { next, same } = step(service);
+      nextServices.set(service.host, next);
+      services.push(next.translation);
+      // A pause after each service translated; a kept one costs a few comparisons, so after many.
+      if (!same || services.length % 128 === 0) yield "tick";
+    }
   }
   memo.services = nextServices;
+  const at = last !== undefined && last.services === index.services ? last.at : new Map(hosts.map((h, i) => [h, i]));
+  memo.last = { services: index.services, routing: routingOf(memo.index), mtls, addresses, naming: model.naming, translations: services, at };
   const all = <K extends "clusters" | "endpoints" | "outboundListeners" | "outboundRoutes">(k: K): ServiceTranslation[K] => {
     const parts = services.map((s) => s[k]);
     const before = memo.sorted.get(k);

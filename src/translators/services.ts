@@ -147,6 +147,30 @@ interface VirtualServiceRouting {
   readonly wildcardRoutes: readonly { readonly host: string; readonly vss: readonly MeshResource<"VirtualService">[] }[];
   /** Whether no VirtualService delegates (then every root is a written VirtualService, alone). */
   readonly plain: boolean;
+  /**
+   * When this routing is `from` with some VirtualServices edited in place (edited): the hosts
+   * they route, the only ones whose VirtualService may differ; undefined when one has a wildcard host.
+   */
+  readonly edit?: { readonly from: VirtualServiceRouting; readonly hosts: ReadonlySet<string> | undefined };
+}
+
+/** The cache's routing of VirtualServices as it stands: compare with reroutedHosts after indexing again. */
+export function routingOf(cache: ServiceIndexCache): object | undefined {
+  return cache.routing?.value;
+}
+
+const NO_HOSTS: ReadonlySet<string> = new Set();
+
+/**
+ * The hosts whose VirtualService may have changed since the cache held the routing `before`
+ * (routingOf): none when it is the same, the edited VirtualServices' hosts when it was edited in
+ * place, undefined when any host's may have.
+ */
+export function reroutedHosts(cache: ServiceIndexCache, before: object | undefined): ReadonlySet<string> | undefined {
+  const now = cache.routing?.value;
+  if (now === undefined || before === undefined) return undefined;
+  if (now === before) return NO_HOSTS;
+  return now.edit?.from === before ? now.edit.hosts : undefined;
 }
 
 /**
@@ -287,18 +311,21 @@ function edited(kept: Kept<VirtualServiceRouting>, vss: readonly MeshResource<"V
     if (!sameStrings(was.spec.hosts, now.spec.hosts) || !sameStrings(was.spec.gateways, now.spec.gateways) || !sameStrings(was.spec.exportTo, now.spec.exportTo)) return undefined;
     swaps.set(was, now);
   }
-  if (swaps.size > vss.length / 8) return undefined; // many edits: make the view again
   const swap = (list: readonly MeshResource<"VirtualService">[]) => (list.some((vs) => swaps.has(vs)) ? list.map((vs) => swaps.get(vs) ?? vs) : list);
   const { roots, madeOf, routes, wildcardRoutes } = kept.value;
   const nextRoutes = new Map(routes);
+  let hosts: Set<string> | undefined = new Set<string>();
   for (const was of swaps.keys()) {
     for (const h of was.spec.hosts ?? []) {
       const host = qualifyHost(h, was.namespace, naming);
+      if (host.includes("*")) hosts = undefined;
+      hosts?.add(host);
       const list = routes.get(host);
       if (list !== undefined) nextRoutes.set(host, swap(list));
     }
   }
-  return { roots: swap(roots), madeOf, routes: nextRoutes, wildcardRoutes: wildcardRoutes.map((w) => ({ host: w.host, vss: swap(w.vss) })), plain: true };
+  const edit = { from: kept.value, hosts };
+  return { roots: swap(roots), madeOf, routes: nextRoutes, wildcardRoutes: wildcardRoutes.map((w) => ({ host: w.host, vss: swap(w.vss) })), plain: true, edit };
 }
 
 /** A service's rule fields for a consolidated rule (none: without them). */

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createMeshLoader } from "../../src/config/load.js";
-import { createTranslationMemo, translateMesh, type MeshTranslation } from "../../src/translators/mesh.js";
+import { createTranslationMemo, translateMesh, translateMeshSteps, type MeshTranslation } from "../../src/translators/mesh.js";
 import { meshFiles } from "../../bench/mesh-gen.js";
 
 /**
@@ -111,6 +111,15 @@ const dropFile = (path: string) => (files: readonly { path: string; text: string
 const edits: { name: string; change: (files: readonly { path: string; text: string }[]) => { path: string; text: string }[] }[] = [
   { name: "a VirtualService's weights (its routing view patched in place)", change: edit("svc-1/virtual-service.yaml", ["weight: 90", "weight: 60"], ["weight: 10", "weight: 40"]) },
   { name: "two VirtualServices at once", change: (f) => edit("svc-2/virtual-service.yaml", ["timeout: 2s", "timeout: 4s"])(edit("svc-3/virtual-service.yaml", ["attempts: 3", "attempts: 2"])(f)) },
+  {
+    name: "a service routed by a wildcard VirtualService",
+    change: (f) =>
+      addFile(
+        "ext/api.yaml",
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: { name: api, namespace: ext }\nspec:\n  hosts: [api.example.com]\n  location: MESH_EXTERNAL\n  resolution: STATIC\n  endpoints: [{ address: 192.0.2.10 }]\n  ports: [{ number: 80, name: http, protocol: HTTP }]\n",
+      )(addFile("ext/example.yaml", 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: example, namespace: ext }\nspec:\n  hosts: ["*.example.com"]\n  http: [{ timeout: 3s, route: [{ destination: { host: api.example.com } }] }]\n')(f)),
+  },
+  { name: "the wildcard VirtualService's timeout (edited in place)", change: edit("ext/example.yaml", ["timeout: 3s", "timeout: 6s"]) },
   { name: "a VirtualService's hosts", change: edit("svc-1/virtual-service.yaml", ["hosts: [svc-1]", "hosts: [svc-1, svc-9]"]) },
   { name: "a VirtualService sending to another service", change: edit("svc-2/virtual-service.yaml", ["destination: { host: svc-2, subset: v2 }", "destination: { host: svc-4.team-4.svc.cluster.local, subset: v2 }"]) },
   { name: "that destination's DestinationRule", change: edit("svc-4/destination-rule.yaml", ["simple: LEAST_REQUEST", "consistentHash: { httpHeaderName: x-user }"]) },
@@ -191,4 +200,19 @@ test("a workload's change rebuilds its service's endpoints and keeps its routes;
   assert.notEqual(svc(rerouted)?.outboundRoutes, svc(after)?.outboundRoutes, "the routes are rebuilt");
   assert.equal(svc(rerouted)?.clusters, svc(after)?.clusters, "the clusters do not read routes");
   assert.equal(svc(rerouted)?.endpoints, svc(after)?.endpoints);
+});
+
+test("a translation abandoned half-way leaves the memo to give the next one exactly a fresh translation", () => {
+  const files = meshFiles(4);
+  const memo = createTranslationMemo();
+  const loader = createMeshLoader();
+  translateMesh(loader.load(files).model, memo);
+  // svc-1's VirtualService edited; that translation is overtaken after its first step (as the
+  // pusher abandons one when a newer model comes), having indexed the services already.
+  const b = edit("svc-1/virtual-service.yaml", ["weight: 90", "weight: 60"], ["weight: 10", "weight: 40"])(files);
+  const abandoned = translateMeshSteps(loader.load(b).model, memo);
+  assert.equal(abandoned.next().done, false);
+  // Then svc-2's: svc-1's edit must still be seen.
+  const model = loader.load(edit("svc-2/virtual-service.yaml", ["timeout: 2s", "timeout: 4s"])(b)).model;
+  assert.deepEqual(output(translateMesh(model, memo)), output(translateMesh(model)));
 });
