@@ -46,12 +46,22 @@ export function decodeMessage(name: string, bytes: Uint8Array, options: DecodeOp
   }) as Record<string, unknown>;
 }
 
-/** The message type a field holds, if it is a message other than Any (whose value is bytes already). */
+const childTypes = new WeakMap<protobuf.Field, protobuf.Type | null>();
+
+/**
+ * The message type a field holds, if it is a message other than Any (whose value is bytes
+ * already). Found once per field: protobufjs's fullName joins the names of every parent each time
+ * it is read, and knownFields asks for every field of every message encoded.
+ */
 function childMessageType(field: protobuf.Field): protobuf.Type | undefined {
-  field.resolve();
-  const t = field.resolvedType;
-  if (t === null || !("fields" in t)) return undefined;
-  return (t as protobuf.Type).fullName === ".google.protobuf.Any" ? undefined : (t as protobuf.Type);
+  let child = childTypes.get(field);
+  if (child === undefined) {
+    field.resolve();
+    const t = field.resolvedType;
+    child = t === null || !("fields" in t) || (t as protobuf.Type).fullName === ".google.protobuf.Any" ? null : (t as protobuf.Type);
+    childTypes.set(field, child);
+  }
+  return child ?? undefined;
 }
 
 const isChild = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Buffer.isBuffer(v);

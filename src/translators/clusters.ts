@@ -5,7 +5,7 @@
 import { admittedDuration } from "../common/duration.js";
 import { positiveDuration, refusedDurationNote } from "../config/serving.js";
 import type { ConnectionPoolSettings, DestinationRuleSpec, LoadBalancerSettings, OutlierDetection, ServicePort, TcpKeepalive, TrafficPolicy, ClientTLSSettings } from "../config/types.js";
-import { pack, type Cluster, type HttpProtocolOptions } from "../envoy/index.js";
+import { pack, type Any, type Cluster, type HttpProtocolOptions } from "../envoy/index.js";
 import {
   clusterDiscovery,
   clusterEndpoints,
@@ -17,7 +17,7 @@ import {
 import { DEFAULT_MESH_MTLS, type MeshMtls, type UpstreamSecurity } from "./mtls.js";
 import type { MeshService } from "./services.js";
 import { envoyFileTls, envoyIstioMutual, upstreamTlsHttpOptions } from "./tls-contexts.js";
-import { sortTranslated, translated, type TranslatedCluster } from "./translated.js";
+import { sortTranslated, type TranslatedCluster } from "./translated.js";
 
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 const UINT32_MAX = 4_294_967_295;
@@ -67,10 +67,11 @@ export function trafficPolicyFor(rule: DestinationRuleSpec | undefined, port: nu
 
 /** The clusters of a service, sorted by name; mtls decides their upstream TLS (mtls.ts). */
 export function serviceClusters(service: MeshService, mtls: MeshMtls = DEFAULT_MESH_MTLS): TranslatedCluster[] {
+  const sockets = new Map<string, TransportSocket>();
   return sortTranslated(
     serviceClusterKeys(service).map((c) => {
-      const { cluster, upstream } = buildCluster(service, c, new Notes(c.name), mtls);
-      return { ...translated("envoy.config.cluster.v3.Cluster", c.name, cluster), upstream };
+      const { cluster, upstream } = buildCluster(service, c, new Notes(c.name), mtls, sockets);
+      return { type: "envoy.config.cluster.v3.Cluster", name: c.name, message: cluster, upstream };
     }),
   );
 }
@@ -152,7 +153,11 @@ class Notes {
   }
 }
 
-function buildCluster(service: MeshService, key: ServiceCluster, notes: Notes, mtls: MeshMtls): { cluster: Cluster; upstream: UpstreamSecurity } {
+/**
+ * sockets: the service's mutual TLS transport sockets by SANs and SNI, shared by its clusters (its
+ * subsets' clusters take the same one), so each is encoded once.
+ */
+function buildCluster(service: MeshService, key: ServiceCluster, notes: Notes, mtls: MeshMtls, sockets?: Map<string, TransportSocket>): { cluster: Cluster; upstream: UpstreamSecurity } {
   const policy = trafficPolicyFor(service.rule?.spec, key.port.number, key.subset?.name);
   const cluster: Cluster = {
     name: key.name,
@@ -175,8 +180,8 @@ function buildCluster(service: MeshService, key: ServiceCluster, notes: Notes, m
   // Read by the HTTP router only: httpProtocolOptions leaves it out on TCP and TLS ports.
   const autoTls = upstream.security.t === "files" ? upstreamTlsHttpOptions(upstream.security.tls) : undefined;
   const http = httpProtocolOptions(key.port, policy.connectionPool, autoTls);
-  if (http !== undefined) cluster.typed_extension_protocol_options = { [HTTP_PROTOCOL_OPTIONS]: pack(HTTP_PROTOCOL_OPTIONS, http) };
-  const socket = upstreamTransportSocket(upstream.security);
+  if (http !== undefined) cluster.typed_extension_protocol_options = { [HTTP_PROTOCOL_OPTIONS]: packHttpOptions(http) };
+  const socket = upstreamTransportSocket(upstream.security, sockets);
   if (socket !== undefined) cluster.transport_socket = socket;
   grpcCompatibility(cluster, notes);
   return { cluster, upstream: upstream.security };
@@ -366,13 +371,31 @@ function httpProtocolOptions(port: ServicePort, pool: ConnectionPoolSettings | u
   };
 }
 
+/** Packed HttpProtocolOptions; the two plain ones (HTTP/1.1, HTTP/2, nothing else) are constants, packed once on first use. */
+function packHttpOptions(http: HttpProtocolOptions): Any {
+  const explicit = http.explicit_http_config;
+  const only = Object.keys(http).length === 1 && explicit !== undefined && explicit !== null && Object.keys(explicit).length === 1;
+  if (only && isEmpty(explicit.http2_protocol_options)) return (plainHttpOptions.h2 ??= pack(HTTP_PROTOCOL_OPTIONS, { explicit_http_config: { http2_protocol_options: {} } }));
+  if (only && isEmpty(explicit.http_protocol_options)) return (plainHttpOptions.h1 ??= pack(HTTP_PROTOCOL_OPTIONS, { explicit_http_config: { http_protocol_options: {} } }));
+  return pack(HTTP_PROTOCOL_OPTIONS, http);
+}
+
+const isEmpty = (o: object | null | undefined) => o !== undefined && o !== null && Object.keys(o).length === 0;
+
+const plainHttpOptions: { h1?: Any; h2?: Any } = {};
+
 /** The cluster's transport_socket (an UpstreamTlsContext), as mtls.ts decided; none for plaintext. */
-function upstreamTransportSocket(security: UpstreamSecurity): TransportSocket | undefined {
+function upstreamTransportSocket(security: UpstreamSecurity, sockets?: Map<string, TransportSocket>): TransportSocket | undefined {
   switch (security.t) {
     case "plaintext":
       return undefined;
-    case "istio-mutual":
-      return envoyIstioMutual(security.sans, security.sni);
+    case "istio-mutual": {
+      if (sockets === undefined) return envoyIstioMutual(security.sans, security.sni);
+      const key = `${security.sni ?? ""}\n${security.sans.join("\n")}`;
+      let socket = sockets.get(key);
+      if (socket === undefined) sockets.set(key, (socket = envoyIstioMutual(security.sans, security.sni)));
+      return socket;
+    }
     case "files":
       return envoyFileTls(security.tls);
   }

@@ -1,8 +1,8 @@
 import { sameItems } from "../common/arrays.js";
 import { runSteps, type Steps } from "../common/steps.js";
-import { fromKey, type ConsolidatedRule } from "../config/merge-destination-rules.js";
+import type { ConsolidatedRule } from "../config/merge-destination-rules.js";
 import type { MeshModel } from "../config/load.js";
-import type { MeshResource } from "../config/resources.js";
+import type { MeshNaming, MeshResource } from "../config/resources.js";
 import { serviceAddresses } from "./addresses.js";
 import { exportsRestricted, type ScopedService } from "./scope.js";
 import { serviceClusters } from "./clusters.js";
@@ -11,9 +11,10 @@ import type { Credentials, GatewayTranslation } from "./gateway.js";
 import { grpcCluster } from "./grpc-compat.js";
 import { grpcClientResources } from "./grpc.js";
 import type { FailoverCluster } from "./locality.js";
-import { meshMtls } from "./mtls.js";
+import { meshMtls, type MeshMtls } from "./mtls.js";
 import { outboundResources } from "./outbound.js";
-import { indexServices, type DnsAnswers, type MeshService, type ServiceIndex } from "./services.js";
+import { createServiceIndexCache, indexServices, ofKind, reroutedHosts, resourcesByKind, routingOf, type DnsAnswers, type MeshService, type ServiceIndex, type ServiceIndexCache } from "./services.js";
+import { keptOr, type Kept } from "./kept.js";
 import { sortTranslated, type Translated, type TranslatedCluster, type TranslatedListener } from "./translated.js";
 
 /** One service's resources: what every proxy that sees the service receives of it. */
@@ -112,24 +113,78 @@ export interface ServiceRouting {
 }
 
 /**
+ * A service's translation and what it was made from (TranslationMemo.services): the next
+ * translation compares these with its own inputs for the host, by identity, and keeps the
+ * backends, the routing or the whole translation whose inputs are the same.
+ */
+interface KeptService {
+  readonly service: MeshService;
+  readonly address: string;
+  readonly clusterDomain: string;
+  /** The mTLS decisions its clusters were built with, and its key there (mtls.ts), made when first compared. */
+  readonly mtls: MeshMtls;
+  mtlsKey?: string;
+  /** The written VirtualServices routing it. */
+  readonly madeOf: readonly MeshResource<"VirtualService">[];
+  /** The hosts its routes send to (routedHosts), sorted, and their services. */
+  readonly routed: readonly string[];
+  readonly dependsOn: readonly (MeshService | undefined)[];
+  readonly backends: ServiceBackends;
+  readonly routing: ServiceRouting;
+  readonly translation: ServiceTranslation;
+}
+
+/**
  * The caches a translation reuses from the one before it, owned by whoever translates again and
  * again (the runtime's pusher; a one-off render makes its own and drops it):
- * - each service's resources by a key of everything they depend on: a service whose key is
- *   unchanged keeps its objects, so a one-file change re-encodes only what it changed. Holds one
- *   generation: services gone from the model are dropped at the next translation.
+ * - each service's resources with what they were made from (services): a service whose inputs
+ *   are the same objects keeps its resources, so a one-file change re-encodes only what it
+ *   changed. Holds one generation: services gone from the model are dropped at the next
+ *   translation.
  * - sidecars' inbound listeners by everything they are built from, held weakly: kept while a
  *   snapshot that carries one is alive, collected once the last proxy that used it has left.
- * - identities of config objects, for the keys above.
+ * - identities of config objects, for proxies' keys (proxy-resources.ts, rule-variants.ts).
  */
 export class TranslationMemo {
-  backends = new Map<string, ServiceBackends>();
-  routing = new Map<string, ServiceRouting>();
   /**
    * The mesh's sorted clusters, endpoints, listeners and routes, with the services' lists they were
    * gathered from: when every service kept its list (a route change leaves every cluster alone),
    * the sorted list is the previous one, not gathered and sorted again.
    */
   sorted = new Map<string, { readonly parts: readonly (readonly Translated[])[]; readonly all: readonly Translated[] }>();
+  /**
+   * The previous translation's services by host, with what each was made from: a service made
+   * from the very same objects (its MeshService, the VirtualServices routing it, the services
+   * those send to) is taken as it was; one whose clusters' or routes' inputs alone are the same
+   * keeps those. Compared by identity, without making keys of every service's inputs.
+   */
+  services = new Map<string, KeptService>();
+  /** What indexing the services derived, reused while its resources are the same (services.ts). */
+  readonly index: ServiceIndexCache = createServiceIndexCache();
+  /** The mesh's mTLS decisions (mtls.ts), while the PeerAuthentications, Gateways and naming are the same. */
+  mtls?: Kept<MeshMtls>;
+  /** The model's derived lookups, while the resources they are made of are the same. */
+  addresses?: Kept<ReadonlyMap<string, string>>;
+  workloads?: Kept<ReadonlyMap<string, MeshResource<"WorkloadEntry">>>;
+  selecting?: Kept<ReadonlyMap<string, readonly MeshResource<"ServiceEntry">[]>>;
+  vsRestricted?: Kept<boolean>;
+  /**
+   * The last translation's services and what they were translated with: when the next one has
+   * the very same services, mTLS decisions, addresses and naming, and its VirtualServices are
+   * these with a few edited in place, only the hosts those route are looked at again.
+   */
+  last?: {
+    readonly services: readonly MeshService[];
+    /** The VirtualServices' routing it was made with (services.ts, routingOf). */
+    readonly routing: object | undefined;
+    readonly mtls: MeshMtls;
+    readonly addresses: ReadonlyMap<string, string>;
+    readonly naming: MeshNaming;
+    readonly translations: readonly ServiceTranslation[];
+    /** Each host's place in services. */
+    readonly at: ReadonlyMap<string, number>;
+  };
+  private readonly routed = new WeakMap<MeshResource<"VirtualService">, { readonly naming: MeshNaming; readonly hosts: readonly string[] }>();
   /**
    * Which services' DestinationRule differs for proxies of a scope, namespace and selecting rules
    * (rule-variants.ts), with the rules, Sidecars and ServiceEntries it was worked out from: while
@@ -186,6 +241,16 @@ export class TranslationMemo {
     const built = build();
     byClass.set(cls, built);
     return built;
+  }
+
+  /** routedHosts of a VirtualService, sorted, made once per VirtualService object and naming. */
+  routedHosts(vs: MeshResource<"VirtualService"> | undefined, index: ServiceIndex, naming: MeshNaming): readonly string[] {
+    if (vs === undefined) return [];
+    const held = this.routed.get(vs);
+    if (held !== undefined && held.naming === naming) return held.hosts;
+    const hosts = [...routedHosts(vs, index)].sort();
+    this.routed.set(vs, { naming, hosts });
+    return hosts;
   }
 
   /** Inbound listeners still referenced (for leak checks); forgets those already collected. */
@@ -246,27 +311,6 @@ export interface ScopedResources {
   readonly routes: readonly Translated[];
 }
 
-function backendsKey(service: MeshService, model: MeshModel, id: (o: object | undefined) => string): string {
-  return `${model.naming.clusterDomain}|${service.host}|${fromKey(service.entries ?? [service.entry], id)}|${fromKey(service.ruleFrom, id)}|${service.workloads.map(id).join(",")}|${service.lookup?.addresses?.join(",") ?? "-"}`;
-}
-
-/**
- * What a service's routes are built from: the service's ports, address and DestinationRule (for
- * its default route), its VirtualService, and what those routes read of the services they send
- * to (their ports and rules).
- */
-function routingKey(service: MeshService, address: string, index: ServiceIndex, model: MeshModel, id: (o: object | undefined) => string): string {
-  const vs = index.virtualServiceFor(service.host);
-  let dependsOn = "";
-  for (const h of [...routedHosts(vs, index)].sort()) {
-    const s = index.service(h);
-    dependsOn += `;${h}:${fromKey(s === undefined ? undefined : (s.entries ?? [s.entry]), id)}:${fromKey(s?.ruleFrom, id)}`;
-  }
-  // A merged VirtualService (several files, delegates) is made of several resources.
-  const routedBy = vs === undefined ? id(undefined) : index.madeOf(vs).map(id).join("+");
-  return `${model.naming.clusterDomain}|${service.host}|${address}|${fromKey(service.entries ?? [service.entry], id)}|${fromKey(service.ruleFrom, id)}|${routedBy}${dependsOn}`;
-}
-
 /** The hosts a VirtualService sends traffic to (routes, mirrors), qualified: what its routes read of other services. */
 export function routedHosts(vs: MeshResource<"VirtualService"> | undefined, index: ServiceIndex): Set<string> {
   const destinations = new Set<string>();
@@ -302,58 +346,64 @@ export function translateMesh(model: MeshModel, memo: TranslationMemo = createTr
  * abandoned half-way leave it as it was.
  */
 export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = createTranslationMemo(), inputs: TranslationInputs = {}): Steps<MeshTranslation> {
-  const index = indexServices(model, inputs.dnsAnswers);
-  const addresses = serviceAddresses(index.services.map((s) => s.host));
-  const id = (o: object | undefined) => memo.id(o);
-  const nextBackends = new Map<string, ServiceBackends>();
-  const nextRouting = new Map<string, ServiceRouting>();
-  const services: ServiceTranslation[] = [];
-  for (const service of index.services) {
+  const byKind = resourcesByKind(model.resources);
+  const index = indexServices(model, inputs.dnsAnswers, memo.index, byKind);
+  const hosts = index.services.map((s) => s.host);
+  const addresses = (memo.addresses = keptOr(memo.addresses, [hosts], () => serviceAddresses(hosts))).value;
+  const mtlsInputs = [ofKind(byKind, "PeerAuthentication"), ofKind(byKind, "Gateway"), [model.naming]];
+  const mtls = (memo.mtls = keptOr(memo.mtls, mtlsInputs, () => meshMtls(model))).value;
+  const clusterDomain = model.naming.clusterDomain;
+  /** The service's translation: the kept one when its inputs are the same (then `same`). */
+  const step = (service: MeshService): { next: KeptService; same: boolean } => {
     const address = addresses.get(service.host) ?? "";
-    const bKey = backendsKey(service, model, id) + meshMtls(model).key(service);
-    const b =
-      memo.backends.get(bKey) ??
-      (() => {
-        const clusters = serviceClusters(service, meshMtls(model));
-        return { clusters, grpcClusters: once(() => clusters.map(grpcCluster)), endpoints: serviceEndpoints(service) };
-      })();
-    nextBackends.set(bKey, b);
-    const rKey = routingKey(service, address, index, model, id);
-    const r =
-      memo.routing.get(rKey) ??
-      (() => {
-        const o = outboundResources(service, index, address);
-        return { grpc: once(() => grpcClientResources(service, index)), outboundListeners: o.listeners, outboundRoutes: o.routes };
-      })();
-    nextRouting.set(rKey, r);
-    const grpc = once(() => ({ clusters: b.grpcClusters(), ...r.grpc() }));
-    const exportTo = service.entry.spec.exportTo;
     const vs = index.virtualServiceFor(service.host);
-    const routedBy = vs === undefined ? undefined : routedByOf(vs);
-    services.push({
-      host: service.host,
-      namespace: service.namespace,
-      address,
-      ...(exportTo === undefined ? {} : { exportTo }),
-      ...(routedBy === undefined || !exportsRestricted([routedBy]) ? {} : { routedBy }),
-      clusters: b.clusters,
-      endpoints: b.endpoints,
-      outboundListeners: r.outboundListeners,
-      outboundRoutes: r.outboundRoutes,
-      grpc,
-      grpcClusters: b.grpcClusters,
-    });
-    yield "tick";
+    const madeOf = vs === undefined ? [] : index.madeOf(vs);
+    const routed = memo.routedHosts(vs, index, model.naming);
+    const dependsOn = routed.map((h) => index.service(h));
+    const inputs: ServiceInputs = { service, address, clusterDomain, mtls, madeOf, routed, dependsOn };
+    const kept = memo.services.get(service.host);
+    if (kept !== undefined && sameService(kept, inputs)) return { next: kept, same: true };
+    return { next: translateService(inputs, vs, kept, index), same: false };
+  };
+  const last = memo.last;
+  // Against the routing the last translation was made with (a translation abandoned half-way may have indexed since).
+  const rerouted = last === undefined ? undefined : reroutedHosts(memo.index, last.routing);
+  let services: ServiceTranslation[];
+  let nextServices: Map<string, KeptService>;
+  if (last !== undefined && rerouted !== undefined && last.services === index.services && last.mtls === mtls && last.addresses === addresses && last.naming === model.naming) {
+    // Only VirtualServices changed, edited in place: the other services' inputs are the same objects.
+    services = [...last.translations];
+    nextServices = new Map(memo.services);
+    for (const host of rerouted) {
+      const i = last.at.get(host);
+      const service = i === undefined ? undefined : index.services[i];
+      if (i === undefined || service === undefined) continue;
+      const { next, same } = step(service);
+      services[i] = next.translation;
+      nextServices.set(host, next);
+      if (!same) yield "tick";
+    }
+  } else {
+    services = [];
+    nextServices = new Map<string, KeptService>();
+    for (const service of index.services) {
+      const { next, same } = step(service);
+      nextServices.set(service.host, next);
+      services.push(next.translation);
+      // A pause after each service translated; a kept one costs a few comparisons, so after many.
+      if (!same || services.length % 128 === 0) yield "tick";
+    }
   }
-  memo.backends = nextBackends;
-  memo.routing = nextRouting;
+  memo.services = nextServices;
+  const at = last !== undefined && last.services === index.services ? last.at : new Map(hosts.map((h, i) => [h, i]));
+  memo.last = { services: index.services, routing: routingOf(memo.index), mtls, addresses, naming: model.naming, translations: services, at };
   const all = <K extends "clusters" | "endpoints" | "outboundListeners" | "outboundRoutes">(k: K): ServiceTranslation[K] => {
     const parts = services.map((s) => s[k]);
     const before = memo.sorted.get(k);
     if (before !== undefined && sameItems(before.parts, parts)) return before.all as ServiceTranslation[K];
-    const sorted = sortTranslated(parts.flat()) as ServiceTranslation[K];
+    const sorted = (before === undefined ? undefined : replaced(before, parts)) ?? sortTranslated(parts.flat());
     memo.sorted.set(k, { parts, all: sorted });
-    return sorted;
+    return sorted as ServiceTranslation[K];
   };
   const grpc = once(
     (): GrpcSide => ({
@@ -362,17 +412,11 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
       routes: sortTranslated(services.flatMap((s) => s.grpc().routes)),
     }),
   );
-  // The model's resources by kind, in one pass over them.
-  const byKind = new Map<string, MeshResource[]>();
-  for (const r of model.resources) {
-    const list = byKind.get(r.kind);
-    if (list === undefined) byKind.set(r.kind, [r]);
-    else list.push(r);
-  }
-  const of = <K extends MeshResource["kind"]>(kind: K) => (byKind.get(kind) ?? []) as MeshResource<K>[];
+  const of = <K extends MeshResource["kind"]>(kind: K) => ofKind(byKind, kind);
+  const vsRestricted = (memo.vsRestricted = keptOr(memo.vsRestricted, [of("VirtualService")], () => exportsRestricted(of("VirtualService").map(routedByOf)))).value;
   return {
     services,
-    exportsRestricted: exportsRestricted(services) || exportsRestricted(of("VirtualService").map(routedByOf)),
+    exportsRestricted: exportsRestricted(services) || vsRestricted,
     clusters: all("clusters"),
     endpoints: all("endpoints"),
     grpc,
@@ -389,11 +433,149 @@ export function* translateMeshSteps(model: MeshModel, memo: TranslationMemo = cr
       sidecars: of("Sidecar"),
       gateways: of("Gateway"),
       virtualServices: index.virtualServices,
-      workloads: new Map(of("WorkloadEntry").map((w) => [`${w.namespace}/${w.name}`, w])),
+      workloads: (memo.workloads = keptOr(memo.workloads, [of("WorkloadEntry")], () => new Map(of("WorkloadEntry").map((w) => [`${w.namespace}/${w.name}`, w])))).value,
       workloadGroups: of("WorkloadGroup"),
-      selecting: selectingIndex(of("ServiceEntry")),
+      selecting: (memo.selecting = keptOr(memo.selecting, [of("ServiceEntry")], () => selectingIndex(of("ServiceEntry")))).value,
     },
   };
+}
+
+/** What a service's translation is made from (translateMeshSteps). */
+interface ServiceInputs {
+  readonly service: MeshService;
+  readonly address: string;
+  readonly clusterDomain: string;
+  readonly mtls: MeshMtls;
+  readonly madeOf: readonly MeshResource<"VirtualService">[];
+  readonly routed: readonly string[];
+  readonly dependsOn: readonly (MeshService | undefined)[];
+}
+
+/** The kept service's mTLS key (made once). */
+function keptMtlsKey(kept: KeptService): string {
+  return (kept.mtlsKey ??= kept.mtls.key(kept.service));
+}
+
+/** Whether the kept translation is made of the very same inputs. */
+function sameService(kept: KeptService, now: ServiceInputs): boolean {
+  return (
+    kept.service === now.service &&
+    kept.address === now.address &&
+    kept.clusterDomain === now.clusterDomain &&
+    (kept.mtls === now.mtls || keptMtlsKey(kept) === now.mtls.key(now.service)) &&
+    sameItems(kept.madeOf, now.madeOf) &&
+    sameItems(kept.dependsOn, now.dependsOn)
+  );
+}
+
+/** The resources (entries) a service is declared by, and the DestinationRules its rule is merged from: what its routes read of it. */
+function sameDeclaration(a: MeshService | undefined, b: MeshService | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined) return false;
+  return sameItems(a.entries ?? [a.entry], b.entries ?? [b.entry]) && sameItems(a.ruleFrom ?? [], b.ruleFrom ?? []);
+}
+
+/**
+ * Whether a service's clusters and endpoints can be kept: they depend on its entries, its
+ * DestinationRule, its workloads, its DNS answer and its mTLS decisions.
+ */
+function sameBackends(kept: KeptService, now: ServiceInputs): boolean {
+  const [a, b] = [kept.service, now.service];
+  if (kept.clusterDomain !== now.clusterDomain) return false;
+  if (a !== b && !(sameDeclaration(a, b) && sameItems(a.workloads, b.workloads) && (a.lookup?.addresses?.join(",") ?? "-") === (b.lookup?.addresses?.join(",") ?? "-"))) return false;
+  return (kept.mtls === now.mtls && a === b) || keptMtlsKey(kept) === now.mtls.key(b);
+}
+
+/**
+ * Whether a service's listeners and routes can be kept: they depend on its ports, address and
+ * DestinationRule (for its default route), its VirtualService, and what those routes read of the
+ * services they send to (their ports and rules).
+ */
+function sameRouting(kept: KeptService, now: ServiceInputs): boolean {
+  return (
+    kept.clusterDomain === now.clusterDomain &&
+    kept.address === now.address &&
+    sameDeclaration(kept.service, now.service) &&
+    sameItems(kept.madeOf, now.madeOf) &&
+    sameItems(kept.routed, now.routed) &&
+    kept.dependsOn.every((d, i) => sameDeclaration(d, now.dependsOn[i]))
+  );
+}
+
+/** A service's translation, keeping the kept one's clusters or routes where their inputs are the same. */
+function translateService(inputs: ServiceInputs, vs: MeshResource<"VirtualService"> | undefined, kept: KeptService | undefined, index: ServiceIndex): KeptService {
+  const { service, address } = inputs;
+  const b =
+    kept !== undefined && sameBackends(kept, inputs)
+      ? kept.backends
+      : (() => {
+          const clusters = serviceClusters(service, inputs.mtls);
+          return { clusters, grpcClusters: once(() => clusters.map(grpcCluster)), endpoints: serviceEndpoints(service) };
+        })();
+  const r =
+    kept !== undefined && sameRouting(kept, inputs)
+      ? kept.routing
+      : (() => {
+          const o = outboundResources(service, index, address);
+          return { grpc: once(() => grpcClientResources(service, index)), outboundListeners: o.listeners, outboundRoutes: o.routes };
+        })();
+  const grpc = once(() => ({ clusters: b.grpcClusters(), ...r.grpc() }));
+  const exportTo = service.entry.spec.exportTo;
+  const routedBy = vs === undefined ? undefined : routedByOf(vs);
+  const translation: ServiceTranslation = {
+    host: service.host,
+    namespace: service.namespace,
+    address,
+    ...(exportTo === undefined ? {} : { exportTo }),
+    ...(routedBy === undefined || !exportsRestricted([routedBy]) ? {} : { routedBy }),
+    clusters: b.clusters,
+    endpoints: b.endpoints,
+    outboundListeners: r.outboundListeners,
+    outboundRoutes: r.outboundRoutes,
+    grpc,
+    grpcClusters: b.grpcClusters,
+  };
+  return { ...inputs, backends: b, routing: r, translation };
+}
+
+/**
+ * The mesh's sorted list again when some services' lists changed but each changed list names
+ * the same resources as before (a route's content changed): the new resources take the old
+ * ones' places. Undefined when names came or went, for a full sort.
+ */
+function replaced(before: { readonly parts: readonly (readonly Translated[])[]; readonly all: readonly Translated[] }, parts: readonly (readonly Translated[])[]): Translated[] | undefined {
+  if (before.parts.length !== parts.length) return undefined;
+  let all: Translated[] | undefined;
+  for (let i = 0; i < parts.length; i++) {
+    const was = before.parts[i] ?? [];
+    const now = parts[i] ?? [];
+    if (was === now) continue;
+    if (was.length !== now.length) return undefined;
+    all ??= [...before.all];
+    for (let j = 0; j < now.length; j++) {
+      const old = was[j];
+      const item = now[j];
+      if (old === undefined || item === undefined || old.type !== item.type || old.name !== item.name) return undefined;
+      const at = positionOf(before.all, old);
+      if (at < 0) return undefined;
+      all[at] = item;
+    }
+  }
+  return all;
+}
+
+/** Where an item is in a list sorted by sortTranslated's order (binary search, then identity among equal names); -1: absent. */
+function positionOf(sorted: readonly Translated[], item: Translated): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const m = sorted[mid];
+    if (m !== undefined && (m.type < item.type || (m.type === item.type && m.name < item.name))) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < sorted.length && sorted[i]?.type === item.type && sorted[i]?.name === item.name; i++) if (sorted[i] === item) return i;
+  return -1;
 }
 
 export function selectorKey(namespace: string, pair: readonly [string, string] | undefined): string {

@@ -73,23 +73,19 @@ function autoMtls(service: MeshService, port: ServicePort, peers: PeerAuthentica
   });
 }
 
-function upstreamFor(
-  service: MeshService,
-  port: ServicePort,
-  tls: ClientTLSSettings | undefined,
-  peers: PeerAuthentications,
-  trustDomain: string,
-  gateways: readonly Readonly<Record<string, string>>[],
-): { security: UpstreamSecurity; notes: string[] } {
+/** What upstreamFor reads of a service, made once per service and port by the MeshMtls that asks. */
+interface ServiceDecisions {
+  automatic(service: MeshService, port: ServicePort): UpstreamSecurity;
+  identities(service: MeshService): readonly string[];
+}
+
+function upstreamFor(service: MeshService, port: ServicePort, tls: ClientTLSSettings | undefined, decided: ServiceDecisions): { security: UpstreamSecurity; notes: string[] } {
   const notes: string[] = [];
-  if (tls === undefined) {
-    const security: UpstreamSecurity = autoMtls(service, port, peers, gateways) ? { t: "istio-mutual", sans: serviceIdentities(service, trustDomain), auto: true } : { t: "plaintext" };
-    return { security, notes };
-  }
+  if (tls === undefined) return { security: decided.automatic(service, port), notes };
   const mode = tls.mode;
   if (mode === undefined || mode === "DISABLE") return { security: { t: "plaintext" }, notes };
   if (mode === "ISTIO_MUTUAL") {
-    const sans = tls.subjectAltNames ?? serviceIdentities(service, trustDomain);
+    const sans = tls.subjectAltNames ?? decided.identities(service);
     return { security: { t: "istio-mutual", sans, ...(tls.sni === undefined ? {} : { sni: tls.sni }), auto: false }, notes };
   }
   // SIMPLE or MUTUAL
@@ -108,12 +104,30 @@ export function createMeshMtls(
 ): MeshMtls {
   const peers = peerAuthentications(policies, rootNamespace);
   const gateways = gatewaySelectors.filter((s) => Object.keys(s).length > 0);
+  // A service's clusters (one per port and subset) ask the same of it: answered once, while this
+  // object (one model's decisions, or a translation memo's) lives.
+  const automatic = new WeakMap<MeshService, Map<ServicePort, UpstreamSecurity>>();
+  const identities = new WeakMap<MeshService, readonly string[]>();
+  const decided: ServiceDecisions = {
+    automatic(service, port) {
+      let byPort = automatic.get(service);
+      if (byPort === undefined) automatic.set(service, (byPort = new Map()));
+      let security = byPort.get(port);
+      if (security === undefined) byPort.set(port, (security = autoMtls(service, port, peers, gateways) ? { t: "istio-mutual", sans: decided.identities(service), auto: true } : { t: "plaintext" }));
+      return security;
+    },
+    identities(service) {
+      let sans = identities.get(service);
+      if (sans === undefined) identities.set(service, (sans = serviceIdentities(service, trustDomain)));
+      return sans;
+    },
+  };
   return {
     trustDomain,
     peers,
-    upstream: (service, port, tls) => upstreamFor(service, port, tls, peers, trustDomain, gateways),
+    upstream: (service, port, tls) => upstreamFor(service, port, tls, decided),
     key(service) {
-      return JSON.stringify([trustDomain, service.ports.map((p) => autoMtls(service, p, peers, gateways))]);
+      return `${trustDomain}|${service.ports.map((p) => (decided.automatic(service, p).t === "plaintext" ? "0" : "1")).join("")}`;
     },
   };
 }
@@ -127,8 +141,12 @@ const byModel = new WeakMap<MeshModel, MeshMtls>();
 export function meshMtls(model: MeshModel): MeshMtls {
   let m = byModel.get(model);
   if (m === undefined) {
-    const policies = model.resources.filter((r): r is PeerAuthentication => r.kind === "PeerAuthentication");
-    const gateways = model.resources.flatMap((r) => (r.kind === "Gateway" ? [r.spec.selector ?? {}] : []));
+    const policies: PeerAuthentication[] = [];
+    const gateways: Readonly<Record<string, string>>[] = [];
+    for (const r of model.resources) {
+      if (r.kind === "PeerAuthentication") policies.push(r);
+      else if (r.kind === "Gateway") gateways.push(r.spec.selector ?? {});
+    }
     m = createMeshMtls(policies, model.naming.rootNamespace, model.naming.trustDomain, gateways);
     byModel.set(model, m);
   }

@@ -27,13 +27,16 @@ export function isHttpProtocol(protocol: ServicePort["protocol"]): boolean {
  * filters must be in the chain for a route's per-filter config to apply; with no config of their
  * own they do nothing to other routes. The router is always last.
  */
-export function outboundHttpFilters(): HttpFilter[] {
-  return [
+export function outboundHttpFilters(): readonly HttpFilter[] {
+  return (outboundFilters ??= [
     { name: FAULT_FILTER, typed_config: pack("envoy.extensions.filters.http.fault.v3.HTTPFault", {}) },
     { name: CORS_FILTER, typed_config: pack("envoy.extensions.filters.http.cors.v3.Cors", {}) },
     { name: "envoy.filters.http.router", typed_config: pack("envoy.extensions.filters.http.router.v3.Router", {}) },
-  ];
+  ]);
 }
+
+/** The filters above are constants: packed once, on first use (every listener and gateway server shares them). */
+let outboundFilters: readonly HttpFilter[] | undefined;
 
 /** An HTTP connection manager taking its routes over ADS. */
 export function rdsConnectionManager(statPrefix: string, routeName: string, before: readonly HttpFilter[] = []): Any {

@@ -47,6 +47,7 @@ export interface HeaderMutations {
  */
 export function headerMutations(headers: Headers | undefined): HeaderMutations {
   const out: HeaderMutations = {};
+  if (headers === undefined) return out; // most routes and destinations: nothing to sort or gather
   const request = headerValues(headers?.request);
   const response = headerValues(headers?.response);
   if (request.length > 0) out.request_headers_to_add = request;
@@ -59,6 +60,7 @@ export function headerMutations(headers: Headers | undefined): HeaderMutations {
 /** Route-level mutations followed by a destination's (so a destination's set wins over a route's add). */
 export function concatMutations(a: HeaderMutations, b: HeaderMutations): HeaderMutations {
   const out: HeaderMutations = {};
+  if (Object.keys(a).length === 0 && Object.keys(b).length === 0) return out;
   for (const key of ["request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove"] as const) {
     const joined = [...(a[key] ?? []), ...(b[key] ?? [])];
     if (joined.length > 0) (out as Record<string, unknown>)[key] = joined;
@@ -67,6 +69,7 @@ export function concatMutations(a: HeaderMutations, b: HeaderMutations): HeaderM
 }
 
 function headerValues(ops: HeaderOperations | undefined): HeaderValueOption[] {
+  if (ops?.set === undefined && ops?.add === undefined) return [];
   const of = (map: Readonly<Record<string, string>> | undefined, action: "OVERWRITE_IF_EXISTS_OR_ADD" | "APPEND_IF_EXISTS_OR_ADD"): HeaderValueOption[] =>
     Object.entries(map ?? {})
       .sort(([a], [b]) => compare(a, b))

@@ -27,5 +27,13 @@ export function translated<N extends EnvoyMessageName>(type: N, name: string, me
 
 /** Sorted by type then name: the deterministic order every translator output has. */
 export function sortTranslated<T extends Translated>(items: readonly T[]): T[] {
-  return [...items].sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // A service's own lists come out of their translators in order already: checked, not sorted.
+  for (let i = 1; i < items.length; i++) {
+    if (translatedOrder(items[i - 1] as T, items[i] as T) > 0) return [...items].sort(translatedOrder);
+  }
+  return [...items];
+}
+
+function translatedOrder(a: Translated, b: Translated): number {
+  return a.type < b.type ? -1 : a.type > b.type ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
