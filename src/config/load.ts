@@ -89,6 +89,7 @@ export function createMeshLoader(limits: ConfigLimits = DEFAULT_CONFIG_LIMITS): 
   let cache = new Map<string, FileResult>();
   // Says again what a cross-resource check said when nothing it read changed.
   const checker = createMeshChecker();
+  const order = createModelOrder();
   function* steps(files: readonly SourceFile[], naming: MeshNaming): Generator<"tick", LoadResult> {
     const next = new Map<string, FileResult>();
     const results: FileResult[] = [];
@@ -100,7 +101,7 @@ export function createMeshLoader(limits: ConfigLimits = DEFAULT_CONFIG_LIMITS): 
       results.push(result);
     }
     cache = next; // files that are gone are forgotten
-    return yield* combine(results, files.length, naming, checker);
+    return yield* combine(results, files.length, naming, checker, order);
   }
   return {
     load: (files, naming = DEFAULT_NAMING) => runSteps(steps(files, naming)),
@@ -120,6 +121,7 @@ export function loadMesh(files: readonly SourceFile[], naming: MeshNaming = DEFA
       files.length,
       naming,
       createMeshChecker(),
+      createModelOrder(),
     ),
   );
 }
@@ -129,7 +131,7 @@ export function loadMesh(files: readonly SourceFile[], naming: MeshNaming = DEFA
 const FILES_PER_STEP = 500;
 
 /** The files' results as one model, after the cross-resource checks (steps: see MeshChecker). */
-function* combine(results: readonly FileResult[], fileCount: number, naming: MeshNaming, checker: MeshChecker): Steps<LoadResult> {
+function* combine(results: readonly FileResult[], fileCount: number, naming: MeshNaming, checker: MeshChecker, order: ModelOrder): Steps<LoadResult> {
   const diagnostics: Diagnostic[] = [];
   const resources: AnyMeshResource[] = [];
   const invalid: AnyMeshResource[] = [];
@@ -156,12 +158,46 @@ function* combine(results: readonly FileResult[], fileCount: number, naming: Mes
   }
   for (const d of yield* checker.steps(resources, invalid, naming)) diagnostics.push(d);
   yield "tick";
-  // Each sort key made once, not twice per comparison (that sort was a reload's longest step).
-  const keyed = resources.map((r) => ({ r, key: `${r.kind}\0${r.namespace}\0${r.name}` }));
-  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const model = order.sorted(resources);
   yield "tick";
   const sorted = sortDiagnostics(diagnostics.map(bounded));
-  return { model: { resources: keyed.map((k) => k.r), naming, files: fileCount }, diagnostics: sorted, ok: !sorted.some(isError) };
+  return { model: { resources: model, naming, files: fileCount }, diagnostics: sorted, ok: !sorted.some(isError) };
+}
+
+/** Sorts the model's resources by kind, namespace and name (see createModelOrder). */
+interface ModelOrder {
+  sorted(resources: readonly AnyMeshResource[]): AnyMeshResource[];
+}
+
+/**
+ * The model's order, remembered: when every resource has the key it had last time at its place
+ * in file order (a file's text changed but not what it declares), the sorted order is last time's
+ * (the sort is stable), so the resources are put in it without sorting again.
+ */
+function createModelOrder(): ModelOrder {
+  let before: { readonly resources: readonly AnyMeshResource[]; readonly keys: readonly string[]; readonly order: readonly number[] } | undefined;
+  const keyOf = (r: AnyMeshResource) => `${r.kind}\0${r.namespace}\0${r.name}`;
+  return {
+    sorted(resources) {
+      if (before !== undefined && sameKeys(before.resources, before.keys, resources)) {
+        const { order } = before;
+        before = { ...before, resources };
+        return order.map((i) => resources[i] as AnyMeshResource);
+      }
+      // Each sort key made once, not twice per comparison (that sort was a reload's longest step).
+      const keys = resources.map(keyOf);
+      const order = keys.map((_, i) => i).sort((a, b) => {
+        const [x, y] = [keys[a] as string, keys[b] as string];
+        return x < y ? -1 : x > y ? 1 : a - b;
+      });
+      before = { resources, keys, order };
+      return order.map((i) => resources[i] as AnyMeshResource);
+    },
+  };
+
+  function sameKeys(resources: readonly AnyMeshResource[], keys: readonly string[], now: readonly AnyMeshResource[]): boolean {
+    return now.length === resources.length && now.every((r, i) => r === resources[i] || keyOf(r) === keys[i]);
+  }
 }
 
 /** Kind and metadata.name are there, so the resource can be named even though its spec is bad. */

@@ -3,6 +3,7 @@ import { fieldPath } from "../diagnostics.js";
 import { hostMatches, labelsMatch, qualifyHost, refOf, type AnyMeshResource, type MeshNaming, type MeshResource } from "../resources.js";
 import { positionOf } from "../source.js";
 import type { MeshKind } from "../types.js";
+import { viewFindings, type RouteFinding, type ViewFindings } from "../virtual-services.js";
 
 export type Path = readonly (string | number)[];
 
@@ -26,6 +27,14 @@ export interface CheckContext {
   selected<K extends WorkloadKind>(kind: K, namespace: string, selector: Readonly<Record<string, string>>): MeshResource<K>[];
   /** The ServiceEntries declaring a host (exactly, or by a wildcard like *.example.com). */
   servicesFor(host: string): MeshResource<"ServiceEntry">[];
+  /** The first resource of a kind (in config order) named "namespace/name", if any. */
+  named<K extends MeshKind>(kind: K, ref: string): MeshResource<K> | undefined;
+  /** What the merged view of the VirtualServices (virtual-services.ts) leaves out or refuses. */
+  routeFindings(): readonly RouteFinding[];
+  /** The resources of a kind named like an earlier one, in config order, with that earlier one. */
+  duplicates(kind: MeshKind): readonly Duplicate[];
+  /** The DestinationRules for a host: its own, or a wildcard one covering it (*.local). */
+  rulesFor(host: string): MeshResource<"DestinationRule">[];
   /**
    * Whether a resource that failed its schema declares this (host, or Kind namespace/name): its
    * own error is reported, so references to it are not reported again.
@@ -42,6 +51,38 @@ export interface CheckContext {
 
 type WorkloadKind = "WorkloadEntry" | "WorkloadGroup";
 
+/**
+ * A cross-resource check as the checker (index.ts) runs it. A "mesh" check looks at several
+ * resources together (a host two ServiceEntries declare, the VirtualServices of one host) and runs
+ * again when anything it read changed. What an "each" check says of a resource depends only on
+ * that resource and on what it reads through the context (a destination's ServiceEntries, its
+ * host's DestinationRules): when one VirtualService of a thousand changes, that one is checked
+ * again and the others' findings are said again.
+ */
+export type Check = MeshCheck | EachCheck;
+
+export interface MeshCheck {
+  readonly t: "mesh";
+  readonly run: (ctx: CheckContext) => void;
+}
+
+export interface EachCheck {
+  readonly t: "each";
+  readonly kind: MeshKind;
+  /** Given only resources of kind (see each). */
+  readonly run: (ctx: CheckContext, r: AnyMeshResource) => void;
+}
+
+export function whole(run: (ctx: CheckContext) => void): MeshCheck {
+  return { t: "mesh", run };
+}
+
+/** A check of each resource of a kind on its own (see Check). */
+export function each<K extends MeshKind>(kind: K, run: (ctx: CheckContext, r: MeshResource<K>) => void): EachCheck {
+  // The checker hands run only resources of this kind (ctx.ofKind(kind)).
+  return { t: "each", kind, run: run as (ctx: CheckContext, r: AnyMeshResource) => void };
+}
+
 /** A workload's labels, as a selector matches them. */
 function workloadLabels(r: MeshResource<WorkloadKind>): Readonly<Record<string, string>> {
   return (r.kind === "WorkloadEntry" ? (r as MeshResource<"WorkloadEntry">).spec.labels : (r as MeshResource<"WorkloadGroup">).spec.metadata?.labels) ?? {};
@@ -49,11 +90,12 @@ function workloadLabels(r: MeshResource<WorkloadKind>): Readonly<Record<string, 
 
 /**
  * Builds a value from some inputs, or hands back the value built last time from the very same
- * inputs (see MeshChecker: an index over workloads survives a change to a VirtualService).
+ * inputs (see MeshChecker: an index over workloads survives a change to a VirtualService). build
+ * is given the value built last time under that name (from other inputs), which it may update.
  */
-export type Reuse = <T>(name: string, inputs: readonly (readonly unknown[])[], build: () => T) => T;
+export type Reuse = <T>(name: string, inputs: readonly (readonly unknown[])[], build: (before: T | undefined) => T) => T;
 
-const buildAlways: Reuse = (_name, _inputs, build) => build();
+const buildAlways: Reuse = (_name, _inputs, build) => build(undefined);
 
 export function checkContext(resources: readonly AnyMeshResource[], invalid: readonly AnyMeshResource[], naming: MeshNaming, out: Diagnostic[], reuse: Reuse = buildAlways): CheckContext {
   const naming_ = [naming.rootNamespace, naming.clusterDomain, naming.trustDomain];
@@ -86,6 +128,42 @@ export function checkContext(resources: readonly AnyMeshResource[], invalid: rea
     }
     return { exact, wildcards };
   });
+  // A kind's resources by "namespace/name", built for a kind when first asked for.
+  const byName = new Map<string, Names>();
+  const names = (kind: MeshKind): Names => {
+    let index = byName.get(kind);
+    if (index === undefined) {
+      const all = byKind.get(kind) ?? [];
+      index = reuse<Names>(`names ${kind}`, [all], (before) => (before === undefined ? undefined : renamedNone(before, all)) ?? indexNames(all));
+      byName.set(kind, index);
+    }
+    return index;
+  };
+  // DestinationRule hosts, qualified in their namespace, built when first asked for.
+  let rules: RuleIndex | undefined;
+  const ruleIndex = () => {
+    const drs = ofKind("DestinationRule");
+    rules = reuse("rule hosts", [drs, naming_], () => {
+      const index: RuleIndex = { exact: new Map(), wildcards: [] };
+      for (const dr of drs) {
+        const h = qualifyHost(dr.spec.host, dr.namespace, naming);
+        if (h.startsWith("*")) index.wildcards.push({ host: h, dr });
+        else {
+          const list = index.exact.get(h);
+          if (list === undefined) index.exact.set(h, [dr]);
+          else list.push(dr);
+        }
+      }
+      return index;
+    });
+    return rules;
+  };
+  let routeFindings: ViewFindings | undefined;
+  const findRoutes = () => {
+    const all = ofKind("VirtualService");
+    routeFindings = reuse<ViewFindings>("route findings", [all, naming_], (before) => viewFindings(all, naming, before));
+    return routeFindings;
+  };
   // A kind's resources by namespace, built for a kind when first asked for.
   const namespaced = new Map<string, Map<string, AnyMeshResource[]>>();
   const inNamespace = <K extends MeshKind>(kind: K, namespace: string): MeshResource<K>[] => {
@@ -142,7 +220,14 @@ export function checkContext(resources: readonly AnyMeshResource[], invalid: rea
       return (candidates ?? []).filter((w) => labelsMatch(selector, workloadLabels(w))) as MeshResource<K>[];
     },
     ofKind,
+    named: <K extends MeshKind>(kind: K, ref: string) => names(kind).first.get(ref) as MeshResource<K> | undefined,
+    duplicates: (kind) => names(kind).later,
     servicesFor: (host) => [...(exact.get(host) ?? []), ...wildcards.filter((d) => hostMatches(d.host, host)).map((d) => d.se)],
+    routeFindings: () => (routeFindings ?? findRoutes()).findings,
+    rulesFor(host) {
+      const index = rules ?? ruleIndex();
+      return [...(index.exact.get(host) ?? []), ...index.wildcards.filter((r) => hostMatches(r.host, host)).map((r) => r.dr)];
+    },
     invalid,
     declaredByInvalid: (what) => invalidDeclares.has(what) || invalidWildcards.some((h) => hostMatches(h, what)),
     qualify: (host, namespace) => qualifyHost(host, namespace, naming),
@@ -155,6 +240,57 @@ export function checkContext(resources: readonly AnyMeshResource[], invalid: rea
       out.push({ code, severity, message, file: resource.source.file, line: pos.line, col: pos.col, field: fieldPath(path), resource: refOf(resource) });
     },
   };
+}
+
+/** A resource named like an earlier one of its kind, and that one. */
+export interface Duplicate {
+  readonly resource: AnyMeshResource;
+  readonly first: AnyMeshResource;
+}
+
+/** A kind's resources by "namespace/name": the first of each name, and the later ones. */
+interface Names {
+  readonly items: readonly AnyMeshResource[];
+  readonly first: ReadonlyMap<string, AnyMeshResource>;
+  readonly later: readonly Duplicate[];
+}
+
+const nameOf = (r: AnyMeshResource) => `${r.namespace}/${r.name}`;
+
+function indexNames(items: readonly AnyMeshResource[]): Names {
+  const first = new Map<string, AnyMeshResource>();
+  const later: Duplicate[] = [];
+  for (const r of items) {
+    const key = nameOf(r);
+    const was = first.get(key);
+    if (was === undefined) first.set(key, r);
+    else later.push({ resource: r, first: was });
+  }
+  return { items, first, later };
+}
+
+/**
+ * The index of names updated for resources replaced by others of the same name at the same place
+ * (a file's text changed, not what it declares), or undefined when some name or place changed.
+ */
+function renamedNone(before: Names, items: readonly AnyMeshResource[]): Names | undefined {
+  if (before.items.length !== items.length) return undefined;
+  const replaced = new Map<AnyMeshResource, AnyMeshResource>();
+  for (const [i, r] of items.entries()) {
+    const was = before.items[i] as AnyMeshResource;
+    if (r === was) continue;
+    if (nameOf(r) !== nameOf(was)) return undefined;
+    replaced.set(was, r);
+  }
+  const now = (r: AnyMeshResource) => replaced.get(r) ?? r;
+  const first = new Map(before.first);
+  for (const [was, r] of replaced) if (first.get(nameOf(r)) === was) first.set(nameOf(r), r);
+  return { items, first, later: before.later.map((d) => ({ resource: now(d.resource), first: now(d.first) })) };
+}
+
+interface RuleIndex {
+  readonly exact: Map<string, MeshResource<"DestinationRule">[]>;
+  readonly wildcards: { host: string; dr: MeshResource<"DestinationRule"> }[];
 }
 
 /** Hosts a resource that failed its schema still declares, read defensively (its spec is suspect). */

@@ -3,50 +3,59 @@ import type { Steps } from "../../common/steps.js";
 import type { Diagnostic } from "../diagnostics.js";
 import type { AnyMeshResource, MeshNaming } from "../resources.js";
 import type { MeshKind } from "../types.js";
-import { checkContext, type CheckContext, type Reuse } from "./context.js";
-import { checkDefinitions } from "./definitions.js";
-import { checkDestinations } from "./destinations.js";
-import { checkDuplicates } from "./duplicates.js";
+import { checkContext, whole, type Check, type CheckContext, type EachCheck, type Reuse } from "./context.js";
+import { definitionChecks } from "./definitions.js";
+import { destinationChecks } from "./destinations.js";
+import { duplicateChecks } from "./duplicates.js";
 import { checkGatewayServers } from "./gateway-servers.js";
-import { checkHeaderValues } from "./header-values.js";
-import { checkIstioRules } from "./istio-rules.js";
+import { headerValueChecks } from "./header-values.js";
+import { istioRuleChecks } from "./istio-rules.js";
 import { checkStrictBehindPlaintext } from "./mtls.js";
-import { checkPrincipals } from "./principals.js";
-import { checkReach } from "./reach.js";
-import { checkRoutes } from "./routes.js";
+import { principalChecks } from "./principals.js";
+import { reachChecks } from "./reach.js";
+import { routeChecks } from "./routes.js";
 import { checkSelectors } from "./selectors.js";
-import { checkServing } from "./serving.js";
+import { servingChecks } from "./serving.js";
 
 /** Every check that needs more than one resource to see the problem. */
-const CHECKS = [
-  checkDuplicates,
-  checkDefinitions,
-  checkDestinations,
-  checkRoutes,
-  checkSelectors,
-  checkStrictBehindPlaintext,
-  checkPrincipals,
-  checkReach,
-  checkServing,
-  checkIstioRules,
-  checkHeaderValues,
-  checkGatewayServers,
+const CHECKS: readonly Check[] = [
+  ...duplicateChecks,
+  ...definitionChecks,
+  ...destinationChecks,
+  ...routeChecks,
+  whole(checkSelectors),
+  whole(checkStrictBehindPlaintext),
+  ...principalChecks,
+  ...reachChecks,
+  ...servingChecks,
+  ...istioRuleChecks,
+  ...headerValueChecks,
+  whole(checkGatewayServers),
 ];
 
 /**
- * What one check read last time (each input by name: a kind's resources, "*" for all of them,
- * "invalid" for the resources that failed their schema) and what it said.
+ * What a check read (each input by name: a kind's resources, "*" for all of them, "invalid" for
+ * the resources that failed their schema, with the generation it had: see Generations) and what it
+ * said.
  */
-interface CheckMemo {
-  readonly reads: ReadonlyMap<string, readonly AnyMeshResource[]>;
-  readonly naming: string;
+interface Said {
+  readonly reads: readonly (readonly [string, number])[];
   readonly diagnostics: readonly Diagnostic[];
+}
+
+/** An "each" check's findings per resource (a resource is another object once its file changed). */
+interface EachMemo {
+  /** The generation of the kind's resources these are for. */
+  readonly generation: number;
+  readonly byResource: Map<AnyMeshResource, Said>;
+  /** Everything any of them read, and all they said in config order: said again at once when nothing changed. */
+  readonly all: Said;
 }
 
 /** The cross-resource checks, remembering what each check read and said (see createMeshChecker). */
 export interface MeshChecker {
   /**
-   * Every check's diagnostics, as steps pausing between two checks (a reload of a large mesh keeps
+   * Every check's diagnostics, as steps pausing between checks (a reload of a large mesh keeps
    * the server answering). Resources that failed their schema (invalid) are not checked, but what
    * they declare still counts, so one mistake is reported once rather than at every reference to
    * it.
@@ -59,45 +68,113 @@ export interface MeshChecker {
  * same: the same resource objects (a loader keeps a file's resources while its text is unchanged),
  * in the same order, and the same naming. What a check reads is recorded as it runs, through its
  * context, so a rule that starts reading another kind is re-run when that kind changes without
- * anyone declaring it. A change to one VirtualService re-runs the checks that read
- * VirtualServices, not those about workloads, selectors or policies; and the context's indexes
- * built from unchanged kinds (hosts, workloads by label pair) are kept too.
+ * anyone declaring it. An "each" check (context.ts, Check) is remembered per resource: a change
+ * to one VirtualService checks that one again against the unchanged ServiceEntries and
+ * DestinationRules, and says again what was said of the others; the "mesh" checks that read
+ * VirtualServices run again over all of them. The context's indexes built from unchanged kinds
+ * (hosts, workloads by label pair) are kept too.
  */
 export function createMeshChecker(): MeshChecker {
-  let memos: (CheckMemo | undefined)[] = [];
+  let memos: (Said | EachMemo | undefined)[] = [];
+  let namingBefore = "";
   // The context's indexes (hosts, workloads by label pair ...) by name, with what they were built
   // from. One per name, kept while no check needs it (a load whose checks were all said again
   // builds none): the next one to need it finds it.
   const indexes = new Map<string, { readonly inputs: readonly (readonly unknown[])[]; readonly value: unknown }>();
+  const generations = createGenerations();
   return {
     *steps(resources, invalid, naming) {
       const out: Diagnostic[] = [];
-      const reuse: Reuse = <T>(name: string, inputs: readonly (readonly unknown[])[], build: () => T): T => {
+      const reuse: Reuse = <T>(name: string, inputs: readonly (readonly unknown[])[], build: (before: T | undefined) => T): T => {
         const before = indexes.get(name);
         if (before !== undefined && before.inputs.length === inputs.length && before.inputs.every((items, i) => sameItems(items, inputs[i] ?? []))) return before.value as T;
-        const value = build();
+        const value = build(before?.value as T | undefined);
         indexes.set(name, { inputs, value });
         return value;
       };
       const ctx = checkContext(resources, invalid, naming, out, reuse);
-      const input = (name: string): readonly AnyMeshResource[] => (name === "*" ? resources : name === "invalid" ? invalid : (ctx.ofKind(name as MeshKind) as readonly AnyMeshResource[]));
+      const generation = generations.load((name) => (name === "*" ? resources : name === "invalid" ? invalid : (ctx.ofKind(name as MeshKind) as readonly AnyMeshResource[])));
+      // A check's findings depend on the naming too (short hosts, the root namespace): another
+      // naming checks everything again.
       const namingKey = JSON.stringify(naming);
-      const next: CheckMemo[] = [];
+      if (namingKey !== namingBefore) memos = [];
+      namingBefore = namingKey;
+      const fresh = (said: Said) => said.reads.every(([name, g]) => generation(name) === g);
+      // Each input a check reads is noted (by name) on the way.
+      let reads = new Set<string>();
+      const recorded = recording(ctx, (name) => reads.add(name));
+      const run = (check: (ctx: CheckContext) => void): Said => {
+        reads = new Set();
+        const said = out.length;
+        check(recorded);
+        return { reads: [...reads].map((name) => [name, generation(name)] as const), diagnostics: out.slice(said) };
+      };
+      const next: (Said | EachMemo)[] = [];
       for (const [i, check] of CHECKS.entries()) {
         yield "tick";
         const memo = memos[i];
-        if (memo !== undefined && memo.naming === namingKey && [...memo.reads].every(([name, items]) => sameItems(items, input(name)))) {
-          out.push(...memo.diagnostics);
-          next.push(memo);
+        if (check.t === "each") {
+          next.push(runEach(check, memo !== undefined && "byResource" in memo ? memo : undefined));
           continue;
         }
-        const reads = new Map<string, readonly AnyMeshResource[]>();
-        const said = out.length;
-        check(recording(ctx, (name) => reads.has(name) || reads.set(name, input(name))));
-        next.push({ reads, naming: namingKey, diagnostics: out.slice(said) });
+        if (memo !== undefined && "reads" in memo && fresh(memo)) {
+          for (const d of memo.diagnostics) out.push(d);
+          next.push(memo);
+        } else next.push(run(check.run));
       }
       memos = next;
       return out;
+
+      function runEach(check: EachCheck, memo: EachMemo | undefined): EachMemo {
+        const kindGeneration = generation(check.kind);
+        const same = memo !== undefined && memo.generation === kindGeneration;
+        if (same && fresh(memo.all)) {
+          for (const d of memo.all.diagnostics) out.push(d);
+          return memo;
+        }
+        // The same resources as last time: their findings are updated in place.
+        const byResource = same ? memo.byResource : new Map<AnyMeshResource, Said>();
+        const read = new Map<string, number>();
+        const said = out.length;
+        for (const r of ctx.ofKind(check.kind) as readonly AnyMeshResource[]) {
+          let one = memo?.byResource.get(r);
+          if (one !== undefined && fresh(one)) {
+            for (const d of one.diagnostics) out.push(d);
+            if (!same) byResource.set(r, one);
+          } else {
+            one = run((c) => check.run(c, r));
+            byResource.set(r, one);
+          }
+          for (const [name, g] of one.reads) read.set(name, g);
+        }
+        return { generation: kindGeneration, byResource, all: { reads: [...read], diagnostics: out.slice(said) } };
+      }
+    },
+  };
+}
+
+/**
+ * Each input's generation: a number that stays the same while the input holds the very same
+ * items in the same order, so a check remembers a number per input instead of the input's
+ * thousand items, and a thousand resources' findings are each checked with a few comparisons.
+ * An input is compared with the last one seen under its name once per load.
+ */
+function createGenerations(): { load(input: (name: string) => readonly AnyMeshResource[]): (name: string) => number } {
+  const seen = new Map<string, { readonly items: readonly AnyMeshResource[]; readonly generation: number }>();
+  let counter = 0;
+  return {
+    load(input) {
+      const now = new Map<string, number>();
+      return (name) => {
+        const known = now.get(name);
+        if (known !== undefined) return known;
+        const items = input(name);
+        const before = seen.get(name);
+        const generation = before !== undefined && sameItems(before.items, items) ? before.generation : ++counter;
+        seen.set(name, { items, generation });
+        now.set(name, generation);
+        return generation;
+      };
     },
   };
 }
@@ -126,9 +203,25 @@ function recording(ctx: CheckContext, read: (name: string) => unknown): CheckCon
       read(kind);
       return ctx.selected(kind, namespace, selector);
     },
+    named<K extends MeshKind>(kind: K, ref: string) {
+      read(kind);
+      return ctx.named(kind, ref);
+    },
+    duplicates(kind: MeshKind) {
+      read(kind);
+      return ctx.duplicates(kind);
+    },
     servicesFor(host: string) {
       read("ServiceEntry");
       return ctx.servicesFor(host);
+    },
+    rulesFor(host: string) {
+      read("DestinationRule");
+      return ctx.rulesFor(host);
+    },
+    routeFindings() {
+      read("VirtualService");
+      return ctx.routeFindings();
     },
     declaredByInvalid(what: string) {
       read("invalid");
