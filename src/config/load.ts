@@ -7,6 +7,7 @@ import { isMeshKind } from "./types.js";
 import { DEFAULT_CONFIG_LIMITS, type ConfigLimits } from "./limits.js";
 import { runInSlices, runSteps, type Steps } from "../common/steps.js";
 import { parseSteps, type SourceFile } from "./source.js";
+import { createModelOrder, gather, type FileResult, type Gathered, type ModelOrder } from "./load-memo.js";
 
 /** Where a model's config came from. */
 export interface ModelSource {
@@ -33,17 +34,6 @@ export interface LoadResult {
   readonly diagnostics: readonly Diagnostic[];
   /** No errors (warnings allowed): the model may be served. */
   readonly ok: boolean;
-}
-
-/** What one file yields on its own: depends only on its path and text, so it can be reused. */
-interface FileResult {
-  readonly text: string;
-  /** The file was not read (SourceFile.refused). */
-  readonly refused: boolean;
-  readonly documents: number;
-  readonly diagnostics: readonly Diagnostic[];
-  readonly resources: readonly AnyMeshResource[];
-  readonly invalid: readonly AnyMeshResource[];
 }
 
 /** One file's parse and schema checks, as steps (see parseSteps): it may pause at each "tick". */
@@ -89,7 +79,7 @@ export function createMeshLoader(limits: ConfigLimits = DEFAULT_CONFIG_LIMITS): 
   let cache = new Map<string, FileResult>();
   // Says again what a cross-resource check said when nothing it read changed.
   const checker = createMeshChecker();
-  const order = createModelOrder();
+  const memo: CombineMemo = { order: createModelOrder(), gathered: undefined };
   function* steps(files: readonly SourceFile[], naming: MeshNaming): Generator<"tick", LoadResult> {
     const next = new Map<string, FileResult>();
     const results: FileResult[] = [];
@@ -101,7 +91,7 @@ export function createMeshLoader(limits: ConfigLimits = DEFAULT_CONFIG_LIMITS): 
       results.push(result);
     }
     cache = next; // files that are gone are forgotten
-    return yield* combine(results, files.length, naming, checker, order);
+    return yield* combine(results, files.length, naming, checker, memo);
   }
   return {
     load: (files, naming = DEFAULT_NAMING) => runSteps(steps(files, naming)),
@@ -121,28 +111,25 @@ export function loadMesh(files: readonly SourceFile[], naming: MeshNaming = DEFA
       files.length,
       naming,
       createMeshChecker(),
-      createModelOrder(),
+      { order: createModelOrder(), gathered: undefined },
     ),
   );
 }
 
 
-/** Files combined between two pauses: a mesh of 5,000 files is combined in about ten steps. */
-const FILES_PER_STEP = 500;
+/** What combine keeps from one load to the next (see load-memo.ts). */
+interface CombineMemo {
+  readonly order: ModelOrder;
+  gathered: Gathered | undefined;
+}
 
 /** The files' results as one model, after the cross-resource checks (steps: see MeshChecker). */
-function* combine(results: readonly FileResult[], fileCount: number, naming: MeshNaming, checker: MeshChecker, order: ModelOrder): Steps<LoadResult> {
-  const diagnostics: Diagnostic[] = [];
-  const resources: AnyMeshResource[] = [];
-  const invalid: AnyMeshResource[] = [];
-  let documents = 0;
-  for (const [i, r] of results.entries()) {
-    for (const d of r.diagnostics) diagnostics.push(d);
-    for (const x of r.resources) resources.push(x);
-    for (const x of r.invalid) invalid.push(x);
-    documents += r.documents;
-    if (i % FILES_PER_STEP === FILES_PER_STEP - 1) yield "tick";
-  }
+function* combine(results: readonly FileResult[], fileCount: number, naming: MeshNaming, checker: MeshChecker, memo: CombineMemo): Steps<LoadResult> {
+  const { gathered, replacement } = gather(results, memo.gathered);
+  memo.gathered = gathered;
+  const { resources, invalid, documents } = gathered;
+  const diagnostics = [...gathered.diagnostics];
+  yield "tick";
   if (documents === 0 && diagnostics.length === 0) {
     // Serving an empty mesh would strip every proxy of its config; it is far more often a wrong
     // path, a bad checkout or a commit that deleted everything.
@@ -156,48 +143,12 @@ function* combine(results: readonly FileResult[], fileCount: number, naming: Mes
       col: 1,
     });
   }
-  for (const d of yield* checker.steps(resources, invalid, naming)) diagnostics.push(d);
+  for (const d of yield* checker.steps(resources, invalid, naming, replacement)) diagnostics.push(d);
   yield "tick";
-  const model = order.sorted(resources);
+  const model = memo.order.sorted(resources, replacement);
   yield "tick";
   const sorted = sortDiagnostics(diagnostics.map(bounded));
   return { model: { resources: model, naming, files: fileCount }, diagnostics: sorted, ok: !sorted.some(isError) };
-}
-
-/** Sorts the model's resources by kind, namespace and name (see createModelOrder). */
-interface ModelOrder {
-  sorted(resources: readonly AnyMeshResource[]): AnyMeshResource[];
-}
-
-/**
- * The model's order, remembered: when every resource has the key it had last time at its place
- * in file order (a file's text changed but not what it declares), the sorted order is last time's
- * (the sort is stable), so the resources are put in it without sorting again.
- */
-function createModelOrder(): ModelOrder {
-  let before: { readonly resources: readonly AnyMeshResource[]; readonly keys: readonly string[]; readonly order: readonly number[] } | undefined;
-  const keyOf = (r: AnyMeshResource) => `${r.kind}\0${r.namespace}\0${r.name}`;
-  return {
-    sorted(resources) {
-      if (before !== undefined && sameKeys(before.resources, before.keys, resources)) {
-        const { order } = before;
-        before = { ...before, resources };
-        return order.map((i) => resources[i] as AnyMeshResource);
-      }
-      // Each sort key made once, not twice per comparison (that sort was a reload's longest step).
-      const keys = resources.map(keyOf);
-      const order = keys.map((_, i) => i).sort((a, b) => {
-        const [x, y] = [keys[a] as string, keys[b] as string];
-        return x < y ? -1 : x > y ? 1 : a - b;
-      });
-      before = { resources, keys, order };
-      return order.map((i) => resources[i] as AnyMeshResource);
-    },
-  };
-
-  function sameKeys(resources: readonly AnyMeshResource[], keys: readonly string[], now: readonly AnyMeshResource[]): boolean {
-    return now.length === resources.length && now.every((r, i) => r === resources[i] || keyOf(r) === keys[i]);
-  }
 }
 
 /** Kind and metadata.name are there, so the resource can be named even though its spec is bad. */

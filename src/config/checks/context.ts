@@ -97,18 +97,31 @@ export type Reuse = <T>(name: string, inputs: readonly (readonly unknown[])[], b
 
 const buildAlways: Reuse = (_name, _inputs, build) => build(undefined);
 
-export function checkContext(resources: readonly AnyMeshResource[], invalid: readonly AnyMeshResource[], naming: MeshNaming, out: Diagnostic[], reuse: Reuse = buildAlways): CheckContext {
-  const naming_ = [naming.rootNamespace, naming.clusterDomain, naming.trustDomain];
-  const { invalidDeclares, invalidWildcards } = reuse("invalid", [invalid, naming_], () => {
-    const declares = new Set(invalid.flatMap((r) => [`${r.kind} ${r.namespace}/${r.name}`, ...declaredHosts(r, naming)]));
-    return { invalidDeclares: declares, invalidWildcards: [...declares].filter((h) => h.startsWith("*")) };
-  });
+/** The resources by kind, in config order. */
+export function byKindOf(resources: readonly AnyMeshResource[]): Map<string, AnyMeshResource[]> {
   const byKind = new Map<string, AnyMeshResource[]>();
   for (const r of resources) {
     const list = byKind.get(r.kind);
     if (list === undefined) byKind.set(r.kind, [r]);
     else list.push(r);
   }
+  return byKind;
+}
+
+/** A context over resources; byKind, when given, is byKindOf(resources) (kept across loads: see MeshChecker). */
+export function checkContext(
+  resources: readonly AnyMeshResource[],
+  invalid: readonly AnyMeshResource[],
+  naming: MeshNaming,
+  out: Diagnostic[],
+  reuse: Reuse = buildAlways,
+  byKind: ReadonlyMap<string, readonly AnyMeshResource[]> = byKindOf(resources),
+): CheckContext {
+  const naming_ = [naming.rootNamespace, naming.clusterDomain, naming.trustDomain];
+  const { invalidDeclares, invalidWildcards } = reuse("invalid", [invalid, naming_], () => {
+    const declares = new Set(invalid.flatMap((r) => [`${r.kind} ${r.namespace}/${r.name}`, ...declaredHosts(r, naming)]));
+    return { invalidDeclares: declares, invalidWildcards: [...declares].filter((h) => h.startsWith("*")) };
+  });
   const ofKind = <K extends MeshKind>(kind: K) => (byKind.get(kind) ?? []) as MeshResource<K>[];
   const serviceEntries = ofKind("ServiceEntry");
   // ServiceEntry hosts are taken literally, as Istio does (only VirtualService and

@@ -1,9 +1,10 @@
 import { sameItems } from "../../common/arrays.js";
 import type { Steps } from "../../common/steps.js";
 import type { Diagnostic } from "../diagnostics.js";
+import { movePlaces, type Replacement } from "../load-memo.js";
 import type { AnyMeshResource, MeshNaming } from "../resources.js";
 import type { MeshKind } from "../types.js";
-import { checkContext, whole, type Check, type CheckContext, type EachCheck, type Reuse } from "./context.js";
+import { byKindOf, checkContext, whole, type Check, type CheckContext, type EachCheck, type Reuse } from "./context.js";
 import { definitionChecks } from "./definitions.js";
 import { destinationChecks } from "./destinations.js";
 import { duplicateChecks } from "./duplicates.js";
@@ -58,9 +59,10 @@ export interface MeshChecker {
    * Every check's diagnostics, as steps pausing between checks (a reload of a large mesh keeps
    * the server answering). Resources that failed their schema (invalid) are not checked, but what
    * they declare still counts, so one mistake is reported once rather than at every reference to
-   * it.
+   * it. A replacement (see load-memo.ts) says how resources differ from the last call's, so the
+   * lists of each kind are updated rather than made again.
    */
-  steps(resources: readonly AnyMeshResource[], invalid: readonly AnyMeshResource[], naming: MeshNaming): Steps<Diagnostic[]>;
+  steps(resources: readonly AnyMeshResource[], invalid: readonly AnyMeshResource[], naming: MeshNaming, replacement?: Replacement): Steps<Diagnostic[]>;
 }
 
 /**
@@ -82,17 +84,18 @@ export function createMeshChecker(): MeshChecker {
   // builds none): the next one to need it finds it.
   const indexes = new Map<string, { readonly inputs: readonly (readonly unknown[])[]; readonly value: unknown }>();
   const generations = createGenerations();
+  const kinds = createKindLists();
   return {
-    *steps(resources, invalid, naming) {
+    *steps(resources, invalid, naming, replacement) {
       const out: Diagnostic[] = [];
       const reuse: Reuse = <T>(name: string, inputs: readonly (readonly unknown[])[], build: (before: T | undefined) => T): T => {
         const before = indexes.get(name);
-        if (before !== undefined && before.inputs.length === inputs.length && before.inputs.every((items, i) => sameItems(items, inputs[i] ?? []))) return before.value as T;
+        if (before !== undefined && before.inputs.length === inputs.length && before.inputs.every((items, i) => same(items, inputs[i] ?? []))) return before.value as T;
         const value = build(before?.value as T | undefined);
         indexes.set(name, { inputs, value });
         return value;
       };
-      const ctx = checkContext(resources, invalid, naming, out, reuse);
+      const ctx = checkContext(resources, invalid, naming, out, reuse, kinds.of(resources, replacement));
       const generation = generations.load((name) => (name === "*" ? resources : name === "invalid" ? invalid : (ctx.ofKind(name as MeshKind) as readonly AnyMeshResource[])));
       // A check's findings depend on the naming too (short hosts, the root namespace): another
       // naming checks everything again.
@@ -170,11 +173,53 @@ function createGenerations(): { load(input: (name: string) => readonly AnyMeshRe
         if (known !== undefined) return known;
         const items = input(name);
         const before = seen.get(name);
-        const generation = before !== undefined && sameItems(before.items, items) ? before.generation : ++counter;
+        const generation = before !== undefined && same(before.items, items) ? before.generation : ++counter;
         seen.set(name, { items, generation });
         now.set(name, generation);
         return generation;
       };
+    },
+  };
+}
+
+/** The very same list, or one with the very same items (a kind's list is kept while none of it changed). */
+function same<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a === b || sameItems(a, b);
+}
+
+/**
+ * The resources by kind, in config order: each list is last time's when none of its resources
+ * was replaced (so it is compared by identity alone), and a copy with the new ones at their old
+ * ones' places when some were.
+ */
+function createKindLists(): { of(resources: readonly AnyMeshResource[], replacement: Replacement | undefined): ReadonlyMap<string, readonly AnyMeshResource[]> } {
+  let before: { readonly resources: readonly AnyMeshResource[]; readonly byKind: ReadonlyMap<string, readonly AnyMeshResource[]>; readonly at: Map<AnyMeshResource, number> } | undefined;
+  return {
+    of(resources, replacement) {
+      if (before !== undefined && replacement !== undefined && replacement.base === before.resources) {
+        const { at } = before;
+        const moves = movePlaces(replacement, at);
+        if (moves !== undefined) {
+          const byKind = new Map(before.byKind);
+          const copied = new Set<string>();
+          for (const [now, i] of moves) {
+            let list = byKind.get(now.kind) as AnyMeshResource[];
+            if (!copied.has(now.kind)) {
+              list = [...list];
+              byKind.set(now.kind, list);
+              copied.add(now.kind);
+            }
+            list[i] = now;
+          }
+          before = { resources, byKind, at };
+          return byKind;
+        }
+      }
+      const byKind = byKindOf(resources);
+      const at = new Map<AnyMeshResource, number>();
+      for (const list of byKind.values()) list.forEach((r, i) => at.set(r, i));
+      before = { resources, byKind, at };
+      return byKind;
     },
   };
 }
