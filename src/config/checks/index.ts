@@ -46,9 +46,11 @@ interface Said {
 
 /** An "each" check's findings per resource (a resource is another object once its file changed). */
 interface EachMemo {
-  /** The generation of the kind's resources these are for. */
+  /** The kind's resources as they were checked, and the generation of that list. */
+  readonly list: readonly AnyMeshResource[];
   readonly generation: number;
-  readonly byResource: Map<AnyMeshResource, Said>;
+  /** What was said of each resource, at its place in list. */
+  readonly said: readonly Said[];
   /** Everything any of them read, and all they said in config order: said again at once when nothing changed. */
   readonly all: Said;
 }
@@ -95,7 +97,8 @@ export function createMeshChecker(): MeshChecker {
         indexes.set(name, { inputs, value });
         return value;
       };
-      const ctx = checkContext(resources, invalid, naming, out, reuse, kinds.of(resources, replacement));
+      const { byKind, moved } = kinds.of(resources, replacement);
+      const ctx = checkContext(resources, invalid, naming, out, reuse, byKind);
       const generation = generations.load((name) => (name === "*" ? resources : name === "invalid" ? invalid : (ctx.ofKind(name as MeshKind) as readonly AnyMeshResource[])));
       // A check's findings depend on the naming too (short hosts, the root namespace): another
       // naming checks everything again.
@@ -117,7 +120,7 @@ export function createMeshChecker(): MeshChecker {
         yield "tick";
         const memo = memos[i];
         if (check.t === "each") {
-          next.push(runEach(check, memo !== undefined && "byResource" in memo ? memo : undefined));
+          next.push(runEach(check, memo !== undefined && "said" in memo && "list" in memo ? memo : undefined));
           continue;
         }
         if (memo !== undefined && "reads" in memo && fresh(memo)) {
@@ -129,28 +132,50 @@ export function createMeshChecker(): MeshChecker {
       return out;
 
       function runEach(check: EachCheck, memo: EachMemo | undefined): EachMemo {
+        const list = ctx.ofKind(check.kind) as readonly AnyMeshResource[];
         const kindGeneration = generation(check.kind);
-        const same = memo !== undefined && memo.generation === kindGeneration;
-        if (same && fresh(memo.all)) {
+        const unchanged = memo !== undefined && fresh(memo.all);
+        if (unchanged && memo.generation === kindGeneration) {
           for (const d of memo.all.diagnostics) out.push(d);
           return memo;
         }
-        // The same resources as last time: their findings are updated in place.
-        const byResource = same ? memo.byResource : new Map<AnyMeshResource, Said>();
-        const read = new Map<string, number>();
-        const said = out.length;
-        for (const r of ctx.ofKind(check.kind) as readonly AnyMeshResource[]) {
-          let one = memo?.byResource.get(r);
-          if (one !== undefined && fresh(one)) {
-            for (const d of one.diagnostics) out.push(d);
-            if (!same) byResource.set(r, one);
-          } else {
-            one = run((c) => check.run(c, r));
-            byResource.set(r, one);
+        // What run says goes out as it is said; what is said again, with it, in config order.
+        const start = out.length;
+        const done = (said: readonly Said[], reads: ReadonlyMap<string, number>): EachMemo => {
+          out.length = start;
+          const diagnostics = sayAll(said);
+          for (const d of diagnostics) out.push(d);
+          return { list, generation: kindGeneration, said, all: { reads: [...reads], diagnostics } };
+        };
+        const at = moved.get(check.kind);
+        if (unchanged && at !== undefined && at.before === memo.list) {
+          // Some resources replaced at their places, and nothing else any of them read changed:
+          // only the new ones are checked.
+          const said = [...memo.said];
+          const reads = new Map(memo.all.reads);
+          for (const i of at.places) {
+            const one = run((c) => check.run(c, list[i] as AnyMeshResource));
+            said[i] = one;
+            for (const [name, g] of one.reads) reads.set(name, g);
           }
-          for (const [name, g] of one.reads) read.set(name, g);
+          return done(said, reads);
         }
-        return { generation: kindGeneration, byResource, all: { reads: [...read], diagnostics: out.slice(said) } };
+        const before = new Map(memo === undefined ? [] : memo.list.map((r, i) => [r, memo.said[i] as Said]));
+        const reads = new Map<string, number>();
+        const said = list.map((r) => {
+          const was = before.get(r);
+          const one = was !== undefined && fresh(was) ? was : run((c) => check.run(c, r));
+          for (const [name, g] of one.reads) reads.set(name, g);
+          return one;
+        });
+        return done(said, reads);
+      }
+
+      /** What a check said of each resource, in order. */
+      function sayAll(said: readonly Said[]): Diagnostic[] {
+        const all: Diagnostic[] = [];
+        for (const one of said) for (const d of one.diagnostics) all.push(d);
+        return all;
       }
     },
   };
@@ -187,12 +212,18 @@ function same<T>(a: readonly T[], b: readonly T[]): boolean {
   return a === b || sameItems(a, b);
 }
 
+interface KindLists {
+  readonly byKind: ReadonlyMap<string, readonly AnyMeshResource[]>;
+  /** The kinds some of whose resources were replaced: the list before, and the places replaced. */
+  readonly moved: ReadonlyMap<string, { readonly before: readonly AnyMeshResource[]; readonly places: readonly number[] }>;
+}
+
 /**
  * The resources by kind, in config order: each list is last time's when none of its resources
  * was replaced (so it is compared by identity alone), and a copy with the new ones at their old
  * ones' places when some were.
  */
-function createKindLists(): { of(resources: readonly AnyMeshResource[], replacement: Replacement | undefined): ReadonlyMap<string, readonly AnyMeshResource[]> } {
+function createKindLists(): { of(resources: readonly AnyMeshResource[], replacement: Replacement | undefined): KindLists } {
   let before: { readonly resources: readonly AnyMeshResource[]; readonly byKind: ReadonlyMap<string, readonly AnyMeshResource[]>; readonly at: Map<AnyMeshResource, number> } | undefined;
   return {
     of(resources, replacement) {
@@ -201,25 +232,28 @@ function createKindLists(): { of(resources: readonly AnyMeshResource[], replacem
         const moves = movePlaces(replacement, at);
         if (moves !== undefined) {
           const byKind = new Map(before.byKind);
-          const copied = new Set<string>();
+          const moved = new Map<string, { before: readonly AnyMeshResource[]; places: number[] }>();
           for (const [now, i] of moves) {
             let list = byKind.get(now.kind) as AnyMeshResource[];
-            if (!copied.has(now.kind)) {
+            let places = moved.get(now.kind)?.places;
+            if (places === undefined) {
+              places = [];
+              moved.set(now.kind, { before: list, places });
               list = [...list];
               byKind.set(now.kind, list);
-              copied.add(now.kind);
             }
             list[i] = now;
+            places.push(i);
           }
           before = { resources, byKind, at };
-          return byKind;
+          return { byKind, moved };
         }
       }
       const byKind = byKindOf(resources);
       const at = new Map<AnyMeshResource, number>();
       for (const list of byKind.values()) list.forEach((r, i) => at.set(r, i));
       before = { resources, byKind, at };
-      return byKind;
+      return { byKind, moved: new Map() };
     },
   };
 }
