@@ -76,21 +76,25 @@ export interface MeshLoader {
  * re-parses one file and re-runs the checks that read the kinds of resource it holds.
  */
 export function createMeshLoader(limits: ConfigLimits = DEFAULT_CONFIG_LIMITS): MeshLoader {
+  // Each file's results by path, for the text they were made from.
   let cache = new Map<string, FileResult>();
   // Says again what a cross-resource check said when nothing it read changed.
   const checker = createMeshChecker();
   const memo: CombineMemo = { order: createModelOrder(), gathered: undefined };
   function* steps(files: readonly SourceFile[], naming: MeshNaming): Generator<"tick", LoadResult> {
-    const next = new Map<string, FileResult>();
     const results: FileResult[] = [];
+    let known = 0;
     for (const f of files) {
       const cached = cache.get(f.path);
+      if (cached !== undefined) known++;
       // A refused file has no text: a refusal is not reused (the file may be fixed to empty).
       const result = cached !== undefined && cached.text === f.text && !cached.refused && f.refused === undefined ? cached : yield* loadFileSteps(f, limits);
-      next.set(f.path, result);
+      // The same paths as last time (the usual change): the changed files' results are updated in place.
+      if (result !== cached && cached !== undefined) cache.set(f.path, result);
       results.push(result);
     }
-    cache = next; // files that are gone are forgotten
+    // Files were added or are gone: the cache is made again, so the gone ones are forgotten.
+    if (known !== files.length || known !== cache.size) cache = new Map(files.map((f, i) => [f.path, results[i] as FileResult]));
     return yield* combine(results, files.length, naming, checker, memo);
   }
   return {

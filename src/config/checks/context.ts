@@ -289,8 +289,8 @@ function indexNames(items: readonly AnyMeshResource[]): Names {
 function renamedNone(before: Names, items: readonly AnyMeshResource[]): Names | undefined {
   if (before.items.length !== items.length) return undefined;
   const replaced = new Map<AnyMeshResource, AnyMeshResource>();
-  for (const [i, r] of items.entries()) {
-    const was = before.items[i] as AnyMeshResource;
+  for (let i = 0; i < items.length; i++) {
+    const [r, was] = [items[i] as AnyMeshResource, before.items[i] as AnyMeshResource];
     if (r === was) continue;
     if (nameOf(r) !== nameOf(was)) return undefined;
     replaced.set(was, r);
