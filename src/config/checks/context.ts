@@ -29,6 +29,12 @@ export interface CheckContext {
   servicesFor(host: string): MeshResource<"ServiceEntry">[];
   /** The first resource of a kind (in config order) named "namespace/name", if any. */
   named<K extends MeshKind>(kind: K, ref: string): MeshResource<K> | undefined;
+  /**
+   * A value made from the resources of some kinds alone (build sees nothing else, not even the
+   * naming), kept across loads while those are the very same: an index a check of one resource at
+   * a time looks things up in.
+   */
+  derive<T>(name: string, kinds: readonly MeshKind[], build: (of: <K extends MeshKind>(kind: K) => readonly MeshResource<K>[]) => T): T;
   /** What the merged view of the VirtualServices (virtual-services.ts) leaves out or refuses. */
   routeFindings(): readonly RouteFinding[];
   /** The resources of a kind named like an earlier one, in config order, with that earlier one. */
@@ -237,6 +243,16 @@ export function checkContext(
     duplicates: (kind) => names(kind).later,
     servicesFor: (host) => [...(exact.get(host) ?? []), ...wildcards.filter((d) => hostMatches(d.host, host)).map((d) => d.se)],
     routeFindings: () => (routeFindings ?? findRoutes()).findings,
+    derive: (name, kinds, build) =>
+      reuse(
+        `derived ${name}`,
+        kinds.map((k) => ofKind(k)),
+        () =>
+          build((k) => {
+            if (!kinds.includes(k)) throw new Error(`derive ${name}: ${k} is not one of its kinds`);
+            return ofKind(k);
+          }),
+      ),
     rulesFor(host) {
       const index = rules ?? ruleIndex();
       return [...(index.exact.get(host) ?? []), ...index.wildcards.filter((r) => hostMatches(r.host, host)).map((r) => r.dr)];

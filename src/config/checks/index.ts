@@ -15,7 +15,7 @@ import { checkStrictBehindPlaintext } from "./mtls.js";
 import { principalChecks } from "./principals.js";
 import { reachChecks } from "./reach.js";
 import { routeChecks } from "./routes.js";
-import { checkSelectors } from "./selectors.js";
+import { selectorChecks } from "./selectors.js";
 import { servingChecks } from "./serving.js";
 
 /** Every check that needs more than one resource to see the problem. */
@@ -24,7 +24,7 @@ const CHECKS: readonly Check[] = [
   ...definitionChecks,
   ...destinationChecks,
   ...routeChecks,
-  whole(checkSelectors),
+  ...selectorChecks,
   whole(checkStrictBehindPlaintext),
   ...principalChecks,
   ...reachChecks,
@@ -36,7 +36,8 @@ const CHECKS: readonly Check[] = [
 
 /**
  * What a check read (each input by name: a kind's resources, "*" for all of them, "invalid" for
- * the resources that failed their schema, with the generation it had: see Generations) and what it
+ * the resources that failed their schema, "services\0HOST" and "rules\0HOST" for a host's
+ * ServiceEntries and DestinationRules, with the generation it had: see Generations) and what it
  * said.
  */
 interface Said {
@@ -54,6 +55,9 @@ interface EachMemo {
   /** Everything any of them read, and all they said in config order: said again at once when nothing changed. */
   readonly all: Said;
 }
+
+/** The inputs read by host ("services\0HOST"), and the kind each is made from. */
+const HOST_INPUTS: Readonly<Record<string, "ServiceEntry" | "DestinationRule">> = { services: "ServiceEntry", rules: "DestinationRule" };
 
 /** The cross-resource checks, remembering what each check read and said (see createMeshChecker). */
 export interface MeshChecker {
@@ -99,7 +103,12 @@ export function createMeshChecker(): MeshChecker {
       };
       const { byKind, moved } = kinds.of(resources, replacement);
       const ctx = checkContext(resources, invalid, naming, out, reuse, byKind);
-      const generation = generations.load((name) => (name === "*" ? resources : name === "invalid" ? invalid : (ctx.ofKind(name as MeshKind) as readonly AnyMeshResource[])));
+      const generation = generations.load((name): Input => {
+        const [what = "", host] = name.split("\0");
+        const from = HOST_INPUTS[what];
+        if (from !== undefined && host !== undefined) return { items: () => (from === "ServiceEntry" ? ctx.servicesFor(host) : ctx.rulesFor(host)), from };
+        return { items: () => (name === "*" ? resources : name === "invalid" ? invalid : (ctx.ofKind(name as MeshKind) as readonly AnyMeshResource[])) };
+      });
       // A check's findings depend on the naming too (short hosts, the root namespace): another
       // naming checks everything again.
       const namingKey = JSON.stringify(naming);
@@ -156,7 +165,7 @@ export function createMeshChecker(): MeshChecker {
           for (const i of at.places) {
             const one = run((c) => check.run(c, list[i] as AnyMeshResource));
             said[i] = one;
-            for (const [name, g] of one.reads) reads.set(name, g);
+            for (const [name, g] of one.reads) noteRead(reads, name, g);
           }
           return done(said, reads);
         }
@@ -165,10 +174,21 @@ export function createMeshChecker(): MeshChecker {
         const said = list.map((r) => {
           const was = before.get(r);
           const one = was !== undefined && fresh(was) ? was : run((c) => check.run(c, r));
-          for (const [name, g] of one.reads) reads.set(name, g);
+          for (const [name, g] of one.reads) noteRead(reads, name, g);
           return one;
         });
         return done(said, reads);
+      }
+
+      /**
+       * Notes a read in what all the resources of a check read: a host's ServiceEntries or
+       * DestinationRules as all of them (a thousand hosts would make a thousand comparisons per
+       * load; a change to one of them is found per resource).
+       */
+      function noteRead(reads: Map<string, number>, name: string, g: number): void {
+        const from = HOST_INPUTS[name.slice(0, name.indexOf("\0"))];
+        if (from === undefined) reads.set(name, g);
+        else reads.set(from, generation(from));
       }
 
       /** What a check said of each resource, in order. */
@@ -187,24 +207,39 @@ export function createMeshChecker(): MeshChecker {
  * thousand items, and a thousand resources' findings are each checked with a few comparisons.
  * An input is compared with the last one seen under its name once per load.
  */
-function createGenerations(): { load(input: (name: string) => readonly AnyMeshResource[]): (name: string) => number } {
-  const seen = new Map<string, { readonly items: readonly AnyMeshResource[]; readonly generation: number }>();
+function createGenerations(): { load(input: (name: string) => Input): (name: string) => number } {
+  const seen = new Map<string, { readonly items: readonly AnyMeshResource[]; readonly generation: number; readonly from?: number }>();
   let counter = 0;
   return {
     load(input) {
       const now = new Map<string, number>();
-      return (name) => {
+      const generation = (name: string): number => {
         const known = now.get(name);
         if (known !== undefined) return known;
-        const items = input(name);
         const before = seen.get(name);
-        const generation = before !== undefined && same(before.items, items) ? before.generation : ++counter;
-        seen.set(name, { items, generation });
-        now.set(name, generation);
-        return generation;
+        const { items, from } = input(name);
+        // An input made from another (a host's ServiceEntries, from the ServiceEntries) is the
+        // same while that one is: it is not looked up again.
+        const fromGeneration = from === undefined ? undefined : generation(from);
+        let g: number;
+        if (before !== undefined && fromGeneration !== undefined && before.from === fromGeneration) g = before.generation;
+        else {
+          const list = items();
+          g = before !== undefined && same(before.items, list) ? before.generation : ++counter;
+          seen.set(name, { items: list, generation: g, ...(fromGeneration === undefined ? {} : { from: fromGeneration }) });
+        }
+        now.set(name, g);
+        return g;
       };
+      return generation;
     },
   };
+}
+
+/** An input's items, made when needed, and the input they are made from, if any. */
+interface Input {
+  readonly items: () => readonly AnyMeshResource[];
+  readonly from?: string;
 }
 
 /** The very same list, or one with the very same items (a kind's list is kept while none of it changed). */
@@ -290,17 +325,23 @@ function recording(ctx: CheckContext, read: (name: string) => unknown): CheckCon
       read(kind);
       return ctx.duplicates(kind);
     },
+    // What a check reads of one host is noted by host: a changed DestinationRule re-checks the
+    // routes to its host only.
     servicesFor(host: string) {
-      read("ServiceEntry");
+      read(`services\0${host}`);
       return ctx.servicesFor(host);
     },
     rulesFor(host: string) {
-      read("DestinationRule");
+      read(`rules\0${host}`);
       return ctx.rulesFor(host);
     },
     routeFindings() {
       read("VirtualService");
       return ctx.routeFindings();
+    },
+    derive(name, kinds, build) {
+      for (const k of kinds) read(k);
+      return ctx.derive(name, kinds, build);
     },
     declaredByInvalid(what: string) {
       read("invalid");
