@@ -56,8 +56,29 @@ interface EachMemo {
   readonly all: Said;
 }
 
-/** The inputs read by host ("services\0HOST"), and the kind each is made from. */
-const HOST_INPUTS: Readonly<Record<string, "ServiceEntry" | "DestinationRule">> = { services: "ServiceEntry", rules: "DestinationRule" };
+/**
+ * The kind an input read by host or selector is made from: "services\0HOST" (a host's
+ * ServiceEntries), "rules\0HOST" (its DestinationRules), "selected\0KIND\0JSON" (the workloads
+ * of a kind a selector picks, JSON of [namespace, selector]); undefined for a whole input (a kind, "*",
+ * "invalid").
+ */
+function madeFrom(name: string): string | undefined {
+  const what = name.slice(0, Math.max(0, name.indexOf("\0")));
+  return what === "services" ? "ServiceEntry" : what === "rules" ? "DestinationRule" : what === "selected" ? part(name).slice(0, part(name).indexOf("\0")) : undefined;
+}
+
+/** What follows the first "\0" of an input's name. */
+const part = (name: string) => name.slice(name.indexOf("\0") + 1);
+
+/** An input read by host or selector, as the context gives it (see madeFrom). */
+function partOf(ctx: CheckContext, name: string): readonly AnyMeshResource[] {
+  if (name.startsWith("services\0")) return ctx.servicesFor(part(name));
+  if (name.startsWith("rules\0")) return ctx.rulesFor(part(name));
+  const rest = part(name);
+  const kind = rest.slice(0, rest.indexOf("\0")) as "WorkloadEntry" | "WorkloadGroup";
+  const [namespace, selector] = JSON.parse(part(rest)) as [string, Record<string, string>];
+  return ctx.selected(kind, namespace, selector) as readonly AnyMeshResource[];
+}
 
 /** The cross-resource checks, remembering what each check read and said (see createMeshChecker). */
 export interface MeshChecker {
@@ -104,9 +125,8 @@ export function createMeshChecker(): MeshChecker {
       const { byKind, moved } = kinds.of(resources, replacement);
       const ctx = checkContext(resources, invalid, naming, out, reuse, byKind);
       const generation = generations.load((name): Input => {
-        const [what = "", host] = name.split("\0");
-        const from = HOST_INPUTS[what];
-        if (from !== undefined && host !== undefined) return { items: () => (from === "ServiceEntry" ? ctx.servicesFor(host) : ctx.rulesFor(host)), from };
+        const from = madeFrom(name);
+        if (from !== undefined) return { items: () => partOf(ctx, name), from };
         return { items: () => (name === "*" ? resources : name === "invalid" ? invalid : (ctx.ofKind(name as MeshKind) as readonly AnyMeshResource[])) };
       });
       // A check's findings depend on the naming too (short hosts, the root namespace): another
@@ -182,11 +202,11 @@ export function createMeshChecker(): MeshChecker {
 
       /**
        * Notes a read in what all the resources of a check read: a host's ServiceEntries or
-       * DestinationRules as all of them (a thousand hosts would make a thousand comparisons per
-       * load; a change to one of them is found per resource).
+       * DestinationRules, or a selector's workloads, as all of them (a thousand hosts would make
+       * a thousand comparisons per load; a change to one of them is found per resource).
        */
       function noteRead(reads: Map<string, number>, name: string, g: number): void {
-        const from = HOST_INPUTS[name.slice(0, name.indexOf("\0"))];
+        const from = madeFrom(name);
         if (from === undefined) reads.set(name, g);
         else reads.set(from, generation(from));
       }
@@ -313,8 +333,10 @@ function recording(ctx: CheckContext, read: (name: string) => unknown): CheckCon
       read(kind);
       return ctx.inNamespace(kind, namespace);
     },
+    // The workloads a selector picks are noted by selector: a changed WorkloadEntry re-checks
+    // the services and subsets selecting it.
     selected<K extends "WorkloadEntry" | "WorkloadGroup">(kind: K, namespace: string, selector: Readonly<Record<string, string>>) {
-      read(kind);
+      read(`selected\0${kind}\0${JSON.stringify([namespace, selector])}`);
       return ctx.selected(kind, namespace, selector);
     },
     named<K extends MeshKind>(kind: K, ref: string) {
