@@ -122,6 +122,13 @@ spec:
       route: [{ destination: { host: reviews } }]
 `;
 
+const strict = `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: shop }
+spec:
+  mtls: { mode: STRICT }
+`;
+
 const without = (files: Files, ...paths: string[]) => Object.fromEntries(Object.entries(files).filter(([p]) => !paths.includes(p)));
 
 const edits: Edit[] = [
@@ -212,6 +219,13 @@ const edits: Edit[] = [
   { name: "the first of the two moved down a line", apply: (f) => ({ ...f, "shop/reviews/rule.yaml": `\n${rule("shop", "reviews", ["v1", "v2", "v3"])}` }), expect: ["GM0301 z-rule.yaml"] },
   { name: "the copy's text changed", apply: (f) => ({ ...f, "z-rule.yaml": rule("shop", "reviews", ["v2"]) }), expect: ["GM0301 z-rule.yaml"] },
   { name: "the copy renamed", apply: (f) => ({ ...f, "z-rule.yaml": rule("shop", "reviews", ["v2"]).replace("name: reviews", "name: reviews-2") }), gone: ["GM0301 z-rule.yaml"] },
+  {
+    name: "an external entry selecting workloads a namespace-wide policy makes STRICT",
+    apply: (f) => ({ ...f, "shop/strict.yaml": strict, "shop/reviews/service.yaml": serviceEntry("shop", "reviews").replace("MESH_INTERNAL", "MESH_EXTERNAL") }),
+    expect: ["GM0317 shop/reviews/service.yaml"],
+  },
+  { name: "the host's rule says ISTIO_MUTUAL", apply: (f) => ({ ...f, "shop/reviews/rule.yaml": `${rule("shop", "reviews", ["v1", "v2", "v3"])}  trafficPolicy: { tls: { mode: ISTIO_MUTUAL } }\n` }), gone: ["GM0317 shop/reviews/service.yaml"] },
+  { name: "the rule without it, the policy gone", apply: (f) => ({ ...without(f, "shop/strict.yaml"), "shop/reviews/rule.yaml": rule("shop", "reviews", ["v1", "v2", "v3"]) }), gone: ["GM0317 shop/reviews/service.yaml"] },
   { name: "a file that is not YAML", apply: (f) => ({ ...f, "front/web/route.yaml": "kind: VirtualService\nmetadata: { name: web, namespace: front\n" }) },
   { name: "every file deleted", apply: () => ({}), expect: ["GM0003 ."] },
   { name: "all back", apply: () => base },

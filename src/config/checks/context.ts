@@ -30,11 +30,11 @@ export interface CheckContext {
   /** The first resource of a kind (in config order) named "namespace/name", if any. */
   named<K extends MeshKind>(kind: K, ref: string): MeshResource<K> | undefined;
   /**
-   * A value made from the resources of some kinds alone (build sees nothing else, not even the
-   * naming), kept across loads while those are the very same: an index a check of one resource at
-   * a time looks things up in.
+   * A value made from the resources of some kinds and the naming alone (build sees nothing else),
+   * kept across loads while those are the very same: an index a check of one resource at a time
+   * looks things up in.
    */
-  derive<T>(name: string, kinds: readonly MeshKind[], build: (of: <K extends MeshKind>(kind: K) => readonly MeshResource<K>[]) => T): T;
+  derive<T>(name: string, kinds: readonly MeshKind[], build: (of: <K extends MeshKind>(kind: K) => readonly MeshResource<K>[], naming: MeshNaming) => T): T;
   /** What the merged view of the VirtualServices (virtual-services.ts) leaves out or refuses. */
   routeFindings(): readonly RouteFinding[];
   /** The resources of a kind named like an earlier one, in config order, with that earlier one. */
@@ -246,12 +246,12 @@ export function checkContext(
     derive: (name, kinds, build) =>
       reuse(
         `derived ${name}`,
-        kinds.map((k) => ofKind(k)),
+        [...kinds.map((k) => ofKind(k)), naming_],
         () =>
           build((k) => {
             if (!kinds.includes(k)) throw new Error(`derive ${name}: ${k} is not one of its kinds`);
             return ofKind(k);
-          }),
+          }, naming),
       ),
     rulesFor(host) {
       const index = rules ?? ruleIndex();

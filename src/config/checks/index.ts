@@ -11,7 +11,7 @@ import { duplicateChecks } from "./duplicates.js";
 import { checkGatewayServers } from "./gateway-servers.js";
 import { headerValueChecks } from "./header-values.js";
 import { istioRuleChecks } from "./istio-rules.js";
-import { checkStrictBehindPlaintext } from "./mtls.js";
+import { strictBehindPlaintextChecks } from "./mtls.js";
 import { principalChecks } from "./principals.js";
 import { reachChecks } from "./reach.js";
 import { routeChecks } from "./routes.js";
@@ -25,7 +25,7 @@ const CHECKS: readonly Check[] = [
   ...destinationChecks,
   ...routeChecks,
   ...selectorChecks,
-  whole(checkStrictBehindPlaintext),
+  ...strictBehindPlaintextChecks,
   ...principalChecks,
   ...reachChecks,
   ...servingChecks,
