@@ -226,6 +226,21 @@ const edits: Edit[] = [
   },
   { name: "the host's rule says ISTIO_MUTUAL", apply: (f) => ({ ...f, "shop/reviews/rule.yaml": `${rule("shop", "reviews", ["v1", "v2", "v3"])}  trafficPolicy: { tls: { mode: ISTIO_MUTUAL } }\n` }), gone: ["GM0317 shop/reviews/service.yaml"] },
   { name: "the rule without it, the policy gone", apply: (f) => ({ ...without(f, "shop/strict.yaml"), "shop/reviews/rule.yaml": rule("shop", "reviews", ["v1", "v2", "v3"]) }), gone: ["GM0317 shop/reviews/service.yaml"] },
+  // The workload indexes are kept, or updated, while workloads keep their namespaces and labels.
+  {
+    name: "a workload relabelled in place: its service selects nothing",
+    apply: (f) => ({ ...f, "front/web/workload.yaml": workload("front", "web", "v1", "10.0.1.1").replace("app: web,", "app: web2,") }),
+    expect: ["GM0309 front/web/service.yaml"],
+  },
+  { name: "its labels back, its address changed", apply: (f) => ({ ...f, "front/web/workload.yaml": workload("front", "web", "v1", "10.0.1.9") }), gone: ["GM0309 front/web/service.yaml"] },
+  { name: "its address changed again", apply: (f) => ({ ...f, "front/web/workload.yaml": workload("front", "web", "v1", "10.0.1.10") }), gone: ["GM0309 front/web/service.yaml"] },
+  { name: "its address a name its STATIC service cannot use", apply: (f) => ({ ...f, "front/web/workload.yaml": workload("front", "web", "v1", "web.example.com") }), expect: ["GM0321 front/web/workload.yaml"] },
+  {
+    name: "a workload relabelled from v2 to v3 in place: subset v2 selects nothing",
+    apply: (f) => ({ ...f, "front/web/workload.yaml": workload("front", "web", "v1", "10.0.1.1"), "shop/reviews/workload-v2.yaml": workload("shop", "reviews", "v2", "10.0.0.2").replace("version: v2", "version: v3") }),
+    expect: ["GM0319 shop/reviews/rule.yaml"],
+    gone: ["GM0321 front/web/workload.yaml"],
+  },
   { name: "a file that is not YAML", apply: (f) => ({ ...f, "front/web/route.yaml": "kind: VirtualService\nmetadata: { name: web, namespace: front\n" }) },
   { name: "every file deleted", apply: () => ({}), expect: ["GM0003 ."] },
   { name: "all back", apply: () => base },

@@ -32,9 +32,10 @@ export interface CheckContext {
   /**
    * A value made from the resources of some kinds and the naming alone (build sees nothing else),
    * kept across loads while those are the very same: an index a check of one resource at a time
-   * looks things up in.
+   * looks things up in. With shape (what build reads of a resource, as a string), it is also kept
+   * when the resources are replaced by others of the same shape at their places.
    */
-  derive<T>(name: string, kinds: readonly MeshKind[], build: (of: <K extends MeshKind>(kind: K) => readonly MeshResource<K>[], naming: MeshNaming) => T): T;
+  derive<T>(name: string, kinds: readonly MeshKind[], build: (of: <K extends MeshKind>(kind: K) => readonly MeshResource<K>[], naming: MeshNaming) => T, shape?: (r: AnyMeshResource) => string): T;
   /** What the merged view of the VirtualServices (virtual-services.ts) leaves out or refuses. */
   routeFindings(): readonly RouteFinding[];
   /** The resources of a kind named like an earlier one, in config order, with that earlier one. */
@@ -203,23 +204,10 @@ export function checkContext(
     return (index.get(namespace) ?? []) as MeshResource<K>[];
   };
   // Built on first use: kind, namespace and one label pair to the workloads having it, in order.
-  let byPair: Map<string, MeshResource<WorkloadKind>[]> | undefined;
+  let byPair: ReadonlyMap<string, readonly MeshResource<WorkloadKind>[]> | undefined;
   const pairIndex = () => {
     const workloads = [ofKind("WorkloadEntry"), ofKind("WorkloadGroup")] as const;
-    byPair = reuse("label pairs", workloads, () => {
-      const index = new Map<string, MeshResource<WorkloadKind>[]>();
-      for (const list of workloads) {
-        for (const w of list) {
-          for (const [k, v] of Object.entries(workloadLabels(w))) {
-            const key = `${w.kind}\0${w.namespace}\0${k}\0${v}`;
-            const same = index.get(key);
-            if (same === undefined) index.set(key, [w]);
-            else same.push(w);
-          }
-        }
-      }
-      return index;
-    });
+    byPair = reuse<PairIndex>("label pairs", workloads, (before) => (before === undefined ? undefined : relabelledNone(before, workloads)) ?? indexPairs(workloads)).byPair;
     return byPair;
   };
   return {
@@ -231,7 +219,7 @@ export function checkContext(
       if (pairs.length === 0) return [...inNamespace(kind, namespace)];
       const index = byPair ?? pairIndex();
       // The workloads having the selector's rarest pair, in config order; then the other pairs.
-      let candidates: MeshResource<WorkloadKind>[] | undefined;
+      let candidates: readonly MeshResource<WorkloadKind>[] | undefined;
       for (const [k, v] of pairs) {
         const list = index.get(`${kind}\0${namespace}\0${k}\0${v}`) ?? [];
         if (candidates === undefined || list.length < candidates.length) candidates = list;
@@ -243,16 +231,18 @@ export function checkContext(
     duplicates: (kind) => names(kind).later,
     servicesFor: (host) => [...(exact.get(host) ?? []), ...wildcards.filter((d) => hostMatches(d.host, host)).map((d) => d.se)],
     routeFindings: () => (routeFindings ?? findRoutes()).findings,
-    derive: (name, kinds, build) =>
-      reuse(
-        `derived ${name}`,
-        [...kinds.map((k) => ofKind(k)), naming_],
-        () =>
-          build((k) => {
-            if (!kinds.includes(k)) throw new Error(`derive ${name}: ${k} is not one of its kinds`);
-            return ofKind(k);
-          }, naming),
-      ),
+    derive<T>(name: string, kinds: readonly MeshKind[], build: (of: <K extends MeshKind>(kind: K) => readonly MeshResource<K>[], naming: MeshNaming) => T, shape?: (r: AnyMeshResource) => string): T {
+      const lists = kinds.map((k) => ofKind(k) as readonly AnyMeshResource[]);
+      const namingKey = naming_.join("\0");
+      const of = <K extends MeshKind>(k: K) => {
+        if (!kinds.includes(k)) throw new Error(`derive ${name}: ${k} is not one of its kinds`);
+        return ofKind(k);
+      };
+      const derived = reuse<Derived>(`derived ${name}`, [...lists, naming_], (before) =>
+        before !== undefined && shape !== undefined && before.naming === namingKey && sameShapes(before.lists, lists, shape) ? { ...before, lists } : { lists, naming: namingKey, value: build(of, naming) },
+      );
+      return derived.value as T;
+    },
     rulesFor(host) {
       const index = rules ?? ruleIndex();
       return [...(index.exact.get(host) ?? []), ...index.wildcards.filter((r) => hostMatches(r.host, host)).map((r) => r.dr)];
@@ -320,6 +310,75 @@ function renamedNone(before: Names, items: readonly AnyMeshResource[]): Names | 
 interface RuleIndex {
   readonly exact: Map<string, MeshResource<"DestinationRule">[]>;
   readonly wildcards: { host: string; dr: MeshResource<"DestinationRule"> }[];
+}
+
+/** A value derive made, with what it was made from. */
+interface Derived {
+  readonly lists: readonly (readonly AnyMeshResource[])[];
+  readonly naming: string;
+  readonly value: unknown;
+}
+
+/** The same number of resources in each list, each the same or one of the same shape. */
+function sameShapes(before: readonly (readonly AnyMeshResource[])[], now: readonly (readonly AnyMeshResource[])[], shape: (r: AnyMeshResource) => string): boolean {
+  return before.length === now.length && now.every((list, l) => {
+    const was = before[l] ?? [];
+    return was.length === list.length && list.every((r, i) => r === was[i] || shape(r) === shape(was[i] as AnyMeshResource));
+  });
+}
+
+/** Workloads by kind, namespace and one label pair, in config order, and the lists they were made from. */
+interface PairIndex {
+  readonly lists: readonly (readonly MeshResource<WorkloadKind>[])[];
+  readonly byPair: ReadonlyMap<string, readonly MeshResource<WorkloadKind>[]>;
+}
+
+const pairKey = (w: MeshResource<WorkloadKind>, k: string, v: string) => `${w.kind}\0${w.namespace}\0${k}\0${v}`;
+
+function indexPairs(lists: readonly (readonly MeshResource<WorkloadKind>[])[]): PairIndex {
+  const byPair = new Map<string, MeshResource<WorkloadKind>[]>();
+  for (const list of lists) {
+    for (const w of list) {
+      for (const [k, v] of Object.entries(workloadLabels(w))) {
+        const same = byPair.get(pairKey(w, k, v));
+        if (same === undefined) byPair.set(pairKey(w, k, v), [w]);
+        else same.push(w);
+      }
+    }
+  }
+  return { lists, byPair };
+}
+
+/**
+ * The index of label pairs updated for workloads replaced by others with the same namespace and
+ * labels at the same place (an address changed), or undefined when some labels or places changed.
+ */
+function relabelledNone(before: PairIndex, lists: readonly (readonly MeshResource<WorkloadKind>[])[]): PairIndex | undefined {
+  if (before.lists.length !== lists.length) return undefined;
+  const replaced = new Map<MeshResource<WorkloadKind>, MeshResource<WorkloadKind>>();
+  for (const [l, list] of lists.entries()) {
+    const was = before.lists[l] ?? [];
+    if (was.length !== list.length) return undefined;
+    for (let i = 0; i < list.length; i++) {
+      const [x, y] = [was[i] as MeshResource<WorkloadKind>, list[i] as MeshResource<WorkloadKind>];
+      if (x === y) continue;
+      if (x.namespace !== y.namespace || !sameLabels(workloadLabels(x), workloadLabels(y))) return undefined;
+      replaced.set(x, y);
+    }
+  }
+  const byPair = new Map(before.byPair);
+  for (const [x, y] of replaced) {
+    for (const [k, v] of Object.entries(workloadLabels(y))) {
+      const key = pairKey(y, k, v);
+      byPair.set(key, (byPair.get(key) ?? []).map((w) => (w === x ? y : w)));
+    }
+  }
+  return { lists, byPair };
+}
+
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => b[k] === a[k]);
 }
 
 /** Hosts a resource that failed its schema still declares, read defensively (its spec is suspect). */

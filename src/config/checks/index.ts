@@ -111,6 +111,8 @@ export function createMeshChecker(): MeshChecker {
   // builds none): the next one to need it finds it.
   const indexes = new Map<string, { readonly inputs: readonly (readonly unknown[])[]; readonly value: unknown }>();
   const generations = createGenerations();
+  // How each value a check derived (ctx.derive) is made, by name: to see whether it changed.
+  const derivations = new Map<string, Derivation>();
   const kinds = createKindLists();
   return {
     *steps(resources, invalid, naming, replacement) {
@@ -125,6 +127,9 @@ export function createMeshChecker(): MeshChecker {
       const { byKind, moved } = kinds.of(resources, replacement);
       const ctx = checkContext(resources, invalid, naming, out, reuse, byKind);
       const generation = generations.load((name): Input => {
+        // A derived value (ctx.derive) is the same input while it is the very same object.
+        const derivation = name.startsWith("derived\0") ? derivations.get(part(name)) : undefined;
+        if (derivation !== undefined) return { items: () => [ctx.derive(part(name), derivation.kinds, derivation.build, derivation.shape)] };
         const from = madeFrom(name);
         if (from !== undefined) return { items: () => partOf(ctx, name), from };
         return { items: () => (name === "*" ? resources : name === "invalid" ? invalid : (ctx.ofKind(name as MeshKind) as readonly AnyMeshResource[])) };
@@ -137,7 +142,7 @@ export function createMeshChecker(): MeshChecker {
       const fresh = (said: Said) => said.reads.every(([name, g]) => generation(name) === g);
       // Each input a check reads is noted (by name) on the way.
       let reads = new Set<string>();
-      const recorded = recording(ctx, (name) => reads.add(name));
+      const recorded = recording(ctx, (name) => reads.add(name), derivations);
       const run = (check: (ctx: CheckContext) => void): Said => {
         reads = new Set();
         const said = out.length;
@@ -228,7 +233,7 @@ export function createMeshChecker(): MeshChecker {
  * An input is compared with the last one seen under its name once per load.
  */
 function createGenerations(): { load(input: (name: string) => Input): (name: string) => number } {
-  const seen = new Map<string, { readonly items: readonly AnyMeshResource[]; readonly generation: number; readonly from?: number }>();
+  const seen = new Map<string, { readonly items: readonly unknown[]; readonly generation: number; readonly from?: number }>();
   let counter = 0;
   return {
     load(input) {
@@ -258,7 +263,7 @@ function createGenerations(): { load(input: (name: string) => Input): (name: str
 
 /** An input's items, made when needed, and the input they are made from, if any. */
 interface Input {
-  readonly items: () => readonly AnyMeshResource[];
+  readonly items: () => readonly unknown[];
   readonly from?: string;
 }
 
@@ -313,8 +318,15 @@ function createKindLists(): { of(resources: readonly AnyMeshResource[], replacem
   };
 }
 
+/** The arguments of a ctx.derive call. */
+interface Derivation {
+  readonly kinds: readonly MeshKind[];
+  readonly build: Parameters<CheckContext["derive"]>[2];
+  readonly shape: Parameters<CheckContext["derive"]>[3];
+}
+
 /** The context as a check sees it: each input it reads is noted (by name) on the way. */
-function recording(ctx: CheckContext, read: (name: string) => unknown): CheckContext {
+function recording(ctx: CheckContext, read: (name: string) => unknown, derivations: Map<string, Derivation>): CheckContext {
   return {
     get resources() {
       read("*");
@@ -361,9 +373,11 @@ function recording(ctx: CheckContext, read: (name: string) => unknown): CheckCon
       read("VirtualService");
       return ctx.routeFindings();
     },
-    derive(name, kinds, build) {
-      for (const k of kinds) read(k);
-      return ctx.derive(name, kinds, build);
+    derive(name, kinds, build, shape) {
+      // Noted as the value itself, which derive keeps while its kinds keep their shapes.
+      derivations.set(name, { kinds, build: build as Derivation["build"], shape });
+      read(`derived\0${name}`);
+      return ctx.derive(name, kinds, build, shape);
     },
     declaredByInvalid(what: string) {
       read("invalid");

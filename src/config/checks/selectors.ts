@@ -45,6 +45,14 @@ function workloadIndex(of: Of): WorkloadIndex {
   return { byPair, serviceSelectors };
 }
 
+/** What workloadIndex reads of a resource: its namespace and labels (an address may change). */
+function labelsOf(r: AnyMeshResource): string {
+  if (r.kind === "WorkloadEntry") return JSON.stringify([r.namespace, r.spec.labels]);
+  if (r.kind === "WorkloadGroup") return JSON.stringify([r.namespace, r.spec.metadata?.labels]);
+  if (r.kind === "ServiceEntry") return JSON.stringify([r.namespace, (r.spec.endpoints ?? []).map((e) => e.labels), r.spec.workloadSelector]);
+  return JSON.stringify([r.kind, r.namespace, r.name]);
+}
+
 /**
  * A selector that matches no workload: neither a WorkloadEntry, a ServiceEntry's inline endpoint,
  * nor a WorkloadGroup's template labels. Selectors in the root namespace apply mesh-wide, so they
@@ -67,7 +75,7 @@ export const selectorChecks: readonly Check[] = [
 function checkSelector(ctx: CheckContext, r: AnyMeshResource, selector: Readonly<Record<string, string>> | undefined, path: Path, meshWide = false): void {
   const policy = r.kind === "AuthorizationPolicy" || r.kind === "PeerAuthentication" || r.kind === "RequestAuthentication";
   if (selector === undefined || Object.keys(selector).length === 0) return;
-  const { byPair, serviceSelectors } = ctx.derive("workloads by label pair", ["WorkloadEntry", "ServiceEntry", "WorkloadGroup"], workloadIndex);
+  const { byPair, serviceSelectors } = ctx.derive("workloads by label pair", ["WorkloadEntry", "ServiceEntry", "WorkloadGroup"], workloadIndex, labelsOf);
   const everywhere = meshWide || r.namespace === ctx.naming.rootNamespace;
   const scope = everywhere ? "*" : r.namespace;
   const lists = Object.entries(selector).map(([k, v]) => byPair.get(`${scope}\0${k}\0${v}`) ?? []);
