@@ -7,6 +7,7 @@ import { isMeshKind } from "./types.js";
 import { DEFAULT_CONFIG_LIMITS, type ConfigLimits } from "./limits.js";
 import { runInSlices, runSteps, type Steps } from "../common/steps.js";
 import { parseSteps, type SourceFile } from "./source.js";
+import { createModelOrder, gather, type FileResult, type Gathered, type ModelOrder } from "./load-memo.js";
 
 /** Where a model's config came from. */
 export interface ModelSource {
@@ -33,17 +34,6 @@ export interface LoadResult {
   readonly diagnostics: readonly Diagnostic[];
   /** No errors (warnings allowed): the model may be served. */
   readonly ok: boolean;
-}
-
-/** What one file yields on its own: depends only on its path and text, so it can be reused. */
-interface FileResult {
-  readonly text: string;
-  /** The file was not read (SourceFile.refused). */
-  readonly refused: boolean;
-  readonly documents: number;
-  readonly diagnostics: readonly Diagnostic[];
-  readonly resources: readonly AnyMeshResource[];
-  readonly invalid: readonly AnyMeshResource[];
 }
 
 /** One file's parse and schema checks, as steps (see parseSteps): it may pause at each "tick". */
@@ -86,21 +76,26 @@ export interface MeshLoader {
  * re-parses one file and re-runs the checks that read the kinds of resource it holds.
  */
 export function createMeshLoader(limits: ConfigLimits = DEFAULT_CONFIG_LIMITS): MeshLoader {
+  // Each file's results by path, for the text they were made from.
   let cache = new Map<string, FileResult>();
   // Says again what a cross-resource check said when nothing it read changed.
   const checker = createMeshChecker();
+  const memo: CombineMemo = { order: createModelOrder(), gathered: undefined };
   function* steps(files: readonly SourceFile[], naming: MeshNaming): Generator<"tick", LoadResult> {
-    const next = new Map<string, FileResult>();
     const results: FileResult[] = [];
+    let known = 0;
     for (const f of files) {
       const cached = cache.get(f.path);
+      if (cached !== undefined) known++;
       // A refused file has no text: a refusal is not reused (the file may be fixed to empty).
       const result = cached !== undefined && cached.text === f.text && !cached.refused && f.refused === undefined ? cached : yield* loadFileSteps(f, limits);
-      next.set(f.path, result);
+      // The same paths as last time (the usual change): the changed files' results are updated in place.
+      if (result !== cached && cached !== undefined) cache.set(f.path, result);
       results.push(result);
     }
-    cache = next; // files that are gone are forgotten
-    return yield* combine(results, files.length, naming, checker);
+    // Files were added or are gone: the cache is made again, so the gone ones are forgotten.
+    if (known !== files.length || known !== cache.size) cache = new Map(files.map((f, i) => [f.path, results[i] as FileResult]));
+    return yield* combine(results, files.length, naming, checker, memo);
   }
   return {
     load: (files, naming = DEFAULT_NAMING) => runSteps(steps(files, naming)),
@@ -120,27 +115,25 @@ export function loadMesh(files: readonly SourceFile[], naming: MeshNaming = DEFA
       files.length,
       naming,
       createMeshChecker(),
+      { order: createModelOrder(), gathered: undefined },
     ),
   );
 }
 
 
-/** Files combined between two pauses: a mesh of 5,000 files is combined in about ten steps. */
-const FILES_PER_STEP = 500;
+/** What combine keeps from one load to the next (see load-memo.ts). */
+interface CombineMemo {
+  readonly order: ModelOrder;
+  gathered: Gathered | undefined;
+}
 
 /** The files' results as one model, after the cross-resource checks (steps: see MeshChecker). */
-function* combine(results: readonly FileResult[], fileCount: number, naming: MeshNaming, checker: MeshChecker): Steps<LoadResult> {
-  const diagnostics: Diagnostic[] = [];
-  const resources: AnyMeshResource[] = [];
-  const invalid: AnyMeshResource[] = [];
-  let documents = 0;
-  for (const [i, r] of results.entries()) {
-    for (const d of r.diagnostics) diagnostics.push(d);
-    for (const x of r.resources) resources.push(x);
-    for (const x of r.invalid) invalid.push(x);
-    documents += r.documents;
-    if (i % FILES_PER_STEP === FILES_PER_STEP - 1) yield "tick";
-  }
+function* combine(results: readonly FileResult[], fileCount: number, naming: MeshNaming, checker: MeshChecker, memo: CombineMemo): Steps<LoadResult> {
+  const { gathered, replacement } = gather(results, memo.gathered);
+  memo.gathered = gathered;
+  const { resources, invalid, documents } = gathered;
+  const diagnostics = [...gathered.diagnostics];
+  yield "tick";
   if (documents === 0 && diagnostics.length === 0) {
     // Serving an empty mesh would strip every proxy of its config; it is far more often a wrong
     // path, a bad checkout or a commit that deleted everything.
@@ -154,14 +147,12 @@ function* combine(results: readonly FileResult[], fileCount: number, naming: Mes
       col: 1,
     });
   }
-  for (const d of yield* checker.steps(resources, invalid, naming)) diagnostics.push(d);
+  for (const d of yield* checker.steps(resources, invalid, naming, replacement)) diagnostics.push(d);
   yield "tick";
-  // Each sort key made once, not twice per comparison (that sort was a reload's longest step).
-  const keyed = resources.map((r) => ({ r, key: `${r.kind}\0${r.namespace}\0${r.name}` }));
-  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const model = memo.order.sorted(resources, replacement);
   yield "tick";
   const sorted = sortDiagnostics(diagnostics.map(bounded));
-  return { model: { resources: keyed.map((k) => k.r), naming, files: fileCount }, diagnostics: sorted, ok: !sorted.some(isError) };
+  return { model: { resources: model, naming, files: fileCount }, diagnostics: sorted, ok: !sorted.some(isError) };
 }
 
 /** Kind and metadata.name are there, so the resource can be named even though its spec is bad. */

@@ -12,6 +12,7 @@
 // Istio orders VirtualServices by creation time; git has none, so the order here is the file
 // path, then the document's place in its file.
 import { exportedToNamespace, fileOrder, gatewayRef, qualifyHost, type MeshNaming, type MeshResource } from "./resources.js";
+import type { ParsedDoc } from "./source.js";
 import type { HTTPMatchRequest, HTTPRoute, StringMatch } from "./types.js";
 
 type VirtualService = MeshResource<"VirtualService">;
@@ -79,6 +80,61 @@ export function virtualServiceView(all: readonly VirtualService[], naming: MeshN
   }
   findings.push(...gatewayCatchAlls(written, qualify));
   return { roots, mesh, findings, madeOf: (root) => sources.get(root) ?? [root] };
+}
+
+/**
+ * The merged view's findings, with what they were found from, so that the next VirtualServices'
+ * findings can be these again (see viewFindings).
+ */
+export interface ViewFindings {
+  readonly all: readonly VirtualService[];
+  readonly clusterDomain: string;
+  readonly findings: readonly RouteFinding[];
+  /** The documents the findings are at (a resolved root's is its written one's). */
+  readonly at: ReadonlySet<ParsedDoc>;
+  /** Each VirtualService's shape (see shapeOf), made once per object. */
+  readonly shapes: WeakMap<VirtualService, string>;
+}
+
+/**
+ * The findings of virtualServiceView(all, naming), or those found last time (before) when they
+ * must be the same: every VirtualService is the same object as at its place last time, or one
+ * with the same shape (everything the findings read of it) that no finding is at. A route's
+ * weights changed in one VirtualService of a thousand: the view is not made again.
+ */
+export function viewFindings(all: readonly VirtualService[], naming: MeshNaming, before?: ViewFindings): ViewFindings {
+  const shapes = before?.shapes ?? new WeakMap<VirtualService, string>();
+  const shape = (vs: VirtualService) => {
+    let s = shapes.get(vs);
+    if (s === undefined) shapes.set(vs, (s = shapeOf(vs)));
+    return s;
+  };
+  if (
+    before !== undefined &&
+    before.clusterDomain === naming.clusterDomain &&
+    before.all.length === all.length &&
+    all.every((vs, i) => {
+      const was = before.all[i] as VirtualService;
+      return vs === was || (!before.at.has(was.source) && shape(vs) === shape(was));
+    })
+  ) {
+    return { ...before, all };
+  }
+  const { findings } = virtualServiceView(all, naming);
+  const at = new Set(findings.flatMap((f) => (f.also === undefined ? [f.at.source] : [f.at.source, f.also.at.source])));
+  return { all, clusterDomain: naming.clusterDomain, findings, at, shapes };
+}
+
+/**
+ * What the view's findings read of a VirtualService: where it is (file order), its name, hosts,
+ * gateways, exportTo and first catch-all route; all of it when it delegates or is a delegate (the
+ * merge of their routes). Only the cluster domain of the naming counts (qualifying hosts).
+ */
+function shapeOf(vs: VirtualService): string {
+  const delegation = isDelegate(vs) || (vs.spec.http ?? []).some((r) => r.delegate !== undefined);
+  const { hosts, gateways, exportTo } = vs.spec;
+  const catchAll = (vs.spec.http ?? []).findIndex(isCatchAllRoute);
+  return JSON.stringify([vs.source.file, vs.source.index, vs.namespace, vs.name, hosts, gateways, exportTo, catchAll, delegation ? vs.spec : null]);
 }
 
 /** A VirtualService without hosts: only another one's delegate routes to it. */

@@ -82,6 +82,53 @@ const modelOf = (r: LoadResult) => ({
   resources: r.model.resources.map((x) => ({ kind: x.kind, namespace: x.namespace, name: x.name, file: x.source.file, spec: x.spec as unknown })),
 });
 
+const gateway = `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: edge, namespace: front }
+spec:
+  selector: { app: web }
+  servers: [{ port: { number: 80, name: http, protocol: HTTP }, hosts: ["*"] }]
+`;
+
+/** A VirtualService on the edge gateway whose one route catches every request (a prefix of "/"). */
+const edgeRoute = (name: string, host: string, destination: string, lead = "") => `${lead}apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: ${name}, namespace: front }
+spec:
+  hosts: [${host}]
+  gateways: [edge]
+  http:
+    - match: [{ uri: { prefix: / } }]
+      route: [{ destination: { host: ${destination} } }]
+`;
+
+const delegating = (prefix: string) => `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: shop-root, namespace: shop }
+spec:
+  hosts: [shop.example.com]
+  gateways: [front/edge]
+  http:
+    - match: [{ uri: { prefix: ${prefix} } }]
+      delegate: { name: shop-api, namespace: shop }
+`;
+
+const delegate = (prefix: string) => `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: shop-api, namespace: shop }
+spec:
+  http:
+    - match: [{ uri: { prefix: ${prefix} } }]
+      route: [{ destination: { host: reviews } }]
+`;
+
+const strict = `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: shop }
+spec:
+  mtls: { mode: STRICT }
+`;
+
 const without = (files: Files, ...paths: string[]) => Object.fromEntries(Object.entries(files).filter(([p]) => !paths.includes(p)));
 
 const edits: Edit[] = [
@@ -138,6 +185,62 @@ const edits: Edit[] = [
     expect: ["GM0302 shop/reviews/rule.yaml"],
   },
   { name: "the default naming again, the workload back", apply: (f) => ({ ...f, "front/web/workload.yaml": workload("front", "web", "v1", "10.0.1.1"), "front/web/service.yaml": serviceEntry("front", "web") }), gone: ["GM0316 front/web/policy.yaml"] },
+  // A VirtualService's findings are said again, per VirtualService, while what they read is the
+  // same; the merged view's findings while every changed VirtualService keeps its shape and no
+  // finding is at it.
+  {
+    name: "a second VirtualService for a host sidecars route",
+    apply: (f) => ({ ...f, "shop/reviews/z-route.yaml": route("shop", "reviews-2", "reviews", "reviews", "v1") }),
+    expect: ["GM0306 shop/reviews/z-route.yaml"],
+  },
+  { name: "the first one's subset changed (the other place of the conflict)", apply: (f) => ({ ...f, "shop/reviews/route.yaml": `# moved down a line\n${route("shop", "reviews", "reviews", "reviews", "v2")}` }), expect: ["GM0306 shop/reviews/z-route.yaml"] },
+  { name: "the second one's subset changed (where the conflict is)", apply: (f) => ({ ...f, "shop/reviews/z-route.yaml": `\n${route("shop", "reviews-2", "reviews", "reviews", "v3")}` }), expect: ["GM0306 shop/reviews/z-route.yaml", "GM0303 shop/reviews/z-route.yaml"] },
+  { name: "a VirtualService no finding is at changed", apply: (f) => ({ ...f, "front/web/route.yaml": route("front", "web", "web", "reviews.shop.svc.cluster.local", "v3") }), expect: ["GM0303 front/web/route.yaml"] },
+  { name: "a subset added that both routes name", apply: (f) => ({ ...f, "shop/reviews/rule.yaml": rule("shop", "reviews", ["v1", "v2", "v3"]) }), gone: ["GM0303 front/web/route.yaml", "GM0303 shop/reviews/z-route.yaml"] },
+  { name: "the second one's host changed: no conflict", apply: (f) => ({ ...f, "shop/reviews/z-route.yaml": route("shop", "reviews-2", "canary.shop.svc.cluster.local", "reviews", "v3") }), gone: ["GM0306 shop/reviews/z-route.yaml"] },
+  {
+    name: "two catch-all routes for one host on a gateway",
+    apply: (f) => ({ ...f, "front/edge/gateway.yaml": gateway, "front/edge/a.yaml": edgeRoute("a", "web.example.com", "web"), "front/edge/b.yaml": edgeRoute("b", "web.example.com", "web") }),
+    expect: ["GM0360 front/edge/b.yaml"],
+  },
+  { name: "the first catch-all moved down a line", apply: (f) => ({ ...f, "front/edge/a.yaml": edgeRoute("a", "web.example.com", "web", "\n\n") }), expect: ["GM0360 front/edge/b.yaml"] },
+  { name: "the second catch-all's destination changed", apply: (f) => ({ ...f, "front/edge/b.yaml": edgeRoute("b", "web.example.com", "missing") }), expect: ["GM0360 front/edge/b.yaml", "GM0302 front/edge/b.yaml"] },
+  { name: "the second catch-all for another host", apply: (f) => ({ ...f, "front/edge/b.yaml": edgeRoute("b", "api.example.com", "web") }), gone: ["GM0360 front/edge/b.yaml"] },
+  {
+    name: "a root delegating /api to a delegate",
+    apply: (f) => ({ ...f, "shop/api/root.yaml": delegating("/api"), "shop/api/delegate.yaml": delegate("/api/v1") }),
+    gone: ["GM0364 shop/api/delegate.yaml"],
+  },
+  { name: "the delegate's match outside the root's", apply: (f) => ({ ...f, "shop/api/delegate.yaml": delegate("/v1") }), expect: ["GM0364 shop/api/delegate.yaml"] },
+  { name: "the root's match widened to cover it", apply: (f) => ({ ...f, "shop/api/root.yaml": delegating("/") }), gone: ["GM0364 shop/api/delegate.yaml"] },
+  { name: "the delegate gone", apply: (f) => without(f, "shop/api/delegate.yaml"), expect: ["GM0361 shop/api/root.yaml"] },
+  // The index of names is updated, not rebuilt, while only texts change.
+  { name: "a copy of a DestinationRule", apply: (f) => ({ ...f, "z-rule.yaml": rule("shop", "reviews", ["v1"]) }), expect: ["GM0301 z-rule.yaml"] },
+  { name: "the first of the two moved down a line", apply: (f) => ({ ...f, "shop/reviews/rule.yaml": `\n${rule("shop", "reviews", ["v1", "v2", "v3"])}` }), expect: ["GM0301 z-rule.yaml"] },
+  { name: "the copy's text changed", apply: (f) => ({ ...f, "z-rule.yaml": rule("shop", "reviews", ["v2"]) }), expect: ["GM0301 z-rule.yaml"] },
+  { name: "the copy renamed", apply: (f) => ({ ...f, "z-rule.yaml": rule("shop", "reviews", ["v2"]).replace("name: reviews", "name: reviews-2") }), gone: ["GM0301 z-rule.yaml"] },
+  {
+    name: "an external entry selecting workloads a namespace-wide policy makes STRICT",
+    apply: (f) => ({ ...f, "shop/strict.yaml": strict, "shop/reviews/service.yaml": serviceEntry("shop", "reviews").replace("MESH_INTERNAL", "MESH_EXTERNAL") }),
+    expect: ["GM0317 shop/reviews/service.yaml"],
+  },
+  { name: "the host's rule says ISTIO_MUTUAL", apply: (f) => ({ ...f, "shop/reviews/rule.yaml": `${rule("shop", "reviews", ["v1", "v2", "v3"])}  trafficPolicy: { tls: { mode: ISTIO_MUTUAL } }\n` }), gone: ["GM0317 shop/reviews/service.yaml"] },
+  { name: "the rule without it, the policy gone", apply: (f) => ({ ...without(f, "shop/strict.yaml"), "shop/reviews/rule.yaml": rule("shop", "reviews", ["v1", "v2", "v3"]) }), gone: ["GM0317 shop/reviews/service.yaml"] },
+  // The workload indexes are kept, or updated, while workloads keep their namespaces and labels.
+  {
+    name: "a workload relabelled in place: its service selects nothing",
+    apply: (f) => ({ ...f, "front/web/workload.yaml": workload("front", "web", "v1", "10.0.1.1").replace("app: web,", "app: web2,") }),
+    expect: ["GM0309 front/web/service.yaml"],
+  },
+  { name: "its labels back, its address changed", apply: (f) => ({ ...f, "front/web/workload.yaml": workload("front", "web", "v1", "10.0.1.9") }), gone: ["GM0309 front/web/service.yaml"] },
+  { name: "its address changed again", apply: (f) => ({ ...f, "front/web/workload.yaml": workload("front", "web", "v1", "10.0.1.10") }), gone: ["GM0309 front/web/service.yaml"] },
+  { name: "its address a name its STATIC service cannot use", apply: (f) => ({ ...f, "front/web/workload.yaml": workload("front", "web", "v1", "web.example.com") }), expect: ["GM0321 front/web/workload.yaml"] },
+  {
+    name: "a workload relabelled from v2 to v3 in place: subset v2 selects nothing",
+    apply: (f) => ({ ...f, "front/web/workload.yaml": workload("front", "web", "v1", "10.0.1.1"), "shop/reviews/workload-v2.yaml": workload("shop", "reviews", "v2", "10.0.0.2").replace("version: v2", "version: v3") }),
+    expect: ["GM0319 shop/reviews/rule.yaml"],
+    gone: ["GM0321 front/web/workload.yaml"],
+  },
   { name: "a file that is not YAML", apply: (f) => ({ ...f, "front/web/route.yaml": "kind: VirtualService\nmetadata: { name: web, namespace: front\n" }) },
   { name: "every file deleted", apply: () => ({}), expect: ["GM0003 ."] },
   { name: "all back", apply: () => base },

@@ -3,7 +3,7 @@ import { indexDestinationRules, ruleOrder } from "../merge-destination-rules.js"
 import { mergeServiceEntries } from "../merge-service-entries.js";
 import { re2Problem } from "../re2.js";
 import { labelsMatch, type MeshResource } from "../resources.js";
-import type { CheckContext, Path } from "./context.js";
+import { each, whole, type Check, type CheckContext, type Path } from "./context.js";
 
 /**
  * GM0310 a regular expression Envoy's RE2 engine would refuse, GM0311 a ServiceEntry port number
@@ -12,8 +12,8 @@ import type { CheckContext, Path } from "./context.js";
  * would NACK the first and quietly pick one of the duplicates; all are better caught before a
  * commit is served.
  */
-export function checkDefinitions(ctx: CheckContext): void {
-  for (const vs of ctx.ofKind("VirtualService")) {
+export const definitionChecks: readonly Check[] = [
+  each("VirtualService", (ctx, vs) => {
     (vs.spec.http ?? []).forEach((route, i) => {
       (route.match ?? []).forEach((m, j) => {
         const at: Path = ["spec", "http", i, "match", j];
@@ -26,8 +26,8 @@ export function checkDefinitions(ctx: CheckContext): void {
       checkRegex(ctx, vs, ["spec", "http", i, "rewrite", "uriRegexRewrite", "match"], route.rewrite?.uriRegexRewrite?.match);
       (route.corsPolicy?.allowOrigins ?? []).forEach((o, k) => checkRegex(ctx, vs, ["spec", "http", i, "corsPolicy", "allowOrigins", k, "regex"], o.regex));
     });
-  }
-  for (const se of ctx.ofKind("ServiceEntry")) {
+  }),
+  each("ServiceEntry", (ctx, se) => {
     const numbers = new Set<number>();
     const names = new Set<string>();
     (se.spec.ports ?? []).forEach((p, i) => {
@@ -36,12 +36,26 @@ export function checkDefinitions(ctx: CheckContext): void {
       numbers.add(p.number);
       if (p.name !== undefined) names.add(p.name);
     });
-  }
-  // GM0313: ServiceEntries for one host merge as in Istio (merge-service-entries.ts); what cannot
-  // be merged is an error at the later entry, naming the first.
-  for (const c of mergeServiceEntries(ctx.ofKind("ServiceEntry")).conflicts) {
-    ctx.report(c.at, c.path, "GM0313", "error", `${c.message} (ServiceEntry ${c.first.namespace}/${c.first.name}, ${ctx.where(c.first, c.firstPath)})`);
-  }
+  }),
+  whole((ctx) => {
+    // GM0313: ServiceEntries for one host merge as in Istio (merge-service-entries.ts); what
+    // cannot be merged is an error at the later entry, naming the first.
+    for (const c of mergeServiceEntries(ctx.ofKind("ServiceEntry")).conflicts) {
+      ctx.report(c.at, c.path, "GM0313", "error", `${c.message} (ServiceEntry ${c.first.namespace}/${c.first.name}, ${ctx.where(c.first, c.firstPath)})`);
+    }
+  }),
+  whole(checkRuleMerge),
+  whole(checkSelectorOverlap),
+  each("DestinationRule", (ctx, dr) => {
+    const seen = new Set<string>();
+    (dr.spec.subsets ?? []).forEach((s, i) => {
+      if (seen.has(s.name)) ctx.report(dr, ["spec", "subsets", i, "name"], "GM0312", "error", `subset ${s.name} is defined twice; merge the two or rename one`);
+      seen.add(s.name);
+    });
+  }),
+];
+
+function checkRuleMerge(ctx: CheckContext): void {
   // GM0314: several DestinationRules for one host merge as in Istio (merge-destination-rules.ts);
   // what the merge drops (a subset name defined again, a second top-level trafficPolicy) is a
   // warning at the dropped place naming the kept one, as file order decides where Istio's
@@ -50,14 +64,6 @@ export function checkDefinitions(ctx: CheckContext): void {
     const kept = `${f.kept.rule.namespace}/${f.kept.rule.name} (${ctx.where(f.kept.rule, f.kept.path)})`;
     const what = f.what === "subset" ? `subset ${f.name ?? ""} of ${f.host} is already defined by DestinationRule ${kept}` : `${f.host} already has a top-level trafficPolicy from DestinationRule ${kept}`;
     ctx.report(f.dropped.rule, f.dropped.path, "GM0314", "warning", `${what}, which comes first in file order; as Istio merges rules for one host this one is ignored: remove it or rename it`, f.what === "subset" ? "value" : "key");
-  }
-  checkSelectorOverlap(ctx);
-  for (const dr of ctx.ofKind("DestinationRule")) {
-    const seen = new Set<string>();
-    (dr.spec.subsets ?? []).forEach((s, i) => {
-      if (seen.has(s.name)) ctx.report(dr, ["spec", "subsets", i, "name"], "GM0312", "error", `subset ${s.name} is defined twice; merge the two or rename one`);
-      seen.add(s.name);
-    });
   }
 }
 

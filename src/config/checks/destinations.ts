@@ -1,5 +1,5 @@
-import { hostMatches, type MeshResource } from "../resources.js";
-import type { CheckContext, Path } from "./context.js";
+import type { MeshResource } from "../resources.js";
+import { each, type Check, type CheckContext, type Path } from "./context.js";
 
 interface Destination {
   readonly host: string;
@@ -11,8 +11,8 @@ interface Destination {
  * GM0302 host no ServiceEntry declares, GM0303 subset no DestinationRule defines, GM0305 port the
  * service does not have: for every VirtualService destination and mirror, and DestinationRule host.
  */
-export function checkDestinations(ctx: CheckContext): void {
-  for (const vs of ctx.ofKind("VirtualService")) {
+export const destinationChecks: readonly Check[] = [
+  each("VirtualService", (ctx, vs) => {
     (vs.spec.http ?? []).forEach((route, i) => {
       (route.route ?? []).forEach((d, j) => checkDestination(ctx, vs, d.destination, ["spec", "http", i, "route", j, "destination"]));
       if (route.mirror !== undefined) checkDestination(ctx, vs, route.mirror, ["spec", "http", i, "mirror"]);
@@ -24,16 +24,16 @@ export function checkDestinations(ctx: CheckContext): void {
     (vs.spec.tls ?? []).forEach((route, i) => {
       (route.route ?? []).forEach((d, j) => checkDestination(ctx, vs, d.destination, ["spec", "tls", i, "route", j, "destination"]));
     });
-  }
-  for (const dr of ctx.ofKind("DestinationRule")) {
+  }),
+  each("DestinationRule", (ctx, dr) => {
     const host = ctx.qualify(dr.spec.host, dr.namespace);
     // A wildcard rule (*.local) sets policy for every service it covers; it need not match one.
-    if (host.startsWith("*")) continue;
+    if (host.startsWith("*")) return;
     if (ctx.servicesFor(host).length === 0 && !ctx.declaredByInvalid(host)) {
       ctx.report(dr, ["spec", "host"], "GM0302", "error", `host ${host} is not declared by any ServiceEntry; declare it, or fix the host`);
     }
-  }
-}
+  }),
+];
 
 function checkDestination(ctx: CheckContext, vs: MeshResource<"VirtualService">, d: Destination, path: Path): void {
   const host = ctx.qualify(d.host, vs.namespace);
@@ -45,7 +45,7 @@ function checkDestination(ctx: CheckContext, vs: MeshResource<"VirtualService">,
     return;
   }
   if (d.subset !== undefined) {
-    const rules = rulesFor(ctx, host);
+    const rules = ctx.rulesFor(host);
     const subsets = rules.flatMap((dr) => (dr.spec.subsets ?? []).map((s) => s.name));
     if (!subsets.includes(d.subset) && !rulesBroken(ctx, host)) {
       const known = subsets.length > 0 ? `it has ${subsets.join(", ")}` : "no DestinationRule for this host defines subsets";
@@ -74,26 +74,4 @@ function checkDestination(ctx: CheckContext, vs: MeshResource<"VirtualService">,
 /** A DestinationRule for the host failed its schema: its subsets are unknown, not missing. */
 function rulesBroken(ctx: CheckContext, host: string): boolean {
   return ctx.declaredByInvalid(`rule:${host}`);
-}
-
-interface RuleIndex {
-  readonly exact: Map<string, MeshResource<"DestinationRule">[]>;
-  readonly wildcards: { host: string; dr: MeshResource<"DestinationRule"> }[];
-}
-
-const ruleIndexes = new WeakMap<CheckContext, RuleIndex>();
-
-/** The DestinationRules for a host: its own, or a wildcard one covering it (*.local). */
-function rulesFor(ctx: CheckContext, host: string): MeshResource<"DestinationRule">[] {
-  let index = ruleIndexes.get(ctx);
-  if (index === undefined) {
-    index = { exact: new Map(), wildcards: [] };
-    for (const dr of ctx.ofKind("DestinationRule")) {
-      const h = ctx.qualify(dr.spec.host, dr.namespace);
-      if (h.startsWith("*")) index.wildcards.push({ host: h, dr });
-      else index.exact.set(h, [...(index.exact.get(h) ?? []), dr]);
-    }
-    ruleIndexes.set(ctx, index);
-  }
-  return [...(index.exact.get(host) ?? []), ...index.wildcards.filter((r) => hostMatches(r.host, host)).map((r) => r.dr)];
 }

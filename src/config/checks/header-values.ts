@@ -1,19 +1,19 @@
 import type { Headers } from "../types.js";
-import type { CheckContext, Path } from "./context.js";
+import { each, type Check, type CheckContext, type Path } from "./context.js";
 
 /**
  * GM0333: a header value Envoy's header parser refuses. Envoy reads request and response header
  * values as format strings: %COMMAND% or %COMMAND(ARG)% is replaced by a value, %% is a literal %,
  * and any other % makes Envoy refuse the whole route configuration.
  */
-export function checkHeaderValues(ctx: CheckContext): void {
-  for (const vs of ctx.ofKind("VirtualService")) {
+export const headerValueChecks: readonly Check[] = [
+  each("VirtualService", (ctx, vs) => {
     (vs.spec.http ?? []).forEach((route, i) => {
       checkHeaders(ctx, vs, route.headers, ["spec", "http", i, "headers"]);
       (route.route ?? []).forEach((d, j) => checkHeaders(ctx, vs, d.headers, ["spec", "http", i, "route", j, "headers"]));
     });
-  }
-}
+  }),
+];
 
 function checkHeaders(ctx: CheckContext, vs: Parameters<CheckContext["report"]>[0], headers: Headers | undefined, path: Path): void {
   for (const side of ["request", "response"] as const) {

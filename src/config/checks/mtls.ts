@@ -1,7 +1,7 @@
 import { peerAuthentications, TLS_MODE_LABEL } from "../peer-authentication.js";
-import { hostMatches, type MeshResource } from "../resources.js";
+import { hostMatches, qualifyHost, type MeshResource } from "../resources.js";
 import type { TrafficPolicy } from "../types.js";
-import type { CheckContext } from "./context.js";
+import { each, type Check } from "./context.js";
 
 /**
  * GM0317: a ServiceEntry that is not MESH_INTERNAL selecting mesh workloads that accept only
@@ -9,13 +9,14 @@ import type { CheckContext } from "./context.js";
  * send plaintext and every call is refused: validate clean, fail at serve time. A DestinationRule
  * saying ISTIO_MUTUAL for the host is the other way to make clients use mutual TLS.
  */
-export function checkStrictBehindPlaintext(ctx: CheckContext): void {
-  const peers = peerAuthentications(ctx.ofKind("PeerAuthentication"), ctx.naming.rootNamespace);
-  const rules = ctx.ofKind("DestinationRule").map((dr) => ({ host: ctx.qualify(dr.spec.host, dr.namespace), mutual: saysIstioMutual(dr) }));
-  for (const se of ctx.ofKind("ServiceEntry")) {
+export const strictBehindPlaintextChecks: readonly Check[] = [
+  each("ServiceEntry", (ctx, se) => {
     const selector = se.spec.workloadSelector?.labels;
-    if (se.spec.location === "MESH_INTERNAL" || selector === undefined) continue;
-    if (se.spec.hosts.every((h) => rules.some((r) => r.mutual && hostMatches(r.host, h)))) continue;
+    // Reads nothing else, so a MESH_INTERNAL entry is not checked again when rules change.
+    if (se.spec.location === "MESH_INTERNAL" || selector === undefined) return;
+    const rules = ctx.derive("DestinationRule hosts and mutual TLS", ["DestinationRule"], (of, naming) => of("DestinationRule").map((dr) => ({ host: qualifyHost(dr.spec.host, dr.namespace, naming), mutual: saysIstioMutual(dr) })));
+    if (se.spec.hosts.every((h) => rules.some((r) => r.mutual && hostMatches(r.host, h)))) return;
+    const peers = ctx.derive("peer authentications", ["PeerAuthentication"], (of, naming) => peerAuthentications(of("PeerAuthentication"), naming.rootNamespace));
     // Mesh workloads (they run a proxy) the entry selects, as they would register.
     const workloads = [
       ...ctx.selected("WorkloadEntry", se.namespace, selector).map((w) => ({ what: `WorkloadEntry ${w.namespace}/${w.name}`, labels: w.spec.labels ?? {}, ports: w.spec.ports ?? {} })),
@@ -35,8 +36,8 @@ export function checkStrictBehindPlaintext(ctx: CheckContext): void {
       );
       break;
     }
-  }
-}
+  }),
+];
 
 /** Does a DestinationRule make clients use mesh mutual TLS (anywhere in it: top, port level, a subset)? */
 function saysIstioMutual(dr: MeshResource<"DestinationRule">): boolean {

@@ -1,5 +1,5 @@
 import { excerpt } from "../diagnostics.js";
-import type { CheckContext } from "./context.js";
+import { each, type Check } from "./context.js";
 
 /**
  * GM0318: an AuthorizationPolicy principal written as a SPIFFE URI. Istio's principals are the URI
@@ -7,8 +7,8 @@ import type { CheckContext } from "./context.js";
  * so "spiffe://cluster.local/..." would be compared as spiffe://spiffe://... and match no one (an
  * ALLOW then denies everyone, a DENY denies no one).
  */
-export function checkPrincipals(ctx: CheckContext): void {
-  for (const ap of ctx.ofKind("AuthorizationPolicy")) {
+export const principalChecks: readonly Check[] = [
+  each("AuthorizationPolicy", (ctx, ap) => {
     (ap.spec.rules ?? []).forEach((rule, i) => {
       (rule.from ?? []).forEach((from, j) => {
         for (const field of ["principals", "notPrincipals"] as const) {
@@ -26,8 +26,8 @@ export function checkPrincipals(ctx: CheckContext): void {
         }
       });
     });
-  }
-}
+  }),
+];
 
 function hasScheme(principal: string): boolean {
   return principal.toLowerCase().startsWith("spiffe://");

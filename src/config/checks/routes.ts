@@ -1,6 +1,5 @@
 import { gatewayRef, type MeshResource } from "../resources.js";
-import { virtualServiceView } from "../virtual-services.js";
-import type { CheckContext } from "./context.js";
+import { each, whole, type Check, type CheckContext } from "./context.js";
 
 /**
  * GM0304 (warning) weights that do not add up to 100, GM0325 weights that add up to 0,
@@ -12,15 +11,14 @@ import type { CheckContext } from "./context.js";
  * GM0365 (warning) a delegate nothing delegates to, GM0308 also for http match gateways, GM0366
  * (warning) a match naming a gateway its VirtualService is not bound to.
  */
-export function checkRoutes(ctx: CheckContext): void {
-  const gateways = new Set(ctx.ofKind("Gateway").map((g) => `${g.namespace}/${g.name}`));
-  for (const vs of ctx.ofKind("VirtualService")) {
+export const routeChecks: readonly Check[] = [
+  each("VirtualService", (ctx, vs) => {
     const named: { ref: string; path: (string | number)[] }[] = (vs.spec.gateways ?? []).map((g, i) => ({ ref: g, path: ["spec", "gateways", i] }));
     (vs.spec.http ?? []).forEach((h, i) => (h.match ?? []).forEach((m, j) => (m.gateways ?? []).forEach((g, k) => named.push({ ref: g, path: ["spec", "http", i, "match", j, "gateways", k] }))));
     const bound = new Set((vs.spec.gateways ?? ["mesh"]).map((g) => gatewayRef(g, vs.namespace)));
     for (const { ref, path } of named) {
       const key = gatewayRef(ref, vs.namespace);
-      if (key !== "mesh" && !gateways.has(key) && !ctx.declaredByInvalid(`Gateway ${key}`)) {
+      if (key !== "mesh" && ctx.named("Gateway", key) === undefined && !ctx.declaredByInvalid(`Gateway ${key}`)) {
         ctx.report(vs, path, "GM0308", "error", `gateway ${key} does not exist; define it, fix the name, or use "mesh" for sidecars`);
       } else if (path[1] === "http" && !bound.has(key)) {
         // As in Istio: spec.gateways decides where the VirtualService is translated at all.
@@ -29,13 +27,15 @@ export function checkRoutes(ctx: CheckContext): void {
     }
     checkWeights(ctx, vs);
     checkShadowing(ctx, vs);
-  }
-  for (const f of virtualServiceView(ctx.ofKind("VirtualService"), ctx.naming).findings) {
-    if (f.code === "GM0361" && f.also === undefined && delegateIsInvalid(ctx, f.at, f.path)) continue; // its own error is reported
-    const message = f.also === undefined ? f.message : f.message.replace("{where}", ctx.where(f.also.at, f.also.path));
-    ctx.report(f.at, f.path, f.code, f.severity, message, f.path.at(-1) === "delegate" || typeof f.path.at(-1) === "number" ? "key" : "value");
-  }
-}
+  }),
+  whole((ctx) => {
+    for (const f of ctx.routeFindings()) {
+      if (f.code === "GM0361" && f.also === undefined && delegateIsInvalid(ctx, f.at, f.path)) continue; // its own error is reported
+      const message = f.also === undefined ? f.message : f.message.replace("{where}", ctx.where(f.also.at, f.also.path));
+      ctx.report(f.at, f.path, f.code, f.severity, message, f.path.at(-1) === "delegate" || typeof f.path.at(-1) === "number" ? "key" : "value");
+    }
+  }),
+];
 
 /** Whether the delegate a route names failed its own schema (then it is not reported missing again). */
 function delegateIsInvalid(ctx: CheckContext, vs: MeshResource<"VirtualService">, path: readonly (string | number)[]): boolean {

@@ -1,7 +1,7 @@
 import type { AnyMeshResource, MeshResource } from "../resources.js";
 import { addressingOf, endpointAddressProblem, positiveDuration, refusedDurationNote } from "../serving.js";
 import type { TrafficPolicy } from "../types.js";
-import type { CheckContext, Path } from "./context.js";
+import { each, type Check, type CheckContext, type Path } from "./context.js";
 
 /**
  * What serve would drop or replace, reported where it is written (the decisions are in
@@ -9,8 +9,8 @@ import type { CheckContext, Path } from "./context.js";
  * use, GM0322 (warning) the endpoints DNS_ROUND_ROBIN leaves out, GM0323 (warning) a duration
  * Envoy refuses (0) and serve replaces with the default, GM0324 a ServiceEntry host "*" (Istio refuses it; it would claim every host).
  */
-export function checkServing(ctx: CheckContext): void {
-  for (const se of ctx.ofKind("ServiceEntry")) {
+export const servingChecks: readonly Check[] = [
+  each("ServiceEntry", (ctx, se) => {
     se.spec.hosts.forEach((h, i) => {
       if (h === "*") ctx.report(se, ["spec", "hosts", i], "GM0324", "error", `a ServiceEntry host "*" would declare every host there is (Istio refuses it); list the hosts, or a domain wildcard such as *.example.com`);
     });
@@ -39,8 +39,8 @@ export function checkServing(ctx: CheckContext): void {
         `DNS_ROUND_ROBIN uses one endpoint (Envoy's LOGICAL_DNS): ${first?.address ?? ""}, the first by locality and address; the other ${usable.length - 1} are left out. Use resolution DNS to balance over all of them`,
       );
     }
-  }
-  for (const dr of ctx.ofKind("DestinationRule")) {
+  }),
+  each("DestinationRule", (ctx, dr) => {
     const policies: { policy: TrafficPolicy | undefined; path: Path }[] = [
       { policy: dr.spec.trafficPolicy, path: ["spec", "trafficPolicy"] },
       ...(dr.spec.subsets ?? []).map((s, i) => ({ policy: s.trafficPolicy, path: ["spec", "subsets", i, "trafficPolicy"] as Path })),
@@ -49,8 +49,8 @@ export function checkServing(ctx: CheckContext): void {
       checkDurations(ctx, dr, policy, path);
       (policy?.portLevelSettings ?? []).forEach((p, i) => checkDurations(ctx, dr, p, [...path, "portLevelSettings", i]));
     }
-  }
-}
+  }),
+];
 
 function checkDurations(ctx: CheckContext, dr: MeshResource<"DestinationRule">, policy: Omit<TrafficPolicy, "portLevelSettings"> | undefined, path: Path): void {
   const fields: [string | undefined, Path][] = [
