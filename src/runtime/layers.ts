@@ -14,7 +14,7 @@ import type { ProxyLayer } from "../translators/proxy-resources.js";
 import type { Translated } from "../translators/translated.js";
 import { sameItems } from "../common/arrays.js";
 import type { Steps } from "../common/steps.js";
-import { composeSnapshot, makeSnapshotSteps, referencesOf, unresolvedSince, type EncodedResource, type ResourceEncoder, type Snapshot } from "../xds/index.js";
+import { composeSnapshot, makeSnapshotSteps, referencesOf, replaceInSnapshot, unresolvedSince, type EncodedResource, type ResourceEncoder, type Snapshot } from "../xds/index.js";
 
 interface Entry {
   readonly snapshot: Snapshot;
@@ -24,6 +24,8 @@ interface Entry {
    * and tells whether the next translation built the same layer.
    */
   readonly sources: readonly Translated[];
+  /** A layer: each source's encoding, in the same order (what the next build of the layer need not look up again). */
+  readonly encoded: readonly EncodedResource[];
   /** A combination: the layers' snapshots it was composed of. */
   readonly parts: readonly Snapshot[];
   /** Proxies using it. */
@@ -36,6 +38,9 @@ interface Entry {
  * code, protobufjs writers built on first use) take up to half a millisecond each.
  */
 const ENCODE_STEP = 8;
+
+/** Most resources a layer's rebuild replaces in place (patch) rather than making the layer anew. */
+const PATCH_MOST = 64;
 
 export class SnapshotLayers {
   /** Layers and whole combinations, by key (a combination's key lists its layers' keys). */
@@ -76,14 +81,15 @@ export class SnapshotLayers {
     if (whole === undefined || !sameItems(whole.parts, parts)) {
       const before = whole ?? this.previous.get(key);
       if (before !== undefined && sameItems(before.parts, parts)) {
-        whole = { snapshot: before.snapshot, sources: [], parts, users: whole?.users ?? new Set() };
+        whole = { snapshot: before.snapshot, sources: [], encoded: [], parts, users: whole?.users ?? new Set() };
       } else {
         const composed = composeSnapshot(parts, before?.snapshot);
         if (!composed.ok) {
           this.logger.error("bug: a proxy's layers overlap", { proxy, problems: JSON.stringify(composed.problems) });
           return undefined;
         }
-        whole = { snapshot: composed.snapshot, sources: [], parts, users: whole?.users ?? new Set() };
+        unresolvedSince(composed.snapshot, before?.snapshot);
+        whole = { snapshot: composed.snapshot, sources: [], encoded: [], parts, users: whole?.users ?? new Set() };
       }
       this.entries.set(key, whole);
     }
@@ -122,13 +128,27 @@ export class SnapshotLayers {
   private *layer(layer: ProxyLayer): Steps<Snapshot | undefined> {
     const entry = this.entries.get(layer.key);
     if (entry !== undefined && (layer.own !== true || sameItems(entry.sources, layer.resources()))) return entry.snapshot;
-    const sources = layer.resources();
     const before = entry ?? this.previous.get(layer.key);
+    // A keyed layer (a sidecar's inbound side) of the same key is made of the same things: its
+    // resources are not asked for again (two thousand sidecars after every commit).
+    if (before !== undefined && layer.keyed === true && layer.own !== true) {
+      this.entries.set(layer.key, { ...before, users: entry?.users ?? new Set() });
+      return before.snapshot;
+    }
+    const sources = layer.resources();
     if (before !== undefined && sameItems(before.sources, sources)) {
       this.entries.set(layer.key, { ...before, users: entry?.users ?? new Set() });
       return before.snapshot;
     }
     const epoch = this.epoch;
+    const patched = before === undefined ? undefined : this.patch(before, sources);
+    if (patched !== undefined) {
+      yield "tick";
+      unresolvedSince(patched.snapshot, before?.snapshot);
+      if (epoch !== this.epoch) return undefined;
+      this.entries.set(layer.key, { snapshot: patched.snapshot, sources, encoded: patched.encoded, parts: [], users: entry?.users ?? new Set() });
+      return patched.snapshot;
+    }
     const encoded: EncodedResource[] = [];
     for (const r of sources) {
       const e = this.encoder.encode(r);
@@ -151,8 +171,32 @@ export class SnapshotLayers {
     unresolvedSince(built.snapshot, before?.snapshot);
     yield "tick";
     if (epoch !== this.epoch) return undefined;
-    this.entries.set(layer.key, { snapshot: built.snapshot, sources, parts: [], users: entry?.users ?? new Set() });
+    this.entries.set(layer.key, { snapshot: built.snapshot, sources, encoded, parts: [], users: entry?.users ?? new Set() });
     return built.snapshot;
+  }
+
+  /**
+   * The layer's new snapshot when its sources are the previous build's in the same places with a
+   * few replaced by resources of the same names (a route change in a sidecar scope of thousands):
+   * only those are encoded, and only their types made again (replaceInSnapshot). Undefined when
+   * the layer must be made anew.
+   */
+  private patch(before: Entry, sources: readonly Translated[]): { snapshot: Snapshot; encoded: EncodedResource[] } | undefined {
+    if (before.sources.length !== sources.length || before.encoded.length !== sources.length) return undefined;
+    const encoded = before.encoded.slice();
+    const replaced: EncodedResource[] = [];
+    for (let i = 0; i < sources.length; i++) {
+      const source = sources[i] as Translated;
+      if (source === before.sources[i]) continue;
+      if (replaced.length === PATCH_MOST) return undefined;
+      const e = this.encoder.encode(source);
+      referencesOf(e);
+      if (e.name !== before.encoded[i]?.name || e.typeUrl !== before.encoded[i]?.typeUrl) return undefined;
+      if (e !== before.encoded[i]) replaced.push(e);
+      encoded[i] = e;
+    }
+    const snapshot = replaced.length === 0 ? before.snapshot : replaceInSnapshot(before.snapshot, replaced);
+    return snapshot === undefined ? undefined : { snapshot, encoded };
   }
 
   private hold(proxy: string, keys: readonly string[]): void {

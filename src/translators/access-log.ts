@@ -85,7 +85,8 @@ export class AccessLogging {
 
   layers(kind: ProxyKind, layers: readonly ProxyLayer[]): readonly ProxyLayer[] {
     if (kind === "grpc") return layers;
-    return layers.map((l) => ({ key: l.key, resources: () => l.resources().map((r) => this.resource(r)) }));
+    // The setting is the server's, the same for every layer: a layer's key still names what it is made of.
+    return layers.map((l) => ({ ...l, resources: () => l.resources().map((r) => this.resource(r)) }));
   }
 
   private resource(r: Translated): Translated {

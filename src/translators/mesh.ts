@@ -15,6 +15,8 @@ import { meshMtls, type MeshMtls } from "./mtls.js";
 import { outboundResources } from "./outbound.js";
 import { createServiceIndexCache, indexServices, ofKind, reroutedHosts, resourcesByKind, routingOf, type DnsAnswers, type MeshService, type ServiceIndex, type ServiceIndexCache } from "./services.js";
 import { keptOr, type Kept } from "./kept.js";
+import type { ProxyIdentity } from "./proxy.js";
+import type { WorkloadSide } from "./proxy-resources.js";
 import { sortTranslated, type Translated, type TranslatedCluster, type TranslatedListener } from "./translated.js";
 
 /** One service's resources: what every proxy that sees the service receives of it. */
@@ -192,6 +194,12 @@ export class TranslationMemo {
    * every service again for every namespace.
    */
   readonly ruleOwn = new Map<string, { readonly inputs: string; readonly own: readonly { readonly host: string; readonly key: string }[] }>();
+  /**
+   * Each connected proxy's workload side (proxy-resources.ts), by its identity object (the pusher
+   * keeps one per connected proxy), while every input of it is the very same: the workloads,
+   * groups, ServiceEntries selecting them, policies, mTLS decisions and naming.
+   */
+  sides?: Kept<WeakMap<ProxyIdentity, WorkloadSide>>;
   private readonly identities = new WeakMap<object, number>();
   private readonly variants = new WeakMap<Translated, Map<string, Translated>>();
   private lastIdentity = 0;
@@ -293,6 +301,8 @@ export interface SharedDerivations {
   readonly unrouted: Map<string, ServiceRouting>;
   /** Services whose DestinationRule differs for a proxy from the shared one, by scope, namespace and selecting rules (rule-variants.ts). */
   readonly ruleOwn: Map<string, readonly { readonly service: ServiceTranslation; readonly rule: ConsolidatedRule | undefined; readonly key: string }[]>;
+  /** Proxies' workload sides (proxy-resources.ts): the memo's while their inputs are the same objects, found on first use. */
+  sides?: WeakMap<ProxyIdentity, WorkloadSide>;
   /** What the services whose rule differs for a proxy are worked out from, by identity, found on first use (rule-variants.ts). */
   ruleInputs?: string;
   /** DestinationRules with a workloadSelector by namespace, found on first use (rule-variants.ts). */

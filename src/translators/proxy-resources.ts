@@ -22,6 +22,7 @@ import { exportedTo, sidecarScope, type SidecarScope } from "./scope.js";
 import { ownRulesSteps, ruleVariant, type RuleVariant } from "./rule-variants.js";
 import type { Steps } from "../common/steps.js";
 import { sourceVariant } from "./source-variants.js";
+import { keptOr } from "./kept.js";
 import { localityVariant } from "./locality.js";
 import { sortTranslated, type Translated, type TranslatedRoute } from "./translated.js";
 import type { RouteConfiguration } from "../envoy/index.js";
@@ -47,7 +48,30 @@ export function inboundAddressProblem(proxy: ProxyIdentity, side: WorkloadSide):
   return `sidecar ${proxy.nodeId} serves ports ${side.ports.map((p) => p.port).join(", ")} but its inbound address would be ${side.address}, the application's own; set INSTANCE_IPS in its node metadata (gitmesh bootstrap --instance-ip) to the address other workloads reach it at. Its inbound listeners are left out until then`;
 }
 
+/**
+ * The ports a workload serves and the policies that apply to it. Worked out once for a connected
+ * proxy (by its identity object) and kept across translations while the workloads, groups,
+ * ServiceEntries, policies, mTLS settings and naming are the very same objects: a route change
+ * does not work out two thousand sidecars' sides again.
+ */
 export function workloadSide(t: MeshTranslation, proxy: ProxyIdentity): WorkloadSide {
+  const sides = (t.shared.sides ??= keptSides(t));
+  let side = sides.get(proxy);
+  if (side === undefined) {
+    side = workSideOut(t, proxy);
+    sides.set(proxy, side);
+  }
+  return side;
+}
+
+function keptSides(t: MeshTranslation): WeakMap<ProxyIdentity, WorkloadSide> {
+  const mtls = t.model.resources.filter((r) => r.kind === "PeerAuthentication");
+  const inputs = [[t.of.workloads, t.of.selecting, t.model.naming], t.of.workloadGroups, t.of.policies, t.of.requestAuthentications, mtls, t.of.gateways];
+  t.memo.sides = keptOr(t.memo.sides, inputs, () => new WeakMap());
+  return t.memo.sides.value;
+}
+
+function workSideOut(t: MeshTranslation, proxy: ProxyIdentity): WorkloadSide {
   const name = proxy.workloadName ?? (proxy.workloadGroup === undefined ? undefined : registeredEntryName(proxy));
   const entry = name === undefined ? undefined : t.of.workloads.get(`${proxy.namespace}/${name}`);
   // A proxy naming a group serves the group's ports whether or not it is (yet) registered in it.
@@ -214,6 +238,12 @@ export interface ProxyLayer {
    * compared every time rather than trusted by its key.
    */
   readonly own?: true;
+  /**
+   * Its key names everything its resources are made of (config objects by their identity in the
+   * translation memo): a layer of the same key from an earlier translation of the same memo is
+   * taken without asking for its resources again.
+   */
+  readonly keyed?: true;
 }
 
 /** What one proxy receives, in layers, and what its translation left out and why. */
@@ -273,7 +303,9 @@ export function proxyPlan(t: MeshTranslation, proxy: ProxyIdentity): ProxyPlan {
       const problem = inboundAddressProblem(proxy, side);
       const notes = () => [...(problem === undefined ? [] : [problem]), ...authorizationNotes(t, side, "envoy"), ...claimRouteNotes(t, scope, proxy.namespace)];
       if (side.ports.length === 0 || problem !== undefined) return { layers: [outbound], notes };
-      return { layers: [outbound, { key: JSON.stringify(["inbound", side.address, side.ports, ids(side.policies), ids(side.requestAuthentications)]), resources: () => sidecarInbound(t, side) }], notes };
+      const { rootNamespace, clusterDomain, trustDomain } = t.model.naming;
+      const made = [side.address, side.ports, [rootNamespace, clusterDomain, trustDomain], [...side.policies, ...side.requestAuthentications].map((p) => t.memo.id(p))];
+      return { layers: [outbound, { key: JSON.stringify(["inbound", ...made]), keyed: true, resources: () => sidecarInbound(t, side) }], notes };
     }
     case "gateway": {
       const gateways = gatewaysFor(t.of.gateways, proxy.labels);

@@ -53,12 +53,29 @@ export function unresolved(snapshot: Snapshot): ReadonlyMap<string, readonly Inc
 
 /**
  * unresolved(snapshot), taking the answer of the snapshot it replaces when nothing that answer
- * rests on changed: the same clusters and listeners (the very same objects) referring into the
- * same names of assignments, routes and secrets. A route change rebuilds a sidecar scope's layer
- * of thousands of resources, but leaves this answer as it was.
+ * rests on changed: for a layer, the same clusters and listeners (the very same objects)
+ * referring into the same names of assignments, routes and secrets; for a composition, the same
+ * layers' answers looked up in the same types. A route change rebuilds a sidecar scope's layer of
+ * thousands of resources, and two thousand sidecars' compositions, but leaves these answers as
+ * they were.
  */
 export function unresolvedSince(snapshot: Snapshot, previous: Snapshot | undefined): ReadonlyMap<string, readonly Inconsistency[]> {
-  if (previous !== undefined && snapshot.layers === undefined && previous.layers === undefined) {
+  if (previous === undefined) return unresolved(snapshot);
+  const layers = snapshot.layers;
+  const before = previous.layers;
+  if (layers !== undefined && before !== undefined) {
+    // A composition: the same answer when each layer's answer is the very same, and every type a
+    // missing name was looked up in is the very same (a sidecar after a route change).
+    if (layers.length === before.length && layers.every((l, i) => unresolved(l) === unresolved(before[i] as Snapshot))) {
+      const looked = new Set(layers.flatMap((l) => [...unresolved(l).keys()].map((k) => k.slice(0, k.indexOf("\0")))));
+      if ([...looked].every((typeUrl) => resourcesOf(snapshot, typeUrl) === resourcesOf(previous, typeUrl))) {
+        const answer = unresolved(previous);
+        return snapshot.memo.get("unresolved", () => answer);
+      }
+    }
+    return unresolved(snapshot);
+  }
+  if (snapshot.layers === undefined && previous.layers === undefined) {
     const same = (typeUrl: string) => resourcesOf(snapshot, typeUrl) === resourcesOf(previous, typeUrl);
     if (same(TypeUrl.Cluster) && same(TypeUrl.Listener) && [TypeUrl.ClusterLoadAssignment, TypeUrl.RouteConfiguration, TypeUrl.Secret].every((typeUrl) => sameNames(resourcesOf(snapshot, typeUrl), resourcesOf(previous, typeUrl)))) {
       const answer = unresolved(previous);

@@ -1,7 +1,7 @@
 export { XdsServer, defaultProxyKey, type XdsHoldings, type XdsServerOptions } from "./server.js";
 export { PLAINTEXT, type AdmitRefusal, type AuthDecision, type Authenticate, type EndpointPolicy, type StreamIdentity } from "./endpoint.js";
 export { SnapshotCache, unresolved, unresolvedSince, type SnapshotSource, type SetResult } from "./cache.js";
-export { composeSnapshot, makeSnapshot, makeSnapshotSteps, resourcesOf, snapshotVersions, versionOf, withoutSecrets } from "./snapshot.js";
+export { composeSnapshot, makeSnapshot, makeSnapshotSteps, replaceInSnapshot, resourcesOf, snapshotVersions, versionOf, withoutSecrets } from "./snapshot.js";
 export type { Snapshot, SnapshotProblem, SnapshotResult, TypeResources } from "./snapshot.js";
 export { resource, encodedResource, ResourceEncoder, type EncodedResource, type TypedResource } from "./resource.js";
 export { checkConsistency, referencesOf, type Inconsistency, type Reference } from "./references.js";

@@ -108,6 +108,28 @@ export function* makeSnapshotSteps(resources: Iterable<EncodedResource>, previou
   return { ok: true, snapshot: { types, memo: new Memo() } };
 }
 
+/**
+ * The snapshot with a few resources replaced by others of the same type and name (a route change
+ * in a layer of thousands): the types they belong to are made again from the previous sorted
+ * lists, without grouping or sorting; the others are the very same objects. Undefined when a
+ * replacement has no namesake in the snapshot (the caller makes the snapshot anew).
+ */
+export function replaceInSnapshot(previous: Snapshot, replacements: readonly EncodedResource[]): Snapshot | undefined {
+  const byType = new Map<string, EncodedResource[]>();
+  for (const r of replacements) {
+    const kept = previous.types.get(r.typeUrl);
+    if (kept === undefined || !kept.byName.has(r.name) || previous.layers !== undefined) return undefined;
+    byType.set(r.typeUrl, [...(byType.get(r.typeUrl) ?? []), r]);
+  }
+  const types = new Map(previous.types);
+  for (const [typeUrl, list] of byType) {
+    const kept = previous.types.get(typeUrl) as TypeResources;
+    const swap = new Map(list.map((r) => [r.name, r]));
+    types.set(typeUrl, typeResources(typeUrl, kept.items.map((r) => swap.get(r.name) ?? r)));
+  }
+  return { types, memo: new Memo() };
+}
+
 /** The resources of a type (an empty set for a type the snapshot has none of). */
 export function resourcesOf(snapshot: Snapshot, typeUrl: string): TypeResources {
   return snapshot.types.get(typeUrl) ?? typeResources(typeUrl, EMPTY);

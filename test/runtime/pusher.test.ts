@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { loadMesh, type MeshModel } from "../../src/config/load.js";
+import { createMeshLoader, loadMesh, type MeshModel } from "../../src/config/load.js";
 import { decodeMessage, type ClusterLoadAssignment, type Node__Output } from "../../src/envoy/index.js";
 import { silentLogger } from "../../src/log.js";
 import { MeshPusher, type SecretSource } from "../../src/runtime/index.js";
@@ -259,5 +259,38 @@ test("gitmesh's DNS answers are a translation input: a host's assignment gains t
   await pusher.settled();
   assert.deepEqual(addresses(), ["10.9.0.2", "10.9.0.3"], "another answer replaces them");
   assert.ok(resourcesOf(cache.get("p") as Snapshot, CDS.typeUrl).byName.has("outbound|80||httpbin.org"));
+  pusher.close();
+});
+
+test("a sidecar's inbound side follows what it is made of across translations: kept through a route change, made again when a policy selecting it changes in place", async () => {
+  const files = meshFiles(5);
+  const policy = (action: "ALLOW" | "DENY") => ({
+    path: "team-0/svc-0/policy.yaml",
+    text: `apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: svc-0, namespace: team-0 }\nspec:\n  selector: { matchLabels: { app: svc-0 } }\n  action: ${action}\n  rules: [{ to: [{ operation: { methods: [POST] } }] }]\n`,
+  });
+  const loader = createMeshLoader(); // keeps an unchanged file's objects, as serve's reloader does
+  const load = (extra: { path: string; text: string }[], weight = 90) => {
+    const r = loader.load([...files.map((f) => (f.path.endsWith("svc-0/virtual-service.yaml") ? { ...f, text: f.text.replace("weight: 90", `weight: ${weight}`).replace("weight: 10", `weight: ${100 - weight}`) } : f)), ...extra]);
+    assert.ok(r.ok, r.diagnostics.map((d) => d.message).join("\n"));
+    return r.model;
+  };
+  const cache = new SnapshotCache();
+  const pusher = new MeshPusher(cache, silentLogger, { secrets: readySecrets() });
+  await pusher.setModel(load([policy("ALLOW")]));
+  pusher.connected("s-0", ...withPeer(meshSidecar(0, 5)));
+  await pusher.settled();
+  const inbound = (s: Snapshot) => s.layers?.[1];
+  const listener = () => resourcesOf(cache.get("s-0") as Snapshot, LDS.typeUrl).byName.get("inbound|8080");
+  const first = cache.get("s-0") as Snapshot;
+  await pusher.setModel(load([policy("ALLOW")], 80));
+  await pusher.settled();
+  const routed = cache.get("s-0") as Snapshot;
+  assert.notEqual(routed, first, "the route change reached the sidecar");
+  assert.equal(inbound(routed), inbound(first), "its inbound layer is the very same");
+  const allowing = listener();
+  await pusher.setModel(load([policy("DENY")], 80));
+  await pusher.settled();
+  assert.notEqual(inbound(cache.get("s-0") as Snapshot), inbound(routed), "a policy changed in place makes the inbound layer again");
+  assert.ok(allowing !== undefined && listener() !== undefined && listener()?.version !== allowing.version, "its listener enforces the new policy");
   pusher.close();
 });

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { pack, TypeUrl } from "../../src/envoy/index.js";
 import type { HttpConnectionManager } from "../../src/envoy/index.js";
-import { checkConsistency, makeSnapshot, resource, SnapshotCache, unresolved, unresolvedSince, type EncodedResource, type Inconsistency, type Snapshot } from "../../src/xds/index.js";
+import { checkConsistency, composeSnapshot, makeSnapshot, resource, SnapshotCache, unresolved, unresolvedSince, type EncodedResource, type Inconsistency, type Snapshot } from "../../src/xds/index.js";
 import { apiListener, edsCluster, endpoints, routeTo, secret, snapshot } from "../support/fixtures.js";
 
 const HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
@@ -232,4 +232,41 @@ describe("unresolvedSince: the answer of the snapshot replaced, while nothing it
       assert.deepEqual([...got.keys()].sort(), [...unresolved(layer(...[...row.next.types.values()].flatMap((t) => t.items))).keys()].sort(), "what a check from scratch finds");
     });
   }
+});
+
+describe("unresolvedSince for a composition (a sidecar's layers)", () => {
+  const c = mtlsCluster("c", "default", "ROOTCA");
+  const l = defaultChainListener("l", rds("r"));
+  const made = (resources: EncodedResource[], previous?: Snapshot) => {
+    const r = makeSnapshot(resources, previous);
+    assert.ok(r.ok);
+    return r.snapshot;
+  };
+  const composed = (layers: Snapshot[], previous?: Snapshot) => {
+    const r = composeSnapshot(layers, previous);
+    assert.ok(r.ok);
+    return r.snapshot;
+  };
+  const scope = made([c, l, routeTo("r", "c")]);
+  const secrets = made([secret("default"), secret("ROOTCA")]);
+  const first = composed([scope, secrets]);
+  const answer = unresolved(first);
+  test("a route change in the scope layer: the same answer (nothing unresolved), taken", () => {
+    const scope2 = made([c, l, routeTo("r", { c: 70, d: 30 })], scope);
+    unresolvedSince(scope2, scope);
+    const next = composed([scope2, secrets], first);
+    assert.equal(unresolvedSince(next, first), answer);
+    assert.equal(answer.size, 0);
+  });
+  test("a secrets layer without the trust bundle: worked out again, and the bundle is missing", () => {
+    const next = composed([scope, made([secret("default")])], first);
+    const got = unresolvedSince(next, first);
+    assert.notEqual(got, answer);
+    assert.deepEqual([...got.keys()].map((k) => k.split("\0")[1]), ["ROOTCA"]);
+  });
+  test("a scope layer whose clusters name another secret: worked out again", () => {
+    const scope2 = made([mtlsCluster("c", "default", "other-ca"), l, routeTo("r", "c")], scope);
+    const next = composed([scope2, secrets], first);
+    assert.deepEqual([...unresolvedSince(next, first).keys()].map((k) => k.split("\0")[1]), ["other-ca"]);
+  });
 });
