@@ -8,6 +8,7 @@ import {
   encodedResource,
   makeSnapshot,
   makeSnapshotSteps,
+  replaceInSnapshot,
   ResourceEncoder,
   type TypedResource,
   resourcesOf,
@@ -220,4 +221,21 @@ test("makeSnapshotSteps pauses while it groups and sorts thousands of resources,
   assert.ok(r.value.ok);
   assert.deepEqual(namesByType(r.value.snapshot), namesByType(ok(many)));
   assert.deepEqual(snapshotVersions(r.value.snapshot), snapshotVersions(ok(many)));
+});
+
+describe("replaceInSnapshot: a few resources replaced by namesakes", () => {
+  const before = ok(mixed);
+  test("a route replaced: only its type made again, the same as a snapshot made from scratch", () => {
+    const route = routeTo("r1", "b");
+    const next = replaceInSnapshot(before, [route]);
+    assert.ok(next !== undefined);
+    const scratch = ok(mixed.map((r) => (r.name === "r1" && r.typeUrl === TypeUrl.RouteConfiguration ? route : r)));
+    assert.deepEqual(snapshotVersions(next), snapshotVersions(scratch));
+    assert.equal(resourcesOf(next, TypeUrl.Cluster), resourcesOf(before, TypeUrl.Cluster));
+    assert.notEqual(resourcesOf(next, TypeUrl.RouteConfiguration), resourcesOf(before, TypeUrl.RouteConfiguration));
+    assert.equal(resourcesOf(next, TypeUrl.RouteConfiguration).byName.get("r1"), route);
+  });
+  test("a resource without a namesake: undefined, for the caller to make the snapshot anew", () => {
+    assert.equal(replaceInSnapshot(before, [routeTo("r2", "a")]), undefined);
+  });
 });
