@@ -2,7 +2,11 @@
 // (issue 14's "push to 2,000 sidecars within 2x the floor").
 //
 //   npm run build && node dist/bench/sidecar-push.js [--clients 2000] [--services 1000] [--rounds 2]
-//        [--pushes 4] [--change route|endpoint|cluster] [--profile DIR] [--json FILE]
+//        [--pushes 4] [--change route|endpoint|cluster] [--profile DIR] [--json FILE] [--only gitmesh]
+//
+// --profile DIR writes a V8 CPU profile of the measured server's pushes in the first round (from
+// before the first push to after the last) and prints its self times; --only gitmesh skips the
+// floor's turns (a profile or a look at gitmesh alone, without the floor's sync of minutes).
 //
 // gitmesh (sidecar-push-server.ts, a process of its own) serves the generated mesh (mesh-gen.ts,
 // 1,000 services) as serve does: loader, MeshPusher (translation, per-sidecar composition of the
@@ -66,6 +70,8 @@ const pushes = Number(option("pushes", "4"));
 const change = changeKindOption(option("change", "route"));
 const profileDir = option("profile", "");
 const jsonOut = option("json", "");
+const only = option("only", "");
+if (only !== "" && only !== "gitmesh") throw new Error("--only: gitmesh");
 if (pushes < 2) throw new Error("--pushes must be at least 2 (the floor replays a push into B and one into A)");
 
 type ServerName = "gitmesh" | "floor";
@@ -181,6 +187,7 @@ function print(turns: readonly TurnResult[]): void {
   console.log(`\n${clients} sidecars, ${services} services, delta, ${change} change: median (min-max) over ${rounds} turns x ${pushes} pushes`);
   console.log("server  | push -> all ACKed ms | server CPU ms | fleet CPU ms | set ms (server) | reload ms | reload+translate ms | longest stall ms | sync ms | gitmesh RSS MB after sync");
   for (const s of ["gitmesh", "floor"] as const) {
+    if (all(s, (p) => p.ms).length === 0) continue;
     const opt = (f: (p: PushResult) => number | undefined) => (all(s, f).length === 0 ? "-" : spread(all(s, f)));
     console.log(
       [
@@ -198,7 +205,7 @@ function print(turns: readonly TurnResult[]): void {
     );
   }
   const ratio = (f: (p: PushResult) => number) => (med("gitmesh", f) / med("floor", f)).toFixed(2);
-  console.log(`ratio gitmesh / floor: push ${ratio((p) => p.ms)}, server CPU ${ratio((p) => p.cpuMs)}`);
+  if (only === "") console.log(`ratio gitmesh / floor: push ${ratio((p) => p.ms)}, server CPU ${ratio((p) => p.cpuMs)}`);
   const loads = turns.flatMap((t) => t.pushes.map((p) => p.load1));
   console.log(`load average (1 min) at the pushes: ${spread(loads, 1)}`);
 }
@@ -216,7 +223,7 @@ async function main(): Promise<void> {
     const recordingFile = join(workDir, "recording.json");
     const turns: TurnResult[] = [];
     for (let r = 0; r < rounds; r++) {
-      for (const server of ["gitmesh", "floor"] as const) {
+      for (const server of only === "gitmesh" ? (["gitmesh"] as const) : (["gitmesh", "floor"] as const)) {
         const profile = profileDir !== "" && r === 0 ? join(profileDir, `sidecar-push-${server}-${clients}.cpuprofile`) : undefined;
         if (profile !== undefined) mkdirSync(profileDir, { recursive: true });
         console.error(`round ${r + 1}: ${server} (load average ${loadavg()[0]?.toFixed(2)})`);
