@@ -29,6 +29,14 @@ const CHANGES: Readonly<Record<ChangeKind, { readonly file: string; readonly edi
   cluster: { file: "svc-0/destination-rule.yaml", edit: (t) => t.replace("consecutive5xxErrors: 5", "consecutive5xxErrors: 6") },
 };
 
+/** The mesh's files with the one-file change made (the file's path ends with CHANGES' file). */
+export function changedFiles<F extends { readonly path: string; readonly text: string }>(files: readonly F[], change: ChangeKind): F[] {
+  const { file, edit } = CHANGES[change];
+  const changed = files.map((f) => (f.path.endsWith(file) ? { ...f, text: edit(f.text) } : f));
+  if (changed.every((f, i) => f.text === files[i]?.text)) throw new Error(`the ${change} change edits nothing`);
+  return changed;
+}
+
 export function changeKindOption(value: string): ChangeKind {
   if (value in CHANGES) return value as ChangeKind;
   throw new Error(`--change ${value}: want ${Object.keys(CHANGES).join(", ")}`);
@@ -169,10 +177,7 @@ export async function exportedSnapshots(services: number, kind: BenchProxyKind, 
   pusher.connected(proxy, node, "", credential);
   await pusher.settled();
   const a = cache.get(proxy);
-  const { file, edit } = CHANGES[change];
-  const changed = files.map((f) => (f.path.endsWith(file) ? { ...f, text: edit(f.text) } : f));
-  if (changed.every((f, i) => f.text === files[i]?.text)) throw new Error(`the ${change} change edits nothing`);
-  const next = loader.load(changed);
+  const next = loader.load(changedFiles(files, change));
   if (!next.ok) throw new Error("changed mesh has errors");
   if (!(await pusher.setModel(next.model)).ok) throw new Error("translation failed");
   await pusher.settled();

@@ -5,9 +5,10 @@
 // listeners need, and it ACKs every response. Messages are read and written by hand
 // (fleet-proto.ts) so the fleet's CPU stays small next to the server's.
 import { createHash } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import { connect, type ClientHttp2Session, type ClientHttp2Stream } from "node:http2";
 import { TypeUrl } from "../src/envoy/index.js";
-import { adsPath, deltaRequest, dependentNamesOf, encodeNames, nodeField, parseResponse, sotwRequest, type Protocol, type Response } from "./fleet-proto.js";
+import { adsPath, deltaRequest, dependentNamesOf, encodeNames, nodeField, parseResponse, sotwRequest, stateDigest, type Protocol, type Response } from "./fleet-proto.js";
 
 export { ADS_PATH } from "./fleet-proto.js";
 
@@ -30,10 +31,21 @@ export type Command =
       readonly captureSync?: boolean;
       /** The first client keeps a digest of every resource it holds (Report.digests). */
       readonly digests?: boolean;
+      /** Each client's Node, encoded (fleet-proto.ts encodeNode), base64, in the order of ids. */
+      readonly nodes?: readonly string[];
+      /** Clients whose whole state is digested (Report.states). */
+      readonly track?: readonly string[];
     }
   | { readonly t: "open-floor"; readonly port: number }
-  /** From now on, `done` is replied once every client holds all of these. */
-  | { readonly t: "expect"; readonly resources: readonly Expected[] }
+  /**
+   * From now on, `done` is replied once every client holds all of these (the clients of a group
+   * in byProxy: the group's instead).
+   */
+  | { readonly t: "expect"; readonly resources: readonly Expected[]; readonly byProxy?: readonly ExpectedGroup[] }
+  /** Every client's real stream keeps the responses it receives from now on. */
+  | { readonly t: "capture-all" }
+  /** Writes what every client captured since capture-all to FILE (Captured), and stops capturing. */
+  | { readonly t: "save-captured"; readonly file: string }
   | { readonly t: "report" }
   | { readonly t: "exit" };
 
@@ -42,6 +54,8 @@ export type Reply =
   | { readonly t: "synced" }
   | { readonly t: "floor-open" }
   | { readonly t: "expecting" }
+  | { readonly t: "capturing" }
+  | { readonly t: "saved" }
   | { readonly t: "done" }
   | { readonly t: "report"; readonly report: Report }
   | { readonly t: "error"; readonly message: string };
@@ -57,7 +71,19 @@ export interface Report {
   readonly digests: Record<string, string>;
   /** The fleet process's CPU time so far (user + system). */
   readonly cpuMs: number;
+  /** Per tracked client (Command connect's track), stateDigest of everything it holds. */
+  readonly states: Record<string, string>;
 }
+
+/** Expectations for some of the clients: proxies are not alike, so neither are their changes. */
+export interface ExpectedGroup {
+  readonly ids: readonly string[];
+  readonly resources: readonly Expected[];
+}
+
+/** Client id -> the responses its real stream received while capturing, base64. */
+export type Captured = Record<string, readonly string[]>;
+
 
 /** sha256 (hex, 16 characters) of a google.protobuf.Any: export-resources.ts's anyDigest. */
 const digestOf = (any: Buffer): string => createHash("sha256").update(any).digest("hex").slice(0, 16);
@@ -93,8 +119,9 @@ class ProxyState {
   constructor(
     readonly id: string,
     readonly protocol: Protocol,
+    node?: Buffer,
   ) {
-    this.node = nodeField(protocol, id);
+    this.node = nodeField(protocol, id, node);
   }
 }
 
@@ -107,7 +134,9 @@ class AdsStream {
   readonly connected: Promise<void>;
   private readonly session: ClientHttp2Session;
   private readonly call: ClientHttp2Stream;
-  private pending: Buffer = Buffer.alloc(0);
+  /** Received bytes not yet read as messages, in the chunks HTTP/2 handed them over. */
+  private chunks: Buffer[] = [];
+  private buffered = 0;
   private ended = false;
   /** A floor stream joins a proxy that is already in sync: it only ACKs. */
   private askedListeners: boolean;
@@ -122,7 +151,8 @@ class AdsStream {
     this.session = connect(`http://127.0.0.1:${port}`);
     this.session.on("error", (e) => this.fail(e));
     this.connected = new Promise((resolve) => this.session.once("connect", () => resolve()));
-    this.call = this.session.request({ ":method": "POST", ":path": adsPath(proxy.protocol), "content-type": "application/grpc", te: "trailers" });
+    // x-fleet-proxy: which client this is, for a floor replaying each client its own bytes.
+    this.call = this.session.request({ ":method": "POST", ":path": adsPath(proxy.protocol), "content-type": "application/grpc", te: "trailers", "x-fleet-proxy": proxy.id });
     this.call.on("data", (chunk: Buffer) => this.onData(chunk));
     this.call.on("error", (e) => this.fail(e));
     this.call.on("close", () => this.fail(new Error(`stream of ${proxy.id} closed`)));
@@ -152,16 +182,24 @@ class AdsStream {
     this.send(this.proxy.protocol === "sotw" ? sotwRequest(typeUrl, Buffer.alloc(0), "", "", node) : deltaRequest(typeUrl, [], [], "", node));
   }
 
-  /** gRPC length-prefixed framing over whatever chunks HTTP/2 hands us. */
+  /**
+   * gRPC length-prefixed framing over whatever chunks HTTP/2 hands us. A message's chunks are
+   * joined once it is all there (joining at every chunk copies a megabyte response dozens of times).
+   */
   private onData(chunk: Buffer): void {
-    let buf = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
-    while (buf.length >= 5) {
-      const len = buf.readUInt32BE(1);
-      if (buf.length < 5 + len) break;
-      this.onMessage(buf.subarray(5, 5 + len));
-      buf = buf.subarray(5 + len);
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    while (this.buffered >= 5) {
+      let head = this.chunks[0] as Buffer;
+      if (head.length < 5) this.chunks = [(head = Buffer.concat(this.chunks, this.buffered))];
+      const end = 5 + head.readUInt32BE(1);
+      if (this.buffered < end) return;
+      if (head.length < end) this.chunks = [(head = Buffer.concat(this.chunks, this.buffered))];
+      this.onMessage(head.subarray(5, end));
+      this.buffered -= end;
+      if (head.length === end) this.chunks.shift();
+      else this.chunks[0] = head.subarray(end);
     }
-    this.pending = buf.length === 0 ? Buffer.alloc(0) : buf; // do not pin the last chunk
   }
 
   private onMessage(msg: Buffer): void {
@@ -259,10 +297,13 @@ async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T) =
 
 /** Connects every proxy and resolves once each has its first RouteConfiguration (the last type it syncs). */
 function connectAll(cmd: Extract<Command, { t: "connect" }>): Promise<void> {
+  const nodes = new Map(cmd.ids.map((id, i) => [id, cmd.nodes?.[i]]));
+  const track = new Set(cmd.track ?? []);
   return pool(cmd.ids, cmd.concurrency, (id) => {
-    const proxy = new ProxyState(id, cmd.protocol ?? "sotw");
+    const node = nodes.get(id);
+    const proxy = new ProxyState(id, cmd.protocol ?? "sotw", node === undefined ? undefined : Buffer.from(node, "base64"));
     const first = proxies.length === 0;
-    if (first && cmd.digests === true) proxy.digests = new Map();
+    if ((first && cmd.digests === true) || track.has(id)) proxy.digests = new Map();
     proxies.push(proxy);
     return new Promise((resolve) => {
       let synced = false;
@@ -279,11 +320,16 @@ function openFloor(port: number): Promise<void> {
   return pool(proxies, 100, (p) => (p.floor = new AdsStream(port, p, undefined, proxyDone)).connected);
 }
 
-function expect(resources: readonly Expected[]): void {
-  waiting = proxies.length;
-  for (const p of proxies) p.pending = new Map(resources.map((r) => [`${r.typeUrl}\0${r.name}`, r.digest]));
+function expect(resources: readonly Expected[], byProxy: readonly ExpectedGroup[] = []): void {
+  const pendingOf = (list: readonly Expected[]) => new Map(list.map((r) => [`${r.typeUrl}\0${r.name}`, r.digest] as const));
+  const groups = new Map(byProxy.flatMap((g) => g.ids.map((id) => [id, g.resources] as const)));
+  waiting = 0;
+  for (const p of proxies) {
+    p.pending = pendingOf(groups.get(p.id) ?? resources);
+    if (p.pending.size > 0) waiting++;
+  }
   reply({ t: "expecting" });
-  if (resources.length === 0) {
+  if (waiting === 0) {
     waiting = 0;
     reply({ t: "done" });
   }
@@ -306,7 +352,8 @@ function report(): Report {
   const captured = (first?.real?.capture ?? []).map((b) => b.toString("base64"));
   if (first?.real !== undefined) first.real.capture = [];
   const cpu = process.cpuUsage();
-  return { acked, responses, captured, digests: Object.fromEntries(first?.digests ?? []), cpuMs: (cpu.user + cpu.system) / 1000 };
+  const states = Object.fromEntries(proxies.flatMap((p) => (p.digests === undefined ? [] : [[p.id, stateDigest(p.digests)]])));
+  return { acked, responses, captured, digests: Object.fromEntries(first?.digests ?? []), cpuMs: (cpu.user + cpu.system) / 1000, states };
 }
 
 process.on("message", (cmd: Command) => {
@@ -321,8 +368,22 @@ process.on("message", (cmd: Command) => {
       void openFloor(cmd.port).then(() => reply({ t: "floor-open" }));
       break;
     case "expect":
-      expect(cmd.resources);
+      expect(cmd.resources, cmd.byProxy);
       break;
+    case "capture-all":
+      for (const p of proxies) if (p.real !== undefined) p.real.capture = [];
+      reply({ t: "capturing" });
+      break;
+    case "save-captured": {
+      const captured: Captured = {};
+      for (const p of proxies) {
+        captured[p.id] = (p.real?.capture ?? []).map((b) => b.toString("base64"));
+        if (p.real !== undefined) p.real.capture = p === proxies[0] ? [] : undefined;
+      }
+      writeFileSync(cmd.file, JSON.stringify(captured));
+      reply({ t: "saved" });
+      break;
+    }
     case "report":
       reply({ t: "report", report: report() });
       break;

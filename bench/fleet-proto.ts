@@ -1,6 +1,7 @@
 // The protobuf the scripted fleet (bench/fanout-clients.ts) reads and writes, by hand: only the
 // fields an Envoy-like client needs, so the fleet's CPU stays small next to the server's.
 // Field numbers are from envoy/service/discovery/v3/discovery.proto and the resources' protos.
+import { createHash } from "node:crypto";
 import { TypeUrl } from "../src/envoy/index.js";
 import { lengthDelimited, stringField } from "../src/xds/wire.js";
 
@@ -136,7 +137,39 @@ export function deltaRequest(typeUrl: string, subscribe: readonly string[], unsu
   return Buffer.concat([node ?? Buffer.alloc(0), stringField(2, typeUrl), encodeNames(3, subscribe), encodeNames(4, unsubscribe), stringField(6, nonce)]);
 }
 
-/** Node{id, cluster} as the node field of either request (field 2 of SotW's, 1 of delta's). */
-export function nodeField(protocol: Protocol, id: string): Buffer {
-  return lengthDelimited(protocol === "sotw" ? 2 : 1, Buffer.concat([stringField(1, id), stringField(2, "fanout")]));
+/**
+ * Node{id, cluster} as the node field of either request (field 2 of SotW's, 1 of delta's), or the
+ * given encoded Node (encodeNode: a sidecar's, with its metadata).
+ */
+export function nodeField(protocol: Protocol, id: string, node?: Buffer): Buffer {
+  return lengthDelimited(protocol === "sotw" ? 2 : 1, node ?? Buffer.concat([stringField(1, id), stringField(2, "fanout")]));
+}
+
+/** A google.protobuf.Struct's fields as a Node's metadata holds them (string and struct values). */
+export interface StructFields {
+  readonly fields: Readonly<Record<string, { readonly stringValue?: string; readonly structValue?: StructFields }>>;
+}
+
+/** Struct{fields=1 map<string, Value{string_value=3, struct_value=5}>}. */
+function encodeStruct(struct: StructFields): Buffer {
+  return Buffer.concat(
+    Object.entries(struct.fields).map(([key, v]) => {
+      const value = v.structValue !== undefined ? lengthDelimited(5, encodeStruct(v.structValue)) : stringField(3, v.stringValue ?? "");
+      return lengthDelimited(1, Buffer.concat([stringField(1, key), lengthDelimited(2, value)]));
+    }),
+  );
+}
+
+/** Node{id=1, cluster=2, metadata=3}: what a sidecar's first request says it is. */
+export function encodeNode(node: { readonly id: string; readonly cluster: string; readonly metadata?: StructFields | null }): Buffer {
+  return Buffer.concat([stringField(1, node.id), stringField(2, node.cluster), node.metadata === undefined || node.metadata === null ? Buffer.alloc(0) : lengthDelimited(3, encodeStruct(node.metadata))]);
+}
+
+/**
+ * One digest of a client's whole state: sha256 (hex, 16 characters) of its sorted
+ * "TYPE NAME DIGEST" lines, TYPE the short type name (Cluster, ClusterLoadAssignment, ...).
+ */
+export function stateDigest(digests: Iterable<readonly [string, string]>): string {
+  const lines = [...digests].map(([k, v]) => `${k} ${v}`).sort();
+  return createHash("sha256").update(lines.join("\n")).digest("hex").slice(0, 16);
 }

@@ -5,11 +5,11 @@ import type { Command, Report, Reply } from "./fanout-clients.js";
 
 const TIMEOUT_MS = 300_000;
 
-/** p, or a rejection naming what was awaited after 5 minutes. */
-export function within<T>(p: Promise<T>, what: string, diag: () => string = () => ""): Promise<T> {
+/** p, or a rejection naming what was awaited after 5 minutes (or timeoutMs). */
+export function within<T>(p: Promise<T>, what: string, diag: () => string = () => "", timeoutMs = TIMEOUT_MS): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what} ${diag()}`)), TIMEOUT_MS);
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what} ${diag()}`)), timeoutMs);
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
@@ -24,9 +24,13 @@ export interface Fleet {
   exit(): Promise<void>;
 }
 
-/** Forks the fleet; a client error is printed and fails the run (exit code 1). */
-export function startFleet(): Fleet {
-  const child = fork(new URL("./fanout-clients.js", import.meta.url), [], { execArgv: [] });
+/**
+ * Forks the fleet; a client error is printed and fails the run (exit code 1). A reply not come
+ * after timeoutMs fails the wait (2,000 sidecars of a large mesh take minutes to sync).
+ */
+export function startFleet(timeoutMs = TIMEOUT_MS): Fleet {
+  // FLEET_NODE_OPTIONS: node's flags for the fleet (e.g. --cpu-prof, to see where its time goes).
+  const child = fork(new URL("./fanout-clients.js", import.meta.url), [], { execArgv: process.env["FLEET_NODE_OPTIONS"]?.split(" ").filter((a) => a !== "") ?? [] });
   const waiters = new Map<string, (r: Reply) => void>();
   child.on("message", (r: Reply) => {
     if (r.t === "error") {
@@ -37,7 +41,7 @@ export function startFleet(): Fleet {
     waiters.delete(r.t);
     w?.(r);
   });
-  const next = (want: Reply["t"]) => within(new Promise<Reply>((resolve) => waiters.set(want, resolve)), `fleet ${want}`);
+  const next = (want: Reply["t"]) => within(new Promise<Reply>((resolve) => waiters.set(want, resolve)), `fleet ${want}`, undefined, timeoutMs);
   const ask = (cmd: Command, want: Reply["t"]) => {
     const reply = next(want);
     child.send(cmd);

@@ -8,6 +8,8 @@ import { ADS_PATH } from "./fleet-proto.js";
 export interface Floor {
   readonly port: number;
   readonly calls: ServerDuplexStream<Buffer, Buffer>[];
+  /** The calls of clients that say which they are (fanout-clients.ts's x-fleet-proxy header). */
+  readonly byProxy: Map<string, ServerDuplexStream<Buffer, Buffer>>;
   /** Resolves once `count` more messages than now have arrived. */
   receive(count: number): Promise<void>;
   received(): number;
@@ -31,6 +33,7 @@ export async function startFloor(path = ADS_PATH, greeting: readonly Buffer[] = 
     "grpc.enable_channelz": 0,
   });
   const calls: ServerDuplexStream<Buffer, Buffer>[] = [];
+  const byProxy = new Map<string, ServerDuplexStream<Buffer, Buffer>>();
   let received = 0;
   let onReceived = (): void => {};
   const pass = (b: Buffer): Buffer => b;
@@ -40,6 +43,8 @@ export async function startFloor(path = ADS_PATH, greeting: readonly Buffer[] = 
   grpc.addService(definition, {
     Stream: (call: ServerDuplexStream<Buffer, Buffer>) => {
       calls.push(call);
+      const proxy = call.metadata.get("x-fleet-proxy")[0];
+      if (typeof proxy === "string") byProxy.set(proxy, call);
       call.on("data", () => {
         received++;
         onReceived();
@@ -66,5 +71,5 @@ export async function startFloor(path = ADS_PATH, greeting: readonly Buffer[] = 
       () => `(${received}/${target})`,
     );
   };
-  return { port, calls, receive, received: () => received, shutdown: () => grpc.forceShutdown() };
+  return { port, calls, byProxy, receive, received: () => received, shutdown: () => grpc.forceShutdown() };
 }

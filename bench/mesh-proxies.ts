@@ -28,6 +28,32 @@ export const readySecrets: SecretSource = (() => {
   return { secretsFor: () => ({ ready: true, secrets }), forget: () => {}, onChanged: () => {} };
 })();
 
+/**
+ * Every certificate ready at once, each proxy with a certificate of its own (its key in the PEM),
+ * the trust bundle shared: per-proxy secrets layers of distinct bytes, as serve's WorkloadSecrets
+ * gives. Held per proxy until it is forgotten (the proxy left).
+ */
+export function ownSecrets(): SecretSource {
+  const pem = (text: string) => `-----BEGIN CERTIFICATE-----\n${Buffer.from(text).toString("base64")}\n-----END CERTIFICATE-----\n`;
+  const root = translated("envoy.extensions.transport_sockets.tls.v3.Secret", "ROOTCA", { name: "ROOTCA", validation_context: { trusted_ca: { inline_string: pem("bench root") } } });
+  const held = new Map<string, ReturnType<SecretSource["secretsFor"]>>();
+  return {
+    secretsFor(proxy) {
+      let own = held.get(proxy);
+      if (own === undefined) {
+        const cert = translated("envoy.extensions.transport_sockets.tls.v3.Secret", "default", {
+          name: "default",
+          tls_certificate: { certificate_chain: { inline_string: pem(`workload ${proxy}`) }, private_key: { inline_string: `key of ${proxy}` } },
+        });
+        held.set(proxy, (own = { ready: true, secrets: [cert, root] }));
+      }
+      return own;
+    },
+    forget: (proxy) => void held.delete(proxy),
+    onChanged: () => {},
+  };
+}
+
 /** Sidecars connect authenticated, as on the TLS port; proxyless clients on the plaintext port. */
 export function credentialOf(kind: BenchProxyKind, i: number, services: number): StreamIdentity | undefined {
   const svc = i % services;

@@ -12,35 +12,21 @@
 // Both print "listening PORT", then answer commands on stdin, one a line (the peer's protocol):
 //   set A|B          every proxy's snapshot becomes A or B: "ok set MS" (gitmesh: the slices of its
 //                    push, proxy by proxy as serve pushes; the floor: its one synchronous loop)
-//   gc               full collections: "ok gc"
-//   stall            the longest event-loop stall since the last set, in ms: "ok stall MS"
-//   profile-start    starts V8's CPU profiler (what --cpu-prof runs): "ok profile-start"
-//   profile-stop F   stops it and writes the profile to F: "ok profile-stop"
-//   quit
-import { writeFileSync, readFileSync } from "node:fs";
-import { Session } from "node:inspector/promises";
-import { monitorEventLoopDelay, performance } from "node:perf_hooks";
-import { createInterface } from "node:readline";
+// and the others of server-commands.ts (gc, stall, profile-start, profile-stop, quit).
+import { readFileSync } from "node:fs";
 import { runInSlices, type Steps } from "../src/common/steps.js";
 import { silentLogger } from "../src/log.js";
 import { SnapshotCache, XdsServer, type Snapshot } from "../src/xds/index.js";
 import { readExportedSnapshot, readManifest } from "./export-resources.js";
 import { adsPath, type Protocol } from "./fleet-proto.js";
 import { startFloor } from "./floor.js";
+import { answerCommands, type Label, type Served } from "./server-commands.js";
 
 /** What the floor replays: responses gitmesh sent its first client, base64. */
 export interface Recording {
   readonly sync: readonly string[];
   /** The responses of the push into each snapshot. */
   readonly pushes: Readonly<Record<"A" | "B", readonly string[]>>;
-}
-
-type Label = "A" | "B";
-
-interface Served {
-  readonly port: number;
-  /** Makes `label` what every proxy is served. */
-  set(label: Label): void | Promise<void>;
 }
 
 async function serveGitmesh(dir: string, nodes: number): Promise<Served> {
@@ -82,41 +68,4 @@ const served =
       : undefined;
 if (served === undefined) throw new Error("usage: side-by-side-server.js gitmesh EXPORT_DIR NODES | floor RECORDING_FILE sotw|delta");
 
-const stalls = monitorEventLoopDelay({ resolution: 1 });
-stalls.enable();
-const profiler = new Session();
-const gc = (globalThis as { gc?: () => void }).gc;
-const say = (line: string): void => void process.stdout.write(`${line}\n`);
-say(`listening ${served.port}`);
-
-for await (const line of createInterface({ input: process.stdin })) {
-  const [cmd, value] = line.trim().split(/\s+/);
-  if (cmd === "set" && (value === "A" || value === "B")) {
-    stalls.reset();
-    const t0 = performance.now();
-    await served.set(value);
-    say(`ok set ${(performance.now() - t0).toFixed(1)}`);
-  } else if (cmd === "gc") {
-    if (gc === undefined) throw new Error("run with node --expose-gc");
-    gc();
-    gc();
-    say("ok gc");
-  } else if (cmd === "stall") {
-    say(`ok stall ${(stalls.max / 1e6).toFixed(1)}`);
-  } else if (cmd === "profile-start") {
-    profiler.connect();
-    await profiler.post("Profiler.enable");
-    await profiler.post("Profiler.start");
-    say("ok profile-start");
-  } else if (cmd === "profile-stop" && value !== undefined) {
-    const { profile } = await profiler.post("Profiler.stop");
-    writeFileSync(value, JSON.stringify(profile));
-    profiler.disconnect();
-    say("ok profile-stop");
-  } else if (cmd === "quit") {
-    process.exit(0);
-  } else {
-    say(`error unknown command ${JSON.stringify(line)}`);
-  }
-}
-process.exit(0);
+await answerCommands(served);

@@ -33,6 +33,7 @@ import type { Protocol } from "./fleet-proto.js";
 import { startFleet } from "./fleet.js";
 import { proxyKindOption } from "./mesh-proxies.js";
 import { startServer, type ServerProcess } from "./server-process.js";
+import { median, spread } from "./stats.js";
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -86,13 +87,6 @@ if (pushes < 2) throw new Error("--pushes must be at least 2 (the floor replays 
 
 /** The kinds the scripted clients subscribe to (not SDS: they are not Envoys with certificates). */
 const SUBSCRIBED: readonly ResourceKind[] = ADS_ORDER.filter((k) => k !== SDS);
-
-const median = (values: readonly number[]): number => {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 === 1 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
-};
-const spread = (values: readonly number[], digits = 0): string =>
-  `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}-${Math.max(...values).toFixed(digits)})`;
 
 /** The first client's view: digests of the subscribed kinds' resources, by "TYPE NAME". */
 function expectedState(digests: ReadonlyMap<string, string>): Map<string, string> {
