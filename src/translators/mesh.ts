@@ -194,6 +194,8 @@ export class TranslationMemo {
    * every service again for every namespace.
    */
   readonly ruleOwn = new Map<string, { readonly inputs: string; readonly own: readonly { readonly host: string; readonly key: string }[] }>();
+  /** The inputs the answers in ruleOwn were worked out from. */
+  ruleInputs?: string;
   /**
    * Each connected proxy's workload side (proxy-resources.ts), by its identity object (the pusher
    * keeps one per connected proxy), while every input of it is the very same: the workloads,

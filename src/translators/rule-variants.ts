@@ -143,8 +143,13 @@ function ruleInputs(t: MeshTranslation): string {
   if (t.shared.ruleInputs !== undefined) return t.shared.ruleInputs;
   const { rootNamespace, clusterDomain } = t.model.naming;
   const read = t.model.resources.filter((r) => r.kind === "DestinationRule" || r.kind === "Sidecar" || r.kind === "ServiceEntry");
-  t.shared.ruleInputs = `${rootNamespace}|${clusterDomain}|${t.exportsRestricted}|${read.map((r) => t.memo.id(r)).join(",")}`;
-  return t.shared.ruleInputs;
+  const inputs = `${rootNamespace}|${clusterDomain}|${t.exportsRestricted}|${read.map((r) => t.memo.id(r)).join(",")}`;
+  // Answers worked out from other inputs can never be taken again (ids are never reused): gone,
+  // so edits and namespaces that come and go leave nothing behind.
+  if (t.memo.ruleInputs !== inputs) t.memo.ruleOwn.clear();
+  t.memo.ruleInputs = inputs;
+  t.shared.ruleInputs = inputs;
+  return inputs;
 }
 
 /** The DestinationRules with a workloadSelector in a namespace, once per translation. */

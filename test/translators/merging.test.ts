@@ -218,3 +218,21 @@ test("a translation memo carries which services' rules differ to the next transl
     assert.equal(kept > 0 && kept === memo.ruleOwn.size, edit.reused, `${edit.why}: the previous answers were ${edit.reused ? "" : "not "}taken`);
   }
 });
+
+test("the rules carried across translations are only the current inputs': an edit leaves no answer behind", () => {
+  const loader = createMeshLoader();
+  const memo = createTranslationMemo();
+  const proxies = [sidecar("a", "shop"), sidecar("c", "shop", { track: "canary" }), sidecar("w", "web")];
+  const translate = (files: Record<string, string>) => {
+    const loaded = loader.load(Object.entries(files).map(([path, text]) => ({ path, text })));
+    assert.ok(loaded.ok);
+    const t = translateMesh(loaded.model, memo);
+    for (const p of proxies) resourcesForProxy(t, p);
+  };
+  translate(FILES);
+  const size = memo.ruleOwn.size;
+  assert.ok(size > 0);
+  // The canary rule edited ten times: each edit is a new object, so new keys for the proxies it selects.
+  for (let i = 0; i < 10; i++) translate({ ...FILES, "c.yaml": FILES["c.yaml"]?.replace("ROUND_ROBIN", i % 2 === 0 ? "RANDOM" : "ROUND_ROBIN") ?? "" });
+  assert.equal(memo.ruleOwn.size, size, "as many answers as one translation's proxies need");
+});
