@@ -185,10 +185,12 @@ export class SnapshotLayers {
     if (before.sources.length !== sources.length || before.encoded.length !== sources.length) return undefined;
     const encoded = before.encoded.slice();
     const replaced: EncodedResource[] = [];
+    let looked = 0;
     for (let i = 0; i < sources.length; i++) {
       const source = sources[i] as Translated;
       if (source === before.sources[i]) continue;
-      if (replaced.length === PATCH_MOST) return undefined;
+      // Many new objects (even of the same bytes): the full build, which pauses as it encodes.
+      if (replaced.length === PATCH_MOST || ++looked > PATCH_MOST * 4) return undefined;
       const e = this.encoder.encode(source);
       referencesOf(e);
       if (e.name !== before.encoded[i]?.name || e.typeUrl !== before.encoded[i]?.typeUrl) return undefined;
