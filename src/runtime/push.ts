@@ -15,7 +15,7 @@ import { createTranslationMemo, translateMeshSteps, type MeshTranslation } from 
 import { peerHost, proxyFromNode, canonicalProxy, type ProxyIdentity } from "../translators/proxy.js";
 import type { AccessLogging } from "../translators/access-log.js";
 import { proxyPlanSteps, type ProxyLayer } from "../translators/proxy-resources.js";
-import { withRegistrations, type RegistrationProblems } from "../translators/registration.js";
+import { withRegistrations, type RegisteredEntries, type RegistrationProblems } from "../translators/registration.js";
 import type { DnsAnswers } from "../translators/services.js";
 import { ResourceEncoder, type AdmitRefusal, type SnapshotCache, type StreamIdentity, type XdsServerOptions } from "../xds/index.js";
 import { runInSlices, type Steps } from "../common/steps.js";
@@ -81,6 +81,8 @@ export class MeshPusher {
   private readonly encoder = new ResourceEncoder();
   private readonly layers: SnapshotLayers;
   private readonly memo = createTranslationMemo();
+  /** Registered proxies' WorkloadEntries, the same object while the proxy and its group are (registration.ts). */
+  private readonly registered: RegisteredEntries = new WeakMap();
   readonly notices: ProxyNotices;
   private batch: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
@@ -252,7 +254,7 @@ export class MeshPusher {
     let translation: MeshTranslation | undefined;
     let problems: RegistrationProblems;
     try {
-      const registered = withRegistrations(this.model, this.registrations.current());
+      const registered = withRegistrations(this.model, this.registrations.current(), this.registered);
       problems = registered.problems;
       const grpcClients = [...this.proxies.values()].some((p) => p.identity.kind === "grpc");
       translation = await runInSlices(this.unlessOvertaken(generation, this.translationSteps(registered.model, grpcClients)));

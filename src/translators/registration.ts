@@ -23,10 +23,17 @@ export function registeredEntryName(proxy: ProxyIdentity): string {
 export type RegistrationProblems = ReadonlyMap<string, string>;
 
 /**
+ * Registered entries kept by the caller between translations (the pusher owns one): a proxy
+ * identity registered in the very same group gets the very same WorkloadEntry object, so the
+ * translation memo, which compares its inputs by identity, keeps what those workloads feed.
+ */
+export type RegisteredEntries = WeakMap<ProxyIdentity, { readonly group: MeshResource<"WorkloadGroup">; readonly entry: MeshResource<"WorkloadEntry"> }>;
+
+/**
  * The model with a WorkloadEntry for every proxy that may register (see above), and a problem for
  * each one that may not. Pure: entries sorted by node id, whatever order the proxies come in.
  */
-export function withRegistrations(model: MeshModel, proxies: ReadonlyMap<string, ProxyIdentity>): { model: MeshModel; problems: RegistrationProblems } {
+export function withRegistrations(model: MeshModel, proxies: ReadonlyMap<string, ProxyIdentity>, kept?: RegisteredEntries): { model: MeshModel; problems: RegistrationProblems } {
   const problems = new Map<string, string>();
   if (proxies.size === 0) return { model, problems };
   const groups = new Map<string, MeshResource<"WorkloadGroup">>();
@@ -34,14 +41,14 @@ export function withRegistrations(model: MeshModel, proxies: ReadonlyMap<string,
   const added: AnyMeshResource[] = [];
   const sorted = [...proxies].sort(([, a], [, b]) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
   for (const [key, proxy] of sorted) {
-    const checked = registrationOf(proxy, groups);
+    const checked = registrationOf(proxy, groups, kept);
     if (typeof checked === "string") problems.set(key, checked);
     else added.push(checked);
   }
   return { model: added.length === 0 ? model : { ...model, resources: [...model.resources, ...added] }, problems };
 }
 
-function registrationOf(proxy: ProxyIdentity, groups: ReadonlyMap<string, MeshResource<"WorkloadGroup">>): MeshResource<"WorkloadEntry"> | string {
+function registrationOf(proxy: ProxyIdentity, groups: ReadonlyMap<string, MeshResource<"WorkloadGroup">>, kept: RegisteredEntries | undefined): MeshResource<"WorkloadEntry"> | string {
   const groupName = `${proxy.namespace}/${proxy.workloadGroup ?? ""}`;
   if (proxy.authenticated !== true) {
     return `proxy ${proxy.nodeId} names WorkloadGroup ${groupName} but did not authenticate: registration needs the TLS port and a token for ${proxy.namespace}/${proxy.serviceAccount} (gitmesh token issue); it is not an endpoint`;
@@ -55,7 +62,9 @@ function registrationOf(proxy: ProxyIdentity, groups: ReadonlyMap<string, MeshRe
   const address = workloadAddress(proxy, undefined);
   if (address === undefined) return `proxy ${proxy.nodeId}: no address to register (set INSTANCE_IPS in its node metadata)`;
   if (unspecified(address)) return `proxy ${proxy.nodeId}: its address ${address} is unspecified, which no client can dial; set INSTANCE_IPS to the address clients reach it at`;
-  return {
+  const before = kept?.get(proxy);
+  if (before?.group === group) return before.entry;
+  const entry: MeshResource<"WorkloadEntry"> = {
     kind: "WorkloadEntry",
     apiVersion: group.apiVersion,
     name: registeredEntryName(proxy),
@@ -70,6 +79,8 @@ function registrationOf(proxy: ProxyIdentity, groups: ReadonlyMap<string, MeshRe
     // Traces back to the group it was made from (render and debug pages show the file).
     source: group.source,
   };
+  kept?.set(proxy, { group, entry });
+  return entry;
 }
 
 /** 0.0.0.0 or ::, "any address": a bind address, never one to dial. */

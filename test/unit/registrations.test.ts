@@ -12,6 +12,7 @@ import { decodeMessage, TypeUrl, type Node__Output } from "../../src/envoy/index
 import { silentLogger } from "../../src/log.js";
 import { MeshPusher } from "../../src/runtime/push.js";
 import { openRegistrations, type Registration } from "../../src/runtime/registration-store.js";
+import { withRegistrations, type RegisteredEntries } from "../../src/translators/registration.js";
 import { resourcesOf, SnapshotCache, type Snapshot } from "../../src/xds/index.js";
 import { nodeOf } from "../support/session-driver.js";
 
@@ -100,4 +101,20 @@ test("a restored registration is an endpoint at once and leaves when its proxy d
   await gone;
   clearTimeout(deadline);
   assert.deepEqual(saved.at(-1), [], "its departure is saved");
+});
+
+test("a registered proxy's WorkloadEntry is the very same object from one translation to the next while the proxy and its group are, so the translation memo keeps what it feeds", () => {
+  const loaded = loadMesh([{ path: "mesh.yaml", text: MESH }]);
+  assert.ok(loaded.ok);
+  const kept: RegisteredEntries = new WeakMap();
+  const proxies = new Map([[reg1.key, reg1.identity]]);
+  const entry = (model: typeof loaded.model) => withRegistrations(model, proxies, kept).model.resources.find((r) => r.kind === "WorkloadEntry");
+  const first = entry(loaded.model);
+  assert.ok(first !== undefined);
+  assert.equal(entry(loaded.model), first, "the same proxy in the same group: the same entry");
+  const edited = loadMesh([{ path: "mesh.yaml", text: MESH.replace("ports: { http: 8080 }", "ports: { http: 9090 }") }]);
+  assert.ok(edited.ok);
+  const again = entry(edited.model);
+  assert.notEqual(again, first, "a group edited: a new entry");
+  assert.deepEqual(again, withRegistrations(edited.model, proxies).model.resources.find((r) => r.kind === "WorkloadEntry"), "what a fresh registration makes");
 });
