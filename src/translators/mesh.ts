@@ -193,9 +193,7 @@ export class TranslationMemo {
    * those are the very same objects, the next translation takes the answer instead of asking
    * every service again for every namespace.
    */
-  readonly ruleOwn = new Map<string, { readonly inputs: string; readonly own: readonly { readonly host: string; readonly key: string }[] }>();
-  /** The inputs the answers in ruleOwn were worked out from. */
-  ruleInputs?: string;
+  ruleOwn?: Kept<Map<string, readonly { readonly host: string; readonly key: string }[]>>;
   /**
    * Each connected proxy's workload side (proxy-resources.ts), by its identity object (the pusher
    * keeps one per connected proxy), while every input of it is the very same: the workloads,
@@ -305,8 +303,8 @@ export interface SharedDerivations {
   readonly ruleOwn: Map<string, readonly { readonly service: ServiceTranslation; readonly rule: ConsolidatedRule | undefined; readonly key: string }[]>;
   /** Proxies' workload sides (proxy-resources.ts): the memo's while their inputs are the same objects, found on first use. */
   sides?: WeakMap<ProxyIdentity, WorkloadSide>;
-  /** What the services whose rule differs for a proxy are worked out from, by identity, found on first use (rule-variants.ts). */
-  ruleInputs?: string;
+  /** The memo's answers of which services' rule differs, for this translation's inputs, found on first use (rule-variants.ts). */
+  ruleAnswers?: Map<string, readonly { readonly host: string; readonly key: string }[]>;
   /** DestinationRules with a workloadSelector by namespace, found on first use (rule-variants.ts). */
   selectorRules?: ReadonlyMap<string, readonly MeshResource<"DestinationRule">[]>;
   /** A service's clusters and endpoints built with another rule, by "host|rules" (rule-variants.ts). */

@@ -19,6 +19,7 @@ import { withRule, type MeshService, type ServiceIndex } from "./services.js";
 import type { RouteFlavour } from "./source-variants.js";
 import type { Translated } from "./translated.js";
 import { runSteps, type Steps } from "../common/steps.js";
+import { keptOr } from "./kept.js";
 
 export interface RuleVariant {
   /** "" when the proxy takes every service's shared rule; else what sets it apart, for its layer key. */
@@ -106,13 +107,13 @@ export function* ownRulesSteps(t: MeshTranslation, proxy: ProxyView, scope: Rule
   const key = `${scope.key}|${proxy.namespace}|${selecting.join(",")}`;
   const cached = t.shared.ruleOwn.get(key);
   if (cached !== undefined) return cached;
-  const inputs = ruleInputs(t);
-  const before = t.memo.ruleOwn.get(key);
+  const answers = keptAnswers(t);
+  const before = answers.get(key);
   let own: Own[];
-  if (before?.inputs === inputs) {
+  if (before !== undefined) {
     // The same rules, scopes and services as last time: the same services differ, each asked again for its rule.
     const byHost = new Map(t.services.map((s) => [s.host, s]));
-    own = before.own.flatMap(({ host, key }) => {
+    own = before.flatMap(({ host, key }) => {
       const service = byHost.get(host);
       return service === undefined ? [] : [{ service, rule: t.index.rules.ruleFor(host, service.namespace, proxy), key }];
     });
@@ -128,28 +129,25 @@ export function* ownRulesSteps(t: MeshTranslation, proxy: ProxyView, scope: Rule
       const ruleKey = fromKey(rule?.from, id);
       if (ruleKey !== fromKey(mesh.ruleFrom, id)) own.push({ service, rule, key: ruleKey });
     }
-    t.memo.ruleOwn.set(key, { inputs, own: own.map((o) => ({ host: o.service.host, key: o.key })) });
+    answers.set(key, own.map((o) => ({ host: o.service.host, key: o.key })));
   }
   t.shared.ruleOwn.set(key, own);
   return own;
 }
 
 /**
- * Everything ownRules reads besides the proxy, by identity (the loader hands back the same object
- * for a file that did not change): the naming, whether exportTo is in use, and every
- * DestinationRule, Sidecar and ServiceEntry.
+ * The answers kept from earlier translations while everything ownRules reads besides the proxy is
+ * the very same (the loader hands back the same object for a file that did not change): every
+ * DestinationRule, Sidecar and ServiceEntry, the naming, and whether exportTo is in use. Other
+ * inputs start a new map, so answers no translation can take again are not kept.
  */
-function ruleInputs(t: MeshTranslation): string {
-  if (t.shared.ruleInputs !== undefined) return t.shared.ruleInputs;
-  const { rootNamespace, clusterDomain } = t.model.naming;
+function keptAnswers(t: MeshTranslation): Map<string, readonly { readonly host: string; readonly key: string }[]> {
+  if (t.shared.ruleAnswers !== undefined) return t.shared.ruleAnswers;
   const read = t.model.resources.filter((r) => r.kind === "DestinationRule" || r.kind === "Sidecar" || r.kind === "ServiceEntry");
-  const inputs = `${rootNamespace}|${clusterDomain}|${t.exportsRestricted}|${read.map((r) => t.memo.id(r)).join(",")}`;
-  // Answers worked out from other inputs can never be taken again (ids are never reused): gone,
-  // so edits and namespaces that come and go leave nothing behind.
-  if (t.memo.ruleInputs !== inputs) t.memo.ruleOwn.clear();
-  t.memo.ruleInputs = inputs;
-  t.shared.ruleInputs = inputs;
-  return inputs;
+  const { rootNamespace, clusterDomain } = t.model.naming;
+  t.memo.ruleOwn = keptOr(t.memo.ruleOwn, [read, [rootNamespace, clusterDomain, t.exportsRestricted]], () => new Map());
+  t.shared.ruleAnswers = t.memo.ruleOwn.value;
+  return t.shared.ruleAnswers;
 }
 
 /** The DestinationRules with a workloadSelector in a namespace, once per translation. */

@@ -208,14 +208,15 @@ test("a translation memo carries which services' rules differ to the next transl
   for (const edit of edits) {
     const loaded = loader.load(Object.entries(edit.files).map(([path, text]) => ({ path, text })));
     assert.ok(loaded.ok, edit.why);
-    const before = new Map(memo.ruleOwn);
+    const before = new Map(memo.ruleOwn?.value);
     const t = translateMesh(loaded.model, memo);
     const fresh = translateMesh(loaded.model);
     for (const p of proxies) {
       assert.deepEqual(resourcesForProxy(t, p).map((r) => [r.name, r.message]), resourcesForProxy(fresh, p).map((r) => [r.name, r.message]), `${edit.why}: ${p.nodeId} gets what a fresh translation gives it`);
     }
-    const kept = [...memo.ruleOwn].filter(([key, entry]) => before.get(key) === entry).length;
-    assert.equal(kept > 0 && kept === memo.ruleOwn.size, edit.reused, `${edit.why}: the previous answers were ${edit.reused ? "" : "not "}taken`);
+    const answers = memo.ruleOwn?.value ?? new Map();
+    const kept = [...answers].filter(([key, entry]) => before.get(key) === entry).length;
+    assert.equal(kept > 0 && kept === answers.size, edit.reused, `${edit.why}: the previous answers were ${edit.reused ? "" : "not "}taken`);
   }
 });
 
@@ -230,9 +231,9 @@ test("the rules carried across translations are only the current inputs': an edi
     for (const p of proxies) resourcesForProxy(t, p);
   };
   translate(FILES);
-  const size = memo.ruleOwn.size;
+  const size = memo.ruleOwn?.value.size ?? 0;
   assert.ok(size > 0);
   // The canary rule edited ten times: each edit is a new object, so new keys for the proxies it selects.
   for (let i = 0; i < 10; i++) translate({ ...FILES, "c.yaml": FILES["c.yaml"]?.replace("ROUND_ROBIN", i % 2 === 0 ? "RANDOM" : "ROUND_ROBIN") ?? "" });
-  assert.equal(memo.ruleOwn.size, size, "as many answers as one translation's proxies need");
+  assert.equal(memo.ruleOwn?.value.size, size, "as many answers as one translation's proxies need");
 });
